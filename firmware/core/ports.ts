@@ -1,0 +1,32 @@
+// The seams between the terminal's logic and the parts around it. The payment core (firmware/core)
+// depends only on these; drivers/ and the journal implement them; tests and the simulator plug in
+// their own. Keep them small: each is what the core truly needs, not what a part happens to offer.
+
+/** An activated ISO/IEC 14443-4 target (a card or a phone wallet), exchanging ISO 7816-4 APDUs. */
+export interface CardLink {
+  /** Sends a C-APDU and resolves with the whole R-APDU (data + SW1 SW2). Throws CardLostError. */
+  transceive(apdu: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The card left the field (or stopped answering) in the middle of an exchange. */
+export class CardLostError extends Error {
+  constructor(message = 'card removed') {
+    super(message);
+    this.name = 'CardLostError';
+  }
+}
+
+/** Where records that are money go: resolves only once the record is durable (it survives a power cut). */
+export interface DurableLog {
+  /** Appends one record of `type`; resolves with its journal sequence number. Throws JournalFullError. */
+  append(type: number, payload: Uint8Array): Promise<number>;
+  /** True while an append of `bytes` would fit without overwriting anything unacknowledged. */
+  canAppend(bytes: number): boolean;
+}
+
+export class JournalFullError extends Error {
+  constructor(message = 'journal full: connect to upload') {
+    super(message);
+    this.name = 'JournalFullError';
+  }
+}

@@ -1,0 +1,162 @@
+// BER-TLV, the encoding EMV cards use, restricted to a canonical subset so that one message has exactly
+// one encoding (signatures are computed over these bytes):
+// - tags are one or two bytes (a first byte with its low five bits set announces a second byte);
+// - lengths use the shortest form: 0..127 in one byte, then 0x81 nn, then 0x82 nnnn (at most 65535);
+// - decoding is bounded: a caller states the largest input and the most fields it accepts.
+// Parsers of untrusted input throw TlvError; they never read past the input or loop without progress.
+
+export class TlvError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlvError';
+  }
+}
+
+export interface Tlv {
+  tag: number;
+  value: Uint8Array;
+}
+
+export const TLV_MAX_LENGTH = 0xffff;
+
+export function isConstructed(tag: number): boolean {
+  const first = tag > 0xff ? tag >> 8 : tag;
+  return (first & 0x20) !== 0;
+}
+
+function tagBytes(tag: number): number[] {
+  if (!Number.isInteger(tag) || tag < 0 || tag > 0xffff) throw new TlvError(`bad tag ${tag}`);
+  if (tag <= 0xff) {
+    if ((tag & 0x1f) === 0x1f) throw new TlvError(`tag ${tag.toString(16)} needs a second byte`);
+    return [tag];
+  }
+  const first = tag >> 8;
+  const second = tag & 0xff;
+  if ((first & 0x1f) !== 0x1f || second & 0x80 || second < 0x1f) throw new TlvError(`bad two-byte tag ${tag.toString(16)}`);
+  return [first, second];
+}
+
+function lengthBytes(length: number): number[] {
+  if (length < 0x80) return [length];
+  if (length <= 0xff) return [0x81, length];
+  if (length <= TLV_MAX_LENGTH) return [0x82, length >> 8, length & 0xff];
+  throw new TlvError(`value of ${length} bytes is too long`);
+}
+
+/** Encodes fields in the order given. */
+export function encodeTlv(fields: Tlv[]): Uint8Array {
+  const parts: number[][] = [];
+  let total = 0;
+  for (const { tag, value } of fields) {
+    const head = [...tagBytes(tag), ...lengthBytes(value.length)];
+    parts.push(head);
+    total += head.length + value.length;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  fields.forEach(({ value }, i) => {
+    out.set(parts[i]!, offset);
+    offset += parts[i]!.length;
+    out.set(value, offset);
+    offset += value.length;
+  });
+  return out;
+}
+
+export interface DecodeLimits {
+  /** Largest input accepted, in bytes. */
+  maxBytes: number;
+  /** Most fields accepted at this level. */
+  maxFields: number;
+}
+
+/** Decodes one level of TLV fields covering all of `bytes` exactly. Values are views into `bytes`. */
+export function decodeTlv(bytes: Uint8Array, limits: DecodeLimits): Tlv[] {
+  if (bytes.length > limits.maxBytes) throw new TlvError(`input of ${bytes.length} bytes exceeds ${limits.maxBytes}`);
+  const fields: Tlv[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    if (fields.length >= limits.maxFields) throw new TlvError(`more than ${limits.maxFields} fields`);
+    let tag = bytes[i++]!;
+    if ((tag & 0x1f) === 0x1f) {
+      if (i >= bytes.length) throw new TlvError('truncated tag');
+      const second = bytes[i++]!;
+      if (second & 0x80 || second < 0x1f) throw new TlvError('non-canonical or over-long tag');
+      tag = (tag << 8) | second;
+    }
+    if (i >= bytes.length) throw new TlvError(`truncated length of tag ${tag.toString(16)}`);
+    let length = bytes[i++]!;
+    if (length === 0x81) {
+      if (i + 1 > bytes.length) throw new TlvError('truncated length');
+      length = bytes[i++]!;
+      if (length < 0x80) throw new TlvError('non-canonical length');
+    } else if (length === 0x82) {
+      if (i + 2 > bytes.length) throw new TlvError('truncated length');
+      length = (bytes[i]! << 8) | bytes[i + 1]!;
+      i += 2;
+      if (length <= 0xff) throw new TlvError('non-canonical length');
+    } else if (length >= 0x80) {
+      throw new TlvError(`unsupported length form 0x${length.toString(16)}`);
+    }
+    if (i + length > bytes.length) throw new TlvError(`value of tag ${tag.toString(16)} runs past the end`);
+    fields.push({ tag, value: bytes.subarray(i, i + length) });
+    i += length;
+  }
+  return fields;
+}
+
+export interface FieldRule {
+  /** Smallest and largest length of the value, in bytes. */
+  min: number;
+  max: number;
+  /** Absent is an error unless optional. */
+  optional?: boolean;
+}
+
+/**
+ * Decodes a message whose fields must appear exactly once, each from `rules`, in the rules' order.
+ * Unknown, duplicated, misordered or wrongly sized fields are errors: a canonical message has one form.
+ */
+export function decodeFields(
+  bytes: Uint8Array,
+  rules: Record<number, FieldRule>,
+  maxBytes: number,
+): Map<number, Uint8Array> {
+  const order = Object.keys(rules).map(Number);
+  const fields = decodeTlv(bytes, { maxBytes, maxFields: order.length });
+  const out = new Map<number, Uint8Array>();
+  let next = 0;
+  for (const { tag, value } of fields) {
+    const index = order.indexOf(tag);
+    if (index < 0) throw new TlvError(`unexpected tag ${tag.toString(16)}`);
+    if (out.has(tag)) throw new TlvError(`duplicated tag ${tag.toString(16)}`);
+    if (index < next) throw new TlvError(`tag ${tag.toString(16)} out of order`);
+    const rule = rules[tag]!;
+    if (value.length < rule.min || value.length > rule.max) {
+      throw new TlvError(`tag ${tag.toString(16)} has ${value.length} bytes, expected ${rule.min}..${rule.max}`);
+    }
+    out.set(tag, value);
+    next = index + 1;
+  }
+  for (const tag of order) {
+    if (!rules[tag]!.optional && !out.has(tag)) throw new TlvError(`missing tag ${tag.toString(16)}`);
+  }
+  return out;
+}
+
+/** Unsigned big-endian integer of 1..6 bytes (amounts, counters, times). */
+export function encodeUint(value: number, bytes: number): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0 || value >= 2 ** (8 * bytes)) {
+    throw new TlvError(`${value} does not fit in ${bytes} bytes`);
+  }
+  const out = new Uint8Array(bytes);
+  for (let i = bytes - 1, v = value; i >= 0; i--, v = Math.floor(v / 256)) out[i] = v % 256;
+  return out;
+}
+
+export function decodeUint(value: Uint8Array): number {
+  if (value.length < 1 || value.length > 6) throw new TlvError(`integer of ${value.length} bytes`);
+  let n = 0;
+  for (const b of value) n = n * 256 + b;
+  return n;
+}
