@@ -4,40 +4,26 @@
 // wrong file stops the terminal at boot with a message that names the field, not later mid-payment.
 // Platform-free: runs on XS and Node.
 import { fromHex } from './bytes';
+import { ALG_ED25519, ALG_P256 } from './crypto/verify';
+import { checkIssuerKey, KeyringError, type IssuerKey } from './crypto/keyring';
+import { parseRiskConfig, RiskConfigError, type RiskConfig } from './risk/config';
 
 export const PROVISIONING_VERSION = 1;
 
 export type TerminalMode = 'merchant' | 'transit';
 export type SignatureAlg = 'p256' | 'ed25519';
 
-/** Limits the terminal's risk engine enforces offline. Amounts are in the currency's minor units. */
-export interface ProvisionedRisk {
-  /** Largest single offline payment. */
-  perTransactionCap: number;
-  /** Most value accepted offline since the last acknowledged upload. */
-  offlineAmountCap: number;
-  /** Most payments accepted offline since the last acknowledged upload. */
-  offlineCountCap: number;
-  /** Longest time (seconds) the terminal keeps accepting payments without reaching the service. */
-  maxOfflineSeconds: number;
-  /** Above this amount the wallet must prove cardholder verification (or a PIN is keyed). */
-  cvmThreshold: number;
-  /** Transit: the same wallet again within this many seconds is refused (anti-passback); 0 = off. */
-  antiPassbackSeconds: number;
-  /** Per-class single-payment limits (class number as a string key -> minor units). */
-  classLimits: Record<string, number>;
-}
-
 /** A cached issuer public key: what the terminal verifies wallet certificates against. */
 export interface ProvisionedIssuerKey {
-  /** Key identifier, hex (1..16 bytes), as carried in wallet certificates. */
-  keyId: string;
+  /** Key identifier (0..2^32-1), as carried in wallet certificates. */
+  keyId: number;
   alg: SignatureAlg;
   /** Public key, hex: P-256 SEC1 (33 or 65 bytes) or Ed25519 (32 bytes). */
   publicKey: string;
   /** Validity, unix seconds. */
   notBefore: number;
   notAfter: number;
+  revoked?: boolean;
 }
 
 export interface ProvisionedWifi {
@@ -47,7 +33,7 @@ export interface ProvisionedWifi {
 
 export interface Provisioning {
   version: number;
-  /** Terminal identity: 1..32 of [A-Za-z0-9._-]. */
+  /** Terminal identity: 1..16 of [A-Za-z0-9._-] (it travels in every PAY request). */
   terminalId: string;
   /** The terminal's P-256 device private key, hex (32 bytes): it signs receipt batches. */
   devicePrivateKey: string;
@@ -57,9 +43,8 @@ export interface Provisioning {
   mode: TerminalMode;
   /** Transit fare in minor units (required in transit mode, absent otherwise). */
   fare?: number;
-  /** ISO 4217 alphabetic code. */
-  currency: string;
-  risk: ProvisionedRisk;
+  /** The risk engine's parameters (firmware/core/risk/config.ts); its `currency` is the terminal's. */
+  risk: RiskConfig;
   issuerKeys: ProvisionedIssuerKey[];
   /** The provisioning root key that signs updates (deny list, keyring, configuration). */
   rootPublicKey: { alg: SignatureAlg; publicKey: string };
@@ -78,7 +63,7 @@ export class ProvisioningError extends Error {
 const MAX_FILE_BYTES = 64 * 1024;
 const MAX_ISSUER_KEYS = 32;
 const MAX_AMOUNT = 2 ** 40;
-const ID_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+const ID_PATTERN = /^[A-Za-z0-9._-]{1,16}$/;
 
 /** Parses and validates a provisioning file (text or an already parsed value). Throws ProvisioningError. */
 export function parseProvisioning(input: string | unknown): Provisioning {
@@ -93,7 +78,7 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   }
   const o = object(value, 'provisioning');
   known(o, 'provisioning', [
-    'version', 'terminalId', 'devicePrivateKey', 'devicePublicKey', 'merchantId', 'mode', 'fare', 'currency',
+    'version', 'terminalId', 'devicePrivateKey', 'devicePublicKey', 'merchantId', 'mode', 'fare',
     'risk', 'issuerKeys', 'rootPublicKey', 'settlementUrl', 'wifi',
   ]);
   const version = integer(o.version, 'version', 1, 1000);
@@ -103,14 +88,19 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   let fare: number | undefined;
   if (mode === 'transit') fare = integer(o.fare, 'fare', 1, MAX_AMOUNT);
   else if (o.fare !== undefined) throw new ProvisioningError('fare is only allowed in transit mode');
-  const currency = string(o.currency, 'currency');
-  if (!/^[A-Z]{3}$/.test(currency)) throw new ProvisioningError('currency must be an ISO 4217 code of three capital letters');
   const keysValue = o.issuerKeys;
   if (!Array.isArray(keysValue)) throw new ProvisioningError('issuerKeys must be an array');
   if (keysValue.length < 1 || keysValue.length > MAX_ISSUER_KEYS) throw new ProvisioningError(`issuerKeys must hold 1..${MAX_ISSUER_KEYS} keys`);
   const issuerKeys = keysValue.map((k, i) => issuerKey(k, `issuerKeys[${i}]`));
   const ids = new Set(issuerKeys.map((k) => k.keyId));
   if (ids.size !== issuerKeys.length) throw new ProvisioningError('issuerKeys has a duplicated keyId');
+  let riskConfig: RiskConfig;
+  try {
+    riskConfig = parseRiskConfig(o.risk);
+  } catch (e) {
+    if (e instanceof RiskConfigError) throw new ProvisioningError(`risk: ${e.message}`);
+    throw e;
+  }
   const root = object(o.rootPublicKey, 'rootPublicKey');
   known(root, 'rootPublicKey', ['alg', 'publicKey']);
   const rootAlg = alg(root.alg, 'rootPublicKey.alg');
@@ -121,8 +111,7 @@ export function parseProvisioning(input: string | unknown): Provisioning {
     devicePublicKey: hex(o.devicePublicKey, 'devicePublicKey', [33]),
     merchantId: id(o.merchantId, 'merchantId'),
     mode,
-    currency,
-    risk: risk(o.risk),
+    risk: riskConfig,
     issuerKeys,
     rootPublicKey: { alg: rootAlg, publicKey: publicKeyHex(root.publicKey, 'rootPublicKey.publicKey', rootAlg) },
     settlementUrl: url(o.settlementUrl, 'settlementUrl'),
@@ -132,52 +121,54 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   return result;
 }
 
+/** The cached issuer keys in the keyring's form (firmware/core/crypto/keyring.ts). */
+export function provisionedIssuerKeys(p: Provisioning): IssuerKey[] {
+  return p.issuerKeys.map((k) => {
+    try {
+      return checkIssuerKey({
+        keyId: k.keyId,
+        alg: algId(k.alg),
+        publicKey: fromHex(k.publicKey),
+        notBefore: k.notBefore,
+        notAfter: k.notAfter,
+        revoked: k.revoked ?? false,
+      });
+    } catch (e) {
+      if (e instanceof KeyringError) throw new ProvisioningError(`issuer key ${k.keyId}: ${e.message}`);
+      throw e;
+    }
+  });
+}
+
+/** The numeric algorithm identifier the protocol carries for a provisioning file's algorithm name. */
+export function algId(alg: SignatureAlg): typeof ALG_P256 | typeof ALG_ED25519 {
+  return alg === 'p256' ? ALG_P256 : ALG_ED25519;
+}
+
 /** The canonical text of a provisioning file (what the CLI writes). */
 export function formatProvisioning(p: Provisioning): string {
   return JSON.stringify(parseProvisioning(p), null, 2) + '\n';
 }
 
-function risk(value: unknown): ProvisionedRisk {
-  const r = object(value, 'risk');
-  known(r, 'risk', [
-    'perTransactionCap', 'offlineAmountCap', 'offlineCountCap', 'maxOfflineSeconds', 'cvmThreshold',
-    'antiPassbackSeconds', 'classLimits',
-  ]);
-  const limits = object(r.classLimits ?? {}, 'risk.classLimits');
-  const classLimits: Record<string, number> = {};
-  for (const key of Object.keys(limits)) {
-    if (!/^[1-9]$/.test(key)) throw new ProvisioningError(`risk.classLimits key "${key}" must be a wallet class 1..9`);
-    classLimits[key] = integer(limits[key], `risk.classLimits.${key}`, 0, MAX_AMOUNT);
-  }
-  const out: ProvisionedRisk = {
-    perTransactionCap: integer(r.perTransactionCap, 'risk.perTransactionCap', 1, MAX_AMOUNT),
-    offlineAmountCap: integer(r.offlineAmountCap, 'risk.offlineAmountCap', 1, MAX_AMOUNT),
-    offlineCountCap: integer(r.offlineCountCap, 'risk.offlineCountCap', 1, 1_000_000),
-    maxOfflineSeconds: integer(r.maxOfflineSeconds, 'risk.maxOfflineSeconds', 60, 366 * 86400),
-    cvmThreshold: integer(r.cvmThreshold, 'risk.cvmThreshold', 0, MAX_AMOUNT),
-    antiPassbackSeconds: integer(r.antiPassbackSeconds ?? 0, 'risk.antiPassbackSeconds', 0, 86400),
-    classLimits,
-  };
-  if (out.perTransactionCap > out.offlineAmountCap) {
-    throw new ProvisioningError('risk.perTransactionCap must not exceed risk.offlineAmountCap');
-  }
-  return out;
-}
-
 function issuerKey(value: unknown, where: string): ProvisionedIssuerKey {
   const k = object(value, where);
-  known(k, where, ['keyId', 'alg', 'publicKey', 'notBefore', 'notAfter']);
+  known(k, where, ['keyId', 'alg', 'publicKey', 'notBefore', 'notAfter', 'revoked']);
   const a = alg(k.alg, `${where}.alg`);
   const notBefore = integer(k.notBefore, `${where}.notBefore`, 0, 2 ** 32 - 1);
   const notAfter = integer(k.notAfter, `${where}.notAfter`, 0, 2 ** 32 - 1);
   if (notAfter <= notBefore) throw new ProvisioningError(`${where}: notAfter must be later than notBefore`);
-  return {
-    keyId: hex(k.keyId, `${where}.keyId`, range(1, 16)),
+  const key: ProvisionedIssuerKey = {
+    keyId: integer(k.keyId, `${where}.keyId`, 0, 2 ** 32 - 1),
     alg: a,
     publicKey: publicKeyHex(k.publicKey, `${where}.publicKey`, a),
     notBefore,
     notAfter,
   };
+  if (k.revoked !== undefined) {
+    if (typeof k.revoked !== 'boolean') throw new ProvisioningError(`${where}.revoked must be true or false`);
+    key.revoked = k.revoked;
+  }
+  return key;
 }
 
 function wifi(value: unknown): ProvisionedWifi {
@@ -225,12 +216,6 @@ function hex(value: unknown, where: string, lengths: number[]): string {
   }
   if (!lengths.includes(bytes.length)) throw new ProvisioningError(`${where} has ${bytes.length} bytes, expected ${lengths.join(' or ')}`);
   return s.toLowerCase();
-}
-
-function range(min: number, max: number): number[] {
-  const out: number[] = [];
-  for (let i = min; i <= max; i++) out.push(i);
-  return out;
 }
 
 function integer(value: unknown, where: string, min: number, max: number): number {
