@@ -1,0 +1,108 @@
+// ISO 7816-4 short APDUs of the tapline wallet application. Everything fits short APDUs: the largest
+// message (a certificate) is under 256 bytes.
+import { concatBytes, equalBytes } from '../bytes';
+
+/** Proprietary AID (RID category F): "F0" + "TAPLINE" + version 01. */
+export const AID = Uint8Array.from([0xf0, 0x54, 0x41, 0x50, 0x4c, 0x49, 0x4e, 0x45, 0x01]);
+
+export const CLA_ISO = 0x00;
+export const CLA_PROPRIETARY = 0x80;
+export const INS_SELECT = 0xa4;
+export const INS_VERIFY_PIN = 0x20;
+export const INS_READ_CERTIFICATE = 0x10;
+export const INS_PAY = 0x30;
+
+export const SW_OK = 0x9000;
+export const SW_WRONG_LENGTH = 0x6700;
+export const SW_SECURITY_NOT_SATISFIED = 0x6982; // holder verification required
+export const SW_PIN_BLOCKED = 0x6983;
+export const SW_CONDITIONS_NOT_SATISFIED = 0x6985; // wrong order (e.g. PAY before SELECT)
+export const SW_WRONG_DATA = 0x6a80;
+export const SW_OVER_WALLET_LIMIT = 0x6a81;
+export const SW_FILE_NOT_FOUND = 0x6a82; // unknown AID
+export const SW_INSUFFICIENT_BALANCE = 0x6a84;
+export const SW_INS_NOT_SUPPORTED = 0x6d00;
+export const SW_CLA_NOT_SUPPORTED = 0x6e00;
+/** 63Cx: wrong PIN, x tries left. */
+export const SW_PIN_WRONG_BASE = 0x63c0;
+
+export const MAX_SHORT_DATA = 255;
+
+export class ApduError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApduError';
+  }
+}
+
+export interface Command {
+  cla: number;
+  ins: number;
+  p1: number;
+  p2: number;
+  data: Uint8Array;
+  /** Expected response length; 256 is encoded as Le = 00. Undefined: no Le. */
+  le?: number;
+}
+
+export function encodeCommand(c: Command): Uint8Array {
+  if (c.data.length > MAX_SHORT_DATA) throw new ApduError(`command data of ${c.data.length} bytes needs an extended APDU`);
+  const head = [c.cla, c.ins, c.p1, c.p2];
+  if (c.data.length > 0) head.push(c.data.length);
+  const tail = c.le === undefined ? [] : [c.le === 256 ? 0 : c.le];
+  return concatBytes(Uint8Array.from(head), c.data, Uint8Array.from(tail));
+}
+
+/** Parses a short C-APDU (cases 1 to 4). Throws ApduError. */
+export function decodeCommand(apdu: Uint8Array): Command {
+  if (apdu.length < 4) throw new ApduError(`command of ${apdu.length} bytes`);
+  if (apdu.length > 4 + 1 + MAX_SHORT_DATA + 1) throw new ApduError(`command of ${apdu.length} bytes is not a short APDU`);
+  const [cla, ins, p1, p2] = [apdu[0]!, apdu[1]!, apdu[2]!, apdu[3]!];
+  if (apdu.length === 4) return { cla, ins, p1, p2, data: new Uint8Array(0) };
+  if (apdu.length === 5) return { cla, ins, p1, p2, data: new Uint8Array(0), le: apdu[4] || 256 };
+  const lc = apdu[4]!;
+  if (lc === 0) throw new ApduError('extended APDUs are not supported');
+  if (apdu.length === 5 + lc) return { cla, ins, p1, p2, data: apdu.slice(5, 5 + lc) };
+  if (apdu.length === 6 + lc) return { cla, ins, p1, p2, data: apdu.slice(5, 5 + lc), le: apdu[5 + lc] || 256 };
+  throw new ApduError(`Lc ${lc} does not match a command of ${apdu.length} bytes`);
+}
+
+export interface Response {
+  data: Uint8Array;
+  sw: number;
+}
+
+export function encodeResponse(data: Uint8Array, sw: number): Uint8Array {
+  return concatBytes(data, Uint8Array.from([sw >> 8, sw & 0xff]));
+}
+
+export function decodeResponse(rapdu: Uint8Array): Response {
+  if (rapdu.length < 2) throw new ApduError(`response of ${rapdu.length} bytes`);
+  if (rapdu.length > 256 + 2) throw new ApduError(`response of ${rapdu.length} bytes is too long`);
+  const n = rapdu.length - 2;
+  return { data: rapdu.slice(0, n), sw: (rapdu[n]! << 8) | rapdu[n + 1]! };
+}
+
+export function selectCommand(aid: Uint8Array = AID): Uint8Array {
+  return encodeCommand({ cla: CLA_ISO, ins: INS_SELECT, p1: 0x04, p2: 0x00, data: aid, le: 256 });
+}
+
+export function readCertificateCommand(): Uint8Array {
+  return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_READ_CERTIFICATE, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 });
+}
+
+export function payCommand(request: Uint8Array): Uint8Array {
+  return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_PAY, p1: 0, p2: 0, data: request, le: 256 });
+}
+
+/** PIN as ASCII digits, 4 to 12 of them. */
+export function verifyPinCommand(pin: string): Uint8Array {
+  if (!/^[0-9]{4,12}$/.test(pin)) throw new ApduError('a PIN is 4 to 12 digits');
+  const data = new Uint8Array(pin.length);
+  for (let i = 0; i < pin.length; i++) data[i] = pin.charCodeAt(i);
+  return encodeCommand({ cla: CLA_ISO, ins: INS_VERIFY_PIN, p1: 0, p2: 0x80, data });
+}
+
+export function isSelectOf(c: Command, aid: Uint8Array = AID): boolean {
+  return c.cla === CLA_ISO && c.ins === INS_SELECT && c.p1 === 0x04 && equalBytes(c.data, aid);
+}

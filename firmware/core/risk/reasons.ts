@@ -1,0 +1,62 @@
+// Every reason a terminal declines a tap: a stable code (journals, logs, settlement) and a short text
+// that fits the 128x64 display (at most 21 characters per line).
+
+export const DECLINE = {
+  cardError: 'card error',
+  cardLost: 'card removed: tap again',
+  protocol: 'card error: bad data',
+  unknownIssuer: 'unknown issuer',
+  issuerKeyExpired: 'issuer key expired',
+  issuerKeyNotYetValid: 'issuer key not valid',
+  issuerKeyRevoked: 'issuer key revoked',
+  algorithmMismatch: 'bad certificate',
+  badCertificate: 'bad certificate',
+  certificateExpired: 'card expired',
+  certificateNotYetValid: 'card not yet valid',
+  badSignature: 'bad signature',
+  responseMismatch: 'card error: mismatch',
+  walletDenied: 'card blocked',
+  serialDenied: 'card blocked',
+  counterReplay: 'replay refused',
+  overTransactionCap: 'over limit',
+  overOfflineAmount: 'offline limit: connect',
+  overOfflineCount: 'offline count: connect',
+  offlineTooLong: 'offline too long',
+  timeUnknown: 'time unknown: connect',
+  unknownWalletClass: 'card class unknown',
+  overWalletSingleLimit: 'over card limit',
+  overWalletDailyLimit: 'card daily limit',
+  currencyMismatch: 'wrong currency',
+  holderNotVerified: 'PIN required',
+  pinWrong: 'wrong PIN',
+  pinBlocked: 'PIN blocked',
+  insufficientBalance: 'insufficient funds',
+  walletRefused: 'card refused',
+  passback: 'already tapped',
+  journalFull: 'journal full: connect to upload',
+  timeout: 'timed out',
+  cancelled: 'cancelled',
+} as const;
+
+export type DeclineCode = keyof typeof DECLINE;
+
+export interface Decline {
+  code: DeclineCode;
+  text: string;
+  /** Detail for the log; never shown to the customer. */
+  detail?: string;
+}
+
+export function decline(code: DeclineCode, detail?: string): Decline {
+  return detail === undefined ? { code, text: DECLINE[code] } : { code, text: DECLINE[code], detail };
+}
+
+/** Thrown inside the decision path and turned into a Decline by the terminal. */
+export class DeclineError extends Error {
+  readonly decline: Decline;
+  constructor(code: DeclineCode, detail?: string) {
+    super(`${code}${detail ? `: ${detail}` : ''}`);
+    this.name = 'DeclineError';
+    this.decline = decline(code, detail);
+  }
+}

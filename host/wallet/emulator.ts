@@ -1,0 +1,176 @@
+// The payer's secure element on the host: keys, certificate, balance, monotonic counter, PIN with a
+// retry limit, and the APDUs of the wallet application. It is itself a CardLink, so a terminal can tap
+// it directly or through the simulated PN532. Platform-free: it runs on XS too.
+import type { CardLink } from '../../firmware/core/ports';
+import {
+  ApduError,
+  CLA_ISO,
+  CLA_PROPRIETARY,
+  decodeCommand,
+  encodeResponse,
+  INS_PAY,
+  INS_READ_CERTIFICATE,
+  INS_SELECT,
+  INS_VERIFY_PIN,
+  isSelectOf,
+  SW_CLA_NOT_SUPPORTED,
+  SW_CONDITIONS_NOT_SATISFIED,
+  SW_FILE_NOT_FOUND,
+  SW_INS_NOT_SUPPORTED,
+  SW_INSUFFICIENT_BALANCE,
+  SW_OK,
+  SW_OVER_WALLET_LIMIT,
+  SW_PIN_BLOCKED,
+  SW_PIN_WRONG_BASE,
+  SW_SECURITY_NOT_SATISFIED,
+  SW_WRONG_DATA,
+  SW_WRONG_LENGTH,
+} from '../../firmware/core/protocol/apdu';
+import {
+  decodeCertificate,
+  decodePayRequest,
+  encodePayResponse,
+  encodePayResponseBody,
+  paymentSignedPayload,
+  type Certificate,
+} from '../../firmware/core/protocol/messages';
+import { TlvError } from '../../firmware/core/protocol/tlv';
+import { sign } from './issuer';
+
+export type WalletProfile = 'card' | 'phone';
+
+export interface WalletOptions {
+  /** "card": holder verified only by a PIN keyed on the terminal; "phone": by the phone itself. */
+  profile: WalletProfile;
+  certificate: Uint8Array;
+  secretKey: Uint8Array;
+  balance: number;
+  /** Counter before the first payment (default 0). */
+  counter?: number;
+  /** Card profile: the PIN the terminal may present with VERIFY. */
+  pin?: string;
+  /** Wrong PINs before the PIN blocks (default 3). */
+  pinTries?: number;
+  /** Phone profile: the holder unlocked the wallet (biometric or passcode) before tapping. */
+  holderVerified?: boolean;
+}
+
+const MAX_COUNTER = 0xffffffff;
+
+export class WalletEmulator implements CardLink {
+  readonly profile: WalletProfile;
+  readonly certificate: Uint8Array;
+  readonly info: Certificate;
+  #secretKey: Uint8Array;
+  #balance: number;
+  #counter: number;
+  #pin: string | undefined;
+  #pinTries: number;
+  #triesLeft: number;
+  #phoneVerified: boolean;
+  #selected = false;
+  #pinVerified = false;
+
+  constructor(options: WalletOptions) {
+    this.profile = options.profile;
+    this.certificate = options.certificate;
+    this.info = decodeCertificate(options.certificate);
+    this.#secretKey = options.secretKey;
+    this.#balance = options.balance;
+    this.#counter = options.counter ?? 0;
+    this.#pin = options.pin;
+    this.#pinTries = options.pinTries ?? 3;
+    this.#triesLeft = this.#pinTries;
+    this.#phoneVerified = options.holderVerified ?? false;
+  }
+
+  get balance(): number {
+    return this.#balance;
+  }
+
+  get counter(): number {
+    return this.#counter;
+  }
+
+  get pinTriesLeft(): number {
+    return this.#triesLeft;
+  }
+
+  /** Phone profile: the holder unlocks (or locks) the wallet. */
+  setHolderVerified(verified: boolean): void {
+    this.#phoneVerified = verified;
+  }
+
+  /** The wallet left the field: the session (selection, verified PIN) ends. */
+  removed(): void {
+    this.#selected = false;
+    this.#pinVerified = false;
+  }
+
+  async transceive(apdu: Uint8Array): Promise<Uint8Array> {
+    return this.answer(apdu);
+  }
+
+  /** Synchronous form of transceive, for callers that meter one exchange. */
+  answer(apdu: Uint8Array): Uint8Array {
+    let command;
+    try {
+      command = decodeCommand(apdu);
+    } catch (e) {
+      if (e instanceof ApduError) return status(SW_WRONG_LENGTH);
+      throw e;
+    }
+    if (command.cla === CLA_ISO && command.ins === INS_SELECT) {
+      this.#selected = isSelectOf(command);
+      this.#pinVerified = false;
+      return this.#selected ? status(SW_OK) : status(SW_FILE_NOT_FOUND);
+    }
+    if (command.cla !== CLA_ISO && command.cla !== CLA_PROPRIETARY) return status(SW_CLA_NOT_SUPPORTED);
+    if (!this.#selected) return status(SW_CONDITIONS_NOT_SATISFIED);
+    if (command.cla === CLA_ISO && command.ins === INS_VERIFY_PIN) return this.#verifyPin(command.data);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_CERTIFICATE) return encodeResponse(this.certificate, SW_OK);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_PAY) return this.#pay(command.data);
+    return status(SW_INS_NOT_SUPPORTED);
+  }
+
+  #verifyPin(data: Uint8Array): Uint8Array {
+    if (this.profile !== 'card' || this.#pin === undefined) return status(SW_INS_NOT_SUPPORTED);
+    if (this.#triesLeft === 0) return status(SW_PIN_BLOCKED);
+    let pin = '';
+    for (const b of data) pin += String.fromCharCode(b);
+    if (pin === this.#pin) {
+      this.#triesLeft = this.#pinTries;
+      this.#pinVerified = true;
+      return status(SW_OK);
+    }
+    this.#triesLeft--;
+    this.#pinVerified = false;
+    return status(this.#triesLeft === 0 ? SW_PIN_BLOCKED : SW_PIN_WRONG_BASE + this.#triesLeft);
+  }
+
+  #pay(data: Uint8Array): Uint8Array {
+    let request;
+    try {
+      request = decodePayRequest(data);
+    } catch (e) {
+      if (e instanceof TlvError) return status(SW_WRONG_DATA);
+      throw e;
+    }
+    if (request.amount > this.#balance) return status(SW_INSUFFICIENT_BALANCE);
+    if (request.amount > this.info.singleLimit) return status(SW_OVER_WALLET_LIMIT);
+    if (this.#counter >= MAX_COUNTER) return status(SW_CONDITIONS_NOT_SATISFIED);
+    const holderVerified = this.profile === 'phone' ? this.#phoneVerified : this.#pinVerified;
+    if (request.cvmRequired && !holderVerified) return status(SW_SECURITY_NOT_SATISFIED);
+    // Counter and balance move before the signature leaves: a torn exchange never yields a reusable one.
+    this.#counter++;
+    this.#balance -= request.amount;
+    this.#pinVerified = false;
+    const body = { counter: this.#counter, balanceAfter: this.#balance, holderVerified };
+    const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));
+    return encodeResponse(encodePayResponse(body, sign({ alg: this.info.alg, secretKey: this.#secretKey }, payload)), SW_OK);
+  }
+}
+
+function status(sw: number): Uint8Array {
+  return Uint8Array.from([sw >> 8, sw & 0xff]);
+}
