@@ -1,0 +1,309 @@
+// The upload wire format: a batch of receipts the terminal signs with its P-256 device key, and the
+// service's response (acknowledgement, per-receipt results, signed updates) signed with the provisioning
+// root key. Canonical BER-TLV (protocol/tlv.ts). Receipts are opaque here: the bytes the journal holds
+// (protocol/receipt.ts encodeReceipt), each with its terminal sequence number (its journal sequence).
+//
+// Batch    = 80 version | 81 terminal id | 82 nonce(16) | 83 wall time? | 84 deny-list version
+//            | 85 keyring version | 86 config version | A7 { A1 { 80 seq | 81 receipt } ... } | DE signature
+// Response = 80 version | 81 terminal id | 82 batch nonce | 83 acked-up-to
+//            | A5 { A1 { 80 seq | 81 status | 82 reason? } ... } | A6 { 81 update ... } | DE signature
+// The signature covers a domain string then the message's own bytes up to (not including) field DE.
+// (decodeFields orders tags numerically, so the signature tag DE sorts last.)
+import { concatBytes, utf8Decode, utf8Encode } from '../bytes';
+import { ALG_P256, type Alg, verifySignature } from '../crypto/verify';
+import { decodeFields, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
+import { signMessage } from './sign';
+
+export const WIRE_VERSION = 1;
+export const NONCE_LENGTH = 16;
+/** Largest receipt (one journal record's payload). */
+export const MAX_RECEIPT_BYTES = 4096;
+export const MAX_BATCH_RECEIPTS = 128;
+/** The receipts container is one TLV value, so at most 65535 bytes; the uplink fills batches to this. */
+export const MAX_RECEIPTS_FIELD_BYTES = 0xffff;
+export const MAX_BATCH_BYTES = MAX_RECEIPTS_FIELD_BYTES + 512;
+export const MAX_UPDATES = 16;
+export const MAX_RESPONSE_BYTES = 0xffff * 2 + 512;
+
+const BATCH_DOMAIN = utf8Encode('tapline/batch/v1');
+const RESPONSE_DOMAIN = utf8Encode('tapline/batch-response/v1');
+
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WireError';
+  }
+}
+
+export interface BatchItem {
+  seq: number;
+  receipt: Uint8Array;
+}
+
+export interface Batch {
+  terminalId: string;
+  /** Fresh per batch: binds the service's time update to this batch. A retry resends the same batch. */
+  nonce: Uint8Array;
+  /** The terminal's wall time (unix seconds) when it built the batch, if it knows it. */
+  wallTime?: number;
+  /** Versions of the state the terminal holds, so the service sends only what is newer. */
+  denyListVersion: number;
+  keyringVersion: number;
+  configVersion: number;
+  /** Ascending, unique sequence numbers. */
+  items: BatchItem[];
+}
+
+export interface SignedBatch extends Batch {
+  signature: Uint8Array;
+  /** The received bytes the signature covers (after the domain string). */
+  signedBytes: Uint8Array;
+}
+
+/** What the service did with one receipt. Every status counts as acknowledged: the terminal never resends it. */
+export const RESULT_ACCEPTED = 0;
+/** Already recorded by an earlier upload (a retry): not settled again. */
+export const RESULT_DUPLICATE = 1;
+/** Recorded as invalid (bad signature, double spend, ...); the reason says why. */
+export const RESULT_REJECTED = 2;
+export type ResultStatus = typeof RESULT_ACCEPTED | typeof RESULT_DUPLICATE | typeof RESULT_REJECTED;
+
+export interface ReceiptResult {
+  seq: number;
+  status: ResultStatus;
+  reason?: string;
+}
+
+export interface BatchResponse {
+  terminalId: string;
+  /** The nonce of the batch this answers. */
+  nonce: Uint8Array;
+  /**
+   * Every receipt of this terminal with a sequence number up to this one is durably recorded by the
+   * service: the terminal may reclaim them. Never more than the batch's highest sequence number.
+   */
+  ackedUpTo: number;
+  results: ReceiptResult[];
+  /** Signed updates (uplink/updates.ts encodeUpdate), verified one by one by the terminal. */
+  updates: Uint8Array[];
+}
+
+export interface SignedBatchResponse extends BatchResponse {
+  signature: Uint8Array;
+  /** The received bytes the signature covers (after the domain string). */
+  signedBytes: Uint8Array;
+}
+
+const TERMINAL_ID = /^[A-Za-z0-9._-]{1,32}$/;
+
+function checkTerminalId(id: string): void {
+  if (!TERMINAL_ID.test(id)) throw new WireError(`bad terminal id "${id.slice(0, 40)}"`);
+}
+
+function checkSeqs(seqs: number[], what: string): void {
+  for (let i = 0; i < seqs.length; i++) {
+    const s = seqs[i]!;
+    if (!Number.isSafeInteger(s) || s < 0 || s > 0xffffffff) throw new WireError(`${what}: bad sequence number ${s}`);
+    if (i > 0 && s <= seqs[i - 1]!) throw new WireError(`${what}: sequence numbers not ascending at ${s}`);
+  }
+}
+
+function u(value: number, bytes = 4): Uint8Array {
+  return encodeUint(value, bytes);
+}
+
+function batchBody(b: Batch): Tlv[] {
+  checkTerminalId(b.terminalId);
+  if (b.nonce.length !== NONCE_LENGTH) throw new WireError('nonce must be 16 bytes');
+  if (b.items.length > MAX_BATCH_RECEIPTS) throw new WireError(`more than ${MAX_BATCH_RECEIPTS} receipts`);
+  checkSeqs(b.items.map((i) => i.seq), 'batch');
+  const items = b.items.map(({ seq, receipt }) => {
+    if (receipt.length < 1 || receipt.length > MAX_RECEIPT_BYTES) throw new WireError(`receipt ${seq} has ${receipt.length} bytes`);
+    return { tag: 0xa1, value: encodeTlv([{ tag: 0x80, value: u(seq) }, { tag: 0x81, value: receipt }]) };
+  });
+  const receipts = encodeTlv(items);
+  if (receipts.length > MAX_RECEIPTS_FIELD_BYTES) throw new WireError(`receipts take ${receipts.length} bytes, more than one batch holds`);
+  const fields: Tlv[] = [
+    { tag: 0x80, value: u(WIRE_VERSION, 1) },
+    { tag: 0x81, value: utf8Encode(b.terminalId) },
+    { tag: 0x82, value: b.nonce },
+  ];
+  if (b.wallTime !== undefined) fields.push({ tag: 0x83, value: u(b.wallTime, 5) });
+  fields.push(
+    { tag: 0x84, value: u(b.denyListVersion) },
+    { tag: 0x85, value: u(b.keyringVersion) },
+    { tag: 0x86, value: u(b.configVersion) },
+    { tag: 0xa7, value: receipts },
+  );
+  return fields;
+}
+
+/** Bytes the batch signature covers. */
+export function batchSignedPayload(b: Batch): Uint8Array {
+  return concatBytes(BATCH_DOMAIN, encodeTlv(batchBody(b)));
+}
+
+/** Encodes and signs a batch with the terminal's device key (P-256). */
+export function encodeBatch(b: Batch, deviceSecretKey: Uint8Array): Uint8Array {
+  const body = batchBody(b);
+  const signature = signMessage(ALG_P256, deviceSecretKey, concatBytes(BATCH_DOMAIN, encodeTlv(body)));
+  return encodeTlv([...body, { tag: 0xde, value: signature }]);
+}
+
+/** Size a batch of these items would have on the wire (for filling batches without overflowing). */
+export function receiptItemBytes(seq: number, receipt: Uint8Array): number {
+  return encodeTlv([{ tag: 0xa1, value: encodeTlv([{ tag: 0x80, value: u(seq) }, { tag: 0x81, value: receipt }]) }]).length;
+}
+
+function wrap<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof WireError) throw e;
+    if (e instanceof TlvError) throw new WireError(`${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** A decoded message ends with its 66-byte signature field (DE 40 + 64 bytes): the rest is what was signed. */
+export function withoutSignature(bytes: Uint8Array): Uint8Array {
+  return bytes.subarray(0, bytes.length - 66);
+}
+
+function version(v: Uint8Array): void {
+  if (decodeUint(v) !== WIRE_VERSION) throw new WireError(`unsupported wire version ${decodeUint(v)}`);
+}
+
+function terminalId(v: Uint8Array): string {
+  const id = utf8Decode(v);
+  checkTerminalId(id);
+  return id;
+}
+
+/** Decodes a batch (it does not check the signature: see verifyBatch). Throws WireError. */
+export function decodeBatch(bytes: Uint8Array): SignedBatch {
+  return wrap('batch', () => {
+    const f = decodeFields(
+      bytes,
+      {
+        0x80: { min: 1, max: 1 },
+        0x81: { min: 1, max: 32 },
+        0x82: { min: NONCE_LENGTH, max: NONCE_LENGTH },
+        0x83: { min: 5, max: 5, optional: true },
+        0x84: { min: 4, max: 4 },
+        0x85: { min: 4, max: 4 },
+        0x86: { min: 4, max: 4 },
+        0xa7: { min: 0, max: MAX_RECEIPTS_FIELD_BYTES },
+        0xde: { min: 64, max: 64 },
+      },
+      MAX_BATCH_BYTES,
+    );
+    version(f.get(0x80)!);
+    const items = decodeTlv(f.get(0xa7)!, { maxBytes: MAX_RECEIPTS_FIELD_BYTES, maxFields: MAX_BATCH_RECEIPTS }).map((t) => {
+      if (t.tag !== 0xa1) throw new WireError(`unexpected tag ${t.tag.toString(16)} among receipts`);
+      const item = decodeFields(t.value, { 0x80: { min: 4, max: 4 }, 0x81: { min: 1, max: MAX_RECEIPT_BYTES } }, MAX_RECEIPT_BYTES + 16);
+      return { seq: decodeUint(item.get(0x80)!), receipt: item.get(0x81)! };
+    });
+    checkSeqs(items.map((i) => i.seq), 'batch');
+    const wall = f.get(0x83);
+    const batch: SignedBatch = {
+      terminalId: terminalId(f.get(0x81)!),
+      nonce: f.get(0x82)!,
+      denyListVersion: decodeUint(f.get(0x84)!),
+      keyringVersion: decodeUint(f.get(0x85)!),
+      configVersion: decodeUint(f.get(0x86)!),
+      items,
+      signature: f.get(0xde)!,
+      signedBytes: withoutSignature(bytes),
+    };
+    if (wall) batch.wallTime = decodeUint(wall);
+    return batch;
+  });
+}
+
+/** True when the batch carries a valid signature by the terminal's device key (P-256, SEC1). */
+export function verifyBatch(batch: SignedBatch, devicePublicKey: Uint8Array): boolean {
+  return verifySignature(ALG_P256, devicePublicKey, concatBytes(BATCH_DOMAIN, batch.signedBytes), batch.signature);
+}
+
+function responseBody(r: BatchResponse): Tlv[] {
+  checkTerminalId(r.terminalId);
+  if (r.nonce.length !== NONCE_LENGTH) throw new WireError('nonce must be 16 bytes');
+  checkSeqs([r.ackedUpTo], 'response');
+  if (r.results.length > MAX_BATCH_RECEIPTS) throw new WireError(`more than ${MAX_BATCH_RECEIPTS} results`);
+  if (r.updates.length > MAX_UPDATES) throw new WireError(`more than ${MAX_UPDATES} updates`);
+  checkSeqs(r.results.map((x) => x.seq), 'response');
+  const results = r.results.map(({ seq, status, reason }) => {
+    if (status !== RESULT_ACCEPTED && status !== RESULT_DUPLICATE && status !== RESULT_REJECTED) throw new WireError(`bad status ${status}`);
+    const fields: Tlv[] = [{ tag: 0x80, value: u(seq) }, { tag: 0x81, value: u(status, 1) }];
+    if (reason !== undefined) fields.push({ tag: 0x82, value: utf8Encode(reason.slice(0, 200)) });
+    return { tag: 0xa1, value: encodeTlv(fields) };
+  });
+  return [
+    { tag: 0x80, value: u(WIRE_VERSION, 1) },
+    { tag: 0x81, value: utf8Encode(r.terminalId) },
+    { tag: 0x82, value: r.nonce },
+    { tag: 0x83, value: u(r.ackedUpTo) },
+    { tag: 0xa5, value: encodeTlv(results) },
+    { tag: 0xa6, value: encodeTlv(r.updates.map((value) => ({ tag: 0x81, value }))) },
+  ];
+}
+
+export function responseSignedPayload(r: BatchResponse): Uint8Array {
+  return concatBytes(RESPONSE_DOMAIN, encodeTlv(responseBody(r)));
+}
+
+/** Encodes and signs a batch response with the provisioning root key (the service's side). */
+export function encodeBatchResponse(r: BatchResponse, rootAlg: Alg, rootSecretKey: Uint8Array): Uint8Array {
+  const body = responseBody(r);
+  const signature = signMessage(rootAlg, rootSecretKey, concatBytes(RESPONSE_DOMAIN, encodeTlv(body)));
+  return encodeTlv([...body, { tag: 0xde, value: signature }]);
+}
+
+/** Decodes a batch response (no signature check: see verifyBatchResponse). Throws WireError. */
+export function decodeBatchResponse(bytes: Uint8Array): SignedBatchResponse {
+  return wrap('batch response', () => {
+    const f = decodeFields(
+      bytes,
+      {
+        0x80: { min: 1, max: 1 },
+        0x81: { min: 1, max: 32 },
+        0x82: { min: NONCE_LENGTH, max: NONCE_LENGTH },
+        0x83: { min: 4, max: 4 },
+        0xa5: { min: 0, max: 0xffff },
+        0xa6: { min: 0, max: 0xffff },
+        0xde: { min: 64, max: 64 },
+      },
+      MAX_RESPONSE_BYTES,
+    );
+    version(f.get(0x80)!);
+    const results = decodeTlv(f.get(0xa5)!, { maxBytes: 0xffff, maxFields: MAX_BATCH_RECEIPTS }).map((t) => {
+      if (t.tag !== 0xa1) throw new WireError(`unexpected tag ${t.tag.toString(16)} among results`);
+      const x = decodeFields(t.value, { 0x80: { min: 4, max: 4 }, 0x81: { min: 1, max: 1 }, 0x82: { min: 0, max: 800, optional: true } }, 1024);
+      const status = decodeUint(x.get(0x81)!);
+      if (status > RESULT_REJECTED) throw new WireError(`unknown result status ${status}`);
+      const result: ReceiptResult = { seq: decodeUint(x.get(0x80)!), status: status as ResultStatus };
+      const reason = x.get(0x82);
+      if (reason) result.reason = utf8Decode(reason);
+      return result;
+    });
+    checkSeqs(results.map((x) => x.seq), 'response');
+    const updates = decodeTlv(f.get(0xa6)!, { maxBytes: 0xffff, maxFields: MAX_UPDATES }).map((t) => {
+      if (t.tag !== 0x81 || t.value.length === 0) throw new WireError('bad update entry');
+      return t.value;
+    });
+    return {
+      terminalId: terminalId(f.get(0x81)!),
+      nonce: f.get(0x82)!,
+      ackedUpTo: decodeUint(f.get(0x83)!),
+      results,
+      updates,
+      signature: f.get(0xde)!,
+      signedBytes: withoutSignature(bytes),
+    };
+  });
+}
+
+export function verifyBatchResponse(r: SignedBatchResponse, rootAlg: Alg, rootPublicKey: Uint8Array): boolean {
+  return verifySignature(rootAlg, rootPublicKey, concatBytes(RESPONSE_DOMAIN, r.signedBytes), r.signature);
+}
