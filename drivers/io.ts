@@ -1,0 +1,88 @@
+// The few ECMA-419 IO classes the drivers use, as Moddable implements them on ESP32
+// (embedded:io/i2c, embedded:io/spi, embedded:io/serial, embedded:io/digitalbank). Reads and
+// writes are synchronous; a bus error throws. Drivers take instances of these in their options, so
+// the device passes Moddable's objects and the tests pass the simulated ones from host/sim/hw/.
+
+/** Bytes as ECMA-419 accepts them: an ArrayBuffer or a view on one. */
+export type BufferSource = ArrayBuffer | ArrayBufferView;
+
+export interface I2C {
+  /** Reads `count` bytes in one transaction; throws Error("read failed") when the device does not acknowledge. */
+  read(count: number, stop?: boolean): ArrayBuffer;
+  /** Writes the bytes in one transaction; throws Error("write failed") when the device does not acknowledge. */
+  write(buffer: BufferSource, stop?: boolean): void;
+  close(): void;
+}
+
+export interface I2COptions {
+  data: number;
+  clock: number;
+  hz: number;
+  address: number;
+  port?: number;
+  timeout?: number;
+}
+
+export interface SPI {
+  /** Full duplex: the bytes of `buffer` are sent and replaced by the bytes received. */
+  transfer(buffer: ArrayBufferView): void;
+  /** Ends the transaction (`deselect` raises chip select). */
+  flush(deselect?: boolean): void;
+  close(): void;
+}
+
+export interface SPIOptions {
+  clock: number;
+  hz: number;
+  out?: number;
+  in?: number;
+  select?: number;
+  mode?: number;
+  port?: number;
+}
+
+export interface Serial {
+  /** The bytes received so far, or undefined when the receive FIFO is empty. */
+  read(): ArrayBuffer | undefined;
+  /** Throws Error("output full") when the bytes do not fit the transmit FIFO. */
+  write(buffer: BufferSource): void;
+  close(): void;
+}
+
+export interface SerialOptions {
+  baud: number;
+  transmit?: number;
+  receive?: number;
+  port?: number;
+  onReadable?: (count: number) => void;
+}
+
+export interface DigitalBank {
+  /** The level of every pin of the bank, one bit per pin (bit n = GPIO n). */
+  read(): number;
+  /** Sets the output pins of the bank; bits outside `pins` are ignored. */
+  write(value: number): void;
+  close(): void;
+}
+
+export interface DigitalBankOptions {
+  pins: number;
+  mode: number;
+  bank?: number;
+}
+
+/** ECMA-419 pin modes (embedded:io/digital). */
+export const PinMode = {
+  Input: 0,
+  InputPullUp: 1,
+  InputPullDown: 2,
+  Output: 8,
+  OutputOpenDrain: 9,
+} as const;
+
+/** Views any BufferSource as bytes, without copying. */
+export function asBytes(buffer: BufferSource): Uint8Array {
+  if (buffer instanceof Uint8Array) return buffer;
+  if (ArrayBuffer.isView(buffer)) return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  return new Uint8Array(buffer);
+}

@@ -1,0 +1,77 @@
+// ISO/IEC 7816-4 APDUs to an activated ISO/IEC 14443-4 target through the PN532. The chip does the
+// ISO-DEP block protocol; this layer adds what ISO 7816-4 asks of the terminal: GET RESPONSE on 61xx,
+// a resend with the right Le on 6Cxx, and turning a lost RF link into CardLostError.
+import { CardLostError, type CardLink } from '../../firmware/core/ports';
+import { PN532, PN532Error, PN532TimeoutError, RF_LINK_ERRORS } from './pn532';
+
+export class IsoDepError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IsoDepError';
+  }
+}
+
+export interface IsoDepOptions {
+  pn532: PN532;
+  /** The target number InListPassiveTarget gave. */
+  tg: number;
+  timeoutMs?: number;
+  /** Bound on GET RESPONSE rounds for one command. */
+  maxGetResponse?: number;
+}
+
+export class IsoDep implements CardLink {
+  private readonly pn532: PN532;
+  readonly tg: number;
+  private readonly timeoutMs: number | undefined;
+  private readonly maxGetResponse: number;
+
+  constructor(options: IsoDepOptions) {
+    this.pn532 = options.pn532;
+    this.tg = options.tg;
+    this.timeoutMs = options.timeoutMs;
+    this.maxGetResponse = options.maxGetResponse ?? 32;
+  }
+
+  async transceive(apdu: Uint8Array): Promise<Uint8Array> {
+    if (apdu.length < 4) throw new IsoDepError(`C-APDU of ${apdu.length} bytes: at least CLA INS P1 P2`);
+    let response = await this.exchange(apdu);
+    if (response[response.length - 2] === 0x6c) {
+      // wrong Le: the card says how many bytes it has
+      const again = apdu.slice();
+      again[again.length - 1] = response[response.length - 1]!;
+      response = await this.exchange(again);
+    }
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for (let round = 0; response[response.length - 2] === 0x61; round++) {
+      if (round >= this.maxGetResponse) throw new IsoDepError(`more than ${this.maxGetResponse} GET RESPONSE rounds`);
+      parts.push(response.subarray(0, response.length - 2));
+      total += response.length - 2;
+      // GET RESPONSE on the command's logical channel
+      response = await this.exchange(Uint8Array.of(apdu[0]! & 0x03, 0xc0, 0x00, 0x00, response[response.length - 1]!));
+    }
+    if (parts.length === 0) return response;
+    const out = new Uint8Array(total + response.length);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    out.set(response, at);
+    return out;
+  }
+
+  private async exchange(apdu: Uint8Array): Promise<Uint8Array> {
+    let response: Uint8Array;
+    try {
+      response = await this.pn532.inDataExchange(this.tg, apdu, this.timeoutMs);
+    } catch (error) {
+      if (error instanceof PN532Error && !(error instanceof PN532TimeoutError) && error.status !== undefined && RF_LINK_ERRORS.includes(error.status))
+        throw new CardLostError(`card lost: ${error.message}`);
+      throw error;
+    }
+    if (response.length < 2) throw new IsoDepError(`R-APDU of ${response.length} bytes: no status word`);
+    return response;
+  }
+}

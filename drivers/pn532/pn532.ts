@@ -1,0 +1,376 @@
+// The PN532 command layer (UM0701-02 chapter 7): one command at a time, ACK then response, with
+// NACK on a bad checksum, resend when the ACK does not come, and abort (ACK from the host) on timeout.
+import type { Clock, Log } from '../../firmware/core/platform';
+import { silentLog } from '../../firmware/core/platform';
+import { ACK_FRAME, NACK_FRAME, encodeFrame, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA, PN532_TO_HOST, type Frame } from './frame';
+import type { PN532Transport } from './transport';
+
+export const Command = {
+  Diagnose: 0x00,
+  GetFirmwareVersion: 0x02,
+  SetParameters: 0x12,
+  SAMConfiguration: 0x14,
+  PowerDown: 0x16,
+  RFConfiguration: 0x32,
+  InDataExchange: 0x40,
+  InDeselect: 0x44,
+  InListPassiveTarget: 0x4a,
+  InRelease: 0x52,
+} as const;
+
+/** The chip refused a command, answered out of protocol, or reported an error status. */
+export class PN532Error extends Error {
+  constructor(
+    message: string,
+    /** The status byte's error code (bits 0-5) when the chip reported one. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'PN532Error';
+  }
+}
+
+/** The chip did not acknowledge or did not answer in time. */
+export class PN532TimeoutError extends PN532Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PN532TimeoutError';
+  }
+}
+
+/** Status error codes (UM0701-02 table 7-1) that mean the RF link to the target is gone. */
+export const RF_LINK_ERRORS = [0x01, 0x02, 0x03, 0x0a, 0x29];
+
+export interface FirmwareVersion {
+  ic: number;
+  version: number;
+  revision: number;
+  support: number;
+}
+
+/** A target found by InListPassiveTarget (106 kbps type A). */
+export interface TargetInfo {
+  tg: number;
+  sensRes: number;
+  selRes: number;
+  uid: Uint8Array;
+  /** The answer to select, when the target speaks ISO/IEC 14443-4 and automatic RATS is on. */
+  ats?: Uint8Array;
+}
+
+export interface PN532Options {
+  transport: PN532Transport;
+  clock: Clock;
+  log?: Log;
+  /** How long the ACK may take; hosts use 15-100 ms. */
+  ackTimeoutMs?: number;
+  /** Default time for a response after the ACK. */
+  timeoutMs?: number;
+  pollMs?: number;
+  /** Times a command is sent again when its ACK does not come. */
+  retries?: number;
+  /** NACKs sent for one response before giving up on a line that keeps corrupting it. */
+  maxNacks?: number;
+  /** Largest DataOut / DataIn carried in one frame; more is chained (MI). */
+  chunk?: number;
+}
+
+export interface CommandOptions {
+  timeoutMs?: number;
+  /** Longest response data the command can return: bounds an I2C read. */
+  maxResponse?: number;
+}
+
+export class PN532 {
+  readonly transport: PN532Transport;
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private readonly ackTimeoutMs: number;
+  private readonly timeoutMs: number;
+  private readonly pollMs: number;
+  private readonly retries: number;
+  private readonly maxNacks: number;
+  readonly chunk: number;
+  private readonly parser = new FrameParser(MAX_FRAME_DATA * 2 + 32);
+  private asleep: boolean;
+  private busy = false;
+
+  constructor(options: PN532Options) {
+    this.transport = options.transport;
+    this.clock = options.clock;
+    this.log = options.log ?? silentLog;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 30;
+    this.timeoutMs = options.timeoutMs ?? 1000;
+    this.pollMs = options.pollMs ?? 1;
+    this.retries = options.retries ?? 2;
+    this.maxNacks = options.maxNacks ?? 3;
+    this.chunk = options.chunk ?? 252;
+    if (!(this.chunk >= 1 && this.chunk <= MAX_FRAME_DATA - 3)) throw new RangeError(`chunk ${this.chunk} out of range`);
+    // HSU starts in low-battery mode and needs the wake-up preamble; I2C and SPI listen at once.
+    this.asleep = this.transport.name === 'uart';
+  }
+
+  /** Sends command `code` and resolves with the response data after the response code. */
+  async command(code: number, params: Uint8Array = new Uint8Array(0), options: CommandOptions = {}): Promise<Uint8Array> {
+    if (this.busy) throw new PN532Error('a command is already running');
+    this.busy = true;
+    try {
+      return await this.run(code, params, options);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async run(code: number, params: Uint8Array, options: CommandOptions): Promise<Uint8Array> {
+    const name = `command 0x${hex(code)}`;
+    if (this.asleep) {
+      await this.transport.wake();
+      this.asleep = false;
+    }
+    const payload = new Uint8Array(params.length + 1);
+    payload[0] = code;
+    payload.set(params, 1);
+    const frame = encodeFrame(HOST_TO_PN532, payload);
+    const most = frameSize((options.maxResponse ?? MAX_FRAME_DATA - 2) + 1);
+    let early: Frame | undefined;
+    let acked = false;
+    let lastError = '';
+    for (let attempt = 0; attempt <= this.retries && !acked; attempt++) {
+      this.parser.reset();
+      try {
+        await this.transport.write(frame);
+      } catch (error) {
+        lastError = `: ${describe(error)}`;
+        await this.clock.sleep(this.ackTimeoutMs);
+        continue;
+      }
+      const answer = await this.receive(this.ackTimeoutMs, ACK_FRAME.length);
+      if (answer?.kind === 'ack') acked = true;
+      else if (answer?.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
+      else if (answer?.kind === 'info' && this.isResponse(answer, code)) {
+        // the ACK was lost on the way but the answer came
+        early = answer;
+        acked = true;
+      } else this.log('debug', 'pn532', `${name}: no ACK (attempt ${attempt + 1})${lastError}`);
+    }
+    if (!acked) throw new PN532TimeoutError(`${name}: no ACK after ${this.retries + 1} tries${lastError}`);
+
+    let nacks = 0;
+    const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
+    for (;;) {
+      const answer = early ?? (await this.receive(deadline - this.clock.now(), most));
+      early = undefined;
+      if (!answer) {
+        await this.abort();
+        throw new PN532TimeoutError(`${name}: no response within ${options.timeoutMs ?? this.timeoutMs} ms`);
+      }
+      if (answer.kind === 'corrupt') {
+        if (++nacks > this.maxNacks) throw new PN532Error(`${name}: response checksum wrong ${nacks} times`);
+        this.log('debug', 'pn532', `${name}: bad checksum, NACK`);
+        await this.transport.write(NACK_FRAME);
+        continue;
+      }
+      if (answer.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
+      if (answer.kind !== 'info') continue;
+      if (!this.isResponse(answer, code)) {
+        this.log('warn', 'pn532', `${name}: ignored a stray frame (TFI 0x${hex(answer.tfi)})`);
+        continue;
+      }
+      return answer.data.subarray(1);
+    }
+  }
+
+  /** Aborts the running command (an ACK from the host), e.g. a target search nobody answers. */
+  async abort(): Promise<void> {
+    await this.transport.write(ACK_FRAME);
+    this.parser.reset();
+  }
+
+  private isResponse(frame: { tfi: number; data: Uint8Array }, code: number): boolean {
+    return frame.tfi === PN532_TO_HOST && frame.data.length >= 1 && frame.data[0] === code + 1;
+  }
+
+  private async receive(timeoutMs: number, most: number): Promise<Frame | undefined> {
+    const deadline = this.clock.now() + timeoutMs;
+    for (;;) {
+      const frame = this.parser.next();
+      if (frame) return frame;
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = this.transport.read(this.parser.needed(), most);
+      } catch (error) {
+        this.log('debug', 'pn532', `read failed: ${describe(error)}`);
+      }
+      if (bytes && bytes.length > 0) {
+        this.parser.push(bytes);
+        continue;
+      }
+      if (this.clock.now() >= deadline) return undefined;
+      await this.clock.sleep(this.pollMs);
+    }
+  }
+
+  async getFirmwareVersion(): Promise<FirmwareVersion> {
+    const r = await this.command(Command.GetFirmwareVersion, undefined, { maxResponse: 5 });
+    if (r.length !== 4) throw new PN532Error(`firmware version: ${r.length} bytes, expected 4`);
+    return { ic: r[0]!, version: r[1]!, revision: r[2]!, support: r[3]! };
+  }
+
+  /** Mode 1 = normal (no SAM). */
+  async samConfiguration(mode = 0x01): Promise<void> {
+    await this.command(Command.SAMConfiguration, Uint8Array.of(mode), { maxResponse: 1 });
+  }
+
+  /** Flags: 0x10 automatic RATS, 0x04 automatic ATR_RES, 0x02 use IRQ, 0x01 NAD used, 0x20 ISO 14443-4 picc emulation. */
+  async setParameters(flags: number): Promise<void> {
+    await this.command(Command.SetParameters, Uint8Array.of(flags), { maxResponse: 1 });
+  }
+
+  async rfConfiguration(item: number, data: Uint8Array): Promise<void> {
+    const params = new Uint8Array(data.length + 1);
+    params[0] = item;
+    params.set(data, 1);
+    await this.command(Command.RFConfiguration, params, { maxResponse: 1 });
+  }
+
+  async setField(on: boolean): Promise<void> {
+    await this.rfConfiguration(0x01, Uint8Array.of(on ? 0x01 : 0x00));
+  }
+
+  /** Timeouts as exponents: 100 µs × 2^(n-1) (0x0B ≈ 102 ms). */
+  async setTimeouts(atr: number, rto: number): Promise<void> {
+    await this.rfConfiguration(0x02, Uint8Array.of(0x00, atr, rto));
+  }
+
+  /** Retry counts; 0xFF = forever. */
+  async setRetries(atr: number, psl: number, passive: number): Promise<void> {
+    await this.rfConfiguration(0x05, Uint8Array.of(atr, psl, passive));
+  }
+
+  /**
+   * Looks for one 106 kbps type A target. Resolves undefined when none came within `timeoutMs`
+   * (the search is aborted) or the chip's own retries ran out.
+   */
+  async inListPassiveTarget(timeoutMs = this.timeoutMs): Promise<TargetInfo | undefined> {
+    let r: Uint8Array;
+    try {
+      r = await this.command(Command.InListPassiveTarget, Uint8Array.of(0x01, 0x00), { timeoutMs, maxResponse: 64 });
+    } catch (error) {
+      if (error instanceof PN532TimeoutError && /no response/.test(error.message)) return undefined;
+      throw error;
+    }
+    return parseTargets(r)[0];
+  }
+
+  /** Exchanges data with target `tg`, chaining (MI) in both directions past `chunk` bytes. */
+  async inDataExchange(tg: number, data: Uint8Array, timeoutMs = this.timeoutMs): Promise<Uint8Array> {
+    const maxResponse = this.chunk + 2;
+    for (let offset = 0; ; offset += this.chunk) {
+      const last = offset + this.chunk >= data.length;
+      const part = data.subarray(offset, Math.min(data.length, offset + this.chunk));
+      const params = new Uint8Array(part.length + 1);
+      params[0] = last ? tg : tg | 0x40;
+      params.set(part, 1);
+      const r = await this.command(Command.InDataExchange, params, { timeoutMs, maxResponse });
+      const status = checkStatus(r, 'InDataExchange');
+      if (!last) {
+        if (r.length !== 1) throw new PN532Error(`InDataExchange: ${r.length - 1} bytes answered a chained part`);
+        continue;
+      }
+      const parts: Uint8Array[] = [r.subarray(1)];
+      let more = (status & 0x40) !== 0;
+      let total = parts[0]!.length;
+      while (more) {
+        const next = await this.command(Command.InDataExchange, Uint8Array.of(tg), { timeoutMs, maxResponse });
+        more = (checkStatus(next, 'InDataExchange') & 0x40) !== 0;
+        parts.push(next.subarray(1));
+        total += next.length - 1;
+        if (total > 65538) throw new PN532Error('InDataExchange: chained response longer than 64 KB');
+      }
+      if (parts.length === 1) return parts[0]!.slice();
+      const out = new Uint8Array(total);
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    }
+  }
+
+  async inDeselect(tg: number): Promise<void> {
+    checkStatus(await this.command(Command.InDeselect, Uint8Array.of(tg), { maxResponse: 2 }), 'InDeselect');
+  }
+
+  /** Releases target `tg` (0 = all). */
+  async inRelease(tg = 0): Promise<void> {
+    checkStatus(await this.command(Command.InRelease, Uint8Array.of(tg), { maxResponse: 2 }), 'InRelease');
+  }
+
+  /** Diagnose test 6: is the ISO/IEC 14443-4 target still in the field? */
+  async targetPresent(): Promise<boolean> {
+    const r = await this.command(Command.Diagnose, Uint8Array.of(0x06), { maxResponse: 2 });
+    return r.length === 1 && r[0] === 0x00;
+  }
+
+  /** Puts the chip to sleep; the next command wakes it (0xB0: I2C, SPI and HSU may wake it). */
+  async powerDown(wakeUpEnable = 0xb0): Promise<void> {
+    checkStatus(await this.command(Command.PowerDown, Uint8Array.of(wakeUpEnable), { maxResponse: 2 }), 'PowerDown');
+    this.asleep = true;
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
+
+/** Parses InListPassiveTarget's answer (106 kbps type A); throws PN532Error on a malformed one. */
+export function parseTargets(r: Uint8Array): TargetInfo[] {
+  if (r.length < 1) throw new PN532Error('InListPassiveTarget: empty answer');
+  const count = r[0]!;
+  if (count > 2) throw new PN532Error(`InListPassiveTarget: ${count} targets, at most 2`);
+  const targets: TargetInfo[] = [];
+  let at = 1;
+  for (let n = 0; n < count; n++) {
+    if (at + 5 > r.length) throw new PN532Error('InListPassiveTarget: target data cut short');
+    const tg = r[at]!;
+    const sensRes = (r[at + 1]! << 8) | r[at + 2]!;
+    const selRes = r[at + 3]!;
+    const uidLength = r[at + 4]!;
+    at += 5;
+    if (uidLength !== 4 && uidLength !== 7 && uidLength !== 10) throw new PN532Error(`InListPassiveTarget: NFCID length ${uidLength}`);
+    if (at + uidLength > r.length) throw new PN532Error('InListPassiveTarget: NFCID cut short');
+    const target: TargetInfo = { tg, sensRes, selRes, uid: r.slice(at, at + uidLength) };
+    at += uidLength;
+    if ((selRes & 0x20) !== 0 && at < r.length) {
+      const tl = r[at]!;
+      if (tl < 1 || at + tl > r.length) throw new PN532Error(`InListPassiveTarget: ATS length ${tl} does not fit`);
+      target.ats = r.slice(at, at + tl);
+      at += tl;
+    }
+    targets.push(target);
+  }
+  if (at !== r.length) throw new PN532Error(`InListPassiveTarget: ${r.length - at} bytes after the targets`);
+  return targets;
+}
+
+function checkStatus(r: Uint8Array, what: string): number {
+  if (r.length < 1) throw new PN532Error(`${what}: no status byte`);
+  const status = r[0]!;
+  const code = status & 0x3f;
+  if (code !== 0) throw new PN532Error(`${what}: status 0x${hex(code)}${RF_LINK_ERRORS.includes(code) ? ' (target lost)' : ''}`, code);
+  return status;
+}
+
+/** Bytes on the wire for a frame carrying `len` bytes of TFI + data. */
+function frameSize(len: number): number {
+  return len > 255 ? len + 10 : len + 7;
+}
+
+function hex(n: number): string {
+  return (n < 16 ? '0' : '') + n.toString(16);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

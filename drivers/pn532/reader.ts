@@ -1,0 +1,63 @@
+// The terminal's view of the NFC reader: bring the chip up, wait for a card, hand out a CardLink.
+import type { Log } from '../../firmware/core/platform';
+import { silentLog } from '../../firmware/core/platform';
+import { IsoDep } from './isodep';
+import { PN532, PN532Error, type FirmwareVersion, type TargetInfo } from './pn532';
+
+export interface Tap {
+  target: TargetInfo;
+  link: IsoDep;
+}
+
+export interface NfcReaderOptions {
+  pn532: PN532;
+  log?: Log;
+  /** Time for one APDU exchange. */
+  exchangeTimeoutMs?: number;
+}
+
+export class NfcReader {
+  readonly pn532: PN532;
+  private readonly log: Log;
+  private readonly exchangeTimeoutMs: number | undefined;
+  firmware: FirmwareVersion | undefined;
+
+  constructor(options: NfcReaderOptions) {
+    this.pn532 = options.pn532;
+    this.log = options.log ?? silentLog;
+    this.exchangeTimeoutMs = options.exchangeTimeoutMs;
+  }
+
+  /** SAMConfiguration first (HSU needs it), then checks the chip and sets automatic RATS and retries. */
+  async begin(): Promise<FirmwareVersion> {
+    await this.pn532.samConfiguration(0x01);
+    const firmware = await this.pn532.getFirmwareVersion();
+    if (firmware.ic !== 0x32) throw new PN532Error(`not a PN532: IC 0x${firmware.ic.toString(16)}`);
+    this.firmware = firmware;
+    await this.pn532.setParameters(0x10);
+    // search until the host aborts; a passive activation that fails is retried once
+    await this.pn532.setRetries(0xff, 0x01, 0xff);
+    this.log('info', 'pn532', `PN532 firmware ${firmware.version}.${firmware.revision} ready on ${this.pn532.transport.name}`);
+    return firmware;
+  }
+
+  /** Resolves with the card once an ISO/IEC 14443-4 target is in the field, or undefined after `timeoutMs`. */
+  async waitForCard(timeoutMs: number): Promise<Tap | undefined> {
+    const target = await this.pn532.inListPassiveTarget(timeoutMs);
+    if (!target) return undefined;
+    if ((target.selRes & 0x20) === 0) {
+      this.log('info', 'pn532', 'target does not speak ISO/IEC 14443-4; released');
+      await this.pn532.inRelease(target.tg);
+      return undefined;
+    }
+    return { target, link: new IsoDep({ pn532: this.pn532, tg: target.tg, timeoutMs: this.exchangeTimeoutMs }) };
+  }
+
+  async release(tap: Tap): Promise<void> {
+    await this.pn532.inRelease(tap.target.tg);
+  }
+
+  close(): void {
+    this.pn532.close();
+  }
+}

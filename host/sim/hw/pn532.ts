@@ -1,0 +1,410 @@
+// A PN532 at the bus level: it takes the bytes the real chip takes on I2C, SPI or HSU, parses the
+// host's frames with the driver's own codec, answers ACK then the response, and hosts emulated ISO/IEC
+// 14443-4 targets. Platform-free, so it runs beside the driver in XS. Misbehaviour is switched on
+// through `faults`.
+import { concatBytes, toHex } from '../../../firmware/core/bytes';
+import type { Clock, Log } from '../../../firmware/core/platform';
+import { silentLog } from '../../../firmware/core/platform';
+import { ACK_FRAME, encodeFrame, ERROR_FRAME, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA, PN532_TO_HOST } from '../../../drivers/pn532/frame';
+import { reverseBits, SPI_DATA_READ, SPI_DATA_WRITE, SPI_STATUS_READ } from '../../../drivers/pn532/transport';
+
+/** Anything that answers APDUs like a card: the wallet emulator, a test card. */
+export interface ApduTarget {
+  transceive(apdu: Uint8Array): Promise<Uint8Array> | Uint8Array;
+}
+
+/** What the target says when it is activated (ISO/IEC 14443-3 and the ATS of 14443-4). */
+export interface TargetIdentity {
+  uid: Uint8Array;
+  sensRes: number;
+  selRes: number;
+  ats: Uint8Array;
+}
+
+export const DEFAULT_IDENTITY: TargetIdentity = {
+  uid: Uint8Array.of(0x08, 0x12, 0x34, 0x56),
+  sensRes: 0x0004,
+  selRes: 0x20,
+  ats: Uint8Array.of(0x05, 0x78, 0x80, 0x70, 0x02),
+};
+
+export interface Faults {
+  /** Takes bytes and never answers (firmware hung). */
+  silent: boolean;
+  /** Extra milliseconds before every response. */
+  delayMs: number;
+  /** The next n response frames go out with a byte flipped; a NACK gets the intact copy. */
+  corruptResponses: number;
+  /** The next n frames out (ACK or response) lose a byte in the middle. */
+  dropBytes: number;
+  /** The next n commands get no ACK (as if the command was lost on the line). */
+  loseCommands: number;
+  /** Bytes put on the bus ahead of the next frame. */
+  garbage: Uint8Array | undefined;
+  /** The next n commands are answered with the error frame after the ACK. */
+  errorFrames: number;
+  /** The card leaves the field when the n-th next InDataExchange reaches it (1 = the next one). */
+  removeCardOnExchange: number;
+}
+
+export interface SimPN532Options {
+  clock: Clock;
+  log?: Log;
+  /** Milliseconds from a command to its response (the card's own time comes on top). */
+  responseMs?: number;
+  /** Largest DataIn the chip returns in one frame before chaining with MI (262 at most). */
+  maxDataIn?: number;
+  /** Milliseconds an unanswered InDataExchange waits before status 0x01 (the RTO). */
+  rfTimeoutMs?: number;
+}
+
+interface Output {
+  bytes: Uint8Array;
+  readyAt: number;
+  /** Bytes already clocked out (SPI reads a frame in pieces). */
+  at: number;
+}
+
+type Power = 'asleep' | 'waking' | 'on';
+
+export class SimPN532 {
+  readonly faults: Faults = {
+    silent: false,
+    delayMs: 0,
+    corruptResponses: 0,
+    dropBytes: 0,
+    loseCommands: 0,
+    garbage: undefined,
+    errorFrames: 0,
+    removeCardOnExchange: 0,
+  };
+  /** Every command the chip accepted, as `code params` hex, for tests to read. */
+  readonly commands: string[] = [];
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private readonly responseMs: number;
+  private readonly maxDataIn: number;
+  private readonly rfTimeoutMs: number;
+  private readonly parser = new FrameParser(MAX_FRAME_DATA * 2 + 32);
+  private readonly output: Output[] = [];
+  private lastResponse: Uint8Array | undefined;
+  private generation = 0;
+  private power: Power = 'on';
+  private wakeBytes = 0;
+  private needsSam = false;
+  private autoRats = true;
+  private field = false;
+  private passiveRetries = 0xff;
+  private card: { target: ApduTarget; identity: TargetIdentity } | undefined;
+  private activeTg = 0;
+  private cardWaiter: (() => void) | undefined;
+  private chainedOut: Uint8Array[] = [];
+  private pendingIn: Uint8Array | undefined;
+  private uartOut: number[] = [];
+
+  constructor(options: SimPN532Options) {
+    this.clock = options.clock;
+    this.log = options.log ?? silentLog;
+    this.responseMs = options.responseMs ?? 2;
+    this.maxDataIn = Math.min(options.maxDataIn ?? 252, MAX_FRAME_DATA - 3);
+    this.rfTimeoutMs = options.rfTimeoutMs ?? 50;
+  }
+
+  // ---- the card side ----
+
+  /** Puts a target in the field. */
+  placeCard(target: ApduTarget, identity: Partial<TargetIdentity> = {}): void {
+    this.card = { target, identity: { ...DEFAULT_IDENTITY, ...identity } };
+    this.activeTg = 0;
+    const waiter = this.cardWaiter;
+    this.cardWaiter = undefined;
+    waiter?.();
+  }
+
+  removeCard(): void {
+    this.card = undefined;
+    this.activeTg = 0;
+  }
+
+  get cardPresent(): boolean {
+    return this.card !== undefined;
+  }
+
+  /** The power-up state of the HSU interface: asleep until woken with 0x55 and set up with SAMConfiguration. */
+  powerUpAsleep(): void {
+    this.power = 'asleep';
+    this.needsSam = true;
+  }
+
+  // ---- the host interfaces ----
+
+  /** An I2C write transaction addressed to the chip. */
+  i2cWrite(bytes: Uint8Array): void {
+    if (this.power !== 'on') this.power = 'on';
+    this.fromHost(bytes);
+  }
+
+  /** An I2C read transaction: status byte, then (if ready) the frame; reading past the status takes the frame. */
+  i2cRead(count: number): Uint8Array {
+    const out = new Uint8Array(count);
+    const frame = this.readyOutput();
+    if (!frame || count === 0) return out;
+    out[0] = 0x01;
+    if (count > 1) {
+      out.set(frame.bytes.subarray(0, count - 1), 1);
+      this.output.shift();
+    }
+    return out;
+  }
+
+  /** One SPI transaction as the wire carries it (bytes bit-reversed for the chip's LSB-first port). */
+  spiTransfer(wire: Uint8Array): Uint8Array {
+    const miso = new Uint8Array(wire.length);
+    if (wire.length === 0) return miso;
+    const prefix = reverseBits(wire[0]!);
+    if (prefix === SPI_DATA_WRITE) {
+      const bytes = new Uint8Array(wire.length - 1);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = reverseBits(wire[i + 1]!);
+      if (this.power !== 'on') this.power = 'on';
+      this.fromHost(bytes);
+    } else if (prefix === SPI_STATUS_READ) {
+      if (wire.length > 1) miso[1] = reverseBits(this.readyOutput() ? 0x01 : 0x00);
+    } else if (prefix === SPI_DATA_READ) {
+      const frame = this.readyOutput();
+      for (let i = 1; i < wire.length && frame; i++) {
+        miso[i] = reverseBits(frame.bytes[frame.at++] ?? 0);
+        if (frame.at >= frame.bytes.length) {
+          this.output.shift();
+          break;
+        }
+      }
+    } else {
+      this.log('debug', 'sim-pn532', `spi: unknown prefix 0x${prefix.toString(16)} (bit order?)`);
+    }
+    return miso;
+  }
+
+  /** Bytes the host sends on the HSU line. */
+  uartWrite(bytes: Uint8Array): void {
+    let start = 0;
+    while (this.power !== 'on' && start < bytes.length) {
+      const byte = bytes[start++]!;
+      if (this.power === 'waking') {
+        // the oscillator needs about a millisecond: what arrives meanwhile is lost
+        if (++this.wakeBytes >= 12) this.power = 'on';
+      } else if (byte === 0x55) {
+        this.power = 'waking';
+        this.wakeBytes = 0;
+      }
+    }
+    if (start < bytes.length) this.fromHost(bytes.subarray(start));
+  }
+
+  /** Bytes the chip has put on the HSU line so far. */
+  uartRead(): Uint8Array | undefined {
+    for (let frame = this.readyOutput(); frame; frame = this.readyOutput()) {
+      for (let i = frame.at; i < frame.bytes.length; i++) this.uartOut.push(frame.bytes[i]!);
+      this.output.shift();
+    }
+    if (this.uartOut.length === 0) return undefined;
+    const out = Uint8Array.from(this.uartOut);
+    this.uartOut = [];
+    return out;
+  }
+
+  // ---- the chip ----
+
+  private readyOutput(): Output | undefined {
+    if (this.faults.silent) return undefined;
+    const first = this.output[0];
+    return first && this.clock.now() >= first.readyAt ? first : undefined;
+  }
+
+  private send(frame: Uint8Array, delayMs: number, response: boolean): void {
+    let bytes = frame;
+    if (response) this.lastResponse = frame;
+    if (response && this.faults.corruptResponses > 0) {
+      this.faults.corruptResponses--;
+      bytes = frame.slice();
+      bytes[bytes.length - 3] ^= 0x5a;
+    }
+    if (this.faults.dropBytes > 0) {
+      this.faults.dropBytes--;
+      const cut = bytes.length >> 1;
+      const shorter = new Uint8Array(bytes.length - 1);
+      shorter.set(bytes.subarray(0, cut));
+      shorter.set(bytes.subarray(cut + 1), cut);
+      bytes = shorter;
+    }
+    if (this.faults.garbage) {
+      const noisy = new Uint8Array(this.faults.garbage.length + bytes.length);
+      noisy.set(this.faults.garbage);
+      noisy.set(bytes, this.faults.garbage.length);
+      this.faults.garbage = undefined;
+      bytes = noisy;
+    }
+    this.output.push({ bytes, readyAt: this.clock.now() + delayMs, at: 0 });
+  }
+
+  private fromHost(bytes: Uint8Array): void {
+    if (this.faults.silent) return;
+    this.parser.push(bytes);
+    for (let frame = this.parser.next(); frame; frame = this.parser.next()) {
+      if (frame.kind === 'ack') {
+        // the host aborts whatever runs
+        this.generation++;
+        this.output.length = 0;
+        this.cardWaiter = undefined;
+      } else if (frame.kind === 'nack') {
+        if (this.lastResponse) this.send(this.lastResponse, 0, false);
+      } else if (frame.kind === 'info' && frame.tfi === HOST_TO_PN532 && frame.data.length > 0) {
+        this.accept(frame.data);
+      } else {
+        this.log('debug', 'sim-pn532', `ignored a ${frame.kind} frame from the host`);
+      }
+    }
+  }
+
+  private accept(data: Uint8Array): void {
+    if (this.faults.loseCommands > 0) {
+      this.faults.loseCommands--;
+      return;
+    }
+    const code = data[0]!;
+    // HSU after power-up: the chip only listens to SAMConfiguration
+    if (this.needsSam && code !== 0x14) return;
+    const generation = ++this.generation;
+    this.output.length = 0;
+    this.send(ACK_FRAME, 0, false);
+    this.commands.push(toHex(data));
+    if (this.faults.errorFrames > 0) {
+      this.faults.errorFrames--;
+      this.send(ERROR_FRAME, this.responseMs, true);
+      return;
+    }
+    const started = this.clock.now();
+    Promise.resolve(this.execute(code, data.subarray(1)))
+      .catch((error) => {
+        this.log('warn', 'sim-pn532', `command 0x${code.toString(16)} failed: ${String(error)}`);
+        return undefined;
+      })
+      .then((answer) => {
+        if (generation !== this.generation) return;
+        if (answer === undefined) {
+          this.send(ERROR_FRAME, this.responseMs, true);
+          return;
+        }
+        const elapsed = this.clock.now() - started;
+        const frame = encodeFrame(PN532_TO_HOST, concatBytes(Uint8Array.of(code + 1), answer));
+        this.send(frame, Math.max(0, this.responseMs + this.faults.delayMs - elapsed), true);
+      });
+  }
+
+  /** Resolves with the response data after the response code, or undefined for a syntax error. */
+  private async execute(code: number, p: Uint8Array): Promise<Uint8Array | undefined> {
+    switch (code) {
+      case 0x02:
+        return p.length === 0 ? Uint8Array.of(0x32, 0x01, 0x06, 0x07) : undefined;
+      case 0x14:
+        if (p.length < 1 || p.length > 3 || p[0]! < 1 || p[0]! > 4) return undefined;
+        this.needsSam = false;
+        return new Uint8Array(0);
+      case 0x12:
+        if (p.length !== 1) return undefined;
+        this.autoRats = (p[0]! & 0x10) !== 0;
+        return new Uint8Array(0);
+      case 0x32:
+        return this.rfConfiguration(p);
+      case 0x4a:
+        return this.inListPassiveTarget(p);
+      case 0x40:
+        return this.inDataExchange(p);
+      case 0x44:
+      case 0x52:
+        if (p.length !== 1) return undefined;
+        if (p[0] !== 0 && p[0] !== this.activeTg) return Uint8Array.of(0x27);
+        this.activeTg = 0;
+        this.pendingIn = undefined;
+        return Uint8Array.of(0x00);
+      case 0x16:
+        if (p.length < 1 || p.length > 2) return undefined;
+        // sleeps once the response is out
+        Promise.resolve().then(() => (this.power = 'asleep'));
+        return Uint8Array.of(0x00);
+      case 0x00:
+        if (p.length === 1 && p[0] === 0x06) return Uint8Array.of(this.card && this.activeTg ? 0x00 : 0x01);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  private rfConfiguration(p: Uint8Array): Uint8Array | undefined {
+    const lengths: Record<number, number> = { 0x01: 1, 0x02: 3, 0x04: 1, 0x05: 3, 0x0a: 11, 0x0b: 8, 0x0c: 3, 0x0d: 9 };
+    if (p.length < 1 || lengths[p[0]!] !== p.length - 1) return undefined;
+    if (p[0] === 0x01) this.field = (p[1]! & 0x01) !== 0;
+    if (p[0] === 0x05) this.passiveRetries = p[3]!;
+    return new Uint8Array(0);
+  }
+
+  private async inListPassiveTarget(p: Uint8Array): Promise<Uint8Array | undefined> {
+    if (p.length < 2 || p[0]! < 1 || p[0]! > 2) return undefined;
+    if (p[1] !== 0x00) return Uint8Array.of(0x00); // only 106 kbps type A targets are emulated
+    this.field = true;
+    if (!this.card) {
+      if (this.passiveRetries !== 0xff) {
+        await this.clock.sleep(Math.min(this.passiveRetries + 1, 64) * 5);
+        if (!this.card) return Uint8Array.of(0x00);
+      } else {
+        const generation = this.generation;
+        await new Promise<void>((resolve) => (this.cardWaiter = resolve));
+        if (generation !== this.generation || !this.card) return Uint8Array.of(0x00);
+      }
+    }
+    const { uid, sensRes, selRes, ats } = this.card!.identity;
+    this.activeTg = 1;
+    this.chainedOut = [];
+    this.pendingIn = undefined;
+    const withAts = (selRes & 0x20) !== 0 && this.autoRats;
+    return concatBytes(Uint8Array.of(0x01, 0x01, sensRes >> 8, sensRes & 0xff, selRes, uid.length), uid, withAts ? ats : new Uint8Array(0));
+  }
+
+  private async inDataExchange(p: Uint8Array): Promise<Uint8Array | undefined> {
+    if (p.length < 1) return undefined;
+    const tg = p[0]! & 0x3f;
+    const more = (p[0]! & 0x40) !== 0;
+    if (tg !== this.activeTg || tg === 0) return Uint8Array.of(0x27);
+    const data = p.subarray(1);
+    if (data.length > 262) return Uint8Array.of(0x07);
+    if (data.length === 0 && !more && this.pendingIn) return this.nextIn();
+    this.pendingIn = undefined;
+    if (this.faults.removeCardOnExchange > 0 && --this.faults.removeCardOnExchange === 0) this.removeCard();
+    if (!this.card) {
+      await this.clock.sleep(this.rfTimeoutMs);
+      return Uint8Array.of(0x01);
+    }
+    this.chainedOut.push(data.slice());
+    if (more) return Uint8Array.of(0x00);
+    const apdu = concatBytes(...this.chainedOut);
+    this.chainedOut = [];
+    const target = this.card.target;
+    let answer: Uint8Array;
+    try {
+      answer = await target.transceive(apdu);
+    } catch (error) {
+      this.log('info', 'sim-pn532', `target did not answer: ${String(error)}`);
+      await this.clock.sleep(this.rfTimeoutMs);
+      return Uint8Array.of(0x01);
+    }
+    if (!this.card || this.card.target !== target) return Uint8Array.of(0x01);
+    this.pendingIn = answer;
+    return this.nextIn();
+  }
+
+  private nextIn(): Uint8Array {
+    const rest = this.pendingIn!;
+    const part = rest.subarray(0, this.maxDataIn);
+    this.pendingIn = rest.length > this.maxDataIn ? rest.subarray(this.maxDataIn) : undefined;
+    return concatBytes(Uint8Array.of(this.pendingIn ? 0x40 : 0x00), part);
+  }
+}
