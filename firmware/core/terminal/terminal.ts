@@ -1,0 +1,317 @@
+// The terminal's state machine: events in (keys, card present/removed, ticks, network), effects out
+// (display, beep, LEDs, NFC polling, outcomes). Merchant mode: idle -> amount entry -> waiting for a
+// card -> exchange (-> PIN) -> result -> idle. Transit mode: waiting with the fixed fare -> exchange ->
+// result -> waiting. Deferred transit verifications are finished on ticks while nothing else happens.
+import { silentLog, type Clock, type Log, type RandomBytes } from '../platform';
+import type { CardLink, DurableLog } from '../ports';
+import { openReceipt, type Receipt } from '../protocol/receipt';
+import type { Verifier } from '../crypto/verifier';
+import type { Mode, RiskEngine } from '../risk/engine';
+import { decline, type Decline } from '../risk/reasons';
+import { Tap, verifyPending, type PendingVerification, type TapResult } from './tap';
+
+export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
+
+export type TerminalEvent =
+  | { type: 'key'; key: Key }
+  | { type: 'card'; link: CardLink }
+  | { type: 'card-removed' }
+  | { type: 'tick' }
+  | { type: 'network'; up: boolean };
+
+export type Effect =
+  | { type: 'display'; lines: string[] }
+  | { type: 'beep'; pattern: 'key' | 'approved' | 'declined' }
+  | { type: 'led'; color: 'off' | 'blue' | 'green' | 'red' }
+  | { type: 'nfc'; poll: boolean }
+  | { type: 'outcome'; approved: true; amount: number; terminalSeq: number; journalSeq: number; walletId: string; deferred: boolean }
+  | { type: 'outcome'; approved: false; amount: number; decline: Decline; walletId?: string }
+  | { type: 'verified'; terminalSeq: number; ok: boolean; decline?: Decline };
+
+export type State = 'idle' | 'amount' | 'waiting' | 'exchange' | 'pin' | 'result';
+
+export interface TerminalOptions {
+  mode: Mode;
+  terminalId: string;
+  merchantId: string;
+  /** Transit: the fixed fare in minor units. */
+  fare?: number;
+  verifier: Verifier;
+  risk: RiskEngine;
+  journal: DurableLog;
+  clock: Clock;
+  random: RandomBytes;
+  log?: Log;
+  /** First terminal sequence number to use (default: one past the risk state's last). */
+  nextSeq?: number;
+  timeouts?: Partial<Timeouts>;
+}
+
+export interface Timeouts {
+  /** Amount entry or PIN entry left untouched. */
+  entryMs: number;
+  /** Waiting for a card (merchant). */
+  cardMs: number;
+  /** How long a result stays on the display. */
+  resultMs: number;
+}
+
+const DEFAULT_TIMEOUTS: Timeouts = { entryMs: 60_000, cardMs: 30_000, resultMs: 2_500 };
+const MAX_AMOUNT_DIGITS = 9;
+
+export function formatAmount(minor: number): string {
+  const whole = Math.floor(minor / 100);
+  const cents = minor % 100;
+  return `${whole}.${cents < 10 ? '0' : ''}${cents}`;
+}
+
+export class Terminal {
+  readonly mode: Mode;
+  readonly fare: number;
+  #o: TerminalOptions;
+  #log: Log;
+  #timeouts: Timeouts;
+  #state: State = 'idle';
+  #digits = '';
+  #pin = '';
+  #amount = 0;
+  #deadline: number | undefined;
+  #tap: Tap | undefined;
+  #nextSeq: number;
+  #pending: PendingVerification[] = [];
+  #online = false;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: TerminalOptions) {
+    if (options.mode === 'transit' && !(Number.isSafeInteger(options.fare) && options.fare! > 0)) {
+      throw new RangeError('a transit terminal needs a positive fare');
+    }
+    this.#o = options;
+    this.mode = options.mode;
+    this.fare = options.fare ?? 0;
+    this.#log = options.log ?? silentLog;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.#nextSeq = options.nextSeq ?? options.risk.lastTerminalSeq + 1;
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  get online(): boolean {
+    return this.#online;
+  }
+
+  /** Deferred approvals whose signatures are not yet checked. */
+  get pendingVerifications(): number {
+    return this.#pending.length;
+  }
+
+  /** The first screen; call once at boot. */
+  start(): Effect[] {
+    return this.#toIdle([]);
+  }
+
+  /** Handles one event; events are processed one after another in arrival order. */
+  handle(event: TerminalEvent): Promise<Effect[]> {
+    const run = this.#queue.then(() => this.#handle(event));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Boot: re-applies a journaled receipt to the risk state (a checkpoint's older ones are skipped) and
+   * queues deferred ones for verification again. Throws TlvError for a receipt that does not parse.
+   */
+  restore(receipt: Receipt): void {
+    const applied = this.#o.risk.applyReceipt(receipt);
+    if (receipt.terminalSeq >= this.#nextSeq) this.#nextSeq = receipt.terminalSeq + 1;
+    if (applied && receipt.deferred) {
+      const c = openReceipt(receipt);
+      try {
+        const key = this.#o.verifier.precheck(c.certificate, undefined, 0);
+        this.#pending.push({ terminalSeq: receipt.terminalSeq, amount: c.request.amount, certificate: c.certificate, key, request: receipt.request, response: c.response });
+      } catch {
+        // Its issuer key is gone: the payment can never be verified here.
+        this.#o.risk.deferredDone(c.certificate.walletId, c.request.amount, false);
+      }
+    }
+  }
+
+  /** Finishes every deferred verification (before an upload). Returns the effects it produced. */
+  verifyAllPending(): Effect[] {
+    const out: Effect[] = [];
+    while (this.#pending.length > 0) this.#verifyOne(out);
+    return out;
+  }
+
+  async #handle(e: TerminalEvent): Promise<Effect[]> {
+    const out: Effect[] = [];
+    switch (e.type) {
+      case 'key':
+        return this.#key(e.key, out);
+      case 'card':
+        return this.#card(e.link, out);
+      case 'card-removed':
+        if (this.#state === 'pin') return this.#finish({ kind: 'declined', decline: decline('cardLost') }, out);
+        return out;
+      case 'network':
+        this.#online = e.up;
+        return out;
+      case 'tick':
+        return this.#tick(out);
+    }
+  }
+
+  #tick(out: Effect[]): Effect[] {
+    const now = this.#o.clock.now();
+    if (this.#deadline !== undefined && now >= this.#deadline) {
+      if (this.#state === 'result') return this.#toIdle(out);
+      if (this.#state === 'pin') return this.#finish({ kind: 'declined', decline: decline('timeout') }, out);
+      if (this.#state === 'waiting' || this.#state === 'amount') {
+        out.push({ type: 'display', lines: ['timed out'] });
+        return this.#toIdle(out);
+      }
+    }
+    if ((this.#state === 'idle' || (this.mode === 'transit' && this.#state === 'waiting')) && this.#pending.length > 0) this.#verifyOne(out);
+    return out;
+  }
+
+  #verifyOne(out: Effect[]): void {
+    const p = this.#pending.shift()!;
+    const failure = verifyPending(this.#o.verifier, p);
+    this.#o.risk.deferredDone(p.certificate.walletId, p.amount, failure === undefined);
+    if (failure) this.#log('warn', 'risk', `deferred payment ${p.terminalSeq} failed verification (${failure.code}): wallet ${p.certificate.walletId} denied`);
+    out.push(failure ? { type: 'verified', terminalSeq: p.terminalSeq, ok: false, decline: failure } : { type: 'verified', terminalSeq: p.terminalSeq, ok: true });
+  }
+
+  async #key(key: Key, out: Effect[]): Promise<Effect[]> {
+    const digit = key >= '0' && key <= '9' && key.length === 1;
+    switch (this.#state) {
+      case 'idle':
+        if (this.mode === 'merchant' && digit && key !== '0') {
+          this.#digits = key;
+          this.#state = 'amount';
+          this.#deadline = this.#o.clock.now() + this.#timeouts.entryMs;
+          out.push({ type: 'beep', pattern: 'key' });
+          this.#showAmount(out);
+        }
+        return out;
+      case 'amount':
+        this.#deadline = this.#o.clock.now() + this.#timeouts.entryMs;
+        out.push({ type: 'beep', pattern: 'key' });
+        if (digit && this.#digits.length < MAX_AMOUNT_DIGITS) this.#digits += key;
+        else if (key === 'B') this.#digits = this.#digits.slice(0, -1);
+        else if (key === '*') return this.#toIdle(out);
+        else if (key === '#' && Number(this.#digits) > 0) return this.#toWaiting(Number(this.#digits), out);
+        if (this.#digits === '') return this.#toIdle(out);
+        this.#showAmount(out);
+        return out;
+      case 'waiting':
+        if (key === '*' && this.mode === 'merchant') {
+          out.push({ type: 'outcome', approved: false, amount: this.#amount, decline: decline('cancelled') });
+          out.push({ type: 'display', lines: ['cancelled'] });
+          return this.#toIdle(out);
+        }
+        return out;
+      case 'pin':
+        this.#deadline = this.#o.clock.now() + this.#timeouts.entryMs;
+        out.push({ type: 'beep', pattern: 'key' });
+        if (digit && this.#pin.length < 12) this.#pin += key;
+        else if (key === 'B') this.#pin = this.#pin.slice(0, -1);
+        else if (key === '*') return this.#finish({ kind: 'declined', decline: decline('cancelled') }, out);
+        else if (key === '#' && this.#pin.length >= 4) {
+          const pin = this.#pin;
+          this.#pin = '';
+          this.#state = 'exchange';
+          return this.#finish(await this.#tap!.enterPin(pin), out);
+        }
+        out.push({ type: 'display', lines: ['enter PIN', '*'.repeat(this.#pin.length)] });
+        return out;
+      default:
+        return out;
+    }
+  }
+
+  async #card(link: CardLink, out: Effect[]): Promise<Effect[]> {
+    if (this.#state !== 'waiting') return out;
+    this.#state = 'exchange';
+    this.#deadline = undefined;
+    out.push({ type: 'display', lines: ['processing', 'hold card'] });
+    this.#tap = new Tap(
+      {
+        mode: this.mode,
+        terminalId: this.#o.terminalId,
+        merchantId: this.#o.merchantId,
+        currency: this.#o.risk.config.currency,
+        verifier: this.#o.verifier,
+        risk: this.#o.risk,
+        journal: this.#o.journal,
+        clock: this.#o.clock,
+        random: this.#o.random,
+        log: this.#log,
+      },
+      link,
+      this.#amount,
+      this.#nextSeq++,
+    );
+    return this.#finish(await this.#tap.start(), out);
+  }
+
+  #finish(result: TapResult, out: Effect[]): Effect[] {
+    if (result.kind === 'pin') {
+      this.#state = 'pin';
+      this.#pin = '';
+      this.#deadline = this.#o.clock.now() + this.#timeouts.entryMs;
+      const tries = result.triesLeft === undefined ? [] : [`wrong PIN: ${result.triesLeft} left`];
+      out.push({ type: 'display', lines: ['enter PIN', ...tries] });
+      return out;
+    }
+    this.#tap = undefined;
+    this.#state = 'result';
+    this.#deadline = this.#o.clock.now() + this.#timeouts.resultMs;
+    out.push({ type: 'nfc', poll: false });
+    if (result.kind === 'approved') {
+      if (result.pending) this.#pending.push(result.pending);
+      this.#log('info', 'tap', `approved ${result.amount} seq ${result.terminalSeq}${result.deferred ? ' (deferred)' : ''}`);
+      out.push(
+        { type: 'outcome', approved: true, amount: result.amount, terminalSeq: result.terminalSeq, journalSeq: result.journalSeq, walletId: result.walletId, deferred: result.deferred },
+        { type: 'display', lines: ['APPROVED', formatAmount(result.amount), `balance ${formatAmount(result.balanceAfter)}`] },
+        { type: 'led', color: 'green' },
+        { type: 'beep', pattern: 'approved' },
+      );
+    } else {
+      const o: Effect = { type: 'outcome', approved: false, amount: this.#amount, decline: result.decline };
+      if (result.walletId !== undefined) o.walletId = result.walletId;
+      out.push(o, { type: 'display', lines: ['DECLINED', result.decline.text] }, { type: 'led', color: 'red' }, { type: 'beep', pattern: 'declined' });
+    }
+    return out;
+  }
+
+  #showAmount(out: Effect[]): void {
+    out.push({ type: 'display', lines: ['amount', formatAmount(Number(this.#digits))] });
+  }
+
+  #toWaiting(amount: number, out: Effect[]): Effect[] {
+    this.#amount = amount;
+    this.#state = 'waiting';
+    this.#deadline = this.mode === 'merchant' ? this.#o.clock.now() + this.#timeouts.cardMs : undefined;
+    const head = this.mode === 'merchant' ? `pay ${formatAmount(amount)}` : `fare ${formatAmount(amount)}`;
+    out.push({ type: 'display', lines: [head, 'tap card'] }, { type: 'led', color: 'blue' }, { type: 'nfc', poll: true });
+    return out;
+  }
+
+  #toIdle(out: Effect[]): Effect[] {
+    this.#digits = '';
+    this.#pin = '';
+    this.#tap = undefined;
+    if (this.mode === 'transit') {
+      out.push({ type: 'led', color: 'off' });
+      return this.#toWaiting(this.fare, out);
+    }
+    this.#state = 'idle';
+    this.#deadline = undefined;
+    out.push({ type: 'display', lines: ['tapline', 'enter amount'] }, { type: 'led', color: 'off' }, { type: 'nfc', poll: false });
+    return out;
+  }
+}
