@@ -1,0 +1,103 @@
+// The simulator's script format: a JSON file of timed events, so a run is repeatable and can be
+// checked by a test. Times are milliseconds of simulated time since the start of the run.
+//
+// { "wallets": ["alice-card", ...],            optional: restricts which demo wallets exist
+//   "events": [
+//     { "at": 0,    "key": "1250#" },           keypad keys, typed one after another ("C" cancel, "#" enter)
+//     { "at": 100,  "tap": "alice-card" },      a wallet enters the reader's field
+//     { "at": 900,  "remove": true },           the wallet leaves the field
+//     { "at": 1000, "network": "up" },          Wi-Fi comes back ("down" loses it)
+//     { "at": 1200, "power": "cut" },           power cut now; "cut-during-append" cuts in the next receipt write
+//     { "at": 1300, "power": "on" },            power back: the firmware boots again from flash
+//     { "at": 2000, "clock": "2026-11-23T10:00:00Z" },  the wall clock jumps (null: time unknown)
+//     { "at": 3000, "report": "lost", "wallet": "bob-phone" },  the owner reports a wallet lost to the service
+//     { "at": 4000, "note": "free text, printed in the output" } ] }
+//
+// Every event may carry "note". Unknown fields are errors, so a typo cannot silently do nothing.
+
+export type SimEvent =
+  | { at: number; note?: string; key: string }
+  | { at: number; note?: string; tap: string }
+  | { at: number; note?: string; remove: true }
+  | { at: number; note?: string; network: 'up' | 'down' }
+  | { at: number; note?: string; power: 'cut' | 'cut-during-append' | 'on' }
+  | { at: number; note?: string; clock: string | null }
+  | { at: number; note?: string; report: 'lost'; wallet: string }
+  | { at: number; note: string };
+
+export interface SimScript {
+  wallets?: string[];
+  events: SimEvent[];
+}
+
+export class ScriptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScriptError';
+  }
+}
+
+const KEYS = /^[0-9A-D*#C]+$/;
+const KINDS = ['key', 'tap', 'remove', 'network', 'power', 'clock', 'report'] as const;
+
+export function parseScript(text: string, source = 'script'): SimScript {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ScriptError(`${source}: not JSON: ${(error as Error).message}`);
+  }
+  if (!raw || typeof raw !== 'object' || !Array.isArray((raw as SimScript).events)) {
+    throw new ScriptError(`${source}: expected an object with an "events" array`);
+  }
+  const { wallets, events, ...rest } = raw as SimScript & Record<string, unknown>;
+  if (Object.keys(rest).length) throw new ScriptError(`${source}: unknown field "${Object.keys(rest)[0]}"`);
+  if (wallets !== undefined && (!Array.isArray(wallets) || wallets.some((w) => typeof w !== 'string'))) {
+    throw new ScriptError(`${source}: "wallets" must be an array of names`);
+  }
+  let last = 0;
+  events.forEach((event, i) => {
+    const where = `${source}: event ${i}`;
+    if (!event || typeof event !== 'object') throw new ScriptError(`${where}: not an object`);
+    const e = event as Record<string, unknown>;
+    if (typeof e.at !== 'number' || !(e.at >= 0)) throw new ScriptError(`${where}: "at" must be a time in ms >= 0`);
+    if (e.at < last) throw new ScriptError(`${where}: events must be in time order (${e.at} < ${last})`);
+    last = e.at;
+    if (e.note !== undefined && typeof e.note !== 'string') throw new ScriptError(`${where}: "note" must be text`);
+    const kinds = KINDS.filter((k) => k in e);
+    if (kinds.length > 1) throw new ScriptError(`${where}: one action per event, got ${kinds.join(' and ')}`);
+    const allowed = new Set(['at', 'note', ...kinds, ...(kinds[0] === 'report' ? ['wallet'] : [])]);
+    for (const k of Object.keys(e)) if (!allowed.has(k)) throw new ScriptError(`${where}: unknown field "${k}"`);
+    if (kinds.length === 0 && e.note === undefined) throw new ScriptError(`${where}: no action`);
+    switch (kinds[0]) {
+      case 'key':
+        if (typeof e.key !== 'string' || !KEYS.test(e.key)) throw new ScriptError(`${where}: keys are 0-9 A-D * # C`);
+        break;
+      case 'tap':
+        if (typeof e.tap !== 'string' || !e.tap) throw new ScriptError(`${where}: "tap" names a wallet`);
+        break;
+      case 'remove':
+        if (e.remove !== true) throw new ScriptError(`${where}: "remove" must be true`);
+        break;
+      case 'network':
+        if (e.network !== 'up' && e.network !== 'down') throw new ScriptError(`${where}: network is "up" or "down"`);
+        break;
+      case 'power':
+        if (!['cut', 'cut-during-append', 'on'].includes(e.power as string)) {
+          throw new ScriptError(`${where}: power is "cut", "cut-during-append" or "on"`);
+        }
+        break;
+      case 'clock':
+        if (e.clock !== null && (typeof e.clock !== 'string' || Number.isNaN(Date.parse(e.clock)))) {
+          throw new ScriptError(`${where}: clock is an ISO date or null`);
+        }
+        break;
+      case 'report':
+        if (e.report !== 'lost' || typeof e.wallet !== 'string') {
+          throw new ScriptError(`${where}: report is "lost" with a "wallet"`);
+        }
+        break;
+    }
+  });
+  return { wallets, events: events as SimEvent[] };
+}
