@@ -1,0 +1,82 @@
+// The wallet file `tapline issue-wallet` writes and the wallet emulator (host/wallet/emulator.ts) loads:
+// JSON holding the wallet's secret key, so it is written 0600 like every other secret.
+import { fromHex, toHex } from '../../firmware/core/bytes';
+import { decodeCertificate } from '../../firmware/core/protocol/messages';
+import { TlvError } from '../../firmware/core/protocol/tlv';
+import type { WalletOptions, WalletProfile } from '../wallet/emulator';
+
+export const WALLET_FILE_VERSION = 1;
+
+export interface WalletFile {
+  version: number;
+  walletId: string;
+  profile: WalletProfile;
+  /** The issuer-signed certificate, hex. */
+  certificate: string;
+  /** The wallet's private key, hex (the secure element's secret). */
+  secretKey: string;
+  balance: number;
+  counter: number;
+  /** Card profile: the PIN a terminal may present. */
+  pin?: string;
+}
+
+export class WalletFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WalletFileError';
+  }
+}
+
+export function formatWalletFile(w: WalletFile): string {
+  return JSON.stringify(w, null, 2) + '\n';
+}
+
+/** Parses a wallet file into the emulator's options. Throws WalletFileError. */
+export function parseWalletFile(text: string): WalletOptions & { walletId: string } {
+  let o: Partial<WalletFile>;
+  try {
+    o = JSON.parse(text) as Partial<WalletFile>;
+  } catch (e) {
+    throw new WalletFileError(`not JSON: ${(e as Error).message}`);
+  }
+  if (!o || typeof o !== 'object') throw new WalletFileError('a wallet file is a JSON object');
+  if (o.version !== WALLET_FILE_VERSION) throw new WalletFileError(`version must be ${WALLET_FILE_VERSION}`);
+  if (o.profile !== 'card' && o.profile !== 'phone') throw new WalletFileError('profile must be "card" or "phone"');
+  if (!Number.isSafeInteger(o.balance) || o.balance! < 0) throw new WalletFileError('balance must be a non-negative integer');
+  if (!Number.isSafeInteger(o.counter) || o.counter! < 0 || o.counter! > 0xffffffff) throw new WalletFileError('counter must be an integer 0..2^32-1');
+  if (o.pin !== undefined && !/^[0-9]{4,12}$/.test(o.pin)) throw new WalletFileError('pin must be 4 to 12 digits');
+  let certificate: Uint8Array;
+  let secretKey: Uint8Array;
+  try {
+    certificate = fromHex(String(o.certificate));
+    secretKey = fromHex(String(o.secretKey));
+  } catch {
+    throw new WalletFileError('certificate and secretKey must be hex');
+  }
+  let walletId: string;
+  try {
+    walletId = decodeCertificate(certificate).walletId;
+  } catch (e) {
+    if (e instanceof TlvError) throw new WalletFileError(`certificate: ${e.message}`);
+    throw e;
+  }
+  if (o.walletId !== walletId) throw new WalletFileError(`walletId ${o.walletId} does not match the certificate (${walletId})`);
+  const options: WalletOptions & { walletId: string } = { walletId, profile: o.profile, certificate, secretKey, balance: o.balance!, counter: o.counter! };
+  if (o.pin !== undefined) options.pin = o.pin;
+  return options;
+}
+
+export function walletFileOf(w: { profile: WalletProfile; certificate: Uint8Array; secretKey: Uint8Array; balance: number; pin?: string }): WalletFile {
+  const file: WalletFile = {
+    version: WALLET_FILE_VERSION,
+    walletId: decodeCertificate(w.certificate).walletId,
+    profile: w.profile,
+    certificate: toHex(w.certificate),
+    secretKey: toHex(w.secretKey),
+    balance: w.balance,
+    counter: 0,
+  };
+  if (w.pin !== undefined) file.pin = w.pin;
+  return file;
+}

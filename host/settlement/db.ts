@@ -1,0 +1,332 @@
+// One storage interface, two backends: a SQLite file (better-sqlite3, zero setup) and PostgreSQL (pg,
+// given a URL). The settlement logic is written once against `Tx`; SQL is the common subset of both
+// (ON CONFLICT, RETURNING), written with $1..$n placeholders. Every write goes through transaction(),
+// which serialises writers: SQLite with an in-process queue and BEGIN IMMEDIATE, PostgreSQL with a
+// transaction-scoped advisory lock (so several service processes on one database stay correct). Writes
+// are cheap next to signature verification, which happens before the transaction.
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+
+export type Row = Record<string, unknown>;
+export type Param = string | number | bigint | Uint8Array | null;
+
+export interface Tx {
+  all<T = Row>(sql: string, params?: Param[]): Promise<T[]>;
+  get<T = Row>(sql: string, params?: Param[]): Promise<T | undefined>;
+  /** Runs a statement; resolves with the number of rows it changed. */
+  run(sql: string, params?: Param[]): Promise<number>;
+}
+
+export interface Database {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Runs `fn` in one transaction, alone among writers; commits if it resolves, rolls back if it throws. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Runs read-only queries outside the writers' queue. */
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export class DatabaseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatabaseError';
+  }
+}
+
+/** `postgres://...` opens PostgreSQL; anything else is a SQLite file path (or ':memory:'). */
+export async function openDatabase(location: string): Promise<Database> {
+  const db = /^postgres(ql)?:\/\//.test(location) ? new PostgresDatabase(location) : new SqliteDatabase(location);
+  try {
+    await migrate(db);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  return db;
+}
+
+// ---- SQLite ----
+
+class SqliteDatabase implements Database {
+  readonly kind = 'sqlite' as const;
+  #db: BetterSqlite3.Database;
+  #queue: Promise<unknown> = Promise.resolve();
+  #tx: Tx;
+
+  constructor(file: string) {
+    this.#db = new BetterSqlite3(file);
+    this.#db.pragma('journal_mode = WAL');
+    // Money: a committed batch must survive a power cut, not only a process kill.
+    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('foreign_keys = ON');
+    const statements = new Map<string, { stmt: BetterSqlite3.Statement; order: number[] }>();
+    const prepare = (sql: string) => {
+      let entry = statements.get(sql);
+      if (!entry) {
+        const order: number[] = [];
+        const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
+          order.push(Number(n) - 1);
+          return '?';
+        });
+        entry = { stmt: this.#db.prepare(text), order };
+        statements.set(sql, entry);
+      }
+      return entry;
+    };
+    const bind = (order: number[], params: Param[]) => order.map((i) => toSqlite(params[i]));
+    this.#tx = {
+      all: async <T>(sql: string, params: Param[] = []) => {
+        const { stmt, order } = prepare(sql);
+        return (stmt.all(...bind(order, params)) as Row[]).map(fromSqlite) as T[];
+      },
+      get: async <T>(sql: string, params: Param[] = []) => {
+        const { stmt, order } = prepare(sql);
+        const row = stmt.get(...bind(order, params)) as Row | undefined;
+        return (row ? fromSqlite(row) : undefined) as T | undefined;
+      },
+      run: async (sql: string, params: Param[] = []) => {
+        const { stmt, order } = prepare(sql);
+        if (!stmt.reader) return stmt.run(...bind(order, params)).changes;
+        stmt.all(...bind(order, params));
+        return 0;
+      },
+    };
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const result = this.#queue.then(async () => {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const value = await fn(this.#tx);
+        this.#db.exec('COMMIT');
+        return value;
+      } catch (e) {
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+        throw e;
+      }
+    });
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    // better-sqlite3 is synchronous: queueing behind writers keeps a read from landing inside a write.
+    const result = this.#queue.then(() => fn(this.#tx));
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.#queue;
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function toSqlite(value: Param | undefined): unknown {
+  if (value instanceof Uint8Array && !Buffer.isBuffer(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  return value ?? null;
+}
+
+function fromSqlite(row: Row): Row {
+  for (const key of Object.keys(row)) {
+    const v = row[key];
+    if (Buffer.isBuffer(v)) row[key] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+  return row;
+}
+
+// ---- PostgreSQL ----
+
+const WRITE_LOCK = 0x7461706c; // "tapl"
+
+const pgTypes = {
+  getTypeParser(oid: number, format?: string) {
+    // int8 and numeric as JS numbers: amounts stay far below 2^53 (checked at the boundary).
+    if (oid === 20 || oid === 1700) return (text: string) => Number(text);
+    return (pg.types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format);
+  },
+} as unknown as pg.CustomTypesConfig;
+
+class PostgresDatabase implements Database {
+  readonly kind = 'postgres' as const;
+  #pool: pg.Pool;
+
+  constructor(url: string) {
+    this.#pool = new pg.Pool({ connectionString: url, max: 8, types: pgTypes });
+    // An idle client's error (the server restarted) must not crash the service.
+    this.#pool.on('error', () => undefined);
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
+      const value = await fn(pgTx(client));
+      await client.query('COMMIT');
+      return value;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      return await fn(pgTx(client));
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
+
+function pgTx(client: pg.PoolClient): Tx {
+  const query = (sql: string, params: Param[]) => client.query(sql, params.map(toPg));
+  return {
+    all: async <T>(sql: string, params: Param[] = []) => (await query(sql, params)).rows.map(fromPg) as T[],
+    get: async <T>(sql: string, params: Param[] = []) => {
+      const row = (await query(sql, params)).rows[0] as Row | undefined;
+      return (row ? fromPg(row) : undefined) as T | undefined;
+    },
+    run: async (sql: string, params: Param[] = []) => (await query(sql, params)).rowCount ?? 0,
+  };
+}
+
+function toPg(value: Param): unknown {
+  if (value instanceof Uint8Array && !Buffer.isBuffer(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+const fromPg = fromSqlite;
+
+// ---- schema ----
+
+interface Migration {
+  version: number;
+  statements: string[];
+}
+
+// {id}, {int} and {blob} are the two dialects' spellings of an auto-numbered key, a 64-bit integer and bytes.
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    statements: [
+      `CREATE TABLE terminals (
+        terminal_id TEXT PRIMARY KEY,
+        public_key {blob} NOT NULL,
+        merchant_id TEXT NOT NULL,
+        max_transaction {int} NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active',
+        acked_seq {int} NOT NULL DEFAULT 0,
+        registered_at {int} NOT NULL
+      )`,
+      `CREATE TABLE receipts (
+        id {id},
+        terminal_id TEXT NOT NULL REFERENCES terminals (terminal_id),
+        terminal_seq {int} NOT NULL,
+        wallet_id TEXT,
+        counter {int},
+        amount {int} NOT NULL,
+        merchant_id TEXT NOT NULL,
+        issuer_key_id {int},
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        credited {int} NOT NULL,
+        receipt {blob} NOT NULL,
+        received_at {int} NOT NULL,
+        UNIQUE (terminal_id, terminal_seq)
+      )`,
+      `CREATE INDEX receipts_wallet_counter ON receipts (wallet_id, counter)`,
+      `CREATE TABLE wallets (
+        wallet_id TEXT PRIMARY KEY,
+        issuer_key_id {int},
+        funded {int},
+        spent {int} NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'active',
+        lost_at {int},
+        updated_at {int} NOT NULL
+      )`,
+      `CREATE TABLE findings (
+        id {id},
+        kind TEXT NOT NULL,
+        wallet_id TEXT NOT NULL,
+        receipt_id {int},
+        other_receipt_id {int},
+        evidence TEXT NOT NULL,
+        created_at {int} NOT NULL
+      )`,
+      `CREATE INDEX findings_wallet ON findings (wallet_id)`,
+      `CREATE TABLE deny_list (
+        version {int} PRIMARY KEY,
+        wallet_id TEXT NOT NULL UNIQUE,
+        reason TEXT NOT NULL,
+        added_at {int} NOT NULL
+      )`,
+      `CREATE TABLE ledger (
+        id {id},
+        account TEXT NOT NULL,
+        amount {int} NOT NULL,
+        receipt_id {int},
+        memo TEXT NOT NULL,
+        created_at {int} NOT NULL
+      )`,
+      `CREATE INDEX ledger_account ON ledger (account)`,
+      `CREATE TABLE losses (
+        id {id},
+        receipt_id {int} NOT NULL,
+        wallet_id TEXT NOT NULL,
+        issuer_key_id {int},
+        amount {int} NOT NULL,
+        kind TEXT NOT NULL,
+        created_at {int} NOT NULL
+      )`,
+      `CREATE TABLE batches (
+        terminal_id TEXT NOT NULL,
+        nonce {blob} NOT NULL,
+        digest {blob} NOT NULL,
+        response {blob} NOT NULL,
+        created_at {int} NOT NULL,
+        PRIMARY KEY (terminal_id, nonce)
+      )`,
+      `CREATE TABLE updates (
+        id {id},
+        kind INTEGER NOT NULL,
+        terminal_id TEXT NOT NULL,
+        version {int} NOT NULL,
+        bytes {blob} NOT NULL,
+        created_at {int} NOT NULL
+      )`,
+    ],
+  },
+];
+
+function dialect(sql: string, kind: Database['kind']): string {
+  const words =
+    kind === 'sqlite'
+      ? { id: 'INTEGER PRIMARY KEY AUTOINCREMENT', int: 'INTEGER', blob: 'BLOB' }
+      : { id: 'BIGSERIAL PRIMARY KEY', int: 'BIGINT', blob: 'BYTEA' };
+  return sql.replace(/\{(id|int|blob)\}/g, (_, w: 'id' | 'int' | 'blob') => words[w]);
+}
+
+async function migrate(db: Database): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
+    const row = await tx.get<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_version');
+    const current = Number(row?.v ?? 0);
+    const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+    if (current > latest) throw new DatabaseError(`database schema ${current} is newer than this service (${latest})`);
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      for (const sql of m.statements) await tx.run(dialect(sql, db.kind));
+      await tx.run('INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)', [m.version, Math.floor(Date.now() / 1000)]);
+    }
+  });
+}

@@ -1,0 +1,190 @@
+// The settlement service's HTTP API on Fastify (docs/SETTLEMENT.md). Terminals use POST /v1/batches
+// (binary, authenticated by the batch's device-key signature); operators use the JSON routes with the
+// admin bearer token. Every refusal is `{ "error": code, "message": text }` with a 4xx/5xx status.
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { fromHex, toHex } from '../../firmware/core/bytes';
+import { MAX_BATCH_BYTES } from '../../firmware/core/uplink/wire';
+import { MAX_UPDATE_BYTES } from '../../firmware/core/uplink/updates';
+import { Settlement, SettlementError } from './settlement';
+
+export interface ServerOptions {
+  settlement: Settlement;
+  /** Bearer token for the operator routes. */
+  adminToken: string;
+  /** Log requests (Fastify's pino logger); off by default. */
+  logger?: boolean;
+}
+
+const ID_SCHEMA = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,16}$' } as const;
+const WALLET_SCHEMA = { type: 'string', pattern: '^[0-9a-f]{16}$' } as const;
+const AMOUNT_SCHEMA = { type: 'integer', minimum: 0, maximum: 281474976710655 } as const;
+
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const { settlement } = options;
+  const token = Buffer.from(options.adminToken);
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 64 * 1024 });
+
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_BATCH_BYTES + MAX_UPDATE_BYTES }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    if (error instanceof SettlementError) return reply.code(error.status).send({ error: error.code, message: error.message });
+    if (error.validation) return reply.code(400).send({ error: 'bad-request', message: error.message });
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'body-too-large', message: error.message });
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ error: 'unsupported-media-type', message: error.message });
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ error: 'bad-request', message: error.message });
+    }
+    request.log.error(error);
+    return reply.code(500).send({ error: 'internal', message: 'internal error; nothing of this request was recorded' });
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not-found', message: `no route ${request.method} ${request.url}` }));
+
+  const admin = async (request: FastifyRequest) => {
+    const header = request.headers.authorization ?? '';
+    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+    if (given.length !== token.length || !timingSafeEqual(given, token)) {
+      throw new SettlementError(401, 'unauthorized', 'this route needs the operator token (Authorization: Bearer ...)');
+    }
+  };
+
+  // ---- terminals ----
+
+  app.post('/v1/batches', async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = binaryBody(request, MAX_BATCH_BYTES);
+    const response = await settlement.ingest(body);
+    return reply.code(200).type('application/octet-stream').send(Buffer.from(response));
+  });
+
+  app.get('/v1/time', async () => ({ unixSeconds: settlement.now() }));
+
+  app.get('/v1/health', async () => {
+    const stats = await settlement.stats();
+    return { ok: true, database: settlement.db.kind, receipts: stats };
+  });
+
+  app.get(
+    '/v1/deny-list',
+    { schema: { querystring: { type: 'object', properties: { since: { type: 'integer', minimum: 0, maximum: 4294967295 } }, additionalProperties: false } } },
+    async (request) => {
+      const since = (request.query as { since?: number }).since ?? 0;
+      const list = await settlement.denyList(since);
+      return { since, version: list.version, entries: list.entries, update: list.update ? toHex(list.update) : null };
+    },
+  );
+
+  // ---- operators ----
+
+  app.post(
+    '/v1/terminals',
+    {
+      preHandler: admin,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['terminalId', 'publicKey', 'merchantId', 'maxTransaction'],
+          additionalProperties: false,
+          properties: {
+            terminalId: ID_SCHEMA,
+            publicKey: { type: 'string', pattern: '^([0-9a-f]{66}|[0-9a-f]{130})$' },
+            merchantId: ID_SCHEMA,
+            maxTransaction: AMOUNT_SCHEMA,
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body as { terminalId: string; publicKey: string; merchantId: string; maxTransaction: number };
+      const { created } = await settlement.registerTerminal({ ...b, publicKey: fromHex(b.publicKey) });
+      return reply.code(created ? 201 : 200).send({ terminalId: b.terminalId, created });
+    },
+  );
+
+  app.post(
+    '/v1/terminals/:terminalId/revoke',
+    { preHandler: admin, schema: { params: { type: 'object', properties: { terminalId: ID_SCHEMA }, required: ['terminalId'] } } },
+    async (request) => {
+      const { terminalId } = request.params as { terminalId: string };
+      await settlement.revokeTerminal(terminalId);
+      return { terminalId, status: 'revoked' };
+    },
+  );
+
+  app.post(
+    '/v1/wallets',
+    {
+      preHandler: admin,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['walletId', 'balance'],
+          additionalProperties: false,
+          properties: { walletId: WALLET_SCHEMA, balance: AMOUNT_SCHEMA, issuerKeyId: { type: 'integer', minimum: 0, maximum: 4294967295 } },
+        },
+      },
+    },
+    async (request) => {
+      const b = request.body as { walletId: string; balance: number; issuerKeyId?: number };
+      await settlement.registerWallet(b.walletId, b.balance, b.issuerKeyId);
+      return { walletId: b.walletId, balance: b.balance };
+    },
+  );
+
+  app.post(
+    '/v1/wallets/:walletId/lost',
+    {
+      preHandler: admin,
+      schema: {
+        params: { type: 'object', properties: { walletId: WALLET_SCHEMA }, required: ['walletId'] },
+        body: { type: ['object', 'null'], additionalProperties: false, properties: { at: { type: 'integer', minimum: 0, maximum: 1099511627775 } } },
+      },
+    },
+    async (request) => {
+      const { walletId } = request.params as { walletId: string };
+      const at = (request.body as { at?: number } | null)?.at;
+      const { denyListVersion } = await settlement.reportLost(walletId, at);
+      return { walletId, status: 'lost', denyListVersion };
+    },
+  );
+
+  app.post(
+    '/v1/updates',
+    { preHandler: admin, schema: { querystring: { type: 'object', properties: { terminal: ID_SCHEMA }, additionalProperties: false } } },
+    async (request, reply) => {
+      const body = binaryBody(request, MAX_UPDATE_BYTES);
+      const { terminal } = request.query as { terminal?: string };
+      const stored = await settlement.addUpdate(body, terminal ?? '*');
+      return reply.code(201).send(stored);
+    },
+  );
+
+  app.get(
+    '/v1/accounts/:account',
+    { preHandler: admin, schema: { params: { type: 'object', properties: { account: { type: 'string', maxLength: 80 } }, required: ['account'] } } },
+    async (request) => {
+      const { account } = request.params as { account: string };
+      return { account, balance: await settlement.balance(account) };
+    },
+  );
+
+  app.get(
+    '/v1/findings',
+    { preHandler: admin, schema: { querystring: { type: 'object', properties: { wallet: WALLET_SCHEMA }, additionalProperties: false } } },
+    async (request) => {
+      const { wallet } = request.query as { wallet?: string };
+      return { findings: await settlement.findings(wallet) };
+    },
+  );
+
+  return app;
+}
+
+function binaryBody(request: FastifyRequest, max: number): Uint8Array {
+  const body = request.body;
+  if (!Buffer.isBuffer(body)) throw new SettlementError(415, 'unsupported-media-type', 'send the bytes as application/octet-stream');
+  if (body.length === 0) throw new SettlementError(400, 'empty-body', 'the body is empty');
+  if (body.length > max) throw new SettlementError(413, 'body-too-large', `body of ${body.length} bytes exceeds ${max}`);
+  return new Uint8Array(body.buffer, body.byteOffset, body.length);
+}

@@ -1,0 +1,54 @@
+// Starts the settlement service from a key folder (host/cli/keystore.ts) and a database location.
+import type { FastifyInstance } from 'fastify';
+import { Keystore } from '../cli/keystore';
+import { openDatabase, type Database } from './db';
+import { buildServer } from './server';
+import { Settlement } from './settlement';
+
+export interface ServiceOptions {
+  /** The key folder `tapline init` made. */
+  keys: string;
+  /** A SQLite file path, or a postgres:// URL. */
+  database: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  logger?: boolean;
+  clock?: () => number;
+  /** Fault injection for crash tests: called inside each batch's transaction, before it commits. */
+  beforeCommit?: () => Promise<void>;
+}
+
+export interface RunningService {
+  url: string;
+  settlement: Settlement;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const keystore = new Keystore(options.keys);
+  const root = keystore.root();
+  const keyring = keystore.keyring();
+  const adminToken = keystore.adminToken();
+  const db: Database = await openDatabase(options.database);
+  const settlement = new Settlement({ db, root, keyring, clock: options.clock, beforeCommit: options.beforeCommit });
+  const app = buildServer({ settlement, adminToken, logger: options.logger });
+  try {
+    await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  const address = app.server.address() as { address: string; port: number };
+  const host = address.address.includes(':') ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    settlement,
+    app,
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}
