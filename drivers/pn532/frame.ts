@@ -157,6 +157,11 @@ export class FrameParser {
     }
   }
 
+  /** True while a frame has begun but not yet completed. */
+  pending(): boolean {
+    return this.findStart() >= 0;
+  }
+
   get buffered(): number {
     return this.length;
   }

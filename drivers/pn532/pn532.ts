@@ -190,8 +190,13 @@ export class PN532 {
     return frame.tfi === PN532_TO_HOST && frame.data.length >= 1 && frame.data[0] === code + 1;
   }
 
+  /**
+   * Polls the transport for the next frame. A frame that starts but stops short (bytes lost on the line)
+   * comes back as 'corrupt' once nothing more arrives for `ackTimeoutMs`, so the caller can NACK it.
+   */
   private async receive(timeoutMs: number, most: number): Promise<Frame | undefined> {
     const deadline = this.clock.now() + timeoutMs;
+    let progress = this.clock.now();
     for (;;) {
       const frame = this.parser.next();
       if (frame) return frame;
@@ -201,11 +206,17 @@ export class PN532 {
       } catch (error) {
         this.log('debug', 'pn532', `read failed: ${describe(error)}`);
       }
+      const now = this.clock.now();
       if (bytes && bytes.length > 0) {
         this.parser.push(bytes);
+        progress = now;
         continue;
       }
-      if (this.clock.now() >= deadline) return undefined;
+      if (this.parser.pending() && now - progress >= this.ackTimeoutMs) {
+        this.parser.reset();
+        return { kind: 'corrupt' };
+      }
+      if (now >= deadline) return undefined;
       await this.clock.sleep(this.pollMs);
     }
   }

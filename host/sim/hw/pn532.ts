@@ -33,7 +33,7 @@ export interface Faults {
   silent: boolean;
   /** Extra milliseconds before every response. */
   delayMs: number;
-  /** The next n response frames go out with a byte flipped; a NACK gets the intact copy. */
+  /** The next n response frames (resends included) go out with a byte flipped. */
   corruptResponses: number;
   /** The next n frames out (ACK or response) lose a byte in the middle. */
   dropBytes: number;
@@ -220,10 +220,11 @@ export class SimPN532 {
     return first && this.clock.now() >= first.readyAt ? first : undefined;
   }
 
-  private send(frame: Uint8Array, delayMs: number, response: boolean): void {
+  /** Queues a frame out; line faults hit responses and their resends alike. */
+  private send(frame: Uint8Array, delayMs: number, kind: 'ack' | 'response' | 'resend'): void {
     let bytes = frame;
-    if (response) this.lastResponse = frame;
-    if (response && this.faults.corruptResponses > 0) {
+    if (kind === 'response') this.lastResponse = frame;
+    if (kind !== 'ack' && this.faults.corruptResponses > 0) {
       this.faults.corruptResponses--;
       bytes = frame.slice();
       bytes[bytes.length - 3] ^= 0x5a;
@@ -256,7 +257,7 @@ export class SimPN532 {
         this.output.length = 0;
         this.cardWaiter = undefined;
       } else if (frame.kind === 'nack') {
-        if (this.lastResponse) this.send(this.lastResponse, 0, false);
+        if (this.lastResponse) this.send(this.lastResponse, 0, 'resend');
       } else if (frame.kind === 'info' && frame.tfi === HOST_TO_PN532 && frame.data.length > 0) {
         this.accept(frame.data);
       } else {
@@ -275,11 +276,11 @@ export class SimPN532 {
     if (this.needsSam && code !== 0x14) return;
     const generation = ++this.generation;
     this.output.length = 0;
-    this.send(ACK_FRAME, 0, false);
+    this.send(ACK_FRAME, 0, 'ack');
     this.commands.push(toHex(data));
     if (this.faults.errorFrames > 0) {
       this.faults.errorFrames--;
-      this.send(ERROR_FRAME, this.responseMs, true);
+      this.send(ERROR_FRAME, this.responseMs, 'response');
       return;
     }
     const started = this.clock.now();
@@ -291,12 +292,12 @@ export class SimPN532 {
       .then((answer) => {
         if (generation !== this.generation) return;
         if (answer === undefined) {
-          this.send(ERROR_FRAME, this.responseMs, true);
+          this.send(ERROR_FRAME, this.responseMs, 'response');
           return;
         }
         const elapsed = this.clock.now() - started;
         const frame = encodeFrame(PN532_TO_HOST, concatBytes(Uint8Array.of(code + 1), answer));
-        this.send(frame, Math.max(0, this.responseMs + this.faults.delayMs - elapsed), true);
+        this.send(frame, Math.max(0, this.responseMs + this.faults.delayMs - elapsed), 'response');
       });
   }
 

@@ -4,7 +4,7 @@ import type { Clock, Log } from '../../../firmware/core/platform';
 import { NfcReader } from '../../../drivers/pn532/reader';
 import { PN532, type PN532Options } from '../../../drivers/pn532/pn532';
 import { PN532I2C, PN532SPI, PN532UART, type PN532Transport } from '../../../drivers/pn532/transport';
-import { SimI2C, SimI2CBus, SimSerial, SimSPI } from './io';
+import { SimI2C, SimI2CBus, SimSerial, SimSPI, type I2CDevice, type SerialDevice, type SPIDevice } from './io';
 import { SimPN532, type SimPN532Options } from './pn532';
 
 export type Interface = 'i2c' | 'spi' | 'uart';
@@ -24,21 +24,34 @@ export function readerRig(options: {
   chip?: Omit<SimPN532Options, 'clock'>;
   driver?: Omit<PN532Options, 'clock' | 'transport'>;
   bus?: SimI2CBus;
+  /** Puts something between the IO class and the chip (a recorder, a line with faults). */
+  through?: (chip: SimPN532) => Partial<I2CDevice & SPIDevice & SerialDevice>;
 }): ReaderRig {
   const { via, clock, log } = options;
   const chip = new SimPN532({ clock, log, ...options.chip });
+  const front = { ...bind(chip), ...options.through?.(chip) };
   let transport: PN532Transport;
   let bus: SimI2CBus | undefined;
   if (via === 'i2c') {
     bus = options.bus ?? new SimI2CBus();
-    bus.attach(0x24, chip);
+    bus.attach(0x24, front);
     transport = new PN532I2C({ io: new SimI2C({ bus, data: 21, clock: 22, hz: 400_000, address: 0x24 }) });
   } else if (via === 'spi') {
-    transport = new PN532SPI({ io: new SimSPI({ device: chip, clock: 14, in: 12, out: 13, select: 15, hz: 1_000_000, mode: 0 }) });
+    transport = new PN532SPI({ io: new SimSPI({ device: front, clock: 14, in: 12, out: 13, select: 15, hz: 1_000_000, mode: 0 }) });
   } else {
     chip.powerUpAsleep();
-    transport = new PN532UART({ io: new SimSerial({ device: chip, baud: 115_200, transmit: 17, receive: 16, port: 2 }), clock });
+    transport = new PN532UART({ io: new SimSerial({ device: front, baud: 115_200, transmit: 17, receive: 16, port: 2 }), clock });
   }
   const pn532 = new PN532({ transport, clock, log, ...options.driver });
   return { chip, transport, pn532, reader: new NfcReader({ pn532, log }), bus };
+}
+
+function bind(chip: SimPN532): I2CDevice & SPIDevice & SerialDevice {
+  return {
+    i2cWrite: (b) => chip.i2cWrite(b),
+    i2cRead: (n) => chip.i2cRead(n),
+    spiTransfer: (b) => chip.spiTransfer(b),
+    uartWrite: (b) => chip.uartWrite(b),
+    uartRead: () => chip.uartRead(),
+  };
 }

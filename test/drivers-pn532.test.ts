@@ -1,0 +1,368 @@
+import { expect } from 'chai';
+import { concatBytes, fromHex, toHex } from '../firmware/core/bytes';
+import { VirtualClock } from '../firmware/core/platform';
+import { CardLostError } from '../firmware/core/ports';
+import { ACK_FRAME, decodeFrame, encodeFrame, ERROR_FRAME, FrameError, FrameParser, NACK_FRAME } from '../drivers/pn532/frame';
+import { PN532Error, PN532TimeoutError } from '../drivers/pn532/pn532';
+import { IsoDep } from '../drivers/pn532/isodep';
+import { readerRig, type Interface } from '../host/sim/hw/rig';
+import { TestCard, TEST_AID } from '../host/sim/hw/test-card';
+import { SimPN532 } from '../host/sim/hw/pn532';
+import { spaced, stream, tap } from './drivers-helpers';
+
+// The known-good frames of the reference notes (UM0701-02 as reproduced by libnfc, nfcpy, Adafruit).
+const KNOWN = {
+  getFirmwareVersion: '00 00 FF 02 FE D4 02 2A 00',
+  firmwareVersion: '00 00 FF 06 FA D5 03 32 01 06 07 E8 00',
+  samConfiguration: '00 00 FF 03 FD D4 14 01 17 00',
+  samConfigured: '00 00 FF 02 FE D5 15 16 00',
+  retries: '00 00 FF 06 FA D4 32 05 FF 01 FF F6 00',
+  inListPassiveTarget: '00 00 FF 04 FC D4 4A 01 00 E1 00',
+  targetFound: '00 00 FF 11 EF D5 4B 01 01 00 04 20 04 08 12 34 56 05 78 80 70 02 A3 00',
+  dataExchanged: '00 00 FF 05 FB D5 41 00 90 00 5A 00',
+  inRelease: '00 00 FF 03 FD D4 52 00 DA 00',
+  released: '00 00 FF 03 FD D5 53 00 D8 00',
+  ack: '00 00 FF 00 FF 00',
+  nack: '00 00 FF FF 00 00',
+  error: '00 00 FF 01 FF 7F 81 00',
+};
+
+const hostFrames = ['getFirmwareVersion', 'samConfiguration', 'retries', 'inListPassiveTarget', 'inRelease'] as const;
+const chipFrames = ['firmwareVersion', 'samConfigured', 'targetFound', 'dataExchanged', 'released', 'ack'] as const;
+
+/** Bit reversal written out the slow way, independent of the driver's. */
+function mirror(hex: string): string {
+  let out = '';
+  for (let i = 0; i < hex.length; i += 2) {
+    const bits = parseInt(hex.slice(i, i + 2), 16).toString(2).padStart(8, '0');
+    out += parseInt(bits.split('').reverse().join(''), 2).toString(16).padStart(2, '0');
+  }
+  return out;
+}
+
+const SELECT = concatBytes(Uint8Array.of(0x00, 0xa4, 0x04, 0x00, TEST_AID.length), TEST_AID, Uint8Array.of(0x00));
+
+function rig(via: Interface, chip: ConstructorParameters<typeof SimPN532>[0] extends infer O ? Partial<O> : never = {}) {
+  const clock = new VirtualClock();
+  let recorder!: ReturnType<typeof tap>;
+  const r = readerRig({
+    via,
+    clock,
+    chip,
+    through: (c) => {
+      recorder = tap(c);
+      return { ...recorder.i2c, ...recorder.spi, ...recorder.uart };
+    },
+  });
+  return { ...r, clock, events: recorder.events };
+}
+
+describe('drivers: PN532 frames', () => {
+  it('encodes the host frames of the reference byte for byte', () => {
+    expect(toHex(encodeFrame(0xd4, fromHex('02')))).to.equal(spaced(KNOWN.getFirmwareVersion));
+    expect(toHex(encodeFrame(0xd4, fromHex('1401')))).to.equal(spaced(KNOWN.samConfiguration));
+    expect(toHex(encodeFrame(0xd4, fromHex('3205ff01ff')))).to.equal(spaced(KNOWN.retries));
+    expect(toHex(encodeFrame(0xd4, fromHex('4a0100')))).to.equal(spaced(KNOWN.inListPassiveTarget));
+    expect(toHex(encodeFrame(0xd4, fromHex('5200')))).to.equal(spaced(KNOWN.inRelease));
+    expect(toHex(ACK_FRAME)).to.equal(spaced(KNOWN.ack));
+    expect(toHex(NACK_FRAME)).to.equal(spaced(KNOWN.nack));
+    expect(toHex(ERROR_FRAME)).to.equal(spaced(KNOWN.error));
+  });
+
+  it('parses the chip frames of the reference', () => {
+    const f = decodeFrame(fromHex(KNOWN.targetFound));
+    expect(f.kind).to.equal('info');
+    if (f.kind !== 'info') return;
+    expect(f.tfi).to.equal(0xd5);
+    expect(toHex(f.data)).to.equal('4b0101000420040812345605788070 02'.replace(/ /g, ''));
+    expect(decodeFrame(fromHex(KNOWN.ack)).kind).to.equal('ack');
+    expect(decodeFrame(fromHex(KNOWN.nack)).kind).to.equal('nack');
+    expect(decodeFrame(fromHex(KNOWN.error)).kind).to.equal('error');
+    for (const name of ['firmwareVersion', 'samConfigured', 'dataExchanged', 'released'] as const)
+      expect(toHex(encodeFrame(0xd5, (decodeFrame(fromHex(KNOWN[name])) as { data: Uint8Array }).data))).to.equal(spaced(KNOWN[name]));
+  });
+
+  it('uses an extended frame past 255 bytes and reads it back', () => {
+    const data = new Uint8Array(263).map((_, i) => i);
+    const frame = encodeFrame(0xd5, data);
+    expect(toHex(frame.subarray(0, 8))).to.equal('0000ffffff0108f7');
+    const back = decodeFrame(frame);
+    expect(back.kind === 'info' && back.extended && toHex(back.data)).to.equal(toHex(data));
+    expect(() => encodeFrame(0xd4, new Uint8Array(264))).to.throw(FrameError);
+  });
+
+  it('flags a bad data checksum as corrupt and a bad length checksum as noise', () => {
+    const bad = fromHex(KNOWN.firmwareVersion);
+    bad[bad.length - 2] ^= 1;
+    const p = new FrameParser();
+    p.push(bad);
+    expect(p.next()).to.deep.equal({ kind: 'corrupt' });
+    expect(() => decodeFrame(bad)).to.throw(FrameError, /checksum/);
+    const badLength = fromHex(KNOWN.firmwareVersion);
+    badLength[4] ^= 1;
+    p.push(concatBytes(badLength, fromHex(KNOWN.ack)));
+    expect(p.next()).to.deep.equal({ kind: 'ack' });
+  });
+
+  it('resynchronises on garbage and frames split at every byte', () => {
+    const wire = concatBytes(fromHex('ff 00 13 00 ff 42 00 00'), fromHex(KNOWN.ack), fromHex('5a a5'), fromHex(KNOWN.firmwareVersion));
+    const p = new FrameParser();
+    const seen: string[] = [];
+    for (const byte of wire) {
+      p.push(Uint8Array.of(byte));
+      for (let f = p.next(); f; f = p.next()) seen.push(f.kind === 'info' ? toHex(f.data) : f.kind);
+    }
+    expect(seen).to.deep.equal(['ack', '0332010607']);
+  });
+});
+
+for (const via of ['i2c', 'spi', 'uart'] as const) {
+  describe(`drivers: PN532 over ${via}`, () => {
+    it('puts every reference frame on the wire byte for byte and taps a card', async () => {
+      const r = rig(via);
+      const firmware = await r.reader.begin();
+      expect(firmware).to.deep.equal({ ic: 0x32, version: 1, revision: 6, support: 7 });
+      r.chip.placeCard({ transceive: () => Uint8Array.of(0x90, 0x00) });
+      const t = await r.reader.waitForCard(200);
+      expect(toHex(t!.target.uid)).to.equal('08123456');
+      expect(toHex(t!.target.ats!)).to.equal('0578807002');
+      expect(toHex(await t!.link.transceive(SELECT))).to.equal('9000');
+      await r.pn532.inRelease(0);
+
+      let host = stream(r.events, 'host');
+      let chip = stream(r.events, 'chip');
+      if (via === 'spi') {
+        // every transaction opens with a prefix; the wire carries each byte mirrored
+        for (const e of r.events.filter((e) => e.dir === 'host')) expect(e.hex.slice(0, 2)).to.be.oneOf(['80', 'c0']);
+        host = r.events.filter((e) => e.hex.startsWith('80')).map((e) => mirror(e.hex).slice(2)).join('');
+        chip = r.events.filter((e) => e.dir === 'chip').map((e) => mirror(e.hex).slice(2)).join('');
+      }
+      if (via === 'i2c') {
+        // each frame the host reads comes behind the ready status byte
+        for (const e of r.events.filter((e) => e.dir === 'chip')) expect(e.hex.slice(0, 8)).to.equal('010000ff');
+      }
+      if (via === 'uart') expect(host.slice(0, 32 + 20)).to.equal('5555' + '00'.repeat(14) + spaced(KNOWN.samConfiguration));
+      for (const name of hostFrames) expect(host, name).to.include(spaced(KNOWN[name]));
+      for (const name of chipFrames) expect(chip, name).to.include(spaced(KNOWN[name]));
+    });
+
+    it('reads a certificate-sized file through 61xx GET RESPONSE and chains long answers with MI', async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      const card = new TestCard({ fileLength: 200, chunk: 96 });
+      r.chip.placeCard(card);
+      const t = (await r.reader.waitForCard(200))!;
+      await t.link.transceive(SELECT);
+      const file = await t.link.transceive(Uint8Array.of(0x00, 0xb0, 0x00, 0x00, 0x00));
+      expect(file.length).to.equal(202);
+      expect(toHex(file.subarray(200))).to.equal('9000');
+      expect(card.received.filter((a) => a[1] === 0xc0).length).to.equal(2);
+      const long = await t.link.transceive(Uint8Array.of(0x80, 0xee, 0x02, 0x58, 0x00));
+      expect(long.length).to.equal(602);
+      expect(long[300]).to.equal((300 * 7) & 0xff);
+      // the last part came through empty `40 01` fetches
+      expect(r.chip.commands.filter((c) => c === '4001').length).to.equal(2);
+    });
+
+    it('chains a long command to the card (Tg | 0x40)', async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      const card = new TestCard();
+      r.chip.placeCard(card);
+      const t = (await r.reader.waitForCard(200))!;
+      await t.link.transceive(SELECT);
+      const data = new Uint8Array(600).map((_, i) => i * 3);
+      const apdu = concatBytes(Uint8Array.of(0x80, 0xed, 0, 0, 0, 0x02, 0x58), data);
+      const answer = await t.link.transceive(apdu);
+      const sum = data.reduce((a, b) => (a + b) & 0xff, 0);
+      expect(toHex(answer)).to.equal(toHex(Uint8Array.of(0x02, 0x58, sum, 0x90, 0x00)));
+      expect(r.chip.commands.filter((c) => c.startsWith('4041')).length).to.equal(2);
+      expect(toHex(card.received.at(-1)!)).to.equal(toHex(apdu));
+    });
+  });
+}
+
+describe('drivers: PN532 faults', () => {
+  it('extended frames carry 261-byte parts both ways', async () => {
+    const r = readerRig({ via: 'i2c', clock: new VirtualClock(), chip: { maxDataIn: 261 }, driver: { chunk: 261 } });
+    await r.reader.begin();
+    r.chip.placeCard(new TestCard());
+    const t = (await r.reader.waitForCard(200))!;
+    await t.link.transceive(SELECT);
+    expect((await t.link.transceive(Uint8Array.of(0x80, 0xee, 0x01, 0xf4, 0x00))).length).to.equal(502);
+    expect(r.chip.commands.filter((c) => c === '4001').length).to.equal(1);
+  });
+
+  for (const via of ['i2c', 'spi', 'uart'] as const) {
+    it(`NACKs a response with a bad checksum and takes the resent one (${via})`, async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      r.chip.faults.corruptResponses = 2;
+      expect((await r.pn532.getFirmwareVersion()).ic).to.equal(0x32);
+      expect(stream(r.events, 'host')).to.include(via === 'spi' ? '80' + mirror('0000ffff0000') : '0000ffff0000');
+      expect(r.chip.faults.corruptResponses).to.equal(0);
+    });
+
+    it(`recovers from a frame that lost a byte on the line (${via})`, async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      r.chip.faults.dropBytes = 1;
+      r.chip.faults.delayMs = 0;
+      expect((await r.pn532.getFirmwareVersion()).version).to.equal(1);
+    });
+
+    it(`skips garbage on the bus (${via})`, async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      r.chip.faults.garbage = fromHex('ff 00 ff 13 37 00');
+      expect((await r.pn532.getFirmwareVersion()).support).to.equal(7);
+    });
+  }
+
+  it('gives up after too many bad checksums with a named error', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    r.chip.faults.corruptResponses = 100;
+    const error = await r.pn532.getFirmwareVersion().catch((e) => e);
+    expect(error).to.be.instanceOf(PN532Error);
+    expect(error.message).to.match(/checksum wrong 4 times/);
+  });
+
+  it('sends a command again when its ACK does not come', async () => {
+    const r = rig('spi');
+    await r.reader.begin();
+    r.chip.faults.loseCommands = 2;
+    expect((await r.pn532.getFirmwareVersion()).ic).to.equal(0x32);
+    r.chip.faults.loseCommands = 3;
+    const error = await r.pn532.getFirmwareVersion().catch((e) => e);
+    expect(error).to.be.instanceOf(PN532TimeoutError);
+    expect(error.message).to.match(/no ACK after 3 tries/);
+  });
+
+  for (const via of ['i2c', 'spi', 'uart'] as const) {
+    it(`reports a silent chip in bounded time (${via})`, async () => {
+      const r = rig(via);
+      r.chip.faults.silent = true;
+      const error = await r.reader.begin().catch((e) => e);
+      expect(error).to.be.instanceOf(PN532TimeoutError);
+      expect(r.clock.now()).to.be.below(1000);
+    });
+  }
+
+  it('reports a chip that is not on the I2C bus at all', async () => {
+    const clock = new VirtualClock();
+    const r = readerRig({ via: 'i2c', clock });
+    r.bus!.attach(0x24, undefined as never);
+    const error = await r.pn532.getFirmwareVersion().catch((e) => e);
+    expect(error).to.be.instanceOf(PN532TimeoutError);
+    expect(error.message).to.match(/write failed/);
+  });
+
+  it('times out a slow response, then aborts it with an ACK', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    r.chip.faults.delayMs = 5000;
+    const error = await r.pn532.getFirmwareVersion().catch((e) => e);
+    expect(error).to.be.instanceOf(PN532TimeoutError);
+    expect(error.message).to.match(/no response within 1000 ms/);
+    expect(r.events.at(-1)).to.deep.equal({ dir: 'host', hex: '0000ff00ff00' });
+    r.chip.faults.delayMs = 0;
+    expect((await r.pn532.getFirmwareVersion()).ic).to.equal(0x32);
+  });
+
+  it('names the error frame the chip sends for a malformed command', async () => {
+    const r = rig('uart');
+    await r.reader.begin();
+    const error = await r.pn532.command(0x4a, Uint8Array.of(0x07, 0x00)).catch((e) => e);
+    expect(error).to.be.instanceOf(PN532Error);
+    expect(error.message).to.match(/syntax error/);
+    r.chip.faults.errorFrames = 1;
+    expect(await r.pn532.getFirmwareVersion().catch((e) => e.message)).to.match(/syntax error/);
+  });
+
+  it('waits for a card, aborts the search when none comes, then finds one', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    expect(await r.reader.waitForCard(300)).to.equal(undefined);
+    expect(r.events.at(-1)!.hex).to.equal('0000ff00ff00');
+    r.chip.placeCard(new TestCard());
+    expect((await r.reader.waitForCard(300))?.target.tg).to.equal(1);
+  });
+
+  for (const via of ['i2c', 'spi', 'uart'] as const) {
+    it(`turns a card removed mid-exchange into CardLostError (${via})`, async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      r.chip.placeCard(new TestCard());
+      const t = (await r.reader.waitForCard(200))!;
+      await t.link.transceive(SELECT);
+      expect(await r.pn532.targetPresent()).to.equal(true);
+      r.chip.faults.removeCardOnExchange = 1;
+      const start = r.clock.now();
+      const error = await t.link.transceive(Uint8Array.of(0x00, 0xb0, 0, 0, 0)).catch((e) => e);
+      expect(error).to.be.instanceOf(CardLostError);
+      expect(error.message).to.match(/status 0x01/);
+      expect(r.clock.now() - start).to.be.below(500);
+      expect(await r.pn532.targetPresent()).to.equal(false);
+    });
+  }
+
+  it('turns a card that stops answering into CardLostError', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    r.chip.placeCard({
+      transceive: () => {
+        throw new Error('mute');
+      },
+    });
+    const t = (await r.reader.waitForCard(200))!;
+    expect(await t.link.transceive(SELECT).catch((e) => e)).to.be.instanceOf(CardLostError);
+  });
+
+  it('talks to an asynchronous target and after a power-down', async () => {
+    for (const via of ['i2c', 'uart'] as const) {
+      const r = rig(via);
+      await r.reader.begin();
+      const card = new TestCard();
+      r.chip.placeCard({ transceive: async (apdu) => card.transceive(apdu) });
+      await r.pn532.powerDown();
+      const t = (await r.reader.waitForCard(200))!;
+      expect(toHex((await t.link.transceive(SELECT)).subarray(-2))).to.equal('9000');
+      // HSU needs the preamble again after the power-down
+      if (via === 'uart') expect(stream(r.events, 'host').split('55550000').length).to.equal(3);
+    }
+  });
+
+  it('resends with the Le the card asks for (6Cxx)', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    let calls = 0;
+    r.chip.placeCard({
+      transceive: (apdu) => (++calls === 1 ? Uint8Array.of(0x6c, 0x04) : concatBytes(Uint8Array.of(1, 2, 3, 4, apdu[4]!), Uint8Array.of(0x90, 0x00))),
+    });
+    const t = (await r.reader.waitForCard(200))!;
+    expect(toHex(await t.link.transceive(Uint8Array.of(0x00, 0xca, 0x00, 0x01, 0x00)))).to.equal('01020304049000');
+  });
+
+  it('the HSU chip ignores commands before the preamble and before SAMConfiguration', () => {
+    const chip = new SimPN532({ clock: new VirtualClock() });
+    chip.powerUpAsleep();
+    const gfv = fromHex(KNOWN.getFirmwareVersion);
+    chip.uartWrite(gfv);
+    expect(chip.uartRead()).to.equal(undefined);
+    chip.uartWrite(concatBytes(fromHex('5555' + '00'.repeat(14)), gfv));
+    expect(chip.uartRead()).to.equal(undefined);
+    chip.uartWrite(fromHex(KNOWN.samConfiguration));
+    expect(toHex(chip.uartRead() ?? new Uint8Array(0))).to.equal(spaced(KNOWN.ack));
+  });
+
+  it('refuses an empty C-APDU and an R-APDU without status word', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    r.chip.placeCard({ transceive: () => Uint8Array.of(0x90) });
+    const t = (await r.reader.waitForCard(200))!;
+    expect(await t.link.transceive(Uint8Array.of(0)).catch((e) => e.name)).to.equal('IsoDepError');
+    expect(await t.link.transceive(SELECT).catch((e) => e.message)).to.match(/no status word/);
+    expect(new IsoDep({ pn532: r.pn532, tg: 1 }).tg).to.equal(1);
+  });
+});
