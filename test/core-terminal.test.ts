@@ -1,0 +1,39 @@
+import { expect } from 'chai';
+import { ALG_ED25519, ALG_P256, type Alg } from '../firmware/core/crypto/verify';
+import { algName } from '../firmware/core/crypto/verify';
+import { XSScenario } from '../host/xs/scenario';
+import { SCENARIOS } from './xs/core-scenarios';
+
+const ALGS: Alg[] = [ALG_P256, ALG_ED25519];
+
+describe('payment core: taps, declines and attacks on Node', () => {
+  for (const alg of ALGS) {
+    describe(algName(alg), () => {
+      for (const [name, s] of Object.entries(SCENARIOS)) {
+        it(`${name}: ${s.expect}`, async () => {
+          expect(await s.run(alg)).to.equal(s.expect);
+        });
+      }
+    });
+  }
+});
+
+describe('payment core: the same scenarios on the XS engine @xs', () => {
+  let xs: XSScenario;
+  before(async () => (xs = await XSScenario.load('test/xs/core.guest.ts')));
+  after(() => xs?.close());
+
+  it('runs every scenario the Node suite runs', async () => {
+    expect((await xs.call<string[]>('names')).value).to.deep.equal(Object.keys(SCENARIOS));
+  });
+
+  for (const alg of ALGS) {
+    describe(algName(alg), () => {
+      for (const [name, s] of Object.entries(SCENARIOS)) {
+        it(`${name}: ${s.expect}`, async () => {
+          expect((await xs.call<string>('scenario', { name, alg })).value).to.equal(s.expect);
+        });
+      }
+    });
+  }
+});

@@ -1,0 +1,666 @@
+// Tap scenarios that run unchanged on Node (test/core-terminal.test.ts) and on XS
+// (test/xs/core.guest.ts): a world of issuers, wallets and one terminal, and each attack or decline.
+// Platform-free: deterministic randomness and a virtual clock.
+import { VirtualClock, type Clock } from '../../firmware/core/platform';
+import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../firmware/core/ports';
+import { Keyring, type IssuerKey } from '../../firmware/core/crypto/keyring';
+import { Verifier } from '../../firmware/core/crypto/verifier';
+import { ALG_ED25519, ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
+import { RiskEngine, type Mode } from '../../firmware/core/risk/engine';
+import { DEFAULT_RISK_CONFIG, type RiskConfig } from '../../firmware/core/risk/config';
+import { Terminal, type Effect, type Key } from '../../firmware/core/terminal/terminal';
+import { decodeCommand, encodeCommand, encodeResponse, decodeResponse, INS_PAY, INS_READ_CERTIFICATE } from '../../firmware/core/protocol/apdu';
+import {
+  decodeCertificate,
+  decodePayRequest,
+  encodeCertificate,
+  encodePayRequest,
+  type PayRequest,
+} from '../../firmware/core/protocol/messages';
+import { decodeReceipt, verifyReceipt } from '../../firmware/core/protocol/receipt';
+import { decodeTlv, encodeTlv } from '../../firmware/core/protocol/tlv';
+import { createIssuer, issueWallet, signCertificate, type Issuer } from '../../host/wallet/issuer';
+import { WalletEmulator, type WalletProfile } from '../../host/wallet/emulator';
+import { seededRandom } from '../../host/wallet/random';
+import type { RandomBytes } from '../../firmware/core/platform';
+
+export const NOW = 1_790_000_000; // 2026-09-21
+const YEAR = 365 * 86400;
+const YUAN = 100;
+
+/** An in-memory DurableLog with a byte capacity (the real journal lives in firmware/core/journal). */
+export class MemoryJournal implements DurableLog {
+  records: { type: number; payload: Uint8Array }[] = [];
+  used = 0;
+  failWith: Error | undefined;
+  constructor(readonly capacity = 1 << 20) {}
+  canAppend(bytes: number): boolean {
+    return this.used + bytes <= this.capacity;
+  }
+  async append(type: number, payload: Uint8Array): Promise<number> {
+    if (this.failWith) throw this.failWith;
+    if (!this.canAppend(payload.length)) throw new JournalFullError();
+    this.records.push({ type, payload: payload.slice() });
+    this.used += payload.length;
+    return this.records.length;
+  }
+}
+
+export interface WorldOptions {
+  alg?: Alg;
+  mode?: Mode;
+  seed?: string;
+  /** Terminal wall time; null: the terminal does not know it. */
+  time?: number | null;
+  config?: Partial<RiskConfig>;
+  fare?: number;
+  settledAt?: number;
+  journalBytes?: number;
+}
+
+export interface WalletSpec {
+  alg?: Alg;
+  profile?: WalletProfile;
+  walletClass?: number;
+  balance?: number;
+  pin?: string;
+  holderVerified?: boolean;
+  notBefore?: number;
+  notAfter?: number;
+  issuer?: Issuer;
+  singleLimit?: number;
+}
+
+export class World {
+  readonly random: RandomBytes;
+  readonly clock: VirtualClock;
+  readonly issuer: Issuer;
+  readonly keyring: Keyring;
+  readonly verifier: Verifier;
+  readonly risk: RiskEngine;
+  readonly journal: MemoryJournal;
+  readonly terminal: Terminal;
+  readonly alg: Alg;
+  effects: Effect[] = [];
+
+  constructor(o: WorldOptions = {}) {
+    this.alg = o.alg ?? ALG_P256;
+    this.random = seededRandom(o.seed ?? 'world');
+    this.clock = new VirtualClock({ start: 1000, wallTime: o.time === null ? undefined : (o.time ?? NOW) });
+    this.issuer = createIssuer(this.alg, this.random, { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
+    this.keyring = new Keyring([this.issuer.key]);
+    this.verifier = new Verifier({ keyring: this.keyring, cacheSize: 8 });
+    this.risk = new RiskEngine({ config: { ...DEFAULT_RISK_CONFIG, ...o.config }, settledAt: o.settledAt ?? NOW - 3600 });
+    this.journal = new MemoryJournal(o.journalBytes);
+    this.terminal = new Terminal({
+      mode: o.mode ?? 'merchant',
+      fare: o.fare ?? 2 * YUAN,
+      terminalId: 'T-0001',
+      merchantId: 'M-cafe',
+      verifier: this.verifier,
+      risk: this.risk,
+      journal: this.journal,
+      clock: this.clock,
+      random: this.random,
+    });
+    this.effects.push(...this.terminal.start());
+  }
+
+  newIssuer(alg: Alg, keyId: number, window: { notBefore?: number; notAfter?: number } = {}): Issuer {
+    return createIssuer(alg, this.random, { keyId, notBefore: window.notBefore ?? NOW - YEAR, notAfter: window.notAfter ?? NOW + YEAR });
+  }
+
+  wallet(s: WalletSpec = {}): WalletEmulator {
+    const alg = s.alg ?? this.alg;
+    const issued = issueWallet(s.issuer ?? this.issuer, this.random, {
+      alg,
+      walletClass: s.walletClass ?? 2,
+      notBefore: s.notBefore ?? NOW - 30 * 86400,
+      notAfter: s.notAfter ?? NOW + YEAR,
+      singleLimit: s.singleLimit,
+    });
+    return new WalletEmulator({
+      profile: s.profile ?? 'card',
+      certificate: issued.certificate,
+      secretKey: issued.keys.secretKey,
+      balance: s.balance ?? 10_000 * YUAN,
+      pin: s.pin,
+      holderVerified: s.holderVerified,
+    });
+  }
+
+  async send(...events: Parameters<Terminal['handle']>[0][]): Promise<Effect[]> {
+    const out: Effect[] = [];
+    for (const e of events) out.push(...(await this.terminal.handle(e)));
+    this.effects.push(...out);
+    return out;
+  }
+
+  async keys(text: string): Promise<Effect[]> {
+    return this.send(...[...text].map((k) => ({ type: 'key' as const, key: k as Key })));
+  }
+
+  /** Keys the amount (merchant), taps `link`, returns "approved", "pin" or the decline code. */
+  async tap(link: CardLink, amount?: number): Promise<string> {
+    if (this.terminal.mode === 'merchant') await this.keys(`${amount ?? 1250}#`);
+    return outcomeOf(await this.send({ type: 'card', link }));
+  }
+
+  /** Lets the result screen time out, back to idle (or waiting, in transit). */
+  async next(): Promise<void> {
+    this.clock.advance(5000);
+    await this.send({ type: 'tick' });
+    if (this.terminal.mode === 'merchant' && this.terminal.state !== 'idle') throw new Error(`terminal stuck in ${this.terminal.state}`);
+  }
+}
+
+export function outcomeOf(effects: Effect[]): string {
+  for (const e of effects) if (e.type === 'outcome') return e.approved ? 'approved' : e.decline.code;
+  if (effects.some((e) => e.type === 'display' && e.lines[0] === 'enter PIN')) return 'pin';
+  return 'none';
+}
+
+/** A link between terminal and wallet that rewrites what passes: the attacker in the middle. */
+export class Relay implements CardLink {
+  constructor(
+    readonly wallet: CardLink,
+    readonly rewrite: { command?: (apdu: Uint8Array) => Uint8Array; response?: (command: Uint8Array, rapdu: Uint8Array) => Uint8Array },
+  ) {}
+  async transceive(apdu: Uint8Array): Promise<Uint8Array> {
+    const c = this.rewrite.command ? this.rewrite.command(apdu) : apdu;
+    const r = await this.wallet.transceive(c);
+    return this.rewrite.response ? this.rewrite.response(apdu, r) : r;
+  }
+}
+
+function isIns(apdu: Uint8Array, ins: number): boolean {
+  return apdu.length > 1 && apdu[1] === ins;
+}
+
+function rewritePay(change: (r: PayRequest) => PayRequest) {
+  return (apdu: Uint8Array) => {
+    if (!isIns(apdu, INS_PAY)) return apdu;
+    const c = decodeCommand(apdu);
+    return encodeCommand({ ...c, data: encodePayRequest(change(decodePayRequest(c.data))) });
+  };
+}
+
+function rewriteResponse(ins: number, change: (data: Uint8Array) => Uint8Array) {
+  return (apdu: Uint8Array, rapdu: Uint8Array) => {
+    if (!isIns(apdu, ins)) return rapdu;
+    const r = decodeResponse(rapdu);
+    return encodeResponse(change(r.data), r.sw);
+  };
+}
+
+/** Each scenario returns what the terminal did: "approved", or the decline code. */
+export type Scenario = (alg: Alg) => Promise<string>;
+
+export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
+  'an accepted payment, end to end': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      const result = await w.tap(wallet, 1250);
+      // The receipt is journaled and re-verifies as the settlement service would.
+      const receipt = decodeReceipt(w.journal.records[0]!.payload);
+      const check = verifyReceipt(receipt, [w.issuer.key], NOW);
+      if (!check.ok || check.request.amount !== 1250 || wallet.balance !== 10_000 * YUAN - 1250) return 'receipt mismatch';
+      return result;
+    },
+  },
+  'a returning wallet (certificate cached)': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      await w.tap(wallet, 100);
+      await w.next();
+      const cachedBefore = w.verifier.cached;
+      const r = await w.tap(wallet, 200);
+      return cachedBefore === 1 ? r : 'not cached';
+    },
+  },
+  'a replayed old response (same terminal)': {
+    expect: 'counterReplay',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      let recorded: Uint8Array | undefined;
+      await w.tap(new Relay(wallet, { response: (c, r) => (isIns(c, INS_PAY) ? (recorded = r) : r) }), 100);
+      await w.next();
+      return w.tap(new Relay(wallet, { response: (c, r) => (isIns(c, INS_PAY) ? recorded! : r) }), 100);
+    },
+  },
+  'a replayed old response (another terminal)': {
+    expect: 'badSignature',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      let recorded: Uint8Array | undefined;
+      await w.tap(new Relay(wallet, { response: (c, r) => (isIns(c, INS_PAY) ? (recorded = r) : r) }), 100);
+      const other = new World({ alg, seed: 'other terminal' });
+      other.keyring.replace([w.issuer.key]);
+      return other.tap(new Relay(wallet, { response: (c, r) => (isIns(c, INS_PAY) ? recorded! : r) }), 100);
+    },
+  },
+  'the amount changed on the way': {
+    expect: 'badSignature',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(new Relay(w.wallet(), { command: rewritePay((r) => ({ ...r, amount: 1 })) }), 5000);
+    },
+  },
+  'the terminal id changed on the way': {
+    expect: 'badSignature',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(new Relay(w.wallet(), { command: rewritePay((r) => ({ ...r, terminalId: 'T-evil' })) }), 5000);
+    },
+  },
+  'a certificate from an unknown issuer key': {
+    expect: 'unknownIssuer',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(w.wallet({ issuer: w.newIssuer(alg, 99) }));
+    },
+  },
+  'an expired certificate': {
+    expect: 'certificateExpired',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(w.wallet({ notBefore: NOW - 100 * 86400, notAfter: NOW - 86400 }));
+    },
+  },
+  'a certificate not yet valid': {
+    expect: 'certificateNotYetValid',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(w.wallet({ notBefore: NOW + 86400 }));
+    },
+  },
+  'an expired issuer key': {
+    expect: 'issuerKeyExpired',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const old = w.newIssuer(alg, 2, { notBefore: NOW - 2 * YEAR, notAfter: NOW - 86400 });
+      w.verifier.replaceKeys([w.issuer.key, old.key]);
+      return w.tap(w.wallet({ issuer: old }));
+    },
+  },
+  'a revoked issuer key': {
+    expect: 'issuerKeyRevoked',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      await w.tap(wallet, 100);
+      await w.next();
+      w.verifier.replaceKeys([{ ...w.issuer.key, revoked: true }]);
+      return w.tap(wallet, 100);
+    },
+  },
+  'a deny-listed wallet': {
+    expect: 'walletDenied',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      w.risk.applyDenyDelta({ version: 1, addWallets: [wallet.info.walletId], addSerials: [], removeWallets: [], removeSerials: [] });
+      return w.tap(wallet);
+    },
+  },
+  'a deny-listed certificate serial': {
+    expect: 'serialDenied',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      w.risk.applyDenyDelta({ version: 1, addWallets: [], addSerials: [wallet.info.serial], removeWallets: [], removeSerials: [] });
+      return w.tap(wallet);
+    },
+  },
+  'a counter rollback (a cloned wallet)': {
+    expect: 'counterReplay',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const issued = issueWallet(w.issuer, w.random, { alg, walletClass: 2, notBefore: NOW - 86400, notAfter: NOW + YEAR });
+      const original = new WalletEmulator({ profile: 'card', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 100_000, counter: 5 });
+      const clone = new WalletEmulator({ profile: 'card', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 100_000, counter: 0 });
+      if ((await w.tap(original, 100)) !== 'approved') return 'original declined';
+      await w.next();
+      return w.tap(clone, 100);
+    },
+  },
+  'algorithm confusion: the certificate relabels the issuer algorithm': {
+    expect: 'algorithmMismatch',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const other = alg === ALG_P256 ? ALG_ED25519 : ALG_P256;
+      // An issuer of the other algorithm that reuses the trusted key's id.
+      const impostor = createIssuer(other, w.random, { keyId: w.issuer.key.keyId, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
+      return w.tap(w.wallet({ issuer: impostor }));
+    },
+  },
+  'algorithm confusion: the issuer algorithm byte flipped in transit': {
+    expect: 'algorithmMismatch',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const other = alg === ALG_P256 ? ALG_ED25519 : ALG_P256;
+      const flip = rewriteResponse(INS_READ_CERTIFICATE, (data) => {
+        const c = decodeCertificate(data);
+        return encodeCertificate({ ...c, issuerAlg: other }, c.signature);
+      });
+      return w.tap(new Relay(w.wallet(), { response: flip }));
+    },
+  },
+  'algorithm confusion: a wallet key of the other algorithm': {
+    expect: 'badCertificate',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const other = alg === ALG_P256 ? ALG_ED25519 : ALG_P256;
+      // The attacker swaps in a wallet key of the other algorithm, keeping the issuer's signature.
+      const mine = w.wallet({ alg: other });
+      const swap = rewriteResponse(INS_READ_CERTIFICATE, (data) => {
+        const c = decodeCertificate(data);
+        const m = mine.info;
+        return encodeCertificate({ ...c, alg: m.alg, publicKey: m.publicKey }, c.signature);
+      });
+      return w.tap(new Relay(w.wallet(), { response: swap }));
+    },
+  },
+  'a truncated certificate': {
+    expect: 'protocol',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(new Relay(w.wallet(), { response: rewriteResponse(INS_READ_CERTIFICATE, (d) => d.subarray(0, d.length - 5)) }));
+    },
+  },
+  'an oversized certificate field': {
+    expect: 'protocol',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const grow = rewriteResponse(INS_READ_CERTIFICATE, (d) =>
+        encodeTlv(decodeTlv(d, { maxBytes: 255, maxFields: 20 }).map((f) => (f.tag === 0x82 ? { tag: f.tag, value: new Uint8Array(9) } : f))),
+      );
+      return w.tap(new Relay(w.wallet(), { response: grow }));
+    },
+  },
+  'a duplicated response field': {
+    expect: 'protocol',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const dup = rewriteResponse(INS_PAY, (d) => {
+        const fields = decodeTlv(d, { maxBytes: 255, maxFields: 20 });
+        return encodeTlv([fields[0]!, ...fields]);
+      });
+      return w.tap(new Relay(w.wallet(), { response: dup }));
+    },
+  },
+  'a cap evaded by splitting one purchase': {
+    expect: 'overWalletDailyLimit',
+    run: async (alg) => {
+      // 1,500 yuan is over the terminal's 1,000 yuan cap; class 3 wallets may spend 2,000 a day.
+      const w = new World({ alg, config: { maxTransaction: 1_000 * YUAN } });
+      const wallet = w.wallet({ walletClass: 3, profile: 'phone', holderVerified: true });
+      if ((await w.tap(wallet, 1_500 * YUAN)) !== 'overTransactionCap') return 'whole purchase not capped';
+      await w.next();
+      const parts = [];
+      for (let i = 0; i < 3; i++) {
+        parts.push(await w.tap(wallet, 750 * YUAN));
+        await w.next();
+      }
+      return parts[0] === 'approved' && parts[1] === 'approved' ? parts[2]! : `parts: ${parts.join(',')}`;
+    },
+  },
+  'over the per-transaction cap': {
+    expect: 'overTransactionCap',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(w.wallet({ walletClass: 1 }), 2_001 * YUAN);
+    },
+  },
+  'over the cumulative offline amount': {
+    expect: 'overOfflineAmount',
+    run: async (alg) => {
+      const w = new World({ alg, config: { maxOfflineAmount: 150 * YUAN } });
+      await w.tap(w.wallet(), 100 * YUAN);
+      await w.next();
+      return w.tap(w.wallet(), 100 * YUAN);
+    },
+  },
+  'over the offline count': {
+    expect: 'overOfflineCount',
+    run: async (alg) => {
+      const w = new World({ alg, config: { maxOfflineCount: 1 } });
+      await w.tap(w.wallet(), 100);
+      await w.next();
+      return w.tap(w.wallet(), 100);
+    },
+  },
+  'offline for too long': {
+    expect: 'offlineTooLong',
+    run: async (alg) => {
+      const w = new World({ alg, settledAt: NOW - 8 * 86400 });
+      return w.tap(w.wallet());
+    },
+  },
+  'the time unknown, above the safe amount': {
+    expect: 'timeUnknown',
+    run: async (alg) => {
+      const w = new World({ alg, time: null });
+      if ((await w.tap(w.wallet(), 20 * YUAN)) !== 'approved') return 'small payment declined';
+      await w.next();
+      return w.tap(w.wallet(), 80 * YUAN);
+    },
+  },
+  'a wallet class the terminal does not know': {
+    expect: 'unknownWalletClass',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(w.wallet({ walletClass: 9 }));
+    },
+  },
+  'over the wallet class single limit': {
+    expect: 'overWalletSingleLimit',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(w.wallet({ walletClass: 4 }), 600 * YUAN);
+    },
+  },
+  'over the wallet daily total at this terminal': {
+    expect: 'overWalletDailyLimit',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet({ walletClass: 4, profile: 'phone', holderVerified: true });
+      await w.tap(wallet, 450 * YUAN);
+      await w.next();
+      await w.tap(wallet, 450 * YUAN);
+      await w.next();
+      return w.tap(wallet, 450 * YUAN);
+    },
+  },
+  'a phone that did not verify its holder, above the CVM threshold': {
+    expect: 'holderNotVerified',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const phone = w.wallet({ profile: 'phone', holderVerified: false });
+      if ((await w.tap(phone, 500 * YUAN)) !== 'pin') return 'no PIN prompt';
+      return outcomeOf(await w.keys('1234#'));
+    },
+  },
+  'a phone that verified its holder, above the CVM threshold': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(w.wallet({ profile: 'phone', holderVerified: true }), 500 * YUAN);
+    },
+  },
+  'a card with its PIN keyed on the terminal': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const card = w.wallet({ pin: '2468' });
+      if ((await w.tap(card, 500 * YUAN)) !== 'pin') return 'no PIN prompt';
+      const wrong = await w.keys('1111#');
+      if (!wrong.some((e) => e.type === 'display' && e.lines.join(' ').includes('2 left'))) return 'wrong PIN not reported';
+      return outcomeOf(await w.keys('2468#'));
+    },
+  },
+  'a card whose PIN gets blocked': {
+    expect: 'pinBlocked',
+    run: async (alg) => {
+      const w = new World({ alg });
+      await w.tap(w.wallet({ pin: '2468' }), 500 * YUAN);
+      await w.keys('1111#');
+      await w.keys('1111#');
+      return outcomeOf(await w.keys('1111#'));
+    },
+  },
+  'a wallet without the balance': {
+    expect: 'insufficientBalance',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(w.wallet({ balance: 1000 }), 1001);
+    },
+  },
+  'a wallet that refuses the payment': {
+    expect: 'walletRefused',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap(new Relay(w.wallet(), { response: (c, r) => (isIns(c, INS_PAY) ? Uint8Array.from([0x6f, 0x00]) : r) }));
+    },
+  },
+  'a card that is not a tapline wallet': {
+    expect: 'cardError',
+    run: async (alg) => {
+      const w = new World({ alg });
+      return w.tap({ transceive: async () => Uint8Array.from([0x6a, 0x82]) });
+    },
+  },
+  'the card removed during the exchange': {
+    expect: 'cardLost',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      return w.tap({ transceive: async (a) => (isIns(a, INS_PAY) ? Promise.reject(new CardLostError()) : wallet.transceive(a)) });
+    },
+  },
+  'the journal full': {
+    expect: 'journalFull',
+    run: async (alg) => {
+      const w = new World({ alg, journalBytes: 300 });
+      const wallet = w.wallet();
+      const r = await w.tap(wallet);
+      // Refused before the wallet signed: its balance and counter did not move.
+      return wallet.counter === 0 && wallet.balance === 10_000 * YUAN ? r : 'wallet was charged';
+    },
+  },
+  'the journal failing to write': {
+    expect: 'storageError',
+    run: async (alg) => {
+      const w = new World({ alg });
+      w.journal.failWith = new Error('flash write failed');
+      return w.tap(w.wallet());
+    },
+  },
+  'waiting for a card too long': {
+    expect: 'none',
+    run: async (alg) => {
+      const w = new World({ alg });
+      await w.keys('500#');
+      w.clock.advance(31_000);
+      const out = await w.send({ type: 'tick' });
+      return w.terminal.state === 'idle' && out.some((e) => e.type === 'display' && e.lines[0] === 'timed out') ? 'none' : 'still waiting';
+    },
+  },
+  'a cancelled payment': {
+    expect: 'cancelled',
+    run: async (alg) => {
+      const w = new World({ alg });
+      await w.keys('500#');
+      return outcomeOf(await w.keys('*'));
+    },
+  },
+  'PIN entry left too long': {
+    expect: 'timeout',
+    run: async (alg) => {
+      const w = new World({ alg });
+      await w.tap(w.wallet({ pin: '2468' }), 500 * YUAN);
+      w.clock.advance(61_000);
+      return outcomeOf(await w.send({ type: 'tick' }));
+    },
+  },
+  'transit: the same wallet again at once (anti-passback)': {
+    expect: 'passback',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit' });
+      const wallet = w.wallet();
+      if ((await w.tap(wallet)) !== 'approved') return 'first tap declined';
+      await w.next();
+      return w.tap(wallet);
+    },
+  },
+  'transit: a low fare approved before verification, verified when idle': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit' });
+      const r = await w.send({ type: 'card', link: w.wallet() });
+      const deferred = r.some((e) => e.type === 'outcome' && e.approved && e.deferred);
+      const before = [w.terminal.pendingVerifications, w.risk.unverifiedExposure];
+      if (!deferred || before[0] !== 1 || before[1] !== 200) return 'not deferred';
+      await w.next();
+      const idle = await w.send({ type: 'tick' });
+      const ok = w.effects.concat(idle).some((e) => e.type === 'verified' && e.ok);
+      const after = [w.terminal.pendingVerifications, w.risk.unverifiedExposure];
+      return ok && after[0] === 0 && after[1] === 0 ? outcomeOf(r) : 'not verified';
+    },
+  },
+  'transit: a forged wallet opens the gate once, then is denied': {
+    expect: 'walletDenied',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit' });
+      const wallet = w.wallet();
+      const forged = new Relay(wallet, {
+        response: rewriteResponse(INS_PAY, (d) => {
+          const copy = d.slice();
+          copy[copy.length - 1]! ^= 1;
+          return copy;
+        }),
+      });
+      if ((await w.tap(forged)) !== 'approved') return 'forged tap not deferred';
+      await w.next();
+      w.terminal.verifyAllPending();
+      if (!w.risk.isDenied(wallet.info)) return 'not denied';
+      w.clock.advance(60_000);
+      await w.send({ type: 'tick' });
+      return w.tap(wallet);
+    },
+  },
+  'transit: over the unverified exposure cap, verified before approval': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit', config: { transit: { deferredMaxAmount: 1000, unverifiedExposureCap: 300, passbackSeconds: 0 } } });
+      const taps = [];
+      for (let i = 0; i < 2; i++) {
+        const r = await w.send({ type: 'card', link: w.wallet() });
+        taps.push(r.find((e) => e.type === 'outcome'));
+        w.clock.advance(5000);
+        // One tick only takes the result screen down: no idle time to verify the first payment.
+        await w.send({ type: 'tick' });
+      }
+      const [first, second] = taps as any[];
+      if (!first?.deferred) return 'first not deferred';
+      return second?.approved && !second.deferred ? 'approved' : `second ${JSON.stringify(second)}`;
+    },
+  },
+  'merchant mode verifies before approving': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const r = await w.send(...[...'150#'].map((k) => ({ type: 'key' as const, key: k as Key })), { type: 'card', link: w.wallet() });
+      return r.some((e) => e.type === 'outcome' && e.approved && !e.deferred) && w.terminal.pendingVerifications === 0 ? 'approved' : 'deferred';
+    },
+  },
+};
+
+export { ALG_P256, ALG_ED25519 };
+export type { Clock, IssuerKey };
