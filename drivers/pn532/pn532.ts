@@ -161,13 +161,13 @@ export class PN532 {
       const answer = early ?? (await this.receive(deadline - this.clock.now(), most));
       early = undefined;
       if (!answer) {
-        await this.abort();
+        await this.abort().catch((error) => this.log('debug', 'pn532', `abort failed: ${describe(error)}`));
         throw new PN532TimeoutError(`${name}: no response within ${options.timeoutMs ?? this.timeoutMs} ms`);
       }
       if (answer.kind === 'corrupt') {
         if (++nacks > this.maxNacks) throw new PN532Error(`${name}: response checksum wrong ${nacks} times`);
         this.log('debug', 'pn532', `${name}: bad checksum, NACK`);
-        await this.transport.write(NACK_FRAME);
+        await this.send(NACK_FRAME, `${name}: NACK`);
         continue;
       }
       if (answer.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
@@ -182,8 +182,17 @@ export class PN532 {
 
   /** Aborts the running command (an ACK from the host), e.g. a target search nobody answers. */
   async abort(): Promise<void> {
-    await this.transport.write(ACK_FRAME);
     this.parser.reset();
+    await this.send(ACK_FRAME, 'abort');
+  }
+
+  /** Writes a control frame; a bus error becomes a PN532Error. */
+  private async send(frame: Uint8Array, what: string): Promise<void> {
+    try {
+      await this.transport.write(frame);
+    } catch (error) {
+      throw new PN532Error(`${what}: ${describe(error)}`);
+    }
   }
 
   private isResponse(frame: { tfi: number; data: Uint8Array }, code: number): boolean {

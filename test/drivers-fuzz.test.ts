@@ -1,0 +1,176 @@
+import { expect } from 'chai';
+import { concatBytes, fromHex } from '../firmware/core/bytes';
+import { VirtualClock } from '../firmware/core/platform';
+import { decodeFrame, encodeFrame, FrameError, FrameParser } from '../drivers/pn532/frame';
+import { parseTargets, PN532, PN532Error } from '../drivers/pn532/pn532';
+import { PN532I2C, PN532UART } from '../drivers/pn532/transport';
+import { SimPN532 } from '../host/sim/hw/pn532';
+import { TestCard } from '../host/sim/hw/test-card';
+import { prng, seedFromEnv } from './drivers-helpers';
+
+const SEEDS = [
+  '0000ff06fad50332010607e800',
+  '0000ff11efd54b0101000420040812345605788070 02a300',
+  '0000ff05fbd5410090005a00',
+  '0000ff00ff00',
+  '0000ffff0000',
+  '0000ff01ff7f8100',
+  '0000ff02fed5151600',
+].map((h) => fromHex(h));
+
+function mutate(rand: () => number): Uint8Array {
+  const pick = () => SEEDS[Math.floor(rand() * SEEDS.length)]!;
+  const bytes: number[] = [];
+  const parts = 1 + Math.floor(rand() * 3);
+  for (let p = 0; p < parts; p++) {
+    if (rand() < 0.15) {
+      const ext = encodeFrame(0xd5, new Uint8Array(256 + Math.floor(rand() * 7)).map(() => rand() * 256));
+      bytes.push(...ext);
+    } else bytes.push(...pick());
+  }
+  const edits = Math.floor(rand() * 4);
+  for (let e = 0; e < edits; e++) {
+    const at = Math.floor(rand() * (bytes.length + 1));
+    const op = rand();
+    if (op < 0.4) bytes[at % bytes.length] ^= 1 << Math.floor(rand() * 8);
+    else if (op < 0.6) bytes.splice(at, 1);
+    else if (op < 0.8) bytes.splice(at, 0, Math.floor(rand() * 256));
+    else bytes[at % bytes.length] = [0x00, 0xff, 0x01, 0xfe][Math.floor(rand() * 4)]!;
+  }
+  if (rand() < 0.1) return Uint8Array.from({ length: Math.floor(rand() * 40) }, () => Math.floor(rand() * 256));
+  return Uint8Array.from(bytes);
+}
+
+describe('drivers: fuzzing the PN532 parsers', () => {
+  it('the streaming frame parser takes 200,000 mutated inputs without throwing or looping', () => {
+    const rand = prng(seedFromEnv('frame parser'));
+    const parser = new FrameParser(600);
+    let frames = 0;
+    for (let n = 0; n < 200_000; n++) {
+      const input = mutate(rand);
+      // delivered in random pieces, as transports do
+      for (let at = 0; at < input.length; ) {
+        const size = 1 + Math.floor(rand() * 12);
+        parser.push(input.subarray(at, at + size));
+        at += size;
+        let guard = 0;
+        for (let f = parser.next(); f; f = parser.next()) {
+          if (++guard > 100) throw new Error('parser loops');
+          frames++;
+          if (f.kind === 'info' && f.data.length + 1 > 264) throw new Error(`frame of ${f.data.length} bytes`);
+        }
+        const needed = parser.needed();
+        if (!(needed >= 1 && needed <= 272)) throw new Error(`needed() = ${needed}`);
+      }
+      if (rand() < 0.05) parser.reset();
+    }
+    expect(frames).to.be.greaterThan(10_000);
+  });
+
+  it('decodeFrame throws only FrameError on 150,000 mutated frames', () => {
+    const rand = prng(seedFromEnv('decodeFrame'));
+    let refused = 0;
+    for (let n = 0; n < 150_000; n++) {
+      try {
+        decodeFrame(mutate(rand));
+      } catch (error) {
+        if (!(error instanceof FrameError)) throw error;
+        refused++;
+      }
+    }
+    expect(refused).to.be.greaterThan(1000);
+  });
+
+  it('parseTargets throws only PN532Error on 150,000 mutated answers', () => {
+    const rand = prng(seedFromEnv('parseTargets'));
+    const good = fromHex('0101000420040812345605788070 02');
+    let accepted = 0;
+    for (let n = 0; n < 150_000; n++) {
+      const bytes = Array.from(rand() < 0.2 ? Uint8Array.from({ length: Math.floor(rand() * 30) }, () => rand() * 256) : good);
+      for (let e = Math.floor(rand() * 3); e > 0; e--) {
+        const at = Math.floor(rand() * bytes.length);
+        if (rand() < 0.5) bytes[at] = Math.floor(rand() * 256);
+        else bytes.splice(at, 1);
+      }
+      try {
+        parseTargets(Uint8Array.from(bytes));
+        accepted++;
+      } catch (error) {
+        if (!(error instanceof PN532Error)) throw error;
+      }
+    }
+    expect(accepted).to.be.greaterThan(100);
+  });
+
+  it('the simulated chip survives 20,000 random host writes on every interface', () => {
+    const rand = prng(seedFromEnv('simulated chip'));
+    const clock = new VirtualClock();
+    const chip = new SimPN532({ clock });
+    chip.placeCard(new TestCard());
+    for (let n = 0; n < 20_000; n++) {
+      const input = rand() < 0.5 ? mutate(rand) : encodeFrame(0xd4, Uint8Array.from({ length: 1 + Math.floor(rand() * 8) }, () => rand() * 256));
+      const via = n % 3;
+      if (via === 0) {
+        chip.i2cWrite(input);
+        chip.i2cRead(1 + Math.floor(rand() * 300));
+      } else if (via === 1) {
+        chip.spiTransfer(input);
+        chip.spiTransfer(Uint8Array.from({ length: 1 + Math.floor(rand() * 20) }, () => rand() * 256));
+      } else {
+        chip.uartWrite(input);
+        chip.uartRead();
+      }
+      clock.advance(Math.floor(rand() * 5));
+    }
+  });
+
+  for (const via of ['i2c', 'uart'] as const) {
+    it(`the driver facing a chip that answers noise throws only its own errors (${via}, 1,500 commands)`, async () => {
+      const rand = prng(seedFromEnv(`noisy chip ${via}`));
+      const clock = new VirtualClock();
+      let queued: Uint8Array[] = [];
+      const ack = fromHex('0000ff00ff00');
+      const noise = (): Uint8Array[] => {
+        // a real answer now and then, so some commands get through
+        const r = rand();
+        return r < 0.3 ? [ack, fromHex('0000ff06fad50332010607e800')] : r < 0.7 ? [ack, mutate(rand)] : [mutate(rand)];
+      };
+      const io = {
+        read: (count: number) => {
+          const out = new Uint8Array(count);
+          if (queued.length && rand() < 0.8) {
+            out[0] = 1;
+            out.set(queued[0]!.subarray(0, count - 1), 1);
+            if (count > 1) queued.shift();
+          }
+          return out.buffer;
+        },
+        write: () => {
+          if (rand() < 0.05) throw new Error('write failed');
+          queued = noise();
+        },
+        close: () => {},
+      };
+      const serial = {
+        read: () => (rand() < 0.5 ? undefined : (concatBytes(...noise()).buffer as ArrayBuffer)),
+        write: () => {},
+        close: () => {},
+      };
+      const transport = via === 'i2c' ? new PN532I2C({ io }) : new PN532UART({ io: serial, clock });
+      const pn532 = new PN532({ transport, clock, timeoutMs: 50 });
+      const outcomes = new Map<string, number>();
+      for (let n = 0; n < 1_500; n++) {
+        let outcome = 'ok';
+        try {
+          await pn532.getFirmwareVersion();
+        } catch (error) {
+          if (!(error instanceof PN532Error)) throw error;
+          outcome = error.name;
+        }
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      }
+      expect(outcomes.get('PN532TimeoutError') ?? 0).to.be.greaterThan(0);
+      expect(outcomes.get('ok') ?? 0).to.be.greaterThan(0);
+    });
+  }
+});
