@@ -1,0 +1,103 @@
+import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fromHex, toHex } from '../firmware/core/bytes';
+import { Keyring } from '../firmware/core/crypto/keyring';
+import { Verifier } from '../firmware/core/crypto/verifier';
+import { verifySignature, type Alg } from '../firmware/core/crypto/verify';
+import { decodeCertificate, decodePayRequest, decodePayResponse, certificateSignedPayload, paymentSignedPayload } from '../firmware/core/protocol/messages';
+import { decodeReceipt, verifyReceipt } from '../firmware/core/protocol/receipt';
+import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
+import { RiskEngine } from '../firmware/core/risk/engine';
+import { VirtualClock } from '../firmware/core/platform';
+import { Terminal } from '../firmware/core/terminal/terminal';
+import { makeVector, VECTOR_FILES, type Vector } from '../host/wallet/vectors';
+import { XSScenario } from '../host/xs/scenario';
+import { MemoryJournal, outcomeOf } from './xs/core-scenarios';
+
+const dir = new URL('../docs/vectors/', import.meta.url);
+const load = (file: string): Vector => JSON.parse(readFileSync(new URL(file, dir), 'utf8'));
+
+if (process.env.TAPLINE_WRITE_VECTORS) {
+  for (const [file, alg] of Object.entries(VECTOR_FILES)) writeFileSync(new URL(file, dir), `${JSON.stringify(makeVector(alg), null, 2)}\n`);
+}
+
+function issuerKey(v: Vector) {
+  return { ...v.issuerKey, alg: v.issuerKey.alg as Alg, publicKey: fromHex(v.issuerKey.publicKey) };
+}
+
+describe('payment core: protocol test vectors (docs/vectors)', () => {
+  for (const [file, alg] of Object.entries(VECTOR_FILES)) {
+    describe(file, () => {
+      const v = load(file);
+
+      it('is what the wallet emulator produces', () => {
+        expect(makeVector(alg)).to.deep.equal(v);
+      });
+
+      it('decodes to the fields it states, and its signed payloads verify', () => {
+        const cert = decodeCertificate(fromHex(v.certificate.hex));
+        expect(toHex(cert.tbs)).to.equal(v.certificate.tbs);
+        expect(toHex(certificateSignedPayload(cert.tbs))).to.equal(v.certificate.signedPayload);
+        expect(verifySignature(v.issuerKey.alg as Alg, fromHex(v.issuerKey.publicKey), fromHex(v.certificate.signedPayload), cert.signature)).to.equal(true);
+        const request = decodePayRequest(fromHex(v.request.hex));
+        expect({ ...request, challenge: toHex(request.challenge) }).to.deep.equal(v.request.fields);
+        const response = decodePayResponse(fromHex(v.response.hex));
+        expect([response.counter, response.balanceAfter, response.holderVerified]).to.deep.equal([v.response.counter, v.response.balanceAfter, v.response.holderVerified]);
+        const payload = paymentSignedPayload(cert.alg, cert.bytes, fromHex(v.request.hex), response.tbs);
+        expect(toHex(payload)).to.equal(v.response.signedPayload);
+        expect(verifySignature(cert.alg, cert.publicKey, payload, response.signature)).to.equal(true);
+        expect(verifyReceipt(fromHex(v.receipt), [issuerKey(v)], v.time).ok).to.equal(true);
+      });
+
+      it('is approved by a terminal replaying the recorded exchange', async () => {
+        const clock = new VirtualClock({ wallTime: v.time });
+        const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: v.time - 60 });
+        const journal = new MemoryJournal();
+        const terminal = new Terminal({
+          mode: 'merchant',
+          terminalId: v.request.fields.terminalId,
+          merchantId: v.request.fields.merchantId,
+          verifier: new Verifier({ keyring: new Keyring([issuerKey(v)]) }),
+          risk,
+          journal,
+          clock,
+          random: () => fromHex(v.request.fields.challenge),
+          nextSeq: v.request.fields.terminalSeq,
+        });
+        let step = 0;
+        const link = {
+          transceive: async (apdu: Uint8Array) => {
+            const s = v.exchange[step++]!;
+            expect(toHex(apdu), s.name).to.equal(s.command);
+            return fromHex(s.response);
+          },
+        };
+        for (const key of [...`${v.request.fields.amount}#`]) await terminal.handle({ type: 'key', key: key as any });
+        expect(outcomeOf(await terminal.handle({ type: 'card', link }))).to.equal('approved');
+        expect(toHex(journal.records[0]!.payload)).to.equal(v.receipt);
+      });
+
+      it('refuses the vector with any signed byte changed', () => {
+        const receipt = decodeReceipt(fromHex(v.receipt));
+        const request = receipt.request.slice();
+        request[request.length - 10]! ^= 1; // inside the terminal sequence number
+        const check = verifyReceipt({ ...receipt, request }, [issuerKey(v)], v.time);
+        expect(check.ok).to.equal(false);
+      });
+    });
+  }
+
+  describe('on the XS engine @xs', () => {
+    let xs: XSScenario;
+    before(async () => (xs = await XSScenario.load('test/xs/core.guest.ts')));
+    after(() => xs?.close());
+    for (const file of Object.keys(VECTOR_FILES)) {
+      it(`${file}: the receipt verifies in XS as on Node`, async () => {
+        const v = load(file);
+        const { value } = await xs.call<{ ok: boolean; vector: Vector }>('vector', { file, receipt: v.receipt, issuerKey: v.issuerKey, time: v.time });
+        expect(value.ok).to.equal(true);
+        expect(value.vector).to.deep.equal(v);
+      });
+    }
+  });
+});
