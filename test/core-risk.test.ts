@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
+import { Keyring, KeyringError } from '../firmware/core/crypto/keyring';
+import { Verifier } from '../firmware/core/crypto/verifier';
+import { decodeCertificate } from '../firmware/core/protocol/messages';
+import { decodeReceipt } from '../firmware/core/protocol/receipt';
+import { TlvError } from '../firmware/core/protocol/tlv';
+import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError } from '../firmware/core/risk/config';
+import { RiskEngine, RiskStateError } from '../firmware/core/risk/engine';
+import { DECLINE } from '../firmware/core/risk/reasons';
+import { Terminal } from '../firmware/core/terminal/terminal';
+import { NOW, World } from './xs/core-scenarios';
+
+async function worldWithPayments(n: number, mode: 'merchant' | 'transit' = 'merchant') {
+  const w = new World({ mode, seed: `payments ${n}` });
+  const wallets = [w.wallet({ profile: 'phone', holderVerified: true }), w.wallet({ profile: 'phone', holderVerified: true, alg: ALG_ED25519 })];
+  for (let i = 0; i < n; i++) {
+    expect(await w.tap(wallets[i % 2]!, 100 + i)).to.equal('approved');
+    await w.next();
+  }
+  return { w, wallets };
+}
+
+describe('payment core: risk state', () => {
+  it('every decline reason has a short text that fits the display', () => {
+    for (const [code, text] of Object.entries(DECLINE)) {
+      expect(text.length, code).to.be.within(1, 32);
+    }
+  });
+
+  it('rebuilds the same state from the journal alone (replay) as the terminal kept', async () => {
+    const { w } = await worldWithPayments(5);
+    const fresh = new RiskEngine({ config: w.risk.config, settledAt: NOW - 3600 });
+    for (const r of w.journal.records) fresh.applyReceipt(decodeReceipt(r.payload));
+    expect(fresh.encode()).to.deep.equal(w.risk.encode());
+    expect([fresh.offlineCount, fresh.offlineAmount, fresh.lastTerminalSeq]).to.deep.equal([5, 100 + 101 + 102 + 103 + 104, 5]);
+  });
+
+  it('a checkpoint plus the receipts after it equals the state, and replaying older receipts changes nothing', async () => {
+    const { w } = await worldWithPayments(6);
+    const records = w.journal.records.map((r) => decodeReceipt(r.payload));
+    const early = new RiskEngine({ config: w.risk.config, settledAt: NOW - 3600 });
+    for (const r of records.slice(0, 3)) early.applyReceipt(r);
+    const restored = RiskEngine.decode(early.encode(), { config: w.risk.config });
+    for (const r of records) restored.applyReceipt(r); // the first three are skipped by sequence number
+    expect(restored.encode()).to.deep.equal(w.risk.encode());
+  });
+
+  it('a restored terminal refuses a counter replay it saw before the reboot, and continues the sequence', async () => {
+    const { w, wallets } = await worldWithPayments(2);
+    const risk = RiskEngine.decode(w.risk.encode(), { config: w.risk.config });
+    const terminal = new Terminal({ mode: 'merchant', terminalId: 'T-0001', merchantId: 'M', verifier: w.verifier, risk, journal: w.journal, clock: w.clock, random: w.random });
+    const cert = decodeCertificate(wallets[0]!.certificate);
+    expect(() => risk.checkResponse(cert, { counter: 1, balanceAfter: 0, holderVerified: true, signature: new Uint8Array(64), tbs: new Uint8Array(0) }, false)).to.throw(/counterReplay/);
+    for (const k of '5#') await terminal.handle({ type: 'key', key: k as any });
+    const out = await terminal.handle({ type: 'card', link: wallets[0]! });
+    expect(out.find((e) => e.type === 'outcome')).to.include({ approved: true, terminalSeq: 3 });
+  });
+
+  it('restore re-queues deferred transit payments for verification', async () => {
+    const { w } = await worldWithPayments(2, 'transit');
+    const risk = new RiskEngine({ config: w.risk.config, settledAt: NOW - 3600 });
+    const terminal = new Terminal({ mode: 'transit', fare: 200, terminalId: 'T-0001', merchantId: 'M', verifier: new Verifier({ keyring: w.keyring }), risk, journal: w.journal, clock: w.clock, random: w.random });
+    for (const r of w.journal.records) terminal.restore(decodeReceipt(r.payload));
+    expect(terminal.pendingVerifications).to.equal(2);
+    expect(risk.unverifiedExposure).to.equal(400);
+    const effects = terminal.verifyAllPending();
+    expect(effects.filter((e) => e.type === 'verified' && e.ok)).to.have.length(2);
+    expect(risk.unverifiedExposure).to.equal(0);
+  });
+
+  it('settlement resets the cumulative caps, and deny-list deltas apply only when newer', async () => {
+    const { w, wallets } = await worldWithPayments(3);
+    w.risk.settled(NOW);
+    expect([w.risk.offlineAmount, w.risk.offlineCount]).to.deep.equal([0, 0]);
+    const id = decodeCertificate(wallets[0]!.certificate).walletId;
+    expect(w.risk.applyDenyDelta({ version: 2, addWallets: [id], addSerials: [], removeWallets: [], removeSerials: [] })).to.equal(true);
+    expect(w.risk.applyDenyDelta({ version: 2, addWallets: [], addSerials: [], removeWallets: [id], removeSerials: [] })).to.equal(false);
+    expect(await w.tap(wallets[0]!, 100)).to.equal('walletDenied');
+    await w.next();
+    w.risk.applyDenyDelta({ version: 3, addWallets: [], addSerials: [], removeWallets: [id], removeSerials: [] });
+    expect(await w.tap(wallets[0]!, 100)).to.equal('approved');
+    expect(() => w.risk.applyDenyDelta({ version: 4, addWallets: ['not hex'], addSerials: [], removeWallets: [], removeSerials: [] })).to.throw(RiskStateError);
+  });
+
+  it('keeps at most maxWallets wallets and maxDenied entries', () => {
+    const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: NOW, maxWallets: 3, maxDenied: 2 });
+    for (let i = 0; i < 10; i++) risk.record({ walletId: `00000000000000${i.toString(16).padStart(2, '0')}`, counter: 1, amount: 1, terminalSeq: i + 1, time: NOW, deferred: false });
+    const back = RiskEngine.decode(risk.encode(), { config: DEFAULT_RISK_CONFIG, maxWallets: 3 });
+    expect(back.encode()).to.deep.equal(risk.encode());
+    expect(risk.encode().length).to.be.lessThan(200);
+    expect(() => risk.applyDenyDelta({ version: 1, addWallets: ['0000000000000001', '0000000000000002', '0000000000000003'], addSerials: [], removeWallets: [], removeSerials: [] })).to.throw(/holds 2/);
+  });
+
+  it('refuses a checkpoint from another version or with a torn table', () => {
+    const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: NOW });
+    const bytes = risk.encode();
+    bytes[2] = 9;
+    expect(() => RiskEngine.decode(bytes, { config: DEFAULT_RISK_CONFIG })).to.throw(TlvError, /version/);
+  });
+
+  it('validates risk configuration and keyrings with named errors', () => {
+    expect(parseRiskConfig(JSON.parse(JSON.stringify(DEFAULT_RISK_CONFIG)))).to.deep.equal(DEFAULT_RISK_CONFIG);
+    expect(() => parseRiskConfig({ ...DEFAULT_RISK_CONFIG, maxTransaction: -1 })).to.throw(RiskConfigError, /maxTransaction/);
+    expect(() => parseRiskConfig({ ...DEFAULT_RISK_CONFIG, transit: undefined })).to.throw(RiskConfigError, /transit/);
+    const w = new World();
+    expect(() => new Keyring([w.issuer.key, w.issuer.key])).to.throw(KeyringError, /duplicated/);
+    expect(() => new Keyring([{ ...w.issuer.key, alg: ALG_ED25519 }])).to.throw(KeyringError, /does not fit/);
+    expect(() => new Keyring([{ ...w.issuer.key, alg: ALG_P256, notAfter: 0 }])).to.throw(KeyringError, /window/);
+  });
+
+  it('bounds the certificate cache and forgets it when the keys change', async () => {
+    const w = new World();
+    for (let i = 0; i < 10; i++) {
+      await w.tap(w.wallet({ profile: 'phone', holderVerified: true }), 100);
+      await w.next();
+    }
+    expect(w.verifier.cached).to.equal(8);
+    w.verifier.replaceKeys([w.issuer.key]);
+    expect(w.verifier.cached).to.equal(0);
+  });
+});
