@@ -1,0 +1,235 @@
+// The terminal's boot sequence, platform-free so the same steps run on the ESP32 (firmware/app/main.ts
+// passes Moddable's parts) and under test with simulated hardware: load the provisioning file, recover
+// the journal and rebuild the risk state from it, bring the PN532 up with retries, self-test, show
+// status. Each step logs a line a firmware engineer can read on the serial console.
+import type { Clock, Log, RandomBytes } from '../core/platform';
+import { equalBytes, utf8Encode } from '../core/bytes';
+import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
+import { Journal, type RecoveryReport } from '../core/journal/journal';
+import type { Flash } from '../core/journal/flash';
+import { Keyring } from '../core/crypto/keyring';
+import { Verifier } from '../core/crypto/verifier';
+import { ALG_P256, verifySignature } from '../core/crypto/verify';
+import { publicKeyOf, signMessage } from '../core/uplink/sign';
+import { RiskEngine } from '../core/risk/engine';
+import { Terminal } from '../core/terminal/terminal';
+import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
+import type { NfcReader } from '../../drivers/pn532/reader';
+import type { FirmwareVersion } from '../../drivers/pn532/pn532';
+
+/** Journal record type of the risk engine's checkpoint (the latest one counts). */
+export const RECORD_RISK_STATE = 2;
+
+export type BootStep = 'config' | 'journal' | 'selftest';
+
+export class BootError extends Error {
+  readonly step: BootStep;
+  constructor(step: BootStep, message: string) {
+    super(`${step}: ${message}`);
+    this.name = 'BootError';
+    this.step = step;
+  }
+}
+
+export interface BootOptions {
+  clock: Clock;
+  random: RandomBytes;
+  log: Log;
+  /** The provisioning file's text (device: the `provision` partition). */
+  provisioningText: () => string;
+  journalFlash: Flash;
+  /** Makes the reader on its transport; may throw (a bus that cannot be opened). */
+  openReader: () => NfcReader;
+  /** Shows status lines on the display (and nothing else). */
+  show: (lines: string[]) => void;
+  readerAttempts?: number;
+  /** Delay before the first reader retry; doubles each time. */
+  readerRetryMs?: number;
+}
+
+export interface SelfTest {
+  crypto: boolean;
+  random: boolean;
+  journal: boolean;
+  reader: boolean;
+}
+
+export interface Booted {
+  provisioning: Provisioning;
+  journal: Journal;
+  recovery: RecoveryReport;
+  risk: RiskEngine;
+  terminal: Terminal;
+  /** Receipts replayed into the risk state. */
+  restored: number;
+  reader: NfcReader | undefined;
+  readerFirmware: FirmwareVersion | undefined;
+  /** Why the reader is not available (the terminal then shows it and still uploads). */
+  readerFault: string | undefined;
+  selfTest: SelfTest;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+export async function boot(o: BootOptions): Promise<Booted> {
+  const { log, show } = o;
+  log('info', 'boot', 'tapline terminal starting');
+  show(['TAPLINE', 'starting...']);
+
+  let provisioning: Provisioning;
+  try {
+    provisioning = parseProvisioning(o.provisioningText());
+  } catch (e) {
+    log('error', 'boot', `no usable provisioning: ${errorText(e)}`);
+    show(['NOT PROVISIONED', 'see serial log']);
+    throw new BootError('config', errorText(e));
+  }
+  log('info', 'boot', `terminal ${provisioning.terminalId} merchant ${provisioning.merchantId} mode ${provisioning.mode}` +
+    (provisioning.fare !== undefined ? ` fare ${provisioning.fare}` : ''));
+
+  const riskOptions = { config: provisioning.risk };
+  let risk: RiskEngine | undefined;
+  const journal = new Journal({
+    flash: o.journalFlash,
+    log,
+    acknowledgedTypes: [RECORD_RECEIPT],
+    keyedTypes: [RECORD_RISK_STATE],
+    checkpoint: () => (risk ? { type: RECORD_RISK_STATE, payload: risk.encode() } : undefined),
+  });
+  let recovery: RecoveryReport;
+  try {
+    recovery = journal.open();
+  } catch (e) {
+    log('error', 'journal', `cannot open the journal: ${errorText(e)}`);
+    show(['JOURNAL FAULT', 'see serial log']);
+    throw new BootError('journal', errorText(e));
+  }
+  log('info', 'journal', `recovered ${recovery.records} records in ${recovery.blocks} blocks, last seq ${recovery.lastSeq}, acked up to ${recovery.ackedUpTo}` +
+    (recovery.tornTail ? ', torn tail dropped' : ''));
+  for (const b of recovery.breaks) log('error', 'journal', `chain break (tamper evidence): ${b}`);
+
+  const checkpoint = journal.latest(RECORD_RISK_STATE);
+  if (checkpoint) {
+    try {
+      risk = RiskEngine.decode(checkpoint.payload, riskOptions);
+    } catch (e) {
+      log('warn', 'risk', `checkpoint ${checkpoint.seq} unreadable (${errorText(e)}); rebuilding from receipts`);
+    }
+  }
+  risk ??= new RiskEngine(riskOptions);
+  const keyring = new Keyring(provisionedIssuerKeys(provisioning));
+  const verifier = new Verifier({ keyring, cacheSize: 16 });
+  const terminal = new Terminal({
+    mode: provisioning.mode,
+    terminalId: provisioning.terminalId,
+    merchantId: provisioning.merchantId,
+    fare: provisioning.fare,
+    verifier,
+    risk,
+    journal,
+    clock: o.clock,
+    random: o.random,
+    log,
+  });
+  let restored = 0;
+  let unreadable = 0;
+  journal.replay(0, (r) => {
+    if (r.type !== RECORD_RECEIPT) return;
+    try {
+      terminal.restore(decodeReceipt(r.payload));
+      restored++;
+    } catch (e) {
+      unreadable++;
+      log('error', 'journal', `receipt record ${r.seq} does not restore: ${errorText(e)}`);
+    }
+  });
+  log('info', 'risk', `restored ${restored} receipts (${unreadable} unreadable); offline ${risk.offlineCount} payments, ${risk.offlineAmount} minor units`);
+
+  const { reader, firmware, fault } = await bringUpReader(o);
+
+  const selfTest = runSelfTest(o, journal, reader !== undefined);
+  log(selfTest.crypto && selfTest.random && selfTest.journal ? 'info' : 'error', 'selftest',
+    `crypto ${ok(selfTest.crypto)}, random ${ok(selfTest.random)}, journal ${ok(selfTest.journal)}, reader ${ok(selfTest.reader)}`);
+  if (!selfTest.crypto || !selfTest.random) {
+    show(['SELF-TEST FAILED', selfTest.crypto ? 'random source' : 'crypto']);
+    throw new BootError('selftest', `crypto ${ok(selfTest.crypto)}, random ${ok(selfTest.random)}`);
+  }
+
+  const usage = journal.usage;
+  show([
+    provisioning.mode === 'transit' ? 'TRANSIT' : 'MERCHANT',
+    provisioning.terminalId,
+    `journal ${usage.usedBlocks}/${usage.blocks}`,
+    reader ? 'reader ok' : 'READER FAULT',
+  ]);
+  log('info', 'boot', `ready: journal ${usage.usedBlocks}/${usage.blocks} blocks used, ${journal.lastSeq - journal.ackedUpTo} records not acknowledged`);
+  return { provisioning, journal, recovery, risk, terminal, restored, reader, readerFirmware: firmware, readerFault: fault, selfTest };
+}
+
+function ok(b: boolean): string {
+  return b ? 'ok' : 'FAIL';
+}
+
+async function bringUpReader(o: BootOptions): Promise<{ reader?: NfcReader; firmware?: FirmwareVersion; fault?: string }> {
+  const attempts = o.readerAttempts ?? 5;
+  let delay = o.readerRetryMs ?? 100;
+  let fault = 'not tried';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    let reader: NfcReader | undefined;
+    try {
+      reader = o.openReader();
+      const firmware = await reader.begin();
+      return { reader, firmware };
+    } catch (e) {
+      fault = errorText(e);
+      o.log('warn', 'pn532', `attempt ${attempt}/${attempts} failed: ${fault}`);
+      try {
+        reader?.close();
+      } catch {
+        // the bus may be gone already
+      }
+      if (attempt < attempts) {
+        await o.clock.sleep(delay);
+        delay *= 2;
+      }
+    }
+  }
+  o.log('error', 'pn532', `reader not available after ${attempts} attempts: ${fault}`);
+  return { fault };
+}
+
+// A fixed key signs a fixed message: the bundle's P-256 code, and the engine under it, must agree with
+// themselves and refuse a changed message. Cheap (one sign, two verifies) and catches a broken build.
+const SELF_TEST_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+
+function runSelfTest(o: BootOptions, journal: Journal, reader: boolean): SelfTest {
+  let crypto = false;
+  try {
+    const message = utf8Encode('tapline self-test');
+    const publicKey = publicKeyOf(ALG_P256, SELF_TEST_KEY);
+    const signature = signMessage(ALG_P256, SELF_TEST_KEY, message);
+    const changed = message.slice();
+    changed[0]! ^= 1;
+    crypto = verifySignature(ALG_P256, publicKey, message, signature) && !verifySignature(ALG_P256, publicKey, changed, signature);
+  } catch (e) {
+    o.log('error', 'selftest', `crypto: ${errorText(e)}`);
+  }
+  let random = false;
+  try {
+    const a = o.random(16);
+    const b = o.random(16);
+    random = a.length === 16 && !equalBytes(a, b) && a.some((x) => x !== a[0]);
+  } catch (e) {
+    o.log('error', 'selftest', `random: ${errorText(e)}`);
+  }
+  let journalOk = false;
+  try {
+    journalOk = journal.canAppend(64);
+    if (!journalOk) o.log('warn', 'selftest', 'journal full: offline payments refused until an upload is acknowledged');
+  } catch (e) {
+    o.log('error', 'selftest', `journal: ${errorText(e)}`);
+  }
+  return { crypto, random, journal: journalOk, reader };
+}

@@ -1,0 +1,89 @@
+// The two raw data partitions of the device (manifests/*/partitions.csv): `journal`, handed as is to
+// the receipt journal (embedded:storage/flash already has the semantics firmware/core/journal/flash.ts
+// wants), and `provision`, holding the provisioning file written with
+// `parttool.py write_partition --partition-name provision --input terminal.json` (docs/DEVICE.md).
+import { utf8Decode } from '../core/bytes';
+import type { Flash } from '../core/journal/flash';
+
+export const JOURNAL_PARTITION = 'journal';
+export const PROVISION_PARTITION = 'provision';
+/** The journal needs at least this much: fewer blocks leave no room to compact while unsent receipts wait. */
+export const MIN_JOURNAL_BYTES = 64 * 1024;
+
+export class PartitionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PartitionError';
+  }
+}
+
+/** What `embedded:storage/flash` gives on the device: write takes bytes, not any view. */
+export interface PartitionFlash {
+  read(byteLength: number, byteOffset: number): ArrayBuffer;
+  write(buffer: Uint8Array, byteOffset: number): void;
+  eraseBlock(start: number, end?: number): void;
+  status(): { size: number; blockLength: number; blocks: number };
+}
+
+/** Presents a device partition as the journal's Flash (any view is copied to bytes before writing). */
+export class PartitionAdapter implements Flash {
+  readonly #partition: PartitionFlash;
+
+  constructor(partition: PartitionFlash) {
+    this.#partition = partition;
+  }
+
+  read(byteLength: number, byteOffset: number): ArrayBuffer {
+    return this.#partition.read(byteLength, byteOffset);
+  }
+
+  write(buffer: ArrayBuffer | ArrayBufferView, byteOffset: number): void {
+    const bytes = buffer instanceof Uint8Array ? buffer
+      : ArrayBuffer.isView(buffer) ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+      : new Uint8Array(buffer);
+    this.#partition.write(bytes, byteOffset);
+  }
+
+  eraseBlock(start: number, end?: number): void {
+    this.#partition.eraseBlock(start, end);
+  }
+
+  status(): { size: number; blockLength: number; blocks: number } {
+    const s = this.#partition.status();
+    return { size: s.size, blockLength: s.blockLength, blocks: s.blocks };
+  }
+}
+
+/** Checks that a partition can hold the journal: 4 KB NOR blocks, enough of them. */
+export function checkJournalPartition(flash: Flash): { size: number; blocks: number } {
+  const status = flash.status();
+  if (status.blockLength !== 4096) throw new PartitionError(`journal partition has ${status.blockLength}-byte blocks, expected 4096`);
+  if (status.size < MIN_JOURNAL_BYTES) throw new PartitionError(`journal partition of ${status.size} bytes is smaller than ${MIN_JOURNAL_BYTES}`);
+  return { size: status.size, blocks: status.blocks };
+}
+
+/**
+ * The provisioning file stored in a raw partition: its bytes up to the first erased (0xFF) or NUL
+ * byte, neither of which occurs in UTF-8 JSON. Throws PartitionError when the partition is blank.
+ */
+export function readProvisioningText(flash: Flash, chunk = 512): string {
+  const { size } = flash.status();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (let offset = 0; offset < size; offset += chunk) {
+    const bytes = new Uint8Array(flash.read(Math.min(chunk, size - offset), offset));
+    let end = 0;
+    while (end < bytes.length && bytes[end] !== 0xff && bytes[end] !== 0x00) end++;
+    parts.push(bytes.subarray(0, end));
+    total += end;
+    if (end < bytes.length) break;
+  }
+  if (total === 0) throw new PartitionError(`partition "${PROVISION_PARTITION}" is blank: write the terminal's provisioning file to it (docs/DEVICE.md)`);
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return utf8Decode(all);
+}

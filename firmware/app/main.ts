@@ -1,0 +1,94 @@
+// The Moddable application: the only firmware file that imports Moddable modules. It builds the device
+// adapters (flash partitions, ECMA-419 IO, Time/Timer clock, hardware RNG, Wi-Fi, http) and hands them
+// to the platform-free boot and main loop from the bundle. Serial log lines: `[level] tag: message`.
+import Timer from 'timer';
+import Time from 'time';
+import WiFi from 'wifi';
+import { Request } from 'http';
+import flash from 'embedded:storage/flash';
+import device from 'embedded:provider/builtin';
+import config from 'mc/config';
+import {
+  boot, BootError, checkJournalPartition, PartitionAdapter, Feedback, JOURNAL_PARTITION, ModdableHttpTransport, openReader, PIN_MAP,
+  PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard, TicksClock, WifiLink,
+} from './bundle';
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+const LOOP_MS = 20;
+const print = (globalThis as unknown as { trace(text: string): void }).trace;
+
+function log(level: Level, tag: string, message: string): void {
+  if (level === 'debug' && config.debug !== true) return;
+  print(`[${level}] ${tag}: ${message}\n`);
+}
+
+async function main(): Promise<void> {
+  const boardName = typeof config.board === 'string' ? config.board : 'esp32-devkitc';
+  const board = selectBoard(PIN_MAP, boardName);
+  log('info', 'boot', `board ${boardName}: ${board.title}; reader on ${board.pn532.transport}`);
+
+  const setTimer = (callback: () => void, ms: number) => Timer.set(() => callback(), ms);
+  const clearTimer = (timer: unknown) => Timer.clear(timer as ReturnType<typeof Timer.set>);
+  const clock = new TicksClock({ ticks: () => Time.ticks, setTimer, setSystemTime: (s) => Time.set(s) });
+  const random = randomBytesFrom31Bits(Math.random);
+
+  const journalFlash = new PartitionAdapter(flash.open({ path: JOURNAL_PARTITION, mode: 'r+' }));
+  const part = checkJournalPartition(journalFlash);
+  log('info', 'journal', `partition "${JOURNAL_PARTITION}": ${part.size} bytes, ${part.blocks} blocks`);
+  const provisionPartition = flash.open({ path: PROVISION_PARTITION, mode: 'r' });
+  const provisionFlash = new PartitionAdapter(provisionPartition);
+
+  const io = device.io as unknown as Parameters<typeof openReader>[1] & { Digital: ConstructorParameters<typeof Feedback>[0]['Digital'] };
+  const feedback = new Feedback({ board, Digital: io.Digital, setTimer, log });
+
+  const booted = await boot({
+    clock,
+    random,
+    log,
+    provisioningText: () => readProvisioningText(provisionFlash),
+    journalFlash,
+    openReader: () => openReader(board, io, clock, log),
+    show: (lines) => feedback.display(lines),
+  });
+  provisionPartition.close();
+
+  const runner = new Runner({ terminal: booted.terminal, reader: booted.reader, sink: feedback, log });
+  runner.start();
+
+  const p = booted.provisioning;
+  // The uplink (batches to the service, signed updates back) plugs in here once its state machine exists.
+  const transport = new ModdableHttpTransport({ baseUrl: p.settlementUrl, Request: Request as never, setTimer, clearTimer });
+  void transport;
+  if (p.wifi) {
+    const wifi = new WifiLink({
+      ssid: p.wifi.ssid,
+      password: p.wifi.password,
+      WiFi: WiFi as never,
+      setTimer,
+      clearTimer,
+      log,
+      onChange: (online) => void runner.network(online),
+    });
+    wifi.start();
+  } else {
+    log('warn', 'wifi', 'no Wi-Fi in the provisioning file: offline only');
+  }
+
+  // One step per timer turn, the next only after this one settled: never a busy loop.
+  const loop = () => {
+    runner.step().then(
+      () => Timer.set(loop, LOOP_MS),
+      (e: unknown) => {
+        log('error', 'loop', String(e));
+        Timer.set(loop, LOOP_MS);
+      },
+    );
+  };
+  loop();
+}
+
+main().catch((e: unknown) => {
+  const step = e instanceof BootError ? e.step : 'boot';
+  log('error', step, `halted: ${e instanceof Error ? e.message : String(e)}`);
+});

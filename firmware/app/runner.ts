@@ -1,0 +1,129 @@
+// The terminal's main loop after boot: keys, card taps and removals, ticks and network changes go to
+// the state machine; its effects go to the display, buzzer and LEDs and to the log. Watchdog-friendly:
+// the caller schedules `step()` from a timer and the next step only after this one settled, so the
+// engine always returns to the event loop (the ESP32's task watchdog is fed there), and no step waits
+// on the reader for longer than `pollWindowMs`.
+import type { Log } from '../core/platform';
+import { toHex } from '../core/bytes';
+import type { Effect, Key, Terminal, TerminalEvent } from '../core/terminal/terminal';
+import type { NfcReader, Tap } from '../../drivers/pn532/reader';
+
+export interface EffectSink {
+  display(lines: string[]): void;
+  beep(pattern: 'key' | 'approved' | 'declined'): void;
+  led(color: 'off' | 'blue' | 'green' | 'red'): void;
+}
+
+export interface RunnerOptions {
+  terminal: Terminal;
+  reader: NfcReader | undefined;
+  sink: EffectSink;
+  log: Log;
+  /** How long one step may wait for a card in the field. */
+  pollWindowMs?: number;
+}
+
+const KEYS = '0123456789ABCD*#';
+
+export class Runner {
+  readonly #o: RunnerOptions;
+  readonly #window: number;
+  #polling = false;
+  #tap: Tap | undefined;
+  #busy = false;
+  approved = 0;
+  declined = 0;
+
+  constructor(options: RunnerOptions) {
+    this.#o = options;
+    this.#window = options.pollWindowMs ?? 50;
+  }
+
+  start(): void {
+    this.#apply(this.#o.terminal.start());
+  }
+
+  /** A key from the keypad, as its legend ('0'..'9', 'A'..'D', '*', '#'). Other characters are ignored. */
+  async key(legend: string): Promise<void> {
+    if (legend.length !== 1 || !KEYS.includes(legend)) {
+      this.#o.log('warn', 'keypad', `ignored key "${legend}"`);
+      return;
+    }
+    await this.#send({ type: 'key', key: legend as Key });
+  }
+
+  async network(up: boolean): Promise<void> {
+    await this.#send({ type: 'network', up });
+  }
+
+  /** One turn of the loop: a tick, then one short look for a card (or for its removal). */
+  async step(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      await this.#send({ type: 'tick' });
+      const reader = this.#o.reader;
+      if (!reader) return;
+      if (this.#tap) {
+        // A card was handled: it counts as removed once the field no longer finds it.
+        const again = await reader.waitForCard(this.#window);
+        if (again) {
+          await reader.release(again);
+          return;
+        }
+        this.#tap = undefined;
+        await this.#send({ type: 'card-removed' });
+      } else if (this.#polling) {
+        const tap = await reader.waitForCard(this.#window);
+        if (!tap) return;
+        this.#tap = tap;
+        this.#o.log('info', 'nfc', `card ${toHex(tap.target.uid)} in the field`);
+        try {
+          await this.#send({ type: 'card', link: tap.link });
+        } finally {
+          await reader.release(tap).catch(() => undefined);
+        }
+      }
+    } catch (e) {
+      this.#o.log('error', 'loop', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #send(event: TerminalEvent): Promise<void> {
+    this.#apply(await this.#o.terminal.handle(event));
+  }
+
+  #apply(effects: Effect[]): void {
+    const { sink, log } = this.#o;
+    for (const e of effects) {
+      switch (e.type) {
+        case 'display':
+          sink.display(e.lines);
+          break;
+        case 'beep':
+          sink.beep(e.pattern);
+          break;
+        case 'led':
+          sink.led(e.color);
+          break;
+        case 'nfc':
+          this.#polling = e.poll;
+          break;
+        case 'outcome':
+          if (e.approved) {
+            this.approved++;
+            log('info', 'pay', `APPROVED ${e.amount} wallet ${e.walletId} tseq ${e.terminalSeq} jseq ${e.journalSeq}${e.deferred ? ' (verify deferred)' : ''}`);
+          } else {
+            this.declined++;
+            log('info', 'pay', `DECLINED ${e.amount}${e.walletId ? ` wallet ${e.walletId}` : ''}: ${JSON.stringify(e.decline)}`);
+          }
+          break;
+        case 'verified':
+          log(e.ok ? 'info' : 'warn', 'pay', `deferred tseq ${e.terminalSeq} ${e.ok ? 'verified' : `FAILED ${JSON.stringify(e.decline)}`}`);
+          break;
+      }
+    }
+  }
+}
