@@ -80,7 +80,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.post(
     '/v1/terminals',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         body: {
           type: 'object',
@@ -104,7 +104,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.post(
     '/v1/terminals/:terminalId/revoke',
-    { preHandler: admin, schema: { params: { type: 'object', properties: { terminalId: ID_SCHEMA }, required: ['terminalId'] } } },
+    { onRequest: admin, schema: { params: { type: 'object', properties: { terminalId: ID_SCHEMA }, required: ['terminalId'] } } },
     async (request) => {
       const { terminalId } = request.params as { terminalId: string };
       await settlement.revokeTerminal(terminalId);
@@ -115,7 +115,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.post(
     '/v1/wallets',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         body: {
           type: 'object',
@@ -135,7 +135,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.post(
     '/v1/wallets/:walletId/lost',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         params: { type: 'object', properties: { walletId: WALLET_SCHEMA }, required: ['walletId'] },
         body: { type: ['object', 'null'], additionalProperties: false, properties: { at: { type: 'integer', minimum: 0, maximum: 1099511627775 } } },
@@ -151,7 +151,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.post(
     '/v1/updates',
-    { preHandler: admin, schema: { querystring: { type: 'object', properties: { terminal: ID_SCHEMA }, additionalProperties: false } } },
+    { onRequest: admin, schema: { querystring: { type: 'object', properties: { terminal: ID_SCHEMA }, additionalProperties: false } } },
     async (request, reply) => {
       const body = binaryBody(request, MAX_UPDATE_BYTES);
       const { terminal } = request.query as { terminal?: string };
@@ -162,7 +162,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.get(
     '/v1/accounts/:account',
-    { preHandler: admin, schema: { params: { type: 'object', properties: { account: { type: 'string', maxLength: 80 } }, required: ['account'] } } },
+    { onRequest: admin, schema: { params: { type: 'object', properties: { account: { type: 'string', maxLength: 80 } }, required: ['account'] } } },
     async (request) => {
       const { account } = request.params as { account: string };
       return { account, balance: await settlement.balance(account) };
@@ -171,7 +171,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.get(
     '/v1/findings',
-    { preHandler: admin, schema: { querystring: { type: 'object', properties: { wallet: WALLET_SCHEMA }, additionalProperties: false } } },
+    { onRequest: admin, schema: { querystring: { type: 'object', properties: { wallet: WALLET_SCHEMA }, additionalProperties: false } } },
     async (request) => {
       const { wallet } = request.query as { wallet?: string };
       return { findings: await settlement.findings(wallet) };
