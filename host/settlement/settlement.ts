@@ -294,10 +294,10 @@ export class Settlement {
       other = same[0]!;
       outcome = other.terminal_id === terminal.terminal_id ? 'double-spend' : 'clone';
       reason = `wallet ${walletId} counter ${response.counter} also spent at ${other.terminal_id}#${other.terminal_seq}`;
-    } else if (wallet.status === 'lost' && wallet.lost_at !== null && paymentTime >= wallet.lost_at) {
+    } else if (wallet.status === 'lost' && (wallet.lost_at === null || paymentTime >= wallet.lost_at)) {
       outcome = 'lost';
       reason = `wallet ${walletId} was reported lost`;
-    } else if (wallet.status !== 'active') {
+    } else if (wallet.status === 'denied') {
       outcome = 'denied';
       reason = `wallet ${walletId} is on the deny list`;
     } else if (wallet.funded !== null && wallet.spent + request.amount > wallet.funded) {
