@@ -90,6 +90,8 @@ export class World {
   readonly rootAlg: Alg;
   readonly token: string;
   service: RunningService | undefined;
+  /** A service running elsewhere (a child process) that url points at instead. */
+  externalUrl: string | undefined;
   #dir: string;
 
   private constructor(dir: string, keys: Keystore, random: RandomBytes) {
@@ -127,6 +129,7 @@ export class World {
   }
 
   get url(): string {
+    if (this.externalUrl) return this.externalUrl;
     if (!this.service) throw new Error('no service running');
     return this.service.url;
   }
