@@ -1,15 +1,15 @@
 import { expect } from 'chai';
-import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
+import { ALG_ED25519, ALG_P256, verifySignature } from '../firmware/core/crypto/verify';
 import { Keyring, KeyringError } from '../firmware/core/crypto/keyring';
 import { Verifier } from '../firmware/core/crypto/verifier';
 import { decodeCertificate } from '../firmware/core/protocol/messages';
-import { decodeReceipt } from '../firmware/core/protocol/receipt';
+import { decodeReceipt, verifyReceipt } from '../firmware/core/protocol/receipt';
 import { TlvError } from '../firmware/core/protocol/tlv';
 import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError } from '../firmware/core/risk/config';
 import { RiskEngine, RiskStateError } from '../firmware/core/risk/engine';
 import { DECLINE } from '../firmware/core/risk/reasons';
 import { Terminal } from '../firmware/core/terminal/terminal';
-import { NOW, World } from './xs/core-scenarios';
+import { NOW, SCENARIOS, World } from './xs/core-scenarios';
 
 async function worldWithPayments(n: number, mode: 'merchant' | 'transit' = 'merchant') {
   const w = new World({ mode, seed: `payments ${n}` });
@@ -22,6 +22,11 @@ async function worldWithPayments(n: number, mode: 'merchant' | 'transit' = 'merc
 }
 
 describe('payment core: risk state', () => {
+  it('every decline reason is produced by at least one tap scenario', () => {
+    const produced = new Set(Object.values(SCENARIOS).map((s) => s.expect));
+    expect(Object.keys(DECLINE).filter((code) => !produced.has(code))).to.deep.equal([]);
+  });
+
   it('every decline reason has a short text that fits the display', () => {
     for (const [code, text] of Object.entries(DECLINE)) {
       expect(text.length, code).to.be.within(1, 32);
@@ -107,6 +112,24 @@ describe('payment core: risk state', () => {
     expect(() => new Keyring([w.issuer.key, w.issuer.key])).to.throw(KeyringError, /duplicated/);
     expect(() => new Keyring([{ ...w.issuer.key, alg: ALG_ED25519 }])).to.throw(KeyringError, /does not fit/);
     expect(() => new Keyring([{ ...w.issuer.key, alg: ALG_P256, notAfter: 0 }])).to.throw(KeyringError, /window/);
+  });
+
+  it('uses the signature primitive it is given: two checks for a new wallet, one for a returning one', async () => {
+    const w = new World();
+    const calls: number[] = [];
+    const verifier = new Verifier({ keyring: w.keyring, verify: (alg, pk, msg, sig) => (calls.push(alg), verifySignature(alg, pk, msg, sig)) });
+    const terminal = new Terminal({ mode: 'merchant', terminalId: 'T', merchantId: 'M', verifier, risk: w.risk, journal: w.journal, clock: w.clock, random: w.random });
+    const wallet = w.wallet({ profile: 'phone', holderVerified: true });
+    for (const expected of [2, 3]) {
+      for (const k of '99#') await terminal.handle({ type: 'key', key: k as any });
+      const out = await terminal.handle({ type: 'card', link: wallet });
+      expect(out.find((e) => e.type === 'outcome')).to.include({ approved: true });
+      expect(calls).to.have.length(expected);
+      w.clock.advance(5000);
+      await terminal.handle({ type: 'tick' });
+    }
+    const refusing = new Verifier({ keyring: w.keyring, verify: () => false });
+    expect(verifyReceipt(w.journal.records[0]!.payload, w.keyring, NOW, refusing.verify)).to.deep.include({ ok: false });
   });
 
   it('bounds the certificate cache and forgets it when the keys change', async () => {

@@ -289,6 +289,15 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       return w.tap(w.wallet({ issuer: old }));
     },
   },
+  'an issuer key not yet valid': {
+    expect: 'issuerKeyNotYetValid',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const next = w.newIssuer(alg, 3, { notBefore: NOW + 86400, notAfter: NOW + 2 * YEAR });
+      w.verifier.replaceKeys([w.issuer.key, next.key]);
+      return w.tap(w.wallet({ issuer: next }));
+    },
+  },
   'a revoked issuer key': {
     expect: 'issuerKeyRevoked',
     run: async (alg) => {

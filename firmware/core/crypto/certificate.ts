@@ -3,7 +3,7 @@
 import { DeclineError } from '../risk/reasons';
 import { certificateSignedPayload, paymentSignedPayload, type Certificate, type PayResponse } from '../protocol/messages';
 import type { IssuerKey } from './keyring';
-import { verifySignature } from './verify';
+import { verifySignature, type VerifyFn } from './verify';
 
 export interface KeyLookup {
   get(keyId: number): IssuerKey | undefined;
@@ -29,16 +29,16 @@ export function checkDates(cert: Certificate, key: IssuerKey, atTime: number): v
   if (atTime < cert.notBefore) throw new DeclineError('certificateNotYetValid', `certificate ${cert.serial}`);
 }
 
-export function checkCertificateSignature(cert: Certificate, key: IssuerKey): void {
-  if (!verifySignature(key.alg, key.publicKey, certificateSignedPayload(cert.tbs), cert.signature)) {
+export function checkCertificateSignature(cert: Certificate, key: IssuerKey, verify: VerifyFn = verifySignature): void {
+  if (!verify(key.alg, key.publicKey, certificateSignedPayload(cert.tbs), cert.signature)) {
     throw new DeclineError('badCertificate', `certificate ${cert.serial}: issuer signature does not verify`);
   }
 }
 
 /** Checks the wallet's signature over the whole exchange. `request` is the exact bytes sent. */
-export function checkPaymentSignature(cert: Certificate, request: Uint8Array, response: PayResponse): void {
+export function checkPaymentSignature(cert: Certificate, request: Uint8Array, response: PayResponse, verify: VerifyFn = verifySignature): void {
   const payload = paymentSignedPayload(cert.alg, cert.bytes, request, response.tbs);
-  if (!verifySignature(cert.alg, cert.publicKey, payload, response.signature)) {
+  if (!verify(cert.alg, cert.publicKey, payload, response.signature)) {
     throw new DeclineError('badSignature', `wallet ${cert.walletId}: payment signature does not verify`);
   }
 }

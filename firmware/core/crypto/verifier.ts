@@ -5,21 +5,26 @@ import { certificateDigest, type Certificate } from '../protocol/messages';
 import { DeclineError } from '../risk/reasons';
 import { checkCertificateSignature, checkDates, issuerKeyFor } from './certificate';
 import type { IssuerKey, Keyring } from './keyring';
+import { verifySignature, type VerifyFn } from './verify';
 
 export interface VerifierOptions {
   keyring: Keyring;
   /** Most verified certificates remembered (least recently used first out). */
   cacheSize?: number;
+  /** The signature primitive (default: verifySignature, pure JavaScript). */
+  verify?: VerifyFn;
 }
 
 export class Verifier {
   readonly keyring: Keyring;
   readonly cacheSize: number;
+  readonly verify: VerifyFn;
   #cache = new Map<string, true>();
 
   constructor(options: VerifierOptions) {
     this.keyring = options.keyring;
     this.cacheSize = options.cacheSize ?? 64;
+    this.verify = options.verify ?? verifySignature;
   }
 
   /** New issuer keys: forget every cached verdict (a key may have been revoked or replaced). */
@@ -59,7 +64,7 @@ export class Verifier {
   /** Verifies the issuer's signature (unless cached) and caches the verdict. Throws DeclineError. */
   verifySignature(cert: Certificate, key: IssuerKey): void {
     if (this.isVerified(cert)) return;
-    checkCertificateSignature(cert, key);
+    checkCertificateSignature(cert, key, this.verify);
     this.#cache.set(this.#id(cert), true);
     while (this.#cache.size > this.cacheSize) this.#cache.delete(this.#cache.keys().next().value!);
   }

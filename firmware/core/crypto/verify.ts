@@ -24,6 +24,12 @@ export function publicKeyFits(alg: Alg, publicKey: Uint8Array): boolean {
 export const SIGNATURE_LENGTH = 64;
 
 /**
+ * The signature primitive, as a value: the device may pass a native one (Moddable's ECDSA, an ECC
+ * peripheral) and the settlement service OpenSSL's, as long as it keeps verifySignature's contract.
+ */
+export type VerifyFn = (alg: Alg, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+
+/**
  * True only for a valid signature. P-256 is ECDSA over SHA-256 of `message` with r || s (64 bytes);
  * high-S is accepted because secure elements do not normalise S. Ed25519 follows RFC 8032.
  * Malformed keys or signatures give false, never an exception.

@@ -161,7 +161,7 @@ export class Tap {
     const response = decodePayResponse(r.data);
     this.#ctx.risk.checkResponse(cert, response, this.#assessment!.cvmRequired);
     const deferred = this.#deferCertificate;
-    if (!deferred) checkPaymentSignature(cert, request, response);
+    if (!deferred) checkPaymentSignature(cert, request, response, this.#ctx.verifier.verify);
     const receipt = encodeReceipt({ terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred });
     let journalSeq: number;
     try {
@@ -222,7 +222,7 @@ function toDecline(e: unknown): Decline {
 export function verifyPending(verifier: Verifier, p: PendingVerification): Decline | undefined {
   try {
     verifier.verifySignature(p.certificate, p.key);
-    checkPaymentSignature(p.certificate, p.request, p.response);
+    checkPaymentSignature(p.certificate, p.request, p.response, verifier.verify);
     return undefined;
   } catch (e) {
     return toDecline(e);
