@@ -88,6 +88,18 @@ describe('payment core: risk state', () => {
     expect(() => w.risk.applyDenyDelta({ version: 4, addWallets: ['not hex'], addSerials: [], removeWallets: [], removeSerials: [] })).to.throw(RiskStateError);
   });
 
+  it('a terminal that never settled starts its offline window when it first knows the time', () => {
+    const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG });
+    const w = new World();
+    const certificate = decodeCertificate(w.wallet().certificate);
+    const facts = { certificate, amount: 100, mode: 'merchant' as const, nowMs: 0 };
+    expect(() => risk.assess({ ...facts, time: undefined })).to.not.throw();
+    risk.observeTime(NOW);
+    expect(risk.settledAt).to.equal(NOW);
+    expect(() => risk.assess({ ...facts, time: NOW + DEFAULT_RISK_CONFIG.maxOfflineSeconds })).to.not.throw();
+    expect(() => risk.assess({ ...facts, time: NOW + DEFAULT_RISK_CONFIG.maxOfflineSeconds + 1 })).to.throw(/offlineTooLong/);
+  });
+
   it('keeps at most maxWallets wallets and maxDenied entries', () => {
     const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: NOW, maxWallets: 3, maxDenied: 2 });
     for (let i = 0; i < 10; i++) risk.record({ walletId: `00000000000000${i.toString(16).padStart(2, '0')}`, counter: 1, amount: 1, terminalSeq: i + 1, time: NOW, deferred: false });

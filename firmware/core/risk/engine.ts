@@ -118,6 +118,8 @@ export class RiskEngine {
   /** The terminal learnt the time (from the network); it only ever moves the lower bound forward. */
   observeTime(time: number): void {
     if (time > this.lastKnownTime) this.lastKnownTime = time;
+    // A terminal that never settled starts its offline window when it first knows the time.
+    this.settledAt ??= time;
   }
 
   isDenied(cert: Certificate): boolean {
@@ -144,8 +146,6 @@ export class RiskEngine {
       if (amount > this.config.unknownTimeMaxAmount) throw new DeclineError('timeUnknown', `${amount} > ${this.config.unknownTimeMaxAmount}`);
     } else if (this.settledAt !== undefined && f.time - this.settledAt > this.config.maxOfflineSeconds) {
       throw new DeclineError('offlineTooLong', `${f.time - this.settledAt} s since settlement`);
-    } else if (this.settledAt === undefined) {
-      throw new DeclineError('offlineTooLong', 'never settled');
     }
     const passback = this.config.transit.passbackSeconds;
     if (f.mode === 'transit' && passback > 0 && wallet?.lastTapMs !== undefined && f.nowMs - wallet.lastTapMs < passback * 1000) {
