@@ -65,7 +65,8 @@ export function utf8Decode(bytes: Uint8Array): string {
       [c, n] = [((b & 15) << 12) | ((bytes[i + 1]! & 63) << 6) | (bytes[i + 2]! & 63), 3];
     else if (b >= 0xf0 && b < 0xf5 && i + 3 < bytes.length)
       [c, n] = [((b & 7) << 18) | ((bytes[i + 1]! & 63) << 12) | ((bytes[i + 2]! & 63) << 6) | (bytes[i + 3]! & 63), 4];
-    s += String.fromCodePoint(c);
+    // F4 90.. and up decode past U+10FFFF, which fromCodePoint refuses with a RangeError.
+    s += String.fromCodePoint(c > 0x10ffff ? 0xfffd : c);
     i += n;
   }
   return s;
