@@ -71,6 +71,19 @@ export interface DigitalBankOptions {
   bank?: number;
 }
 
+/** embedded:io/pwm: the frequency is fixed when it is opened; `write` sets the duty (0..2^resolution - 1). */
+export interface PWM {
+  readonly resolution: number;
+  write(value: number): void;
+  close(): void;
+}
+
+export interface PWMOptions {
+  pin: number;
+  hz: number;
+  resolution?: number;
+}
+
 /** ECMA-419 pin modes (embedded:io/digital). */
 export const PinMode = {
   Input: 0,

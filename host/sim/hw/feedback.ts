@@ -1,0 +1,71 @@
+// What the buzzer and the LEDs did, with the virtual time of each change: a PWM that records its
+// tones and an output network that records pin levels.
+import type { Clock } from '../../../firmware/core/platform';
+import type { PWM, PWMOptions } from '../../../drivers/io';
+import type { PinNetwork } from './io';
+
+export interface ToneEvent {
+  at: number;
+  hz: number;
+  /** Duty as a fraction, 0 when silent. */
+  duty: number;
+}
+
+export class BuzzerRecorder {
+  readonly events: ToneEvent[] = [];
+  private readonly clock: Clock;
+
+  constructor(options: { clock: Clock }) {
+    this.clock = options.clock;
+  }
+
+  /** Opens a simulated PWM at `hz`, as embedded:io/pwm would. */
+  open(options: PWMOptions): PWM {
+    const resolution = options.resolution ?? 10;
+    const events = this.events;
+    const clock = this.clock;
+    let closed = false;
+    return {
+      resolution,
+      write(value: number) {
+        if (closed) throw new Error('closed');
+        events.push({ at: clock.now(), hz: options.hz, duty: value / (1 << resolution) });
+      },
+      close() {
+        closed = true;
+      },
+    };
+  }
+
+  /** The tones as [start, duration, hz]. */
+  tones(): [number, number, number][] {
+    const out: [number, number, number][] = [];
+    for (let i = 0; i < this.events.length; i++) {
+      const e = this.events[i]!;
+      if (e.duty === 0) continue;
+      const end = this.events.slice(i + 1).find((x) => x.duty === 0);
+      out.push([e.at, (end?.at ?? e.at) - e.at, e.hz]);
+    }
+    return out;
+  }
+}
+
+export class OutputPins implements PinNetwork {
+  private level = 0;
+  readonly changes: { at: number; level: number }[] = [];
+  private readonly clock: Clock;
+
+  constructor(options: { clock: Clock }) {
+    this.clock = options.clock;
+  }
+
+  drive(pins: number, value: number): void {
+    const next = (this.level & ~pins) | (value & pins);
+    if (next !== this.level || this.changes.length === 0) this.changes.push({ at: this.clock.now(), level: next });
+    this.level = next;
+  }
+
+  levels(pins: number): number {
+    return this.level & pins;
+  }
+}
