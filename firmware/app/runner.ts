@@ -21,6 +21,8 @@ export interface RunnerOptions {
   log: Log;
   /** How long one step may wait for a card in the field. */
   pollWindowMs?: number;
+  /** Sees every effect of the state machine (the simulator prints them; a test checks them). */
+  observe?: (effect: Effect) => void;
 }
 
 const KEYS = '0123456789ABCD*#';
@@ -96,8 +98,9 @@ export class Runner {
   }
 
   #apply(effects: Effect[]): void {
-    const { sink, log } = this.#o;
+    const { sink, log, observe } = this.#o;
     for (const e of effects) {
+      observe?.(e);
       switch (e.type) {
         case 'display':
           sink.display(e.lines);
