@@ -98,6 +98,8 @@ interface Parsed {
   size: number;
 }
 
+type Room = 'user' | 'internal' | 'reclaim';
+
 function align4(n: number): number {
   return (n + 3) & ~3;
 }
@@ -245,9 +247,9 @@ export class Journal implements DurableLog {
     const size = align4(RECORD_OVERHEAD + bytes);
     if (size > this.#blockLength - BLOCK_HEADER_BYTES) return false;
     const head = this.#ring[this.#ring.length - 1];
-    if (head && head.end + size <= this.#blockLength) return true;
     const free = this.#blocks - this.#ring.length;
-    const reclaimable = this.#reclaimable();
+    const reclaimable = free <= this.#reserve ? this.#reclaimable() : 0;
+    if (head && head.end + size <= this.#blockLength && reclaimable === 0) return true;
     if (reclaimable === 0) return free > this.#reserve;
     // Reclaiming first writes a checkpoint and copies keyed records forward: count the blocks that may take.
     let bookkeeping = 64;
@@ -267,7 +269,7 @@ export class Journal implements DurableLog {
 
   appendSync(type: number, payload: Uint8Array): number {
     if (!Number.isInteger(type) || type < 1 || type >= RECORD_ACK) throw new JournalError(`record type ${type} is reserved or invalid`);
-    return this.#append(type, payload, false);
+    return this.#append(type, payload, 'user');
   }
 
   /** Records that the service holds every receipt up to `seq`, then reclaims what that frees. */
@@ -276,7 +278,7 @@ export class Journal implements DurableLog {
     if (seq > this.lastSeq) throw new JournalError(`cannot acknowledge ${seq}: the last record is ${this.lastSeq}`);
     const payload = new Uint8Array(4);
     writeU32(payload, 0, seq);
-    this.#append(RECORD_ACK, payload, true);
+    this.#append(RECORD_ACK, payload, 'internal');
     this.#ackedUpTo = seq;
     this.#reclaim();
   }
@@ -332,19 +334,21 @@ export class Journal implements DurableLog {
     if (!this.#opened) throw new JournalError('journal not opened');
   }
 
-  #append(type: number, payload: Uint8Array, internal: boolean): number {
+  /**
+   * `room` says how deep into the free blocks this append may go: payments stop at the reserve, the
+   * acknowledgement may use all but one block, reclaim bookkeeping the last one, so that a reclaim can
+   * always finish and free space.
+   */
+  #append(type: number, payload: Uint8Array, room: Room): number {
     this.#mustBeOpen();
     const size = align4(RECORD_OVERHEAD + payload.length);
     if (size > this.#blockLength - BLOCK_HEADER_BYTES) {
       throw new JournalError(`record of ${payload.length} bytes exceeds the ${this.maxPayload} one block holds`);
     }
     for (let attempt = 0; attempt < 3; attempt++) {
+      if (room === 'user' && this.#blocks - this.#ring.length <= this.#reserve) this.#reclaim();
       let head = this.#ring[this.#ring.length - 1];
-      if (!head || head.end + size > this.#blockLength) {
-        if (!internal && this.#blocks - this.#ring.length <= this.#reserve) this.#reclaim();
-        head = this.#ring[this.#ring.length - 1];
-        if (!head || head.end + size > this.#blockLength) head = this.#openBlock(internal);
-      }
+      if (!head || head.end + size > this.#blockLength) head = this.#openBlock(room);
       const seq = this.#nextSeq;
       const record = new Uint8Array(size).fill(0xff);
       record[0] = RECORD_MARK;
@@ -395,25 +399,25 @@ export class Journal implements DurableLog {
     if (cp && !(at && at.seq > last.lastSeq && !dropped.includes(at.block))) {
       const snapshot = { type: cp.type, payload: cp.snapshot() };
       if (!this.#keyedTypes.has(snapshot.type)) throw new JournalError(`checkpoint type ${snapshot.type} is not keyed`);
-      this.#append(snapshot.type, snapshot.payload, true);
+      this.#append(snapshot.type, snapshot.payload, 'reclaim');
     }
     for (const [type, at] of [...this.#keyed]) {
       if (type === RECORD_RECLAIM || !dropped.includes(at.block)) continue;
       const record = this.#parseAt(at.block, at.offset);
       if (!record) throw new JournalError(`record ${at.seq} no longer reads back`);
-      this.#append(type, record.payload.slice(), true);
+      this.#append(type, record.payload.slice(), 'reclaim');
     }
     const payload = new Uint8Array(4);
     writeU32(payload, 0, last.epoch);
-    this.#append(RECORD_RECLAIM, payload, true);
+    this.#append(RECORD_RECLAIM, payload, 'reclaim');
     this.#ring = this.#ring.filter((b) => !dropped.includes(b));
     this.#reclaimedEpoch = last.epoch;
     this.#log('debug', 'journal', `reclaimed ${n} block(s) up to epoch ${last.epoch}`);
   }
 
-  #openBlock(internal: boolean): Block {
+  #openBlock(room: Room): Block {
     const free = this.#blocks - this.#ring.length;
-    if (free === 0 || (!internal && free <= this.#reserve)) throw new JournalFullError();
+    if (free <= (room === 'user' ? this.#reserve : room === 'internal' ? 1 : 0)) throw new JournalFullError();
     const head = this.#ring[this.#ring.length - 1];
     const index = head ? (head.index + 1) % this.#blocks : 0;
     const epoch = Math.max(head ? head.epoch : 0, this.#reclaimedEpoch) + 1;
