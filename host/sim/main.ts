@@ -1,0 +1,262 @@
+// `npm start`: the terminal on your laptop. The firmware runs on the XS engine with a simulated PN532,
+// keypad, display and flash; demo wallets to tap; a local settlement service it uploads to.
+//
+//   npm start                                   interactive, merchant till
+//   npm start -- --mode transit                 interactive, transit gate (fixed fare)
+//   npm start -- --script FILE [--json]         replay a script of timed events, print what happened
+//   npm start -- --reset                        forget the demo world (keys, wallets, journal, database)
+import { readFileSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { emitKeypressEvents } from 'node:readline';
+import { framebufferToBraille } from './render';
+import { parseScript, ScriptError, type SimEvent } from './script';
+import { DEMO_WALLETS, World } from './world';
+import type { SimOutput } from './device';
+import { fromHex } from '../../firmware/core/bytes';
+
+const USAGE = `usage: npm start -- [--mode merchant|transit] [--script FILE [--json]] [--dir DIR] [--reset]
+
+  --mode     merchant (keyed amount, default) or transit (fixed fare, tap and go)
+  --script   run the timed events of FILE (see docs/SIMULATOR.md and examples/) and exit
+  --json     with --script: one JSON object per line for every effect
+  --dir      where the demo world lives (default .sim): keys, wallets, journal flash, settlement database
+  --reset    delete the demo world first`;
+
+/** Milliseconds the simulator keeps running after a script's last event, so uploads and timeouts finish. */
+const SETTLE_MS = 3000;
+
+interface Printer {
+  (at: number, out: SimOutput | { type: 'event'; event: SimEvent } | { type: 'note'; note: string }): void;
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        mode: { type: 'string', default: 'merchant' },
+        script: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        dir: { type: 'string', default: '.sim' },
+        reset: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.mode !== 'merchant' && args.mode !== 'transit') {
+    console.error(`--mode must be merchant or transit\n${USAGE}`);
+    return 2;
+  }
+  const dir = resolve(args.dir!);
+  if (args.reset) rmSync(dir, { recursive: true, force: true });
+  if (args.script) {
+    let script;
+    try {
+      script = parseScript(readFileSync(args.script, 'utf8'), args.script);
+    } catch (e) {
+      console.error(e instanceof ScriptError ? e.message : `cannot read ${args.script}: ${(e as Error).message}`);
+      return 2;
+    }
+    const print: Printer = args.json ? jsonPrinter : textPrinter;
+    const world = await World.open({ dir, mode: args.mode, say: args.json ? undefined : (l) => console.log(l) });
+    try {
+      await runScript(world, script.events, print);
+    } finally {
+      await world.close();
+    }
+    return 0;
+  }
+  return interactive(dir, args.mode);
+}
+
+export async function runScript(world: World, events: SimEvent[], print: Printer): Promise<void> {
+  let now = 0;
+  const emit = (outputs: SimOutput[]) => outputs.forEach((o) => print(now, o));
+  emit(await world.powerOn(Math.floor(Date.now() / 1000)));
+  for (const event of events) {
+    if (event.at > now) {
+      emit(await world.run(event.at - now));
+      now = event.at;
+    }
+    print(now, { type: 'event', event });
+    if (event.note !== undefined && Object.keys(event).length === 2) continue;
+    emit(await apply(world, event));
+  }
+  emit(await world.run(SETTLE_MS));
+}
+
+async function apply(world: World, e: SimEvent): Promise<SimOutput[]> {
+  if ('key' in e) return world.keys(e.key);
+  if ('tap' in e) return world.tap(e.tap);
+  if ('remove' in e) return world.remove();
+  if ('network' in e) return world.network(e.network === 'up');
+  if ('clock' in e) return world.setClock(e.clock === null ? undefined : Math.floor(Date.parse(e.clock) / 1000));
+  if ('report' in e) {
+    await world.reportLost(e.wallet);
+    return [];
+  }
+  if ('power' in e) {
+    if (e.power === 'cut') {
+      await world.powerOff();
+      return [{ type: 'power', state: 'lost' }];
+    }
+    if (e.power === 'cut-during-append') return world.cutPowerInNextWrite();
+    // a devkit has no battery-backed clock: after a power cycle the time is unknown until the network says
+    return world.powered ? [] : world.powerOn(undefined);
+  }
+  return [];
+}
+
+const jsonPrinter: Printer = (at, out) => {
+  console.log(JSON.stringify({ t: at, ...out }));
+};
+
+const textPrinter: Printer = (at, out) => {
+  const t = `${(at / 1000).toFixed(2).padStart(7)}s`;
+  switch (out.type) {
+    case 'event':
+      console.log(`${t} >> ${describe(out.event)}`);
+      break;
+    case 'display':
+      console.log(`${t}    screen: ${out.lines.join(' | ')}`);
+      break;
+    case 'decision':
+      console.log(`${t}    ${out.approved ? 'APPROVED' : 'DECLINED'} ${out.amount}${out.walletId ? ` wallet ${out.walletId}` : ''}${out.reason ? ` (${out.reason}: ${out.text})` : ''}`);
+      break;
+    case 'log':
+      if (out.level !== 'debug') console.log(`${t}    [${out.level}] ${out.tag}: ${out.message}`);
+      break;
+    case 'power':
+      console.log(`${t}    power ${out.state}`);
+      break;
+    default:
+      break;
+  }
+};
+
+function describe(e: SimEvent): string {
+  const note = e.note ? `  # ${e.note}` : '';
+  if ('key' in e) return `keys ${e.key}${note}`;
+  if ('tap' in e) return `tap ${e.tap}${note}`;
+  if ('remove' in e) return `card removed${note}`;
+  if ('network' in e) return `network ${e.network}${note}`;
+  if ('power' in e) return `power ${e.power}${note}`;
+  if ('clock' in e) return `clock ${e.clock ?? 'unknown'}${note}`;
+  if ('report' in e) return `${e.wallet} reported lost${note}`;
+  return note.trim();
+}
+
+// ---- interactive ------------------------------------------------------------------------------------
+
+const HELP = [
+  'keypad   0-9   A-D (shift)   * cancel   # or Enter: OK   Backspace: B',
+  'wallets  ' + DEMO_WALLETS.map((w, i) => `${'abcm'[i]} ${w.name}`).join('   '),
+  'card     r remove from the field',
+  'world    n network on/off   p power cut + restart   q quit',
+];
+
+async function interactive(dir: string, mode: 'merchant' | 'transit'): Promise<number> {
+  if (!process.stdin.isTTY) {
+    console.error('the interactive simulator needs a terminal; use --script FILE for a headless run');
+    return 2;
+  }
+  const world = await World.open({ dir, mode, say: (l) => console.log(l) });
+  const log: string[] = [];
+  let led = 'off';
+  let beep = '';
+  let decision = '';
+  const take = (outputs: SimOutput[]) => {
+    for (const o of outputs) {
+      if (o.type === 'log' && o.level !== 'debug') log.push(`[${o.level}] ${o.tag}: ${o.message}`);
+      if (o.type === 'led') led = o.color;
+      if (o.type === 'beep') beep = o.pattern;
+      if (o.type === 'decision') decision = o.approved ? `APPROVED ${o.amount}` : `DECLINED ${o.amount}: ${o.text}`;
+      if (o.type === 'power') log.push('power lost');
+    }
+    while (log.length > 8) log.shift();
+  };
+  const draw = () => {
+    const screen = world.lastScreen ? framebufferToBraille(fromHex(world.lastScreen)) : [];
+    const frame = [
+      `tapline simulator: ${mode} terminal, data in ${dir}`,
+      '+' + '-'.repeat(64) + '+',
+      ...screen.map((l) => `|${l}|`),
+      '+' + '-'.repeat(64) + '+',
+      `LED ${led.padEnd(6)} buzzer ${beep.padEnd(9)} network ${world.networkUp ? 'UP  ' : 'down'}  power ${world.powered ? 'on' : 'OFF'}  last: ${decision}`,
+      '',
+      ...HELP,
+      '',
+      ...log,
+    ];
+    process.stdout.write('\x1b[H\x1b[2J' + frame.join('\n') + '\n');
+  };
+
+  let queue: Promise<unknown> = Promise.resolve();
+  const enqueue = (work: () => Promise<SimOutput[]>) => {
+    queue = queue.then(async () => {
+      take(await work());
+      draw();
+    }).catch((e) => {
+      log.push(`error: ${(e as Error).message}`);
+    });
+  };
+
+  enqueue(() => world.powerOn(Math.floor(Date.now() / 1000)));
+  let ticking = false;
+  const timer = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    enqueue(async () => {
+      try {
+        return await world.run(100);
+      } finally {
+        ticking = false;
+      }
+    });
+  }, 100);
+
+  emitKeypressEvents(process.stdin);
+  process.stdin.setRawMode(true);
+  return new Promise<number>((done) => {
+    process.stdin.on('keypress', (text: string | undefined, key: { name?: string; ctrl?: boolean; shift?: boolean }) => {
+      if ((key.ctrl && key.name === 'c') || text === 'q') {
+        clearInterval(timer);
+        process.stdin.setRawMode(false);
+        void queue.then(() => world.close()).then(() => done(0));
+        return;
+      }
+      if (key.name === 'return') return enqueue(() => world.keys('#'));
+      if (key.name === 'backspace') return enqueue(() => world.keys('B'));
+      if (text && /^[0-9*#ABCD]$/.test(text)) return enqueue(() => world.keys(text));
+      const walletIndex = text ? 'abcm'.indexOf(text) : -1;
+      if (walletIndex >= 0) return enqueue(() => world.tap(DEMO_WALLETS[walletIndex]!.name));
+      if (text === 'r') return enqueue(() => world.remove());
+      if (text === 'n') return enqueue(() => world.network(!world.networkUp));
+      if (text === 'p') {
+        return enqueue(async () => {
+          await world.powerOff();
+          draw();
+          return world.powerOn(undefined);
+        });
+      }
+    });
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('host/sim/main.ts')) {
+  main().then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e instanceof Error ? e.stack : e);
+      process.exit(1);
+    },
+  );
+}
