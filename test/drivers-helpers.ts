@@ -2,17 +2,7 @@
 import type { SimPN532 } from '../host/sim/hw/pn532';
 import { toHex } from '../firmware/core/bytes';
 
-/** mulberry32: small, fast, seeded. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../host/sim/hw/prng';
 
 export function seedFromEnv(name: string): number {
   const fromEnv = process.env.FUZZ_SEED;

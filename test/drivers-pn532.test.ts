@@ -366,3 +366,56 @@ describe('drivers: PN532 faults', () => {
     expect(new IsoDep({ pn532: r.pn532, tg: 1 }).tg).to.equal(1);
   });
 });
+
+describe('drivers: PN532 on a noisy line', () => {
+  it('never hands an APDU to the card twice when its ACK is lost', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    const card = new TestCard();
+    r.chip.placeCard(card);
+    const t = (await r.reader.waitForCard(200))!;
+    await t.link.transceive(SELECT);
+    // the ACK loses a byte and the answer comes after the ACK window
+    r.chip.faults.dropBytes = 1;
+    r.chip.faults.delayMs = 100;
+    const pay = Uint8Array.of(0x80, 0x50, 0x00, 0x00, 0x03, 0x01, 0x02, 0x03, 0x00);
+    const answer = await t.link.transceive(pay);
+    expect(toHex(answer.subarray(-2))).to.equal('9000');
+    expect(card.received.filter((a) => a[1] === 0x50).length).to.equal(1);
+    // a command that reaches no card is simply sent again
+    r.chip.faults.dropBytes = 1;
+    await r.pn532.getFirmwareVersion();
+    expect(r.chip.commands.filter((c) => c === '02').length).to.equal(3);
+  });
+
+  for (const via of ['i2c', 'spi', 'uart'] as const) {
+    it(`taps through 5% line noise with right answers or named errors only (${via})`, async () => {
+      const seed = 20261123;
+      const clock = new VirtualClock();
+      const r = readerRig({ via, clock, chip: { seed } });
+      await r.reader.begin();
+      const card = new TestCard({ fileLength: 200 });
+      r.chip.placeCard(card);
+      r.chip.faults.noise = 0.05;
+      const outcomes: Record<string, number> = {};
+      for (let n = 0; n < 60; n++) {
+        let outcome = 'ok';
+        try {
+          const t = await r.reader.waitForCard(200);
+          if (!t) throw new PN532Error('no card');
+          await t.link.transceive(SELECT);
+          const file = await t.link.transceive(Uint8Array.of(0x00, 0xb0, 0x00, 0x00, 0x00));
+          expect(file.length).to.equal(202);
+          for (let i = 0; i < 200; i++) if (file[i] !== ((0x30 + i * 7) & 0xff)) throw new Error(`wrong byte ${i} accepted`);
+        } catch (error) {
+          if (!(error instanceof PN532Error || error instanceof CardLostError || (error as Error).name === 'IsoDepError')) throw error;
+          outcome = (error as Error).name;
+        }
+        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      }
+      console.log(`      seed ${seed}: ${JSON.stringify(outcomes)} in ${clock.now()} virtual ms`);
+      expect(outcomes.ok ?? 0, JSON.stringify(outcomes)).to.be.greaterThan(30);
+      expect(clock.now()).to.be.below(60 * 5000);
+    });
+  }
+});

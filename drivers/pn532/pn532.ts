@@ -79,6 +79,12 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** Longest response data the command can return: bounds an I2C read. */
   maxResponse?: number;
+  /**
+   * Whether the command may be sent again when its ACK does not come (default true). Not for commands
+   * that reach a card: the ACK may be lost while the chip runs the command, and a card must never get
+   * a payment twice; those wait for the response instead.
+   */
+  resend?: boolean;
 }
 
 export class PN532 {
@@ -135,15 +141,20 @@ export class PN532 {
     let early: Frame | undefined;
     let acked = false;
     let lastError = '';
+    const resend = options.resend ?? true;
+    let sent = false;
     for (let attempt = 0; attempt <= this.retries && !acked; attempt++) {
+      if (sent && !resend) break;
       this.parser.reset();
       try {
         await this.transport.write(frame);
       } catch (error) {
+        // the chip refused the bytes, so it cannot run the command: safe to send again
         lastError = `: ${describe(error)}`;
         await this.clock.sleep(this.ackTimeoutMs);
         continue;
       }
+      sent = true;
       const answer = await this.receive(this.ackTimeoutMs, ACK_FRAME.length);
       if (answer?.kind === 'ack') acked = true;
       else if (answer?.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
@@ -153,7 +164,7 @@ export class PN532 {
         acked = true;
       } else this.log('debug', 'pn532', `${name}: no ACK (attempt ${attempt + 1})${lastError}`);
     }
-    if (!acked) throw new PN532TimeoutError(`${name}: no ACK after ${this.retries + 1} tries${lastError}`);
+    if (!acked && !(sent && !resend)) throw new PN532TimeoutError(`${name}: no ACK after ${this.retries + 1} tries${lastError}`);
 
     let nacks = 0;
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
@@ -291,7 +302,7 @@ export class PN532 {
       const params = new Uint8Array(part.length + 1);
       params[0] = last ? tg : tg | 0x40;
       params.set(part, 1);
-      const r = await this.command(Command.InDataExchange, params, { timeoutMs, maxResponse });
+      const r = await this.command(Command.InDataExchange, params, { timeoutMs, maxResponse, resend: false });
       const status = checkStatus(r, 'InDataExchange');
       if (!last) {
         if (r.length !== 1) throw new PN532Error(`InDataExchange: ${r.length - 1} bytes answered a chained part`);
@@ -301,7 +312,7 @@ export class PN532 {
       let more = (status & 0x40) !== 0;
       let total = parts[0]!.length;
       while (more) {
-        const next = await this.command(Command.InDataExchange, Uint8Array.of(tg), { timeoutMs, maxResponse });
+        const next = await this.command(Command.InDataExchange, Uint8Array.of(tg), { timeoutMs, maxResponse, resend: false });
         more = (checkStatus(next, 'InDataExchange') & 0x40) !== 0;
         parts.push(next.subarray(1));
         total += next.length - 1;

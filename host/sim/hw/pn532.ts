@@ -6,6 +6,7 @@ import { concatBytes, toHex } from '../../../firmware/core/bytes';
 import type { Clock, Log } from '../../../firmware/core/platform';
 import { silentLog } from '../../../firmware/core/platform';
 import { ACK_FRAME, encodeFrame, ERROR_FRAME, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA, PN532_TO_HOST } from '../../../drivers/pn532/frame';
+import { prng } from './prng';
 import { reverseBits, SPI_DATA_READ, SPI_DATA_WRITE, SPI_STATUS_READ } from '../../../drivers/pn532/transport';
 
 /** Anything that answers APDUs like a card: the wallet emulator, a test card. */
@@ -45,6 +46,8 @@ export interface Faults {
   errorFrames: number;
   /** The card leaves the field when the n-th next InDataExchange reaches it (1 = the next one). */
   removeCardOnExchange: number;
+  /** A noisy line: the chance that a frame, in either direction, has a byte flipped or lost. */
+  noise: number;
 }
 
 export interface SimPN532Options {
@@ -56,6 +59,8 @@ export interface SimPN532Options {
   maxDataIn?: number;
   /** Milliseconds an unanswered InDataExchange waits before status 0x01 (the RTO). */
   rfTimeoutMs?: number;
+  /** Seed of the line noise (faults.noise). */
+  seed?: number;
 }
 
 interface Output {
@@ -77,6 +82,7 @@ export class SimPN532 {
     garbage: undefined,
     errorFrames: 0,
     removeCardOnExchange: 0,
+    noise: 0,
   };
   /** Every command the chip accepted, as `code params` hex, for tests to read. */
   readonly commands: string[] = [];
@@ -86,6 +92,7 @@ export class SimPN532 {
   private readonly maxDataIn: number;
   private readonly rfTimeoutMs: number;
   private readonly parser = new FrameParser(MAX_FRAME_DATA * 2 + 32);
+  private readonly random: () => number;
   private readonly output: Output[] = [];
   private lastResponse: Uint8Array | undefined;
   private generation = 0;
@@ -108,6 +115,7 @@ export class SimPN532 {
     this.responseMs = options.responseMs ?? 2;
     this.maxDataIn = Math.min(options.maxDataIn ?? 252, MAX_FRAME_DATA - 3);
     this.rfTimeoutMs = options.rfTimeoutMs ?? 50;
+    this.random = prng(options.seed ?? 1);
   }
 
   // ---- the card side ----
@@ -237,6 +245,7 @@ export class SimPN532 {
       shorter.set(bytes.subarray(cut + 1), cut);
       bytes = shorter;
     }
+    bytes = this.disturb(bytes);
     if (this.faults.garbage) {
       const noisy = new Uint8Array(this.faults.garbage.length + bytes.length);
       noisy.set(this.faults.garbage);
@@ -247,9 +256,24 @@ export class SimPN532 {
     this.output.push({ bytes, readyAt: this.clock.now() + delayMs, at: 0 });
   }
 
+  /** Line noise: maybe flips or loses one byte. */
+  private disturb(bytes: Uint8Array): Uint8Array {
+    if (this.faults.noise <= 0 || this.random() >= this.faults.noise || bytes.length === 0) return bytes;
+    const at = Math.floor(this.random() * bytes.length);
+    if (this.random() < 0.5) {
+      const out = bytes.slice();
+      out[at] ^= 1 << Math.floor(this.random() * 8);
+      return out;
+    }
+    const out = new Uint8Array(bytes.length - 1);
+    out.set(bytes.subarray(0, at));
+    out.set(bytes.subarray(at + 1), at);
+    return out;
+  }
+
   private fromHost(bytes: Uint8Array): void {
     if (this.faults.silent) return;
-    this.parser.push(bytes);
+    this.parser.push(this.disturb(bytes));
     for (let frame = this.parser.next(); frame; frame = this.parser.next()) {
       if (frame.kind === 'ack') {
         // the host aborts whatever runs
