@@ -33,7 +33,7 @@ function prng(seed: string) {
 type Rng = ReturnType<typeof prng>;
 
 function mutate(input: Uint8Array, rng: Rng): Uint8Array {
-  let b = input.slice();
+  let b: Uint8Array = input.slice();
   const edits = 1 + rng.int(4);
   for (let e = 0; e < edits; e++) {
     const op = rng.int(6);

@@ -202,7 +202,7 @@ function url(value: unknown, where: string): string {
 
 function id(value: unknown, where: string): string {
   const s = string(value, where);
-  if (!ID_PATTERN.test(s)) throw new ProvisioningError(`${where} must be 1..32 of A-Z a-z 0-9 . _ -`);
+  if (!ID_PATTERN.test(s)) throw new ProvisioningError(`${where} must be 1..16 of A-Z a-z 0-9 . _ -`);
   return s;
 }
 

@@ -57,11 +57,12 @@ export function writeSecretFile(path: string, text: string, replace = false): vo
   renameSync(temp, path);
 }
 
-export function writePublicFile(path: string, text: string): void {
+export function writePublicFile(path: string, text: string | Uint8Array): void {
   const temp = `${path}.${process.pid}.tmp`;
   const fd = openSync(temp, 'w', 0o644);
   try {
-    writeSync(fd, text);
+    if (typeof text === 'string') writeSync(fd, text);
+    else writeSync(fd, text);
   } finally {
     closeSync(fd);
   }

@@ -239,7 +239,7 @@ handed to the service (POST /v1/updates) which delivers it to terminals on their
       }
       const root = store.root();
       const bytes = encodeUpdate(update, root.alg, root.secretKey);
-      writePublicFile(outPath, toBinaryString(bytes));
+      writePublicFile(outPath, bytes);
       out(`signed ${kind} update version ${update.version} (${bytes.length} bytes) to ${outPath}`);
     },
   },
@@ -288,10 +288,6 @@ function walletIds(list: string): Uint8Array[] {
     if (!/^[0-9a-f]{16}$/.test(id)) throw new UsageError(`wallet id "${id}" must be 16 lowercase hex digits`);
     return fromHex(id);
   });
-}
-
-function toBinaryString(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('latin1');
 }
 
 async function postJson(base: string, path: string, token: string, body: unknown): Promise<void> {
