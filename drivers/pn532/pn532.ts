@@ -38,8 +38,12 @@ export class PN532TimeoutError extends PN532Error {
   }
 }
 
-/** Status error codes (UM0701-02 table 7-1) that mean the RF link to the target is gone. */
-export const RF_LINK_ERRORS = [0x01, 0x02, 0x03, 0x0a, 0x29];
+/**
+ * Status error codes (UM0701-02 table 7-1) that mean the RF exchange with the target broke (timeout,
+ * CRC, parity, bit count, framing, collision, RF timeout, RF protocol, bad frame) or the target was
+ * released: the ones libnfc reports as an RF transmission error or a released target.
+ */
+export const RF_LINK_ERRORS = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0a, 0x0b, 0x13, 0x29, 0x2b];
 
 export interface FirmwareVersion {
   ic: number;
@@ -338,7 +342,11 @@ export class PN532 {
     checkStatus(await this.command(Command.InRelease, Uint8Array.of(tg), { maxResponse: 2 }), 'InRelease');
   }
 
-  /** Diagnose test 6: is the ISO/IEC 14443-4 target still in the field? */
+  /**
+   * Diagnose test 6: is the ISO/IEC 14443-4 target still in the field? The answer is a status byte
+   * (0x00 present, 0x01 timeout). Some cards make PN532s answer it badly, so a tap never depends on it:
+   * a lost card shows as CardLostError on the next APDU.
+   */
   async targetPresent(): Promise<boolean> {
     const r = await this.command(Command.Diagnose, Uint8Array.of(0x06), { maxResponse: 2 });
     return r.length === 1 && r[0] === 0x00;
