@@ -1,5 +1,10 @@
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
+import { constants, mkdtempSync, openSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReadStream } from 'node:tty';
+import { PtyExposure, socatAvailable } from '../host/sim/hw/pty-node';
 import { NodeSerial, probe, SystemClock, type BytePort } from '../host/sim/hw/serial-node';
 import { SimPN532 } from '../host/sim/hw/pn532';
 import { TestCard } from '../host/sim/hw/test-card';
@@ -49,5 +54,32 @@ describe('drivers: Node serial adapter', () => {
     port.emit('data', Buffer.alloc(8));
     expect(serial.read()!.byteLength).to.equal(8);
     expect(serial.read()).to.equal(undefined);
+  });
+});
+
+describe('drivers: the simulated PN532 on a pseudo-terminal', () => {
+  it('answers a reader that opens the pty like any serial device', async function () {
+    if (!socatAvailable()) this.skip();
+    const clock = new SystemClock();
+    const chip = new SimPN532({ clock });
+    chip.powerUpAsleep();
+    chip.placeCard(new TestCard());
+    const link = join(mkdtempSync(join(tmpdir(), 'pn532-')), 'tty');
+    const exposure = await PtyExposure.open({ chip, link });
+    try {
+      const fd = openSync(link, constants.O_RDWR | constants.O_NOCTTY);
+      const input = new ReadStream(fd);
+      input.setRawMode(true);
+      const port: BytePort = {
+        write: (data) => writeSync(fd, data),
+        on: (_event, listener) => input.on('data', listener),
+        close: () => input.destroy(),
+      };
+      const line = await probe(new NodeSerial({ port }), clock, () => {}, 2000);
+      expect(line).to.equal('PN532 1.6: card 08123456 SAK 20 ATS 0578807002');
+      expect(exposure.pty).to.match(/^\/dev\/pts\//);
+    } finally {
+      await exposure.close();
+    }
   });
 });
