@@ -7,7 +7,11 @@ import { SSD1306 } from '../drivers/display/ssd1306';
 import { SimI2C, SimI2CBus } from '../host/sim/hw/io';
 import { SimSSD1306 } from '../host/sim/hw/ssd1306';
 import { pngToRows } from '../host/sim/hw/png';
-import { renderScreen, SCREENS, SCREENS_DIR } from '../host/sim/hw/screens-png';
+import { renderScreen, SCREENS } from '../host/sim/hw/screen-gallery';
+import { SCREENS_DIR } from '../host/sim/hw/screens-png';
+import { XSScenario } from '../host/xs/scenario';
+import { toHex } from '../firmware/core/bytes';
+import { typeKeys } from './drivers-keys';
 
 function panel() {
   const bus = new SimI2CBus();
@@ -113,5 +117,24 @@ describe('drivers: SSD1306 display', () => {
     const expected = new Framebuffer();
     expected.text((128 - Framebuffer.textWidth('APPROVED', 2)) >> 1, 2, 'APPROVED', { scale: 2 });
     for (let x = 0; x < 128; x++) for (let y = 0; y < 18; y++) expect(fb.get(x, y)).to.equal(expected.get(x, y));
+  });
+});
+
+describe('drivers: display and keypad on the XS engine @xs', () => {
+  let xs: XSScenario;
+  before(async () => (xs = await XSScenario.load('test/xs/drivers-hmi.guest.ts')));
+  after(() => xs?.close());
+
+  it('draws every screen pixel for pixel as Node does', async () => {
+    const { value } = await xs.call<{ name: string; screen: string }[]>('screens');
+    expect(value.map((v) => v.name)).to.deep.equal(SCREENS.map((s) => s.name));
+    for (const [i, screen] of SCREENS.entries()) expect(value[i]!.screen, screen.name).to.equal(toHex(renderScreen(screen.draw).screen()));
+  });
+
+  it('types an amount on the keypad', async () => {
+    const presses: [number, number, number][] = [[0, 0, 80], [0, 1, 60], [3, 1, 200], [3, 1, 60], [3, 2, 100]];
+    const { value } = await xs.call<string[]>('keys', presses);
+    expect(value).to.deep.equal(['1', '2', '0', '0', '#']);
+    expect(value).to.deep.equal(typeKeys(presses));
   });
 });

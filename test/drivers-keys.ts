@@ -1,0 +1,37 @@
+// Types on the keypad driver over the simulated key matrix. Platform-free: the XS guest runs it too.
+import { VirtualClock } from '../firmware/core/platform';
+import { Keypad } from '../drivers/keypad';
+import { PinMode } from '../drivers/io';
+import { SimDigitalBank } from '../host/sim/hw/io';
+import { KeyMatrix } from '../host/sim/hw/keypad';
+
+export const ROWS = [13, 12, 14, 27];
+export const COLUMNS = [26, 25, 33, 32];
+
+/** Presses [row, column, holdMs] one after the other (each with a 12 ms bounce), polling every 2 ms. */
+export function typeKeys(presses: [number, number, number][]): string[] {
+  const clock = new VirtualClock();
+  const matrix = new KeyMatrix({ rowPins: ROWS, columnPins: COLUMNS, clock });
+  const mask = (pins: number[]) => pins.reduce((m, p) => m | (1 << p), 0);
+  const keypad = new Keypad({
+    rows: new SimDigitalBank({ pins: mask(ROWS), mode: PinMode.OutputOpenDrain, network: matrix }),
+    columns: new SimDigitalBank({ pins: mask(COLUMNS), mode: PinMode.InputPullUp, network: matrix }),
+    rowPins: ROWS,
+    columnPins: COLUMNS,
+    clock,
+  });
+  const events: string[] = [];
+  const wait = (ms: number) => {
+    for (let t = 0; t < ms; t += 2) {
+      events.push(...keypad.poll());
+      clock.advance(2);
+    }
+  };
+  for (const [row, column, hold] of presses) {
+    matrix.press(row, column, 12);
+    wait(hold);
+    matrix.release(row, column);
+    wait(40);
+  }
+  return events;
+}
