@@ -19,8 +19,18 @@ export type TerminalEvent =
   | { type: 'tick' }
   | { type: 'network'; up: boolean };
 
+/** What a display effect means, for a display that draws more than lines of text (drivers/display/screens.ts). */
+export type Screen =
+  | { kind: 'idle' }
+  | { kind: 'amount'; amount: number }
+  | { kind: 'tap'; amount: number }
+  | { kind: 'processing' }
+  | { kind: 'pin'; digits: number; triesLeft?: number }
+  | { kind: 'approved'; amount: number; balanceAfter: number }
+  | { kind: 'declined'; reason: string };
+
 export type Effect =
-  | { type: 'display'; lines: string[] }
+  | { type: 'display'; lines: string[]; screen?: Screen }
   | { type: 'beep'; pattern: 'key' | 'approved' | 'declined' }
   | { type: 'led'; color: 'off' | 'blue' | 'green' | 'red' }
   | { type: 'nfc'; poll: boolean }
@@ -226,7 +236,7 @@ export class Terminal {
           this.#state = 'exchange';
           return this.#finish(await this.#tap!.enterPin(pin), out);
         }
-        out.push({ type: 'display', lines: ['enter PIN', '*'.repeat(this.#pin.length)] });
+        out.push({ type: 'display', lines: ['enter PIN', '*'.repeat(this.#pin.length)], screen: { kind: 'pin', digits: this.#pin.length } });
         return out;
       default:
         return out;
@@ -237,7 +247,7 @@ export class Terminal {
     if (this.#state !== 'waiting') return out;
     this.#state = 'exchange';
     this.#deadline = undefined;
-    out.push({ type: 'display', lines: ['processing', 'hold card'] });
+    out.push({ type: 'display', lines: ['processing', 'hold card'], screen: { kind: 'processing' } });
     this.#tap = new Tap(
       {
         mode: this.mode,
@@ -264,7 +274,8 @@ export class Terminal {
       this.#pin = '';
       this.#deadline = this.#o.clock.now() + this.#timeouts.entryMs;
       const tries = result.triesLeft === undefined ? [] : [`wrong PIN: ${result.triesLeft} left`];
-      out.push({ type: 'display', lines: ['enter PIN', ...tries] });
+      const screen: Screen = result.triesLeft === undefined ? { kind: 'pin', digits: 0 } : { kind: 'pin', digits: 0, triesLeft: result.triesLeft };
+      out.push({ type: 'display', lines: ['enter PIN', ...tries], screen });
       return out;
     }
     this.#tap = undefined;
@@ -276,20 +287,26 @@ export class Terminal {
       this.#log('info', 'tap', `approved ${result.amount} seq ${result.terminalSeq}${result.deferred ? ' (deferred)' : ''}`);
       out.push(
         { type: 'outcome', approved: true, amount: result.amount, terminalSeq: result.terminalSeq, journalSeq: result.journalSeq, walletId: result.walletId, deferred: result.deferred },
-        { type: 'display', lines: ['APPROVED', formatAmount(result.amount), `balance ${formatAmount(result.balanceAfter)}`] },
+        {
+          type: 'display',
+          lines: ['APPROVED', formatAmount(result.amount), `balance ${formatAmount(result.balanceAfter)}`],
+          screen: { kind: 'approved', amount: result.amount, balanceAfter: result.balanceAfter },
+        },
         { type: 'led', color: 'green' },
         { type: 'beep', pattern: 'approved' },
       );
     } else {
       const o: Effect = { type: 'outcome', approved: false, amount: this.#amount, decline: result.decline };
       if (result.walletId !== undefined) o.walletId = result.walletId;
-      out.push(o, { type: 'display', lines: ['DECLINED', result.decline.text] }, { type: 'led', color: 'red' }, { type: 'beep', pattern: 'declined' });
+      const screen: Screen = { kind: 'declined', reason: result.decline.text };
+      out.push(o, { type: 'display', lines: ['DECLINED', result.decline.text], screen }, { type: 'led', color: 'red' }, { type: 'beep', pattern: 'declined' });
     }
     return out;
   }
 
   #showAmount(out: Effect[]): void {
-    out.push({ type: 'display', lines: ['amount', formatAmount(Number(this.#digits))] });
+    const amount = Number(this.#digits);
+    out.push({ type: 'display', lines: ['amount', formatAmount(amount)], screen: { kind: 'amount', amount } });
   }
 
   #toWaiting(amount: number, out: Effect[]): Effect[] {
@@ -297,7 +314,7 @@ export class Terminal {
     this.#state = 'waiting';
     this.#deadline = this.mode === 'merchant' ? this.#o.clock.now() + this.#timeouts.cardMs : undefined;
     const head = this.mode === 'merchant' ? `pay ${formatAmount(amount)}` : `fare ${formatAmount(amount)}`;
-    out.push({ type: 'display', lines: [head, 'tap card'] }, { type: 'led', color: 'blue' }, { type: 'nfc', poll: true });
+    out.push({ type: 'display', lines: [head, 'tap card'], screen: { kind: 'tap', amount } }, { type: 'led', color: 'blue' }, { type: 'nfc', poll: true });
     return out;
   }
 
@@ -311,7 +328,7 @@ export class Terminal {
     }
     this.#state = 'idle';
     this.#deadline = undefined;
-    out.push({ type: 'display', lines: ['tapline', 'enter amount'] }, { type: 'led', color: 'off' }, { type: 'nfc', poll: false });
+    out.push({ type: 'display', lines: ['tapline', 'enter amount'], screen: { kind: 'idle' } }, { type: 'led', color: 'off' }, { type: 'nfc', poll: false });
     return out;
   }
 }
