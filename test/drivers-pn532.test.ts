@@ -419,3 +419,21 @@ describe('drivers: PN532 on a noisy line', () => {
     });
   }
 });
+
+describe('drivers: ISO-DEP status words', () => {
+  it('leaves a 6Cxx alone when the command has no Le to correct', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    const seen: string[] = [];
+    r.chip.placeCard({
+      transceive: (apdu) => {
+        seen.push(toHex(apdu));
+        return Uint8Array.of(0x6c, 0x10);
+      },
+    });
+    const t = (await r.reader.waitForCard(200))!;
+    // case 3: CLA INS P1 P2 Lc data, no Le
+    expect(toHex(await t.link.transceive(Uint8Array.of(0x80, 0xe2, 0, 0, 2, 0xaa, 0xbb)))).to.equal('6c10');
+    expect(seen).to.deep.equal(['80e2000002aabb']);
+  });
+});

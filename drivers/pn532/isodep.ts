@@ -36,7 +36,7 @@ export class IsoDep implements CardLink {
   async transceive(apdu: Uint8Array): Promise<Uint8Array> {
     if (apdu.length < 4) throw new IsoDepError(`C-APDU of ${apdu.length} bytes: at least CLA INS P1 P2`);
     let response = await this.exchange(apdu);
-    if (response[response.length - 2] === 0x6c) {
+    if (response[response.length - 2] === 0x6c && hasShortLe(apdu)) {
       // wrong Le: the card says how many bytes it has
       const again = apdu.slice();
       again[again.length - 1] = response[response.length - 1]!;
@@ -74,4 +74,10 @@ export class IsoDep implements CardLink {
     if (response.length < 2) throw new IsoDepError(`R-APDU of ${response.length} bytes: no status word`);
     return response;
   }
+}
+
+/** True for a short C-APDU that ends with Le (case 2 or case 4), whose Le a 6Cxx answer corrects. */
+function hasShortLe(apdu: Uint8Array): boolean {
+  if (apdu.length === 5) return true;
+  return apdu.length > 5 && apdu[4] !== 0 && apdu.length === 5 + apdu[4]! + 1;
 }
