@@ -92,6 +92,13 @@ interface Checked {
   check: ReceiptCheck;
 }
 
+interface Posting {
+  account: string;
+  amount: number;
+  receiptId: number | null;
+  memo: string;
+}
+
 interface TerminalRow {
   terminal_id: string;
   public_key: Uint8Array;
@@ -191,7 +198,18 @@ export class Settlement {
       if (again) return again;
       const current = await this.#terminal(tx, batch.terminalId);
       const results: ReceiptResult[] = [];
-      for (const item of checked) results.push(await this.#settle(tx, current, item, now));
+      const existing = new Map<number, ReceiptRow>();
+      if (checked.length) {
+        const rows = await tx.all<ReceiptRow>('SELECT * FROM receipts WHERE terminal_id = $1 AND terminal_seq BETWEEN $2 AND $3', [
+          current.terminal_id,
+          checked[0]!.seq,
+          checked[checked.length - 1]!.seq,
+        ]);
+        for (const r of rows) existing.set(Number(r.terminal_seq), r);
+      }
+      const ledger: Posting[] = [];
+      for (const item of checked) results.push(await this.#settle(tx, current, item, now, existing.get(item.seq), ledger));
+      await this.#post(tx, ledger, now);
       const highest = batch.items.length ? batch.items[batch.items.length - 1]!.seq : current.acked_seq;
       const acked = batch.items.length ? highest : Math.min(current.acked_seq, highest);
       if (highest > current.acked_seq) {
@@ -234,11 +252,7 @@ export class Settlement {
     return row;
   }
 
-  async #settle(tx: Tx, terminal: TerminalRow, item: Checked, now: number): Promise<ReceiptResult> {
-    const existing = await tx.get<ReceiptRow>('SELECT * FROM receipts WHERE terminal_id = $1 AND terminal_seq = $2', [
-      terminal.terminal_id,
-      item.seq,
-    ]);
+  async #settle(tx: Tx, terminal: TerminalRow, item: Checked, now: number, existing: ReceiptRow | undefined, ledger: Posting[]): Promise<ReceiptResult> {
     if (existing) {
       if (toHex(existing.receipt) === toHex(item.bytes)) {
         return { seq: item.seq, status: RESULT_DUPLICATE, reason: `already settled: ${existing.outcome}` };
@@ -267,14 +281,10 @@ export class Settlement {
       return { seq: item.seq, status: RESULT_REJECTED, reason };
     }
 
-    await tx.run('INSERT INTO wallets (wallet_id, issuer_key_id, updated_at) VALUES ($1, $2, $3) ON CONFLICT (wallet_id) DO NOTHING', [
-      walletId,
-      certificate.issuerKeyId,
-      now,
-    ]);
     const wallet = (await tx.get<{ funded: number | null; spent: number; status: string; lost_at: number | null }>(
-      'SELECT funded, spent, status, lost_at FROM wallets WHERE wallet_id = $1',
-      [walletId],
+      `INSERT INTO wallets (wallet_id, issuer_key_id, updated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (wallet_id) DO UPDATE SET updated_at = wallets.updated_at RETURNING funded, spent, status, lost_at`,
+      [walletId, certificate.issuerKeyId, now],
     ))!;
     const same = await tx.all<ReceiptRow>('SELECT * FROM receipts WHERE wallet_id = $1 AND counter = $2 ORDER BY id', [
       walletId,
@@ -307,18 +317,18 @@ export class Settlement {
 
     const id = await this.#insertReceipt(tx, terminal, item, { ...base, outcome, reason, credited: true }, now);
     // Credited first: the merchant is paid from the advance account for every receipt within the caps.
-    await this.#book(tx, `merchant:${terminal.merchant_id}`, request.amount, id, 'credit for receipt', now);
-    await this.#book(tx, 'advance', -request.amount, id, 'advance to merchant', now);
+    this.#book(ledger, `merchant:${terminal.merchant_id}`, request.amount, id, 'credit for receipt');
+    this.#book(ledger, 'advance', -request.amount, id, 'advance to merchant');
     await tx.run('UPDATE wallets SET spent = spent + $1, updated_at = $2 WHERE wallet_id = $3', [request.amount, now, walletId]);
     if (outcome === 'settled') {
       // ...deducted when verified: the wallet's owner repays the advance.
-      await this.#book(tx, `wallet:${walletId}`, -request.amount, id, 'debit for receipt', now);
-      await this.#book(tx, 'advance', request.amount, id, 'recovered from wallet', now);
+      this.#book(ledger, `wallet:${walletId}`, -request.amount, id, 'debit for receipt');
+      this.#book(ledger, 'advance', request.amount, id, 'recovered from wallet');
       return { seq: item.seq, status: RESULT_ACCEPTED };
     }
     // A loss: the advance is closed against the issuer and a claim on the wallet is recorded.
-    await this.#book(tx, `loss:issuer:${certificate.issuerKeyId}`, -request.amount, id, `${outcome} loss`, now);
-    await this.#book(tx, 'advance', request.amount, id, `${outcome} loss booked`, now);
+    this.#book(ledger, `loss:issuer:${certificate.issuerKeyId}`, -request.amount, id, `${outcome} loss`);
+    this.#book(ledger, 'advance', request.amount, id, `${outcome} loss booked`);
     await tx.run(
       'INSERT INTO losses (receipt_id, wallet_id, issuer_key_id, amount, kind, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
       [id, walletId, certificate.issuerKeyId, request.amount, outcome, now],
@@ -367,14 +377,22 @@ export class Settlement {
     return Number(row!.id);
   }
 
-  async #book(tx: Tx, account: string, amount: number, receiptId: number | null, memo: string, now: number): Promise<void> {
-    await tx.run('INSERT INTO ledger (account, amount, receipt_id, memo, created_at) VALUES ($1, $2, $3, $4, $5)', [
-      account,
-      amount,
-      receiptId,
-      memo,
-      now,
-    ]);
+  #book(ledger: Posting[], account: string, amount: number, receiptId: number | null, memo: string): void {
+    ledger.push({ account, amount, receiptId, memo });
+  }
+
+  /** Writes the batch's postings, many rows per statement (one round trip per chunk, not per posting). */
+  async #post(tx: Tx, ledger: Posting[], now: number): Promise<void> {
+    for (let i = 0; i < ledger.length; i += 200) {
+      const chunk = ledger.slice(i, i + 200);
+      const params: (string | number | null)[] = [];
+      const rows = chunk.map((p) => {
+        const n = params.length;
+        params.push(p.account, p.amount, p.receiptId, p.memo, now);
+        return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5})`;
+      });
+      await tx.run(`INSERT INTO ledger (account, amount, receipt_id, memo, created_at) VALUES ${rows.join(', ')}`, params);
+    }
   }
 
   /** Puts a wallet on the deny list (once); the next version number is one more than the last. */
