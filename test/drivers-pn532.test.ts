@@ -3,7 +3,8 @@ import { concatBytes, fromHex, toHex } from '../firmware/core/bytes';
 import { VirtualClock } from '../firmware/core/platform';
 import { CardLostError } from '../firmware/core/ports';
 import { ACK_FRAME, decodeFrame, encodeFrame, ERROR_FRAME, FrameError, FrameParser, NACK_FRAME } from '../drivers/pn532/frame';
-import { PN532Error, PN532TimeoutError } from '../drivers/pn532/pn532';
+import { PN532, PN532Error, PN532TimeoutError } from '../drivers/pn532/pn532';
+import { PN532UART } from '../drivers/pn532/transport';
 import { IsoDep } from '../drivers/pn532/isodep';
 import { readerRig, type Interface } from '../host/sim/hw/rig';
 import { TestCard, TEST_AID } from '../host/sim/hw/test-card';
@@ -435,5 +436,16 @@ describe('drivers: ISO-DEP status words', () => {
     // case 3: CLA INS P1 P2 Lc data, no Le
     expect(toHex(await t.link.transceive(Uint8Array.of(0x80, 0xe2, 0, 0, 2, 0xaa, 0xbb)))).to.equal('6c10');
     expect(seen).to.deep.equal(['80e2000002aabb']);
+  });
+});
+
+describe('drivers: a line that never stops talking', () => {
+  it('gives up with a named error instead of reading noise forever', async () => {
+    const clock = new VirtualClock();
+    const serial = { read: () => Uint8Array.of(0x00, 0xff, 0x13, 0x37, 0xff, 0x00, 0x55).buffer, write: () => {}, close: () => {} };
+    const pn532 = new PN532({ transport: new PN532UART({ io: serial, clock }), clock });
+    const error = await pn532.getFirmwareVersion().catch((e) => e);
+    expect(error).to.be.instanceOf(PN532Error);
+    expect(error.message).to.match(/without a frame/);
   });
 });

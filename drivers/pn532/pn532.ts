@@ -134,7 +134,7 @@ export class PN532 {
   private async run(code: number, params: Uint8Array, options: CommandOptions): Promise<Uint8Array> {
     const name = `command 0x${hex(code)}`;
     if (this.asleep) {
-      await this.transport.wake();
+      await this.send(new Uint8Array(0), `${name}: wake-up`, true);
       this.asleep = false;
     }
     const payload = new Uint8Array(params.length + 1);
@@ -201,10 +201,10 @@ export class PN532 {
     await this.send(ACK_FRAME, 'abort');
   }
 
-  /** Writes a control frame; a bus error becomes a PN532Error. */
-  private async send(frame: Uint8Array, what: string): Promise<void> {
+  /** Writes a control frame (or the wake-up); a bus error becomes a PN532Error. */
+  private async send(frame: Uint8Array, what: string, wake = false): Promise<void> {
     try {
-      await this.transport.write(frame);
+      await (wake ? this.transport.wake() : this.transport.write(frame));
     } catch (error) {
       throw new PN532Error(`${what}: ${describe(error)}`);
     }
@@ -221,9 +221,12 @@ export class PN532 {
   private async receive(timeoutMs: number, most: number): Promise<Frame | undefined> {
     const deadline = this.clock.now() + timeoutMs;
     let progress = this.clock.now();
+    let junk = 0;
     for (;;) {
       const frame = this.parser.next();
       if (frame) return frame;
+      // a floating or shorted line can deliver bytes without end, and time may not move meanwhile
+      if (junk > 4 * (MAX_FRAME_DATA + 10)) throw new PN532Error(`${junk} bytes on the line without a frame`);
       let bytes: Uint8Array | undefined;
       try {
         bytes = this.transport.read(this.parser.needed(), most);
@@ -233,7 +236,9 @@ export class PN532 {
       const now = this.clock.now();
       if (bytes && bytes.length > 0) {
         this.parser.push(bytes);
+        junk += bytes.length;
         progress = now;
+        if (now >= deadline && !this.parser.pending()) return undefined;
         continue;
       }
       if (this.parser.pending() && now - progress >= this.ackTimeoutMs) {
