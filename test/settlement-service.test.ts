@@ -148,6 +148,24 @@ for (const { name, start } of BACKENDS) {
       expect(findings.map((f) => f.kind)).to.deep.equal(['double-spend']);
     });
 
+    it('does not credit a terminal that approved a wallet on the deny list it already held', async () => {
+      const t1 = await world.terminal('T1');
+      const spec = world.wallet();
+      await world.service!.settlement.reportLost(spec.walletId);
+      await t1.pay(world.wallet().emulator(), 100);
+      await t1.upload(world.url); // gets deny version 1
+      await t1.upload(world.url); // and reports holding it
+      expect(t1.risk.denyVersion).to.equal(1);
+      // The same terminal, its risk state wiped (a faulty or tampered build), approves the lost wallet.
+      const faulty = await world.terminal('T1', { register: false, seed: 'faulty', deviceSecretKey: t1.deviceSecretKey, lastSeq: 1 });
+      expect((await faulty.pay(spec.emulator(), 900)).kind).to.equal('approved');
+      const up = await faulty.upload(world.url);
+      expect(up.response!.results[0]!.status).to.equal(RESULT_REJECTED);
+      expect(up.response!.results[0]!.reason).to.match(/was on the deny list \(version 1\) the terminal held since #1/);
+      expect(await world.service!.settlement.balance('merchant:M-T1')).to.equal(100);
+      expect(await world.service!.settlement.stats()).to.deep.equal({ settled: 1, 'ignored-deny': 1 });
+    });
+
     it('a lost-wallet report puts the wallet on the deny list; terminals refuse it; later spends are losses', async () => {
       const t1 = await world.terminal('T1');
       const t3 = await world.terminal('T3');

@@ -306,6 +306,15 @@ const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    statements: [
+      // The newest deny-list version the terminal has reported, and its highest sequence number then:
+      // a payment after that from a wallet already on that list is the terminal's fault.
+      `ALTER TABLE terminals ADD COLUMN deny_version {int} NOT NULL DEFAULT 0`,
+      `ALTER TABLE terminals ADD COLUMN deny_since_seq {int} NOT NULL DEFAULT 0`,
+    ],
+  },
 ];
 
 function dialect(sql: string, kind: Database['kind']): string {

@@ -81,6 +81,7 @@ export type Outcome =
   | 'lost' // a wallet reported lost, spent after the report
   | 'denied' // a wallet already on the deny list
   | 'over-cap' // above the caps in force: not credited
+  | 'ignored-deny' // the terminal already held a deny list naming the wallet: not credited
   | 'replayed' // the very same payment again under another sequence number: not credited
   | 'invalid'; // failed verification: not credited
 
@@ -106,6 +107,8 @@ interface TerminalRow {
   max_transaction: number;
   status: string;
   acked_seq: number;
+  deny_version: number;
+  deny_since_seq: number;
 }
 
 interface ReceiptRow {
@@ -215,6 +218,14 @@ export class Settlement {
       if (highest > current.acked_seq) {
         await tx.run('UPDATE terminals SET acked_seq = $1 WHERE terminal_id = $2', [highest, current.terminal_id]);
       }
+      if (batch.denyListVersion > current.deny_version) {
+        // It held this version when it built the batch: every later payment was made knowing it.
+        await tx.run('UPDATE terminals SET deny_version = $1, deny_since_seq = $2 WHERE terminal_id = $3', [
+          batch.denyListVersion,
+          Math.max(highest, current.acked_seq),
+          current.terminal_id,
+        ]);
+      }
       const updates = await this.#updatesFor(tx, batch, now);
       const response = encodeBatchResponse(
         { terminalId: batch.terminalId, nonce: batch.nonce, ackedUpTo: acked, results, updates },
@@ -281,6 +292,14 @@ export class Settlement {
       return { seq: item.seq, status: RESULT_REJECTED, reason };
     }
 
+    if (item.seq > terminal.deny_since_seq && terminal.deny_version > 0) {
+      const listed = await tx.get<{ version: number }>('SELECT version FROM deny_list WHERE wallet_id = $1', [walletId]);
+      if (listed && Number(listed.version) <= terminal.deny_version) {
+        const reason = `wallet ${walletId} was on the deny list (version ${listed.version}) the terminal held since #${terminal.deny_since_seq}`;
+        await this.#insertReceipt(tx, terminal, item, { ...base, outcome: 'ignored-deny', reason, credited: false }, now);
+        return { seq: item.seq, status: RESULT_REJECTED, reason };
+      }
+    }
     const wallet = (await tx.get<{ funded: number | null; spent: number; status: string; lost_at: number | null }>(
       `INSERT INTO wallets (wallet_id, issuer_key_id, updated_at) VALUES ($1, $2, $3)
        ON CONFLICT (wallet_id) DO UPDATE SET updated_at = wallets.updated_at RETURNING funded, spent, status, lost_at`,
