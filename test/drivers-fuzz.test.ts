@@ -6,6 +6,7 @@ import { parseTargets, PN532, PN532Error } from '../drivers/pn532/pn532';
 import { PN532I2C, PN532UART } from '../drivers/pn532/transport';
 import { SimPN532 } from '../host/sim/hw/pn532';
 import { TestCard } from '../host/sim/hw/test-card';
+import { readerRig } from '../host/sim/hw/rig';
 import { prng, seedFromEnv } from './drivers-helpers';
 
 const SEEDS = [
@@ -173,4 +174,38 @@ describe('drivers: fuzzing the PN532 parsers', () => {
       expect(outcomes.get('ok') ?? 0).to.be.greaterThan(0);
     });
   }
+});
+
+describe('drivers: ISO-DEP facing a card that answers at random', () => {
+  it('2,000 exchanges end in an answer or a named error, never a loop', async () => {
+    const rand = prng(seedFromEnv('random card'));
+    const clock = new VirtualClock();
+    const rig = readerRig({ via: 'i2c', clock });
+    await rig.reader.begin();
+    rig.chip.placeCard({
+      transceive: () => {
+        const r = rand();
+        // status words that make the terminal ask again are common here on purpose
+        if (r < 0.3) return Uint8Array.of(...Array.from({ length: Math.floor(rand() * 40) }, () => rand() * 256), 0x61, Math.floor(rand() * 256));
+        if (r < 0.4) return Uint8Array.of(0x6c, Math.floor(rand() * 256));
+        if (r < 0.5) return Uint8Array.from({ length: Math.floor(rand() * 2) }, () => rand() * 256);
+        return Uint8Array.from({ length: 2 + Math.floor(rand() * 600) }, () => rand() * 256);
+      },
+    });
+    const tap = (await rig.reader.waitForCard(200))!;
+    const names = new Map<string, number>();
+    for (let n = 0; n < 2_000; n++) {
+      let name = 'ok';
+      try {
+        const r = await tap.link.transceive(Uint8Array.of(0x00, 0xb0, 0x00, 0x00, 0x00));
+        if (r.length < 2) throw new Error('answer without a status word returned');
+      } catch (error) {
+        if (!['IsoDepError', 'PN532Error', 'PN532TimeoutError', 'CardLostError'].includes((error as Error).name)) throw error;
+        name = (error as Error).name;
+      }
+      names.set(name, (names.get(name) ?? 0) + 1);
+    }
+    expect(names.get('ok') ?? 0).to.be.greaterThan(500);
+    expect(names.get('IsoDepError') ?? 0).to.be.greaterThan(0);
+  });
 });
