@@ -449,3 +449,41 @@ describe('drivers: a line that never stops talking', () => {
     expect(error.message).to.match(/without a frame/);
   });
 });
+
+describe('drivers: PN532 commands', () => {
+  it('encodes RF field, timeouts, retries, parameters, deselect, release and power-down as the chip expects', async () => {
+    const r = rig('spi');
+    await r.reader.begin();
+    await r.pn532.setField(false);
+    await r.pn532.setField(true);
+    await r.pn532.setTimeouts(0x0b, 0x0a);
+    await r.pn532.setRetries(0x02, 0x01, 0x05);
+    await r.pn532.setParameters(0x00);
+    r.chip.placeCard(new TestCard());
+    const t = (await r.reader.waitForCard(200))!;
+    // automatic RATS off: no ATS in the answer
+    expect(t.target.ats).to.equal(undefined);
+    await r.pn532.inDeselect(t.target.tg);
+    await r.pn532.inRelease(0);
+    await r.pn532.powerDown(0xb0);
+    expect(r.chip.commands.slice(-9)).to.deep.equal(['320100', '320101', '3202000b0a', '3205020105', '1200', '4a0100', '4401', '5200', '16b0']);
+  });
+
+  it('reports an error status with its code', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    const error = await r.pn532.inRelease(5).catch((e) => e);
+    expect(error).to.be.instanceOf(PN532Error);
+    expect(error.status).to.equal(0x27);
+    expect(error.message).to.match(/InRelease: status 0x27/);
+  });
+
+  it('with finite retries a search with no card answers "no target"', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    await r.pn532.setRetries(0xff, 0x01, 0x02);
+    expect(await r.pn532.inListPassiveTarget(500)).to.equal(undefined);
+    // answered by the chip, not aborted by the host
+    expect(r.events.at(-1)!.dir).to.equal('chip');
+  });
+});
