@@ -140,8 +140,13 @@ export class Screens {
     for (let i = 0; i < 4; i++) for (let w = 0; w < 2; w++) this.fb.arc(x - 8, y, 6 + i * 6 + w, -40, 40);
   }
 
+  /** Signal bars; offline, only the first and a cross beside them. */
   private antenna(x: number, y: number, on: boolean): void {
-    for (let i = 0; i < 4; i++) this.fb.rect(x + i * 3, y + 6 - i * 2, 2, 2 + i * 2, true, on || i === 0);
+    for (let i = 0; i < 4; i++) if (on || i === 0) this.fb.rect(x + i * 3, y + 6 - i * 2, 2, 2 + i * 2);
+    if (!on) {
+      this.fb.line(x + 4, y + 1, x + 10, y + 7);
+      this.fb.line(x + 10, y + 1, x + 4, y + 7);
+    }
   }
 }
 
