@@ -3,7 +3,10 @@
 import { expect } from 'chai';
 import { toHex, fromHex } from '../firmware/core/bytes';
 import { decodeReceipt, encodeReceipt } from '../firmware/core/protocol/receipt';
-import { UPDATE_DENY_LIST, UPDATE_TIME, verifyUpdate } from '../firmware/core/uplink/updates';
+import { UPDATE_DENY_LIST, UPDATE_KEYRING, UPDATE_TIME, verifyUpdate } from '../firmware/core/uplink/updates';
+import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
+import { issueWallet } from '../host/wallet/issuer';
+import { WalletEmulator } from '../host/wallet/emulator';
 import { RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED } from '../firmware/core/uplink/wire';
 import { BACKENDS, World, updatesOf, type Backend } from './settlement-fixtures';
 
@@ -283,6 +286,21 @@ for (const { name, start } of BACKENDS) {
       const invalid = await world.admin('POST', '/v1/terminals', { terminalId: 'T5', publicKey: 'zz', merchantId: 'M', maxTransaction: 1 });
       expect(invalid.status).to.equal(400);
       expect(invalid.body.error).to.equal('bad-request');
+    });
+
+    it('takes a rotated-in issuer key without a restart and sends terminals the new keyring', async () => {
+      const t1 = await world.terminal('T1');
+      t1.keyringVersion = 1;
+      const now = Math.floor(Date.now() / 1000);
+      world.keys.addIssuer({ alg: ALG_ED25519, keyId: 8, notBefore: now - 100, notAfter: now + 86400 * 30 });
+      const issued = issueWallet(world.keys.issuer(8), world.random, { alg: ALG_P256, walletClass: 2, notBefore: now - 100, notAfter: now + 86400 });
+      t1.verifier.replaceKeys(world.keys.keyring().keys); // as the keyring update would on the device
+      const w = new WalletEmulator({ profile: 'phone', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 5000, holderVerified: true });
+      expect((await t1.pay(w, 250)).kind).to.equal('approved');
+      const up = await t1.upload(world.url);
+      expect(up.response!.results[0]!.status).to.equal(RESULT_ACCEPTED);
+      const keyring = up.response!.updates.map((u) => verifyUpdate(u, world.rootAlg, world.rootPublicKey)).find((u) => u.kind === UPDATE_KEYRING);
+      expect(keyring && keyring.kind === UPDATE_KEYRING && [keyring.version, keyring.keys.map((k) => k.keyId)]).to.deep.equal([2, [7, 8]]);
     });
 
     it('sends a deny-list delta from the terminal\'s version, chunked and signed', async () => {

@@ -161,6 +161,12 @@ export class Keystore {
     }
   }
 
+  /** Changes whenever keyring.json is rewritten (it is replaced by rename, so the inode changes too). */
+  keyringStamp(): string {
+    const st = statSync(join(this.dir, 'keyring.json'));
+    return `${st.ino}:${st.mtimeMs}:${st.size}`;
+  }
+
   adminToken(): string {
     const path = join(this.dir, 'admin.token');
     this.#checkMode(path);

@@ -29,10 +29,20 @@ export interface RunningService {
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const keystore = new Keystore(options.keys);
   const root = keystore.root();
-  const keyring = keystore.keyring();
+  // Re-read keyring.json when it changes (tapline add-issuer): terminals get the new keyring next upload.
+  let keyring = keystore.keyring();
+  let stamp = keystore.keyringStamp();
+  const currentKeyring = () => {
+    const now = keystore.keyringStamp();
+    if (now !== stamp) {
+      keyring = keystore.keyring();
+      stamp = now;
+    }
+    return keyring;
+  };
   const adminToken = keystore.adminToken();
   const db: Database = await openDatabase(options.database);
-  const settlement = new Settlement({ db, root, keyring, clock: options.clock, beforeCommit: options.beforeCommit });
+  const settlement = new Settlement({ db, root, keyring: currentKeyring, clock: options.clock, beforeCommit: options.beforeCommit });
   const app = buildServer({ settlement, adminToken, logger: options.logger });
   try {
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });

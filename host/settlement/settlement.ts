@@ -55,12 +55,20 @@ export interface SettlementOptions {
   db: Database;
   /** The provisioning root key: signs batch responses and updates. */
   root: RootKey;
-  /** The issuer keys receipts are verified against, and the keyring version terminals are brought to. */
-  keyring: { version: number; keys: IssuerKey[] };
+  /**
+   * The issuer keys receipts are verified against, and the keyring version terminals are brought to;
+   * a function is asked again for every batch (the key folder may have rotated a key in).
+   */
+  keyring: KeyringState | (() => KeyringState);
   /** Unix seconds (default: the system clock). */
   clock?: () => number;
   /** Fault injection for crash tests: runs inside each batch's transaction just before it commits. */
   beforeCommit?: () => Promise<void>;
+}
+
+export interface KeyringState {
+  version: number;
+  keys: IssuerKey[];
 }
 
 export interface TerminalRegistration {
@@ -138,8 +146,9 @@ export class Settlement {
   readonly db: Database;
   #root: RootKey;
   #rootPublicKey: Uint8Array;
-  #keyring: { version: number; keys: IssuerKey[] };
-  #keys: Map<number, IssuerKey>;
+  #keyringSource: () => KeyringState;
+  #keyring: KeyringState = { version: -1, keys: [] };
+  #keys = new Map<number, IssuerKey>();
   #clock: () => number;
   #verifier = new NodeVerifier();
   #beforeCommit: (() => Promise<void>) | undefined;
@@ -148,8 +157,9 @@ export class Settlement {
     this.db = options.db;
     this.#root = options.root;
     this.#rootPublicKey = publicKeyOf(options.root.alg, options.root.secretKey);
-    this.#keyring = options.keyring;
-    this.#keys = new Map(options.keyring.keys.map((k) => [k.keyId, k]));
+    const keyring = options.keyring;
+    this.#keyringSource = typeof keyring === 'function' ? keyring : () => keyring;
+    this.#refreshKeyring();
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#beforeCommit = options.beforeCommit;
   }
@@ -190,6 +200,7 @@ export class Settlement {
     if (earlier) return earlier;
 
     const now = this.#clock();
+    this.#refreshKeyring();
     const checked: Checked[] = batch.items.map(({ seq, receipt }) => ({
       seq,
       bytes: receipt,
@@ -242,6 +253,13 @@ export class Settlement {
       if (this.#beforeCommit) await this.#beforeCommit();
       return response;
     });
+  }
+
+  #refreshKeyring(): void {
+    const next = this.#keyringSource();
+    if (next === this.#keyring) return;
+    this.#keyring = next;
+    this.#keys = new Map(next.keys.map((k) => [k.keyId, k]));
   }
 
   async #earlierAnswer(tx: Tx, batch: SignedBatch, digest: Uint8Array): Promise<Uint8Array | undefined> {
