@@ -96,7 +96,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     log,
     acknowledgedTypes: [RECORD_RECEIPT],
     keyedTypes: [RECORD_RISK_STATE],
-    checkpoint: () => (risk ? { type: RECORD_RISK_STATE, payload: risk.encode() } : undefined),
+    checkpoint: { type: RECORD_RISK_STATE, snapshot: () => (risk ?? new RiskEngine(riskOptions)).encode() },
   });
   let recovery: RecoveryReport;
   try {

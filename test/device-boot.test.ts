@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import { XSScenario } from '../host/xs/scenario';
+import { badProvisioning, bootAndPay, payThenReboot, slowReader } from './xs/device-world';
+
+type Engine = { name: string; call: <T>(handler: string, args?: unknown) => Promise<T> };
+
+function checks(engine: () => Engine): void {
+  for (const transport of ['i2c', 'spi', 'uart'] as const) {
+    it(`boots with the reader on ${transport} at the pin map's pins, takes a keyed payment, lights green`, async () => {
+      const r = await engine().call<Awaited<ReturnType<typeof bootAndPay>>>('bootAndPay', { transport });
+      expect(r.readerFirmware, r.logs.join('\n')).to.equal('50:1.6');
+      expect(r.transport).to.equal(transport);
+      if (transport === 'i2c') expect(r.pins.i2c).to.include({ data: 21, clock: 22, address: 0x24, hz: 400_000 });
+      if (transport === 'spi') expect(r.pins.spi).to.include({ clock: 18, in: 19, out: 23, select: 4, mode: 0 });
+      if (transport === 'uart') expect(r.pins.serial).to.include({ transmit: 23, receive: 19, port: 2, baud: 115_200 });
+      expect(r.approved, r.logs.join('\n')).to.equal(1);
+      expect(r.declined).to.equal(0);
+      expect(r.journalLastSeq).to.be.greaterThan(0);
+      expect(r.greenOn).to.equal(true);
+      expect(r.screens[0]).to.deep.equal(['TAPLINE', 'starting...']);
+      expect(r.screens.some((s) => s[0] === 'MERCHANT' && s.includes('reader ok'))).to.equal(true);
+      expect(r.logs.some((l) => l.startsWith('[info] selftest: crypto ok, random ok, journal ok, reader ok'))).to.equal(true);
+      expect(r.logs.some((l) => /^\[info\] pay: APPROVED 1200 /.test(l))).to.equal(true);
+    });
+  }
+
+  it('recovers the journal after a power cut and rebuilds the offline totals from it', async () => {
+    const r = await engine().call<Awaited<ReturnType<typeof payThenReboot>>>('payThenReboot');
+    expect(r.before).to.equal(2);
+    expect(r.restored, r.logs.join('\n')).to.equal(2);
+    expect(r.offlineCount).to.equal(2);
+    expect(r.offlineAmount).to.equal(1250);
+    expect(r.logs.some((l) => l.includes('journal: recovered'))).to.equal(true);
+  });
+
+  it('retries a reader that does not answer at first', async () => {
+    const r = await engine().call<Awaited<ReturnType<typeof slowReader>>>('slowReader');
+    expect(r.ready).to.equal(true);
+    expect(r.attempts).to.equal(3);
+  });
+
+  it('stops at the config step with the bad field named', async () => {
+    const r = await engine().call<Awaited<ReturnType<typeof badProvisioning>>>('badProvisioning');
+    expect(r.error).to.match(/^BootError: config: /);
+    expect(r.screens.at(-1)).to.deep.equal(['NOT PROVISIONED', 'see serial log']);
+  });
+}
+
+describe('device app: boot and main loop on Node', () => {
+  const node: Engine = {
+    name: 'node',
+    call: async <T>(handler: string, args?: unknown) => {
+      const a = args as { transport: 'i2c' | 'spi' | 'uart' };
+      const table: Record<string, () => Promise<unknown>> = {
+        bootAndPay: () => bootAndPay(a.transport),
+        payThenReboot,
+        slowReader,
+        badProvisioning,
+      };
+      return (await table[handler]!()) as T;
+    },
+  };
+  checks(() => node);
+});
+
+describe('device app: boot and main loop on XS @xs', () => {
+  let xs: XSScenario;
+  before(async () => {
+    xs = await XSScenario.load('test/xs/device.guest.ts');
+  });
+  after(() => xs?.close());
+  checks(() => ({ name: 'xs', call: async <T>(h: string, args?: unknown) => (await xs.call(h, args)).value as T }));
+});
