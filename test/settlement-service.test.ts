@@ -213,6 +213,23 @@ for (const { name, start } of BACKENDS) {
       expect(t1.risk.denyVersion).to.equal(1);
     });
 
+    it('flags a wallet whose signed balance goes up along its counter (a tampered element)', async () => {
+      const t1 = await world.terminal('T1');
+      const t2 = await world.terminal('T2');
+      const spec = world.wallet({ balance: 1000 });
+      const w = spec.emulator();
+      await t1.pay(w, 600); // counter 1 leaves 400
+      // The element's balance is reset to 1000 (an attack on the element): counter 2 leaves 700.
+      const tampered = new WalletEmulator({ ...spec.options, balance: 1000, counter: 1 });
+      await t2.pay(tampered, 300);
+      await t1.upload(world.url);
+      const up = await t2.upload(world.url);
+      expect(up.response!.results[0]!.reason).to.equal('overspend: credited, loss booked, wallet denied');
+      const [finding] = await world.service!.settlement.findings(spec.walletId);
+      expect(finding!.evidence.reason).to.equal(`wallet ${spec.walletId} counter 2 spent 300 leaving 700, but counter 1 had left 400`);
+      expect((finding!.evidence.other as { terminalId: string }).terminalId).to.equal('T1');
+    });
+
     it('rejects tampered and over-cap receipts without crediting them', async () => {
       const t1 = await world.terminal('T1');
       const w = world.wallet().emulator();

@@ -315,6 +315,13 @@ const MIGRATIONS: Migration[] = [
       `ALTER TABLE terminals ADD COLUMN deny_since_seq {int} NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    version: 3,
+    statements: [
+      // The balance the wallet signed after each payment: balances only go down along its counter.
+      `ALTER TABLE receipts ADD COLUMN balance_after {int}`,
+    ],
+  },
 ];
 
 function dialect(sql: string, kind: Database['kind']): string {

@@ -123,6 +123,7 @@ interface ReceiptRow {
   id: number;
   terminal_id: string;
   terminal_seq: number;
+  counter: number | null;
   outcome: Outcome;
   reason: string;
   credited: number;
@@ -297,7 +298,7 @@ export class Settlement {
     }
     const { certificate, request, response } = check;
     const walletId = certificate.walletId;
-    const base = { walletId, counter: response.counter, amount: request.amount, issuerKeyId: certificate.issuerKeyId };
+    const base = { walletId, counter: response.counter, amount: request.amount, issuerKeyId: certificate.issuerKeyId, balanceAfter: response.balanceAfter };
     if (request.terminalId !== terminal.terminal_id || request.merchantId !== terminal.merchant_id) {
       const reason = `receipt names terminal ${request.terminalId} of merchant ${request.merchantId}`;
       await this.#insertReceipt(tx, terminal, item, { ...base, outcome: 'invalid', reason, credited: false }, now);
@@ -350,6 +351,13 @@ export class Settlement {
     } else if (wallet.funded !== null && wallet.spent + request.amount > wallet.funded) {
       outcome = 'overspend';
       reason = `wallet ${walletId} spent ${wallet.spent + request.amount} of a known balance of ${wallet.funded}`;
+    } else {
+      const conflict = await this.#balanceConflict(tx, walletId, response.counter, request.amount, response.balanceAfter);
+      if (conflict) {
+        outcome = 'overspend';
+        reason = conflict.reason;
+        other = conflict.other;
+      }
     }
 
     const id = await this.#insertReceipt(tx, terminal, item, { ...base, outcome, reason, credited: true }, now);
@@ -386,16 +394,45 @@ export class Settlement {
     return { seq: item.seq, status: RESULT_ACCEPTED, reason: `${outcome}: credited, loss booked, wallet denied` };
   }
 
+  /**
+   * The wallet signs its balance after each payment and there are no top-ups: along its counter the
+   * balance only goes down, by at least each payment. A receipt that breaks this against its nearest
+   * neighbours is a tampered or cloned element spending value it does not have.
+   */
+  async #balanceConflict(
+    tx: Tx,
+    walletId: string,
+    counter: number,
+    amount: number,
+    balanceAfter: number,
+  ): Promise<{ reason: string; other: ReceiptRow } | undefined> {
+    const before = await tx.get<ReceiptRow & { balance_after: number }>(
+      `SELECT * FROM receipts WHERE wallet_id = $1 AND counter < $2 AND balance_after IS NOT NULL ORDER BY counter DESC LIMIT 1`,
+      [walletId, counter],
+    );
+    if (before && balanceAfter + amount > Number(before.balance_after)) {
+      return { reason: `wallet ${walletId} counter ${counter} spent ${amount} leaving ${balanceAfter}, but counter ${before.counter} had left ${before.balance_after}`, other: before };
+    }
+    const after = await tx.get<ReceiptRow & { balance_after: number; amount: number }>(
+      `SELECT * FROM receipts WHERE wallet_id = $1 AND counter > $2 AND balance_after IS NOT NULL ORDER BY counter ASC LIMIT 1`,
+      [walletId, counter],
+    );
+    if (after && Number(after.balance_after) + Number(after.amount) > balanceAfter) {
+      return { reason: `wallet ${walletId} counter ${counter} left ${balanceAfter}, but counter ${after.counter} later spent ${after.amount} leaving ${after.balance_after}`, other: after };
+    }
+    return undefined;
+  }
+
   async #insertReceipt(
     tx: Tx,
     terminal: TerminalRow,
     item: Checked,
-    r: { walletId?: string; counter?: number; amount?: number; issuerKeyId?: number; outcome: Outcome; reason: string; credited: boolean },
+    r: { walletId?: string; counter?: number; amount?: number; issuerKeyId?: number; balanceAfter?: number; outcome: Outcome; reason: string; credited: boolean },
     now: number,
   ): Promise<number> {
     const row = await tx.get<{ id: number }>(
-      `INSERT INTO receipts (terminal_id, terminal_seq, wallet_id, counter, amount, merchant_id, issuer_key_id, outcome, reason, credited, receipt, received_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+      `INSERT INTO receipts (terminal_id, terminal_seq, wallet_id, counter, amount, merchant_id, issuer_key_id, outcome, reason, credited, receipt, received_at, balance_after)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
       [
         terminal.terminal_id,
         item.seq,
@@ -409,6 +446,8 @@ export class Settlement {
         r.credited ? 1 : 0,
         item.bytes,
         now,
+        // Only credited receipts' balances are trusted as neighbours for the balance check.
+        r.credited ? (r.balanceAfter ?? null) : null,
       ],
     );
     return Number(row!.id);
