@@ -72,7 +72,7 @@ describe('cli: tapline', function () {
   it('prints help for the tool and for every command', async () => {
     const top = await run('--help');
     expect(top.code).to.equal(0);
-    for (const c of ['init', 'issue-wallet', 'provision-terminal', 'sign-update', 'serve']) {
+    for (const c of ['init', 'add-issuer', 'revoke-issuer', 'issue-wallet', 'provision-terminal', 'register-terminal', 'report-lost', 'sign-update', 'serve']) {
       expect(top.out).to.include(c);
       const h = await run(c, '--help');
       expect(h.code, c).to.equal(0);
@@ -229,5 +229,16 @@ describe('cli: with a running settlement service', function () {
     const again = await tapline('provision-terminal', '--keys', world.keys.dir, '--out', join(world.dir, 'other.json'), '--terminal-id', 'SHOP-1', '--merchant-id', 'BAKERY', '--service', world.url, '--register');
     expect(again.code).to.equal(1);
     expect(again.err).to.match(/409/);
+    // The original file registers again (same key: an update, not a conflict).
+    const reg = await tapline('register-terminal', '--keys', world.keys.dir, '--file', file, '--service', world.url);
+    expect(reg.code, reg.err).to.equal(0);
+
+    const lost = await tapline('report-lost', '--keys', world.keys.dir, '--service', world.url, '--wallet', w.info.walletId);
+    expect(lost.code, lost.err).to.equal(0);
+    const list = (await fetch(`${world.url}/v1/deny-list?since=0`).then((r) => r.json())) as { entries: { walletId: string; reason: string }[] };
+    expect(list.entries.map((e) => e.walletId)).to.include(w.info.walletId);
+
+    expect((await tapline('revoke-issuer', '--keys', world.keys.dir, '--id', '7')).code).to.equal(0);
+    expect(world.keys.keyring().keys.map((k) => k.revoked)).to.deep.equal([true]);
   });
 });

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fromHex, toHex } from '../../firmware/core/bytes';
-import { formatProvisioning, ProvisioningError, type Provisioning } from '../../firmware/core/provisioning';
+import { formatProvisioning, parseProvisioning, ProvisioningError, type Provisioning } from '../../firmware/core/provisioning';
 import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError, type RiskConfig } from '../../firmware/core/risk/config';
 import { encodeUpdate, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, UpdateError, type Update } from '../../firmware/core/uplink/updates';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
@@ -78,6 +78,19 @@ and keyring.json (the issuer public keys terminals cache). Refuses to replace ex
         notAfter: now + int(v['valid-days'], 'valid-days', 1, 36500) * DAY,
       });
       out(`added issuer key ${key.keyId}; keyring version ${store.keyring().version}`);
+    },
+  },
+
+  'revoke-issuer': {
+    summary: 'mark an issuer key revoked in the keyring (terminals get it on their next upload)',
+    usage: `tapline revoke-issuer --id N [--keys DIR]
+
+Receipts under a revoked key no longer verify at the service either: revoke only a compromised key.`,
+    options: { ...keysOption, id: { type: 'string' } },
+    async run(v, out) {
+      const store = new Keystore(str(v.keys));
+      store.revokeIssuer(int(required(v.id, 'id'), 'id', 0, 0xffffffff));
+      out(`revoked issuer key ${v.id}; keyring version ${store.keyring().version}`);
     },
   },
 
@@ -196,6 +209,41 @@ registers the terminal (device public key, merchant, cap) with the settlement se
       }
       out(`provisioned terminal ${provisioning.terminalId} (${mode}, merchant ${provisioning.merchantId}) to ${outPath}`);
       out(`device public key: ${provisioning.devicePublicKey}`);
+    },
+  },
+
+  'register-terminal': {
+    summary: 'register a provisioned terminal with the settlement service',
+    usage: `tapline register-terminal --file FILE [--keys DIR] [--service URL]
+
+Sends the terminal's id, device public key, merchant and per-payment cap from its provisioning file
+(never its private key) to the service (default: the file's settlementUrl).`,
+    options: { ...keysOption, file: { type: 'string' }, service: { type: 'string' } },
+    async run(v, out) {
+      const store = new Keystore(str(v.keys));
+      const p = parseProvisioning(readFileSync(required(v.file, 'file'), 'utf8'));
+      const service = v.service === undefined ? p.settlementUrl : str(v.service);
+      await postJson(service, '/v1/terminals', store.adminToken(), {
+        terminalId: p.terminalId,
+        publicKey: p.devicePublicKey,
+        merchantId: p.merchantId,
+        maxTransaction: p.risk.maxTransaction,
+      });
+      out(`registered terminal ${p.terminalId} with ${service}`);
+    },
+  },
+
+  'report-lost': {
+    summary: 'report a wallet lost: the service deny-lists it and terminals refuse it after their next upload',
+    usage: `tapline report-lost --wallet ID --service URL [--keys DIR] [--at UNIX_SECONDS]`,
+    options: { ...keysOption, wallet: { type: 'string' }, service: { type: 'string' }, at: { type: 'string' } },
+    async run(v, out) {
+      const store = new Keystore(str(v.keys));
+      const wallet = required(v.wallet, 'wallet');
+      if (!/^[0-9a-f]{16}$/.test(wallet)) throw new UsageError('--wallet must be 16 lowercase hex digits');
+      const body = v.at === undefined ? {} : { at: int(v.at, 'at', 0, 2 ** 40) };
+      await postJson(required(v.service, 'service'), `/v1/wallets/${wallet}/lost`, store.adminToken(), body);
+      out(`wallet ${wallet} reported lost`);
     },
   },
 
