@@ -208,6 +208,7 @@ export function runWorkload(o: WorkloadOptions): WorkloadResult {
       } else if (roll < ackRate + 0.02) {
         const payload = new Uint8Array(40 + Math.floor(random() * 200)).fill(++updateVersion & 0xff);
         writeU32(payload, 0, updateVersion);
+        if (!journal.canAppend(payload.length)) continue;
         inFlight = { type: UPDATE, seq: journal.nextSeq, payload };
         journal.appendSync(UPDATE, payload);
         updateReturned = payload;

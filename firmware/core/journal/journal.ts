@@ -129,7 +129,8 @@ export class Journal implements DurableLog {
     this.#ackTypes = new Set(options.acknowledgedTypes ?? [1]);
     this.#keyedTypes = new Set([...(options.keyedTypes ?? []), RECORD_ACK, RECORD_RECLAIM]);
     if (options.checkpoint) this.#keyedTypes.add(options.checkpoint.type);
-    this.#reserve = options.reserveBlocks ?? 4;
+    // Two at least: one the acknowledgement may take, one that reclaim bookkeeping always finds.
+    this.#reserve = Math.max(2, options.reserveBlocks ?? 4);
     this.#checkpoint = options.checkpoint;
     this.#verifyChain = options.verifyChainAtBoot ?? true;
     const status = this.#flash.status();
@@ -246,16 +247,20 @@ export class Journal implements DurableLog {
   canAppend(bytes: number): boolean {
     const size = align4(RECORD_OVERHEAD + bytes);
     if (size > this.#blockLength - BLOCK_HEADER_BYTES) return false;
-    const head = this.#ring[this.#ring.length - 1];
     const free = this.#blocks - this.#ring.length;
     const reclaimable = free <= this.#reserve ? this.#reclaimable() : 0;
-    if (head && head.end + size <= this.#blockLength && reclaimable === 0) return true;
-    if (reclaimable === 0) return free > this.#reserve;
-    // Reclaiming first writes a checkpoint and copies keyed records forward: count the blocks that may take.
+    if (reclaimable === 0) return this.#userFits(size) || free > this.#reserve;
+    // The append will reclaim first, which writes a checkpoint and copies keyed records forward.
     let bookkeeping = 64;
     for (const at of this.#keyed.values()) bookkeeping += at.size;
     const usable = this.#blockLength - BLOCK_HEADER_BYTES;
     return free + reclaimable - Math.ceil(bookkeeping / usable) - 1 > this.#reserve;
+  }
+
+  /** A payment may use the head block only while no bookkeeping has dipped into the reserve. */
+  #userFits(size: number): boolean {
+    const head = this.#ring[this.#ring.length - 1];
+    return head !== undefined && head.end + size <= this.#blockLength && this.#blocks - this.#ring.length >= this.#reserve;
   }
 
   /** Appends a record; resolves once it is durable (written and read back). Throws JournalFullError. */
@@ -302,7 +307,8 @@ export class Journal implements DurableLog {
       if (block.lastSeq <= afterSeq) continue;
       let stop = false;
       this.#scanBlock(block, false, (r) => {
-        if (stop || r.seq <= afterSeq) return;
+        // Only what open() verified: a record past a chain break is not replayed.
+        if (stop || r.seq <= afterSeq || r.seq > block.lastSeq) return;
         if (visit({ seq: r.seq, type: r.type, payload: r.payload }) === false) stop = true;
       }, false);
       if (stop) return;
@@ -348,7 +354,8 @@ export class Journal implements DurableLog {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (room === 'user' && this.#blocks - this.#ring.length <= this.#reserve) this.#reclaim();
       let head = this.#ring[this.#ring.length - 1];
-      if (!head || head.end + size > this.#blockLength) head = this.#openBlock(room);
+      const fits = room === 'user' ? this.#userFits(size) : head !== undefined && head.end + size <= this.#blockLength;
+      if (!head || !fits) head = this.#openBlock(room);
       const seq = this.#nextSeq;
       const record = new Uint8Array(size).fill(0xff);
       record[0] = RECORD_MARK;

@@ -1,0 +1,185 @@
+// The state signed updates change (deny list, issuer keyring, configuration, service time), and how it
+// survives a reboot: each applied update is kept as a keyed journal record (latest wins, carried
+// forward on reclaim). Keyring and configuration keep the signed update bytes and are verified again
+// at boot; the deny list keeps its applied snapshot (deltas chain, so the last delta alone is not enough).
+import { readU32, toHex, writeU32, fromHex } from '../bytes';
+import type { IssuerKey } from '../crypto/keyring';
+import type { Alg } from '../crypto/verify';
+import type { Journal } from '../journal/journal';
+import { type Log, silentLog } from '../platform';
+import {
+  type ConfigUpdate, type KeyringUpdate, type Update, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, UPDATE_TIME, UpdateError,
+  verifyUpdate,
+} from './updates';
+
+export const RECORD_DENY_LIST = 0x30;
+export const RECORD_KEYRING = 0x31;
+export const RECORD_CONFIG = 0x32;
+export const UPDATE_RECORD_TYPES = [RECORD_DENY_LIST, RECORD_KEYRING, RECORD_CONFIG];
+
+export interface UpdateStoreOptions {
+  journal: Journal;
+  root: { alg: Alg; publicKey: Uint8Array };
+  log?: Log;
+  /** Checks a configuration before it takes effect; throws to refuse it (the old one stays). */
+  validateConfig?: (settings: Record<string, unknown>) => void;
+  /** Told when state changes (at boot too), to feed the risk engine and keyring. */
+  onDenyList?: (ids: string[], version: number) => void;
+  onKeyring?: (keys: IssuerKey[], version: number) => void;
+  onConfig?: (settings: Record<string, unknown>, version: number) => void;
+  onTime?: (unixSeconds: number) => void;
+}
+
+export class UpdateStore {
+  readonly #o: UpdateStoreOptions;
+  readonly #log: Log;
+  #deny = new Set<string>();
+  #denyVersion = 0;
+  #keyring: IssuerKey[] | undefined;
+  #keyringVersion = 0;
+  #config: Record<string, unknown> | undefined;
+  #configVersion = 0;
+
+  constructor(options: UpdateStoreOptions) {
+    this.#o = options;
+    this.#log = options.log ?? silentLog;
+  }
+
+  get versions(): { denyListVersion: number; keyringVersion: number; configVersion: number } {
+    return { denyListVersion: this.#denyVersion, keyringVersion: this.#keyringVersion, configVersion: this.#configVersion };
+  }
+
+  get denyList(): string[] {
+    return [...this.#deny].sort();
+  }
+
+  get keyring(): IssuerKey[] | undefined {
+    return this.#keyring;
+  }
+
+  get config(): Record<string, unknown> | undefined {
+    return this.#config;
+  }
+
+  /** Boot: restores what the journal holds (after Journal.open). A stored record that fails is logged and skipped. */
+  load(): void {
+    const j = this.#o.journal;
+    const deny = j.latest(RECORD_DENY_LIST);
+    if (deny) {
+      try {
+        const { version, ids } = decodeDenySnapshot(deny.payload);
+        this.#deny = new Set(ids);
+        this.#denyVersion = version;
+        this.#o.onDenyList?.(this.denyList, version);
+      } catch (e) {
+        this.#log('error', 'uplink', `stored deny list unreadable: ${(e as Error).message}`);
+      }
+    }
+    for (const type of [RECORD_KEYRING, RECORD_CONFIG]) {
+      const r = j.latest(type);
+      if (!r) continue;
+      try {
+        this.#take(verifyUpdate(r.payload, this.#o.root.alg, this.#o.root.publicKey));
+      } catch (e) {
+        this.#log('error', 'uplink', `stored update refused: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Verifies a signed update against the root key, checks it follows the state held, makes it durable,
+   * then applies it. Throws UpdateError (state unchanged) when refused.
+   */
+  apply(bytes: Uint8Array, batchNonce?: Uint8Array): Update {
+    const update = verifyUpdate(bytes, this.#o.root.alg, this.#o.root.publicKey);
+    switch (update.kind) {
+      case UPDATE_DENY_LIST: {
+        if (update.fromVersion !== this.#denyVersion) {
+          throw new UpdateError(`deny-list delta ${update.fromVersion}->${update.version} does not follow version ${this.#denyVersion}`);
+        }
+        const next = new Set(this.#deny);
+        for (const id of update.add) next.add(toHex(id));
+        for (const id of update.remove) next.delete(toHex(id));
+        const snapshot = encodeDenySnapshot(update.version, [...next].sort());
+        if (snapshot.length > this.#o.journal.maxPayload) throw new UpdateError(`deny list of ${next.size} entries exceeds what the journal stores`);
+        this.#o.journal.appendSync(RECORD_DENY_LIST, snapshot);
+        this.#deny = next;
+        this.#denyVersion = update.version;
+        this.#o.onDenyList?.(this.denyList, update.version);
+        break;
+      }
+      case UPDATE_KEYRING:
+        if (update.version <= this.#keyringVersion) throw new UpdateError(`keyring version ${update.version} is not newer than ${this.#keyringVersion}`);
+        this.#store(RECORD_KEYRING, bytes);
+        this.#take(update);
+        break;
+      case UPDATE_CONFIG:
+        if (update.version <= this.#configVersion) throw new UpdateError(`config version ${update.version} is not newer than ${this.#configVersion}`);
+        try {
+          this.#o.validateConfig?.(update.settings);
+        } catch (e) {
+          throw new UpdateError(`config version ${update.version} refused: ${(e as Error).message}`);
+        }
+        this.#store(RECORD_CONFIG, bytes);
+        this.#take(update);
+        break;
+      case UPDATE_TIME:
+        if (!batchNonce || !equalNonce(update.nonce, batchNonce)) throw new UpdateError('service time answers another batch');
+        this.#o.onTime?.(update.unixSeconds);
+        break;
+    }
+    this.#log('info', 'uplink', `applied update kind ${update.kind} version ${update.version}`);
+    return update;
+  }
+
+  #store(type: number, bytes: Uint8Array): void {
+    if (bytes.length > this.#o.journal.maxPayload) throw new UpdateError(`update of ${bytes.length} bytes exceeds what the journal stores`);
+    this.#o.journal.appendSync(type, bytes);
+  }
+
+  #take(update: Update): void {
+    if (update.kind === UPDATE_KEYRING) {
+      const u = update as KeyringUpdate;
+      this.#keyring = u.keys;
+      this.#keyringVersion = u.version;
+      this.#o.onKeyring?.(u.keys, u.version);
+    } else if (update.kind === UPDATE_CONFIG) {
+      const u = update as ConfigUpdate;
+      this.#config = u.settings;
+      this.#configVersion = u.version;
+      this.#o.onConfig?.(u.settings, u.version);
+    }
+  }
+}
+
+function equalNonce(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function encodeDenySnapshot(version: number, ids: string[]): Uint8Array {
+  let length = 4;
+  for (const id of ids) length += 1 + id.length / 2;
+  const out = new Uint8Array(length);
+  writeU32(out, 0, version);
+  let at = 4;
+  for (const id of ids) {
+    const bytes = fromHex(id);
+    out[at++] = bytes.length;
+    out.set(bytes, at);
+    at += bytes.length;
+  }
+  return out;
+}
+
+function decodeDenySnapshot(bytes: Uint8Array): { version: number; ids: string[] } {
+  if (bytes.length < 4) throw new UpdateError('deny-list snapshot too short');
+  const ids: string[] = [];
+  let at = 4;
+  while (at < bytes.length) {
+    const n = bytes[at++]!;
+    if (n === 0 || at + n > bytes.length) throw new UpdateError('deny-list snapshot truncated');
+    ids.push(toHex(bytes.subarray(at, at + n)));
+    at += n;
+  }
+  return { version: readU32(bytes, 0), ids };
+}

@@ -1,0 +1,230 @@
+// The upload state machine: when the network is up, unacknowledged receipts leave the journal in
+// signed batches; the service's acknowledgement lets the journal reclaim them; signed updates in the
+// response go through the UpdateStore. A failed exchange is retried with the very same bytes after an
+// exponential backoff with jitter, so the service sees an identical retry; after a reboot the next batch
+// starts again from the journal's acknowledged-up-to (the service dedupes by terminal id and sequence).
+import { utf8Decode } from '../bytes';
+import type { Alg } from '../crypto/verify';
+import type { Journal } from '../journal/journal';
+import { type Clock, type Log, type RandomBytes, silentLog } from '../platform';
+import type { UpdateStore } from './store';
+import { BATCH_PATH, type HttpTransport, TransportError } from './transport';
+import { decodeBatchResponse, encodeBatch, NONCE_LENGTH, receiptItemBytes, verifyBatchResponse, WireError } from './wire';
+
+export interface UplinkOptions {
+  journal: Journal;
+  transport: HttpTransport;
+  store: UpdateStore;
+  clock: Clock;
+  random: RandomBytes;
+  log?: Log;
+  terminalId: string;
+  /** The terminal's P-256 device key (32 bytes): it signs every batch. */
+  deviceSecretKey: Uint8Array;
+  /** The provisioning root key: it signs responses and updates. */
+  root: { alg: Alg; publicKey: Uint8Array };
+  timeoutMs?: number;
+  /** First retry delay, and the cap the doubling stops at. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  maxBatchReceipts?: number;
+  /** Receipt bytes per batch (the wire format allows up to 65535 for the receipts field). */
+  maxBatchBytes?: number;
+}
+
+export type UplinkState = 'offline' | 'idle' | 'uploading' | 'backoff';
+
+export interface UplinkStats {
+  posts: number;
+  batchesAcknowledged: number;
+  receiptsAcknowledged: number;
+  failures: number;
+  updatesApplied: number;
+  updatesRefused: number;
+}
+
+interface Pending {
+  bytes: Uint8Array;
+  nonce: Uint8Array;
+  lastSeq: number;
+  count: number;
+}
+
+export class Uplink {
+  readonly #o: UplinkOptions;
+  readonly #log: Log;
+  #up = false;
+  #state: UplinkState = 'offline';
+  #pending: Pending | undefined;
+  #attempt = 0;
+  #running: Promise<void> | undefined;
+  #wantExchange = false;
+  readonly stats: UplinkStats = { posts: 0, batchesAcknowledged: 0, receiptsAcknowledged: 0, failures: 0, updatesApplied: 0, updatesRefused: 0 };
+
+  constructor(options: UplinkOptions) {
+    this.#o = options;
+    this.#log = options.log ?? silentLog;
+  }
+
+  get state(): UplinkState {
+    return this.#state;
+  }
+
+  /** The network came up (Wi-Fi got an IP): upload, and at least one exchange to fetch updates and time. */
+  networkUp(): Promise<void> {
+    this.#up = true;
+    this.#wantExchange = true;
+    return this.#kick();
+  }
+
+  networkDown(): void {
+    this.#up = false;
+    this.#state = 'offline';
+  }
+
+  /** A receipt was journaled: upload it if the network is up. */
+  receiptAdded(): Promise<void> {
+    return this.#up ? this.#kick() : Promise.resolve();
+  }
+
+  /** Resolves when the current upload run, if any, has stopped. */
+  settled(): Promise<void> {
+    return this.#running ?? Promise.resolve();
+  }
+
+  #kick(): Promise<void> {
+    if (!this.#running) {
+      this.#running = this.#run().finally(() => (this.#running = undefined));
+    }
+    return this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const j = this.#o.journal;
+    while (this.#up && (this.#pending || this.#wantExchange || j.lastAcknowledgeable > j.ackedUpTo)) {
+      this.#wantExchange = false;
+      this.#state = 'uploading';
+      if (!this.#pending) this.#pending = this.#build();
+      const ok = await this.#exchange(this.#pending);
+      if (ok) {
+        this.#pending = undefined;
+        this.#attempt = 0;
+        continue;
+      }
+      this.stats.failures++;
+      if (!this.#up) break;
+      this.#state = 'backoff';
+      await this.#o.clock.sleep(this.#delay());
+      this.#attempt++;
+    }
+    this.#state = this.#up ? 'idle' : 'offline';
+  }
+
+  /** Exponential backoff with full jitter in [d/2, d): spreads terminals that lost the service together. */
+  #delay(): number {
+    const base = this.#o.backoffMs ?? 1000;
+    const cap = this.#o.maxBackoffMs ?? 300_000;
+    const d = Math.min(cap, base * 2 ** Math.min(this.#attempt, 30));
+    const r = this.#o.random(2);
+    return Math.floor(d / 2 + ((d / 2) * ((r[0]! << 8) | r[1]!)) / 65536);
+  }
+
+  #build(): Pending {
+    const j = this.#o.journal;
+    const maxBytes = this.#o.maxBatchBytes ?? 48_000;
+    const records = j.unacknowledged(this.#o.maxBatchReceipts ?? 64, maxBytes);
+    // Keep the receipts field under the wire limit, counting each item's own TLV header.
+    let size = 0;
+    const items: { seq: number; receipt: Uint8Array }[] = [];
+    for (const r of records) {
+      size += receiptItemBytes(r.seq, r.payload);
+      if (items.length > 0 && size > 0xffff) break;
+      items.push({ seq: r.seq, receipt: r.payload });
+    }
+    const nonce = this.#o.random(NONCE_LENGTH);
+    const versions = this.#o.store.versions;
+    const wallTime = this.#o.clock.wallTime();
+    const bytes = encodeBatch(
+      { terminalId: this.#o.terminalId, nonce, ...(wallTime !== undefined ? { wallTime } : {}), ...versions, items },
+      this.#o.deviceSecretKey,
+    );
+    const lastSeq = items.length ? items[items.length - 1]!.seq : j.ackedUpTo;
+    this.#log('info', 'uplink', `batch of ${items.length} receipt(s) up to ${lastSeq}, ${bytes.length} bytes`);
+    return { bytes, nonce, lastSeq, count: items.length };
+  }
+
+  /** One POST of the pending batch. True when the service's answer was taken in; false to retry later. */
+  async #exchange(p: Pending): Promise<boolean> {
+    this.stats.posts++;
+    let status: number;
+    let body: Uint8Array;
+    try {
+      ({ status, body } = await this.#o.transport.post(BATCH_PATH, p.bytes, this.#o.timeoutMs ?? 15_000));
+    } catch (e) {
+      if (!(e instanceof TransportError) && (e as Error).name !== 'TransportError') throw e;
+      this.#log('warn', 'uplink', `upload failed: ${(e as Error).message}`);
+      return false;
+    }
+    if (status !== 200) {
+      this.#log(status >= 500 ? 'warn' : 'error', 'uplink', `service answered ${status}: ${describeError(body)}`);
+      return false;
+    }
+    let response;
+    try {
+      response = decodeBatchResponse(body);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      this.#log('warn', 'uplink', `unreadable response (${body.length} bytes): ${e.message}`);
+      return false;
+    }
+    if (!verifyBatchResponse(response, this.#o.root.alg, this.#o.root.publicKey)) {
+      this.#log('error', 'uplink', 'response not signed by the root key: ignored');
+      return false;
+    }
+    if (response.terminalId !== this.#o.terminalId || !sameBytes(response.nonce, p.nonce)) {
+      this.#log('error', 'uplink', 'response answers another batch: ignored');
+      return false;
+    }
+    // Never more than what this batch carried; an older or repeated acknowledgement changes nothing.
+    const j = this.#o.journal;
+    const ack = Math.min(response.ackedUpTo, p.lastSeq);
+    if (ack > j.ackedUpTo) {
+      const before = j.ackedUpTo;
+      j.acknowledge(ack);
+      this.stats.receiptsAcknowledged += countBetween(p, before, ack);
+      this.stats.batchesAcknowledged++;
+      this.#log('info', 'uplink', `acknowledged up to ${ack}`);
+    }
+    for (const r of response.results) {
+      if (r.status === 2) this.#log('warn', 'uplink', `receipt ${r.seq} rejected by the service: ${r.reason ?? 'no reason'}`);
+    }
+    for (const u of response.updates) {
+      try {
+        this.#o.store.apply(u, p.nonce);
+        this.stats.updatesApplied++;
+      } catch (e) {
+        if ((e as Error).name !== 'UpdateError') throw e;
+        this.stats.updatesRefused++;
+        this.#log('error', 'uplink', `update refused: ${(e as Error).message}`);
+      }
+    }
+    return ack >= p.lastSeq;
+  }
+}
+
+function countBetween(p: Pending, before: number, ack: number): number {
+  return ack >= p.lastSeq ? p.count : Math.max(0, Math.min(p.count, ack - before));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function describeError(body: Uint8Array): string {
+  try {
+    const e = JSON.parse(utf8Decode(body.subarray(0, 512))) as { error?: string; message?: string };
+    return `${e.error ?? '?'}: ${e.message ?? ''}`;
+  } catch {
+    return `${body.length} bytes`;
+  }
+}

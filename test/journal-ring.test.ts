@@ -1,0 +1,140 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readU32 } from '../firmware/core/bytes';
+import { Journal, JournalError, RECORD_OVERHEAD } from '../firmware/core/journal/journal';
+import { JournalFullError } from '../firmware/core/ports';
+import { FileFlash } from '../host/flash/file-flash';
+import { RamFlash } from '../host/flash/ram-flash';
+import { seededRandom } from './uplink-fuzz-helpers';
+import { CHECKPOINT, RECEIPT, receiptPayload, UPDATE } from './journal-workload';
+
+function journal(flash: RamFlash | FileFlash, reserveBlocks = 2): Journal {
+  const j = new Journal({ flash, keyedTypes: [UPDATE], reserveBlocks, checkpoint: { type: CHECKPOINT, snapshot: () => new Uint8Array([1, 2, 3]) } });
+  j.open();
+  return j;
+}
+
+function fill(j: Journal, n: number, start = 0): number[] {
+  const seqs: number[] = [];
+  for (let i = 0; i < n; i++) seqs.push(j.appendSync(RECEIPT, receiptPayload(1 + (i % 5), 100 + i, start + i + 1, 350)));
+  return seqs;
+}
+
+describe('journal ring', () => {
+  it('keeps records across a reboot, in order, with the sequence continuing', async () => {
+    const flash = new RamFlash({ blocks: 8 });
+    const a = journal(flash);
+    const seqs = fill(a, 25);
+    expect(await a.append(RECEIPT, receiptPayload(9, 1, 99, 350))).to.equal(26);
+    expect(seqs).to.deep.equal(Array.from({ length: 25 }, (_, i) => i + 1));
+    const b = new Journal({ flash, keyedTypes: [UPDATE], reserveBlocks: 2 });
+    const report = b.open();
+    expect(report).to.include({ lastSeq: 26, records: 26, ackedUpTo: 0, tornTail: false });
+    expect(report.breaks).to.deep.equal([]);
+    const got: number[] = [];
+    b.replay(20, (r) => void got.push(readU32(r.payload, 5)));
+    expect(got).to.deep.equal([21, 22, 23, 24, 25, 99]);
+    expect(b.appendSync(RECEIPT, receiptPayload(1, 1, 100, 10))).to.equal(27);
+  });
+
+  it('refuses payments when full of unacknowledged receipts, then frees space on acknowledgement', () => {
+    const flash = new RamFlash({ blocks: 6 });
+    const j = journal(flash);
+    let n = 0;
+    while (j.canAppend(350)) {
+      j.appendSync(RECEIPT, receiptPayload(1, 1, ++n, 350));
+    }
+    // 4 usable blocks (6 minus a reserve of 2) of 10 receipts of 350 bytes.
+    expect(n).to.equal(40);
+    expect(() => j.appendSync(RECEIPT, receiptPayload(1, 1, ++n, 350))).to.throw(JournalFullError, 'journal full: connect to upload');
+    j.acknowledge(20);
+    expect(j.canAppend(350)).to.equal(true);
+    for (let i = 0; i < 20; i++) j.appendSync(RECEIPT, receiptPayload(1, 1, ++n, 350));
+    expect(j.canAppend(350)).to.equal(false);
+    expect(j.unacknowledged(100, 1 << 20).map((r) => r.seq)[0]).to.equal(21);
+    expect(() => j.acknowledge(j.lastSeq + 1)).to.throw(JournalError);
+  });
+
+  it('levels wear: every block is erased about as often as any other', () => {
+    const flash = new RamFlash({ blocks: 10 });
+    const j = journal(flash);
+    for (let round = 0; round < 60; round++) {
+      fill(j, 30, round * 30);
+      j.acknowledge(j.lastAcknowledgeable);
+    }
+    const counts = flash.eraseCounts;
+    expect(Math.max(...counts) - Math.min(...counts)).to.be.at.most(1);
+    expect(Math.min(...counts)).to.be.greaterThan(15);
+  });
+
+  it('carries the latest stored update and the acknowledgement forward across reclaims', () => {
+    const flash = new RamFlash({ blocks: 8 });
+    const j = journal(flash);
+    j.appendSync(UPDATE, new Uint8Array([7, 7, 7]));
+    for (let round = 0; round < 20; round++) {
+      fill(j, 20, round * 20);
+      j.acknowledge(j.lastAcknowledgeable);
+    }
+    const b = new Journal({ flash, keyedTypes: [UPDATE, CHECKPOINT], reserveBlocks: 2 });
+    const report = b.open();
+    expect(b.latest(UPDATE)?.payload).to.deep.equal(new Uint8Array([7, 7, 7]));
+    expect(b.latest(CHECKPOINT)?.payload).to.deep.equal(new Uint8Array([1, 2, 3]));
+    expect(report.ackedUpTo).to.equal(j.ackedUpTo);
+    expect(report.blocks).to.be.lessThan(8);
+  });
+
+  it('drops a torn tail and writes on past it', () => {
+    const flash = new RamFlash({ blocks: 8, random: seededRandom(3) });
+    const j = journal(flash);
+    fill(j, 3);
+    flash.cutPowerAt(0);
+    expect(() => j.appendSync(RECEIPT, receiptPayload(1, 1, 4, 350))).to.throw('power lost');
+    flash.powerOn();
+    const b = new Journal({ flash, reserveBlocks: 2 });
+    expect(b.open()).to.include({ lastSeq: 3, tornTail: true });
+    expect(b.appendSync(RECEIPT, receiptPayload(1, 1, 5, 350))).to.equal(4);
+    const c = new Journal({ flash, reserveBlocks: 2 });
+    expect(c.open()).to.include({ lastSeq: 4, records: 4 });
+  });
+
+  it('does not accept a record altered in flash, even with a fixed-up CRC', () => {
+    const flash = new RamFlash({ blocks: 8 });
+    const j = journal(flash);
+    fill(j, 25);
+    // Forge receipt 2 (block 0): change its amount and recompute the CRC, as an attacker with the chip could.
+    const at = 36 + (RECORD_OVERHEAD + 352);
+    const image = flash.data;
+    expect(readU32(image, at + 4)).to.equal(2);
+    image[at + 24 + 2] = 0x7f; // amount bytes
+    const { Crc32 } = require('../firmware/core/journal/crc32') as typeof import('../firmware/core/journal/crc32');
+    const crc = new Crc32().compute(image, at, at + 24 + 350);
+    image.set([crc >>> 24, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff], at + 24 + 350);
+    const b = new Journal({ flash, reserveBlocks: 2 });
+    const report = b.open();
+    expect(report.breaks.length).to.be.greaterThan(0);
+    const seqs: number[] = [];
+    b.replay(0, (r) => void seqs.push(r.seq));
+    expect(seqs).to.not.include(2);
+  });
+
+  it('runs on a file-backed flash that survives closing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapline-flash-'));
+    try {
+      const path = join(dir, 'journal.bin');
+      const f1 = new FileFlash({ path, blocks: 8 });
+      fill(journal(f1), 15);
+      f1.close();
+      const f2 = new FileFlash({ path, blocks: 8 });
+      const j = new Journal({ flash: f2, reserveBlocks: 2 });
+      expect(j.open()).to.include({ lastSeq: 15, records: 15 });
+      f2.write(new Uint8Array([0x00]), 8 * 4096 - 1);
+      f2.write(new Uint8Array([0xff]), 8 * 4096 - 1);
+      expect(new Uint8Array(f2.read(1, 8 * 4096 - 1))[0]).to.equal(0, 'a write cannot set bits');
+      f2.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
