@@ -194,12 +194,13 @@ export class DeviceWorld {
 }
 
 /** Boot, key 12.00, tap a phone wallet, approved; the result a test checks on either engine. */
-export async function bootAndPay(transport: ReaderTransport): Promise<{
+export async function bootAndPay(transport: ReaderTransport, keep?: (w: DeviceWorld) => void): Promise<{
   readerFirmware: string; transport: string; pins: Record<string, unknown>; approved: number; declined: number;
   journalLastSeq: number; screens: string[][]; logs: string[]; greenOn: boolean;
 }> {
   DeviceWorld.resetPins();
   const w = new DeviceWorld({ transport });
+  keep?.(w);
   const booted = await w.boot();
   await w.keys('1200#');
   w.chip.placeCard(w.wallet());

@@ -2,9 +2,21 @@
 import { serve } from '../../host/xs/guest';
 import { badProvisioning, bootAndPay, payThenReboot, slowReader } from './device-world';
 import type { ReaderTransport } from '../../firmware/app/pins';
+import type { DeviceWorld } from './device-world';
+
+// Keeps the last world alive between calls, so a benchmark can measure what it retains after a GC.
+const kept: { world?: DeviceWorld } = {};
 
 serve({
-  bootAndPay: (a: { transport: ReaderTransport }) => bootAndPay(a.transport),
+  bootAndPay: (a: { transport: ReaderTransport; keep?: boolean }) => bootAndPay(a.transport, a.keep ? (w) => (kept.world = w) : undefined),
+  collect: () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc) gc();
+    return { gc: gc !== undefined, kept: kept.world !== undefined };
+  },
+  release: () => {
+    kept.world = undefined;
+  },
   payThenReboot: () => payThenReboot(),
   slowReader: () => slowReader(),
   badProvisioning: () => badProvisioning(),
