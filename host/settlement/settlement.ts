@@ -124,6 +124,7 @@ interface ReceiptRow {
   terminal_id: string;
   terminal_seq: number;
   counter: number | null;
+  amount: number;
   outcome: Outcome;
   reason: string;
   credited: number;
@@ -223,8 +224,12 @@ export class Settlement {
         for (const r of rows) existing.set(Number(r.terminal_seq), r);
       }
       const ledger: Posting[] = [];
-      for (const item of checked) results.push(await this.#settle(tx, current, item, now, existing.get(item.seq), ledger));
+      const batchSpent = new Map<string, number>();
+      for (const item of checked) results.push(await this.#settle(tx, current, item, now, existing.get(item.seq), ledger, batchSpent));
       await this.#post(tx, ledger, now);
+      for (const [walletId, spent] of batchSpent) {
+        await tx.run('UPDATE wallets SET spent = spent + $1, updated_at = $2 WHERE wallet_id = $3', [spent, now, walletId]);
+      }
       const highest = batch.items.length ? batch.items[batch.items.length - 1]!.seq : current.acked_seq;
       const acked = batch.items.length ? highest : Math.min(current.acked_seq, highest);
       if (highest > current.acked_seq) {
@@ -282,7 +287,16 @@ export class Settlement {
     return row;
   }
 
-  async #settle(tx: Tx, terminal: TerminalRow, item: Checked, now: number, existing: ReceiptRow | undefined, ledger: Posting[]): Promise<ReceiptResult> {
+  /** `ledger` and `batchSpent` collect the batch's postings and wallet spending, written after the loop. */
+  async #settle(
+    tx: Tx,
+    terminal: TerminalRow,
+    item: Checked,
+    now: number,
+    existing: ReceiptRow | undefined,
+    ledger: Posting[],
+    batchSpent: Map<string, number>,
+  ): Promise<ReceiptResult> {
     if (existing) {
       if (toHex(existing.receipt) === toHex(item.bytes)) {
         return { seq: item.seq, status: RESULT_DUPLICATE, reason: `already settled: ${existing.outcome}` };
@@ -324,10 +338,16 @@ export class Settlement {
        ON CONFLICT (wallet_id) DO UPDATE SET updated_at = wallets.updated_at RETURNING funded, spent, status, lost_at`,
       [walletId, certificate.issuerKeyId, now],
     ))!;
-    const same = await tx.all<ReceiptRow>('SELECT * FROM receipts WHERE wallet_id = $1 AND counter = $2 ORDER BY id', [
-      walletId,
-      response.counter,
-    ]);
+    // One round trip for the wallet's receipts that matter: any under this counter, and the nearest
+    // earlier and later ones with a signed balance (for the balance check).
+    const near = await tx.all<ReceiptRow & { which: string; balance_after: number | null }>(
+      `SELECT * FROM (SELECT 'same' AS which, r.* FROM receipts r WHERE wallet_id = $1 AND counter = $2) AS s
+       UNION ALL SELECT * FROM (SELECT 'before' AS which, r.* FROM receipts r WHERE wallet_id = $1 AND counter < $2 AND balance_after IS NOT NULL ORDER BY counter DESC LIMIT 1) AS b
+       UNION ALL SELECT * FROM (SELECT 'after' AS which, r.* FROM receipts r WHERE wallet_id = $1 AND counter > $2 AND balance_after IS NOT NULL ORDER BY counter ASC LIMIT 1) AS a`,
+      [walletId, response.counter],
+    );
+    const same = near.filter((r) => r.which === 'same').sort((a, b) => Number(a.id) - Number(b.id));
+    wallet.spent += batchSpent.get(walletId) ?? 0;
     const paymentTime = request.terminalTime || now;
 
     let outcome: Outcome = 'settled';
@@ -352,7 +372,14 @@ export class Settlement {
       outcome = 'overspend';
       reason = `wallet ${walletId} spent ${wallet.spent + request.amount} of a known balance of ${wallet.funded}`;
     } else {
-      const conflict = await this.#balanceConflict(tx, walletId, response.counter, request.amount, response.balanceAfter);
+      const conflict = balanceConflict(
+        near.find((r) => r.which === 'before'),
+        near.find((r) => r.which === 'after'),
+        walletId,
+        response.counter,
+        request.amount,
+        response.balanceAfter,
+      );
       if (conflict) {
         outcome = 'overspend';
         reason = conflict.reason;
@@ -364,7 +391,7 @@ export class Settlement {
     // Credited first: the merchant is paid from the advance account for every receipt within the caps.
     this.#book(ledger, `merchant:${terminal.merchant_id}`, request.amount, id, 'credit for receipt');
     this.#book(ledger, 'advance', -request.amount, id, 'advance to merchant');
-    await tx.run('UPDATE wallets SET spent = spent + $1, updated_at = $2 WHERE wallet_id = $3', [request.amount, now, walletId]);
+    batchSpent.set(walletId, (batchSpent.get(walletId) ?? 0) + request.amount);
     if (outcome === 'settled') {
       // ...deducted when verified: the wallet's owner repays the advance.
       this.#book(ledger, `wallet:${walletId}`, -request.amount, id, 'debit for receipt');
@@ -392,35 +419,6 @@ export class Settlement {
     );
     await this.#deny(tx, walletId, outcome, now);
     return { seq: item.seq, status: RESULT_ACCEPTED, reason: `${outcome}: credited, loss booked, wallet denied` };
-  }
-
-  /**
-   * The wallet signs its balance after each payment and there are no top-ups: along its counter the
-   * balance only goes down, by at least each payment. A receipt that breaks this against its nearest
-   * neighbours is a tampered or cloned element spending value it does not have.
-   */
-  async #balanceConflict(
-    tx: Tx,
-    walletId: string,
-    counter: number,
-    amount: number,
-    balanceAfter: number,
-  ): Promise<{ reason: string; other: ReceiptRow } | undefined> {
-    const before = await tx.get<ReceiptRow & { balance_after: number }>(
-      `SELECT * FROM receipts WHERE wallet_id = $1 AND counter < $2 AND balance_after IS NOT NULL ORDER BY counter DESC LIMIT 1`,
-      [walletId, counter],
-    );
-    if (before && balanceAfter + amount > Number(before.balance_after)) {
-      return { reason: `wallet ${walletId} counter ${counter} spent ${amount} leaving ${balanceAfter}, but counter ${before.counter} had left ${before.balance_after}`, other: before };
-    }
-    const after = await tx.get<ReceiptRow & { balance_after: number; amount: number }>(
-      `SELECT * FROM receipts WHERE wallet_id = $1 AND counter > $2 AND balance_after IS NOT NULL ORDER BY counter ASC LIMIT 1`,
-      [walletId, counter],
-    );
-    if (after && Number(after.balance_after) + Number(after.amount) > balanceAfter) {
-      return { reason: `wallet ${walletId} counter ${counter} left ${balanceAfter}, but counter ${after.counter} later spent ${after.amount} leaving ${after.balance_after}`, other: after };
-    }
-    return undefined;
   }
 
   async #insertReceipt(
@@ -662,6 +660,28 @@ function walletIdBytes(walletId: string): Uint8Array {
 
 function checkWalletId(walletId: string): void {
   if (!WALLET_ID.test(walletId)) throw new SettlementError(400, 'bad-wallet-id', 'wallet id must be 16 lowercase hex digits');
+}
+
+/**
+ * The wallet signs its balance after each payment and there are no top-ups: along its counter the
+ * balance only goes down, by at least each payment. A receipt that breaks this against its nearest
+ * neighbours is a tampered or cloned element spending value it does not have.
+ */
+function balanceConflict(
+  before: (ReceiptRow & { balance_after: number | null }) | undefined,
+  after: (ReceiptRow & { balance_after: number | null }) | undefined,
+  walletId: string,
+  counter: number,
+  amount: number,
+  balanceAfter: number,
+): { reason: string; other: ReceiptRow } | undefined {
+  if (before && before.balance_after !== null && balanceAfter + amount > Number(before.balance_after)) {
+    return { reason: `wallet ${walletId} counter ${counter} spent ${amount} leaving ${balanceAfter}, but counter ${before.counter} had left ${before.balance_after}`, other: before };
+  }
+  if (after && after.balance_after !== null && Number(after.balance_after) + Number(after.amount) > balanceAfter) {
+    return { reason: `wallet ${walletId} counter ${counter} left ${balanceAfter}, but counter ${after.counter} later spent ${after.amount} leaving ${after.balance_after}`, other: after };
+  }
+  return undefined;
 }
 
 /** Two receipts record the same exchange when the wallet's signed response is the same. */
