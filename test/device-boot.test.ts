@@ -17,6 +17,9 @@ function checks(engine: () => Engine): void {
       expect(r.declined).to.equal(0);
       expect(r.journalLastSeq).to.be.greaterThan(0);
       expect(r.greenOn).to.equal(true);
+      expect(r.tones, 'key clicks and the approval tone').to.be.greaterThan(4);
+      expect(r.panelText, 'the OLED shows the last screen').to.match(/[#█]/);
+      expect(r.screens.some((s) => s.some((l) => /APPROVED/.test(l))), JSON.stringify(r.screens)).to.equal(true);
       expect(r.screens[0]).to.deep.equal(['TAPLINE', 'starting...']);
       expect(r.screens.some((s) => s[0] === 'MERCHANT' && s.includes('reader ok'))).to.equal(true);
       expect(r.logs.some((l) => l.startsWith('[info] selftest: crypto ok, random ok, journal ok, reader ok'))).to.equal(true);

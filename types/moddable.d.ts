@@ -60,6 +60,7 @@ declare module 'embedded:provider/builtin' {
   interface I2CLike {
     read(count: number, stop?: boolean): ArrayBuffer;
     write(buffer: ArrayBuffer | ArrayBufferView, stop?: boolean): void;
+    close(): void;
   }
   interface SPILike {
     transfer(buffer: ArrayBuffer | ArrayBufferView): void;
@@ -75,8 +76,8 @@ declare module 'embedded:provider/builtin' {
     write(value: number): void;
     close(): void;
   }
-  interface DigitalLike {
-    read(): number;
+  interface PWMLike {
+    readonly resolution: number;
     write(value: number): void;
     close(): void;
   }
@@ -89,8 +90,9 @@ declare module 'embedded:provider/builtin' {
         readonly Input: number;
         readonly InputPullUp: number;
         readonly Output: number;
+        readonly OutputOpenDrain: number;
       };
-      Digital: IOClass<{ pin: number; mode: number }, DigitalLike> & { readonly Input: number; readonly Output: number };
+      PWM: IOClass<{ pin: number; hz: number; resolution?: number }, PWMLike>;
     };
   };
   export default device;

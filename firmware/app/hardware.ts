@@ -1,12 +1,17 @@
 // Builds the terminal's parts from the pin map and the platform's ECMA-419 IO classes. Platform-free:
 // main.ts passes Moddable's `device.io` classes; a test can pass the simulated ones (host/sim/hw/).
 import type { Clock, Log } from '../core/platform';
-import type { I2C, I2COptions, SPI, SPIOptions, Serial, SerialOptions } from '../../drivers/io';
+import type { DigitalBank, DigitalBankOptions, I2C, I2COptions, PWM, PWMOptions, SPI, SPIOptions, Serial, SerialOptions } from '../../drivers/io';
 import { PinMode } from '../../drivers/io';
 import { PN532 } from '../../drivers/pn532/pn532';
 import { NfcReader } from '../../drivers/pn532/reader';
 import { PN532I2C, PN532SPI, PN532UART, type PN532Transport } from '../../drivers/pn532/transport';
-import type { BoardPins } from './pins';
+import { Keypad } from '../../drivers/keypad';
+import { Buzzer, Feedback } from '../../drivers/feedback/feedback';
+import { SSD1306 } from '../../drivers/display/ssd1306';
+import { Framebuffer } from '../../drivers/display/framebuffer';
+import { Screens } from '../../drivers/display/screens';
+import { pinMask, type BoardPins } from './pins';
 import type { EffectSink } from './runner';
 
 export interface IOClasses {
@@ -29,68 +34,90 @@ export function openReader(board: BoardPins, io: IOClasses, clock: Clock, log: L
   return new NfcReader({ pn532: new PN532({ transport, clock, log }), log });
 }
 
-/** One output pin (embedded:io/digital). */
-export interface OutputPin {
-  write(value: number): void;
-  close(): void;
+export interface PanelClasses {
+  I2C: new (options: I2COptions) => I2C;
+  DigitalBank: new (options: DigitalBankOptions) => DigitalBank;
+  PWM: new (options: PWMOptions) => PWM;
 }
 
-export type DigitalClass = new (options: { pin: number; mode: number }) => OutputPin;
+/** The SSD1306 on the shared I2C bus, showing the terminal's display lines. */
+export class Display {
+  readonly #panel: SSD1306;
+  readonly #fb: Framebuffer;
+  readonly #screens: Screens;
 
-/** Buzzer and LEDs on plain GPIOs; the display shows its lines on the log until its driver is wired. */
-export class Feedback implements EffectSink {
-  readonly #green: OutputPin;
-  readonly #red: OutputPin;
-  readonly #buzzer: OutputPin;
-  readonly #on: number;
-  readonly #buzzOn: number;
-  readonly #setTimer: (callback: () => void, ms: number) => unknown;
-  readonly #log: Log;
-  #display: ((lines: string[]) => void) | undefined;
-
-  constructor(options: { board: BoardPins; Digital: DigitalClass; setTimer: (callback: () => void, ms: number) => unknown; log: Log; display?: (lines: string[]) => void }) {
-    const { board, Digital } = options;
-    this.#green = new Digital({ pin: board.leds.green, mode: PinMode.Output });
-    this.#red = new Digital({ pin: board.leds.red, mode: PinMode.Output });
-    this.#buzzer = new Digital({ pin: board.buzzer.pin, mode: PinMode.Output });
-    this.#on = board.leds.activeHigh ? 1 : 0;
-    this.#buzzOn = board.buzzer.activeHigh ? 1 : 0;
-    this.#setTimer = options.setTimer;
-    this.#log = options.log;
-    this.#display = options.display;
-    this.led('off');
-    this.#buzzer.write(this.#buzzOn ^ 1);
+  constructor(options: { board: BoardPins; I2C: PanelClasses['I2C']; currency?: string }) {
+    const { board } = options;
+    const io = new options.I2C({ data: board.i2c.sda, clock: board.i2c.scl, hz: board.i2c.hz, address: board.display.address, port: board.i2c.port });
+    this.#panel = new SSD1306({ io, width: board.display.width, height: board.display.height });
+    this.#fb = new Framebuffer({ width: board.display.width, height: board.display.height });
+    this.#screens = new Screens({ framebuffer: this.#fb, currency: options.currency });
+    this.#panel.init();
   }
 
-  display(lines: string[]): void {
-    if (this.#display) this.#display(lines);
-    this.#log('debug', 'display', lines.join(' | '));
-  }
-
-  led(color: 'off' | 'blue' | 'green' | 'red'): void {
-    // The board has no blue LED: "blue" (ready for a tap) shows as both off.
-    this.#green.write(color === 'green' ? this.#on : this.#on ^ 1);
-    this.#red.write(color === 'red' ? this.#on : this.#on ^ 1);
-  }
-
-  beep(pattern: 'key' | 'approved' | 'declined'): void {
-    // Active buzzer: on/off times in ms, alternating, starting with on.
-    const times = pattern === 'key' ? [30] : pattern === 'approved' ? [120] : [80, 80, 80, 80, 300];
-    let level = this.#buzzOn;
-    const next = (i: number) => {
-      this.#buzzer.write(i < times.length ? level : this.#buzzOn ^ 1);
-      if (i >= times.length) return;
-      level ^= 1;
-      this.#setTimer(() => next(i + 1), times[i]!);
-    };
-    next(0);
+  show(lines: string[]): void {
+    this.#screens.lines(lines);
+    this.#panel.flush(this.#fb);
   }
 
   close(): void {
-    this.led('off');
-    this.#buzzer.write(this.#buzzOn ^ 1);
-    this.#green.close();
-    this.#red.close();
-    this.#buzzer.close();
+    this.#panel.close();
+  }
+}
+
+/** The 4x4 keypad: rows an open-drain output bank, columns an input bank (pulled up, inside or out). */
+export function openKeypad(board: BoardPins, DigitalBank: PanelClasses['DigitalBank'], clock: Clock): Keypad {
+  const rows = pinMask(board.keypad.rows);
+  const cols = pinMask(board.keypad.cols);
+  return new Keypad({
+    rows: new DigitalBank({ pins: rows.mask, bank: rows.bank, mode: PinMode.OutputOpenDrain }),
+    columns: new DigitalBank({ pins: cols.mask, bank: cols.bank, mode: board.keypad.colPull === 'external' ? PinMode.Input : PinMode.InputPullUp }),
+    rowPins: board.keypad.rows,
+    columnPins: board.keypad.cols,
+    clock,
+    keymap: board.keypad.layout.map((row) => [...row]),
+  });
+}
+
+/** LEDs on one output bank and the buzzer on PWM (drivers/feedback). */
+export function openFeedback(board: BoardPins, io: Pick<PanelClasses, 'DigitalBank' | 'PWM'>, clock: Clock): Feedback {
+  const leds = pinMask([board.leds.green, board.leds.red]);
+  return new Feedback({
+    buzzer: new Buzzer({ open: (hz) => new io.PWM({ pin: board.buzzer.pin, hz }) }),
+    leds: new io.DigitalBank({ pins: leds.mask, bank: leds.bank, mode: PinMode.Output }),
+    pins: { green: board.leds.green, red: board.leds.red },
+    activeLow: !board.leds.activeHigh,
+    clock,
+  });
+}
+
+/** Where the state machine's effects go on the device: display, LEDs, buzzer. */
+export class DeviceSink implements EffectSink {
+  readonly #display: { show(lines: string[]): void } | undefined;
+  readonly #feedback: Feedback;
+  readonly #log: Log;
+
+  constructor(options: { display?: { show(lines: string[]): void }; feedback: Feedback; log: Log }) {
+    this.#display = options.display;
+    this.#feedback = options.feedback;
+    this.#log = options.log;
+  }
+
+  display(lines: string[]): void {
+    this.#log('debug', 'display', lines.join(' | '));
+    try {
+      this.#display?.show(lines);
+    } catch (e) {
+      // A display that stops answering must not stop payments: the log keeps the lines.
+      this.#log('warn', 'display', e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  led(color: 'off' | 'blue' | 'green' | 'red'): void {
+    this.#feedback.setLed(color);
+  }
+
+  beep(pattern: 'key' | 'approved' | 'declined'): void {
+    void this.#feedback.play(pattern);
   }
 }

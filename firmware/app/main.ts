@@ -9,8 +9,9 @@ import flash from 'embedded:storage/flash';
 import device from 'embedded:provider/builtin';
 import config from 'mc/config';
 import {
-  boot, BootError, checkJournalPartition, PartitionAdapter, Feedback, JOURNAL_PARTITION, ModdableHttpTransport, openReader, PIN_MAP,
-  PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard, TicksClock, WifiLink,
+  boot, BootError, checkJournalPartition, DeviceSink, Display, JOURNAL_PARTITION, ModdableHttpTransport, openFeedback, openKeypad,
+  openReader, PartitionAdapter, PIN_MAP, PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard,
+  TicksClock, WifiLink,
 } from './bundle';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -39,8 +40,16 @@ async function main(): Promise<void> {
   const provisionPartition = flash.open({ path: PROVISION_PARTITION, mode: 'r' });
   const provisionFlash = new PartitionAdapter(provisionPartition);
 
-  const io = device.io as unknown as Parameters<typeof openReader>[1] & { Digital: ConstructorParameters<typeof Feedback>[0]['Digital'] };
-  const feedback = new Feedback({ board, Digital: io.Digital, setTimer, log });
+  // Moddable's IO classes match drivers/io.ts at run time; their SDK typings differ in detail.
+  const io = device.io as unknown as Parameters<typeof openReader>[1] & Parameters<typeof openFeedback>[1] & { I2C: ConstructorParameters<typeof Display>[0]['I2C'] };
+  let display: Display | undefined;
+  try {
+    display = new Display({ board, I2C: io.I2C });
+  } catch (e) {
+    log('warn', 'display', `no display: ${String(e)}`);
+  }
+  const sink = new DeviceSink({ display, feedback: openFeedback(board, io, clock), log });
+  const keypad = openKeypad(board, io.DigitalBank, clock);
 
   const booted = await boot({
     clock,
@@ -49,11 +58,11 @@ async function main(): Promise<void> {
     provisioningText: () => readProvisioningText(provisionFlash),
     journalFlash,
     openReader: () => openReader(board, io, clock, log),
-    show: (lines) => feedback.display(lines),
+    show: (lines) => sink.display(lines),
   });
   provisionPartition.close();
 
-  const runner = new Runner({ terminal: booted.terminal, reader: booted.reader, sink: feedback, log });
+  const runner = new Runner({ terminal: booted.terminal, reader: booted.reader, sink, keypad, log });
   runner.start();
 
   const p = booted.provisioning;

@@ -116,7 +116,7 @@ export function boardWires(b: BoardPins): Wire[] {
       note: b.keypad.colPull === 'external' ? '10 kΩ pull-up to 3V3 (input-only pin)' : 'internal pull-up',
     }),
   );
-  w.push({ gpio: b.buzzer.pin, part: 'Buzzer', partPin: 'driver base', signal: 'buzzer', direction: 'out', note: 'via 1 kΩ to an NPN (2N2222 / S8050)' });
+  w.push({ gpio: b.buzzer.pin, part: 'Buzzer', partPin: 'driver base', signal: 'buzzer', direction: 'out', note: 'PWM tone, via 1 kΩ to an NPN (2N2222 / S8050)' });
   w.push({ gpio: b.leds.green, part: 'LED green', partPin: 'anode', signal: 'approved', direction: 'out', note: 'via 330 Ω' });
   w.push({ gpio: b.leds.red, part: 'LED red', partPin: 'anode', signal: 'declined', direction: 'out', note: 'via 330 Ω' });
   return w;
@@ -163,6 +163,7 @@ export function pinProblems(name: string, b: BoardPins): string[] {
   for (const [what, pins] of [['rows', b.keypad.rows], ['columns', b.keypad.cols]] as const) {
     if (new Set(pins.map((p) => Math.floor(p / 32))).size > 1) problems.push(`${name}: keypad ${what} must sit in one GPIO bank of 32 (DigitalBank)`);
   }
+  if (Math.floor(b.leds.green / 32) !== Math.floor(b.leds.red / 32)) problems.push(`${name}: the LEDs must sit in one GPIO bank (one DigitalBank)`);
   if (b.pn532.i2c.address === b.display.address) problems.push(`${name}: the reader and the display share an I2C address`);
   return problems;
 }

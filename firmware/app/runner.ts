@@ -19,6 +19,8 @@ export interface RunnerOptions {
   reader: NfcReader | undefined;
   sink: EffectSink;
   log: Log;
+  /** Polled once a step; returns the keys newly pressed (drivers/keypad). */
+  keypad?: { poll(): string[] };
   /** How long one step may wait for a card in the field. */
   pollWindowMs?: number;
   /** Sees every effect of the state machine (the simulator prints them; a test checks them). */
@@ -63,6 +65,7 @@ export class Runner {
     if (this.#busy) return;
     this.#busy = true;
     try {
+      for (const legend of this.#o.keypad?.poll() ?? []) await this.key(legend);
       await this.#send({ type: 'tick' });
       const reader = this.#o.reader;
       if (!reader) return;

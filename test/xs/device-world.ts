@@ -9,35 +9,23 @@ import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { boot, type Booted } from '../../firmware/app/boot';
 import { Runner } from '../../firmware/app/runner';
-import { Feedback, openReader, type IOClasses, type OutputPin } from '../../firmware/app/hardware';
+import { DeviceSink, Display, openFeedback, openKeypad, openReader, type IOClasses, type PanelClasses } from '../../firmware/app/hardware';
 import { PartitionAdapter, readProvisioningText } from '../../firmware/app/device-storage';
 import { selectBoard, type BoardPins, type PinMap, type ReaderTransport } from '../../firmware/app/pins';
 import pinMap from '../../hardware/pins.json';
 import { RamFlash } from '../../host/flash/ram-flash';
-import { SimI2C, SimI2CBus, SimSerial, SimSPI } from '../../host/sim/hw/io';
+import { SimDigitalBank, SimI2C, SimI2CBus, SimSerial, SimSPI, type PinNetwork } from '../../host/sim/hw/io';
+import { KeyMatrix } from '../../host/sim/hw/keypad';
+import { BuzzerRecorder, OutputPins } from '../../host/sim/hw/feedback';
+import { SimSSD1306 } from '../../host/sim/hw/ssd1306';
 import { SimPN532 } from '../../host/sim/hw/pn532';
-import type { I2COptions, SPIOptions, SerialOptions } from '../../drivers/io';
+import type { DigitalBankOptions, I2COptions, PWMOptions, SPIOptions, SerialOptions } from '../../drivers/io';
 import { createIssuer, issueWallet, type Issuer } from '../../host/wallet/issuer';
 import { WalletEmulator } from '../../host/wallet/emulator';
 import { seededRandom } from '../../host/wallet/random';
 
 export const NOW = 1_790_000_000;
 const YEAR = 365 * 86400;
-
-/** A GPIO output that remembers its level, for the LEDs and the buzzer. */
-class PinRecorder implements OutputPin {
-  static levels = new Map<number, number[]>();
-  readonly pin: number;
-  constructor(options: { pin: number; mode: number }) {
-    this.pin = options.pin;
-  }
-  write(value: number): void {
-    const seen = PinRecorder.levels.get(this.pin) ?? [];
-    seen.push(value);
-    PinRecorder.levels.set(this.pin, seen);
-  }
-  close(): void {}
-}
 
 export interface DeviceWorldOptions {
   transport?: ReaderTransport;
@@ -50,11 +38,27 @@ export interface DeviceWorldOptions {
   provisioning?: string;
 }
 
-/** Makes the IO classes openReader receives: each one talks to `chip`, on whatever pins it is given. */
-function simIO(chip: SimPN532, pinsSeen: Record<string, unknown>): IOClasses {
+/** The IO classes the app receives: the reader and the OLED share the I2C bus, the keypad and LEDs are pin networks. */
+function simIO(chip: SimPN532, panel: SimSSD1306, networks: { keypad: KeyMatrix; leds: OutputPins; buzzer: BuzzerRecorder; board: BoardPins }, pinsSeen: Record<string, unknown>): IOClasses & PanelClasses {
   const bus = new SimI2CBus();
   bus.attach(0x24, { i2cWrite: (b) => chip.i2cWrite(b), i2cRead: (n) => chip.i2cRead(n) });
+  bus.attach(0x3c, panel);
+  const keypadPins = [...networks.board.keypad.rows, ...networks.board.keypad.cols];
   return {
+    DigitalBank: class extends SimDigitalBank {
+      constructor(o: DigitalBankOptions) {
+        // the banks' masks are bank-relative: bank 1 bit n is GPIO 32 + n, as 1 << (32 + n) is in JS
+        const isKeypad = keypadPins.some((p) => (o.pins & (1 << p)) !== 0 && Math.floor(p / 32) === (o.bank ?? 0));
+        const network: PinNetwork = isKeypad ? networks.keypad : networks.leds;
+        super({ ...o, network });
+      }
+    },
+    PWM: class {
+      constructor(o: PWMOptions) {
+        pinsSeen.pwm = o;
+        return networks.buzzer.open(o);
+      }
+    } as unknown as PanelClasses['PWM'],
     I2C: class extends SimI2C {
       constructor(o: I2COptions) {
         pinsSeen.i2c = o;
@@ -73,7 +77,7 @@ function simIO(chip: SimPN532, pinsSeen: Record<string, unknown>): IOClasses {
         super({ device: { uartWrite: (b) => chip.uartWrite(b), uartRead: () => chip.uartRead() }, ...o });
       }
     },
-  } as unknown as IOClasses;
+  } as unknown as IOClasses & PanelClasses;
 }
 
 export class DeviceWorld {
@@ -87,6 +91,10 @@ export class DeviceWorld {
   readonly logs: string[] = [];
   readonly screens: string[][] = [];
   readonly pinsSeen: Record<string, unknown> = {};
+  readonly panel = new SimSSD1306();
+  readonly keypad: KeyMatrix;
+  readonly leds: OutputPins;
+  readonly buzzer: BuzzerRecorder;
   readonly log: Log = (level, tag, message) => void this.logs.push(`[${level}] ${tag}: ${message}`);
   booted: Booted | undefined;
   runner: Runner | undefined;
@@ -103,6 +111,9 @@ export class DeviceWorld {
     this.board = selectBoard({ version: 1, boards: { b: board } }, 'b');
     if (this.board.pn532.transport === 'uart') this.chip.powerUpAsleep();
     this.provisioning = o.provisioning ?? this.#provisioningText();
+    this.keypad = new KeyMatrix({ rowPins: this.board.keypad.rows, columnPins: this.board.keypad.cols, clock: this.clock });
+    this.leds = new OutputPins({ clock: this.clock });
+    this.buzzer = new BuzzerRecorder({ clock: this.clock });
     this.#silent = o.silentAttempts ?? 0;
   }
 
@@ -136,14 +147,14 @@ export class DeviceWorld {
 
   async boot(): Promise<Booted> {
     const provision = this.provisionPartition();
-    const io = simIO(this.chip, this.pinsSeen);
-    const feedback = new Feedback({
-      board: this.board,
-      Digital: PinRecorder,
-      setTimer: () => undefined,
+    const io = simIO(this.chip, this.panel, { keypad: this.keypad, leds: this.leds, buzzer: this.buzzer, board: this.board }, this.pinsSeen);
+    const display = new Display({ board: this.board, I2C: io.I2C });
+    const feedback = new DeviceSink({
+      display: { show: (lines: string[]) => { this.screens.push(lines); display.show(lines); } },
+      feedback: openFeedback(this.board, io, this.clock),
       log: this.log,
-      display: (lines) => void this.screens.push(lines),
     });
+    const keypad = openKeypad(this.board, io.DigitalBank, this.clock);
     this.booted = await boot({
       clock: this.clock,
       random: this.random,
@@ -159,7 +170,7 @@ export class DeviceWorld {
       },
       show: (lines) => feedback.display(lines),
     });
-    this.runner = new Runner({ terminal: this.booted.terminal, reader: this.booted.reader, sink: feedback, log: this.log });
+    this.runner = new Runner({ terminal: this.booted.terminal, reader: this.booted.reader, sink: feedback, keypad, log: this.log });
     this.runner.start();
     return this.booted;
   }
@@ -169,8 +180,17 @@ export class DeviceWorld {
     return new WalletEmulator({ profile: 'phone', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance, holderVerified: true });
   }
 
+  /** Presses each key on the simulated matrix long enough for the debounce, then releases it. */
   async keys(text: string): Promise<void> {
-    for (const k of text) await this.runner!.key(k);
+    for (const k of text) {
+      const row = this.board.keypad.layout.findIndex((r) => r.includes(k));
+      if (row < 0) throw new RangeError(`no key "${k}" on the keypad`);
+      const column = this.board.keypad.layout[row]!.indexOf(k);
+      this.keypad.press(row, column, 5);
+      await this.steps(3);
+      this.keypad.release(row, column);
+      await this.steps(2);
+    }
   }
 
   /** Runs loop steps until `done` or `most` steps, advancing the clock like the device's timer would. */
@@ -184,21 +204,17 @@ export class DeviceWorld {
     return n;
   }
 
-  pinLevels(pin: number): number[] {
-    return PinRecorder.levels.get(pin) ?? [];
-  }
-
-  static resetPins(): void {
-    PinRecorder.levels = new Map();
+  /** Whether the LED pin was ever driven on. */
+  ledLit(pin: number): boolean {
+    return this.leds.changes.some((c) => (c.level & (1 << pin)) !== 0);
   }
 }
 
 /** Boot, key 12.00, tap a phone wallet, approved; the result a test checks on either engine. */
 export async function bootAndPay(transport: ReaderTransport, keep?: (w: DeviceWorld) => void): Promise<{
   readerFirmware: string; transport: string; pins: Record<string, unknown>; approved: number; declined: number;
-  journalLastSeq: number; screens: string[][]; logs: string[]; greenOn: boolean;
+  journalLastSeq: number; screens: string[][]; logs: string[]; greenOn: boolean; panelText: string; tones: number;
 }> {
-  DeviceWorld.resetPins();
   const w = new DeviceWorld({ transport });
   keep?.(w);
   const booted = await w.boot();
@@ -217,13 +233,14 @@ export async function bootAndPay(transport: ReaderTransport, keep?: (w: DeviceWo
     journalLastSeq: booted.journal.lastSeq,
     screens: w.screens,
     logs: w.logs,
-    greenOn: w.pinLevels(w.board.leds.green).includes(1),
+    greenOn: w.ledLit(w.board.leds.green),
+    panelText: w.panel.toText(),
+    tones: w.buzzer.tones().length,
   };
 }
 
 /** Two payments, then a power cut (a new boot on the same flash): the receipts restore the risk state. */
 export async function payThenReboot(): Promise<{ before: number; restored: number; offlineCount: number; offlineAmount: number; logs: string[] }> {
-  DeviceWorld.resetPins();
   const first = new DeviceWorld({ seed: 'reboot' });
   await first.boot();
   for (const amount of ['500#', '750#']) {
