@@ -151,6 +151,21 @@ for (const { name, start } of BACKENDS) {
       expect(findings.map((f) => f.kind)).to.deep.equal(['double-spend']);
     });
 
+    it('detects a double spend inside one batch, and links the evidence to the receipt before it', async () => {
+      const t1 = await world.terminal('T1');
+      const spec = world.wallet();
+      await t1.pay(spec.emulator(), 700);
+      const t1b = await world.terminal('T1', { register: false, seed: 'T1 reset', deviceSecretKey: t1.deviceSecretKey, lastSeq: 1 });
+      await t1b.pay(spec.emulator(), 650);
+      const up = await t1.upload(world.url, t1.batch({ records: [...t1.journal.records, ...t1b.journal.records] }));
+      expect(up.response!.results.map((r) => r.reason ?? 'ok')).to.deep.equal(['ok', 'double-spend: credited, loss booked, wallet denied']);
+      const [finding] = await world.service!.settlement.findings(spec.walletId);
+      expect(finding!.otherReceiptId).to.be.a('number');
+      expect(finding!.otherReceiptId).to.not.equal(finding!.receiptId);
+      expect(await world.service!.settlement.balance('merchant:M-T1')).to.equal(1350);
+      expect(await world.service!.settlement.balance(`wallet:${spec.walletId}`)).to.equal(-700);
+    });
+
     it('does not credit a terminal that approved a wallet on the deny list it already held', async () => {
       const t1 = await world.terminal('T1');
       const spec = world.wallet();
