@@ -48,6 +48,17 @@ for (const { name, start } of BACKENDS) {
       expect(health).to.deep.include({ ok: true, database: name });
     });
 
+    it('signs responses and updates with an Ed25519 root key and verifies Ed25519 issuers', async () => {
+      await world.close();
+      world = await World.create({ database: await backend.fresh(), seed: `${name} ed25519`, rootAlg: ALG_ED25519, issuerAlg: ALG_ED25519 });
+      const t1 = await world.terminal('T1');
+      const w = world.wallet({ alg: ALG_ED25519 }).emulator();
+      await t1.pay(w, 999);
+      const up = await t1.upload(world.url); // the fixture verifies the response and every update with the root key
+      expect(up.response!.results[0]!.status).to.equal(RESULT_ACCEPTED);
+      expect(world.rootPublicKey).to.have.length(32);
+    });
+
     it('answers an identical retry with the same bytes and settles a re-batched retry once', async () => {
       const t1 = await world.terminal('T1');
       const w = world.wallet().emulator();
