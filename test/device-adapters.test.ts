@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { createServer, request as nodeRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { LoopbackRequest } from './device-helpers';
 import type { AddressInfo } from 'node:net';
 import { utf8Encode } from '../firmware/core/bytes';
 import { TransportError } from '../firmware/core/uplink/transport';
 import { TicksClock } from '../firmware/app/device-clock';
 import { randomBytesFrom31Bits } from '../firmware/app/device-random';
-import { ModdableHttpTransport, parseBaseUrl, type ModdableRequest } from '../firmware/app/device-http';
+import { ModdableHttpTransport, parseBaseUrl } from '../firmware/app/device-http';
 import { WifiLink, type WifiMessage } from '../firmware/app/device-wifi';
 import { checkJournalPartition, PartitionAdapter, PartitionError, readProvisioningText } from '../firmware/app/device-storage';
 import { buildDevice, MODDABLE_EXTERNALS } from '../host/build/device';
@@ -25,44 +26,6 @@ class Timers {
     const all = [...this.pending.values()];
     this.pending.clear();
     for (const t of all) t.callback();
-  }
-}
-
-/**
- * Moddable's `http` Request protocol (callback messages 1 status, 2 header, 3 headers complete,
- * 5 complete with an ArrayBuffer, -2 error) driven by a real HTTP exchange over loopback.
- */
-class LoopbackRequest implements ModdableRequest {
-  static last: LoopbackRequest | undefined;
-  callback: (message: number, value1?: unknown, value2?: unknown) => unknown = () => undefined;
-  closed = false;
-  readonly options: { host: string; port: number; path: string; method: string; headers: string[]; body: ArrayBuffer };
-
-  constructor(options: LoopbackRequest['options'] & { response: typeof ArrayBuffer }) {
-    this.options = options;
-    LoopbackRequest.last = this;
-    const headers: Record<string, string> = {};
-    for (let i = 0; i < options.headers.length; i += 2) headers[options.headers[i]!] = options.headers[i + 1]!;
-    const req = nodeRequest({ host: options.host, port: options.port, path: options.path, method: options.method, headers }, (res) => {
-      this.callback(1, res.statusCode);
-      for (const [name, value] of Object.entries(res.headers)) this.callback(2, name, String(value));
-      this.callback(3);
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (this.closed) return;
-        const all = Buffer.concat(chunks);
-        this.callback(5, all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength));
-      });
-    });
-    req.on('error', (e) => {
-      if (!this.closed) this.callback(-2, e.message);
-    });
-    req.end(Buffer.from(options.body));
-  }
-
-  close(): void {
-    this.closed = true;
   }
 }
 

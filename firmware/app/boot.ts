@@ -14,6 +14,7 @@ import { publicKeyOf, signMessage } from '../core/uplink/sign';
 import { RiskEngine } from '../core/risk/engine';
 import { Terminal } from '../core/terminal/terminal';
 import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
+import { UPDATE_RECORD_TYPES } from '../core/uplink/store';
 import type { NfcReader } from '../../drivers/pn532/reader';
 import type { FirmwareVersion } from '../../drivers/pn532/pn532';
 
@@ -59,6 +60,7 @@ export interface Booted {
   journal: Journal;
   recovery: RecoveryReport;
   risk: RiskEngine;
+  keyring: Keyring;
   terminal: Terminal;
   /** Receipts replayed into the risk state. */
   restored: number;
@@ -95,7 +97,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     flash: o.journalFlash,
     log,
     acknowledgedTypes: [RECORD_RECEIPT],
-    keyedTypes: [RECORD_RISK_STATE],
+    keyedTypes: [RECORD_RISK_STATE, ...UPDATE_RECORD_TYPES],
     checkpoint: { type: RECORD_RISK_STATE, snapshot: () => (risk ?? new RiskEngine(riskOptions)).encode() },
   });
   let recovery: RecoveryReport;
@@ -165,7 +167,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     reader ? 'reader ok' : 'READER FAULT',
   ]);
   log('info', 'boot', `ready: journal ${usage.usedBlocks}/${usage.blocks} blocks used, ${journal.lastSeq - journal.ackedUpTo} records not acknowledged`);
-  return { provisioning, journal, recovery, risk, terminal, restored, reader, readerFirmware: firmware, readerFault: fault, selfTest };
+  return { provisioning, journal, recovery, risk, keyring, terminal, restored, reader, readerFirmware: firmware, readerFault: fault, selfTest };
 }
 
 function ok(b: boolean): string {

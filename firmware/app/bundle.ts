@@ -8,6 +8,7 @@ export const PIN_MAP = pinMap as PinMap;
 export { selectBoard, pinMask, PinMapError } from './pins';
 export { boot, BootError, RECORD_RISK_STATE, type Booted } from './boot';
 export { Runner, type EffectSink } from './runner';
+export { Online } from './online';
 export { openReader, openKeypad, openFeedback, Display, DeviceSink } from './hardware';
 export { TicksClock } from './device-clock';
 export { randomBytesFrom31Bits } from './device-random';

@@ -10,7 +10,7 @@ import device from 'embedded:provider/builtin';
 import config from 'mc/config';
 import {
   boot, BootError, checkJournalPartition, DeviceSink, Display, JOURNAL_PARTITION, ModdableHttpTransport, openFeedback, openKeypad,
-  openReader, PartitionAdapter, PIN_MAP, PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard,
+  Online, openReader, PartitionAdapter, PIN_MAP, PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard,
   TicksClock, WifiLink,
 } from './bundle';
 
@@ -62,13 +62,11 @@ async function main(): Promise<void> {
   });
   provisionPartition.close();
 
-  const runner = new Runner({ terminal: booted.terminal, reader: booted.reader, sink, keypad, log });
-  runner.start();
-
   const p = booted.provisioning;
-  // The uplink (batches to the service, signed updates back) plugs in here once its state machine exists.
   const transport = new ModdableHttpTransport({ baseUrl: p.settlementUrl, Request: Request as never, setTimer, clearTimer });
-  void transport;
+  const online = new Online({ booted, transport, clock, random, log });
+  const runner = new Runner({ terminal: booted.terminal, reader: booted.reader, sink, keypad, online, log });
+  runner.start();
   if (p.wifi) {
     const wifi = new WifiLink({
       ssid: p.wifi.ssid,

@@ -21,6 +21,8 @@ export interface RunnerOptions {
   log: Log;
   /** Polled once a step; returns the keys newly pressed (drivers/keypad). */
   keypad?: { poll(): string[] };
+  /** The online side (firmware/app/online.ts): told of network changes and new receipts. */
+  online?: { network(up: boolean): void; receiptAdded(): void; check(): void };
   /** How long one step may wait for a card in the field. */
   pollWindowMs?: number;
   /** Sees every effect of the state machine (the simulator prints them; a test checks them). */
@@ -57,6 +59,7 @@ export class Runner {
   }
 
   async network(up: boolean): Promise<void> {
+    this.#o.online?.network(up);
     await this.#send({ type: 'network', up });
   }
 
@@ -65,6 +68,7 @@ export class Runner {
     if (this.#busy) return;
     this.#busy = true;
     try {
+      this.#o.online?.check();
       for (const legend of this.#o.keypad?.poll() ?? []) await this.key(legend);
       await this.#send({ type: 'tick' });
       const reader = this.#o.reader;
@@ -120,6 +124,7 @@ export class Runner {
         case 'outcome':
           if (e.approved) {
             this.approved++;
+            this.#o.online?.receiptAdded();
             log('info', 'pay', `APPROVED ${e.amount} wallet ${e.walletId} tseq ${e.terminalSeq} jseq ${e.journalSeq}${e.deferred ? ' (verify deferred)' : ''}`);
           } else {
             this.declined++;

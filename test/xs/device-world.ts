@@ -36,6 +36,8 @@ export interface DeviceWorldOptions {
   flash?: RamFlash;
   issuer?: Issuer;
   provisioning?: string;
+  /** The provisioning root's public key (default: a fixed test key). */
+  rootPublic?: Uint8Array;
 }
 
 /** The IO classes the app receives: the reader and the OLED share the I2C bus, the keypad and LEDs are pin networks. */
@@ -88,6 +90,9 @@ export class DeviceWorld {
   readonly chip: SimPN532;
   readonly board: BoardPins;
   readonly provisioning: string;
+  devicePublic: Uint8Array = new Uint8Array(0);
+  #rootPublic: Uint8Array | undefined;
+  #seed: string;
   readonly logs: string[] = [];
   readonly screens: string[][] = [];
   readonly pinsSeen: Record<string, unknown> = {};
@@ -110,6 +115,8 @@ export class DeviceWorld {
     board.pn532 = { ...board.pn532, transport: o.transport ?? 'i2c' };
     this.board = selectBoard({ version: 1, boards: { b: board } }, 'b');
     if (this.board.pn532.transport === 'uart') this.chip.powerUpAsleep();
+    this.#rootPublic = o.rootPublic;
+    this.#seed = o.seed ?? 'device';
     this.provisioning = o.provisioning ?? this.#provisioningText();
     this.keypad = new KeyMatrix({ rowPins: this.board.keypad.rows, columnPins: this.board.keypad.cols, clock: this.clock });
     this.leds = new OutputPins({ clock: this.clock });
@@ -118,9 +125,10 @@ export class DeviceWorld {
   }
 
   #provisioningText(): string {
-    const deviceKey = this.random(32);
+    const deviceKey = seededRandom(`${this.#seed}/device-key`)(32);
     deviceKey[0] = 0x11; // keep it below the curve order
     const rootKey = Uint8Array.from({ length: 32 }, (_, i) => 0x21 + i);
+    this.devicePublic = publicKeyOf(ALG_P256, deviceKey);
     return JSON.stringify({
       version: 1,
       terminalId: 'T-0042',
@@ -133,7 +141,7 @@ export class DeviceWorld {
         keyId: this.issuer.key.keyId, alg: 'p256', publicKey: toHex(this.issuer.key.publicKey),
         notBefore: this.issuer.key.notBefore, notAfter: this.issuer.key.notAfter,
       }],
-      rootPublicKey: { alg: 'p256', publicKey: toHex(publicKeyOf(ALG_P256, rootKey)) },
+      rootPublicKey: { alg: 'p256', publicKey: toHex(this.#rootPublic ?? publicKeyOf(ALG_P256, rootKey)) },
       settlementUrl: 'http://192.168.1.10:8080',
     });
   }
@@ -145,7 +153,7 @@ export class DeviceWorld {
     return new PartitionAdapter(flash);
   }
 
-  async boot(): Promise<Booted> {
+  async boot(online?: (booted: Booted) => { network(up: boolean): void; receiptAdded(): void; check(): void }): Promise<Booted> {
     const provision = this.provisionPartition();
     const io = simIO(this.chip, this.panel, { keypad: this.keypad, leds: this.leds, buzzer: this.buzzer, board: this.board }, this.pinsSeen);
     const display = new Display({ board: this.board, I2C: io.I2C });
@@ -170,7 +178,7 @@ export class DeviceWorld {
       },
       show: (lines) => feedback.display(lines),
     });
-    this.runner = new Runner({ terminal: this.booted.terminal, reader: this.booted.reader, sink: feedback, keypad, log: this.log });
+    this.runner = new Runner({ terminal: this.booted.terminal, reader: this.booted.reader, sink: feedback, keypad, online: online?.(this.booted), log: this.log });
     this.runner.start();
     return this.booted;
   }

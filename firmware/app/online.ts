@@ -1,0 +1,111 @@
+// The terminal's online side, as the device app wires it: the upload state machine
+// (firmware/core/uplink) over the platform's HttpTransport, its signed updates fed to the parts that use
+// them (issuer keys to the keyring, the deny list to the risk engine, the service's time to the clock),
+// and the offline totals reset once everything journaled has been acknowledged. Platform-free.
+import { fromHex } from '../core/bytes';
+import type { Clock, Log, RandomBytes } from '../core/platform';
+import { algId } from '../core/provisioning';
+import { Uplink } from '../core/uplink/uplink';
+import { UpdateStore } from '../core/uplink/store';
+import type { HttpTransport } from '../core/uplink/transport';
+import type { Booted } from './boot';
+
+export interface OnlineOptions {
+  booted: Booted;
+  transport: HttpTransport;
+  clock: Clock & { setWallTime?: (seconds: number) => void };
+  random: RandomBytes;
+  log: Log;
+}
+
+export class Online {
+  readonly uplink: Uplink;
+  readonly store: UpdateStore;
+  readonly #o: OnlineOptions;
+  #denied: string[] = [];
+  #acknowledged = 0;
+
+  constructor(o: OnlineOptions) {
+    this.#o = o;
+    const { booted, log } = o;
+    const p = booted.provisioning;
+    const root = { alg: algId(p.rootPublicKey.alg), publicKey: fromHex(p.rootPublicKey.publicKey) };
+    this.store = new UpdateStore({
+      journal: booted.journal,
+      root,
+      log,
+      onKeyring: (keys, version) => {
+        booted.keyring.replace(keys);
+        log('info', 'uplink', `issuer keyring version ${version}: ${keys.length} keys`);
+      },
+      onDenyList: (ids, version) => this.#denyList(ids, version),
+      onTime: (seconds) => {
+        o.clock.setWallTime?.(seconds);
+        booted.risk.observeTime(seconds);
+        log('info', 'time', `service time ${seconds}`);
+      },
+    });
+    this.store.load();
+    this.uplink = new Uplink({
+      journal: booted.journal,
+      transport: o.transport,
+      store: this.store,
+      clock: o.clock,
+      random: o.random,
+      log,
+      terminalId: p.terminalId,
+      deviceSecretKey: fromHex(p.devicePrivateKey),
+      root,
+    });
+    this.#acknowledged = booted.journal.ackedUpTo;
+  }
+
+  // The service sends the whole list's changes as versions; the risk engine takes deltas of wallet ids.
+  #denyList(ids: string[], version: number): void {
+    const { risk } = this.#o.booted;
+    const previous = this.#denied;
+    this.#denied = [...ids];
+    // At boot the risk checkpoint may already hold this version.
+    if (version <= risk.denyVersion) return;
+    const next = new Set(ids);
+    const before = new Set(previous);
+    try {
+      risk.applyDenyDelta({
+        version,
+        addWallets: ids.filter((id) => !before.has(id)),
+        removeWallets: previous.filter((id) => !next.has(id)),
+        addSerials: [],
+        removeSerials: [],
+      });
+      this.#o.log('info', 'risk', `deny list version ${version}: ${ids.length} wallets`);
+    } catch (e) {
+      this.#o.log('error', 'risk', `deny list version ${version} not applied: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  network(up: boolean): void {
+    if (up) this.#run(this.uplink.networkUp());
+    else this.uplink.networkDown();
+  }
+
+  receiptAdded(): void {
+    this.#run(this.uplink.receiptAdded());
+  }
+
+  /** Called from the loop: once every journaled receipt is acknowledged, the offline totals start again. */
+  check(): void {
+    const { journal, risk } = this.#o.booted;
+    const acked = journal.ackedUpTo;
+    if (acked === this.#acknowledged) return;
+    this.#acknowledged = acked;
+    if (journal.lastAcknowledgeable <= acked) {
+      const now = this.#o.clock.wallTime() ?? risk.lastKnownTime;
+      risk.settled(now);
+      this.#o.log('info', 'risk', `all receipts up to ${acked} acknowledged: offline totals reset`);
+    }
+  }
+
+  #run(work: Promise<void>): void {
+    work.catch((e: unknown) => this.#o.log('error', 'uplink', e instanceof Error ? `${e.name}: ${e.message}` : String(e)));
+  }
+}
