@@ -1,7 +1,7 @@
 // Runs inside XS: the journal (power-loss workload, appends, boot recovery) and the uplink state machine
 // with an in-engine service behind a flaky transport.
 import { p256 } from '@noble/curves/nist.js';
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { toHex } from '../../firmware/core/bytes';
 import { ALG_P256 } from '../../firmware/core/crypto/verify';
 import { Journal } from '../../firmware/core/journal/journal';
 import { VirtualClock } from '../../firmware/core/platform';
@@ -48,13 +48,11 @@ serve({
     };
   },
 
-  /** The partition image, for a recovery measurement in a fresh call. */
-  benchImage: () => toHex(bench!.flash.data),
-
-  /** Boot recovery of an image. */
-  benchRecover: (a: { image: string; verifyChain: boolean }) => {
-    const flash = new RamFlash({ blocks: a.image.length / 2 / 4096 });
-    flash.data.set(fromHex(a.image));
+  /** Boot recovery of the bench journal's partition, on a copy (as after a power cycle). */
+  benchRecover: (a: { verifyChain: boolean }) => {
+    const source = bench!.flash;
+    const flash = new RamFlash({ blocks: source.blocks });
+    flash.data.set(source.data);
     const journal = new Journal({ flash, reserveBlocks: 4, verifyChainAtBoot: a.verifyChain });
     const report = journal.open();
     return { ...report, bytesRead: flash.counters.bytesRead };
