@@ -86,8 +86,8 @@ describe('cli: tapline', function () {
     expect(badOption.err).to.match(/nope/);
   });
 
-  it('the bin launcher runs the TypeScript entry', () => {
-    const text = execFileSync(process.execPath, ['host/cli/bin.mjs', '--help'], { encoding: 'utf8' });
+  it('the bin launcher runs the TypeScript entry, from any directory', () => {
+    const text = execFileSync(process.execPath, [join(process.cwd(), 'host/cli/bin.mjs'), '--help'], { encoding: 'utf8', cwd: dir });
     expect(text).to.match(/usage: tapline COMMAND/);
   });
 
