@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
-import { LoopbackRequest } from './device-helpers';
+import { LoopbackRequest } from './device-loopback';
 import type { AddressInfo } from 'node:net';
 import { utf8Encode } from '../firmware/core/bytes';
 import { TransportError } from '../firmware/core/uplink/transport';

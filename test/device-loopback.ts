@@ -1,4 +1,4 @@
-// Test helpers for the device app's adapters.
+// Moddable's http Request, played over a real loopback connection, for the device adapters' tests.
 import { request as nodeRequest } from 'node:http';
 import type { ModdableRequest } from '../firmware/app/device-http';
 

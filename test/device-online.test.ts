@@ -4,7 +4,7 @@ import { ModdableHttpTransport } from '../firmware/app/device-http';
 import { Online } from '../firmware/app/online';
 import { UPDATE_DENY_LIST } from '../firmware/core/uplink/updates';
 import { TestService } from './uplink-service';
-import { LoopbackRequest } from './device-helpers';
+import { LoopbackRequest } from './device-loopback';
 import { DeviceWorld } from './xs/device-world';
 
 describe('device app: online (uplink over the device HTTP adapter, loopback service)', () => {
