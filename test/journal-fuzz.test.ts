@@ -18,7 +18,7 @@ describe('journal recovery fuzz', () => {
     j.open();
     let n = 0;
     for (let round = 0; round < 5; round++) {
-      while (j.canAppend(60)) j.appendSync(RECEIPT, receiptPayload(1, 5, ++n, 40 + (n % 20)));
+      while (j.canAppend(200)) j.appendSync(RECEIPT, receiptPayload(1, 5, ++n, 120 + (n % 80)));
       j.acknowledge(j.lastAcknowledgeable - 2);
       j.appendSync(UPDATE, new Uint8Array([round]));
     }
