@@ -190,7 +190,13 @@ export class Uplink {
     const ack = Math.min(response.ackedUpTo, p.lastSeq);
     if (ack > j.ackedUpTo) {
       const before = j.ackedUpTo;
-      j.acknowledge(ack);
+      try {
+        j.acknowledge(ack);
+      } catch (e) {
+        // The service holds them: the same batch is sent again later and answered as duplicates.
+        this.#log('error', 'uplink', `could not record acknowledgement ${ack}: ${(e as Error).message}`);
+        return false;
+      }
       this.stats.receiptsAcknowledged += countBetween(p, before, ack);
       this.stats.batchesAcknowledged++;
       this.#log('info', 'uplink', `acknowledged up to ${ack}`);
