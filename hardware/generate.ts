@@ -46,6 +46,15 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** The supply pins each part has: a matrix keypad has none (its column pull-ups go to 3V3), an LED only its cathode. */
+const RAILS: Record<string, { pin: string; rail: '3V3' | 'GND' }[]> = {
+  Keypad: [],
+  'LED green': [{ pin: 'cathode', rail: 'GND' }],
+  'LED red': [{ pin: 'cathode', rail: 'GND' }],
+  Buzzer: [{ pin: 'buzzer +', rail: '3V3' }, { pin: 'emitter', rail: 'GND' }],
+};
+const DEFAULT_RAILS: { pin: string; rail: '3V3' | 'GND' }[] = [{ pin: 'VCC', rail: '3V3' }, { pin: 'GND', rail: 'GND' }];
+
 const PART_COLOURS: Record<string, string> = {
   PN532: '#1f6fb2',
   SSD1306: '#6a3fb2',
@@ -74,10 +83,10 @@ export function wiringSvg(name: string, b: BoardPins): string {
   let y = top;
   for (const part of parts) {
     const pins = [...new Set(wires.filter((w) => w.part === part).map((w) => w.partPin))];
-    const h = 34 + (pins.length + 2) * row;
+    const rails = RAILS[part] ?? DEFAULT_RAILS;
+    const h = 34 + (pins.length + rails.length) * row;
     pins.forEach((p, i) => pinY.set(`${part}/${p}`, y + 34 + i * row));
-    pinY.set(`${part}/3V3`, y + 34 + pins.length * row);
-    pinY.set(`${part}/GND`, y + 34 + (pins.length + 1) * row);
+    rails.forEach((r, i) => pinY.set(`${part}/rail/${r.pin}`, y + 34 + (pins.length + i) * row));
     boxes.push({ part, y, h });
     y += h + 16;
   }
@@ -119,11 +128,15 @@ export function wiringSvg(name: string, b: BoardPins): string {
     s.push(`<text x="${partX + 8}" y="${y2 + 4}">${esc(w.partPin)}</text>`);
   }
   for (const box of boxes) {
-    for (const [rail, colour, ry] of [['3V3', '#d32f2f', railY], ['GND', '#555', railY + 20]] as const) {
-      const py = pinY.get(`${box.part}/${rail}`)!;
-      s.push(`<path d="M${boardX + boardW} ${ry} H${240} V${py} H${partX}" fill="none" stroke="${colour}" stroke-width="1" stroke-dasharray="4 3"/>`);
-      s.push(`<text x="${partX + 8}" y="${py + 4}" fill="${colour}">${rail}</text>`);
+    for (const r of RAILS[box.part] ?? DEFAULT_RAILS) {
+      const [colour, ry, x] = r.rail === '3V3' ? ['#d32f2f', railY, 226] : ['#555', railY + 20, 242];
+      const py = pinY.get(`${box.part}/rail/${r.pin}`)!;
+      s.push(`<path d="M${boardX + boardW} ${ry} H${x} V${py} H${partX}" fill="none" stroke="${colour}" stroke-width="1" stroke-dasharray="4 3"/>`);
+      s.push(`<text x="${partX + 8}" y="${py + 4}" fill="${colour}">${r.pin} (${r.rail})</text>`);
     }
+  }
+  if (b.keypad.colPull === 'external') {
+    s.push(`<text x="20" y="${height - 24}" fill="#2e8b57">Keypad columns GPIO${b.keypad.cols.join(', ')}: input-only pins, fit a 10 kΩ pull-up from each to 3V3.</text>`);
   }
   s.push('</svg>');
   return s.join('\n') + '\n';
