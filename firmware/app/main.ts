@@ -75,11 +75,12 @@ async function main(): Promise<void> {
       setTimer,
       clearTimer,
       log,
-      onChange: (online) => void runner.network(online),
+      onChange: (up) => void runner.network(up),
     });
     wifi.start();
   } else {
-    log('warn', 'wifi', 'no Wi-Fi in the provisioning file: offline only');
+    // Without the radio, esp_random is not fed by RF noise: say so, the challenges are weaker.
+    log('warn', 'wifi', 'no Wi-Fi in the provisioning file: offline only; hardware RNG without RF entropy');
   }
 
   // One step per timer turn, the next only after this one settled: never a busy loop.

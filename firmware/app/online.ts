@@ -40,9 +40,13 @@ export class Online {
       },
       onDenyList: (ids, version) => this.#denyList(ids, version),
       onTime: (seconds) => {
-        o.clock.setWallTime?.(seconds);
-        booted.risk.observeTime(seconds);
-        log('info', 'time', `service time ${seconds}`);
+        try {
+          o.clock.setWallTime?.(seconds);
+          booted.risk.observeTime(seconds);
+          log('info', 'time', `service time ${seconds}`);
+        } catch (e) {
+          log('error', 'time', `service time ${seconds} refused: ${e instanceof Error ? e.message : String(e)}`);
+        }
       },
     });
     this.store.load();
