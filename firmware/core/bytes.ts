@@ -19,10 +19,15 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+// XS keeps strings as UTF-8 and finds the n-th character by walking from the start, so indexing a long
+// string, or growing one with +=, costs O(n) each time. These helpers build strings from parts joined
+// once; anything large (a flash image) should move as bytes, not as text.
+const HEX_DIGITS = '0123456789abcdef';
+
 export function toHex(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += (bytes[i]! < 16 ? '0' : '') + bytes[i]!.toString(16);
-  return s;
+  const parts: string[] = new Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) parts[i] = HEX_DIGITS[bytes[i]! >> 4]! + HEX_DIGITS[bytes[i]! & 15]!;
+  return parts.join('');
 }
 
 export function fromHex(hex: string): Uint8Array {
@@ -54,7 +59,8 @@ export function utf8Encode(text: string): Uint8Array {
 
 /** Decodes UTF-8; malformed sequences become U+FFFD rather than throwing. */
 export function utf8Decode(bytes: Uint8Array): string {
-  let s = '';
+  const parts: string[] = [];
+  let units: number[] = [];
   for (let i = 0; i < bytes.length; ) {
     const b = bytes[i]!;
     let c = 0xfffd;
@@ -65,11 +71,17 @@ export function utf8Decode(bytes: Uint8Array): string {
       [c, n] = [((b & 15) << 12) | ((bytes[i + 1]! & 63) << 6) | (bytes[i + 2]! & 63), 3];
     else if (b >= 0xf0 && b < 0xf5 && i + 3 < bytes.length)
       [c, n] = [((b & 7) << 18) | ((bytes[i + 1]! & 63) << 12) | ((bytes[i + 2]! & 63) << 6) | (bytes[i + 3]! & 63), 4];
-    // F4 90.. and up decode past U+10FFFF, which fromCodePoint refuses with a RangeError.
-    s += String.fromCodePoint(c > 0x10ffff ? 0xfffd : c);
+    if (c > 0x10ffff) units.push(0xfffd);
+    else if (c > 0xffff) units.push(0xd800 + ((c - 0x10000) >> 10), 0xdc00 + ((c - 0x10000) & 0x3ff));
+    else units.push(c);
     i += n;
+    if (units.length >= 4096) {
+      parts.push(String.fromCharCode.apply(null, units));
+      units = [];
+    }
   }
-  return s;
+  parts.push(String.fromCharCode.apply(null, units));
+  return parts.join('');
 }
 
 export function writeU32(out: Uint8Array, offset: number, value: number): void {

@@ -26,14 +26,18 @@ const USAGE = `usage: npm start -- [--mode merchant|transit] [--script FILE [--j
 /** Milliseconds the simulator keeps running after a script's last event, so uploads and timeouts finish. */
 const SETTLE_MS = 3000;
 
+/** What a headless `npm start` plays. */
+const TOUR = 'examples/tour.json';
+
 interface Printer {
   (at: number, out: SimOutput | { type: 'event'; event: SimEvent } | { type: 'note'; note: string }): void;
 }
 
-async function main(): Promise<number> {
+async function main(argv = process.argv.slice(2)): Promise<number> {
   let args;
   try {
     args = parseArgs({
+      args: argv,
       options: {
         mode: { type: 'string', default: 'merchant' },
         script: { type: 'string' },
@@ -66,13 +70,18 @@ async function main(): Promise<number> {
       return 2;
     }
     const print: Printer = args.json ? jsonPrinter : textPrinter;
-    const world = await World.open({ dir, mode: args.mode, say: args.json ? undefined : (l) => console.log(l) });
+    const world = await World.open({ dir, mode: script.mode ?? args.mode, say: args.json ? undefined : (l) => console.log(l) });
     try {
       await runScript(world, script.events, print);
     } finally {
       await world.close();
     }
     return 0;
+  }
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    // No keyboard to read (CI, a pipe): play the guided tour instead of waiting for keys.
+    console.log(`no terminal to read keys from: playing ${TOUR} (npm start -- --script FILE for your own)`);
+    return main(['--script', TOUR, '--dir', args.dir!, '--mode', args.mode]);
   }
   return interactive(dir, args.mode);
 }
@@ -164,10 +173,6 @@ const HELP = [
 ];
 
 async function interactive(dir: string, mode: 'merchant' | 'transit'): Promise<number> {
-  if (!process.stdin.isTTY) {
-    console.error('the interactive simulator needs a terminal; use --script FILE for a headless run');
-    return 2;
-  }
   const world = await World.open({ dir, mode, say: (l) => console.log(l) });
   const log: string[] = [];
   let led = 'off';

@@ -1,7 +1,7 @@
 // The simulator's script format: a JSON file of timed events, so a run is repeatable and can be
 // checked by a test. Times are milliseconds of simulated time since the start of the run.
 //
-// { "wallets": ["alice-card", ...],            optional: restricts which demo wallets exist
+// { "mode": "transit",                         optional: the terminal this script needs (default: --mode)
 //   "events": [
 //     { "at": 0,    "key": "1250#" },           keypad keys, typed one after another ("C" cancel, "#" enter)
 //     { "at": 100,  "tap": "alice-card" },      a wallet enters the reader's field
@@ -26,7 +26,7 @@ export type SimEvent =
   | { at: number; note: string };
 
 export interface SimScript {
-  wallets?: string[];
+  mode?: 'merchant' | 'transit';
   events: SimEvent[];
 }
 
@@ -50,10 +50,10 @@ export function parseScript(text: string, source = 'script'): SimScript {
   if (!raw || typeof raw !== 'object' || !Array.isArray((raw as SimScript).events)) {
     throw new ScriptError(`${source}: expected an object with an "events" array`);
   }
-  const { wallets, events, ...rest } = raw as SimScript & Record<string, unknown>;
+  const { mode, events, ...rest } = raw as SimScript & Record<string, unknown>;
   if (Object.keys(rest).length) throw new ScriptError(`${source}: unknown field "${Object.keys(rest)[0]}"`);
-  if (wallets !== undefined && (!Array.isArray(wallets) || wallets.some((w) => typeof w !== 'string'))) {
-    throw new ScriptError(`${source}: "wallets" must be an array of names`);
+  if (mode !== undefined && mode !== 'merchant' && mode !== 'transit') {
+    throw new ScriptError(`${source}: "mode" is "merchant" or "transit"`);
   }
   let last = 0;
   events.forEach((event, i) => {
@@ -99,5 +99,5 @@ export function parseScript(text: string, source = 'script'): SimScript {
         break;
     }
   });
-  return { wallets, events: events as SimEvent[] };
+  return { mode, events: events as SimEvent[] };
 }

@@ -67,6 +67,8 @@ export interface Timeouts {
 }
 
 const DEFAULT_TIMEOUTS: Timeouts = { entryMs: 60_000, cardMs: 30_000, resultMs: 2_500 };
+// A gate passes 30-45 riders a minute: the result shows just long enough to read, then the next can tap.
+const TRANSIT_RESULT_MS = 800;
 const MAX_AMOUNT_DIGITS = 9;
 
 export function formatAmount(minor: number): string {
@@ -100,7 +102,8 @@ export class Terminal {
     this.mode = options.mode;
     this.fare = options.fare ?? 0;
     this.#log = options.log ?? silentLog;
-    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    const resultMs = options.mode === 'transit' ? TRANSIT_RESULT_MS : DEFAULT_TIMEOUTS.resultMs;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, resultMs, ...options.timeouts };
     this.#nextSeq = options.nextSeq ?? options.risk.lastTerminalSeq + 1;
   }
 
