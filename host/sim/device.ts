@@ -5,7 +5,7 @@
 // the same code runs inside the XS engine (host/sim/firmware.guest.ts) and directly on Node.
 // Platform-free.
 import { VirtualClock, type Log, type LogLevel } from '../../firmware/core/platform';
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { toHex } from '../../firmware/core/bytes';
 import type { Flash, FlashStatus } from '../../firmware/core/journal/flash';
 import type { HttpResponse, HttpTransport } from '../../firmware/core/uplink/transport';
 import type { Effect } from '../../firmware/core/terminal/terminal';
@@ -26,6 +26,8 @@ import { seededRandom } from '../wallet/random';
 
 /** What the simulated terminal asks of the world around it. Synchronous, except the network. */
 export interface HostBridge {
+  /** The flash part's content at power-up (the file the simulator keeps). */
+  flashImage(): Uint8Array;
   /** A wallet in the field answers an APDU (wallets outlive the terminal's power cycles). */
   apdu(wallet: string, apdu: Uint8Array): Uint8Array;
   /** The flash file follows every write and erase (the bytes as they now are at `offset`). */
@@ -46,8 +48,6 @@ export type SimOutput =
 
 export interface SimBootOptions {
   provisioningText: string;
-  /** The flash image as the file holds it (hex); empty for a blank (erased) part. */
-  flashHex: string;
   flashBlocks: number;
   /** Unix seconds, or undefined when the terminal does not know the time (no RTC after power-up). */
   wallTime?: number;
@@ -124,7 +124,9 @@ export class SimDevice {
     const log: Log = (level, tag, message) => this.output.push({ type: 'log', level, tag, message });
 
     const ram = new RamFlash({ blocks: options.flashBlocks });
-    if (options.flashHex) ram.data.set(fromHex(options.flashHex));
+    const image = bridge.flashImage();
+    if (image.length !== ram.data.length) throw new RangeError(`flash image of ${image.length} bytes, expected ${ram.data.length}`);
+    ram.data.set(image);
     this.#flash = new MirroredFlash(ram, bridge);
 
     const bus = new SimI2CBus();

@@ -1,27 +1,31 @@
 // The simulator's firmware image for the XS engine: the simulated terminal (host/sim/device.ts) with
 // its bridge to the host made of issueCommand, xsnap's synchronous call out of the engine.
-import { fromHex, toHex, utf8Decode, utf8Encode } from '../../firmware/core/bytes';
+import { concatBytes, fromHex, utf8Decode, utf8Encode } from '../../firmware/core/bytes';
 import { TransportError } from '../../firmware/core/uplink/transport';
 import { serve } from '../xs/guest';
 import { SimDevice, type HostBridge, type SimBootOptions } from './device';
 
 declare function issueCommand(message: ArrayBuffer): ArrayBuffer;
 
-function callHost(message: unknown): any {
-  const bytes = utf8Encode(JSON.stringify(message));
-  const reply = issueCommand(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-  const answer = JSON.parse(utf8Decode(new Uint8Array(reply)));
-  if (answer && answer.hostError) throw new Error(`host: ${answer.hostError}`);
-  return answer;
+// A bridge message is a JSON header, a zero byte, then raw bytes: flash images and APDUs move as bytes,
+// since XS strings are slow to index (firmware/core/bytes.ts).
+function callHost(header: Record<string, unknown>, payload: Uint8Array = new Uint8Array(0)): { header: any; payload: Uint8Array } {
+  const message = concatBytes(utf8Encode(JSON.stringify(header)), Uint8Array.of(0), payload);
+  const reply = new Uint8Array(issueCommand(message.buffer as ArrayBuffer));
+  const zero = reply.indexOf(0);
+  const answer = JSON.parse(utf8Decode(zero < 0 ? reply : reply.subarray(0, zero)));
+  if (answer.hostError) throw new Error(`host: ${answer.hostError}`);
+  return { header: answer, payload: zero < 0 ? new Uint8Array(0) : reply.slice(zero + 1) };
 }
 
 const bridge: HostBridge = {
-  apdu: (wallet, apdu) => fromHex(callHost({ op: 'apdu', wallet, apdu: toHex(apdu) }).reply),
-  flashChanged: (offset, bytes) => void callHost({ op: 'flash', offset, bytes: toHex(bytes) }),
+  flashImage: () => callHost({ op: 'flash-image' }).payload,
+  apdu: (wallet, apdu) => callHost({ op: 'apdu', wallet }, apdu).payload,
+  flashChanged: (offset, bytes) => void callHost({ op: 'flash', offset }, bytes),
   post: (path, body, timeoutMs) => {
-    const answer = callHost({ op: 'post', path, body: toHex(body), timeoutMs });
-    if (answer.error) return Promise.reject(new TransportError(answer.error));
-    return Promise.resolve({ status: answer.status as number, body: fromHex(answer.body) });
+    const { header, payload } = callHost({ op: 'post', path, timeoutMs }, body);
+    if (header.error) return Promise.reject(new TransportError(header.error));
+    return Promise.resolve({ status: header.status as number, body: payload });
   },
 };
 

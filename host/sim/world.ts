@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, writeSync, closeSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fromHex, toHex, utf8Decode, utf8Encode } from '../../firmware/core/bytes';
+import { concatBytes, toHex, utf8Decode, utf8Encode } from '../../firmware/core/bytes';
 import { WalletEmulator } from '../wallet/emulator';
 import { formatWalletFile, parseWalletFile, type WalletFile } from '../cli/wallet-file';
 import { main as cli } from '../cli/main';
@@ -109,15 +109,14 @@ export class World {
   async powerOn(wallTime: number | undefined): Promise<SimOutput[]> {
     await this.#xs?.close();
     this.#xs = await XSScenario.load('host/sim/firmware.guest.ts', { onCommand: (m) => this.#answer(m) });
-    const flash = existsSync(this.#flashPath) ? readFileSync(this.#flashPath) : undefined;
+    // a new part comes erased
+    if (!existsSync(this.#flashPath)) writeFileSync(this.#flashPath, Buffer.alloc(FLASH_BLOCKS * 4096, 0xff));
     const options: SimBootOptions = {
       provisioningText: this.#provisioningText,
-      flashHex: flash ? toHex(flash) : '',
       flashBlocks: FLASH_BLOCKS,
       wallTime,
       seed: toHex(randomBytes(16)),
     };
-    if (!flash) writeFileSync(this.#flashPath, Buffer.alloc(FLASH_BLOCKS * 4096, 0xff));
     return this.#call('boot', options);
   }
 
@@ -203,37 +202,44 @@ export class World {
     writeFileSync(this.#walletPath(name), formatWalletFile({ ...file, balance: w.balance, counter: w.counter }), { mode: 0o600 });
   }
 
+  // Bridge messages from the firmware: a JSON header, a zero byte, raw bytes (host/sim/firmware.guest.ts).
   async #answer(message: Uint8Array): Promise<Uint8Array> {
-    const m = JSON.parse(utf8Decode(message)) as { op: string; [k: string]: any };
-    let answer: unknown;
+    const zero = message.indexOf(0);
+    const m = JSON.parse(utf8Decode(message.subarray(0, zero))) as { op: string; [k: string]: any };
+    const payload = message.subarray(zero + 1);
+    let header: Record<string, unknown> = {};
+    let out: Uint8Array = new Uint8Array(0);
     switch (m.op) {
+      case 'flash-image':
+        out = readFileSync(this.#flashPath);
+        break;
       case 'apdu': {
         const wallet = this.wallets.get(m.wallet);
         if (!wallet) throw new Error(`no wallet ${m.wallet}`);
-        answer = { reply: toHex(wallet.answer(fromHex(m.apdu))) };
+        out = wallet.answer(payload);
         break;
       }
       case 'flash': {
         const fd = openSync(this.#flashPath, 'r+');
         try {
-          writeSync(fd, fromHex(m.bytes), 0, m.bytes.length / 2, m.offset);
+          writeSync(fd, payload, 0, payload.length, m.offset);
         } finally {
           closeSync(fd);
         }
-        answer = {};
         break;
       }
       case 'post':
-        answer = await this.#post(m.path, fromHex(m.body), m.timeoutMs);
+        ({ header, body: out } = await this.#post(m.path, payload, m.timeoutMs));
         break;
       default:
         throw new Error(`unknown bridge call ${m.op}`);
     }
-    return utf8Encode(JSON.stringify(answer));
+    return concatBytes(utf8Encode(JSON.stringify(header)), Uint8Array.of(0), out);
   }
 
-  async #post(path: string, body: Uint8Array, timeoutMs: number): Promise<unknown> {
-    if (!this.networkUp) return { error: 'network down' };
+  async #post(path: string, body: Uint8Array, timeoutMs: number): Promise<{ header: Record<string, unknown>; body: Uint8Array }> {
+    const none = new Uint8Array(0);
+    if (!this.networkUp) return { header: { error: 'network down' }, body: none };
     try {
       const response = await fetch(this.service.url + path, {
         method: 'POST',
@@ -241,9 +247,9 @@ export class World {
         body,
         signal: AbortSignal.timeout(timeoutMs),
       });
-      return { status: response.status, body: toHex(new Uint8Array(await response.arrayBuffer())) };
+      return { header: { status: response.status }, body: new Uint8Array(await response.arrayBuffer()) };
     } catch (e) {
-      return { error: (e as Error).message };
+      return { header: { error: (e as Error).message }, body: none };
     }
   }
 }
