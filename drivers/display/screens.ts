@@ -1,6 +1,6 @@
 // The terminal's screens on a 128x64 framebuffer: amount entry, tap prompt, approved, declined with
 // its reason, balance, PIN entry, offline status. Each call redraws the whole frame; the caller flushes.
-import { formatAmount } from '../../firmware/core/terminal/terminal';
+import { formatAmount, type Screen } from '../../firmware/core/terminal/terminal';
 import { Framebuffer } from './framebuffer';
 
 export interface OfflineStatus {
@@ -22,6 +22,26 @@ export class Screens {
   constructor(options: { framebuffer: Framebuffer; currency?: string }) {
     this.fb = options.framebuffer;
     this.currency = options.currency ?? 'CNY';
+  }
+
+  /** Draws what a display effect of the terminal means (firmware/core/terminal/terminal.ts). */
+  show(screen: Screen): void {
+    switch (screen.kind) {
+      case 'idle':
+        return this.lines(['TAPLINE', 'ENTER AMOUNT']);
+      case 'amount':
+        return this.amountEntry(screen.amount);
+      case 'tap':
+        return this.tapPrompt(screen.amount);
+      case 'processing':
+        return this.lines(['HOLD', 'PROCESSING']);
+      case 'pin':
+        return this.pinEntry(screen.digits, screen.triesLeft);
+      case 'approved':
+        return this.approved(screen.amount, screen.balanceAfter);
+      case 'declined':
+        return this.declined(screen.reason);
+    }
   }
 
   amountEntry(minor: number): void {

@@ -13,6 +13,7 @@ import { Framebuffer } from '../../drivers/display/framebuffer';
 import { Screens } from '../../drivers/display/screens';
 import { pinMask, type BoardPins } from './pins';
 import type { EffectSink } from './runner';
+import type { Screen } from '../core/terminal/terminal';
 
 export interface IOClasses {
   I2C: new (options: I2COptions) => I2C;
@@ -55,8 +56,9 @@ export class Display {
     this.#panel.init();
   }
 
-  show(lines: string[]): void {
-    this.#screens.lines(lines);
+  show(lines: string[], screen?: Screen): void {
+    if (screen) this.#screens.show(screen);
+    else this.#screens.lines(lines);
     this.#panel.flush(this.#fb);
   }
 
@@ -93,20 +95,20 @@ export function openFeedback(board: BoardPins, io: Pick<PanelClasses, 'DigitalBa
 
 /** Where the state machine's effects go on the device: display, LEDs, buzzer. */
 export class DeviceSink implements EffectSink {
-  readonly #display: { show(lines: string[]): void } | undefined;
+  readonly #display: { show(lines: string[], screen?: Screen): void } | undefined;
   readonly #feedback: Feedback;
   readonly #log: Log;
 
-  constructor(options: { display?: { show(lines: string[]): void }; feedback: Feedback; log: Log }) {
+  constructor(options: { display?: { show(lines: string[], screen?: Screen): void }; feedback: Feedback; log: Log }) {
     this.#display = options.display;
     this.#feedback = options.feedback;
     this.#log = options.log;
   }
 
-  display(lines: string[]): void {
+  display(lines: string[], screen?: Screen): void {
     this.#log('debug', 'display', lines.join(' | '));
     try {
-      this.#display?.show(lines);
+      this.#display?.show(lines, screen);
     } catch (e) {
       // A display that stops answering must not stop payments: the log keeps the lines.
       this.#log('warn', 'display', e instanceof Error ? e.message : String(e));

@@ -5,11 +5,12 @@
 // on the reader for longer than `pollWindowMs`.
 import type { Log } from '../core/platform';
 import { toHex } from '../core/bytes';
-import type { Effect, Key, Terminal, TerminalEvent } from '../core/terminal/terminal';
+import type { Effect, Key, Screen, Terminal, TerminalEvent } from '../core/terminal/terminal';
 import type { NfcReader, Tap } from '../../drivers/pn532/reader';
 
 export interface EffectSink {
-  display(lines: string[]): void;
+  /** `screen` says what the lines mean, for a display that draws more than text. */
+  display(lines: string[], screen?: Screen): void;
   beep(pattern: 'key' | 'approved' | 'declined'): void;
   led(color: 'off' | 'blue' | 'green' | 'red'): void;
 }
@@ -110,7 +111,7 @@ export class Runner {
       observe?.(e);
       switch (e.type) {
         case 'display':
-          sink.display(e.lines);
+          sink.display(e.lines, e.screen);
           break;
         case 'beep':
           sink.beep(e.pattern);

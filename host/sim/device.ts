@@ -11,16 +11,15 @@ import type { HttpResponse, HttpTransport } from '../../firmware/core/uplink/tra
 import type { Effect } from '../../firmware/core/terminal/terminal';
 import { boot, type Booted } from '../../firmware/app/boot';
 import { Runner, type EffectSink } from '../../firmware/app/runner';
-import { selectBoard, type PinMap } from '../../firmware/app/pins';
+import { Online } from '../../firmware/app/online';
+import { DeviceSink, Display, openFeedback, openKeypad, openReader } from '../../firmware/app/hardware';
+import { selectBoard, type BoardPins, type PinMap } from '../../firmware/app/pins';
 import pinMap from '../../hardware/pins.json';
-import { Keypad } from '../../drivers/keypad';
-import { Framebuffer } from '../../drivers/display/framebuffer';
-import { Screens } from '../../drivers/display/screens';
-import { SSD1306 } from '../../drivers/display/ssd1306';
-import { PowerLossError, RamFlash } from '../flash/ram-flash';
-import { readerRig, type ReaderRig } from './hw/rig';
-import { SimDigitalBank, SimI2C, SimI2CBus } from './hw/io';
+import { RamFlash } from '../flash/ram-flash';
+import { simulatedIO } from './hw/board';
+import { BuzzerRecorder, OutputPins } from './hw/feedback';
 import { KeyMatrix } from './hw/keypad';
+import { SimPN532 } from './hw/pn532';
 import { SimSSD1306 } from './hw/ssd1306';
 import { seededRandom } from '../wallet/random';
 
@@ -60,6 +59,9 @@ const STEP_MS = 10;
 
 /** A flash whose every change is copied to the host's file, so a killed simulator keeps its journal. */
 class MirroredFlash implements Flash {
+  /** Set at the instant power dies inside a write or erase. */
+  onPowerLoss: () => void = () => {};
+
   constructor(
     readonly ram: RamFlash,
     private readonly bridge: HostBridge,
@@ -77,6 +79,9 @@ class MirroredFlash implements Flash {
     const length = buffer.byteLength;
     try {
       this.ram.write(buffer, byteOffset);
+    } catch (e) {
+      if (this.ram.dead) this.onPowerLoss();
+      throw e;
     } finally {
       // a torn write leaves torn bytes: the file must hold exactly what the part holds
       this.bridge.flashChanged(byteOffset, this.ram.data.subarray(byteOffset, byteOffset + length));
@@ -87,6 +92,9 @@ class MirroredFlash implements Flash {
     const { blockLength } = this.ram;
     try {
       this.ram.eraseBlock(start, end);
+    } catch (e) {
+      if (this.ram.dead) this.onPowerLoss();
+      throw e;
     } finally {
       this.bridge.flashChanged(start * blockLength, this.ram.data.subarray(start * blockLength, end * blockLength));
     }
@@ -103,107 +111,100 @@ class BridgedHttp implements HttpTransport {
 export class SimDevice {
   readonly clock: VirtualClock;
   readonly output: SimOutput[] = [];
-  readonly display: SimSSD1306;
+  readonly panel = new SimSSD1306();
   readonly #bridge: HostBridge;
   readonly #flash: MirroredFlash;
   readonly #matrix: KeyMatrix;
-  readonly #keypad: Keypad;
-  readonly #screens: Screens;
-  readonly #panel: SSD1306;
-  readonly #rig: ReaderRig;
-  readonly #layout: string[];
+  readonly #chip: SimPN532;
+  readonly #board: BoardPins;
+  readonly #options: SimBootOptions;
+  readonly #log: Log;
   #booted: Booted | undefined;
   #runner: Runner | undefined;
   #powered = true;
-  #card: string | undefined;
+  #cutAt: number | undefined;
 
   constructor(bridge: HostBridge, options: SimBootOptions) {
     this.#bridge = bridge;
-    const board = selectBoard(pinMap as PinMap, options.board ?? 'esp32-devkitc');
+    this.#options = options;
+    this.#board = selectBoard(pinMap as PinMap, options.board ?? 'esp32-devkitc');
     this.clock = new VirtualClock({ wallTime: options.wallTime });
-    const log: Log = (level, tag, message) => this.output.push({ type: 'log', level, tag, message });
-
+    this.#log = (level, tag, message) => this.output.push({ type: 'log', level, tag, message });
     const ram = new RamFlash({ blocks: options.flashBlocks });
     const image = bridge.flashImage();
     if (image.length !== ram.data.length) throw new RangeError(`flash image of ${image.length} bytes, expected ${ram.data.length}`);
     ram.data.set(image);
     this.#flash = new MirroredFlash(ram, bridge);
-
-    const bus = new SimI2CBus();
-    this.display = new SimSSD1306();
-    bus.attach(board.display.address, this.display);
-    this.#rig = readerRig({ via: 'i2c', clock: this.clock, log, bus });
-    this.#panel = new SSD1306({ io: new SimI2C({ bus, data: board.i2c.sda, clock: board.i2c.scl, hz: board.i2c.hz, address: board.display.address }) });
-    this.#screens = new Screens({ framebuffer: new Framebuffer(), currency: 'CNY' });
-
-    const { rows, cols, layout } = board.keypad;
-    this.#layout = layout;
-    this.#matrix = new KeyMatrix({ rowPins: rows, columnPins: cols, clock: this.clock });
-    const mask = (pins: number[]) => pins.reduce((m, p) => m | (1 << p), 0);
-    this.#keypad = new Keypad({
-      rows: new SimDigitalBank({ pins: mask(rows), mode: 9, network: this.#matrix }),
-      columns: new SimDigitalBank({ pins: mask(cols), mode: 1, network: this.#matrix }),
-      rowPins: rows,
-      columnPins: cols,
-      clock: this.clock,
-      keymap: layout.map((r) => r.split('')),
-    });
-    this.#boot = () =>
-      boot({
-        clock: this.clock,
-        random: seededRandom(options.seed),
-        log,
-        provisioningText: () => options.provisioningText,
-        journalFlash: this.#flash,
-        openReader: () => this.#rig.reader,
-        show: (lines) => this.#show(lines),
-      });
+    this.#flash.onPowerLoss = () => (this.#cutAt ??= this.output.length);
+    this.#chip = new SimPN532({ clock: this.clock, log: this.#log });
+    this.#matrix = new KeyMatrix({ rowPins: this.#board.keypad.rows, columnPins: this.#board.keypad.cols, clock: this.clock });
   }
-
-  readonly #boot: () => Promise<Booted>;
 
   get booted(): Booted | undefined {
     return this.#booted;
   }
 
+  /** Boots as firmware/app/main.ts does, with the simulated board's IO classes in place of `device.io`. */
   async start(): Promise<void> {
-    this.#panel.init();
-    this.#booted = await this.#boot();
+    const board = this.#board;
+    const clock = this.clock;
+    const log = this.#log;
+    const random = seededRandom(this.#options.seed);
+    const io = simulatedIO(this.#chip, this.panel, { keypad: this.#matrix, leds: new OutputPins({ clock }), buzzer: new BuzzerRecorder({ clock }), board }, {});
+    const display = new Display({ board, I2C: io.I2C });
+    const feedback = new DeviceSink({ display, feedback: openFeedback(board, io, clock), log });
     const sink: EffectSink = {
-      display: (lines) => this.#show(lines),
-      beep: (pattern) => this.output.push({ type: 'beep', pattern }),
-      led: (color) => this.output.push({ type: 'led', color }),
+      display: (lines, screen) => {
+        this.output.push({ type: 'display', lines });
+        feedback.display(lines, screen);
+      },
+      beep: (pattern) => {
+        this.output.push({ type: 'beep', pattern });
+        feedback.beep(pattern);
+      },
+      led: (color) => {
+        this.output.push({ type: 'led', color });
+        feedback.led(color);
+      },
     };
+    this.#booted = await boot({
+      clock,
+      random,
+      log,
+      provisioningText: () => this.#options.provisioningText,
+      journalFlash: this.#flash,
+      openReader: () => openReader(board, io, clock, log),
+      show: (lines) => sink.display(lines),
+    });
+    const online = new Online({ booted: this.#booted, transport: new BridgedHttp(this.#bridge), clock, random, log });
     this.#runner = new Runner({
       terminal: this.#booted.terminal,
       reader: this.#booted.reader,
       sink,
-      log: (level, tag, message) => this.output.push({ type: 'log', level, tag, message }),
+      keypad: openKeypad(board, io.DigitalBank, clock),
+      online,
+      log,
       observe: (effect) => this.#observe(effect),
     });
     this.#runner.start();
   }
 
-  /** Runs the main loop for `ms` of simulated time. */
+  /** Runs the main loop for `ms` of simulated time, one step per timer turn as on the device. */
   async run(ms: number): Promise<void> {
     const end = this.clock.now() + ms;
-    while (this.#powered && this.clock.now() < end) {
+    while (this.#powered && this.#runner && this.clock.now() < end) {
       this.clock.advance(STEP_MS);
-      try {
-        for (const key of this.#keypad.poll()) await this.#runner?.key(key);
-        await this.#runner?.step();
-      } catch (e) {
-        if (e instanceof PowerLossError) return this.#powerLost();
-        throw e;
-      }
+      await this.#runner.step();
+      if (this.#cutAt !== undefined) return this.#powerLost(this.#cutAt);
     }
   }
 
-  /** Presses and releases one key (the keypad driver scans it through the matrix). */
+  /** Presses and releases one key on the matrix; the firmware's keypad driver scans and debounces it. */
   async press(key: string): Promise<void> {
-    const row = this.#layout.findIndex((r) => r.includes(key));
+    const layout = this.#board.keypad.layout;
+    const row = layout.findIndex((r) => r.includes(key));
     if (row < 0) throw new RangeError(`no key "${key}" on the keypad`);
-    const column = this.#layout[row]!.indexOf(key);
+    const column = layout[row]!.indexOf(key);
     this.#matrix.press(row, column, 5);
     await this.run(60);
     this.#matrix.release(row, column);
@@ -212,13 +213,11 @@ export class SimDevice {
 
   /** A wallet enters the field; its APDUs go to the host, where the wallet lives. */
   tap(wallet: string, uid: Uint8Array): void {
-    this.#card = wallet;
-    this.#rig.chip.placeCard({ transceive: (apdu) => this.#bridge.apdu(wallet, apdu) }, { uid });
+    this.#chip.placeCard({ transceive: (apdu) => this.#bridge.apdu(wallet, apdu) }, { uid });
   }
 
   remove(): void {
-    this.#card = undefined;
-    this.#rig.chip.removeCard();
+    this.#chip.removeCard();
   }
 
   async network(up: boolean): Promise<void> {
@@ -234,23 +233,18 @@ export class SimDevice {
     return this.#powered;
   }
 
-  get card(): string | undefined {
-    return this.#card;
-  }
-
   framebufferHex(): string {
-    return toHex(this.display.screen());
+    return toHex(this.panel.screen());
   }
 
-  #powerLost(): void {
+  /**
+   * Power died inside a flash operation during the last step. On the device nothing runs after that
+   * instant, so what the firmware did after the failed write (a decline, say) never happened: drop it.
+   */
+  #powerLost(cutAt: number): void {
     this.#powered = false;
+    this.output.splice(cutAt);
     this.output.push({ type: 'power', state: 'lost' });
-  }
-
-  #show(lines: string[]): void {
-    this.output.push({ type: 'display', lines });
-    this.#screens.lines(lines);
-    this.#panel.flush(this.#screens.fb);
   }
 
   #observe(e: Effect): void {

@@ -112,6 +112,7 @@ async function apply(world: World, e: SimEvent): Promise<SimOutput[]> {
     await world.reportLost(e.wallet);
     return [];
   }
+  if ('elsewhere' in e) return world.payElsewhere(e.elsewhere, e.amount);
   if ('power' in e) {
     if (e.power === 'cut') {
       await world.powerOff();
@@ -160,6 +161,7 @@ function describe(e: SimEvent): string {
   if ('power' in e) return `power ${e.power}${note}`;
   if ('clock' in e) return `clock ${e.clock ?? 'unknown'}${note}`;
   if ('report' in e) return `${e.wallet} reported lost${note}`;
+  if ('elsewhere' in e) return `${e.elsewhere} pays ${e.amount} at another terminal${note}`;
   return note.trim();
 }
 

@@ -11,6 +11,7 @@
 //     { "at": 1300, "power": "on" },            power back: the firmware boots again from flash
 //     { "at": 2000, "clock": "2026-11-23T10:00:00Z" },  the wall clock jumps (null: time unknown)
 //     { "at": 3000, "report": "lost", "wallet": "bob-phone" },  the owner reports a wallet lost to the service
+//     { "at": 3500, "elsewhere": "alice-card", "amount": 1000 },  the wallet pays at another terminal, which uploads
 //     { "at": 4000, "note": "free text, printed in the output" } ] }
 //
 // Every event may carry "note". Unknown fields are errors, so a typo cannot silently do nothing.
@@ -23,6 +24,7 @@ export type SimEvent =
   | { at: number; note?: string; power: 'cut' | 'cut-during-append' | 'on' }
   | { at: number; note?: string; clock: string | null }
   | { at: number; note?: string; report: 'lost'; wallet: string }
+  | { at: number; note?: string; elsewhere: string; amount: number }
   | { at: number; note: string };
 
 export interface SimScript {
@@ -38,7 +40,7 @@ export class ScriptError extends Error {
 }
 
 const KEYS = /^[0-9A-D*#C]+$/;
-const KINDS = ['key', 'tap', 'remove', 'network', 'power', 'clock', 'report'] as const;
+const KINDS = ['key', 'tap', 'remove', 'network', 'power', 'clock', 'report', 'elsewhere'] as const;
 
 export function parseScript(text: string, source = 'script'): SimScript {
   let raw: unknown;
@@ -66,7 +68,8 @@ export function parseScript(text: string, source = 'script'): SimScript {
     if (e.note !== undefined && typeof e.note !== 'string') throw new ScriptError(`${where}: "note" must be text`);
     const kinds = KINDS.filter((k) => k in e);
     if (kinds.length > 1) throw new ScriptError(`${where}: one action per event, got ${kinds.join(' and ')}`);
-    const allowed = new Set(['at', 'note', ...kinds, ...(kinds[0] === 'report' ? ['wallet'] : [])]);
+    const extra: Record<string, string[]> = { report: ['wallet'], elsewhere: ['amount'] };
+    const allowed = new Set(['at', 'note', ...kinds, ...(extra[kinds[0] ?? ''] ?? [])]);
     for (const k of Object.keys(e)) if (!allowed.has(k)) throw new ScriptError(`${where}: unknown field "${k}"`);
     if (kinds.length === 0 && e.note === undefined) throw new ScriptError(`${where}: no action`);
     switch (kinds[0]) {
@@ -90,6 +93,11 @@ export function parseScript(text: string, source = 'script'): SimScript {
       case 'clock':
         if (e.clock !== null && (typeof e.clock !== 'string' || Number.isNaN(Date.parse(e.clock)))) {
           throw new ScriptError(`${where}: clock is an ISO date or null`);
+        }
+        break;
+      case 'elsewhere':
+        if (typeof e.elsewhere !== 'string' || !Number.isSafeInteger(e.amount) || (e.amount as number) <= 0) {
+          throw new ScriptError(`${where}: "elsewhere" names a wallet and needs a positive "amount" in minor units`);
         }
         break;
       case 'report':

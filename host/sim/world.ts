@@ -12,7 +12,8 @@ import { main as cli } from '../cli/main';
 import { Keystore } from '../cli/keystore';
 import { startService, type RunningService } from '../settlement/service';
 import { XSScenario } from '../xs/scenario';
-import type { SimBootOptions, SimOutput } from './device';
+import { SimDevice, type HostBridge, type SimBootOptions, type SimOutput } from './device';
+import { TransportError, type HttpResponse } from '../../firmware/core/uplink/transport';
 
 export const FLASH_BLOCKS = 256; // 1 MiB journal partition, as on the device
 
@@ -35,6 +36,13 @@ export const DEMO_WALLETS: DemoWallet[] = [
   { name: 'mallory-clone', profile: 'card', walletClass: 2, balance: 50_000, cloneOf: 'alice-card', about: "a clone of alice-card's secure element" },
 ];
 
+/** The demo's terminals: the one on screen (merchant or transit) and a peer till for "elsewhere" payments. */
+const TERMINALS = [
+  ['terminal-merchant.json', 'SIM-TILL-1', 'CAFE', 'merchant'],
+  ['terminal-transit.json', 'SIM-GATE-1', 'METRO', 'transit'],
+  ['terminal-peer.json', 'SIM-TILL-2', 'KIOSK', 'merchant'],
+] as const;
+
 export interface WorldOptions {
   dir: string;
   mode?: 'merchant' | 'transit';
@@ -49,7 +57,7 @@ export class World {
   readonly service: RunningService;
   readonly wallets = new Map<string, WalletEmulator>();
   networkUp = false;
-  #flashPath: string;
+  readonly #bridge: NodeBridge;
   #provisioningText: string;
   #xs: XSScenario | undefined;
   #say: (line: string) => void;
@@ -59,7 +67,7 @@ export class World {
     this.mode = options.mode ?? 'merchant';
     this.service = service;
     this.#provisioningText = provisioningText;
-    this.#flashPath = join(this.dir, `flash-${this.mode}.bin`);
+    this.#bridge = new NodeBridge(join(this.dir, `flash-${this.mode}.bin`), this.wallets, service.url, () => this.networkUp);
     this.#say = options.say ?? (() => {});
   }
 
@@ -76,14 +84,15 @@ export class World {
       await run(['init', '--keys', keys], quiet);
     }
     const service = await startService({ keys, database: join(dir, 'settlement.db') });
-    const terminalFile = join(dir, `terminal-${mode}.json`);
-    if (!existsSync(terminalFile)) {
-      const args = ['provision-terminal', '--keys', keys, '--out', terminalFile, '--service', service.url, '--register'];
-      args.push('--terminal-id', mode === 'transit' ? 'SIM-GATE-1' : 'SIM-TILL-1', '--merchant-id', mode === 'transit' ? 'METRO' : 'CAFE');
-      args.push('--mode', mode);
-      if (mode === 'transit') args.push('--fare', '200');
+    for (const [file, id, merchant, m] of TERMINALS) {
+      const path = join(dir, file);
+      if (existsSync(path)) continue;
+      const args = ['provision-terminal', '--keys', keys, '--out', path, '--service', service.url, '--register'];
+      args.push('--terminal-id', id, '--merchant-id', merchant, '--mode', m);
+      if (m === 'transit') args.push('--fare', '200');
       await run(args, say);
     }
+    const terminalFile = join(dir, `terminal-${mode}.json`);
     mkdirSync(join(dir, 'wallets'), { recursive: true });
     for (const w of DEMO_WALLETS) {
       const file = join(dir, 'wallets', `${w.name}.json`);
@@ -109,8 +118,6 @@ export class World {
   async powerOn(wallTime: number | undefined): Promise<SimOutput[]> {
     await this.#xs?.close();
     this.#xs = await XSScenario.load('host/sim/firmware.guest.ts', { onCommand: (m) => this.#answer(m) });
-    // a new part comes erased
-    if (!existsSync(this.#flashPath)) writeFileSync(this.#flashPath, Buffer.alloc(FLASH_BLOCKS * 4096, 0xff));
     const options: SimBootOptions = {
       provisioningText: this.#provisioningText,
       flashBlocks: FLASH_BLOCKS,
@@ -168,6 +175,40 @@ export class World {
     return this.#call('cutPowerInNextWrite', null);
   }
 
+  /**
+   * The wallet pays `amount` at another terminal (SIM-TILL-2), which is online and uploads at once. That
+   * terminal runs the same firmware, here directly on Node: the simulated board is platform-free.
+   */
+  async payElsewhere(wallet: string, amount: number): Promise<SimOutput[]> {
+    const emulator = this.wallets.get(wallet);
+    if (!emulator) throw new Error(`no wallet named ${wallet}`);
+    const bridge = new NodeBridge(join(this.dir, 'flash-peer.bin'), this.wallets, this.service.url, () => true);
+    const peer = new SimDevice(bridge, {
+      provisioningText: readFileSync(join(this.dir, 'terminal-peer.json'), 'utf8'),
+      flashBlocks: FLASH_BLOCKS,
+      wallTime: Math.floor(Date.now() / 1000),
+      seed: toHex(randomBytes(16)),
+    });
+    await peer.start();
+    await peer.network(true);
+    for (const key of `${amount}#`) await peer.press(key);
+    peer.tap(wallet, randomBytes(4));
+    await peer.run(1000);
+    peer.remove();
+    emulator.removed();
+    this.#saveWallet(wallet, emulator);
+    await peer.run(3000);
+    // what the other terminal did, as one line each on this run's console
+    return peer.output.flatMap((o): SimOutput[] => {
+      if (o.type === 'decision') {
+        const what = o.approved ? `APPROVED ${o.amount} wallet ${o.walletId}` : `DECLINED ${o.amount}: ${o.text}`;
+        return [{ type: 'log', level: 'info', tag: 'peer', message: `SIM-TILL-2 ${what}` }];
+      }
+      if (o.type === 'log' && o.tag === 'uplink' && o.level !== 'debug') return [{ type: 'log', level: o.level, tag: 'peer', message: `SIM-TILL-2 ${o.message}` }];
+      return [];
+    });
+  }
+
   async reportLost(wallet: string): Promise<unknown> {
     const w = this.wallets.get(wallet);
     if (!w) throw new Error(`no wallet named ${wallet}`);
@@ -202,7 +243,7 @@ export class World {
     writeFileSync(this.#walletPath(name), formatWalletFile({ ...file, balance: w.balance, counter: w.counter }), { mode: 0o600 });
   }
 
-  // Bridge messages from the firmware: a JSON header, a zero byte, raw bytes (host/sim/firmware.guest.ts).
+  // Bridge messages from the firmware in XS: a JSON header, a zero byte, raw bytes (host/sim/firmware.guest.ts).
   async #answer(message: Uint8Array): Promise<Uint8Array> {
     const zero = message.indexOf(0);
     const m = JSON.parse(utf8Decode(message.subarray(0, zero))) as { op: string; [k: string]: any };
@@ -211,45 +252,73 @@ export class World {
     let out: Uint8Array = new Uint8Array(0);
     switch (m.op) {
       case 'flash-image':
-        out = readFileSync(this.#flashPath);
+        out = this.#bridge.flashImage();
         break;
-      case 'apdu': {
-        const wallet = this.wallets.get(m.wallet);
-        if (!wallet) throw new Error(`no wallet ${m.wallet}`);
-        out = wallet.answer(payload);
+      case 'apdu':
+        out = this.#bridge.apdu(m.wallet, payload);
         break;
-      }
-      case 'flash': {
-        const fd = openSync(this.#flashPath, 'r+');
-        try {
-          writeSync(fd, payload, 0, payload.length, m.offset);
-        } finally {
-          closeSync(fd);
-        }
+      case 'flash':
+        this.#bridge.flashChanged(m.offset, payload);
         break;
-      }
       case 'post':
-        ({ header, body: out } = await this.#post(m.path, payload, m.timeoutMs));
+        try {
+          const response = await this.#bridge.post(m.path, payload, m.timeoutMs);
+          header = { status: response.status };
+          out = response.body;
+        } catch (e) {
+          header = { error: (e as Error).message };
+        }
         break;
       default:
         throw new Error(`unknown bridge call ${m.op}`);
     }
     return concatBytes(utf8Encode(JSON.stringify(header)), Uint8Array.of(0), out);
   }
+}
 
-  async #post(path: string, body: Uint8Array, timeoutMs: number): Promise<{ header: Record<string, unknown>; body: Uint8Array }> {
-    const none = new Uint8Array(0);
-    if (!this.networkUp) return { header: { error: 'network down' }, body: none };
+/** The world as a terminal sees it from the host: its flash file, the wallets in the field, the network. */
+class NodeBridge implements HostBridge {
+  constructor(
+    private readonly flashPath: string,
+    private readonly wallets: Map<string, WalletEmulator>,
+    private readonly serviceUrl: string,
+    private readonly networkUp: () => boolean,
+  ) {
+    // a new part comes erased
+    if (!existsSync(flashPath)) writeFileSync(flashPath, Buffer.alloc(FLASH_BLOCKS * 4096, 0xff));
+  }
+
+  flashImage(): Uint8Array {
+    return readFileSync(this.flashPath);
+  }
+
+  apdu(wallet: string, apdu: Uint8Array): Uint8Array {
+    const w = this.wallets.get(wallet);
+    if (!w) throw new Error(`no wallet ${wallet}`);
+    return w.answer(apdu);
+  }
+
+  flashChanged(offset: number, bytes: Uint8Array): void {
+    const fd = openSync(this.flashPath, 'r+');
     try {
-      const response = await fetch(this.service.url + path, {
+      writeSync(fd, bytes, 0, bytes.length, offset);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async post(path: string, body: Uint8Array, timeoutMs: number): Promise<HttpResponse> {
+    if (!this.networkUp()) throw new TransportError('network down');
+    try {
+      const response = await fetch(this.serviceUrl + path, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
         body,
         signal: AbortSignal.timeout(timeoutMs),
       });
-      return { header: { status: response.status }, body: new Uint8Array(await response.arrayBuffer()) };
+      return { status: response.status, body: new Uint8Array(await response.arrayBuffer()) };
     } catch (e) {
-      return { header: { error: (e as Error).message }, body: none };
+      throw new TransportError((e as Error).message);
     }
   }
 }

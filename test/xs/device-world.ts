@@ -9,17 +9,16 @@ import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { boot, type Booted } from '../../firmware/app/boot';
 import { Runner } from '../../firmware/app/runner';
-import { DeviceSink, Display, openFeedback, openKeypad, openReader, type IOClasses, type PanelClasses } from '../../firmware/app/hardware';
+import { DeviceSink, Display, openFeedback, openKeypad, openReader } from '../../firmware/app/hardware';
+import { simulatedIO } from '../../host/sim/hw/board';
 import { PartitionAdapter, readProvisioningText } from '../../firmware/app/device-storage';
 import { selectBoard, type BoardPins, type PinMap, type ReaderTransport } from '../../firmware/app/pins';
 import pinMap from '../../hardware/pins.json';
 import { RamFlash } from '../../host/flash/ram-flash';
-import { SimDigitalBank, SimI2C, SimI2CBus, SimSerial, SimSPI, type PinNetwork } from '../../host/sim/hw/io';
 import { KeyMatrix } from '../../host/sim/hw/keypad';
 import { BuzzerRecorder, OutputPins } from '../../host/sim/hw/feedback';
 import { SimSSD1306 } from '../../host/sim/hw/ssd1306';
 import { SimPN532 } from '../../host/sim/hw/pn532';
-import type { DigitalBankOptions, I2COptions, PWMOptions, SPIOptions, SerialOptions } from '../../drivers/io';
 import { createIssuer, issueWallet, type Issuer } from '../../host/wallet/issuer';
 import { WalletEmulator } from '../../host/wallet/emulator';
 import { seededRandom } from '../../host/wallet/random';
@@ -38,48 +37,6 @@ export interface DeviceWorldOptions {
   provisioning?: string;
   /** The provisioning root's public key (default: a fixed test key). */
   rootPublic?: Uint8Array;
-}
-
-/** The IO classes the app receives: the reader and the OLED share the I2C bus, the keypad and LEDs are pin networks. */
-function simIO(chip: SimPN532, panel: SimSSD1306, networks: { keypad: KeyMatrix; leds: OutputPins; buzzer: BuzzerRecorder; board: BoardPins }, pinsSeen: Record<string, unknown>): IOClasses & PanelClasses {
-  const bus = new SimI2CBus();
-  bus.attach(0x24, { i2cWrite: (b) => chip.i2cWrite(b), i2cRead: (n) => chip.i2cRead(n) });
-  bus.attach(0x3c, panel);
-  const keypadPins = [...networks.board.keypad.rows, ...networks.board.keypad.cols];
-  return {
-    DigitalBank: class extends SimDigitalBank {
-      constructor(o: DigitalBankOptions) {
-        // the banks' masks are bank-relative: bank 1 bit n is GPIO 32 + n, as 1 << (32 + n) is in JS
-        const isKeypad = keypadPins.some((p) => (o.pins & (1 << p)) !== 0 && Math.floor(p / 32) === (o.bank ?? 0));
-        const network: PinNetwork = isKeypad ? networks.keypad : networks.leds;
-        super({ ...o, network });
-      }
-    },
-    PWM: class {
-      constructor(o: PWMOptions) {
-        pinsSeen.pwm = o;
-        return networks.buzzer.open(o);
-      }
-    } as unknown as PanelClasses['PWM'],
-    I2C: class extends SimI2C {
-      constructor(o: I2COptions) {
-        pinsSeen.i2c = o;
-        super({ bus, ...o });
-      }
-    },
-    SPI: class extends SimSPI {
-      constructor(o: SPIOptions) {
-        pinsSeen.spi = o;
-        super({ device: { spiTransfer: (b) => chip.spiTransfer(b) }, ...o });
-      }
-    },
-    Serial: class extends SimSerial {
-      constructor(o: SerialOptions) {
-        pinsSeen.serial = o;
-        super({ device: { uartWrite: (b) => chip.uartWrite(b), uartRead: () => chip.uartRead() }, ...o });
-      }
-    },
-  } as unknown as IOClasses & PanelClasses;
 }
 
 export class DeviceWorld {
@@ -155,7 +112,7 @@ export class DeviceWorld {
 
   async boot(online?: (booted: Booted) => { network(up: boolean): void; receiptAdded(): void; check(): void }): Promise<Booted> {
     const provision = this.provisionPartition();
-    const io = simIO(this.chip, this.panel, { keypad: this.keypad, leds: this.leds, buzzer: this.buzzer, board: this.board }, this.pinsSeen);
+    const io = simulatedIO(this.chip, this.panel, { keypad: this.keypad, leds: this.leds, buzzer: this.buzzer, board: this.board }, this.pinsSeen);
     const display = new Display({ board: this.board, I2C: io.I2C });
     const feedback = new DeviceSink({
       display: { show: (lines: string[]) => { this.screens.push(lines); display.show(lines); } },
