@@ -6,7 +6,8 @@
 //   npm start -- --script FILE [--json]         replay a script of timed events, print what happened
 //   npm start -- --reset                        forget the demo world (keys, wallets, journal, database)
 import { readFileSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { emitKeypressEvents } from 'node:readline';
 import { framebufferToBraille } from './render';
@@ -70,7 +71,9 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
       return 2;
     }
     const print: Printer = args.json ? jsonPrinter : textPrinter;
-    const world = await World.open({ dir, mode: script.mode ?? args.mode, say: args.json ? undefined : (l) => console.log(l) });
+    // a script with its own setup gets a demo world of its own, so it never disturbs the default one
+    const worldDir = script.setup ? join(dir, 'setup-' + createHash('sha256').update(JSON.stringify(script.setup)).digest('hex').slice(0, 12)) : dir;
+    const world = await World.open({ dir: worldDir, mode: script.mode ?? args.mode, setup: script.setup, say: args.json ? undefined : (l) => console.log(l) });
     try {
       await runScript(world, script.events, print);
     } finally {

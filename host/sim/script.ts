@@ -2,6 +2,9 @@
 // checked by a test. Times are milliseconds of simulated time since the start of the run.
 //
 // { "mode": "transit",                         optional: the terminal this script needs (default: --mode)
+//   "setup": { "risk": { "maxTransaction": 10000 }, "journalBlocks": 8 },
+//                                               optional: a terminal provisioned with these risk settings and
+//                                               journal size (blocks of 4 KiB), in a demo world of its own
 //   "events": [
 //     { "at": 0,    "key": "1250#" },           keypad keys, typed one after another ("C" cancel, "#" enter)
 //     { "at": 100,  "tap": "alice-card" },      a wallet enters the reader's field
@@ -27,8 +30,16 @@ export type SimEvent =
   | { at: number; note?: string; elsewhere: string; amount: number }
   | { at: number; note: string };
 
+export interface SimSetup {
+  /** Overrides of the default risk configuration (firmware/core/risk/config.ts). */
+  risk?: Record<string, unknown>;
+  /** Size of the journal partition in 4 KiB blocks (default 256: 1 MiB). */
+  journalBlocks?: number;
+}
+
 export interface SimScript {
   mode?: 'merchant' | 'transit';
+  setup?: SimSetup;
   events: SimEvent[];
 }
 
@@ -52,10 +63,19 @@ export function parseScript(text: string, source = 'script'): SimScript {
   if (!raw || typeof raw !== 'object' || !Array.isArray((raw as SimScript).events)) {
     throw new ScriptError(`${source}: expected an object with an "events" array`);
   }
-  const { mode, events, ...rest } = raw as SimScript & Record<string, unknown>;
+  const { mode, setup, events, ...rest } = raw as SimScript & Record<string, unknown>;
   if (Object.keys(rest).length) throw new ScriptError(`${source}: unknown field "${Object.keys(rest)[0]}"`);
   if (mode !== undefined && mode !== 'merchant' && mode !== 'transit') {
     throw new ScriptError(`${source}: "mode" is "merchant" or "transit"`);
+  }
+  if (setup !== undefined) {
+    if (!setup || typeof setup !== 'object') throw new ScriptError(`${source}: "setup" must be an object`);
+    const { risk, journalBlocks, ...other } = setup as SimSetup & Record<string, unknown>;
+    if (Object.keys(other).length) throw new ScriptError(`${source}: unknown setup field "${Object.keys(other)[0]}"`);
+    if (risk !== undefined && (!risk || typeof risk !== 'object' || Array.isArray(risk))) throw new ScriptError(`${source}: setup.risk must be an object`);
+    if (journalBlocks !== undefined && (!Number.isInteger(journalBlocks) || journalBlocks < 4 || journalBlocks > 4096)) {
+      throw new ScriptError(`${source}: setup.journalBlocks must be a whole number of blocks from 4 to 4096`);
+    }
   }
   let last = 0;
   events.forEach((event, i) => {
@@ -107,5 +127,5 @@ export function parseScript(text: string, source = 'script'): SimScript {
         break;
     }
   });
-  return { mode, events: events as SimEvent[] };
+  return { mode, setup, events: events as SimEvent[] };
 }

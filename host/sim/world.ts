@@ -10,12 +10,15 @@ import { WalletEmulator } from '../wallet/emulator';
 import { formatWalletFile, parseWalletFile, type WalletFile } from '../cli/wallet-file';
 import { main as cli } from '../cli/main';
 import { Keystore } from '../cli/keystore';
+import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { startService, type RunningService } from '../settlement/service';
 import { XSScenario } from '../xs/scenario';
+import type { SimSetup } from './script';
 import { SimDevice, type HostBridge, type SimBootOptions, type SimOutput } from './device';
 import { TransportError, type HttpResponse } from '../../firmware/core/uplink/transport';
 
-export const FLASH_BLOCKS = 256; // 1 MiB journal partition, as on the device
+/** 1 MiB journal partition, as on the device. */
+const JOURNAL_BLOCKS = 256;
 
 export interface DemoWallet {
   name: string;
@@ -46,6 +49,8 @@ const TERMINALS = [
 export interface WorldOptions {
   dir: string;
   mode?: 'merchant' | 'transit';
+  /** Risk settings and journal size for the terminals provisioned on first start. */
+  setup?: SimSetup;
   /** Print what the provisioning steps say (first start). */
   say?: (line: string) => void;
 }
@@ -58,6 +63,8 @@ export class World {
   readonly wallets = new Map<string, WalletEmulator>();
   networkUp = false;
   readonly #bridge: NodeBridge;
+  /** Journal partition size in 4 KiB blocks. */
+  readonly blocks: number;
   #provisioningText: string;
   #xs: XSScenario | undefined;
   #say: (line: string) => void;
@@ -67,7 +74,8 @@ export class World {
     this.mode = options.mode ?? 'merchant';
     this.service = service;
     this.#provisioningText = provisioningText;
-    this.#bridge = new NodeBridge(join(this.dir, `flash-${this.mode}.bin`), this.wallets, service.url, () => this.networkUp);
+    this.blocks = options.setup?.journalBlocks ?? JOURNAL_BLOCKS;
+    this.#bridge = new NodeBridge(join(this.dir, `flash-${this.mode}.bin`), this.blocks, this.wallets, service.url, () => this.networkUp);
     this.#say = options.say ?? (() => {});
   }
 
@@ -84,10 +92,12 @@ export class World {
       await run(['init', '--keys', keys], quiet);
     }
     const service = await startService({ keys, database: join(dir, 'settlement.db') });
+    const riskFile = join(dir, 'risk.json');
+    if (!existsSync(riskFile)) writeFileSync(riskFile, JSON.stringify({ ...DEFAULT_RISK_CONFIG, ...options.setup?.risk }, null, 2));
     for (const [file, id, merchant, m] of TERMINALS) {
       const path = join(dir, file);
       if (existsSync(path)) continue;
-      const args = ['provision-terminal', '--keys', keys, '--out', path, '--service', service.url, '--register'];
+      const args = ['provision-terminal', '--keys', keys, '--out', path, '--service', service.url, '--register', '--risk', riskFile];
       args.push('--terminal-id', id, '--merchant-id', merchant, '--mode', m);
       if (m === 'transit') args.push('--fare', '200');
       await run(args, say);
@@ -120,7 +130,7 @@ export class World {
     this.#xs = await XSScenario.load('host/sim/firmware.guest.ts', { onCommand: (m) => this.#answer(m) });
     const options: SimBootOptions = {
       provisioningText: this.#provisioningText,
-      flashBlocks: FLASH_BLOCKS,
+      flashBlocks: this.blocks,
       wallTime,
       seed: toHex(randomBytes(16)),
     };
@@ -182,10 +192,10 @@ export class World {
   async payElsewhere(wallet: string, amount: number): Promise<SimOutput[]> {
     const emulator = this.wallets.get(wallet);
     if (!emulator) throw new Error(`no wallet named ${wallet}`);
-    const bridge = new NodeBridge(join(this.dir, 'flash-peer.bin'), this.wallets, this.service.url, () => true);
+    const bridge = new NodeBridge(join(this.dir, 'flash-peer.bin'), JOURNAL_BLOCKS, this.wallets, this.service.url, () => true);
     const peer = new SimDevice(bridge, {
       provisioningText: readFileSync(join(this.dir, 'terminal-peer.json'), 'utf8'),
-      flashBlocks: FLASH_BLOCKS,
+      flashBlocks: JOURNAL_BLOCKS,
       wallTime: Math.floor(Date.now() / 1000),
       seed: toHex(randomBytes(16)),
     });
@@ -280,12 +290,13 @@ export class World {
 class NodeBridge implements HostBridge {
   constructor(
     private readonly flashPath: string,
+    blocks: number,
     private readonly wallets: Map<string, WalletEmulator>,
     private readonly serviceUrl: string,
     private readonly networkUp: () => boolean,
   ) {
     // a new part comes erased
-    if (!existsSync(flashPath)) writeFileSync(flashPath, Buffer.alloc(FLASH_BLOCKS * 4096, 0xff));
+    if (!existsSync(flashPath)) writeFileSync(flashPath, Buffer.alloc(blocks * 4096, 0xff));
   }
 
   flashImage(): Uint8Array {
