@@ -37,6 +37,8 @@ export class Runner {
   readonly #window: number;
   #polling = false;
   #tap: Tap | undefined;
+  /** The card in #tap is still activated (selected, mid-session). */
+  #activated = false;
   #busy = false;
   approved = 0;
   declined = 0;
@@ -75,6 +77,9 @@ export class Runner {
       const reader = this.#o.reader;
       if (!reader) return;
       if (this.#tap) {
+        // While the holder keys a PIN the card's session stays open: the PAY that follows needs it.
+        if (this.#o.terminal.state === 'pin') return;
+        await this.#release(reader);
         // A card was handled: it counts as removed once the field no longer finds it.
         const again = await reader.waitForCard(this.#window);
         if (again) {
@@ -87,11 +92,12 @@ export class Runner {
         const tap = await reader.waitForCard(this.#window);
         if (!tap) return;
         this.#tap = tap;
+        this.#activated = true;
         this.#o.log('info', 'nfc', `card ${toHex(tap.target.uid)} in the field`);
         try {
           await this.#send({ type: 'card', link: tap.link });
         } finally {
-          await reader.release(tap).catch(() => undefined);
+          if (this.#o.terminal.state !== 'pin') await this.#release(reader);
         }
       }
     } catch (e) {
@@ -99,6 +105,13 @@ export class Runner {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /** Ends the card's ISO-DEP session once the terminal is done with it. */
+  async #release(reader: NfcReader): Promise<void> {
+    if (!this.#tap || !this.#activated) return;
+    this.#activated = false;
+    await reader.release(this.#tap).catch(() => undefined);
   }
 
   async #send(event: TerminalEvent): Promise<void> {

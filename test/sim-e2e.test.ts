@@ -1,0 +1,167 @@
+// The whole loop through the simulator, as `npm start -- --script` runs it: the firmware on the XS engine
+// with the simulated board, the wallets on the host, the real settlement service on loopback (SQLite).
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runScript } from '../host/sim/main';
+import { parseScript, type SimEvent, type SimSetup } from '../host/sim/script';
+import { World } from '../host/sim/world';
+import type { SimOutput } from '../host/sim/device';
+
+type Line = SimOutput | { type: 'event'; event: SimEvent } | { type: 'note'; note: string };
+
+interface Run {
+  lines: Line[];
+  world: World;
+}
+
+const worlds: World[] = [];
+const dirs: string[] = [];
+
+async function play(events: SimEvent[], setup?: SimSetup, mode: 'merchant' | 'transit' = 'merchant'): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'tapline-sim-'));
+  dirs.push(dir);
+  const world = await World.open({ dir, mode, setup });
+  worlds.push(world);
+  const lines: Line[] = [];
+  await runScript(world, events, (_at, line) => lines.push(line));
+  return { lines, world };
+}
+
+function decisions(run: Run): Array<Extract<SimOutput, { type: 'decision' }>> {
+  return run.lines.filter((l): l is Extract<SimOutput, { type: 'decision' }> => l.type === 'decision');
+}
+
+function logs(run: Run, tag: string): string[] {
+  return run.lines.flatMap((l) => (l.type === 'log' && l.tag === tag ? [l.message] : []));
+}
+
+function example(name: string) {
+  return parseScript(readFileSync(join('examples', name), 'utf8'), name);
+}
+
+/** Key an amount, tap a wallet, take it away: one payment, 3 s of simulated time. */
+function pay(at: number, amount: number, wallet = 'bob-phone'): SimEvent[] {
+  return [
+    { at, key: `${amount}#` },
+    { at: at + 800, tap: wallet },
+    { at: at + 1200, remove: true },
+  ];
+}
+
+describe('the simulator, end to end @xs', function () {
+  this.timeout(600_000);
+
+  after(async () => {
+    for (const w of worlds) await w.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('keyed amount, tap, approved: the receipt is journaled and the OLED says so', async () => {
+    const run = await play(example('merchant-payment.json').events);
+    const [d] = decisions(run);
+    expect(d).to.include({ approved: true, amount: 1250 });
+    expect(logs(run, 'pay').some((m) => /APPROVED 1250 .* jseq 1/.test(m))).to.equal(true);
+    expect(run.lines).to.deep.include({ type: 'display', lines: ['APPROVED', '12.50', 'balance 1987.50'] });
+    expect(run.world.lastScreen).to.match(/[1-9a-f]/); // the panel shows something
+  });
+
+  it('declines for each cap, with the reason the screen shows', async () => {
+    const setup = { risk: { maxTransaction: 10_000, maxOfflineAmount: 10_000, maxOfflineCount: 4, maxOfflineSeconds: 3600 } };
+    const events: SimEvent[] = [
+      ...pay(0, 12_000), // over the per-transaction cap
+      ...pay(3_000, 3_000),
+      ...pay(6_000, 3_000),
+      ...pay(9_000, 3_000),
+      ...pay(12_000, 2_000), // 110.00 offline in all: over the cumulative amount
+      ...pay(15_000, 500), // 95.00 in 4 payments: fine
+      ...pay(18_000, 100), // a 5th offline payment: over the count
+      ...pay(21_000, 200, 'carol-card'), // carol has 3.00: fine
+      ...pay(24_000, 200, 'carol-card'), // and then only 1.00: her wallet refuses
+    ];
+    const run = await play(events, setup);
+    const got = decisions(run).map((d) => (d.approved ? `ok ${d.amount}` : `${d.reason} ${d.amount}`));
+    expect(got).to.deep.equal([
+      'overTransactionCap 12000',
+      'ok 3000',
+      'ok 3000',
+      'ok 3000',
+      'overOfflineAmount 2000',
+      'ok 500',
+      'overOfflineCount 100',
+      'overOfflineCount 200',
+      'overOfflineCount 200',
+    ]);
+    expect(run.lines).to.deep.include({ type: 'display', lines: ['DECLINED', 'over limit'] });
+  });
+
+  it('declines a card beyond its balance, and a terminal offline for too long', async () => {
+    const setup = { risk: { maxOfflineSeconds: 3600 } };
+    const later = new Date(Date.now() + 2 * 3600_000).toISOString();
+    const run = await play([...pay(0, 200, 'carol-card'), ...pay(3_000, 200, 'carol-card'), { at: 6_000, clock: later }, ...pay(6_500, 100)], setup);
+    const got = decisions(run).map((d) => (d.approved ? `ok ${d.amount}` : `${d.reason} ${d.amount}`));
+    expect(got).to.deep.equal(['ok 200', 'insufficientBalance 200', 'offlineTooLong 100']);
+  });
+
+  it('asks for the PIN above the cardholder-verification threshold and approves with the right one', async () => {
+    const run = await play([
+      { at: 0, key: '40000#' }, // 400.00 > 300.00 threshold; alice-card is a card: PIN on the keypad
+      { at: 800, tap: 'alice-card' },
+      { at: 1500, key: '1234#' },
+      { at: 3000, remove: true },
+    ]);
+    expect(run.lines).to.deep.include({ type: 'display', lines: ['enter PIN'] });
+    expect(decisions(run)).to.have.length(1);
+    expect(decisions(run)[0]).to.include({ approved: true, amount: 40000 });
+  });
+
+  it('loses power while the receipt is written: no approval shown, the torn record dropped, the next payment fine', async () => {
+    const run = await play(example('power-cut.json').events);
+    const cut = run.lines.findIndex((l) => l.type === 'power');
+    expect(cut).to.be.greaterThan(0);
+    const beforeCut = run.lines.slice(0, cut);
+    expect(beforeCut.some((l) => l.type === 'decision')).to.equal(false);
+    expect(logs(run, 'journal').filter((m) => m.startsWith('recovered')).length).to.equal(2);
+    const [only] = decisions(run);
+    expect(decisions(run)).to.have.length(1);
+    expect(only).to.include({ approved: true, amount: 3000, terminalSeq: 1 });
+  });
+
+  it('uploads when the network returns: acknowledged, settled, and the merchant credited once', async () => {
+    const run = await play(example('upload.json').events);
+    expect(decisions(run).filter((d) => d.approved)).to.have.length(2);
+    expect(logs(run, 'uplink').some((m) => /acknowledged up to \d+/.test(m))).to.equal(true);
+    expect(logs(run, 'risk').some((m) => /offline totals reset/.test(m))).to.equal(true);
+    expect(await run.world.service.settlement.balance('merchant:CAFE')).to.equal(1250 + 800);
+  });
+
+  it('a cloned wallet is caught by the service, deny-listed, and the deny list declines the clone here', async () => {
+    const run = await play(example('cloned-wallet.json').events);
+    const got = decisions(run).map((d) => (d.approved ? `ok ${d.amount}` : `${d.reason} ${d.amount}`));
+    expect(got).to.deep.equal(['ok 2000', 'walletDenied 500']);
+    expect(logs(run, 'peer').some((m) => /APPROVED 1500/.test(m))).to.equal(true);
+    expect(logs(run, 'risk').some((m) => /deny list version \d+: 1 wallets/.test(m))).to.equal(true);
+    const alice = run.world.wallets.get('alice-card')!.info.walletId;
+    const findings = await run.world.service.settlement.findings(alice);
+    expect(findings.map((f) => f.kind)).to.include('clone');
+  });
+
+  it('refuses offline payments once the journal is full of unsent receipts, and takes them again after upload', async () => {
+    const script = example('journal-full.json');
+    const run = await play(script.events, script.setup);
+    const got = decisions(run).map((d) => (d.approved ? 'ok' : d.reason));
+    const firstFull = got.indexOf('journalFull');
+    expect(firstFull).to.be.greaterThan(5);
+    expect(got.slice(0, firstFull).every((g) => g === 'ok')).to.equal(true);
+    expect(got[got.length - 1]).to.equal('ok');
+    expect(run.lines).to.deep.include({ type: 'display', lines: ['DECLINED', 'journal full: connect to upload'] });
+  });
+
+  it('a transit gate takes the fare with the signature checked after the gate opens, and refuses passback', async () => {
+    const run = await play(example('transit-tap.json').events, undefined, 'transit');
+    const got = decisions(run).map((d) => (d.approved ? `ok ${d.amount}${d.deferred ? ' deferred' : ''}` : `${d.reason} ${d.amount}`));
+    expect(got).to.deep.equal(['ok 200 deferred', 'ok 200 deferred', 'passback 200']);
+    expect(run.lines.filter((l) => l.type === 'verified' && l.ok)).to.have.length(2);
+  });
+});
