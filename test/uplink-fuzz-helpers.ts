@@ -1,16 +1,6 @@
 // Seeded randomness and byte mutation for the journal and uplink fuzz tests.
 
-/** mulberry32: small, fast, seeded; good enough to pick mutations, not for keys. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng as seededRandom } from '../host/sim/hw/prng';
 
 /** One to four random edits: flip bits, overwrite, insert, delete, truncate, or splice a length byte. */
 export function mutate(input: Uint8Array, random: () => number): Uint8Array {
