@@ -8,6 +8,9 @@ import { runScript } from '../host/sim/main';
 import { parseScript, type SimEvent, type SimSetup } from '../host/sim/script';
 import { World } from '../host/sim/world';
 import type { SimOutput } from '../host/sim/device';
+import { SimPN532 } from '../host/sim/hw/pn532';
+import { PtyExposure, socatAvailable } from '../host/sim/hw/pty-node';
+import { SystemClock } from '../host/sim/hw/serial-node';
 
 type Line = SimOutput | { type: 'event'; event: SimEvent } | { type: 'note'; note: string };
 
@@ -156,6 +159,28 @@ describe('the simulator, end to end @xs', function () {
     expect(got.slice(0, firstFull).every((g) => g === 'ok')).to.equal(true);
     expect(got[got.length - 1]).to.equal('ok');
     expect(run.lines).to.deep.include({ type: 'display', lines: ['DECLINED', 'journal full: connect to upload'] });
+  });
+
+  it('bench mode drives a PN532 on a serial line (here the simulated chip behind a pseudo-terminal) in real time', async function () {
+    if (!socatAvailable()) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'tapline-bench-'));
+    dirs.push(dir);
+    const chip = new SimPN532({ clock: new SystemClock() });
+    chip.powerUpAsleep();
+    const exposure = await PtyExposure.open({ chip, link: join(dir, 'pn532') });
+    const world = await World.open({ dir, serialDevice: exposure.pty });
+    try {
+      chip.placeCard(world.wallets.get('bob-phone')!);
+      const lines: Line[] = [];
+      await runScript(world, [{ at: 0, key: '1250#' }, { at: 1500, note: 'the phone is already on the reader' }], (_at, line) => lines.push(line));
+      const got = lines.filter((l) => l.type === 'decision');
+      expect(got).to.have.length(1);
+      expect(got[0]).to.include({ approved: true, amount: 1250 });
+      expect(lines.some((l) => l.type === 'log' && l.tag === 'pn532' && /ready on uart/.test(l.message))).to.equal(true);
+    } finally {
+      await world.close();
+      await exposure.close();
+    }
   });
 
   it('a transit gate takes the fare with the signature checked after the gate opens, and refuses passback', async () => {

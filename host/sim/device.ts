@@ -4,7 +4,8 @@
 // terminal (the wallets in the field, the flash file, the network) is reached through a HostBridge, so
 // the same code runs inside the XS engine (host/sim/firmware.guest.ts) and directly on Node.
 // Platform-free.
-import { VirtualClock, type Log, type LogLevel } from '../../firmware/core/platform';
+import { VirtualClock, type Clock, type Log, type LogLevel } from '../../firmware/core/platform';
+import { asBytes, type BufferSource, type Serial, type SerialOptions } from '../../drivers/io';
 import { toHex } from '../../firmware/core/bytes';
 import type { Flash, FlashStatus } from '../../firmware/core/journal/flash';
 import type { HttpResponse, HttpTransport } from '../../firmware/core/uplink/transport';
@@ -33,6 +34,50 @@ export interface HostBridge {
   flashChanged(offset: number, bytes: Uint8Array): void;
   /** An HTTP POST to the settlement service; rejects when the network is down. */
   post(path: string, body: Uint8Array, timeoutMs: number): Promise<HttpResponse>;
+  /** Bench mode: a real PN532 on the host's serial port (bytes out, bytes received so far). */
+  serialWrite?(bytes: Uint8Array): void;
+  serialRead?(): Uint8Array;
+  /** Bench mode: real time, since a real chip answers in real milliseconds. */
+  now?(): number;
+  sleep?(ms: number): void;
+}
+
+/** Real time through the bridge: the engine blocks in sleep() while the host's clock runs. */
+class HostClock implements Clock {
+  #wallOffset: number | undefined;
+  constructor(private readonly bridge: Required<Pick<HostBridge, 'now' | 'sleep'>>, wallTime: number | undefined) {
+    this.setWallTime(wallTime);
+  }
+  now(): number {
+    return this.bridge.now();
+  }
+  sleep(ms: number): Promise<void> {
+    this.bridge.sleep(ms);
+    return Promise.resolve();
+  }
+  wallTime(): number | undefined {
+    return this.#wallOffset === undefined ? undefined : Math.floor(this.#wallOffset + this.now() / 1000);
+  }
+  setWallTime(seconds: number | undefined): void {
+    this.#wallOffset = seconds === undefined ? undefined : seconds - this.now() / 1000;
+  }
+}
+
+/** The terminal's UART, its bytes carried to the host's serial port (a real PN532 in HSU mode). */
+function bridgedSerial(bridge: HostBridge): new (options: SerialOptions) => Serial {
+  if (!bridge.serialWrite || !bridge.serialRead) throw new Error('this host has no serial port');
+  const { serialWrite, serialRead } = bridge as Required<HostBridge>;
+  return class implements Serial {
+    constructor(_options: SerialOptions) {}
+    read(): ArrayBuffer | undefined {
+      const bytes = serialRead.call(bridge);
+      return bytes.length ? (bytes.slice().buffer as ArrayBuffer) : undefined;
+    }
+    write(buffer: BufferSource): void {
+      serialWrite.call(bridge, asBytes(buffer));
+    }
+    close(): void {}
+  };
 }
 
 /** One observable thing the terminal did, as the simulator prints it (one JSON object per line). */
@@ -53,6 +98,8 @@ export interface SimBootOptions {
   /** Seed of the simulator's random source (the device uses its hardware RNG). */
   seed: string;
   board?: string;
+  /** `host-uart`: a real PN532 on the host's serial port (bench mode) instead of the simulated one. */
+  reader?: 'simulated' | 'host-uart';
 }
 
 const STEP_MS = 10;
@@ -109,7 +156,7 @@ class BridgedHttp implements HttpTransport {
 }
 
 export class SimDevice {
-  readonly clock: VirtualClock;
+  readonly clock: Clock & { advance?(ms: number): void; setWallTime(seconds: number | undefined): void };
   readonly output: SimOutput[] = [];
   readonly panel = new SimSSD1306();
   readonly #bridge: HostBridge;
@@ -127,8 +174,12 @@ export class SimDevice {
   constructor(bridge: HostBridge, options: SimBootOptions) {
     this.#bridge = bridge;
     this.#options = options;
-    this.#board = selectBoard(pinMap as PinMap, options.board ?? 'esp32-devkitc');
-    this.clock = new VirtualClock({ wallTime: options.wallTime });
+    const board = selectBoard(pinMap as PinMap, options.board ?? 'esp32-devkitc');
+    const bench = options.reader === 'host-uart';
+    // a real reader is wired to the terminal's UART (HSU)
+    this.#board = bench ? { ...board, pn532: { ...board.pn532, transport: 'uart' } } : board;
+    if (bench && (!bridge.now || !bridge.sleep)) throw new Error('bench mode needs the host clock');
+    this.clock = bench ? new HostClock(bridge as Required<HostBridge>, options.wallTime) : new VirtualClock({ wallTime: options.wallTime });
     this.#log = (level, tag, message) => this.output.push({ type: 'log', level, tag, message });
     const ram = new RamFlash({ blocks: options.flashBlocks });
     const image = bridge.flashImage();
@@ -151,6 +202,7 @@ export class SimDevice {
     const log = this.#log;
     const random = seededRandom(this.#options.seed);
     const io = simulatedIO(this.#chip, this.panel, { keypad: this.#matrix, leds: new OutputPins({ clock }), buzzer: new BuzzerRecorder({ clock }), board }, {});
+    if (this.#options.reader === 'host-uart') io.Serial = bridgedSerial(this.#bridge);
     const display = new Display({ board, I2C: io.I2C });
     const feedback = new DeviceSink({ display, feedback: openFeedback(board, io, clock), log });
     const sink: EffectSink = {
@@ -193,7 +245,8 @@ export class SimDevice {
   async run(ms: number): Promise<void> {
     const end = this.clock.now() + ms;
     while (this.#powered && this.#runner && this.clock.now() < end) {
-      this.clock.advance(STEP_MS);
+      if (this.clock.advance) this.clock.advance(STEP_MS);
+      else await this.clock.sleep(STEP_MS);
       await this.#runner.step();
       if (this.#cutAt !== undefined) return this.#powerLost(this.#cutAt);
     }

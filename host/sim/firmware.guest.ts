@@ -22,6 +22,10 @@ const bridge: HostBridge = {
   flashImage: () => callHost({ op: 'flash-image' }).payload,
   apdu: (wallet, apdu) => callHost({ op: 'apdu', wallet }, apdu).payload,
   flashChanged: (offset, bytes) => void callHost({ op: 'flash', offset }, bytes),
+  serialWrite: (bytes) => void callHost({ op: 'serial-write' }, bytes),
+  serialRead: () => callHost({ op: 'serial-read' }).payload,
+  now: () => callHost({ op: 'now' }).header.now as number,
+  sleep: (ms) => void callHost({ op: 'sleep', ms }),
   post: (path, body, timeoutMs) => {
     const { header, payload } = callHost({ op: 'post', path, timeoutMs }, body);
     if (header.error) return Promise.reject(new TransportError(header.error));

@@ -16,13 +16,15 @@ import { DEMO_WALLETS, World } from './world';
 import type { SimOutput } from './device';
 import { fromHex } from '../../firmware/core/bytes';
 
-const USAGE = `usage: npm start -- [--mode merchant|transit] [--script FILE [--json]] [--dir DIR] [--reset]
+const USAGE = `usage: npm start -- [--mode merchant|transit] [--script FILE [--json]] [--dir DIR] [--reset] [--reader uart:DEVICE]
 
   --mode     merchant (keyed amount, default) or transit (fixed fare, tap and go)
   --script   run the timed events of FILE (see docs/SIMULATOR.md and examples/) and exit
   --json     with --script: one JSON object per line for every effect
   --dir      where the demo world lives (default .sim): keys, wallets, journal flash, settlement database
-  --reset    delete the demo world first`;
+  --reset    delete the demo world first
+  --reader   uart:DEVICE: bench mode, a real PN532 (HSU, 115200) on a USB-UART adapter instead of the
+             simulated reader: tap real cards or phones (a script then runs in real time)`;
 
 /** Milliseconds the simulator keeps running after a script's last event, so uploads and timeouts finish. */
 const SETTLE_MS = 3000;
@@ -45,6 +47,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
         json: { type: 'boolean', default: false },
         dir: { type: 'string', default: '.sim' },
         reset: { type: 'boolean', default: false },
+        reader: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }).values;
@@ -62,6 +65,15 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
   }
   const dir = resolve(args.dir!);
   if (args.reset) rmSync(dir, { recursive: true, force: true });
+  let serialDevice: string | undefined;
+  if (args.reader !== undefined) {
+    const m = /^uart:(.+)$/.exec(args.reader);
+    if (!m) {
+      console.error(`--reader takes uart:DEVICE, e.g. uart:/dev/ttyUSB0\n${USAGE}`);
+      return 2;
+    }
+    serialDevice = m[1];
+  }
   if (args.script) {
     let script;
     try {
@@ -73,7 +85,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     const print: Printer = args.json ? jsonPrinter : textPrinter;
     // a script with its own setup gets a demo world of its own, so it never disturbs the default one
     const worldDir = script.setup ? join(dir, 'setup-' + createHash('sha256').update(JSON.stringify(script.setup)).digest('hex').slice(0, 12)) : dir;
-    const world = await World.open({ dir: worldDir, mode: script.mode ?? args.mode, setup: script.setup, say: args.json ? undefined : (l) => console.log(l) });
+    const world = await World.open({ dir: worldDir, mode: script.mode ?? args.mode, setup: script.setup, serialDevice, say: args.json ? undefined : (l) => console.log(l) });
     try {
       await runScript(world, script.events, print);
     } finally {
@@ -86,7 +98,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     console.log(`no terminal to read keys from: playing ${TOUR} (npm start -- --script FILE for your own)`);
     return main(['--script', TOUR, '--dir', args.dir!, '--mode', args.mode]);
   }
-  return interactive(dir, args.mode);
+  return interactive(dir, args.mode, serialDevice);
 }
 
 export async function runScript(world: World, events: SimEvent[], print: Printer): Promise<void> {
@@ -177,8 +189,8 @@ const HELP = [
   'world    n network on/off   p power cut + restart   q quit',
 ];
 
-async function interactive(dir: string, mode: 'merchant' | 'transit'): Promise<number> {
-  const world = await World.open({ dir, mode, say: (l) => console.log(l) });
+async function interactive(dir: string, mode: 'merchant' | 'transit', serialDevice?: string): Promise<number> {
+  const world = await World.open({ dir, mode, serialDevice, say: (l) => console.log(l) });
   const log: string[] = [];
   let led = 'off';
   let beep = '';

@@ -13,6 +13,9 @@ import { Keystore } from '../cli/keystore';
 import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { startService, type RunningService } from '../settlement/service';
 import { XSScenario } from '../xs/scenario';
+import { performance } from 'node:perf_hooks';
+import { openSerial } from './serial-port';
+import type { NodeSerial } from './hw/serial-node';
 import type { SimSetup } from './script';
 import { SimDevice, type HostBridge, type SimBootOptions, type SimOutput } from './device';
 import { TransportError, type HttpResponse } from '../../firmware/core/uplink/transport';
@@ -51,6 +54,8 @@ export interface WorldOptions {
   mode?: 'merchant' | 'transit';
   /** Risk settings and journal size for the terminals provisioned on first start. */
   setup?: SimSetup;
+  /** Bench mode: a real PN532 (HSU) on this serial device instead of the simulated reader. */
+  serialDevice?: string;
   /** Print what the provisioning steps say (first start). */
   say?: (line: string) => void;
 }
@@ -63,6 +68,8 @@ export class World {
   readonly wallets = new Map<string, WalletEmulator>();
   networkUp = false;
   readonly #bridge: NodeBridge;
+  #serialPort: NodeSerial | undefined;
+  readonly #serialDevice: string | undefined;
   /** Journal partition size in 4 KiB blocks. */
   readonly blocks: number;
   #provisioningText: string;
@@ -75,6 +82,7 @@ export class World {
     this.service = service;
     this.#provisioningText = provisioningText;
     this.blocks = options.setup?.journalBlocks ?? JOURNAL_BLOCKS;
+    this.#serialDevice = options.serialDevice;
     this.#bridge = new NodeBridge(join(this.dir, `flash-${this.mode}.bin`), this.blocks, this.wallets, service.url, () => this.networkUp);
     this.#say = options.say ?? (() => {});
   }
@@ -128,11 +136,13 @@ export class World {
   async powerOn(wallTime: number | undefined): Promise<SimOutput[]> {
     await this.#xs?.close();
     this.#xs = await XSScenario.load('host/sim/firmware.guest.ts', { onCommand: (m) => this.#answer(m) });
+    if (this.#serialDevice && !this.#serialPort) this.#serialPort = await openSerial(this.#serialDevice);
     const options: SimBootOptions = {
       provisioningText: this.#provisioningText,
       flashBlocks: this.blocks,
       wallTime,
       seed: toHex(randomBytes(16)),
+      reader: this.#serialPort ? 'host-uart' : 'simulated',
     };
     return this.#call('boot', options);
   }
@@ -230,7 +240,13 @@ export class World {
     return response.json();
   }
 
+  #serial(): NodeSerial {
+    if (!this.#serialPort) throw new Error('no serial port open (npm start -- --reader uart:DEVICE)');
+    return this.#serialPort;
+  }
+
   async close(): Promise<void> {
+    this.#serialPort?.close();
     await this.#xs?.close();
     await this.service.close();
   }
@@ -269,6 +285,18 @@ export class World {
         break;
       case 'flash':
         this.#bridge.flashChanged(m.offset, payload);
+        break;
+      case 'serial-write':
+        this.#serial().write(payload);
+        break;
+      case 'serial-read':
+        out = new Uint8Array(this.#serial().read() ?? new ArrayBuffer(0));
+        break;
+      case 'now':
+        header = { now: performance.now() };
+        break;
+      case 'sleep':
+        await new Promise((done) => setTimeout(done, Math.max(0, Math.min(Number(m.ms) || 0, 1000))));
         break;
       case 'post':
         try {
