@@ -1,25 +1,9 @@
 import { expect } from 'chai';
-import { VirtualClock } from '../firmware/core/platform';
-import { Keypad } from '../drivers/keypad';
-import { PinMode } from '../drivers/io';
-import { SimDigitalBank } from '../host/sim/hw/io';
-import { KeyMatrix } from '../host/sim/hw/keypad';
+import { keypadRig } from './drivers-keys';
 
-const ROWS = [13, 12, 14, 27];
-const COLUMNS = [26, 25, 33, 32];
-const mask = (pins: number[]) => pins.reduce((m, p) => m | (1 << p), 0);
 
 function setup(options: { keymap?: string[][]; debounceMs?: number } = {}) {
-  const clock = new VirtualClock();
-  const matrix = new KeyMatrix({ rowPins: ROWS, columnPins: COLUMNS, clock });
-  const keypad = new Keypad({
-    rows: new SimDigitalBank({ pins: mask(ROWS), mode: PinMode.OutputOpenDrain, network: matrix }),
-    columns: new SimDigitalBank({ pins: mask(COLUMNS), mode: PinMode.InputPullUp, network: matrix }),
-    rowPins: ROWS,
-    columnPins: COLUMNS,
-    clock,
-    ...options,
-  });
+  const { clock, matrix, keypad } = keypadRig(options);
   /** Polls every 5 ms for `ms` and collects the events. */
   const run = (ms: number) => {
     const events: string[] = [];

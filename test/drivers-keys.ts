@@ -8,8 +8,8 @@ import { KeyMatrix } from '../host/sim/hw/keypad';
 export const ROWS = [13, 12, 14, 27];
 export const COLUMNS = [26, 25, 33, 32];
 
-/** Presses [row, column, holdMs] one after the other (each with a 12 ms bounce), polling every 2 ms. */
-export function typeKeys(presses: [number, number, number][]): string[] {
+/** The keypad driver on the simulated matrix, rows open-drain and columns pulled up, as on the board. */
+export function keypadRig(options: { keymap?: string[][]; debounceMs?: number } = {}) {
   const clock = new VirtualClock();
   const matrix = new KeyMatrix({ rowPins: ROWS, columnPins: COLUMNS, clock });
   const mask = (pins: number[]) => pins.reduce((m, p) => m | (1 << p), 0);
@@ -19,7 +19,14 @@ export function typeKeys(presses: [number, number, number][]): string[] {
     rowPins: ROWS,
     columnPins: COLUMNS,
     clock,
+    ...options,
   });
+  return { clock, matrix, keypad };
+}
+
+/** Presses [row, column, holdMs] one after the other (each with a 12 ms bounce), polling every 2 ms. */
+export function typeKeys(presses: [number, number, number][]): string[] {
+  const { clock, matrix, keypad } = keypadRig();
   const events: string[] = [];
   const wait = (ms: number) => {
     for (let t = 0; t < ms; t += 2) {
