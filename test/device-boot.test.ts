@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { XSScenario } from '../host/xs/scenario';
-import { badProvisioning, bootAndPay, payThenReboot, slowReader } from './xs/device-world';
+import { badProvisioning, bootAndPay, DeviceWorld, payThenReboot, slowReader } from './xs/device-world';
+import { verifySignature, type VerifyFn } from '../firmware/core/crypto/verify';
 
 type Engine = { name: string; call: <T>(handler: string, args?: unknown) => Promise<T> };
 
@@ -64,6 +65,34 @@ describe('device app: boot and main loop on Node', () => {
     },
   };
   checks(() => node);
+});
+
+describe('device app: a native signature primitive', () => {
+  async function payWith(verify: VerifyFn): Promise<DeviceWorld> {
+    const w = new DeviceWorld({ verify });
+    await w.boot();
+    await w.keys('1200#');
+    w.chip.placeCard(w.wallet());
+    await w.steps(50, () => w.runner!.approved + w.runner!.declined > 0);
+    return w;
+  }
+
+  it('is used for payments once it agrees with the reference at boot', async () => {
+    let calls = 0;
+    const w = await payWith((...args) => (calls++, verifySignature(...args)));
+    expect(w.logs).to.include('[info] selftest: native signature verification agrees with the reference: in use');
+    const atBoot = 3;
+    expect(calls).to.be.greaterThan(atBoot);
+    expect(w.runner!.approved).to.equal(1);
+  });
+
+  it('is refused at boot when it accepts what it must not, and payments fall back to JavaScript', async () => {
+    let calls = 0;
+    const w = await payWith(() => (calls++, true));
+    expect(w.logs).to.include('[error] selftest: native signature verification disagrees with the reference: using JavaScript');
+    expect(calls).to.be.at.most(3);
+    expect(w.runner!.approved).to.equal(1);
+  });
 });
 
 describe('device app: boot and main loop on XS @xs', () => {

@@ -120,3 +120,36 @@ declare module 'http' {
     callback: (message: number, value1?: unknown, value2?: unknown) => unknown;
   }
 }
+
+// Moddable's crypt modules (modules/crypt): big-number arithmetic and ECDSA in C, SHA-256 in C.
+declare module 'curve' {
+  export default class Curve {
+    constructor(name: 'secp256r1' | 'secp384r1');
+    readonly n: bigint;
+    readonly orderSize: number;
+  }
+}
+
+declare module 'ecp' {
+  export default class ECPoint {
+    constructor(x: bigint, y: bigint, identity?: boolean);
+  }
+}
+
+declare module 'ecdsa' {
+  import type Curve from 'curve';
+  import type ECPoint from 'ecp';
+  export default class ECDSA {
+    constructor(key: ECPoint, curve: Curve);
+    /** `H` the message digest; `signature` r || s (asn1 false). */
+    verify(H: ArrayBuffer, signature: ArrayBuffer, asn1?: boolean): boolean;
+  }
+}
+
+declare module 'crypt' {
+  export class Digest {
+    constructor(algorithm: 'SHA1' | 'SHA224' | 'SHA256' | 'SHA384' | 'SHA512');
+    write(message: string | ArrayBuffer): void;
+    close(): ArrayBuffer;
+  }
+}

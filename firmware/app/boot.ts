@@ -9,7 +9,7 @@ import { Journal, type RecoveryReport } from '../core/journal/journal';
 import type { Flash } from '../core/journal/flash';
 import { Keyring } from '../core/crypto/keyring';
 import { Verifier } from '../core/crypto/verifier';
-import { ALG_P256, verifySignature } from '../core/crypto/verify';
+import { ALG_P256, verifySignature, type VerifyFn } from '../core/crypto/verify';
 import { publicKeyOf, signMessage } from '../core/uplink/sign';
 import { RiskEngine } from '../core/risk/engine';
 import { Terminal } from '../core/terminal/terminal';
@@ -43,6 +43,11 @@ export interface BootOptions {
   openReader: () => NfcReader;
   /** Shows status lines on the display (and nothing else). */
   show: (lines: string[]) => void;
+  /**
+   * The signature primitive for wallet payments and certificates (default: noble, in JavaScript). The
+   * device passes one in native code; boot checks it against noble first and falls back if they differ.
+   */
+  verify?: VerifyFn;
   readerAttempts?: number;
   /** Delay before the first reader retry; doubles each time. */
   readerRetryMs?: number;
@@ -122,7 +127,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   }
   risk ??= new RiskEngine(riskOptions);
   const keyring = new Keyring(provisionedIssuerKeys(provisioning));
-  const verifier = new Verifier({ keyring, cacheSize: 16 });
+  const verifier = new Verifier({ keyring, cacheSize: 16, verify: chooseVerify(o) });
   const terminal = new Terminal({
     mode: provisioning.mode,
     terminalId: provisioning.terminalId,
@@ -206,15 +211,35 @@ async function bringUpReader(o: BootOptions): Promise<{ reader?: NfcReader; firm
 // themselves and refuse a changed message. Cheap (one sign, two verifies) and catches a broken build.
 const SELF_TEST_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 
+/** Accepts the good signature and refuses it on a changed message and under another key. */
+function passesSelfTest(verify: VerifyFn): boolean {
+  const message = utf8Encode('tapline self-test');
+  const signature = signMessage(ALG_P256, SELF_TEST_KEY, message);
+  const changed = message.slice();
+  changed[0]! ^= 1;
+  const publicKey = publicKeyOf(ALG_P256, SELF_TEST_KEY);
+  const otherKey = publicKeyOf(ALG_P256, SELF_TEST_KEY.map((b) => b ^ 0x5a));
+  return verify(ALG_P256, publicKey, message, signature) && !verify(ALG_P256, publicKey, changed, signature) && !verify(ALG_P256, otherKey, message, signature);
+}
+
+function chooseVerify(o: BootOptions): VerifyFn {
+  if (!o.verify) return verifySignature;
+  try {
+    if (passesSelfTest(o.verify)) {
+      o.log('info', 'selftest', 'native signature verification agrees with the reference: in use');
+      return o.verify;
+    }
+    o.log('error', 'selftest', 'native signature verification disagrees with the reference: using JavaScript');
+  } catch (e) {
+    o.log('error', 'selftest', `native signature verification failed (${errorText(e)}): using JavaScript`);
+  }
+  return verifySignature;
+}
+
 function runSelfTest(o: BootOptions, journal: Journal, reader: boolean): SelfTest {
   let crypto = false;
   try {
-    const message = utf8Encode('tapline self-test');
-    const publicKey = publicKeyOf(ALG_P256, SELF_TEST_KEY);
-    const signature = signMessage(ALG_P256, SELF_TEST_KEY, message);
-    const changed = message.slice();
-    changed[0]! ^= 1;
-    crypto = verifySignature(ALG_P256, publicKey, message, signature) && !verifySignature(ALG_P256, publicKey, changed, signature);
+    crypto = passesSelfTest(verifySignature);
   } catch (e) {
     o.log('error', 'selftest', `crypto: ${errorText(e)}`);
   }

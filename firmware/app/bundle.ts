@@ -7,6 +7,7 @@ import type { PinMap } from './pins';
 export const PIN_MAP = pinMap as PinMap;
 export { selectBoard, pinMask, PinMapError } from './pins';
 export { boot, BootError, RECORD_RISK_STATE, type Booted } from './boot';
+export { ALG_P256, verifySignature, type VerifyFn } from '../core/crypto/verify';
 export { Runner, type EffectSink } from './runner';
 export { Online } from './online';
 export { openReader, openKeypad, openFeedback, Display, DeviceSink } from './hardware';

@@ -4,7 +4,7 @@
 // so the same scenarios run on Node and, through test/xs/device.guest.ts, on the XS engine.
 import { toHex, utf8Encode } from '../../firmware/core/bytes';
 import { VirtualClock, type Log } from '../../firmware/core/platform';
-import { ALG_P256 } from '../../firmware/core/crypto/verify';
+import { ALG_P256, type VerifyFn } from '../../firmware/core/crypto/verify';
 import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { boot, type Booted } from '../../firmware/app/boot';
@@ -37,6 +37,8 @@ export interface DeviceWorldOptions {
   provisioning?: string;
   /** The provisioning root's public key (default: a fixed test key). */
   rootPublic?: Uint8Array;
+  /** A signature primitive in place of noble's, as the device passes its native P-256. */
+  verify?: VerifyFn;
 }
 
 export class DeviceWorld {
@@ -61,6 +63,7 @@ export class DeviceWorld {
   booted: Booted | undefined;
   runner: Runner | undefined;
   #silent: number;
+  #verify: VerifyFn | undefined;
 
   constructor(o: DeviceWorldOptions = {}) {
     this.random = seededRandom(o.seed ?? 'device');
@@ -79,6 +82,7 @@ export class DeviceWorld {
     this.leds = new OutputPins({ clock: this.clock });
     this.buzzer = new BuzzerRecorder({ clock: this.clock });
     this.#silent = o.silentAttempts ?? 0;
+    this.#verify = o.verify;
   }
 
   #provisioningText(): string {
@@ -126,6 +130,7 @@ export class DeviceWorld {
       log: this.log,
       provisioningText: () => readProvisioningText(provision),
       journalFlash: this.flash,
+      verify: this.#verify,
       openReader: () => {
         if (this.#silent > 0) {
           this.#silent--;
