@@ -11,8 +11,9 @@ import config from 'mc/config';
 import {
   boot, BootError, checkJournalPartition, DeviceSink, Display, JOURNAL_PARTITION, ModdableHttpTransport, openFeedback, openKeypad,
   Online, openReader, PartitionAdapter, PIN_MAP, PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard,
-  TicksClock, WifiLink, ALG_P256, verifySignature, type VerifyFn,
+  TicksClock, WifiLink, ALG_P256, verifySignature,
 } from './bundle';
+import type { VerifyFn } from './bundle';
 import { nativeP256Verifier } from './native-p256';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
