@@ -123,27 +123,23 @@ class MirroredFlash implements Flash {
   }
 
   write(buffer: ArrayBuffer | ArrayBufferView, byteOffset: number): void {
-    const length = buffer.byteLength;
-    try {
-      this.ram.write(buffer, byteOffset);
-    } catch (e) {
-      if (this.ram.dead) this.onPowerLoss();
-      throw e;
-    } finally {
-      // a torn write leaves torn bytes: the file must hold exactly what the part holds
-      this.bridge.flashChanged(byteOffset, this.ram.data.subarray(byteOffset, byteOffset + length));
-    }
+    this.#mirror(byteOffset, buffer.byteLength, () => this.ram.write(buffer, byteOffset));
   }
 
   eraseBlock(start: number, end = start + 1): void {
     const { blockLength } = this.ram;
+    this.#mirror(start * blockLength, (end - start) * blockLength, () => this.ram.eraseBlock(start, end));
+  }
+
+  /** Runs one write or erase, then copies the range to the file: torn or not, it holds what the part holds. */
+  #mirror(offset: number, length: number, operation: () => void): void {
     try {
-      this.ram.eraseBlock(start, end);
+      operation();
     } catch (e) {
       if (this.ram.dead) this.onPowerLoss();
       throw e;
     } finally {
-      this.bridge.flashChanged(start * blockLength, this.ram.data.subarray(start * blockLength, end * blockLength));
+      this.bridge.flashChanged(offset, this.ram.data.subarray(offset, offset + length));
     }
   }
 }

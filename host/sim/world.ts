@@ -31,15 +31,13 @@ export interface DemoWallet {
   pin?: string;
   /** A copy of another wallet's secure element (same keys, same counter): a clone. */
   cloneOf?: string;
-  /** What the simulator's screen says about it. */
-  about: string;
 }
 
 export const DEMO_WALLETS: DemoWallet[] = [
-  { name: 'alice-card', profile: 'card', walletClass: 2, balance: 50_000, pin: '1234', about: 'IC card, class 2, 500.00, PIN 1234' },
-  { name: 'bob-phone', profile: 'phone', walletClass: 1, balance: 200_000, about: 'phone wallet, class 1, 2000.00' },
-  { name: 'carol-card', profile: 'card', walletClass: 4, balance: 300, pin: '0000', about: 'IC card, class 4, only 3.00 left' },
-  { name: 'mallory-clone', profile: 'card', walletClass: 2, balance: 50_000, cloneOf: 'alice-card', about: "a clone of alice-card's secure element" },
+  { name: 'alice-card', profile: 'card', walletClass: 2, balance: 50_000, pin: '1234' },
+  { name: 'bob-phone', profile: 'phone', walletClass: 1, balance: 200_000 },
+  { name: 'carol-card', profile: 'card', walletClass: 4, balance: 300, pin: '0000' },
+  { name: 'mallory-clone', profile: 'card', walletClass: 2, balance: 50_000, cloneOf: 'alice-card' },
 ];
 
 /** The demo's terminals: the one on screen (merchant or transit) and a peer till for "elsewhere" payments. */
@@ -74,7 +72,6 @@ export class World {
   readonly blocks: number;
   #provisioningText: string;
   #xs: XSScenario | undefined;
-  #say: (line: string) => void;
 
   private constructor(options: WorldOptions, service: RunningService, provisioningText: string) {
     this.dir = options.dir;
@@ -84,7 +81,6 @@ export class World {
     this.blocks = options.setup?.journalBlocks ?? JOURNAL_BLOCKS;
     this.#serialDevice = options.serialDevice;
     this.#bridge = new NodeBridge(join(this.dir, `flash-${this.mode}.bin`), this.blocks, this.wallets, service.url, () => this.networkUp);
-    this.#say = options.say ?? (() => {});
   }
 
   /** Opens the world in `dir`, provisioning the demo on first start. */
