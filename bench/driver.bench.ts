@@ -6,7 +6,7 @@
 // allocates its heap up front (engineHeapBytes stays flat); slots in use are the finer figure, and
 // an XS slot is 16 bytes on the ESP32's 32-bit build.
 import type { Report } from './main';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 import { XSScenario } from '../host/xs/scenario';
 import type { TapExchangeOutcome } from '../host/sim/hw/tap-exchange';
 import { makeWallet, recordExchange } from '../test/drivers-wallet';

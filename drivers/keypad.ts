@@ -1,6 +1,6 @@
 // A 4x4 (or any R x C) matrix keypad without diodes: rows are open-drain outputs, columns inputs with
 // pull-ups. One row at a time is pulled low; a low column means a key closes that crossing.
-import type { Clock } from '../firmware/core/platform';
+import type { Clock } from '../firmware/base/platform';
 import type { DigitalBank } from './io';
 
 export const DEFAULT_KEYMAP = [

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { concatBytes, equalBytes, fromHex, readU32, toHex, utf8Decode, utf8Encode, writeU32 } from '../firmware/core/bytes';
+import { concatBytes, equalBytes, fromHex, readU32, toHex, utf8Decode, utf8Encode, writeU32 } from '../firmware/base/bytes';
 
 // A small seeded generator, so a failure repeats.
 function prng(seed: number): () => number {

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { fromHex, toHex } from '../firmware/core/bytes';
+import { fromHex, toHex } from '../firmware/base/bytes';
 import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { parseProvisioning, provisionedIssuerKeys } from '../firmware/core/provisioning';
 import { UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, verifyUpdate } from '../firmware/core/uplink/updates';

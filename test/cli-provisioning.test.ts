@@ -2,7 +2,7 @@
 // and the device load. Every wrong field stops with a ProvisioningError naming it.
 import { expect } from 'chai';
 import { p256 } from '@noble/curves/nist.js';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 import { formatProvisioning, parseProvisioning, provisionedIssuerKeys, ProvisioningError, type Provisioning } from '../firmware/core/provisioning';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { p256 } from '@noble/curves/nist.js';
-import { concatBytes, utf8Encode } from '../firmware/core/bytes';
+import { concatBytes, utf8Encode } from '../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256, verifySignature } from '../firmware/core/crypto/verify';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';

@@ -10,7 +10,7 @@ import { RiskEngine } from '../firmware/core/risk/engine';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 import { mutate, seededRandom } from './uplink-fuzz-helpers';
 import { NOW, World, outcomeOf, Relay } from './xs/core-scenarios';
-import { DECLINE } from '../firmware/core/risk/reasons';
+import { DECLINE } from '../firmware/base/reasons';
 
 const SEED = Number(process.env.TAPLINE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
 const INPUTS = 100_000;

@@ -7,7 +7,7 @@ import { decodeReceipt, verifyReceipt } from '../firmware/core/protocol/receipt'
 import { TlvError } from '../firmware/core/protocol/tlv';
 import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError } from '../firmware/core/risk/config';
 import { RiskEngine, RiskStateError } from '../firmware/core/risk/engine';
-import { DECLINE } from '../firmware/core/risk/reasons';
+import { DECLINE } from '../firmware/base/reasons';
 import { Terminal } from '../firmware/core/terminal/terminal';
 import { NOW, SCENARIOS, World } from './xs/core-scenarios';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fromHex, toHex } from '../firmware/core/bytes';
+import { fromHex, toHex } from '../firmware/base/bytes';
 import { Keyring } from '../firmware/core/crypto/keyring';
 import { Verifier } from '../firmware/core/crypto/verifier';
 import { verifySignature, type Alg } from '../firmware/core/crypto/verify';
@@ -8,7 +8,7 @@ import { decodeCertificate, decodePayRequest, decodePayResponse, certificateSign
 import { decodeReceipt, verifyReceipt } from '../firmware/core/protocol/receipt';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 import { RiskEngine } from '../firmware/core/risk/engine';
-import { VirtualClock } from '../firmware/core/platform';
+import { VirtualClock } from '../firmware/base/platform';
 import { Terminal } from '../firmware/core/terminal/terminal';
 import { makeVector, VECTOR_FILES, type Vector } from '../host/wallet/vectors';
 import { XSScenario } from '../host/xs/scenario';

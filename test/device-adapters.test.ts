@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import { LoopbackRequest } from './device-loopback';
 import type { AddressInfo } from 'node:net';
-import { utf8Encode } from '../firmware/core/bytes';
+import { utf8Encode } from '../firmware/base/bytes';
 import { TransportError } from '../firmware/core/uplink/transport';
 import { TicksClock } from '../firmware/app/device-clock';
 import { randomBytesFrom31Bits } from '../firmware/app/device-random';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { utf8Encode } from '../firmware/core/bytes';
+import { utf8Encode } from '../firmware/base/bytes';
 import { parseProvisioning, ProvisioningError } from '../firmware/core/provisioning';
 import { PartitionError, readProvisioningText, type PartitionFlash } from '../firmware/app/device-storage';
 import { PartitionAdapter } from '../firmware/app/device-storage';

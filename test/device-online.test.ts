@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fromHex } from '../firmware/core/bytes';
+import { fromHex } from '../firmware/base/bytes';
 import { ModdableHttpTransport } from '../firmware/app/device-http';
 import { Online } from '../firmware/app/online';
 import { UPDATE_DENY_LIST } from '../firmware/core/uplink/updates';

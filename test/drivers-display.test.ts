@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Framebuffer } from '../drivers/display/framebuffer';
-import { Screens, wrap } from '../drivers/display/screens';
+import { Screens, wrap } from '../firmware/ui/screens';
 import { SSD1306 } from '../drivers/display/ssd1306';
 import { SimI2C, SimI2CBus } from '../host/sim/hw/io';
 import { SimSSD1306 } from '../host/sim/hw/ssd1306';
@@ -10,7 +10,7 @@ import { pngToRows } from '../host/sim/hw/png';
 import { renderScreen, SCREENS } from '../host/sim/hw/screen-gallery';
 import { SCREENS_DIR } from '../host/sim/hw/screens-png';
 import { XSScenario } from '../host/xs/scenario';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 import { typeKeys } from './drivers-keys';
 
 function panel() {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { VirtualClock } from '../firmware/core/platform';
+import { VirtualClock } from '../firmware/base/platform';
 import { Buzzer, Feedback } from '../drivers/feedback/feedback';
 import { PinMode } from '../drivers/io';
 import { SimDigitalBank } from '../host/sim/hw/io';

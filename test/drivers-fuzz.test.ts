@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { concatBytes, fromHex } from '../firmware/core/bytes';
-import { VirtualClock } from '../firmware/core/platform';
+import { concatBytes, fromHex } from '../firmware/base/bytes';
+import { VirtualClock } from '../firmware/base/platform';
 import { decodeFrame, encodeFrame, FrameError, FrameParser } from '../drivers/pn532/frame';
 import { parseTargets, PN532, PN532Error } from '../drivers/pn532/pn532';
 import { PN532I2C, PN532UART } from '../drivers/pn532/transport';

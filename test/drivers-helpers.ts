@@ -1,6 +1,6 @@
 // Shared by the driver tests: a seeded PRNG and wire taps on the simulated PN532.
 import type { SimPN532 } from '../host/sim/hw/pn532';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 
 export { prng } from '../host/sim/hw/prng';
 

@@ -1,5 +1,5 @@
 // Types on the keypad driver over the simulated key matrix. Platform-free: the XS guest runs it too.
-import { VirtualClock } from '../firmware/core/platform';
+import { VirtualClock } from '../firmware/base/platform';
 import { Keypad } from '../drivers/keypad';
 import { PinMode } from '../drivers/io';
 import { SimDigitalBank } from '../host/sim/hw/io';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { concatBytes, fromHex, toHex } from '../firmware/core/bytes';
-import { VirtualClock } from '../firmware/core/platform';
-import { CardLostError } from '../firmware/core/ports';
+import { concatBytes, fromHex, toHex } from '../firmware/base/bytes';
+import { VirtualClock } from '../firmware/base/platform';
+import { CardLostError } from '../firmware/base/ports';
 import { ACK_FRAME, decodeFrame, encodeFrame, ERROR_FRAME, FrameError, FrameParser, NACK_FRAME } from '../drivers/pn532/frame';
 import { PN532, PN532Error, PN532TimeoutError } from '../drivers/pn532/pn532';
 import { PN532UART } from '../drivers/pn532/transport';

@@ -2,9 +2,9 @@
 // acknowledgements, stored updates and checkpoints, with power cut inside flash operations, then a
 // reboot that must find every approved receipt intact and rebuild the totals exactly.
 // Platform-free: the XS guest (test/xs/journal-power.guest.ts) runs it too.
-import { equalBytes, readU32, toHex, writeU32 } from '../firmware/core/bytes';
+import { equalBytes, readU32, toHex, writeU32 } from '../firmware/base/bytes';
 import { Journal, type RecoveryReport } from '../firmware/core/journal/journal';
-import { JournalFullError } from '../firmware/core/ports';
+import { JournalFullError } from '../firmware/base/ports';
 import { PowerLossError, RamFlash } from '../host/flash/ram-flash';
 import { seededRandom } from './uplink-fuzz-helpers';
 

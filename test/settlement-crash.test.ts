@@ -2,7 +2,7 @@
 // batch against the restarted service: every receipt settles exactly once, nothing is half written.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 import { RESULT_ACCEPTED } from '../firmware/core/uplink/wire';
 import { BACKENDS, World, type Backend } from './settlement-fixtures';
 

@@ -2,7 +2,7 @@
 // replays): the batch ingest path (decode, authenticate, re-verify), receipt re-verification, the
 // provisioning file and the wallet file. Only each parser's own named error may come out.
 import { expect } from 'chai';
-import { concatBytes, utf8Encode } from '../firmware/core/bytes';
+import { concatBytes, utf8Encode } from '../firmware/base/bytes';
 import { parseProvisioning, ProvisioningError } from '../firmware/core/provisioning';
 import { seededRandom } from '../host/wallet/random';
 import { openDatabase } from '../host/settlement/db';

@@ -1,7 +1,7 @@
 // The settlement service end to end, on a real HTTP server on loopback, against SQLite and a real
 // PostgreSQL: the same tests for both backends.
 import { expect } from 'chai';
-import { toHex, fromHex } from '../firmware/core/bytes';
+import { toHex, fromHex } from '../firmware/base/bytes';
 import { decodeReceipt, encodeReceipt } from '../firmware/core/protocol/receipt';
 import { UPDATE_DENY_LIST, UPDATE_KEYRING, UPDATE_TIME, verifyUpdate } from '../firmware/core/uplink/updates';
 import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { p256 } from '@noble/curves/nist.js';
 import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { Journal } from '../firmware/core/journal/journal';
-import { VirtualClock } from '../firmware/core/platform';
+import { VirtualClock } from '../firmware/base/platform';
 import { UPDATE_RECORD_TYPES, UpdateStore } from '../firmware/core/uplink/store';
 import { type HttpTransport, TransportError } from '../firmware/core/uplink/transport';
 import { Uplink } from '../firmware/core/uplink/uplink';

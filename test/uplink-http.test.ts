@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
-import { toHex, utf8Encode } from '../firmware/core/bytes';
+import { toHex, utf8Encode } from '../firmware/base/bytes';
 import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { Journal } from '../firmware/core/journal/journal';
-import { type Log, VirtualClock } from '../firmware/core/platform';
+import { type Log, VirtualClock } from '../firmware/base/platform';
 import { UPDATE_RECORD_TYPES, UpdateStore } from '../firmware/core/uplink/store';
 import { Uplink } from '../firmware/core/uplink/uplink';
 import { encodeUpdate, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING } from '../firmware/core/uplink/updates';

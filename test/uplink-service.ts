@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { p256 } from '@noble/curves/nist.js';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { decodeBatch, encodeBatchResponse, RESULT_ACCEPTED, RESULT_DUPLICATE, verifyBatch, type ReceiptResult } from '../firmware/core/uplink/wire';
 import { encodeUpdate, type Update, UPDATE_TIME } from '../firmware/core/uplink/updates';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { p256 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { utf8Encode } from '../firmware/core/bytes';
+import { utf8Encode } from '../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
 import {
   decodeBatch, decodeBatchResponse, encodeBatch, encodeBatchResponse, RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED,

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { p256 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex, utf8Encode } from '../firmware/core/bytes';
+import { toHex, utf8Encode } from '../firmware/base/bytes';
 import { XSScenario } from '../host/xs/scenario';
 
 describe('the XS engine @xs', () => {

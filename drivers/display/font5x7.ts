@@ -1,6 +1,6 @@
 // A 5x7 bitmap font for printable ASCII (0x20-0x7E), drawn for this project. Five column bytes per
 // character, bit 0 at the top, the order SSD1306 pages take, so a glyph copies straight in.
-import { fromHex } from '../../firmware/core/bytes';
+import { fromHex } from '../../firmware/base/bytes';
 
 export const FONT_FIRST = 0x20;
 export const FONT_LAST = 0x7e;

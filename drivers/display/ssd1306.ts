@@ -1,6 +1,6 @@
 // SSD1306 128x64 OLED on I2C (address 0x3C): the init sequence for the common modules (internal charge
 // pump, rows and columns remapped so the image is upright), and page updates from a Framebuffer.
-import { equalBytes } from '../../firmware/core/bytes';
+import { equalBytes } from '../../firmware/base/bytes';
 import type { I2C } from '../io';
 import type { Framebuffer } from './framebuffer';
 

@@ -1,7 +1,7 @@
 // Buzzer and status LEDs: the patterns riders and shoppers know. Approved is a short high beep with
 // green, declined a long low beep with red; a key press clicks. Patterns are plain data and play on
 // the injected Clock, so they run the same on the device, in the simulator and in tests.
-import type { Clock } from '../../firmware/core/platform';
+import type { Clock } from '../../firmware/base/platform';
 import type { DigitalBank, PWM } from '../io';
 
 export type LedColor = 'off' | 'blue' | 'green' | 'red';

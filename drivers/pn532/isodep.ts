@@ -1,7 +1,7 @@
 // ISO/IEC 7816-4 APDUs to an activated ISO/IEC 14443-4 target through the PN532. The chip does the
 // ISO-DEP block protocol; this layer adds what ISO 7816-4 asks of the terminal: GET RESPONSE on 61xx,
 // a resend with the right Le on 6Cxx, and turning a lost RF link into CardLostError.
-import { CardLostError, type CardLink } from '../../firmware/core/ports';
+import { CardLostError, type CardLink } from '../../firmware/base/ports';
 import { PN532, PN532Error, PN532TimeoutError, RF_LINK_ERRORS } from './pn532';
 
 export class IsoDepError extends Error {

@@ -1,7 +1,7 @@
 // The PN532 command layer (UM0701-02 chapter 7): one command at a time, ACK then response, with
 // NACK on a bad checksum, resend when the ACK does not come, and abort (ACK from the host) on timeout.
-import type { Clock, Log } from '../../firmware/core/platform';
-import { silentLog } from '../../firmware/core/platform';
+import type { Clock, Log } from '../../firmware/base/platform';
+import { silentLog } from '../../firmware/base/platform';
 import { ACK_FRAME, NACK_FRAME, encodeFrame, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA, PN532_TO_HOST, type Frame } from './frame';
 import type { PN532Transport } from './transport';
 

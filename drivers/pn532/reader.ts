@@ -1,6 +1,6 @@
 // The terminal's view of the NFC reader: bring the chip up, wait for a card, hand out a CardLink.
-import type { Log } from '../../firmware/core/platform';
-import { silentLog } from '../../firmware/core/platform';
+import type { Log } from '../../firmware/base/platform';
+import { silentLog } from '../../firmware/base/platform';
 import { IsoDep } from './isodep';
 import { PN532, PN532Error, type FirmwareVersion, type TargetInfo } from './pn532';
 

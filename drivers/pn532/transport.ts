@@ -1,7 +1,7 @@
 // How PN532 frames travel on each of the chip's host interfaces (UM0701-02 section 6.2.5). The driver
 // (drivers/pn532/pn532.ts) speaks frames; a transport moves their bytes and knows the interface's
 // quirks: the I2C status byte, the SPI prefixes and bit order, the UART wake-up preamble.
-import type { Clock } from '../../firmware/core/platform';
+import type { Clock } from '../../firmware/base/platform';
 import { asBytes, type I2C, type Serial, type SPI } from '../io';
 
 export interface PN532Transport {

@@ -2,8 +2,8 @@
 // passes Moddable's parts) and under test with simulated hardware: load the provisioning file, recover
 // the journal and rebuild the risk state from it, bring the PN532 up with retries, self-test, show
 // status. Each step logs a line a firmware engineer can read on the serial console.
-import type { Clock, Log, RandomBytes } from '../core/platform';
-import { equalBytes, utf8Encode } from '../core/bytes';
+import type { Clock, Log, RandomBytes } from '../base/platform';
+import { equalBytes, utf8Encode } from '../base/bytes';
 import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
 import { Journal, type RecoveryReport } from '../core/journal/journal';
 import type { Flash } from '../core/journal/flash';

@@ -1,7 +1,7 @@
 // Clock over Moddable's Time.ticks and Timer. Platform-free: main.ts passes the Moddable functions in,
 // the tests pass fakes. The ESP32 has no battery-backed clock, so wall time is unknown until the
 // settlement service (or SNTP) gives it, and forgotten at every power cycle.
-import type { Clock } from '../core/platform';
+import type { Clock } from '../base/platform';
 
 export interface TicksClockOptions {
   /** Milliseconds since boot as the engine reports them (Time.ticks); may wrap at 2^32. */

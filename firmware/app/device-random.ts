@@ -4,7 +4,7 @@
 // `rng` module is an RC4 stream seeded from 16 such bytes, so it is not used. esp_random is truly random
 // while the radio is on (Wi-Fi started) or the bootloader's entropy source is enabled; main.ts starts
 // Wi-Fi before the first payment. Not for host builds: elsewhere Math.random is not a secure source.
-import type { RandomBytes } from '../core/platform';
+import type { RandomBytes } from '../base/platform';
 
 const C_RAND_MAX = 0x7fffffff;
 

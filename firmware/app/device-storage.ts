@@ -2,7 +2,7 @@
 // the receipt journal (embedded:storage/flash already has the semantics firmware/core/journal/flash.ts
 // wants), and `provision`, holding the provisioning file written with
 // `parttool.py write_partition --partition-name provision --input terminal.json` (docs/DEVICE.md).
-import { utf8Decode } from '../core/bytes';
+import { utf8Decode } from '../base/bytes';
 import type { Flash } from '../core/journal/flash';
 
 export const JOURNAL_PARTITION = 'journal';

@@ -1,8 +1,8 @@
 // Wi-Fi station connect and reconnect over Moddable's `wifi` module. Platform-free: main.ts passes
 // the WiFi class and timers in. A lost connection is retried with a growing delay, so a terminal in
 // a car park keeps trying without flooding the radio or the log.
-import type { Log } from '../core/platform';
-import { silentLog } from '../core/platform';
+import type { Log } from '../base/platform';
+import { silentLog } from '../base/platform';
 
 export type WifiMessage = 'connect' | 'gotIP' | 'lostIP' | 'disconnect' | 'station_connect' | 'station_disconnect';
 

@@ -1,6 +1,6 @@
 // Builds the terminal's parts from the pin map and the platform's ECMA-419 IO classes. Platform-free:
 // main.ts passes Moddable's `device.io` classes; a test can pass the simulated ones (host/sim/hw/).
-import type { Clock, Log } from '../core/platform';
+import type { Clock, Log } from '../base/platform';
 import type { DigitalBank, DigitalBankOptions, I2C, I2COptions, PWM, PWMOptions, SPI, SPIOptions, Serial, SerialOptions } from '../../drivers/io';
 import { PinMode } from '../../drivers/io';
 import { PN532 } from '../../drivers/pn532/pn532';
@@ -10,7 +10,7 @@ import { Keypad } from '../../drivers/keypad';
 import { Buzzer, Feedback } from '../../drivers/feedback/feedback';
 import { SSD1306 } from '../../drivers/display/ssd1306';
 import { Framebuffer } from '../../drivers/display/framebuffer';
-import { Screens } from '../../drivers/display/screens';
+import { Screens } from '../ui/screens';
 import { pinMask, type BoardPins } from './pins';
 import type { EffectSink } from './runner';
 import type { Screen } from '../core/terminal/terminal';

@@ -2,8 +2,8 @@
 // (firmware/core/uplink) over the platform's HttpTransport, its signed updates fed to the parts that use
 // them (issuer keys to the keyring, the deny list to the risk engine, the service's time to the clock),
 // and the offline totals reset once everything journaled has been acknowledged. Platform-free.
-import { fromHex } from '../core/bytes';
-import type { Clock, Log, RandomBytes } from '../core/platform';
+import { fromHex } from '../base/bytes';
+import type { Clock, Log, RandomBytes } from '../base/platform';
 import { algId } from '../core/provisioning';
 import { Uplink } from '../core/uplink/uplink';
 import { UpdateStore } from '../core/uplink/store';

@@ -3,8 +3,8 @@
 // the caller schedules `step()` from a timer and the next step only after this one settled, so the
 // engine always returns to the event loop (the ESP32's task watchdog is fed there), and no step waits
 // on the reader for longer than `pollWindowMs`.
-import type { Log } from '../core/platform';
-import { toHex } from '../core/bytes';
+import type { Log } from '../base/platform';
+import { toHex } from '../base/bytes';
 import type { Effect, Key, Screen, Terminal, TerminalEvent } from '../core/terminal/terminal';
 import type { NfcReader, Tap } from '../../drivers/pn532/reader';
 

@@ -3,7 +3,7 @@
 // device build. JSON, because it is produced and read by people and tools; validated strictly here so a
 // wrong file stops the terminal at boot with a message that names the field, not later mid-payment.
 // Platform-free: runs on XS and Node.
-import { fromHex } from './bytes';
+import { fromHex } from '../base/bytes';
 import { ALG_ED25519, ALG_P256 } from './crypto/verify';
 import { checkIssuerKey, KeyringError, type IssuerKey } from './crypto/keyring';
 import { parseRiskConfig, RiskConfigError, type RiskConfig } from './risk/config';

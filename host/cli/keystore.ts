@@ -7,10 +7,10 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { fromHex, toHex } from '../../firmware/base/bytes';
 import { checkIssuerKey, KeyringError, type IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_ED25519, ALG_P256, isAlg, type Alg } from '../../firmware/core/crypto/verify';
-import type { RandomBytes } from '../../firmware/core/platform';
+import type { RandomBytes } from '../../firmware/base/platform';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { generateKeyPair, type Issuer } from '../wallet/issuer';
 

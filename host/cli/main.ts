@@ -3,7 +3,7 @@
 // ever printed. Exit codes: 0 done, 1 refused (a clear message on stderr), 2 bad usage.
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { fromHex, toHex } from '../../firmware/base/bytes';
 import { formatProvisioning, parseProvisioning, ProvisioningError, type Provisioning } from '../../firmware/core/provisioning';
 import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError, type RiskConfig } from '../../firmware/core/risk/config';
 import { encodeUpdate, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, UpdateError, type Update } from '../../firmware/core/uplink/updates';

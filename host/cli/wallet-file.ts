@@ -1,6 +1,6 @@
 // The wallet file `tapline issue-wallet` writes and the wallet emulator (host/wallet/emulator.ts) loads:
 // JSON holding the wallet's secret key, so it is written 0600 like every other secret.
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { fromHex, toHex } from '../../firmware/base/bytes';
 import { decodeCertificate } from '../../firmware/core/protocol/messages';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import type { WalletOptions, WalletProfile } from '../wallet/emulator';

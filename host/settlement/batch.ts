@@ -2,7 +2,7 @@
 // deny-list entries, their receipts around the batch's counters) is read up front in a few queries; the
 // decisions then run in memory, receipt after receipt, seeing the ones before them; the rows are written
 // at the end, many per statement. Round trips per batch, not per receipt: on PostgreSQL they are the cost.
-import { toHex } from '../../firmware/core/bytes';
+import { toHex } from '../../firmware/base/bytes';
 import type { ReceiptCheck } from '../../firmware/core/protocol/receipt';
 import { decodeReceipt } from '../../firmware/core/protocol/receipt';
 import { RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED, type ReceiptResult } from '../../firmware/core/uplink/wire';

@@ -3,7 +3,7 @@
 // admin bearer token. Every refusal is `{ "error": code, "message": text }` with a 4xx/5xx status.
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { fromHex, toHex } from '../../firmware/base/bytes';
 import { MAX_BATCH_BYTES } from '../../firmware/core/uplink/wire';
 import { MAX_UPDATE_BYTES } from '../../firmware/core/uplink/updates';
 import { Settlement, SettlementError } from './settlement';

@@ -4,7 +4,7 @@
 // other signed updates the terminal lacks. Expensive checks (signatures) run before the database
 // transaction; everything a batch writes is written in one transaction, or nothing is.
 import { createHash } from 'node:crypto';
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { fromHex, toHex } from '../../firmware/base/bytes';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
 import { TlvError } from '../../firmware/core/protocol/tlv';

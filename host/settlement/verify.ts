@@ -12,8 +12,8 @@ import { ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type Alg } from '../../firmw
 import { certificateSignedPayload, paymentSignedPayload } from '../../firmware/core/protocol/messages';
 import { decodeReceipt, openReceipt, type Receipt, type ReceiptCheck } from '../../firmware/core/protocol/receipt';
 import { TlvError } from '../../firmware/core/protocol/tlv';
-import { decline, DeclineError } from '../../firmware/core/risk/reasons';
-import { toHex } from '../../firmware/core/bytes';
+import { decline, DeclineError } from '../../firmware/base/reasons';
+import { toHex } from '../../firmware/base/bytes';
 
 const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');

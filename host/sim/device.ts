@@ -4,9 +4,9 @@
 // terminal (the wallets in the field, the flash file, the network) is reached through a HostBridge, so
 // the same code runs inside the XS engine (host/sim/firmware.guest.ts) and directly on Node.
 // Platform-free.
-import { VirtualClock, type Clock, type Log, type LogLevel } from '../../firmware/core/platform';
+import { VirtualClock, type Clock, type Log, type LogLevel } from '../../firmware/base/platform';
 import { asBytes, type BufferSource, type Serial, type SerialOptions } from '../../drivers/io';
-import { toHex } from '../../firmware/core/bytes';
+import { toHex } from '../../firmware/base/bytes';
 import type { Flash, FlashStatus } from '../../firmware/core/journal/flash';
 import type { HttpResponse, HttpTransport } from '../../firmware/core/uplink/transport';
 import type { Effect } from '../../firmware/core/terminal/terminal';

@@ -1,6 +1,6 @@
 // The simulator's firmware image for the XS engine: the simulated terminal (host/sim/device.ts) with
 // its bridge to the host made of issueCommand, xsnap's synchronous call out of the engine.
-import { concatBytes, fromHex, utf8Decode, utf8Encode } from '../../firmware/core/bytes';
+import { concatBytes, fromHex, utf8Decode, utf8Encode } from '../../firmware/base/bytes';
 import { TransportError } from '../../firmware/core/uplink/transport';
 import { serve } from '../xs/guest';
 import { SimDevice, type HostBridge, type SimBootOptions } from './device';
@@ -8,7 +8,7 @@ import { SimDevice, type HostBridge, type SimBootOptions } from './device';
 declare function issueCommand(message: ArrayBuffer): ArrayBuffer;
 
 // A bridge message is a JSON header, a zero byte, then raw bytes: flash images and APDUs move as bytes,
-// since XS strings are slow to index (firmware/core/bytes.ts).
+// since XS strings are slow to index (firmware/base/bytes.ts).
 function callHost(header: Record<string, unknown>, payload: Uint8Array = new Uint8Array(0)): { header: any; payload: Uint8Array } {
   const message = concatBytes(utf8Encode(JSON.stringify(header)), Uint8Array.of(0), payload);
   const reply = new Uint8Array(issueCommand(message.buffer as ArrayBuffer));

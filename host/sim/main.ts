@@ -14,7 +14,7 @@ import { framebufferToBraille } from './render';
 import { parseScript, ScriptError, type SimEvent } from './script';
 import { DEMO_WALLETS, World } from './world';
 import type { SimOutput } from './device';
-import { fromHex } from '../../firmware/core/bytes';
+import { fromHex } from '../../firmware/base/bytes';
 
 const USAGE = `usage: npm start -- [--mode merchant|transit] [--script FILE [--json]] [--dir DIR] [--reset] [--reader uart:DEVICE]
 

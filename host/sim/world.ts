@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, writeSync, closeSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { concatBytes, toHex, utf8Decode, utf8Encode } from '../../firmware/core/bytes';
+import { concatBytes, toHex, utf8Decode, utf8Encode } from '../../firmware/base/bytes';
 import { WalletEmulator } from '../wallet/emulator';
 import { formatWalletFile, parseWalletFile, type WalletFile } from '../cli/wallet-file';
 import { main as cli } from '../cli/main';

@@ -1,7 +1,7 @@
 // The payer's secure element on the host: keys, certificate, balance, monotonic counter, PIN with a
 // retry limit, and the APDUs of the wallet application. It is itself a CardLink, so a terminal can tap
 // it directly or through the simulated PN532. Platform-free: it runs on XS too.
-import type { CardLink } from '../../firmware/core/ports';
+import type { CardLink } from '../../firmware/base/ports';
 import {
   ApduError,
   CLA_ISO,

@@ -2,10 +2,10 @@
 // and the simulator. Platform-free; randomness comes in as RandomBytes.
 import { p256 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import type { RandomBytes } from '../../firmware/core/platform';
+import type { RandomBytes } from '../../firmware/base/platform';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
-import { toHex } from '../../firmware/core/bytes';
+import { toHex } from '../../firmware/base/bytes';
 import {
   certificateSignedPayload,
   encodeCertificate,

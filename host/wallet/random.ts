@@ -2,8 +2,8 @@
 // scenarios, where runs must repeat exactly. Never for real keys: use node:crypto or esp_random there.
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { utf8Encode, writeU32 } from '../../firmware/core/bytes';
-import type { RandomBytes } from '../../firmware/core/platform';
+import { utf8Encode, writeU32 } from '../../firmware/base/bytes';
+import type { RandomBytes } from '../../firmware/base/platform';
 
 export function seededRandom(seed: string | number): RandomBytes {
   const key = sha256(utf8Encode(`tapline seeded random ${seed}`));

@@ -1,7 +1,7 @@
 // Produces the protocol's test vectors (docs/vectors/*.json) from the wallet emulator, deterministically.
 // test/core-vectors.test.ts checks them on the terminal side and that this still produces the same
 // bytes; `TAPLINE_WRITE_VECTORS=1 npx mocha test/core-vectors.test.ts` rewrites them.
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { fromHex, toHex } from '../../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256, algName, type Alg } from '../../firmware/core/crypto/verify';
 import { payCommand, readCertificateCommand, selectCommand } from '../../firmware/core/protocol/apdu';
 import {

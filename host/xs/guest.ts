@@ -1,6 +1,6 @@
 // The XS side of a scenario: code bundled into the engine calls serve() with named handlers; the host
 // calls them by name with JSON arguments (host/xs/scenario.ts). Platform-free: it runs on XS and Node.
-import { utf8Decode, utf8Encode } from '../../firmware/core/bytes';
+import { utf8Decode, utf8Encode } from '../../firmware/base/bytes';
 
 export type Handler = (args: any) => unknown;
 

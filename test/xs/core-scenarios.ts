@@ -1,8 +1,8 @@
 // Tap scenarios that run unchanged on Node (test/core-terminal.test.ts) and on XS
 // (test/xs/core.guest.ts): a world of issuers, wallets and one terminal, and each attack or decline.
 // Platform-free: deterministic randomness and a virtual clock.
-import { VirtualClock, type Clock } from '../../firmware/core/platform';
-import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../firmware/core/ports';
+import { VirtualClock, type Clock } from '../../firmware/base/platform';
+import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../firmware/base/ports';
 import { Keyring, type IssuerKey } from '../../firmware/core/crypto/keyring';
 import { Verifier } from '../../firmware/core/crypto/verifier';
 import { ALG_ED25519, ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
@@ -22,7 +22,7 @@ import { decodeTlv, encodeTlv } from '../../firmware/core/protocol/tlv';
 import { createIssuer, issueWallet, signCertificate, type Issuer } from '../../host/wallet/issuer';
 import { WalletEmulator, type WalletProfile } from '../../host/wallet/emulator';
 import { seededRandom } from '../../host/wallet/random';
-import type { RandomBytes } from '../../firmware/core/platform';
+import type { RandomBytes } from '../../firmware/base/platform';
 
 export const NOW = 1_790_000_000; // 2026-09-21
 const YEAR = 365 * 86400;

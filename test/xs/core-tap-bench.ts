@@ -1,12 +1,12 @@
 // The tap the benchmark measures (bench/tap.bench.ts), on Node and XS alike: the terminal's whole
 // handling of a card event (SELECT, READ CERTIFICATE, checks, PAY, signature checks, receipt append),
 // against a wallet exchange recorded beforehand so that the wallet's own signing is not counted.
-import { fromHex, toHex } from '../../firmware/core/bytes';
+import { fromHex, toHex } from '../../firmware/base/bytes';
 import { Keyring } from '../../firmware/core/crypto/keyring';
 import { Verifier } from '../../firmware/core/crypto/verifier';
 import type { Alg } from '../../firmware/core/crypto/verify';
-import { VirtualClock } from '../../firmware/core/platform';
-import type { CardLink } from '../../firmware/core/ports';
+import { VirtualClock } from '../../firmware/base/platform';
+import type { CardLink } from '../../firmware/base/ports';
 import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { RiskEngine, type Mode } from '../../firmware/core/risk/engine';
 import { Terminal, type Key } from '../../firmware/core/terminal/terminal';

@@ -2,7 +2,7 @@
 // vectors (host/wallet/vectors.ts), on the device's engine.
 import { serve } from '../../host/xs/guest';
 import { SCENARIOS } from './core-scenarios';
-import { fromHex } from '../../firmware/core/bytes';
+import { fromHex } from '../../firmware/base/bytes';
 import type { Alg } from '../../firmware/core/crypto/verify';
 import { verifyReceipt } from '../../firmware/core/protocol/receipt';
 import { makeVector, VECTOR_FILES } from '../../host/wallet/vectors';

@@ -2,8 +2,8 @@
 // bus-level simulated PN532 behind the I2C/SPI/UART classes the pin map selects, a RAM flash as the
 // journal partition and the provisioning text as the `provision` partition would hold it. Platform-free,
 // so the same scenarios run on Node and, through test/xs/device.guest.ts, on the XS engine.
-import { toHex, utf8Encode } from '../../firmware/core/bytes';
-import { VirtualClock, type Log } from '../../firmware/core/platform';
+import { toHex, utf8Encode } from '../../firmware/base/bytes';
+import { VirtualClock, type Log } from '../../firmware/base/platform';
 import { ALG_P256, type VerifyFn } from '../../firmware/core/crypto/verify';
 import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';

@@ -1,6 +1,6 @@
 // Runs inside XS: the display path (screens, framebuffer, SSD1306 driver, simulated panel) and the keypad
 // driver over the simulated key matrix.
-import { toHex } from '../../firmware/core/bytes';
+import { toHex } from '../../firmware/base/bytes';
 import { renderScreen, SCREENS } from '../../host/sim/hw/screen-gallery';
 import { serve } from '../../host/xs/guest';
 import { typeKeys } from '../drivers-keys';

@@ -1,5 +1,5 @@
 // Runs inside XS: the reader stack (driver + simulated IO + simulated PN532) tapping the wallet emulator.
-import { fromHex } from '../../firmware/core/bytes';
+import { fromHex } from '../../firmware/base/bytes';
 import { seededRandom } from '../../host/wallet/random';
 import { serve } from '../../host/xs/guest';
 import { ReplayCard, TapBench } from '../../host/sim/hw/tap-exchange';

@@ -2,7 +2,7 @@
 import { p256 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { fromHex, toHex, utf8Encode } from '../../firmware/core/bytes';
+import { fromHex, toHex, utf8Encode } from '../../firmware/base/bytes';
 import { serve } from '../../host/xs/guest';
 
 serve({

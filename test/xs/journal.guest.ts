@@ -1,10 +1,10 @@
 // Runs inside XS: the journal (power-loss workload, appends, boot recovery) and the uplink state machine
 // with an in-engine service behind a flaky transport.
 import { p256 } from '@noble/curves/nist.js';
-import { toHex } from '../../firmware/core/bytes';
+import { toHex } from '../../firmware/base/bytes';
 import { ALG_P256 } from '../../firmware/core/crypto/verify';
 import { Journal } from '../../firmware/core/journal/journal';
-import { VirtualClock } from '../../firmware/core/platform';
+import { VirtualClock } from '../../firmware/base/platform';
 import { UPDATE_RECORD_TYPES, UpdateStore } from '../../firmware/core/uplink/store';
 import { type HttpTransport, TransportError } from '../../firmware/core/uplink/transport';
 import { Uplink } from '../../firmware/core/uplink/uplink';

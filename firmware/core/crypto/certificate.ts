@@ -1,6 +1,6 @@
 // The checks a wallet certificate and a payment signature must pass, shared by the terminal (at the tap)
 // and the settlement service (re-verifying receipts): one piece of code for both sides.
-import { DeclineError } from '../risk/reasons';
+import { DeclineError } from '../../base/reasons';
 import { certificateSignedPayload, paymentSignedPayload, type Certificate, type PayResponse } from '../protocol/messages';
 import type { IssuerKey } from './keyring';
 import { verifySignature, type VerifyFn } from './verify';

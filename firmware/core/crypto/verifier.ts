@@ -1,8 +1,8 @@
 // The terminal's certificate checks with a bounded cache of certificates whose issuer signature has
 // been verified, so a returning wallet costs one signature verification (its payment) instead of two.
-import { toHex } from '../bytes';
+import { toHex } from '../../base/bytes';
 import { certificateDigest, type Certificate } from '../protocol/messages';
-import { DeclineError } from '../risk/reasons';
+import { DeclineError } from '../../base/reasons';
 import { checkCertificateSignature, checkDates, issuerKeyFor } from './certificate';
 import type { IssuerKey, Keyring } from './keyring';
 import { verifySignature, type VerifyFn } from './verify';

@@ -8,9 +8,9 @@
 //   updates) are first copied forward. A RECLAIM record names the newest epoch dropped, so a block
 //   whose erase was cut short can never come back.
 import { sha256 } from '@noble/hashes/sha2.js';
-import { equalBytes, readU32, writeU32 } from '../bytes';
-import { type Log, silentLog } from '../platform';
-import { type DurableLog, JournalFullError } from '../ports';
+import { equalBytes, readU32, writeU32 } from '../../base/bytes';
+import { type Log, silentLog } from '../../base/platform';
+import { type DurableLog, JournalFullError } from '../../base/ports';
 import { Crc32 } from './crc32';
 import { type Flash, readBytes } from './flash';
 

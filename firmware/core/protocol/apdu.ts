@@ -1,6 +1,6 @@
 // ISO 7816-4 short APDUs of the tapline wallet application. Everything fits short APDUs: the largest
 // message (a certificate) is under 256 bytes.
-import { concatBytes, equalBytes } from '../bytes';
+import { concatBytes, equalBytes } from '../../base/bytes';
 
 /** Proprietary AID (RID category F): "F0" + "TAPLINE" + version 01. */
 export const AID = Uint8Array.from([0xf0, 0x54, 0x41, 0x50, 0x4c, 0x49, 0x4e, 0x45, 0x01]);

@@ -2,7 +2,7 @@
 // terminal's PAY request and the wallet's PAY response, and the exact bytes each signature covers.
 // Every field has a fixed or bounded size, every message appears in one form only.
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, fromHex, toHex, utf8Encode } from '../bytes';
+import { concatBytes, fromHex, toHex, utf8Encode } from '../../base/bytes';
 import { isAlg, type Alg, publicKeyFits, SIGNATURE_LENGTH } from '../crypto/verify';
 import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule, type Tlv } from './tlv';
 

@@ -4,7 +4,7 @@
 import { issuerKeyFor, checkDates, checkCertificateSignature, checkPaymentSignature, type KeyLookup } from '../crypto/certificate';
 import type { IssuerKey } from '../crypto/keyring';
 import { verifySignature, type VerifyFn } from '../crypto/verify';
-import { DeclineError, type Decline, decline } from '../risk/reasons';
+import { DeclineError, type Decline, decline } from '../../base/reasons';
 import {
   decodeCertificate,
   decodePayRequest,

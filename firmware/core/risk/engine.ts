@@ -2,12 +2,12 @@
 // class and per day, the deny list, per-wallet counters, the CVM threshold, transit's deferred
 // verification and its unverified-exposure cap. State is rebuilt at boot from a checkpoint (encode /
 // decode) plus the receipts journaled after it (applyReceipt).
-import { fromHex, toHex } from '../bytes';
+import { fromHex, toHex } from '../../base/bytes';
 import type { Certificate, PayResponse } from '../protocol/messages';
 import { openReceipt, type Receipt } from '../protocol/receipt';
 import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
 import type { RiskConfig, WalletClassLimits } from './config';
-import { DeclineError } from './reasons';
+import { DeclineError } from '../../base/reasons';
 
 export type Mode = 'merchant' | 'transit';
 

@@ -1,7 +1,7 @@
 // One tap, from SELECT to the journaled receipt: the APDU exchange and the decision. The terminal's
 // state machine (terminal.ts) drives it; it can pause once to collect a PIN on the keypad.
-import type { Clock, Log, RandomBytes } from '../platform';
-import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../ports';
+import type { Clock, Log, RandomBytes } from '../../base/platform';
+import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../base/ports';
 import {
   ApduError,
   decodeResponse,
@@ -33,7 +33,7 @@ import { checkPaymentSignature } from '../crypto/certificate';
 import type { IssuerKey } from '../crypto/keyring';
 import type { Verifier } from '../crypto/verifier';
 import type { Assessment, Mode, RiskEngine } from '../risk/engine';
-import { decline, DeclineError, type Decline } from '../risk/reasons';
+import { decline, DeclineError, type Decline } from '../../base/reasons';
 
 export interface TapContext {
   mode: Mode;

@@ -2,12 +2,12 @@
 // (display, beep, LEDs, NFC polling, outcomes). Merchant mode: idle -> amount entry -> waiting for a
 // card -> exchange (-> PIN) -> result -> idle. Transit mode: waiting with the fixed fare -> exchange ->
 // result -> waiting. Deferred transit verifications are finished on ticks while nothing else happens.
-import { silentLog, type Clock, type Log, type RandomBytes } from '../platform';
-import type { CardLink, DurableLog } from '../ports';
+import { silentLog, type Clock, type Log, type RandomBytes } from '../../base/platform';
+import type { CardLink, DurableLog } from '../../base/ports';
 import { openReceipt, type Receipt } from '../protocol/receipt';
 import type { Verifier } from '../crypto/verifier';
 import type { Mode, RiskEngine } from '../risk/engine';
-import { decline, type Decline } from '../risk/reasons';
+import { decline, type Decline } from '../../base/reasons';
 import { Tap, verifyPending, type PendingVerification, type TapResult } from './tap';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
@@ -19,7 +19,7 @@ export type TerminalEvent =
   | { type: 'tick' }
   | { type: 'network'; up: boolean };
 
-/** What a display effect means, for a display that draws more than lines of text (drivers/display/screens.ts). */
+/** What a display effect means, for a display that draws more than lines of text (firmware/ui/screens.ts). */
 export type Screen =
   | { kind: 'idle' }
   | { kind: 'amount'; amount: number }

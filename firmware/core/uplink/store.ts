@@ -2,11 +2,11 @@
 // survives a reboot: each applied update is kept as a keyed journal record (latest wins, carried
 // forward on reclaim). Keyring and configuration keep the signed update bytes and are verified again
 // at boot; the deny list keeps its applied snapshot (deltas chain, so the last delta alone is not enough).
-import { readU32, toHex, writeU32, fromHex } from '../bytes';
+import { readU32, toHex, writeU32, fromHex } from '../../base/bytes';
 import type { IssuerKey } from '../crypto/keyring';
 import type { Alg } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
-import { type Log, silentLog } from '../platform';
+import { type Log, silentLog } from '../../base/platform';
 import {
   type ConfigUpdate, type KeyringUpdate, type Update, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, UPDATE_TIME, UpdateError,
   verifyUpdate,

@@ -11,7 +11,7 @@
 //              (the whole keyring: it replaces the terminal's)
 //   config     A2 = 80 settings (UTF-8 JSON object: the risk settings to change)
 //   time       A2 = 80 unix seconds | 81 nonce of the batch answered
-import { concatBytes, utf8Decode, utf8Encode } from '../bytes';
+import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { type IssuerKey } from '../crypto/keyring';
 import { type Alg, isAlg, publicKeyFits, verifySignature } from '../crypto/verify';
 import { decodeFields, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';

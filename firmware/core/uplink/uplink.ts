@@ -3,10 +3,10 @@
 // response go through the UpdateStore. A failed exchange is retried with the very same bytes after an
 // exponential backoff with jitter, so the service sees an identical retry; after a reboot the next batch
 // starts again from the journal's acknowledged-up-to (the service dedupes by terminal id and sequence).
-import { utf8Decode } from '../bytes';
+import { utf8Decode } from '../../base/bytes';
 import type { Alg } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
-import { type Clock, type Log, type RandomBytes, silentLog } from '../platform';
+import { type Clock, type Log, type RandomBytes, silentLog } from '../../base/platform';
 import type { UpdateStore } from './store';
 import { BATCH_PATH, type HttpTransport, TransportError } from './transport';
 import { decodeBatchResponse, encodeBatch, NONCE_LENGTH, receiptItemBytes, verifyBatchResponse, WireError } from './wire';

@@ -9,7 +9,7 @@
 //            | A5 { A1 { 80 seq | 81 status | 82 reason? } ... } | A6 { 81 update ... } | DE signature
 // The signature covers a domain string then the message's own bytes up to (not including) field DE.
 // (decodeFields orders tags numerically, so the signature tag DE sorts last.)
-import { concatBytes, utf8Decode, utf8Encode } from '../bytes';
+import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { ALG_P256, type Alg, verifySignature } from '../crypto/verify';
 import { decodeFields, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
 import { signMessage } from './sign';

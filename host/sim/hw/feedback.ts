@@ -1,6 +1,6 @@
 // What the buzzer and the LEDs did, with the virtual time of each change: a PWM that records its
 // tones and an output network that records pin levels.
-import type { Clock } from '../../../firmware/core/platform';
+import type { Clock } from '../../../firmware/base/platform';
 import type { PWM, PWMOptions } from '../../../drivers/io';
 import type { PinNetwork } from './io';
 

@@ -1,6 +1,6 @@
 // A diode-less key matrix at the pin level: rows driven open-drain, columns pulled up. A column reads
 // low when a chain of closed keys links it to a row pulled low, which is what makes ghost keys.
-import type { Clock } from '../../../firmware/core/platform';
+import type { Clock } from '../../../firmware/base/platform';
 import type { PinNetwork } from './io';
 
 export class KeyMatrix implements PinNetwork {

@@ -2,9 +2,9 @@
 // host's frames with the driver's own codec, answers ACK then the response, and hosts emulated ISO/IEC
 // 14443-4 targets. Platform-free, so it runs beside the driver in XS. Misbehaviour is switched on
 // through `faults`.
-import { concatBytes, toHex } from '../../../firmware/core/bytes';
-import type { Clock, Log } from '../../../firmware/core/platform';
-import { silentLog } from '../../../firmware/core/platform';
+import { concatBytes, toHex } from '../../../firmware/base/bytes';
+import type { Clock, Log } from '../../../firmware/base/platform';
+import { silentLog } from '../../../firmware/base/platform';
 import { ACK_FRAME, encodeFrame, ERROR_FRAME, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA, PN532_TO_HOST } from '../../../drivers/pn532/frame';
 import { prng } from './prng';
 import { reverseBits, SPI_DATA_READ, SPI_DATA_WRITE, SPI_STATUS_READ } from '../../../drivers/pn532/transport';

@@ -4,8 +4,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Log } from '../../../firmware/core/platform';
-import { silentLog } from '../../../firmware/core/platform';
+import type { Log } from '../../../firmware/base/platform';
+import { silentLog } from '../../../firmware/base/platform';
 import { SimPN532 } from './pn532';
 import { SystemClock } from './serial-node';
 import { TestCard } from './test-card';

@@ -1,6 +1,6 @@
 // A reader wired up: driver + transport + simulated IO + simulated PN532, on the interface asked for.
 // Used by the tests, the benchmark and the simulator.
-import type { Clock, Log } from '../../../firmware/core/platform';
+import type { Clock, Log } from '../../../firmware/base/platform';
 import { NfcReader } from '../../../drivers/pn532/reader';
 import { PN532, type PN532Options } from '../../../drivers/pn532/pn532';
 import { PN532I2C, PN532SPI, PN532UART, type PN532Transport } from '../../../drivers/pn532/transport';

@@ -1,7 +1,7 @@
 // The terminal's screens as a gallery, each drawn through the real path (Screens -> Framebuffer ->
 // SSD1306 driver -> simulated I2C -> simulated SSD1306). Platform-free: the XS tests draw them too.
 import { Framebuffer } from '../../../drivers/display/framebuffer';
-import { Screens } from '../../../drivers/display/screens';
+import { Screens } from '../../../firmware/ui/screens';
 import { SSD1306 } from '../../../drivers/display/ssd1306';
 import { SimI2C, SimI2CBus } from './io';
 import { SimSSD1306 } from './ssd1306';

@@ -10,7 +10,7 @@ export const SCREENS_DIR = join(resolve(dirname(fileURLToPath(import.meta.url)),
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   mkdirSync(SCREENS_DIR, { recursive: true });
-  const index = ['# Terminal screens', '', 'The SSD1306 128x64 screens as the simulated panel shows them, drawn by `drivers/display/screens.ts`', 'through the SSD1306 driver and the simulated panel (`host/sim/hw/screens-png.ts` regenerates them).', ''];
+  const index = ['# Terminal screens', '', 'The SSD1306 128x64 screens as the simulated panel shows them, drawn by `firmware/ui/screens.ts`', 'through the SSD1306 driver and the simulated panel (`host/sim/hw/screens-png.ts` regenerates them).', ''];
   for (const screen of SCREENS) {
     writeFileSync(join(SCREENS_DIR, `${screen.name}.png`), screenToPng(renderScreen(screen.draw)));
     index.push(`## ${screen.title}`, '', `![${screen.title}](${screen.name}.png)`, '');

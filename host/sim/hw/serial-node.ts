@@ -5,8 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Clock, Log } from '../../../firmware/core/platform';
-import { toHex } from '../../../firmware/core/bytes';
+import type { Clock, Log } from '../../../firmware/base/platform';
+import { toHex } from '../../../firmware/base/bytes';
 import { asBytes, type BufferSource, type Serial } from '../../../drivers/io';
 import { PN532 } from '../../../drivers/pn532/pn532';
 import { NfcReader } from '../../../drivers/pn532/reader';

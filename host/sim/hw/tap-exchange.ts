@@ -1,11 +1,11 @@
 // One tap carried end to end through the reader stack: driver + transport + simulated IO + simulated
 // PN532 + an emulated wallet: SELECT, READ CERTIFICATE, PAY, with the wallet's signature checked.
 // Platform-free, so the tests and the benchmark run the very same exchange on Node and in XS.
-import { VirtualClock, type Log, type RandomBytes } from '../../../firmware/core/platform';
+import { VirtualClock, type Log, type RandomBytes } from '../../../firmware/base/platform';
 import { ApduError, decodeResponse, payCommand, readCertificateCommand, selectCommand, SW_OK } from '../../../firmware/core/protocol/apdu';
 import { decodeCertificate, decodePayResponse, encodePayRequest, type PayRequest } from '../../../firmware/core/protocol/messages';
 import { checkPaymentSignature } from '../../../firmware/core/crypto/certificate';
-import { toHex } from '../../../firmware/core/bytes';
+import { toHex } from '../../../firmware/base/bytes';
 import type { ApduTarget } from './pn532';
 import { readerRig, type Interface, type ReaderRig } from './rig';
 

@@ -1,7 +1,7 @@
 // A small ISO 7816-4 card for exercising the reader without the wallet: it answers SELECT for its AID,
 // READ BINARY with a certificate-sized file (through 61xx GET RESPONSE when asked to), a PAY-shaped
 // command, and two test commands for long responses and long commands.
-import { concatBytes, equalBytes } from '../../../firmware/core/bytes';
+import { concatBytes, equalBytes } from '../../../firmware/base/bytes';
 import type { ApduTarget } from './pn532';
 
 export const TEST_AID = Uint8Array.of(0xf0, 0x54, 0x41, 0x50, 0x4c, 0x49, 0x4e, 0x45);

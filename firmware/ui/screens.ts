@@ -1,7 +1,7 @@
 // The terminal's screens on a 128x64 framebuffer: amount entry, tap prompt, approved, declined with
 // its reason, balance, PIN entry, offline status. Each call redraws the whole frame; the caller flushes.
-import { formatAmount, type Screen } from '../../firmware/core/terminal/terminal';
-import { Framebuffer } from './framebuffer';
+import { formatAmount, type Screen } from '../core/terminal/terminal';
+import { Framebuffer } from '../../drivers/display/framebuffer';
 
 export interface OfflineStatus {
   online: boolean;
