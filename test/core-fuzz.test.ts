@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import { ApduError, decodeCommand, decodeResponse, payCommand, readCertificateCommand, selectCommand, verifyPinCommand } from '../firmware/core/protocol/apdu';
 import { decodeCertificate, decodePayRequest, decodePayResponse } from '../firmware/core/protocol/messages';
-import { decodeReceipt, openReceipt, verifyReceipt } from '../firmware/core/protocol/receipt';
+import { decodeReceipt, openReceipt } from '../firmware/core/protocol/receipt';
+import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { decodeTlv, TlvError } from '../firmware/core/protocol/tlv';
 import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
 import { RiskEngine } from '../firmware/core/risk/engine';

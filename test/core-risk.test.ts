@@ -3,7 +3,8 @@ import { ALG_ED25519, ALG_P256, verifySignature } from '../firmware/core/crypto/
 import { Keyring, KeyringError } from '../firmware/core/crypto/keyring';
 import { Verifier } from '../firmware/core/crypto/verifier';
 import { decodeCertificate } from '../firmware/core/protocol/messages';
-import { decodeReceipt, verifyReceipt } from '../firmware/core/protocol/receipt';
+import { decodeReceipt } from '../firmware/core/protocol/receipt';
+import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { TlvError } from '../firmware/core/protocol/tlv';
 import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError } from '../firmware/core/risk/config';
 import { RiskEngine, RiskStateError } from '../firmware/core/risk/engine';

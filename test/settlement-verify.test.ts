@@ -5,7 +5,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { concatBytes, fromHex, toHex } from '../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256, verifySignature, type Alg } from '../firmware/core/crypto/verify';
-import { verifyReceipt } from '../firmware/core/protocol/receipt';
+import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { NodeVerifier, verifyReceiptFast } from '../host/settlement/verify';

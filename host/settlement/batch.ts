@@ -3,7 +3,7 @@
 // decisions then run in memory, receipt after receipt, seeing the ones before them; the rows are written
 // at the end, many per statement. Round trips per batch, not per receipt: on PostgreSQL they are the cost.
 import { toHex } from '../../firmware/base/bytes';
-import type { ReceiptCheck } from '../../firmware/core/protocol/receipt';
+import type { ReceiptCheck } from '../../firmware/core/crypto/receipt';
 import { decodeReceipt } from '../../firmware/core/protocol/receipt';
 import { RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED, type ReceiptResult } from '../../firmware/core/uplink/wire';
 import type { Param, Tx } from './db';

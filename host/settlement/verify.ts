@@ -10,7 +10,8 @@ import { checkDates, issuerKeyFor, type KeyLookup } from '../../firmware/core/cr
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type Alg } from '../../firmware/core/crypto/verify';
 import { certificateSignedPayload, paymentSignedPayload } from '../../firmware/core/protocol/messages';
-import { decodeReceipt, openReceipt, type Receipt, type ReceiptCheck } from '../../firmware/core/protocol/receipt';
+import { decodeReceipt, openReceipt, type Receipt } from '../../firmware/core/protocol/receipt';
+import { type ReceiptCheck } from '../../firmware/core/crypto/receipt';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { decline, DeclineError } from '../../firmware/base/reasons';
 import { toHex } from '../../firmware/base/bytes';

@@ -17,7 +17,8 @@ import {
   encodePayRequest,
   type PayRequest,
 } from '../../firmware/core/protocol/messages';
-import { decodeReceipt, verifyReceipt } from '../../firmware/core/protocol/receipt';
+import { decodeReceipt } from '../../firmware/core/protocol/receipt';
+import { verifyReceipt } from '../../firmware/core/crypto/receipt';
 import { decodeTlv, encodeTlv } from '../../firmware/core/protocol/tlv';
 import { createIssuer, issueWallet, signCertificate, type Issuer } from '../../host/wallet/issuer';
 import { WalletEmulator, type WalletProfile } from '../../host/wallet/emulator';

@@ -4,7 +4,7 @@ import { serve } from '../../host/xs/guest';
 import { SCENARIOS } from './core-scenarios';
 import { fromHex } from '../../firmware/base/bytes';
 import type { Alg } from '../../firmware/core/crypto/verify';
-import { verifyReceipt } from '../../firmware/core/protocol/receipt';
+import { verifyReceipt } from '../../firmware/core/crypto/receipt';
 import { makeVector, VECTOR_FILES } from '../../host/wallet/vectors';
 
 serve({

@@ -2,26 +2,10 @@
 // signed data (a certificate field bound into the signature), never from the signature's own shape.
 import { p256 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ALG_P256, ALG_ED25519, type Alg, publicKeyFits, SIGNATURE_LENGTH } from '../protocol/alg';
 
-export const ALG_P256 = 1;
-export const ALG_ED25519 = 2;
-export type Alg = typeof ALG_P256 | typeof ALG_ED25519;
-
-export function isAlg(value: number): value is Alg {
-  return value === ALG_P256 || value === ALG_ED25519;
-}
-
-export function algName(alg: Alg): string {
-  return alg === ALG_P256 ? 'P-256' : 'Ed25519';
-}
-
-/** Public key lengths each algorithm accepts: P-256 compressed or uncompressed SEC1, Ed25519 raw. */
-export function publicKeyFits(alg: Alg, publicKey: Uint8Array): boolean {
-  if (alg === ALG_P256) return publicKey.length === 33 || publicKey.length === 65;
-  return publicKey.length === 32;
-}
-
-export const SIGNATURE_LENGTH = 64;
+// Callers above crypto/ take the algorithm ids from here with the primitive.
+export { ALG_P256, ALG_ED25519, type Alg, isAlg, algName, publicKeyFits, SIGNATURE_LENGTH } from '../protocol/alg';
 
 /**
  * The signature primitive, as a value: the device may pass a native one (Moddable's ECDSA, an ECC

@@ -3,7 +3,7 @@
 // Every field has a fixed or bounded size, every message appears in one form only.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, fromHex, toHex, utf8Encode } from '../../base/bytes';
-import { isAlg, type Alg, publicKeyFits, SIGNATURE_LENGTH } from '../crypto/verify';
+import { isAlg, type Alg, publicKeyFits, SIGNATURE_LENGTH } from './alg';
 import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule, type Tlv } from './tlv';
 
 export const PROTOCOL_VERSION = 1;

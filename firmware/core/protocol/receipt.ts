@@ -1,10 +1,6 @@
 // A receipt: what the journal stores for each approved payment and what the settlement service
 // re-verifies. It keeps the exact bytes both sides exchanged, so the wallet's signature can be checked
 // again anywhere, later.
-import { issuerKeyFor, checkDates, checkCertificateSignature, checkPaymentSignature, type KeyLookup } from '../crypto/certificate';
-import type { IssuerKey } from '../crypto/keyring';
-import { verifySignature, type VerifyFn } from '../crypto/verify';
-import { DeclineError, type Decline, decline } from '../../base/reasons';
 import {
   decodeCertificate,
   decodePayRequest,
@@ -91,34 +87,4 @@ export function openReceipt(r: Receipt): ReceiptContent {
     throw new TlvError(`receipt ${r.terminalSeq} holds a request for ${content.request.terminalSeq}`);
   }
   return content;
-}
-
-export type ReceiptCheck = ({ ok: true } & ReceiptContent) | { ok: false; reason: Decline };
-
-/**
- * Re-verifies a receipt offline: the envelope and messages parse, the certificate is signed by a known,
- * unrevoked issuer key, issuer key and certificate were valid at the payment's time (the terminal's time
- * if it knew it, else `now`, unix seconds), and the wallet signed this exact exchange. `verify` is the
- * signature primitive: a server may pass a native one with the same contract.
- */
-export function verifyReceipt(
-  receipt: Receipt | Uint8Array,
-  issuerKeys: IssuerKey[] | KeyLookup,
-  now: number,
-  verify: VerifyFn = verifySignature,
-): ReceiptCheck {
-  const keys: KeyLookup = Array.isArray(issuerKeys) ? new Map(issuerKeys.map((k) => [k.keyId, k])) : issuerKeys;
-  try {
-    const r = receipt instanceof Uint8Array ? decodeReceipt(receipt) : receipt;
-    const content = openReceipt(r);
-    const key = issuerKeyFor(content.certificate, keys);
-    checkDates(content.certificate, key, content.request.terminalTime || now);
-    checkCertificateSignature(content.certificate, key, verify);
-    checkPaymentSignature(content.certificate, r.request, content.response, verify);
-    return { ok: true, ...content };
-  } catch (e) {
-    if (e instanceof DeclineError) return { ok: false, reason: e.decline };
-    if (e instanceof TlvError) return { ok: false, reason: decline('protocol', e.message) };
-    throw e;
-  }
 }
