@@ -12,7 +12,7 @@ import { Verifier } from '../core/crypto/verifier';
 import { ALG_P256, verifySignature, type VerifyFn } from '../core/crypto/verify';
 import { publicKeyOf, signMessage } from '../core/uplink/sign';
 import { RiskEngine } from '../core/risk/engine';
-import { Terminal } from '../core/terminal/terminal';
+import { Terminal, type Screen } from '../core/terminal/terminal';
 import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
 import { UPDATE_RECORD_TYPES } from '../core/uplink/store';
 import type { NfcReader } from '../../drivers/pn532/reader';
@@ -42,7 +42,7 @@ export interface BootOptions {
   /** Makes the reader on its transport; may throw (a bus that cannot be opened). */
   openReader: () => NfcReader;
   /** Shows status lines on the display (and nothing else). */
-  show: (lines: string[]) => void;
+  show: (screen: Screen) => void;
   /**
    * The signature primitive for wallet payments and certificates (default: noble, in JavaScript). The
    * device passes one in native code; boot checks it against noble first and falls back if they differ.
@@ -81,7 +81,8 @@ function errorText(e: unknown): string {
 }
 
 export async function boot(o: BootOptions): Promise<Booted> {
-  const { log, show } = o;
+  const { log } = o;
+  const show = (lines: string[]): void => o.show({ kind: 'notice', lines });
   log('info', 'boot', 'tapline terminal starting');
   show(['TAPLINE', 'starting...']);
 

@@ -11,6 +11,7 @@ import { Buzzer, Feedback } from '../../drivers/feedback/feedback';
 import { SSD1306 } from '../../drivers/display/ssd1306';
 import { Framebuffer } from '../../drivers/display/framebuffer';
 import { Screens } from '../ui/screens';
+import { screenLines } from '../ui/text';
 import { pinMask, type BoardPins } from './pins';
 import type { EffectSink } from './runner';
 import type { Screen } from '../core/terminal/terminal';
@@ -56,9 +57,8 @@ export class Display {
     this.#panel.init();
   }
 
-  show(lines: string[], screen?: Screen): void {
-    if (screen) this.#screens.show(screen);
-    else this.#screens.lines(lines);
+  show(screen: Screen): void {
+    this.#screens.show(screen);
     this.#panel.flush(this.#fb);
   }
 
@@ -95,20 +95,20 @@ export function openFeedback(board: BoardPins, io: Pick<PanelClasses, 'DigitalBa
 
 /** Where the state machine's effects go on the device: display, LEDs, buzzer. */
 export class DeviceSink implements EffectSink {
-  readonly #display: { show(lines: string[], screen?: Screen): void } | undefined;
+  readonly #display: { show(screen: Screen): void } | undefined;
   readonly #feedback: Feedback;
   readonly #log: Log;
 
-  constructor(options: { display?: { show(lines: string[], screen?: Screen): void }; feedback: Feedback; log: Log }) {
+  constructor(options: { display?: { show(screen: Screen): void }; feedback: Feedback; log: Log }) {
     this.#display = options.display;
     this.#feedback = options.feedback;
     this.#log = options.log;
   }
 
-  display(lines: string[], screen?: Screen): void {
-    this.#log('debug', 'display', lines.join(' | '));
+  display(screen: Screen): void {
+    this.#log('debug', 'display', screenLines(screen).join(' | '));
     try {
-      this.#display?.show(lines, screen);
+      this.#display?.show(screen);
     } catch (e) {
       // A display that stops answering must not stop payments: the log keeps the lines.
       this.#log('warn', 'display', e instanceof Error ? e.message : String(e));

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     provisioningText: () => readProvisioningText(provisionFlash),
     journalFlash,
     openReader: () => openReader(board, io, clock, log),
-    show: (lines) => sink.display(lines),
+    show: (screen) => sink.display(screen),
   });
   provisionPartition.close();
 

@@ -10,7 +10,7 @@ import type { NfcReader, Tap } from '../../drivers/pn532/reader';
 
 export interface EffectSink {
   /** `screen` says what the lines mean, for a display that draws more than text. */
-  display(lines: string[], screen?: Screen): void;
+  display(screen: Screen): void;
   beep(pattern: 'key' | 'approved' | 'declined'): void;
   led(color: 'off' | 'blue' | 'green' | 'red'): void;
 }
@@ -124,7 +124,7 @@ export class Runner {
       observe?.(e);
       switch (e.type) {
         case 'display':
-          sink.display(e.lines, e.screen);
+          sink.display(e.screen);
           break;
         case 'beep':
           sink.beep(e.pattern);

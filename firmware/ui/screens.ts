@@ -1,6 +1,7 @@
 // The terminal's screens on a 128x64 framebuffer: amount entry, tap prompt, approved, declined with
 // its reason, balance, PIN entry, offline status. Each call redraws the whole frame; the caller flushes.
-import { formatAmount, type Screen } from '../core/terminal/terminal';
+import type { Screen } from '../core/terminal/terminal';
+import { formatAmount } from './text';
 import { Framebuffer } from '../../drivers/display/framebuffer';
 
 export interface OfflineStatus {
@@ -41,6 +42,12 @@ export class Screens {
         return this.approved(screen.amount, screen.balanceAfter);
       case 'declined':
         return this.declined(screen.reason);
+      case 'timedOut':
+        return this.lines(['TIMED OUT']);
+      case 'cancelled':
+        return this.lines(['CANCELLED']);
+      case 'notice':
+        return this.lines(screen.lines);
     }
   }
 

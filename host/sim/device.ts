@@ -4,6 +4,7 @@
 // terminal (the wallets in the field, the flash file, the network) is reached through a HostBridge, so
 // the same code runs inside the XS engine (host/sim/firmware.guest.ts) and directly on Node.
 // Platform-free.
+import { screenLines } from '../../firmware/ui/text';
 import { VirtualClock, type Clock, type Log, type LogLevel } from '../../firmware/base/platform';
 import { asBytes, type BufferSource, type Serial, type SerialOptions } from '../../drivers/io';
 import { toHex } from '../../firmware/base/bytes';
@@ -202,9 +203,9 @@ export class SimDevice {
     const display = new Display({ board, I2C: io.I2C });
     const feedback = new DeviceSink({ display, feedback: openFeedback(board, io, clock), log });
     const sink: EffectSink = {
-      display: (lines, screen) => {
-        this.output.push({ type: 'display', lines });
-        feedback.display(lines, screen);
+      display: (screen) => {
+        this.output.push({ type: 'display', lines: screenLines(screen) });
+        feedback.display(screen);
       },
       beep: (pattern) => {
         this.output.push({ type: 'beep', pattern });
@@ -222,7 +223,7 @@ export class SimDevice {
       provisioningText: () => this.#options.provisioningText,
       journalFlash: this.#flash,
       openReader: () => openReader(board, io, clock, log),
-      show: (lines) => sink.display(lines),
+      show: (screen) => sink.display(screen),
     });
     const online = new Online({ booted: this.#booted, transport: new BridgedHttp(this.#bridge), clock, random, log });
     this.#runner = new Runner({

@@ -157,7 +157,7 @@ export class World {
 
 export function outcomeOf(effects: Effect[]): string {
   for (const e of effects) if (e.type === 'outcome') return e.approved ? 'approved' : e.decline.code;
-  if (effects.some((e) => e.type === 'display' && e.lines[0] === 'enter PIN')) return 'pin';
+  if (effects.some((e) => e.type === 'display' && e.screen.kind === 'pin')) return 'pin';
   return 'none';
 }
 
@@ -511,7 +511,7 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       const card = w.wallet({ pin: '2468' });
       if ((await w.tap(card, 500 * YUAN)) !== 'pin') return 'no PIN prompt';
       const wrong = await w.keys('1111#');
-      if (!wrong.some((e) => e.type === 'display' && e.lines.join(' ').includes('2 left'))) return 'wrong PIN not reported';
+      if (!wrong.some((e) => e.type === 'display' && e.screen.kind === 'pin' && e.screen.triesLeft === 2)) return 'wrong PIN not reported';
       return outcomeOf(await w.keys('2468#'));
     },
   },
@@ -579,7 +579,7 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       await w.keys('500#');
       w.clock.advance(31_000);
       const out = await w.send({ type: 'tick' });
-      return w.terminal.state === 'idle' && out.some((e) => e.type === 'display' && e.lines[0] === 'timed out') ? 'none' : 'still waiting';
+      return w.terminal.state === 'idle' && out.some((e) => e.type === 'display' && e.screen.kind === 'timedOut') ? 'none' : 'still waiting';
     },
   },
   'a cancelled payment': {

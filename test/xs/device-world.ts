@@ -9,6 +9,8 @@ import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { boot, type Booted } from '../../firmware/app/boot';
 import { Runner } from '../../firmware/app/runner';
+import type { Screen } from '../../firmware/core/terminal/terminal';
+import { screenLines } from '../../firmware/ui/text';
 import { DeviceSink, Display, openFeedback, openKeypad, openReader } from '../../firmware/app/hardware';
 import { simulatedIO } from '../../host/sim/hw/board';
 import { PartitionAdapter, readProvisioningText } from '../../firmware/app/device-storage';
@@ -119,7 +121,7 @@ export class DeviceWorld {
     const io = simulatedIO(this.chip, this.panel, { keypad: this.keypad, leds: this.leds, buzzer: this.buzzer, board: this.board }, this.pinsSeen);
     const display = new Display({ board: this.board, I2C: io.I2C });
     const feedback = new DeviceSink({
-      display: { show: (lines: string[]) => { this.screens.push(lines); display.show(lines); } },
+      display: { show: (screen: Screen) => { this.screens.push(screenLines(screen)); display.show(screen); } },
       feedback: openFeedback(this.board, io, this.clock),
       log: this.log,
     });
@@ -138,7 +140,7 @@ export class DeviceWorld {
         }
         return openReader(this.board, io, this.clock, this.log);
       },
-      show: (lines) => feedback.display(lines),
+      show: (screen) => feedback.display(screen),
     });
     this.runner = new Runner({ terminal: this.booted.terminal, reader: this.booted.reader, sink: feedback, keypad, online: online?.(this.booted), log: this.log });
     this.runner.start();

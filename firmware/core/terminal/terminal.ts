@@ -19,18 +19,22 @@ export type TerminalEvent =
   | { type: 'tick' }
   | { type: 'network'; up: boolean };
 
-/** What a display effect means, for a display that draws more than lines of text (firmware/ui/screens.ts). */
+/** What the display should say; firmware/ui/ draws it (screens.ts) or spells it out (text.ts). */
 export type Screen =
   | { kind: 'idle' }
   | { kind: 'amount'; amount: number }
-  | { kind: 'tap'; amount: number }
+  | { kind: 'tap'; amount: number; mode: Mode }
   | { kind: 'processing' }
   | { kind: 'pin'; digits: number; triesLeft?: number }
   | { kind: 'approved'; amount: number; balanceAfter: number }
-  | { kind: 'declined'; reason: string };
+  | { kind: 'declined'; reason: string }
+  | { kind: 'timedOut' }
+  | { kind: 'cancelled' }
+  /** A message of the device itself (boot, faults), line by line. */
+  | { kind: 'notice'; lines: string[] };
 
 export type Effect =
-  | { type: 'display'; lines: string[]; screen?: Screen }
+  | { type: 'display'; screen: Screen }
   | { type: 'beep'; pattern: 'key' | 'approved' | 'declined' }
   | { type: 'led'; color: 'off' | 'blue' | 'green' | 'red' }
   | { type: 'nfc'; poll: boolean }
@@ -70,12 +74,6 @@ const DEFAULT_TIMEOUTS: Timeouts = { entryMs: 60_000, cardMs: 30_000, resultMs: 
 // A gate passes 30-45 riders a minute: the result shows just long enough to read, then the next can tap.
 const TRANSIT_RESULT_MS = 800;
 const MAX_AMOUNT_DIGITS = 9;
-
-export function formatAmount(minor: number): string {
-  const whole = Math.floor(minor / 100);
-  const cents = minor % 100;
-  return `${whole}.${cents < 10 ? '0' : ''}${cents}`;
-}
 
 export class Terminal {
   readonly mode: Mode;
@@ -182,7 +180,7 @@ export class Terminal {
       if (this.#state === 'result') return this.#toIdle(out);
       if (this.#state === 'pin') return this.#finish({ kind: 'declined', decline: decline('timeout') }, out);
       if (this.#state === 'waiting' || this.#state === 'amount') {
-        out.push({ type: 'display', lines: ['timed out'] });
+        out.push({ type: 'display', screen: { kind: 'timedOut' } });
         return this.#toIdle(out);
       }
     }
@@ -223,7 +221,7 @@ export class Terminal {
       case 'waiting':
         if (key === '*' && this.mode === 'merchant') {
           out.push({ type: 'outcome', approved: false, amount: this.#amount, decline: decline('cancelled') });
-          out.push({ type: 'display', lines: ['cancelled'] });
+          out.push({ type: 'display', screen: { kind: 'cancelled' } });
           return this.#toIdle(out);
         }
         return out;
@@ -239,7 +237,7 @@ export class Terminal {
           this.#state = 'exchange';
           return this.#finish(await this.#tap!.enterPin(pin), out);
         }
-        out.push({ type: 'display', lines: ['enter PIN', '*'.repeat(this.#pin.length)], screen: { kind: 'pin', digits: this.#pin.length } });
+        out.push({ type: 'display', screen: { kind: 'pin', digits: this.#pin.length } });
         return out;
       default:
         return out;
@@ -250,7 +248,7 @@ export class Terminal {
     if (this.#state !== 'waiting') return out;
     this.#state = 'exchange';
     this.#deadline = undefined;
-    out.push({ type: 'display', lines: ['processing', 'hold card'], screen: { kind: 'processing' } });
+    out.push({ type: 'display', screen: { kind: 'processing' } });
     this.#tap = new Tap(
       {
         mode: this.mode,
@@ -276,9 +274,8 @@ export class Terminal {
       this.#state = 'pin';
       this.#pin = '';
       this.#deadline = this.#o.clock.now() + this.#timeouts.entryMs;
-      const tries = result.triesLeft === undefined ? [] : [`wrong PIN: ${result.triesLeft} left`];
       const screen: Screen = result.triesLeft === undefined ? { kind: 'pin', digits: 0 } : { kind: 'pin', digits: 0, triesLeft: result.triesLeft };
-      out.push({ type: 'display', lines: ['enter PIN', ...tries], screen });
+      out.push({ type: 'display', screen });
       return out;
     }
     this.#tap = undefined;
@@ -290,34 +287,28 @@ export class Terminal {
       this.#log('info', 'tap', `approved ${result.amount} seq ${result.terminalSeq}${result.deferred ? ' (deferred)' : ''}`);
       out.push(
         { type: 'outcome', approved: true, amount: result.amount, terminalSeq: result.terminalSeq, journalSeq: result.journalSeq, walletId: result.walletId, deferred: result.deferred },
-        {
-          type: 'display',
-          lines: ['APPROVED', formatAmount(result.amount), `balance ${formatAmount(result.balanceAfter)}`],
-          screen: { kind: 'approved', amount: result.amount, balanceAfter: result.balanceAfter },
-        },
+        { type: 'display', screen: { kind: 'approved', amount: result.amount, balanceAfter: result.balanceAfter } },
         { type: 'led', color: 'green' },
         { type: 'beep', pattern: 'approved' },
       );
     } else {
       const o: Effect = { type: 'outcome', approved: false, amount: this.#amount, decline: result.decline };
       if (result.walletId !== undefined) o.walletId = result.walletId;
-      const screen: Screen = { kind: 'declined', reason: result.decline.text };
-      out.push(o, { type: 'display', lines: ['DECLINED', result.decline.text], screen }, { type: 'led', color: 'red' }, { type: 'beep', pattern: 'declined' });
+      out.push(o, { type: 'display', screen: { kind: 'declined', reason: result.decline.text } }, { type: 'led', color: 'red' }, { type: 'beep', pattern: 'declined' });
     }
     return out;
   }
 
   #showAmount(out: Effect[]): void {
     const amount = Number(this.#digits);
-    out.push({ type: 'display', lines: ['amount', formatAmount(amount)], screen: { kind: 'amount', amount } });
+    out.push({ type: 'display', screen: { kind: 'amount', amount } });
   }
 
   #toWaiting(amount: number, out: Effect[]): Effect[] {
     this.#amount = amount;
     this.#state = 'waiting';
     this.#deadline = this.mode === 'merchant' ? this.#o.clock.now() + this.#timeouts.cardMs : undefined;
-    const head = this.mode === 'merchant' ? `pay ${formatAmount(amount)}` : `fare ${formatAmount(amount)}`;
-    out.push({ type: 'display', lines: [head, 'tap card'], screen: { kind: 'tap', amount } }, { type: 'led', color: 'blue' }, { type: 'nfc', poll: true });
+    out.push({ type: 'display', screen: { kind: 'tap', amount, mode: this.mode } }, { type: 'led', color: 'blue' }, { type: 'nfc', poll: true });
     return out;
   }
 
@@ -331,7 +322,7 @@ export class Terminal {
     }
     this.#state = 'idle';
     this.#deadline = undefined;
-    out.push({ type: 'display', lines: ['tapline', 'enter amount'], screen: { kind: 'idle' } }, { type: 'led', color: 'off' }, { type: 'nfc', poll: false });
+    out.push({ type: 'display', screen: { kind: 'idle' } }, { type: 'led', color: 'off' }, { type: 'nfc', poll: false });
     return out;
   }
 }

@@ -1,0 +1,36 @@
+// The terminal's screens as short lines of text: for the serial log, the simulator's transcript and any
+// display that shows text only. firmware/ui/screens.ts draws the same screens on the OLED.
+import type { Screen } from '../core/terminal/terminal';
+
+/** Minor units as major.minor with two decimals: 1250 -> "12.50". */
+export function formatAmount(minor: number): string {
+  const whole = Math.floor(minor / 100);
+  const cents = minor % 100;
+  return `${whole}.${cents < 10 ? '0' : ''}${cents}`;
+}
+
+export function screenLines(screen: Screen): string[] {
+  switch (screen.kind) {
+    case 'idle':
+      return ['tapline', 'enter amount'];
+    case 'amount':
+      return ['amount', formatAmount(screen.amount)];
+    case 'tap':
+      return [`${screen.mode === 'merchant' ? 'pay' : 'fare'} ${formatAmount(screen.amount)}`, 'tap card'];
+    case 'processing':
+      return ['processing', 'hold card'];
+    case 'pin':
+      if (screen.triesLeft !== undefined) return ['enter PIN', `wrong PIN: ${screen.triesLeft} left`];
+      return screen.digits > 0 ? ['enter PIN', '*'.repeat(screen.digits)] : ['enter PIN'];
+    case 'approved':
+      return ['APPROVED', formatAmount(screen.amount), `balance ${formatAmount(screen.balanceAfter)}`];
+    case 'declined':
+      return ['DECLINED', screen.reason];
+    case 'timedOut':
+      return ['timed out'];
+    case 'cancelled':
+      return ['cancelled'];
+    case 'notice':
+      return screen.lines;
+  }
+}
