@@ -24,7 +24,6 @@ function bytesFrom(n: bigint, length: number, littleEndian = false): Uint8Array 
 }
 
 describe('settlement: node:crypto verifier agrees with the payment core', function () {
-  this.timeout(60_000);
   const seed = Number(process.env.FUZZ_SEED ?? 424242);
   const random = seededRandom(seed);
   const node = new NodeVerifier();
