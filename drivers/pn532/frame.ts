@@ -1,5 +1,6 @@
 // PN532 frames (UM0701-02 section 6.2.1): normal and extended information frames, ACK, NACK and the
 // error frame. Used by the driver and by the simulated chip, so both sides speak one codec.
+import { TaplineError } from '../../firmware/base/errors';
 
 export const HOST_TO_PN532 = 0xd4;
 export const PN532_TO_HOST = 0xd5;
@@ -11,11 +12,8 @@ export const ACK_FRAME = Uint8Array.of(0x00, 0x00, 0xff, 0x00, 0xff, 0x00);
 export const NACK_FRAME = Uint8Array.of(0x00, 0x00, 0xff, 0xff, 0x00, 0x00);
 export const ERROR_FRAME = Uint8Array.of(0x00, 0x00, 0xff, 0x01, 0xff, 0x7f, 0x81, 0x00);
 
-export class FrameError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FrameError';
-  }
+export class FrameError extends TaplineError {
+  override readonly name: string = 'FrameError';
 }
 
 export type Frame =

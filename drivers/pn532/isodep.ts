@@ -1,14 +1,12 @@
 // ISO/IEC 7816-4 APDUs to an activated ISO/IEC 14443-4 target through the PN532. The chip does the
 // ISO-DEP block protocol; this layer adds what ISO 7816-4 asks of the terminal: GET RESPONSE on 61xx,
 // a resend with the right Le on 6Cxx, and turning a lost RF link into CardLostError.
+import { TaplineError } from '../../firmware/base/errors';
 import { CardLostError, type CardLink } from '../../firmware/base/ports';
 import { PN532, PN532Error, PN532TimeoutError, RF_LINK_ERRORS } from './pn532';
 
-export class IsoDepError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'IsoDepError';
-  }
+export class IsoDepError extends TaplineError {
+  override readonly name: string = 'IsoDepError';
 }
 
 export interface IsoDepOptions {

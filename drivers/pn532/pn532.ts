@@ -1,5 +1,6 @@
 // The PN532 command layer (UM0701-02 chapter 7): one command at a time, ACK then response, with
 // NACK on a bad checksum, resend when the ACK does not come, and abort (ACK from the host) on timeout.
+import { TaplineError } from '../../firmware/base/errors';
 import type { Clock, Log } from '../../firmware/base/platform';
 import { silentLog } from '../../firmware/base/platform';
 import { ACK_FRAME, NACK_FRAME, encodeFrame, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA, PN532_TO_HOST, type Frame } from './frame';
@@ -19,23 +20,20 @@ export const Command = {
 } as const;
 
 /** The chip refused a command, answered out of protocol, or reported an error status. */
-export class PN532Error extends Error {
+export class PN532Error extends TaplineError {
+  override readonly name: string = 'PN532Error';
   constructor(
     message: string,
     /** The status byte's error code (bits 0-5) when the chip reported one. */
     readonly status?: number,
   ) {
     super(message);
-    this.name = 'PN532Error';
   }
 }
 
 /** The chip did not acknowledge or did not answer in time. */
 export class PN532TimeoutError extends PN532Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PN532TimeoutError';
-  }
+  override readonly name: string = 'PN532TimeoutError';
 }
 
 /**

@@ -2,6 +2,7 @@
 // passes Moddable's parts) and under test with simulated hardware: load the provisioning file, recover
 // the journal and rebuild the risk state from it, bring the PN532 up with retries, self-test, show
 // status. Each step logs a line a firmware engineer can read on the serial console.
+import { TaplineError } from '../base/errors';
 import type { Clock, Log, RandomBytes } from '../base/platform';
 import { equalBytes, utf8Encode } from '../base/bytes';
 import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
@@ -23,11 +24,11 @@ export const RECORD_RISK_STATE = 2;
 
 export type BootStep = 'config' | 'journal' | 'selftest';
 
-export class BootError extends Error {
+export class BootError extends TaplineError {
+  override readonly name: string = 'BootError';
   readonly step: BootStep;
   constructor(step: BootStep, message: string) {
     super(`${step}: ${message}`);
-    this.name = 'BootError';
     this.step = step;
   }
 }

@@ -2,6 +2,7 @@
 // the receipt journal (embedded:storage/flash already has the semantics firmware/core/journal/flash.ts
 // wants), and `provision`, holding the provisioning file written with
 // `parttool.py write_partition --partition-name provision --input terminal.json` (docs/DEVICE.md).
+import { TaplineError } from '../base/errors';
 import { utf8Decode } from '../base/bytes';
 import type { Flash } from '../core/journal/flash';
 
@@ -10,11 +11,8 @@ export const PROVISION_PARTITION = 'provision';
 /** The journal needs at least this much: fewer blocks leave no room to compact while unsent receipts wait. */
 export const MIN_JOURNAL_BYTES = 64 * 1024;
 
-export class PartitionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PartitionError';
-  }
+export class PartitionError extends TaplineError {
+  override readonly name: string = 'PartitionError';
 }
 
 /** What `embedded:storage/flash` gives on the device: write takes bytes, not any view. */

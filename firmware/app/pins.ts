@@ -1,6 +1,7 @@
 // The terminal's pin map (hardware/pins.json) as the firmware and the docs see it. Platform-free: the
 // device bundle inlines the JSON, the docs generator (hardware/generate.ts) and the tests read it too,
 // so the wiring table, the SVG and the firmware cannot disagree.
+import { TaplineError } from '../base/errors';
 
 export type Chip = 'esp32' | 'esp32s3';
 export type ReaderTransport = 'i2c' | 'spi' | 'uart';
@@ -30,11 +31,8 @@ export interface PinMap {
   boards: Record<string, BoardPins>;
 }
 
-export class PinMapError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PinMapError';
-  }
+export class PinMapError extends TaplineError {
+  override readonly name: string = 'PinMapError';
 }
 
 type Direction = 'in' | 'out' | 'io';

@@ -1,6 +1,7 @@
 // The seams between the terminal's logic and the parts around it. The payment core (firmware/core)
 // depends only on these; drivers/ and the journal implement them; tests and the simulator plug in
 // their own. Keep them small: each is what the core truly needs, not what a part happens to offer.
+import { TaplineError } from './errors';
 
 /** An activated ISO/IEC 14443-4 target (a card or a phone wallet), exchanging ISO 7816-4 APDUs. */
 export interface CardLink {
@@ -9,10 +10,10 @@ export interface CardLink {
 }
 
 /** The card left the field (or stopped answering) in the middle of an exchange. */
-export class CardLostError extends Error {
+export class CardLostError extends TaplineError {
+  override readonly name: string = 'CardLostError';
   constructor(message = 'card removed') {
     super(message);
-    this.name = 'CardLostError';
   }
 }
 
@@ -24,9 +25,9 @@ export interface DurableLog {
   canAppend(bytes: number): boolean;
 }
 
-export class JournalFullError extends Error {
+export class JournalFullError extends TaplineError {
+  override readonly name: string = 'JournalFullError';
   constructor(message = 'journal full: connect to upload') {
     super(message);
-    this.name = 'JournalFullError';
   }
 }

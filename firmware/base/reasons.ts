@@ -1,5 +1,6 @@
 // Every reason a terminal declines a tap: a stable code (journals, logs, settlement) and a short text
 // that fits the 128x64 display (at most 21 characters per line).
+import { TaplineError } from './errors';
 
 export const DECLINE = {
   cardError: 'card error',
@@ -50,11 +51,11 @@ export function decline(code: DeclineCode, detail?: string): Decline {
 }
 
 /** Thrown inside the decision path and turned into a Decline by the terminal. */
-export class DeclineError extends Error {
+export class DeclineError extends TaplineError {
+  override readonly name: string = 'DeclineError';
   readonly decline: Decline;
   constructor(code: DeclineCode, detail?: string) {
     super(`${code}${detail ? `: ${detail}` : ''}`);
-    this.name = 'DeclineError';
     this.decline = decline(code, detail);
   }
 }

@@ -3,6 +3,7 @@
 // device build. JSON, because it is produced and read by people and tools; validated strictly here so a
 // wrong file stops the terminal at boot with a message that names the field, not later mid-payment.
 // Platform-free: runs on XS and Node.
+import { TaplineError } from '../base/errors';
 import { fromHex } from '../base/bytes';
 import { ALG_ED25519, ALG_P256 } from './crypto/verify';
 import { checkIssuerKey, KeyringError, type IssuerKey } from './crypto/keyring';
@@ -53,11 +54,8 @@ export interface Provisioning {
   wifi?: ProvisionedWifi;
 }
 
-export class ProvisioningError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ProvisioningError';
-  }
+export class ProvisioningError extends TaplineError {
+  override readonly name: string = 'ProvisioningError';
 }
 
 const MAX_FILE_BYTES = 64 * 1024;

@@ -4,6 +4,7 @@
 //   keyring.json        the issuer public keys and the keyring version (public; terminals cache it)
 //   admin.token         the operator token of the settlement service (secret, 0600)
 // Secrets are written with mode 0600 from the start (never chmod after the fact) and never overwritten.
+import { TaplineError } from '../../firmware/base/errors';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,11 +15,8 @@ import type { RandomBytes } from '../../firmware/base/platform';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { generateKeyPair, type Issuer } from '../wallet/issuer';
 
-export class KeystoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'KeystoreError';
-  }
+export class KeystoreError extends TaplineError {
+  override readonly name: string = 'KeystoreError';
 }
 
 export const nodeRandom: RandomBytes = (length) => new Uint8Array(nodeRandomBytes(length));

@@ -1,6 +1,7 @@
 // `tapline`: the provisioning CLI. Creates the root and issuer keys, issues wallets, provisions terminals,
 // signs updates, and runs the settlement service. Secrets go to files created 0600; nothing secret is
 // ever printed. Exit codes: 0 done, 1 refused (a clear message on stderr), 2 bad usage.
+import { TaplineError } from '../../firmware/base/errors';
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fromHex, toHex } from '../../firmware/base/bytes';
@@ -14,11 +15,8 @@ import { generateKeyPair, issueWallet } from '../wallet/issuer';
 import { algFromName, algToName, Keystore, KeystoreError, nodeRandom, writePublicFile, writeSecretFile, keyJson } from './keystore';
 import { formatWalletFile, walletFileOf } from './wallet-file';
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
+export class UsageError extends TaplineError {
+  override readonly name: string = 'UsageError';
 }
 
 interface Command {

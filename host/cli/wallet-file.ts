@@ -1,5 +1,6 @@
 // The wallet file `tapline issue-wallet` writes and the wallet emulator (host/wallet/emulator.ts) loads:
 // JSON holding the wallet's secret key, so it is written 0600 like every other secret.
+import { TaplineError } from '../../firmware/base/errors';
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import { decodeCertificate } from '../../firmware/core/protocol/messages';
 import { TlvError } from '../../firmware/core/protocol/tlv';
@@ -21,11 +22,8 @@ export interface WalletFile {
   pin?: string;
 }
 
-export class WalletFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WalletFileError';
-  }
+export class WalletFileError extends TaplineError {
+  override readonly name: string = 'WalletFileError';
 }
 
 export function formatWalletFile(w: WalletFile): string {

@@ -1,19 +1,17 @@
 // A NOR flash in RAM for tests and benchmarks: erase to 0xFF, writes only clear bits, and power can be
 // cut inside any write or erase. Platform-free so it runs on XS as well as Node.
+import { TaplineError } from '../../firmware/base/errors';
 import type { Flash, FlashStatus } from '../../firmware/core/journal/flash';
 
-export class PowerLossError extends Error {
+export class PowerLossError extends TaplineError {
+  override readonly name: string = 'PowerLossError';
   constructor(message = 'power lost') {
     super(message);
-    this.name = 'PowerLossError';
   }
 }
 
-export class FlashRangeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FlashRangeError';
-  }
+export class FlashRangeError extends TaplineError {
+  override readonly name: string = 'FlashRangeError';
 }
 
 export interface RamFlashOptions {

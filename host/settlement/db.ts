@@ -4,6 +4,7 @@
 // which serialises writers: SQLite with an in-process queue and BEGIN IMMEDIATE, PostgreSQL with a
 // transaction-scoped advisory lock (so several service processes on one database stay correct). Writes
 // are cheap next to signature verification, which happens before the transaction.
+import { TaplineError } from '../../firmware/base/errors';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 
@@ -26,11 +27,8 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export class DatabaseError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DatabaseError';
-  }
+export class DatabaseError extends TaplineError {
+  override readonly name: string = 'DatabaseError';
 }
 
 /** `postgres://...` opens PostgreSQL; anything else is a SQLite file path (or ':memory:'). */

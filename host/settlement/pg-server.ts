@@ -1,17 +1,15 @@
 // A throwaway PostgreSQL server for tests and benchmarks: Debian's binaries, a cluster in a temp folder,
 // a free loopback port, trust authentication, removed on stop(). PostgreSQL refuses to run as root, so
 // when we are root the server runs as the `postgres` user.
+import { TaplineError } from '../../firmware/base/errors';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export class PgServerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PgServerError';
-  }
+export class PgServerError extends TaplineError {
+  override readonly name: string = 'PgServerError';
 }
 
 /** The bin folder of the newest installed PostgreSQL, or undefined. */

@@ -3,6 +3,7 @@
 // advance / recovery accounts, and answer with a signed response carrying the deny-list delta and the
 // other signed updates the terminal lacks. Expensive checks (signatures) run before the database
 // transaction; everything a batch writes is written in one transaction, or nothing is.
+import { TaplineError } from '../../firmware/base/errors';
 import { createHash } from 'node:crypto';
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
@@ -31,14 +32,14 @@ import { NodeVerifier, verifyReceiptFast } from './verify';
 import { BatchSettler, denyWallet, type Checked, type TerminalRow } from './batch';
 
 /** A refusal the HTTP layer turns into `{ error: code, message }` with this status. */
-export class SettlementError extends Error {
+export class SettlementError extends TaplineError {
+  override readonly name: string = 'SettlementError';
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
   ) {
     super(message);
-    this.name = 'SettlementError';
   }
 }
 

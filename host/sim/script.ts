@@ -18,6 +18,7 @@
 //     { "at": 4000, "note": "free text, printed in the output" } ] }
 //
 // Every event may carry "note". Unknown fields are errors, so a typo cannot silently do nothing.
+import { TaplineError } from '../../firmware/base/errors';
 
 export type SimEvent =
   | { at: number; note?: string; key: string }
@@ -43,11 +44,8 @@ export interface SimScript {
   events: SimEvent[];
 }
 
-export class ScriptError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ScriptError';
-  }
+export class ScriptError extends TaplineError {
+  override readonly name: string = 'ScriptError';
 }
 
 const KEYS = /^[0-9A-D*#C]+$/;

@@ -1,4 +1,5 @@
 // The issuer public keys a terminal holds offline (provisioned, then refreshed by signed updates).
+import { TaplineError } from '../../base/errors';
 import { type Alg, publicKeyFits, isAlg } from './verify';
 
 /** One cached issuer key. Times are unix seconds; a key signs certificates only inside its window. */
@@ -11,11 +12,8 @@ export interface IssuerKey {
   revoked: boolean;
 }
 
-export class KeyringError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'KeyringError';
-  }
+export class KeyringError extends TaplineError {
+  override readonly name: string = 'KeyringError';
 }
 
 /** Checks an entry's shape (from provisioning or an update) with a clear error. */

@@ -7,6 +7,7 @@
 //   acknowledged; records of "keyed" types (latest one wins: acknowledgement, checkpoints, stored
 //   updates) are first copied forward. A RECLAIM record names the newest epoch dropped, so a block
 //   whose erase was cut short can never come back.
+import { TaplineError } from '../../base/errors';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, readU32, writeU32 } from '../../base/bytes';
 import { type Log, silentLog } from '../../base/platform';
@@ -24,11 +25,8 @@ const RECORD_MARK = 0xa5;
 export const RECORD_ACK = 0xf0;
 export const RECORD_RECLAIM = 0xf1;
 
-export class JournalError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'JournalError';
-  }
+export class JournalError extends TaplineError {
+  override readonly name: string = 'JournalError';
 }
 
 export interface JournalOptions {

@@ -1,5 +1,6 @@
 // ISO 7816-4 short APDUs of the tapline wallet application. Everything fits short APDUs: the largest
 // message (a certificate) is under 256 bytes.
+import { TaplineError } from '../../base/errors';
 import { concatBytes, equalBytes } from '../../base/bytes';
 
 /** Proprietary AID (RID category F): "F0" + "TAPLINE" + version 01. */
@@ -28,11 +29,8 @@ export const SW_PIN_WRONG_BASE = 0x63c0;
 
 export const MAX_SHORT_DATA = 255;
 
-export class ApduError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ApduError';
-  }
+export class ApduError extends TaplineError {
+  override readonly name: string = 'ApduError';
 }
 
 export interface Command {

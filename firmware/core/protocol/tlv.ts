@@ -4,12 +4,10 @@
 // - lengths use the shortest form: 0..127 in one byte, then 0x81 nn, then 0x82 nnnn (at most 65535);
 // - decoding is bounded: a caller states the largest input and the most fields it accepts.
 // Parsers of untrusted input throw TlvError; they never read past the input or loop without progress.
+import { TaplineError } from '../../base/errors';
 
-export class TlvError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TlvError';
-  }
+export class TlvError extends TaplineError {
+  override readonly name: string = 'TlvError';
 }
 
 export interface Tlv {

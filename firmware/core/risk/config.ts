@@ -1,5 +1,6 @@
 // The risk parameters a terminal is provisioned with (and may receive in signed configuration updates).
 // Amounts are integers in the currency's minor unit (fen for CNY); times are seconds.
+import { TaplineError } from '../../base/errors';
 
 export interface WalletClassLimits {
   /** Largest single payment. */
@@ -56,11 +57,8 @@ export const DEFAULT_RISK_CONFIG: RiskConfig = {
   transit: { deferredMaxAmount: 10 * YUAN, unverifiedExposureCap: 200 * YUAN, passbackSeconds: 30 },
 };
 
-export class RiskConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RiskConfigError';
-  }
+export class RiskConfigError extends TaplineError {
+  override readonly name: string = 'RiskConfigError';
 }
 
 function amount(name: string, value: unknown): number {

@@ -2,6 +2,7 @@
 // class and per day, the deny list, per-wallet counters, the CVM threshold, transit's deferred
 // verification and its unverified-exposure cap. State is rebuilt at boot from a checkpoint (encode /
 // decode) plus the receipts journaled after it (applyReceipt).
+import { TaplineError } from '../../base/errors';
 import { fromHex, toHex } from '../../base/bytes';
 import type { Certificate, PayResponse } from '../protocol/messages';
 import { openReceipt, type Receipt } from '../protocol/receipt';
@@ -67,11 +68,8 @@ export interface RiskOptions {
   maxDenied?: number;
 }
 
-export class RiskStateError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RiskStateError';
-  }
+export class RiskStateError extends TaplineError {
+  override readonly name: string = 'RiskStateError';
 }
 
 const CHECKPOINT_VERSION = 1;

@@ -1,5 +1,6 @@
 // How the uplink reaches the settlement service. The device implements it over Moddable's `http`
 // module, the host over Node's http client (host/net/http-node.ts); tests may wrap either.
+import { TaplineError } from '../../base/errors';
 
 export interface HttpResponse {
   status: number;
@@ -15,11 +16,8 @@ export interface HttpTransport {
   post(path: string, body: Uint8Array, timeoutMs: number): Promise<HttpResponse>;
 }
 
-export class TransportError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TransportError';
-  }
+export class TransportError extends TaplineError {
+  override readonly name: string = 'TransportError';
 }
 
 /** The one route the terminal uses: body = batch bytes, 200 = batch response bytes. */

@@ -11,6 +11,7 @@
 //              (the whole keyring: it replaces the terminal's)
 //   config     A2 = 80 settings (UTF-8 JSON object: the risk settings to change)
 //   time       A2 = 80 unix seconds | 81 nonce of the batch answered
+import { TaplineError } from '../../base/errors';
 import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { type IssuerKey } from '../crypto/keyring';
 import { type Alg, isAlg, publicKeyFits, verifySignature } from '../crypto/verify';
@@ -31,11 +32,8 @@ export const MAX_CONFIG_BYTES = 2048;
 
 const UPDATE_DOMAIN = utf8Encode('tapline/update/v1');
 
-export class UpdateError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UpdateError';
-  }
+export class UpdateError extends TaplineError {
+  override readonly name: string = 'UpdateError';
 }
 
 export interface DenyListDelta {

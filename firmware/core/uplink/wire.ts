@@ -9,6 +9,7 @@
 //            | A5 { A1 { 80 seq | 81 status | 82 reason? } ... } | A6 { 81 update ... } | DE signature
 // The signature covers a domain string then the message's own bytes up to (not including) field DE.
 // (decodeFields orders tags numerically, so the signature tag DE sorts last.)
+import { TaplineError } from '../../base/errors';
 import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { ALG_P256, type Alg, verifySignature } from '../crypto/verify';
 import { decodeFields, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
@@ -28,11 +29,8 @@ export const MAX_RESPONSE_BYTES = 0xffff * 2 + 512;
 const BATCH_DOMAIN = utf8Encode('tapline/batch/v1');
 const RESPONSE_DOMAIN = utf8Encode('tapline/batch-response/v1');
 
-export class WireError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WireError';
-  }
+export class WireError extends TaplineError {
+  override readonly name: string = 'WireError';
 }
 
 export interface BatchItem {
