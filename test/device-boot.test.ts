@@ -65,6 +65,18 @@ describe('device app: boot and main loop on Node', () => {
     },
   };
   checks(() => node);
+
+  it('finds a card whose activation takes 80 ms (a phone, a slow card) instead of aborting every search', async () => {
+    let chip: DeviceWorld['chip'] | undefined;
+    const r = await bootAndPay('uart', (w) => {
+      chip = w.chip;
+      w.chip.faults.activationMs = 80;
+    });
+    expect(r.approved, r.logs.join('\n')).to.equal(1);
+    // the first search after the tap was answered, not aborted and searched again
+    const searches = chip!.commands.filter((c) => c === '4a0100').length;
+    expect(searches, chip!.commands.join(' ')).to.be.below(10);
+  });
 });
 
 describe('device app: a native signature primitive', () => {

@@ -89,7 +89,23 @@ describe('drivers: PN532 frames', () => {
     expect(toHex(frame.subarray(0, 8))).to.equal('0000ffffff0108f7');
     const back = decodeFrame(frame);
     expect(back.kind === 'info' && back.extended && toHex(back.data)).to.equal(toHex(data));
-    expect(() => encodeFrame(0xd4, new Uint8Array(264))).to.throw(FrameError);
+    expect(() => encodeFrame(0xd4, new Uint8Array(265))).to.throw(FrameError);
+  });
+
+  it('takes the largest legal frame: LEN 265, InDataExchange answering 262 bytes of DataIn', () => {
+    const data = concatBytes(Uint8Array.of(0x41, 0x00), new Uint8Array(262).map((_, i) => i * 5));
+    const frame = encodeFrame(0xd5, data);
+    expect(toHex(frame.subarray(0, 10))).to.equal('0000ffffff0109f6d541');
+    const back = decodeFrame(frame);
+    expect(back.kind === 'info' && toHex(back.data)).to.equal(toHex(data));
+    // one more byte is no frame the chip can send: the parser treats it as noise
+    const tooLong = encodeFrame(0xd5, data.subarray(0, 263));
+    tooLong[5] = 0x01;
+    tooLong[6] = 0x0a;
+    tooLong[7] = 0xf5;
+    const p = new FrameParser();
+    p.push(tooLong);
+    expect(p.next()).to.equal(undefined);
   });
 
   it('flags a bad data checksum as corrupt and a bad length checksum as noise', () => {
@@ -485,5 +501,77 @@ describe('drivers: PN532 commands', () => {
     expect(await r.pn532.inListPassiveTarget(500)).to.equal(undefined);
     // answered by the chip, not aborted by the host
     expect(r.events.at(-1)!.dir).to.equal('chip');
+  });
+});
+
+describe("drivers: PN532 with a real chip's timing", () => {
+  for (const via of ['i2c', 'spi', 'uart'] as const)
+    it(`takes a 300-byte R-APDU whose first frame carries 262 bytes of DataIn (LEN 265) (${via})`, async () => {
+      const r = rig(via, { maxDataIn: 262 });
+      await r.reader.begin();
+      r.chip.placeCard(new TestCard());
+      const t = (await r.reader.waitForCard(200))!;
+      await t.link.transceive(SELECT);
+      const start = r.clock.now();
+      const answer = await t.link.transceive(Uint8Array.of(0x80, 0xee, 0x01, 0x2a, 0x00));
+      expect(answer.length).to.equal(300);
+      expect(toHex(answer.subarray(-2))).to.equal('9000');
+      expect(answer[261]).to.equal((261 * 7) & 0xff);
+      expect(r.clock.now() - start).to.be.below(100);
+      const chip = via === 'spi' ? r.events.filter((e) => e.dir === 'chip').map((e) => mirror(e.hex).slice(2)).join('') : stream(r.events, 'chip');
+      expect(chip).to.include('0000ffffff0109f6d54140');
+    });
+
+  it('does not take a late answer to an aborted search for the answer to the next one', async () => {
+    const r = rig('uart');
+    await r.reader.begin();
+    // activation takes longer than the search may; the answer is already on the wire when the abort
+    // comes, so it still arrives (a real chip's late response)
+    r.chip.faults.activationMs = 65;
+    r.chip.faults.abortLagMs = 20;
+    r.chip.placeCard(new TestCard());
+    expect(await r.reader.waitForCard(50)).to.equal(undefined);
+    // this search is aborted too: nothing the chip said about the first may answer it
+    expect(await r.reader.waitForCard(50)).to.equal(undefined);
+    expect(r.chip.commands.filter((c) => c === '4a0100').length).to.equal(2);
+  });
+
+  it('does not hand a stale R-APDU to the next exchange', async () => {
+    const r = rig('uart');
+    await r.reader.begin();
+    r.chip.placeCard(new TestCard());
+    const t = (await r.reader.waitForCard(200))!;
+    const selected = toHex(await t.link.transceive(SELECT));
+    // the card's answer to READ BINARY comes just after the host has given up and aborted
+    r.chip.faults.delayMs = 1010;
+    r.chip.faults.abortLagMs = 20;
+    expect(await t.link.transceive(Uint8Array.of(0x00, 0xb0, 0, 0, 0)).catch((e) => e)).to.be.instanceOf(PN532TimeoutError);
+    r.chip.faults.delayMs = 0;
+    // the next command's answer is its own, not the file READ BINARY would have carried
+    expect(toHex(await t.link.transceive(SELECT))).to.equal(selected);
+  });
+
+  it('waits out a stray frame ahead of the ACK instead of sending the command again', async () => {
+    const r = rig('uart');
+    await r.reader.begin();
+    // a late `D5 4B 00` is on the line just before InRelease's ACK
+    r.chip.faults.garbage = encodeFrame(0xd5, Uint8Array.of(0x4b, 0x00));
+    await r.pn532.inRelease(0);
+    expect(r.chip.commands.filter((c) => c === '5200').length).to.equal(1);
+    expect(stream(r.events, 'host').split(spaced(KNOWN.inRelease)).length - 1).to.equal(1);
+  });
+
+  it('a card that leaves while the chip answers 0x27 is a lost card', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    r.chip.placeCard(new TestCard());
+    const t = (await r.reader.waitForCard(200))!;
+    await t.link.transceive(SELECT);
+    r.chip.faults.removeCardOnExchange = 1;
+    r.chip.faults.removalStatus = 0x27;
+    const error = await t.link.transceive(Uint8Array.of(0x00, 0xb0, 0, 0, 0)).catch((e) => e);
+    expect(error).to.be.instanceOf(CardLostError);
+    expect(error.message).to.match(/status 0x27/);
+    expect(r.events.filter((e) => e.dir === 'chip').at(-1)!.hex).to.include('d54127');
   });
 });

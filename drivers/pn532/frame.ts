@@ -5,8 +5,11 @@ import { TaplineError } from '../../firmware/base/errors';
 export const HOST_TO_PN532 = 0xd4;
 export const PN532_TO_HOST = 0xd5;
 export const ERROR_TFI = 0x7f;
-/** Most bytes (TFI + data) an extended frame carries. */
-export const MAX_FRAME_DATA = 264;
+/**
+ * Most bytes (TFI + data) an extended frame carries: the largest response is InDataExchange's, TFI,
+ * response code and status ahead of 262 bytes of DataIn (UM0701-02 7.3.8), LEN 265.
+ */
+export const MAX_FRAME_DATA = 265;
 
 export const ACK_FRAME = Uint8Array.of(0x00, 0x00, 0xff, 0x00, 0xff, 0x00);
 export const NACK_FRAME = Uint8Array.of(0x00, 0x00, 0xff, 0xff, 0x00, 0x00);

@@ -65,7 +65,9 @@ export class IsoDep implements CardLink {
     try {
       response = await this.pn532.inDataExchange(this.tg, apdu, this.timeoutMs);
     } catch (error) {
-      if (error instanceof PN532Error && !(error instanceof PN532TimeoutError) && error.status !== undefined && RF_LINK_ERRORS.includes(error.status))
+      // 0x27 ("not acceptable in this state"): the chip has already dropped the target, typically
+      // because it saw the card leave during an earlier exchange or a presence check
+      if (error instanceof PN532Error && !(error instanceof PN532TimeoutError) && error.status !== undefined && (RF_LINK_ERRORS.includes(error.status) || error.status === 0x27))
         throw new CardLostError(`card lost: ${error.message}`);
       throw error;
     }

@@ -139,7 +139,7 @@ export class PN532 {
     payload[0] = code;
     payload.set(params, 1);
     const frame = encodeFrame(HOST_TO_PN532, payload);
-    const most = frameSize((options.maxResponse ?? MAX_FRAME_DATA - 2) + 1);
+    const most = frameSize((options.maxResponse ?? MAX_FRAME_DATA - 1) + 1);
     let early: Frame | undefined;
     let acked = false;
     let lastError = '';
@@ -147,7 +147,8 @@ export class PN532 {
     let sent = false;
     for (let attempt = 0; attempt <= this.retries && !acked; attempt++) {
       if (sent && !resend) break;
-      this.parser.reset();
+      // whatever is on the line now answers an earlier command (libnfc flushes the same way)
+      this.flush();
       try {
         await this.transport.write(frame);
       } catch (error) {
@@ -157,14 +158,22 @@ export class PN532 {
         continue;
       }
       sent = true;
-      const answer = await this.receive(this.ackTimeoutMs, ACK_FRAME.length);
-      if (answer?.kind === 'ack') acked = true;
-      else if (answer?.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
-      else if (answer?.kind === 'info' && this.isResponse(answer, code)) {
-        // the ACK was lost on the way but the answer came
-        early = answer;
-        acked = true;
-      } else this.log('debug', 'pn532', `${name}: no ACK (attempt ${attempt + 1})${lastError}`);
+      const ackDeadline = this.clock.now() + this.ackTimeoutMs;
+      for (;;) {
+        const answer = await this.receive(ackDeadline - this.clock.now(), ACK_FRAME.length);
+        if (answer?.kind === 'ack') acked = true;
+        else if (answer?.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
+        else if (answer?.kind === 'info' && this.isResponse(answer, code)) {
+          // the ACK was lost on the way but the answer came
+          early = answer;
+          acked = true;
+        } else if (answer?.kind === 'info' || answer?.kind === 'nack') {
+          // a frame for someone else (a late answer to an aborted command): not this command's ACK
+          this.log('debug', 'pn532', `${name}: ignored a stray frame while waiting for the ACK`);
+          continue;
+        } else this.log('debug', 'pn532', `${name}: no ACK (attempt ${attempt + 1})${lastError}`);
+        break;
+      }
     }
     if (!acked && !(sent && !resend)) throw new PN532TimeoutError(`${name}: no ACK after ${this.retries + 1} tries${lastError}`);
 
@@ -193,10 +202,39 @@ export class PN532 {
     }
   }
 
-  /** Aborts the running command (an ACK from the host), e.g. a target search nobody answers. */
+  /**
+   * Aborts the running command (an ACK from the host), e.g. a target search nobody answers. The chip
+   * may have begun its answer before the abort reached it: the line is drained until it has been quiet
+   * for `ackTimeoutMs`, so that late answer is not taken for the next command's.
+   */
   async abort(): Promise<void> {
     this.parser.reset();
     await this.send(ACK_FRAME, 'abort');
+    const start = this.clock.now();
+    let quietSince = start;
+    while (this.clock.now() - quietSince < this.ackTimeoutMs && this.clock.now() - start < 4 * this.ackTimeoutMs) {
+      if (this.flush() > 0) quietSince = this.clock.now();
+      await this.clock.sleep(this.pollMs);
+    }
+    this.parser.reset();
+  }
+
+  /** Drops what the chip has sent and nobody asked for; returns how many bytes that was. */
+  private flush(): number {
+    let dropped = 0;
+    for (let reads = 0; reads < 16; reads++) {
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = this.transport.read(frameSize(MAX_FRAME_DATA), frameSize(MAX_FRAME_DATA));
+      } catch {
+        break;
+      }
+      if (!bytes || bytes.length === 0) break;
+      dropped += bytes.length;
+    }
+    if (dropped > 0) this.log('debug', 'pn532', `flushed ${dropped} stale bytes`);
+    this.parser.reset();
+    return dropped;
   }
 
   /** Writes a control frame (or the wake-up); a bus error becomes a PN532Error. */
@@ -302,7 +340,8 @@ export class PN532 {
 
   /** Exchanges data with target `tg`, chaining (MI) in both directions past `chunk` bytes. */
   async inDataExchange(tg: number, data: Uint8Array, timeoutMs = this.timeoutMs): Promise<Uint8Array> {
-    const maxResponse = this.chunk + 2;
+    // the chip, not the host, decides how much DataIn one frame carries (up to 262 bytes)
+    const maxResponse = MAX_FRAME_DATA - 1;
     for (let offset = 0; ; offset += this.chunk) {
       const last = offset + this.chunk >= data.length;
       const part = data.subarray(offset, Math.min(data.length, offset + this.chunk));

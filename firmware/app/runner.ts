@@ -32,6 +32,14 @@ export interface RunnerOptions {
 
 const KEYS = '0123456789ABCD*#';
 
+/**
+ * How long one step lets the chip search. It must outlast a whole activation (anticollision, select,
+ * RATS), which takes a phone or a slow card well over 50 ms: a shorter window aborts every search
+ * before the chip can answer, and the card is never found. The wait yields to the event loop, so the
+ * watchdog is fed meanwhile.
+ */
+export const POLL_WINDOW_MS = 300;
+
 export class Runner {
   readonly #o: RunnerOptions;
   readonly #window: number;
@@ -45,7 +53,7 @@ export class Runner {
 
   constructor(options: RunnerOptions) {
     this.#o = options;
-    this.#window = options.pollWindowMs ?? 50;
+    this.#window = options.pollWindowMs ?? POLL_WINDOW_MS;
   }
 
   start(): void {

@@ -48,6 +48,15 @@ export interface Faults {
   removeCardOnExchange: number;
   /** A noisy line: the chance that a frame, in either direction, has a byte flipped or lost. */
   noise: number;
+  /** Milliseconds a target takes to activate (anticollision, select and RATS): a slow card, a phone. */
+  activationMs: number;
+  /**
+   * Milliseconds the chip takes to act on the host's abort: an answer ready within this time still goes
+   * out, after the abort (a real chip's late response).
+   */
+  abortLagMs: number;
+  /** The status InDataExchange answers once the card has left: 0x01 (RF timeout) or 0x27 (no target). */
+  removalStatus: number;
 }
 
 export interface SimPN532Options {
@@ -68,6 +77,8 @@ interface Output {
   readyAt: number;
   /** Bytes already clocked out (SPI reads a frame in pieces). */
   at: number;
+  /** The answer to a command the host has aborted, already on its way (faults.abortLagMs). */
+  late?: boolean;
 }
 
 type Power = 'asleep' | 'waking' | 'on';
@@ -83,6 +94,9 @@ export class SimPN532 {
     errorFrames: 0,
     removeCardOnExchange: 0,
     noise: 0,
+    activationMs: 0,
+    abortLagMs: 0,
+    removalStatus: 0x01,
   };
   /** Every command the chip accepted, as `code params` hex, for tests to read. */
   readonly commands: string[] = [];
@@ -96,6 +110,9 @@ export class SimPN532 {
   private readonly output: Output[] = [];
   private lastResponse: Uint8Array | undefined;
   private generation = 0;
+  /** An aborted command whose answer may still go out until `lateUntil` (faults.abortLagMs). */
+  private lateGeneration = -1;
+  private lateUntil = 0;
   private power: Power = 'on';
   private wakeBytes = 0;
   private needsSam = false;
@@ -108,6 +125,8 @@ export class SimPN532 {
   private chainedOut: Uint8Array[] = [];
   private pendingIn: Uint8Array | undefined;
   private uartOut: number[] = [];
+  /** Time the running command spends in the field on top of responseMs (a slow activation). */
+  private answerDelayMs = 0;
 
   constructor(options: SimPN532Options) {
     this.clock = options.clock;
@@ -277,8 +296,13 @@ export class SimPN532 {
     for (let frame = this.parser.next(); frame; frame = this.parser.next()) {
       if (frame.kind === 'ack') {
         // the host aborts whatever runs
+        const lateUntil = this.clock.now() + this.faults.abortLagMs;
+        this.lateGeneration = this.faults.abortLagMs > 0 ? this.generation : -1;
+        this.lateUntil = lateUntil;
         this.generation++;
+        const late = this.output.filter((o) => o.readyAt <= lateUntil && this.faults.abortLagMs > 0);
         this.output.length = 0;
+        for (const o of late) this.output.push({ ...o, late: true });
         this.cardWaiter = undefined;
       } else if (frame.kind === 'nack') {
         if (this.lastResponse) this.send(this.lastResponse, 0, 'resend');
@@ -299,7 +323,10 @@ export class SimPN532 {
     // HSU after power-up: the chip only listens to SAMConfiguration
     if (this.needsSam && code !== 0x14) return;
     const generation = ++this.generation;
+    // a new command ends the last one's output, except what is already on the wire
+    const late = this.output.filter((o) => o.late);
     this.output.length = 0;
+    this.output.push(...late);
     this.send(ACK_FRAME, 0, 'ack');
     this.commands.push(toHex(data));
     if (this.faults.errorFrames > 0) {
@@ -308,20 +335,23 @@ export class SimPN532 {
       return;
     }
     const started = this.clock.now();
+    this.answerDelayMs = 0;
     Promise.resolve(this.execute(code, data.subarray(1)))
       .catch((error) => {
         this.log('warn', 'sim-pn532', `command 0x${code.toString(16)} failed: ${String(error)}`);
         return undefined;
       })
       .then((answer) => {
-        if (generation !== this.generation) return;
+        const late = generation === this.lateGeneration && this.clock.now() <= this.lateUntil;
+        if (generation !== this.generation && !late) return;
         if (answer === undefined) {
           this.send(ERROR_FRAME, this.responseMs, 'response');
           return;
         }
         const elapsed = this.clock.now() - started;
         const frame = encodeFrame(PN532_TO_HOST, concatBytes(Uint8Array.of(code + 1), answer));
-        this.send(frame, Math.max(0, this.responseMs + this.faults.delayMs - elapsed), 'response');
+        this.send(frame, Math.max(0, this.responseMs + this.faults.delayMs + this.answerDelayMs - elapsed), 'response');
+        if (late) this.output[this.output.length - 1]!.late = true;
       });
   }
 
@@ -386,6 +416,8 @@ export class SimPN532 {
         if (generation !== this.generation || !this.card) return Uint8Array.of(0x00);
       }
     }
+    // the activation runs on the chip's time, not the host's: its answer is simply later
+    this.answerDelayMs += this.faults.activationMs;
     const { uid, sensRes, selRes, ats } = this.card!.identity;
     this.activeTg = 1;
     this.chainedOut = [];
@@ -405,6 +437,7 @@ export class SimPN532 {
     this.pendingIn = undefined;
     if (this.faults.removeCardOnExchange > 0 && --this.faults.removeCardOnExchange === 0) this.removeCard();
     if (!this.card) {
+      if (this.faults.removalStatus !== 0x01) return Uint8Array.of(this.faults.removalStatus);
       await this.clock.sleep(this.rfTimeoutMs);
       return Uint8Array.of(0x01);
     }
