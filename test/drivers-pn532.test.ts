@@ -6,6 +6,7 @@ import { ACK_FRAME, decodeFrame, encodeFrame, ERROR_FRAME, FrameError, FramePars
 import { PN532, PN532Error, PN532TimeoutError } from '../drivers/pn532/pn532';
 import { PN532UART } from '../drivers/pn532/transport';
 import { IsoDep } from '../drivers/pn532/isodep';
+import { PN532Card } from '../drivers/pn532/target';
 import { readerRig, type Interface } from '../host/sim/hw/rig';
 import { TestCard, TEST_AID } from '../host/sim/hw/test-card';
 import { SimPN532 } from '../host/sim/hw/pn532';
@@ -561,6 +562,22 @@ describe("drivers: PN532 with a real chip's timing", () => {
     expect(stream(r.events, 'host').split(spaced(KNOWN.inRelease)).length - 1).to.equal(1);
   });
 
+  it('finds a released (halted) card again by cycling the field, and tells when it has left', async () => {
+    const r = rig('spi');
+    await r.reader.begin();
+    r.chip.placeCard(new TestCard());
+    const first = (await r.reader.waitForCard(200))!;
+    await r.reader.release(first);
+    // halted: a plain search does not find it
+    expect(await r.pn532.inListPassiveTarget(100)).to.equal(undefined);
+    const again = (await r.reader.waitForCard(200))!;
+    expect(toHex(again.target.uid)).to.equal('08123456');
+    expect(r.chip.commands.slice(-4)).to.deep.equal(['4a0100', '320100', '320101', '4a0100']);
+    await r.reader.release(again);
+    r.chip.removeCard();
+    expect(await r.reader.waitForCard(100)).to.equal(undefined);
+  });
+
   it('a card that leaves while the chip answers 0x27 is a lost card', async () => {
     const r = rig('i2c');
     await r.reader.begin();
@@ -574,4 +591,106 @@ describe("drivers: PN532 with a real chip's timing", () => {
     expect(error.message).to.match(/status 0x27/);
     expect(r.events.filter((e) => e.dir === 'chip').at(-1)!.hex).to.include('d54127');
   });
+});
+
+describe('drivers: the simulated PN532 answers as a v1.6 does (UM0701-02)', () => {
+  /** One command through the HSU, its response frame's data (after D5 and the response code). */
+  async function ask(chip: SimPN532, clock: VirtualClock, payload: string): Promise<string> {
+    chip.uartWrite(encodeFrame(0xd4, fromHex(payload)));
+    await new Promise((done) => setImmediate(done));
+    clock.advance(10_000);
+    const out = toHex(chip.uartRead() ?? new Uint8Array(0));
+    expect(out.slice(0, 12), payload).to.equal('0000ff00ff00');
+    const frame = decodeFrame(fromHex(out.slice(12)));
+    if (frame.kind !== 'info') return frame.kind;
+    expect(frame.data[0]).to.equal(fromHex(payload)[0]! + 1);
+    return toHex(frame.data.subarray(1));
+  }
+
+  function chip() {
+    const clock = new VirtualClock();
+    return { clock, chip: new SimPN532({ clock }) };
+  }
+
+  it('echoes the Diagnose communication test, as libnfc checks at open', async () => {
+    const { clock, chip: c } = chip();
+    expect(await ask(c, clock, '00 00 6c69626e6663')).to.equal('006c69626e6663');
+  });
+
+  it('reads back the CIU registers it was written, and reset values for the rest', async () => {
+    const { clock, chip: c } = chip();
+    expect(await ask(c, clock, '06 6302 6303 6304')).to.equal('000080');
+    expect(await ask(c, clock, '08 6302 80 6303 80')).to.equal('');
+    expect(await ask(c, clock, '06 6302 6303 633c')).to.equal('808010');
+    expect(await ask(c, clock, '06 63')).to.equal('error');
+  });
+
+  it('answers an R(NAK) through InCommunicateThru from an active card, and an RF timeout to other probes', async () => {
+    const { clock, chip: c } = chip();
+    c.placeCard(new TestCard());
+    expect(await ask(c, clock, '42 b2')).to.equal('01');
+    expect(await ask(c, clock, '4a 01 00')).to.equal('0101000420040812345605788070 02'.replace(/ /g, ''));
+    expect(await ask(c, clock, '42 b2')).to.equal('00a2');
+    expect(await ask(c, clock, '42 3000')).to.equal('01');
+    expect(await ask(c, clock, '42')).to.equal('01');
+  });
+
+  it('halts the card on InDeselect or InRelease until the field is cycled', async () => {
+    const { clock, chip: c } = chip();
+    c.placeCard(new TestCard());
+    await ask(c, clock, '32 05 ff 01 02');
+    for (const release of ['44 01', '52 00']) {
+      expect((await ask(c, clock, '4a 01 00')).slice(0, 2)).to.equal('01');
+      expect(await ask(c, clock, release)).to.equal('00');
+      expect(await ask(c, clock, '4a 01 00'), `after ${release}`).to.equal('00');
+      await ask(c, clock, '32 01 00');
+      await ask(c, clock, '32 01 01');
+    }
+    expect((await ask(c, clock, '4a 01 00')).slice(0, 2)).to.equal('01');
+  });
+
+  it('polls with InAutoPoll: the target data behind its type, or no target once the rounds are over', async () => {
+    const { clock, chip: c } = chip();
+    expect(await ask(c, clock, '60 02 01 20 10')).to.equal('00');
+    c.placeCard(new TestCard());
+    expect(await ask(c, clock, '60 02 01 20 10')).to.equal('01200e0100042004081234560578807002');
+    await ask(c, clock, '44 01');
+    expect(await ask(c, clock, '60 02 01 10')).to.equal('00');
+    await ask(c, clock, '32 01 00');
+    expect(await ask(c, clock, '60 02 01 10')).to.equal('01100901000420040812345 6'.replace(/ /g, ''));
+  });
+});
+
+describe('drivers: a PN532 as the card (target mode, ISO/IEC 14443-4 PICC)', () => {
+  for (const via of ['uart', 'i2c'] as const)
+    it(`a reader finds the emulated card and exchanges APDUs with the card behind it (${via})`, async () => {
+      const clock = new VirtualClock();
+      const reader = readerRig({ via: 'uart', clock });
+      const target = readerRig({ via, clock, chip: { maxDataIn: 100 } });
+      target.chip.holdTo(reader.chip);
+      await reader.reader.begin();
+      const card = new PN532Card({ pn532: target.pn532, identity: { nfcid1: Uint8Array.of(0xa1, 0xb2, 0xc3), historical: fromHex('7461706c696e65') } });
+      await card.begin();
+      const backing = new TestCard();
+      const served = (async () => {
+        const session = await card.waitForReader(5000);
+        expect(session).to.deep.equal({ mode: 0x08, initiatorCommand: Uint8Array.of(0xe0, 0x80) });
+        return card.serve(backing, 5000);
+      })();
+      const tap = (await reader.reader.waitForCard(2000))!;
+      expect(toHex(tap.target.uid)).to.equal('08a1b2c3');
+      expect(tap.target.sensRes).to.equal(0x0004);
+      expect(toHex(tap.target.ats!)).to.equal('0c788070027461706c696e65');
+      expect(toHex(await tap.link.transceive(SELECT))).to.equal('6f038401019000');
+      // longer than one TgGetData frame (MI) one way, longer than one TgSetData (TgSetMetaData) the other
+      const long = await tap.link.transceive(Uint8Array.of(0x80, 0xee, 0x01, 0x90, 0x00));
+      expect(long.length).to.equal(402);
+      const data = new Uint8Array(200).map((_, i) => i);
+      const echoed = await tap.link.transceive(concatBytes(Uint8Array.of(0x80, 0xed, 0, 0, 0, 0, 200), data));
+      expect(toHex(echoed)).to.equal(toHex(Uint8Array.of(0x00, 0xc8, data.reduce((a, b) => (a + b) & 0xff, 0), 0x90, 0x00)));
+      await reader.reader.release(tap);
+      expect(await served).to.equal(3);
+      expect(target.chip.commands.filter((c) => c.startsWith('94')).length).to.equal(1);
+      expect(target.chip.commands.filter((c) => c === '86').length).to.be.greaterThan(4);
+    });
 });

@@ -2,9 +2,12 @@
 // serial line (here the simulated chip behind a socat pseudo-terminal), `q` to quit.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runScript } from '../host/sim/main';
+import { World } from '../host/sim/world';
+import type { SimOutput } from '../host/sim/device';
 import { SimPN532 } from '../host/sim/hw/pn532';
 import { PtyExposure, socatAvailable } from '../host/sim/hw/pty-node';
 import { SystemClock } from '../host/sim/hw/serial-node';
@@ -16,16 +19,23 @@ async function quitAfterStart(device: string, dir: string): Promise<{ quitMs: nu
   let output = '';
   let pressed = 0;
   return new Promise((done, fail) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(new Error(`no exit: ${output.slice(-2000)}`));
-    }, 20_000);
+    let timer: NodeJS.Timeout;
+    const giveUp = (ms: number, what: string) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        fail(new Error(`${what}: ${output.slice(-2000)}`));
+      }, ms);
+    };
+    // starting (provisioning the demo world, booting XS) takes long on a loaded machine; quitting must not
+    giveUp(80_000, 'never started');
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       // the screen is drawn once the terminal has booted (with or without its reader)
       if (!pressed && /keypad\s+0-9/.test(output)) {
         pressed = performance.now();
         child.stdin!.write('q');
+        giveUp(10_000, 'no exit after q');
       }
     });
     child.on('exit', (code) => {
@@ -36,7 +46,7 @@ async function quitAfterStart(device: string, dir: string): Promise<{ quitMs: nu
 }
 
 describe('bench mode over a pseudo-terminal', function () {
-  this.timeout(90_000);
+  this.timeout(120_000);
   const dirs: string[] = [];
   after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -58,4 +68,81 @@ describe('bench mode over a pseudo-terminal', function () {
         await exposure.close();
       }
     });
+});
+
+/** `tapline wallet` as a bench engineer starts it; resolves once it says the card is up. */
+function startWallet(device: string, walletFile: string): Promise<{ child: ReturnType<typeof spawn>; output: () => string }> {
+  const child = spawn(process.execPath, ['host/cli/bin.mjs', 'wallet', '--reader', `uart:${device}`, '--wallet', walletFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`tapline wallet did not start: ${output}`)), 60_000);
+    const take = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/is a card on/.test(output)) {
+        clearTimeout(timer);
+        done({ child, output: () => output });
+      }
+    };
+    child.stdout!.on('data', take);
+    child.stderr!.on('data', take);
+    child.on('exit', (code) => fail(new Error(`tapline wallet exited with ${code}: ${output}`)));
+  });
+}
+
+describe('two PN532s on pseudo-terminals: the terminal reads a second chip that is the wallet card', function () {
+  this.timeout(180_000);
+  const dirs: string[] = [];
+  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('a payment approved end to end through card emulation (tapline wallet --reader uart:...)', async function () {
+    if (!socatAvailable()) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'tapline-two-'));
+    dirs.push(dir);
+    const clock = new SystemClock();
+    const readerChip = new SimPN532({ clock });
+    readerChip.powerUpAsleep();
+    const walletChip = new SimPN532({ clock });
+    walletChip.powerUpAsleep();
+    // the wallet module's antenna lies on the terminal's reader
+    walletChip.holdTo(readerChip);
+    const readerPty = await PtyExposure.open({ chip: readerChip, link: join(dir, 'reader') });
+    const walletPty = await PtyExposure.open({ chip: walletChip, link: join(dir, 'wallet') });
+    const world = await World.open({ dir, serialDevice: readerPty.pty });
+    let wallet: Awaited<ReturnType<typeof startWallet>> | undefined;
+    try {
+      const walletFile = join(dir, 'wallets', 'bob-phone.json');
+      const before = JSON.parse(readFileSync(walletFile, 'utf8')) as { balance: number; counter: number };
+      wallet = await startWallet(walletPty.pty, walletFile);
+      const lines: SimOutput[] = [];
+      await runScript(world, [{ at: 0, key: '1250#' }, { at: 4000, note: 'the wallet module lies on the reader' }], (_at, line) => lines.push(line as SimOutput));
+      const got = lines.filter((l) => l.type === 'decision');
+      const logs = lines.flatMap((l) => (l.type === 'log' ? [`${l.tag}: ${l.message}`] : []));
+      expect(got, logs.join('\n') + wallet.output()).to.have.length(1);
+      expect(got[0]).to.include({ approved: true, amount: 1250 });
+      // the card the terminal read was the second chip in card emulation
+      expect(logs.some((l) => /card 08544c4e in the field/.test(l)), logs.join('\n')).to.equal(true);
+      expect(walletChip.commands.some((c) => c.startsWith('8c05'))).to.equal(true);
+      expect(walletChip.commands.filter((c) => c.startsWith('8e')).length).to.be.greaterThan(2);
+      // the wallet file follows the payment
+      const deadline = Date.now() + 5000;
+      let after = before;
+      while (Date.now() < deadline && after.counter === before.counter) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = JSON.parse(readFileSync(walletFile, 'utf8'));
+      }
+      expect(after.balance).to.equal(before.balance - 1250);
+      expect(after.counter).to.equal(before.counter + 1);
+      expect(wallet.output()).to.match(/tap 1: \d+ APDUs answered; balance/);
+    } finally {
+      wallet?.child.removeAllListeners('exit');
+      if (wallet && wallet.child.exitCode === null) {
+        const exited = new Promise((r) => wallet!.child.once('exit', r));
+        wallet.child.kill('SIGINT');
+        await exited;
+      }
+      await world.close();
+      await readerPty.close();
+      await walletPty.close();
+    }
+  });
 });

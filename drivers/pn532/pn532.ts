@@ -17,6 +17,10 @@ export const Command = {
   InDeselect: 0x44,
   InListPassiveTarget: 0x4a,
   InRelease: 0x52,
+  TgGetData: 0x86,
+  TgInitAsTarget: 0x8c,
+  TgSetData: 0x8e,
+  TgSetMetaData: 0x94,
 } as const;
 
 /** The chip refused a command, answered out of protocol, or reported an error status. */
@@ -91,7 +95,7 @@ export interface CommandOptions {
 
 export class PN532 {
   readonly transport: PN532Transport;
-  private readonly clock: Clock;
+  readonly clock: Clock;
   private readonly log: Log;
   private readonly ackTimeoutMs: number;
   private readonly timeoutMs: number;
@@ -405,6 +409,15 @@ export class PN532 {
   }
 }
 
+/** Reads the status byte of a command's answer; a non-zero error code throws PN532Error with it. */
+export function checkStatus(r: Uint8Array, what: string): number {
+  if (r.length < 1) throw new PN532Error(`${what}: no status byte`);
+  const status = r[0]!;
+  const code = status & 0x3f;
+  if (code !== 0) throw new PN532Error(`${what}: status 0x${hex(code)}${RF_LINK_ERRORS.includes(code) ? ' (target lost)' : ''}`, code);
+  return status;
+}
+
 /** Parses InListPassiveTarget's answer (106 kbps type A); throws PN532Error on a malformed one. */
 export function parseTargets(r: Uint8Array): TargetInfo[] {
   if (r.length < 1) throw new PN532Error('InListPassiveTarget: empty answer');
@@ -433,14 +446,6 @@ export function parseTargets(r: Uint8Array): TargetInfo[] {
   }
   if (at !== r.length) throw new PN532Error(`InListPassiveTarget: ${r.length - at} bytes after the targets`);
   return targets;
-}
-
-function checkStatus(r: Uint8Array, what: string): number {
-  if (r.length < 1) throw new PN532Error(`${what}: no status byte`);
-  const status = r[0]!;
-  const code = status & 0x3f;
-  if (code !== 0) throw new PN532Error(`${what}: status 0x${hex(code)}${RF_LINK_ERRORS.includes(code) ? ' (target lost)' : ''}`, code);
-  return status;
 }
 
 /** Bytes on the wire for a frame carrying `len` bytes of TFI + data. */

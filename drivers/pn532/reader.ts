@@ -9,6 +9,9 @@ export interface Tap {
   link: IsoDep;
 }
 
+/** Field-off time that resets every card in it (ISO/IEC 14443-2 asks for at least 5 ms). */
+const FIELD_RESET_MS = 6;
+
 export interface NfcReaderOptions {
   pn532: PN532;
   log?: Log;
@@ -21,6 +24,8 @@ export class NfcReader {
   private readonly log: Log;
   private readonly exchangeTimeoutMs: number | undefined;
   firmware: FirmwareVersion | undefined;
+  /** A target was released since the last search: it sits halted and must be reset by the field. */
+  private halted = false;
 
   constructor(options: NfcReaderOptions) {
     this.pn532 = options.pn532;
@@ -43,17 +48,26 @@ export class NfcReader {
 
   /** Resolves with the card once an ISO/IEC 14443-4 target is in the field, or undefined after `timeoutMs`. */
   async waitForCard(timeoutMs: number): Promise<Tap | undefined> {
+    if (this.halted) {
+      // A released card is halted and answers no search (ISO/IEC 14443-3 HALT state) until it loses
+      // power: cycle the field, so a card still in it is found again (that is how its removal shows).
+      this.halted = false;
+      await this.pn532.setField(false);
+      await this.pn532.clock.sleep(FIELD_RESET_MS);
+      await this.pn532.setField(true);
+    }
     const target = await this.pn532.inListPassiveTarget(timeoutMs);
     if (!target) return undefined;
     if ((target.selRes & 0x20) === 0) {
       this.log('info', 'pn532', 'target does not speak ISO/IEC 14443-4; released');
-      await this.pn532.inRelease(target.tg);
+      await this.release({ target });
       return undefined;
     }
     return { target, link: new IsoDep({ pn532: this.pn532, tg: target.tg, timeoutMs: this.exchangeTimeoutMs }) };
   }
 
-  async release(tap: Tap): Promise<void> {
+  async release(tap: Pick<Tap, 'target'>): Promise<void> {
+    this.halted = true;
     await this.pn532.inRelease(tap.target.tg);
   }
 

@@ -14,12 +14,13 @@ import { TlvError } from '../../firmware/core/protocol/tlv';
 import { generateKeyPair, issueWallet } from '../wallet/issuer';
 import { algFromName, algToName, Keystore, KeystoreError, nodeRandom, writePublicFile, writeSecretFile, keyJson } from './keystore';
 import { formatWalletFile, walletFileOf } from './wallet-file';
+import { BENCH_COMMANDS } from './bench';
 
 export class UsageError extends TaplineError {
   override readonly name: string = 'UsageError';
 }
 
-interface Command {
+export interface Command {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
@@ -326,6 +327,8 @@ Stores in a SQLite file by default (tapline.db), or in PostgreSQL given a postgr
       process.once('SIGTERM', stop);
     },
   },
+
+  ...BENCH_COMMANDS,
 };
 
 function walletIds(list: string): Uint8Array[] {

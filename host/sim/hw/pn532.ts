@@ -12,6 +12,10 @@ import { reverseBits, SPI_DATA_READ, SPI_DATA_WRITE, SPI_STATUS_READ } from '../
 /** Anything that answers APDUs like a card: the wallet emulator, a test card. */
 export interface ApduTarget {
   transceive(apdu: Uint8Array): Promise<Uint8Array> | Uint8Array;
+  /** A reader has activated it (anticollision, select, RATS). */
+  activated?(): void;
+  /** The reader let it go: deselected or released it, cut the field, or it left the field. */
+  released?(): void;
 }
 
 /** What the target says when it is activated (ISO/IEC 14443-3 and the ATS of 14443-4). */
@@ -121,10 +125,23 @@ export class SimPN532 {
   private passiveRetries = 0xff;
   private card: { target: ApduTarget; identity: TargetIdentity } | undefined;
   private activeTg = 0;
+  /**
+   * The card's ISO/IEC 14443-3 state: `halt` after a deselect or release, when REQA no longer wakes it
+   * (this is how libnfc enumerates several cards); only a field reset or a new entry makes it idle.
+   */
+  private cardState: 'idle' | 'active' | 'halt' = 'idle';
+  /** The chip's registers that the host may read and write (CIU and the SFRs libnfc touches). */
+  private readonly registers = new Map<number, number>(REGISTER_RESET);
   private cardWaiter: (() => void) | undefined;
   private chainedOut: Uint8Array[] = [];
   private pendingIn: Uint8Array | undefined;
   private uartOut: number[] = [];
+  /** The reader whose field this chip's antenna is in (card emulation). */
+  private reader: SimPN532 | undefined;
+  /** SetParameters fISO14443-4_PICC: the chip itself speaks ISO-DEP as a card. */
+  private piccParam = false;
+  /** Card emulation in progress (TgInitAsTarget was called and the reader has not released the card yet). */
+  private picc: Picc | undefined;
   /** Time the running command spends in the field on top of responseMs (a slow activation). */
   private answerDelayMs = 0;
 
@@ -143,14 +160,25 @@ export class SimPN532 {
   placeCard(target: ApduTarget, identity: Partial<TargetIdentity> = {}): void {
     this.card = { target, identity: { ...DEFAULT_IDENTITY, ...identity } };
     this.activeTg = 0;
+    this.cardState = 'idle';
     const waiter = this.cardWaiter;
     this.cardWaiter = undefined;
     waiter?.();
   }
 
   removeCard(): void {
+    const card = this.card;
     this.card = undefined;
     this.activeTg = 0;
+    card?.target.released?.();
+  }
+
+  /**
+   * Puts this chip's antenna in `reader`'s field: once its host calls TgInitAsTarget, it is a card
+   * `reader` can find (card emulation, UM0701-02 7.3.14).
+   */
+  holdTo(reader: SimPN532): void {
+    this.reader = reader;
   }
 
   get cardPresent(): boolean {
@@ -304,6 +332,7 @@ export class SimPN532 {
         this.output.length = 0;
         for (const o of late) this.output.push({ ...o, late: true });
         this.cardWaiter = undefined;
+        if (this.picc && !this.picc.active) this.endPicc();
       } else if (frame.kind === 'nack') {
         if (this.lastResponse) this.send(this.lastResponse, 0, 'resend');
       } else if (frame.kind === 'info' && frame.tfi === HOST_TO_PN532 && frame.data.length > 0) {
@@ -367,6 +396,7 @@ export class SimPN532 {
       case 0x12:
         if (p.length !== 1) return undefined;
         this.autoRats = (p[0]! & 0x10) !== 0;
+        this.piccParam = (p[0]! & 0x20) !== 0;
         return new Uint8Array(0);
       case 0x32:
         return this.rfConfiguration(p);
@@ -378,6 +408,11 @@ export class SimPN532 {
       case 0x52:
         if (p.length !== 1) return undefined;
         if (p[0] !== 0 && p[0] !== this.activeTg) return Uint8Array.of(0x27);
+        // S(DESELECT) to an ISO-DEP card (HLTA to a 14443-3 one): it halts until the field resets
+        if (this.activeTg && this.card) {
+          this.cardState = 'halt';
+          this.card.target.released?.();
+        }
         this.activeTg = 0;
         this.pendingIn = undefined;
         return Uint8Array.of(0x00);
@@ -387,17 +422,198 @@ export class SimPN532 {
         Promise.resolve().then(() => (this.power = 'asleep'));
         return Uint8Array.of(0x00);
       case 0x00:
-        if (p.length === 1 && p[0] === 0x06) return Uint8Array.of(this.card && this.activeTg ? 0x00 : 0x01);
-        return undefined;
+        return this.diagnose(p);
+      case 0x06:
+        return this.readRegisters(p);
+      case 0x08:
+        return this.writeRegisters(p);
+      case 0x42:
+        return this.inCommunicateThru(p);
+      case 0x60:
+        return this.inAutoPoll(p);
+      case 0x8c:
+        return this.tgInitAsTarget(p);
+      case 0x86:
+        return p.length === 0 ? this.tgGetData() : undefined;
+      case 0x8e:
+      case 0x94:
+        return this.tgSetData(p, code === 0x94);
       default:
         return undefined;
     }
   }
 
+  /** Diagnose (UM0701-02 7.2.1): the communication line test echoes its data; test 6 checks the target. */
+  private diagnose(p: Uint8Array): Uint8Array | undefined {
+    if (p.length < 1) return undefined;
+    if (p[0] === 0x00) return p.slice();
+    if (p[0] === 0x06 && p.length === 1) return Uint8Array.of(this.card && this.activeTg ? 0x00 : 0x01);
+    return undefined;
+  }
+
+  /** ReadRegister: ADRH ADRL pairs, answered with one value each (the PN532 puts no status first). */
+  private readRegisters(p: Uint8Array): Uint8Array | undefined {
+    if (p.length < 2 || p.length % 2 !== 0) return undefined;
+    const out = new Uint8Array(p.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = this.registers.get((p[2 * i]! << 8) | p[2 * i + 1]!) ?? 0x00;
+    return out;
+  }
+
+  /** WriteRegister: ADRH ADRL VAL triples. */
+  private writeRegisters(p: Uint8Array): Uint8Array | undefined {
+    if (p.length < 3 || p.length % 3 !== 0) return undefined;
+    for (let i = 0; i < p.length; i += 3) this.registers.set((p[i]! << 8) | p[i + 1]!, p[i + 2]!);
+    return new Uint8Array(0);
+  }
+
+  /**
+   * InCommunicateThru: raw bytes to the target, no ISO-DEP framing by the chip. The emulated card answers
+   * an R(NAK) with an R(ACK) (libnfc's presence check); anything else (MIFARE, NTAG and barcode probes)
+   * gets no answer, and the chip reports an RF timeout after the RTO.
+   */
+  private async inCommunicateThru(p: Uint8Array): Promise<Uint8Array | undefined> {
+    // no DataOut at all is legal: libnfc listens that way for an NFC Barcode tag, which talks first
+    if (this.card && this.activeTg && p.length >= 1 && (p[0]! & 0xf6) === 0xb2 && p.length <= 2) return Uint8Array.of(0x00, 0xa2 | (p[0]! & 0x01));
+    this.answerDelayMs += this.rfTimeoutMs;
+    return Uint8Array.of(0x01);
+  }
+
+  /**
+   * InAutoPoll (UM0701-02 7.3.13): PollNr rounds (0xFF forever) of Period × 150 ms over the target types
+   * listed. Only 106 kbps type A targets are emulated: 0x00 and 0x20 (ISO/IEC 14443-4A, with the ATS
+   * when automatic RATS is on) and 0x10 (a MIFARE-style answer without RATS).
+   */
+  private async inAutoPoll(p: Uint8Array): Promise<Uint8Array | undefined> {
+    if (p.length < 3 || p.length > 17 || p[1] === 0) return undefined;
+    const types = Array.from(p.subarray(2));
+    const type = types.find((t) => t === 0x00 || t === 0x20 || t === 0x10);
+    const found = () => type !== undefined && this.card !== undefined && this.cardState !== 'halt';
+    this.field = true;
+    if (!found()) {
+      const generation = this.generation;
+      if (p[0] === 0xff) {
+        while (!found()) {
+          await new Promise<void>((resolve) => (this.cardWaiter = resolve));
+          if (generation !== this.generation) return Uint8Array.of(0x00);
+        }
+      } else {
+        // the rounds run on the chip's time: the answer comes when they are over
+        this.answerDelayMs += p[0]! * p[1]! * 150 * types.length;
+        return Uint8Array.of(0x00);
+      }
+    }
+    const data = this.activate(type === 0x10 ? false : this.autoRats)!;
+    return concatBytes(Uint8Array.of(0x01, type!, data.length), data);
+  }
+
+  // ---- card emulation ----
+
+  /**
+   * TgInitAsTarget `Mode MIFARE(6) FeliCa(18) NFCID3t(10) LEN_Gt Gt LEN_Tk Tk`: waits until the reader
+   * activates the card, then answers `Mode InitiatorCommand` (Mode 0x08: 106 kbps, ISO-DEP; the RATS).
+   */
+  private async tgInitAsTarget(p: Uint8Array): Promise<Uint8Array | undefined> {
+    if (p.length < 36) return undefined;
+    const gt = p[35]!;
+    if (p.length < 37 + gt || p.length !== 37 + gt + p[36 + gt]!) return undefined;
+    const historical = p.subarray(37 + gt);
+    const selRes = p[6]!;
+    // only the ISO/IEC 14443-4 PICC is emulated (not DEP, FeliCa or a MIFARE Classic)
+    if ((p[0]! & 0x04) === 0 || (selRes & 0x20) === 0 || !this.piccParam) return Uint8Array.of(0x00, 0x00);
+    const identity: TargetIdentity = {
+      uid: Uint8Array.of(0x08, p[3]!, p[4]!, p[5]!),
+      sensRes: p[1]! | (p[2]! << 8),
+      selRes,
+      // TL, T0 (FSCI 8: 256 bytes; TA TB TC follow), TA, TB, TC as this firmware sends them
+      ats: concatBytes(Uint8Array.of(5 + historical.length, 0x78, 0x80, 0x70, 0x02), historical),
+    };
+    this.endPicc();
+    const picc: Picc = { active: false, commands: [], waiting: undefined, answer: undefined, metaData: [], onActivated: () => {}, target: undefined! };
+    picc.target = {
+      transceive: (apdu) => this.fromInitiator(picc, apdu),
+      activated: () => {
+        picc.active = true;
+        picc.onActivated();
+      },
+      released: () => {
+        if (this.picc === picc) this.endPicc();
+      },
+    };
+    this.picc = picc;
+    const activation = new Promise<void>((resolve) => (picc.onActivated = resolve));
+    this.reader?.placeCard(picc.target, identity);
+    await activation;
+    if (this.picc !== picc) return undefined;
+    return Uint8Array.of(0x08, 0xe0, 0x80);
+  }
+
+  /** A C-APDU from the reader: handed to the host's TgGetData; resolves with its TgSetData. */
+  private fromInitiator(picc: Picc, apdu: Uint8Array): Promise<Uint8Array> {
+    if (this.picc !== picc || !picc.active) return Promise.reject(new Error('card emulation is not running'));
+    return new Promise<Uint8Array>((resolve, reject) => {
+      picc.answer = { resolve, reject };
+      picc.commands.push(apdu.slice());
+      const waiting = picc.waiting;
+      picc.waiting = undefined;
+      waiting?.();
+    });
+  }
+
+  /** TgGetData: the reader's next command (status 0x29 once it has released the card). */
+  private async tgGetData(): Promise<Uint8Array> {
+    const picc = this.picc;
+    if (!picc || !picc.active) return Uint8Array.of(0x29);
+    const generation = this.generation;
+    while (picc.commands.length === 0) {
+      await new Promise<void>((resolve) => (picc.waiting = resolve));
+      if (this.picc !== picc) return Uint8Array.of(0x29);
+      if (generation !== this.generation) return Uint8Array.of(0x01);
+    }
+    const apdu = picc.commands[0]!;
+    const part = apdu.subarray(0, this.maxDataIn);
+    if (apdu.length > this.maxDataIn) picc.commands[0] = apdu.subarray(this.maxDataIn);
+    else picc.commands.shift();
+    return concatBytes(Uint8Array.of(apdu.length > this.maxDataIn ? 0x40 : 0x00), part);
+  }
+
+  /** TgSetData (the R-APDU, or its last part) and TgSetMetaData (a part with more to follow). */
+  private tgSetData(p: Uint8Array, more: boolean): Uint8Array | undefined {
+    if (p.length > 262) return undefined;
+    const picc = this.picc;
+    if (!picc || !picc.active || !picc.answer) return Uint8Array.of(0x29);
+    picc.metaData.push(p.slice());
+    if (more) return Uint8Array.of(0x00);
+    const answer = picc.answer;
+    picc.answer = undefined;
+    answer.resolve(concatBytes(...picc.metaData));
+    picc.metaData = [];
+    return Uint8Array.of(0x00);
+  }
+
+  /** Card emulation ends: the host's waits answer "released", the reader's card leaves its field. */
+  private endPicc(): void {
+    const picc = this.picc;
+    if (!picc) return;
+    this.picc = undefined;
+    picc.answer?.reject(new Error('card emulation ended'));
+    picc.onActivated();
+    picc.waiting?.();
+    if (this.reader && this.reader.card?.target === picc.target) this.reader.removeCard();
+  }
+
   private rfConfiguration(p: Uint8Array): Uint8Array | undefined {
     const lengths: Record<number, number> = { 0x01: 1, 0x02: 3, 0x04: 1, 0x05: 3, 0x0a: 11, 0x0b: 8, 0x0c: 3, 0x0d: 9 };
     if (p.length < 1 || lengths[p[0]!] !== p.length - 1) return undefined;
-    if (p[0] === 0x01) this.field = (p[1]! & 0x01) !== 0;
+    if (p[0] === 0x01) {
+      this.field = (p[1]! & 0x01) !== 0;
+      // without the field the card loses power: it comes back idle
+      if (!this.field && this.card) {
+        if (this.activeTg) this.card.target.released?.();
+        this.cardState = 'idle';
+        this.activeTg = 0;
+        this.pendingIn = undefined;
+      }
+    }
     if (p[0] === 0x05) this.passiveRetries = p[3]!;
     return new Uint8Array(0);
   }
@@ -406,24 +622,34 @@ export class SimPN532 {
     if (p.length < 2 || p[0]! < 1 || p[0]! > 2) return undefined;
     if (p[1] !== 0x00) return Uint8Array.of(0x00); // only 106 kbps type A targets are emulated
     this.field = true;
-    if (!this.card) {
+    const found = () => this.card !== undefined && this.cardState !== 'halt';
+    if (!found()) {
       if (this.passiveRetries !== 0xff) {
         await this.clock.sleep(Math.min(this.passiveRetries + 1, 64) * 5);
-        if (!this.card) return Uint8Array.of(0x00);
+        if (!found()) return Uint8Array.of(0x00);
       } else {
         const generation = this.generation;
-        await new Promise<void>((resolve) => (this.cardWaiter = resolve));
-        if (generation !== this.generation || !this.card) return Uint8Array.of(0x00);
+        while (!found()) {
+          await new Promise<void>((resolve) => (this.cardWaiter = resolve));
+          if (generation !== this.generation) return Uint8Array.of(0x00);
+        }
       }
     }
     // the activation runs on the chip's time, not the host's: its answer is simply later
     this.answerDelayMs += this.faults.activationMs;
+    return concatBytes(Uint8Array.of(0x01), this.activate(this.autoRats));
+  }
+
+  /** Anticollision, select and (when asked) RATS: the target data `Tg SENS_RES SEL_RES NFCIDLen NFCID [ATS]`. */
+  private activate(rats: boolean): Uint8Array {
     const { uid, sensRes, selRes, ats } = this.card!.identity;
     this.activeTg = 1;
+    this.cardState = 'active';
     this.chainedOut = [];
     this.pendingIn = undefined;
-    const withAts = (selRes & 0x20) !== 0 && this.autoRats;
-    return concatBytes(Uint8Array.of(0x01, 0x01, sensRes >> 8, sensRes & 0xff, selRes, uid.length), uid, withAts ? ats : new Uint8Array(0));
+    this.card!.target.activated?.();
+    const withAts = (selRes & 0x20) !== 0 && rats;
+    return concatBytes(Uint8Array.of(0x01, sensRes >> 8, sensRes & 0xff, selRes, uid.length), uid, withAts ? ats : new Uint8Array(0));
   }
 
   private async inDataExchange(p: Uint8Array): Promise<Uint8Array | undefined> {
@@ -465,4 +691,54 @@ export class SimPN532 {
     this.pendingIn = rest.length > this.maxDataIn ? rest.subarray(this.maxDataIn) : undefined;
     return concatBytes(Uint8Array.of(this.pendingIn ? 0x40 : 0x00), part);
   }
+}
+
+/**
+ * Power-on values of the registers the host may read back (PN532 data sheet, CIU at 0x6301-0x633F, and
+ * the port SFRs); the rest read 0x00.
+ */
+const REGISTER_RESET: [number, number][] = [
+  [0x6301, 0x3b], // Mode
+  [0x6302, 0x00], // TxMode
+  [0x6303, 0x00], // RxMode
+  [0x6304, 0x80], // TxControl
+  [0x6305, 0x00], // TxAuto
+  [0x6306, 0x10], // TxSel
+  [0x6307, 0x84], // RxSel
+  [0x6308, 0x84], // RxThreshold
+  [0x6309, 0x4d], // Demod
+  [0x630d, 0x00], // ManualRCV
+  [0x6316, 0x48], // RFCfg
+  [0x6317, 0x88], // GsNOn
+  [0x6318, 0x20], // CWGsP
+  [0x6319, 0x20], // ModGsP
+  [0x631a, 0x00], // TMode
+  [0x631b, 0x00], // TPrescaler
+  [0x631c, 0x00], // TReloadVal_hi
+  [0x631d, 0x00], // TReloadVal_lo
+  [0x6331, 0x20], // Command
+  [0x6338, 0x00], // Status2
+  [0x633a, 0x00], // FIFOLevel
+  [0x633b, 0x08], // WaterLevel
+  [0x633c, 0x10], // Control
+  [0x633d, 0x00], // BitFraming
+  [0x633e, 0x80], // Coll
+  [0xffb0, 0xff], // P3
+  [0xfff4, 0xff], // P7
+];
+
+/** A card emulation session on the chip (TgInitAsTarget until the reader lets the card go). */
+interface Picc {
+  active: boolean;
+  /** C-APDUs from the reader the host has not fetched yet. */
+  commands: Uint8Array[];
+  /** The host's TgGetData waiting for a command. */
+  waiting: (() => void) | undefined;
+  /** The reader's InDataExchange waiting for the host's TgSetData. */
+  answer: { resolve: (r: Uint8Array) => void; reject: (e: Error) => void } | undefined;
+  /** TgSetMetaData parts ahead of the last. */
+  metaData: Uint8Array[];
+  onActivated: () => void;
+  /** What the reader sees in its field. */
+  target: ApduTarget;
 }
