@@ -11,6 +11,8 @@ import type { SimOutput } from '../host/sim/device';
 import { SimPN532 } from '../host/sim/hw/pn532';
 import { PtyExposure, socatAvailable } from '../host/sim/hw/pty-node';
 import { SystemClock } from '../host/sim/hw/serial-node';
+import { TestCard } from '../host/sim/hw/test-card';
+import { makeWallet } from './drivers-wallet';
 
 /** Starts the interactive simulator on a terminal of its own (util-linux `script`), presses q once it drew. */
 async function quitAfterStart(device: string, dir: string): Promise<{ quitMs: number; code: number | null; output: string }> {
@@ -143,6 +145,53 @@ describe('two PN532s on pseudo-terminals: the terminal reads a second chip that 
       await world.close();
       await readerPty.close();
       await walletPty.close();
+    }
+  });
+});
+
+describe('tapline reader: the bench probe', function () {
+  this.timeout(60_000);
+
+  it('prints the firmware and, for each card in the field, UID, ATQA, SAK, ATS and the SELECT round trip', async function () {
+    if (!socatAvailable()) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'tapline-probe-'));
+    const chip = new SimPN532({ clock: new SystemClock() });
+    chip.powerUpAsleep();
+    chip.placeCard(makeWallet('p256'), { uid: Uint8Array.of(0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66), sensRes: 0x0044 });
+    const exposure = await PtyExposure.open({ chip, link: join(dir, 'pn532') });
+    try {
+      const run = (args: string[]) =>
+        new Promise<{ code: number | null; out: string }>((done) => {
+          const child = spawn(process.execPath, ['host/cli/bin.mjs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+          child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+          child.on('exit', (code) => done({ code, out }));
+        });
+      const r = await run(['reader', '--reader', `uart:${exposure.pty}`]);
+      expect(r.code, r.out).to.equal(0);
+      const lines = r.out.trim().split('\n');
+      expect(lines[0]).to.equal('PN532 v1.6 (supports ISO/IEC 14443 A, ISO/IEC 14443 B, ISO 18092)');
+      expect(lines[1]).to.equal('target 1: ISO/IEC 14443A (106 kbps)');
+      expect(lines).to.include('    ATQA (SENS_RES): 00 44');
+      expect(lines).to.include('       UID (NFCID1): 04 11 22 33 44 55 66');
+      expect(lines).to.include('      SAK (SEL_RES): 20 (ISO/IEC 14443-4)');
+      expect(lines).to.include('                ATS: 05 78 80 70 02');
+      // the wallet answers the tapline SELECT; the probe times it
+      expect(r.out).to.match(/SELECT f05441504c494e4501: SW 9000 in \d+\.\d ms/);
+      expect(lines).to.have.length(7);
+      // nothing in the field: said so, and a chip that is not there is one line, not a stack trace
+      chip.removeCard();
+      const empty = await run(['reader', '--reader', `uart:${exposure.pty}`, '--wait', '200']);
+      expect(empty.out).to.match(/no target in the field within 200 ms/);
+      chip.faults.silent = true;
+      const silent = await run(['reader', '--reader', `uart:${exposure.pty}`]);
+      expect(silent.code).to.equal(1);
+      expect(silent.out.trim().split('\n')).to.have.length(1);
+      expect(silent.out).to.match(/^tapline reader: .*no ACK/);
+    } finally {
+      await exposure.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
