@@ -111,3 +111,81 @@ describe('simulated PN532 against libnfc 1.8 (pn532_uart on a pseudo-terminal)',
     expect(chip.commands.filter((c) => c === '42b2').length).to.be.greaterThan(1);
   });
 });
+
+describe('simulated PN532 card emulation against libnfc 1.8 (two chips on pseudo-terminals)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let reader: SimPN532;
+  let card: SimPN532;
+  let readerPty: PtyExposure;
+  let cardPty: PtyExposure;
+
+  before(async function () {
+    if (!socatAvailable() || !available('nfc-list') || !available('nfc-emulate-forum-tag4')) this.skip();
+    dir = mkdtempSync(join(tmpdir(), 'tapline-libnfc-picc-'));
+    const clock = new SystemClock();
+    reader = new SimPN532({ clock });
+    card = new SimPN532({ clock });
+    reader.powerUpAsleep();
+    card.powerUpAsleep();
+    card.holdTo(reader);
+    readerPty = await PtyExposure.open({ chip: reader, link: join(dir, 'reader') });
+    cardPty = await PtyExposure.open({ chip: card, link: join(dir, 'card') });
+  });
+  after(async () => {
+    await readerPty?.close();
+    await cardPty?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("libnfc's nfc-emulate-forum-tag4 on one chip is a card the project's reader probe reads on the other", async () => {
+    const emulator = run('nfc-emulate-forum-tag4', ['-1'], cardPty.pty);
+    // once libnfc's TgInitAsTarget has reached the chip, the card is in the reader's field
+    const deadline = Date.now() + 5000;
+    while (!card.commands.some((c) => c.startsWith('8c')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const probe = await new Promise<string>((done) => {
+      const child = spawn(process.execPath, ['host/cli/bin.mjs', 'reader', '--reader', `uart:${readerPty.pty}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('exit', () => done(out));
+    });
+    const tag = await emulator;
+    // the UID libnfc's emulator asks for (08 00 b0 0b), the ATS the chip builds, and the NDEF application
+    // answering the tapline SELECT with "file not found"
+    expect(probe, probe).to.include('       UID (NFCID1): 08 00 b0 0b');
+    expect(probe).to.include('    ATQA (SENS_RES): 00 04');
+    expect(probe).to.include('      SAK (SEL_RES): 20 (ISO/IEC 14443-4)');
+    expect(probe).to.match(/SELECT f05441504c494e4501: SW 6a82 in/);
+    expect(tag.out, tag.out).to.match(/In: 00 {2}a4 {2}04 {2}00 {2}09 {2}f0 {2}54 {2}41 {2}50 {2}4c {2}49 {2}4e {2}45 {2}01 {2}00/);
+    expect(tag.out).to.match(/Target Released/);
+  });
+
+  it("libnfc's nfc-list reads the card `tapline wallet` makes of the other chip", async () => {
+    const walletDir = mkdtempSync(join(tmpdir(), 'tapline-libnfc-wallet-'));
+    const keys = join(walletDir, 'keys');
+    const file = join(walletDir, 'w.json');
+    const cli = (args: string[]) => spawnSync(process.execPath, ['host/cli/bin.mjs', ...args], { encoding: 'utf8' });
+    expect(cli(['init', '--keys', keys]).status).to.equal(0);
+    expect(cli(['issue-wallet', '--keys', keys, '--out', file, '--profile', 'phone', '--balance', '1000']).status).to.equal(0);
+    const wallet = spawn(process.execPath, ['host/cli/bin.mjs', 'wallet', '--reader', `uart:${cardPty.pty}`, '--wallet', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((done) => wallet.stdout!.on('data', (c: Buffer) => /is a card on/.test(c.toString()) && done()));
+      const deadline = Date.now() + 5000;
+      while (!card.commands.some((c) => c.startsWith('8c05')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const { code, out } = await run('nfc-list', ['-v'], readerPty.pty);
+      expect(code, out).to.equal(0);
+      expect(out).to.match(/1 ISO14443A passive target\(s\) found/);
+      // libnfc calls a random UID (first byte 08) NFCID3
+      expect(out).to.match(/UID \(NFCID3\): 08 {2}54 {2}4c {2}4e/);
+      expect(out).to.match(/ATQA \(SENS_RES\): 00 {2}04/);
+      expect(out).to.match(/SAK \(SEL_RES\): 20/);
+      expect(out).to.match(/ATS: 78 {2}80 {2}70 {2}02/);
+    } finally {
+      const exited = new Promise((r) => wallet.once('exit', r));
+      wallet.kill('SIGINT');
+      await exited;
+      rmSync(walletDir, { recursive: true, force: true });
+    }
+  });
+});
