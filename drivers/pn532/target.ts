@@ -2,7 +2,7 @@
 // 106 kbps; the chip answers anticollision, select and RATS itself, and the host gets each C-APDU with
 // TgGetData and sends its R-APDU with TgSetData. This turns a second PN532 into a wallet card at the
 // bench: an ApduCard (the wallet emulator) answers what the terminal's reader asks.
-import { concatBytes } from '../../firmware/core/bytes';
+import { concatBytes } from '../../firmware/base/bytes';
 import { checkStatus, Command, PN532, PN532Error, PN532TimeoutError } from './pn532';
 
 /** SetParameters bit: the chip handles ISO/IEC 14443-4 (ISO-DEP) blocks in card emulation. */

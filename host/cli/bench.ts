@@ -3,8 +3,8 @@
 // long a SELECT of the tapline application takes); `wallet` makes it a tapline wallet card through
 // the chip's card emulation, so a second module held to the terminal's reader pays with no phone.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { toHex } from '../../firmware/core/bytes';
-import type { Clock } from '../../firmware/core/platform';
+import { toHex } from '../../firmware/base/bytes';
+import type { Clock } from '../../firmware/base/platform';
 import { AID, selectCommand } from '../../firmware/core/protocol/apdu';
 import { IsoDep } from '../../drivers/pn532/isodep';
 import { PN532, PN532Error, type FirmwareVersion, type TargetInfo } from '../../drivers/pn532/pn532';
