@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { concatBytes, fromHex } from '../firmware/base/bytes';
+import { concatBytes, fromHex, toHex as toHexString } from '../firmware/base/bytes';
 import { VirtualClock } from '../firmware/base/platform';
 import { decodeFrame, encodeFrame, FrameError, FrameParser } from '../drivers/pn532/frame';
 import { parseTargets, PN532, PN532Error } from '../drivers/pn532/pn532';
@@ -123,6 +123,51 @@ describe('drivers: fuzzing the PN532 parsers', () => {
       }
       clock.advance(Math.floor(rand() * 5));
     }
+  });
+
+  it('the simulated chip answers 4,000 random libnfc and card-emulation commands with a response, the error frame, or a wait', async () => {
+    const rand = prng(seedFromEnv('simulated chip commands'));
+    const clock = new VirtualClock();
+    const reader = new SimPN532({ clock });
+    const chip = new SimPN532({ clock });
+    chip.holdTo(reader);
+    const codes = [0x00, 0x06, 0x08, 0x12, 0x32, 0x42, 0x44, 0x4a, 0x52, 0x60, 0x86, 0x8c, 0x8e, 0x94];
+    // a well-formed TgInitAsTarget to mutate: PICC mode, MIFARE params, zeros, no general or historical bytes
+    const init = fromHex('8c05 0400 a1b2c3 20' + '00'.repeat(18) + '00'.repeat(10) + '00 00');
+    const outcomes: Record<string, number> = {};
+    for (let n = 0; n < 4000; n++) {
+      let payload: Uint8Array;
+      if (rand() < 0.3) {
+        payload = init.slice();
+        for (let e = Math.floor(rand() * 3); e > 0; e--) payload[1 + Math.floor(rand() * (payload.length - 1))] = Math.floor(rand() * 256);
+        if (rand() < 0.3) payload = payload.subarray(0, Math.floor(rand() * payload.length) + 1);
+      } else {
+        payload = concatBytes(Uint8Array.of(codes[Math.floor(rand() * codes.length)]!), Uint8Array.from({ length: Math.floor(rand() * 40) }, () => rand() * 256));
+      }
+      chip.uartWrite(encodeFrame(0xd4, payload));
+      if (rand() < 0.2) reader.placeCard(new TestCard());
+      await new Promise((done) => setImmediate(done));
+      clock.advance(20_000);
+      await new Promise((done) => setImmediate(done));
+      const parser = new FrameParser();
+      parser.push(chip.uartRead() ?? new Uint8Array(0));
+      expect(parser.next()?.kind, `ACK for ${toHexString(payload)}`).to.equal('ack');
+      const answer = parser.next();
+      let outcome: string;
+      if (!answer) outcome = 'waits';
+      else if (answer.kind === 'error') outcome = 'error frame';
+      else {
+        expect(answer.kind).to.equal('info');
+        if (answer.kind === 'info') expect(answer.data[0], toHexString(payload)).to.equal(payload[0]! + 1);
+        outcome = 'response';
+      }
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      // a command still waiting (for a card, a reader, a C-APDU) is aborted as a host would
+      if (outcome === 'waits') chip.uartWrite(fromHex('0000ff00ff00'));
+    }
+    console.log(`      ${JSON.stringify(outcomes)}`);
+    expect(outcomes.response ?? 0).to.be.greaterThan(500);
+    expect(outcomes['error frame'] ?? 0).to.be.greaterThan(500);
   });
 
   for (const via of ['i2c', 'uart'] as const) {
