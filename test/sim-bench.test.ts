@@ -64,6 +64,7 @@ describe('bench mode over a pseudo-terminal', function () {
       try {
         const r = await quitAfterStart(exposure.pty, join(dir, 'world'));
         expect(r.code, r.output.slice(-2000)).to.equal(0);
+        console.log(`      q to exit: ${r.quitMs.toFixed(0)} ms`);
         expect(r.quitMs, r.output.slice(-2000)).to.be.within(0, 1000);
         if (answers) expect(chip.commands.length).to.be.greaterThan(2);
       } finally {
