@@ -37,11 +37,9 @@ export const DEFAULT_CARD_IDENTITY: CardIdentity = {
   historical: new Uint8Array(0),
 };
 
+/** The reader deselected or released the emulated card, or took its field away: the session is over. */
 export class TargetReleasedError extends PN532Error {
-  constructor(message: string, status?: number) {
-    super(message, status);
-    this.name = 'TargetReleasedError';
-  }
+  override readonly name: string = 'TargetReleasedError';
 }
 
 /** One activation by a reader: what its RATS said, and the exchanges that followed. */

@@ -4,6 +4,7 @@
 // the chip's card emulation, so a second module held to the terminal's reader pays with no phone.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { toHex } from '../../firmware/base/bytes';
+import { TaplineError } from '../../firmware/base/errors';
 import type { Clock } from '../../firmware/base/platform';
 import { AID, selectCommand } from '../../firmware/core/protocol/apdu';
 import { IsoDep } from '../../drivers/pn532/isodep';
@@ -183,10 +184,8 @@ and counter are written back to FILE after every tap. Stops on Ctrl-C, or after 
 };
 
 /** A bench failure the CLI reports in one line (the chip did not answer, refused a command). */
-export class BenchError extends Error {
+export class BenchError extends TaplineError {
+  override readonly name: string = 'BenchError';
+  /** Like a system error's code, so the CLI prints it as one line today. */
   readonly code = 'EBENCH';
-  constructor(message: string) {
-    super(message);
-    this.name = 'BenchError';
-  }
 }
