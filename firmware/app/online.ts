@@ -9,6 +9,7 @@ import { Uplink } from '../core/uplink/uplink';
 import { UpdateStore } from '../core/uplink/store';
 import type { HttpTransport } from '../core/uplink/transport';
 import type { Booted } from './boot';
+import { FIRMWARE_VERSION } from './version';
 
 export interface OnlineOptions {
   booted: Booted;
@@ -60,6 +61,7 @@ export class Online {
       terminalId: p.terminalId,
       deviceSecretKey: fromHex(p.devicePrivateKey),
       root,
+      status: () => ({ firmware: FIRMWARE_VERSION, offlineAmount: booted.risk.offlineAmount, offlineCount: booted.risk.offlineCount }),
     });
     this.#acknowledged = booted.journal.ackedUpTo;
   }

@@ -320,6 +320,24 @@ const MIGRATIONS: Migration[] = [
       `ALTER TABLE receipts ADD COLUMN balance_after {int}`,
     ],
   },
+  {
+    version: 4,
+    statements: [
+      // What each terminal said about itself in its newest batch (the back office's terminals page).
+      `CREATE TABLE terminal_reports (
+        terminal_id TEXT PRIMARY KEY REFERENCES terminals (terminal_id),
+        reported_at {int} NOT NULL,
+        wall_time {int},
+        firmware TEXT,
+        deny_version {int} NOT NULL,
+        keyring_version {int} NOT NULL,
+        config_version {int} NOT NULL,
+        backlog {int},
+        offline_amount {int},
+        offline_count {int}
+      )`,
+    ],
+  },
 ];
 
 function dialect(sql: string, kind: Database['kind']): string {

@@ -7,6 +7,7 @@ import { fromHex, toHex } from '../../firmware/base/bytes';
 import { MAX_BATCH_BYTES } from '../../firmware/core/uplink/wire';
 import { MAX_UPDATE_BYTES } from '../../firmware/core/uplink/updates';
 import { Settlement, SettlementError } from './settlement';
+import { registerOffice } from './office/routes';
 
 export interface ServerOptions {
   settlement: Settlement;
@@ -177,6 +178,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       return { findings: await settlement.findings(wallet) };
     },
   );
+
+  registerOffice(app, { settlement, adminToken: options.adminToken });
 
   return app;
 }

@@ -30,6 +30,7 @@ import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import type { Database, Tx } from './db';
 import { NodeVerifier, verifyReceiptFast } from './verify';
 import { BatchSettler, denyWallet, type Checked, type TerminalRow } from './batch';
+import { recordReport } from './office/reports';
 
 /** A refusal the HTTP layer turns into `{ error: code, message }` with this status. */
 export class SettlementError extends TaplineError {
@@ -175,6 +176,7 @@ export class Settlement {
           current.terminal_id,
         ]);
       }
+      await recordReport(tx, batch, now);
       const updates = await this.#updatesFor(tx, batch, now);
       const response = encodeBatchResponse(
         { terminalId: batch.terminalId, nonce: batch.nonce, ackedUpTo: acked, results, updates },

@@ -9,7 +9,7 @@ import type { Journal } from '../journal/journal';
 import { type Clock, type Log, type RandomBytes, silentLog } from '../../base/platform';
 import type { UpdateStore } from './store';
 import { BATCH_PATH, type HttpTransport, TransportError } from './transport';
-import { decodeBatchResponse, encodeBatch, NONCE_LENGTH, receiptItemBytes, verifyBatchResponse, WireError } from './wire';
+import { decodeBatchResponse, encodeBatch, NONCE_LENGTH, receiptItemBytes, verifyBatchResponse, WireError, type TerminalStatus } from './wire';
 
 export interface UplinkOptions {
   journal: Journal;
@@ -30,6 +30,8 @@ export interface UplinkOptions {
   maxBatchReceipts?: number;
   /** Receipt bytes per batch (the wire format allows up to 65535 for the receipts field). */
   maxBatchBytes?: number;
+  /** What each batch reports about the terminal (firmware, offline totals); the backlog is counted here. */
+  status?: () => Omit<TerminalStatus, 'backlog'>;
 }
 
 export type UplinkState = 'offline' | 'idle' | 'uploading' | 'backoff';
@@ -144,11 +146,12 @@ export class Uplink {
     const nonce = this.#o.random(NONCE_LENGTH);
     const versions = this.#o.store.versions;
     const wallTime = this.#o.clock.wallTime();
+    const lastSeq = items.length ? items[items.length - 1]!.seq : j.ackedUpTo;
+    const status = this.#o.status ? { ...this.#o.status(), backlog: Math.max(0, j.lastAcknowledgeable - lastSeq) } : undefined;
     const bytes = encodeBatch(
-      { terminalId: this.#o.terminalId, nonce, ...(wallTime !== undefined ? { wallTime } : {}), ...versions, items },
+      { terminalId: this.#o.terminalId, nonce, ...(wallTime !== undefined ? { wallTime } : {}), ...versions, ...(status ? { status } : {}), items },
       this.#o.deviceSecretKey,
     );
-    const lastSeq = items.length ? items[items.length - 1]!.seq : j.ackedUpTo;
     this.#log('info', 'uplink', `batch of ${items.length} receipt(s) up to ${lastSeq}, ${bytes.length} bytes`);
     return { bytes, nonce, lastSeq, count: items.length };
   }

@@ -4,7 +4,9 @@
 // (protocol/receipt.ts encodeReceipt), each with its terminal sequence number (its journal sequence).
 //
 // Batch    = 80 version | 81 terminal id | 82 nonce(16) | 83 wall time? | 84 deny-list version
-//            | 85 keyring version | 86 config version | A7 { A1 { 80 seq | 81 receipt } ... } | DE signature
+//            | 85 keyring version | 86 config version | 87 firmware version? | 88 receipts left after
+//            this batch? | 89 offline amount? | 8A offline count? | A7 { A1 { 80 seq | 81 receipt } ... }
+//            | DE signature
 // Response = 80 version | 81 terminal id | 82 batch nonce | 83 acked-up-to
 //            | A5 { A1 { 80 seq | 81 status | 82 reason? } ... } | A6 { 81 update ... } | DE signature
 // The signature covers a domain string then the message's own bytes up to (not including) field DE.
@@ -48,8 +50,20 @@ export interface Batch {
   denyListVersion: number;
   keyringVersion: number;
   configVersion: number;
+  /** What the terminal reports about itself, for the operators' view (optional, signed with the rest). */
+  status?: TerminalStatus;
   /** Ascending, unique sequence numbers. */
   items: BatchItem[];
+}
+
+export interface TerminalStatus {
+  /** The firmware's version string (1..32 bytes). */
+  firmware: string;
+  /** Unacknowledged receipts still in the journal after this batch's (the next batches carry them). */
+  backlog: number;
+  /** The risk engine's totals since the last settlement (minor units, and payments). */
+  offlineAmount: number;
+  offlineCount: number;
 }
 
 export interface SignedBatch extends Batch {
@@ -131,8 +145,18 @@ function batchBody(b: Batch): Tlv[] {
     { tag: 0x84, value: u(b.denyListVersion) },
     { tag: 0x85, value: u(b.keyringVersion) },
     { tag: 0x86, value: u(b.configVersion) },
-    { tag: 0xa7, value: receipts },
   );
+  if (b.status) {
+    const firmware = utf8Encode(b.status.firmware);
+    if (firmware.length < 1 || firmware.length > 32) throw new WireError('firmware version must be 1..32 bytes');
+    fields.push(
+      { tag: 0x87, value: firmware },
+      { tag: 0x88, value: u(b.status.backlog) },
+      { tag: 0x89, value: u(b.status.offlineAmount, 6) },
+      { tag: 0x8a, value: u(b.status.offlineCount) },
+    );
+  }
+  fields.push({ tag: 0xa7, value: receipts });
   return fields;
 }
 
@@ -191,6 +215,10 @@ export function decodeBatch(bytes: Uint8Array): SignedBatch {
         0x84: { min: 4, max: 4 },
         0x85: { min: 4, max: 4 },
         0x86: { min: 4, max: 4 },
+        0x87: { min: 1, max: 32, optional: true },
+        0x88: { min: 4, max: 4, optional: true },
+        0x89: { min: 6, max: 6, optional: true },
+        0x8a: { min: 4, max: 4, optional: true },
         0xa7: { min: 0, max: MAX_RECEIPTS_FIELD_BYTES },
         0xde: { min: 64, max: 64 },
       },
@@ -215,6 +243,15 @@ export function decodeBatch(bytes: Uint8Array): SignedBatch {
       signedBytes: withoutSignature(bytes),
     };
     if (wall) batch.wallTime = decodeUint(wall);
+    const firmware = f.get(0x87);
+    const backlog = f.get(0x88);
+    const amount = f.get(0x89);
+    const count = f.get(0x8a);
+    if (firmware || backlog || amount || count) {
+      // all four or none: a half status is a malformed batch, not a guess
+      if (!firmware || !backlog || !amount || !count) throw new WireError('batch status needs all of 87, 88, 89 and 8A');
+      batch.status = { firmware: utf8Decode(firmware), backlog: decodeUint(backlog), offlineAmount: decodeUint(amount), offlineCount: decodeUint(count) };
+    }
     return batch;
   });
 }
