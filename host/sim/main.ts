@@ -5,6 +5,7 @@
 //   npm start -- --mode transit                 interactive, transit gate (fixed fare)
 //   npm start -- --script FILE [--json]         replay a script of timed events, print what happened
 //   npm start -- --reset                        forget the demo world (keys, wallets, journal, database)
+//   npm start -- --web [--port N]               the terminal in a browser (host/sim/web/)
 import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -13,14 +14,17 @@ import { emitKeypressEvents } from 'node:readline';
 import { framebufferToBraille } from './render';
 import { parseScript, ScriptError, type SimEvent } from './script';
 import { DEMO_WALLETS, World } from './world';
+import { runWeb } from './web/server';
 import type { SimOutput } from './device';
 import { fromHex } from '../../firmware/base/bytes';
 
-const USAGE = `usage: npm start -- [--mode merchant|transit] [--script FILE [--json]] [--dir DIR] [--reset] [--reader uart:DEVICE]
+const USAGE = `usage: npm start -- [--mode merchant|transit] [--script FILE [--json]] [--web [--port N]] [--dir DIR] [--reset] [--reader uart:DEVICE]
 
   --mode     merchant (keyed amount, default) or transit (fixed fare, tap and go)
   --script   run the timed events of FILE (see docs/SIMULATOR.md and examples/) and exit
   --json     with --script: one JSON object per line for every effect
+  --web      the terminal in a browser instead of this terminal: a page on http://127.0.0.1:PORT/
+  --port     with --web: the page's port (default 8090)
   --dir      where the demo world lives (default .sim): keys, wallets, journal flash, settlement database
   --reset    delete the demo world first
   --reader   uart:DEVICE: bench mode, a real PN532 (HSU, 115200) on a USB-UART adapter instead of the
@@ -49,6 +53,8 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
         reset: { type: 'boolean', default: false },
         reader: { type: 'string' },
         help: { type: 'boolean', default: false },
+        web: { type: 'boolean', default: false },
+        port: { type: 'string', default: '8090' },
       },
     }).values;
   } catch (e) {
@@ -92,6 +98,14 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
       await world.close();
     }
     return 0;
+  }
+  if (args.web) {
+    const port = Number(args.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      console.error(`--port takes a port number\n${USAGE}`);
+      return 2;
+    }
+    return runWeb(await World.open({ dir, mode: args.mode, serialDevice, say: (l) => console.log(l) }), port);
   }
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
     // No keyboard to read (CI, a pipe): play the guided tour instead of waiting for keys.
