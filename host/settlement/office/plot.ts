@@ -22,7 +22,7 @@ export function receiptsPlot(points: SeriesPoint[], bucketSeconds: number): Html
   const top = Math.ceil(max / step) * step;
   const y = (v: number) => PAD.top + plotH - (v / top) * plotH;
   const slot = plotW / Math.max(1, points.length);
-  const barW = Math.max(2, slot * 0.7);
+  const barW = Math.min(28, Math.max(2, slot * 0.7));
   const ticks: number[] = [];
   for (let v = 0; v <= top; v += step) ticks.push(v);
   const labelEvery = Math.max(1, Math.ceil(points.length / 8));

@@ -242,7 +242,8 @@ export class OfficeQueries {
       const first = Number((await tx.get<{ v: number | null }>('SELECT MIN(received_at) AS v FROM receipts'))?.v ?? now);
       const span = Math.max(1, now - first + 1);
       const bucketSeconds = [60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400].find((b) => span / b <= buckets) ?? 30 * 86_400;
-      const start = Math.floor(Math.max(first, now - bucketSeconds * buckets + 1) / bucketSeconds) * bucketSeconds;
+      // always a full window of buckets ending now, so a young service still reads as a time line
+      const start = (Math.floor(now / bucketSeconds) - buckets + 1) * bucketSeconds;
       const rows = await tx.all<{ b: number; outcome: string; credited: number; c: number; a: number }>(
         `SELECT (received_at - $1) / $2 AS b, outcome, credited, COUNT(*) AS c, SUM(amount) AS a FROM receipts
          WHERE received_at >= $1 GROUP BY b, outcome, credited`,
