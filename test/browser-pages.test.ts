@@ -15,6 +15,11 @@ import { renderScreen } from '../host/sim/hw/screen-gallery';
 import { toHex } from '../firmware/core/bytes';
 import { launchBrowser, type TestBrowser } from './browser';
 
+// The page's globals as the callbacks passed to page.evaluate see them (they run in the browser; this
+// project compiles without the DOM library).
+declare const document: any;
+declare const window: { tapline: { oled: { lines: string[]; bytes: Uint8Array } } };
+
 const SHOTS = join('docs', 'screenshots');
 const W = 128;
 const H = 64;
@@ -22,7 +27,7 @@ const H = 64;
 /** The 128x64 pixels the page's canvas shows, read back from the canvas, in the panel's byte layout. */
 async function canvasPixels(page: Page): Promise<string> {
   const bits = await page.evaluate((w: number, h: number) => {
-    const canvas = document.getElementById('oled') as HTMLCanvasElement;
+    const canvas = document.getElementById('oled');
     const scale = canvas.width / w;
     const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
     const out: number[] = new Array((w * h) / 8).fill(0);
@@ -62,7 +67,7 @@ async function press(page: Page, keys: string): Promise<void> {
   for (const k of keys) await page.click(`button[data-key="${k}"]`);
 }
 
-const screenLines = (page: Page) => page.evaluate(() => (window as unknown as { tapline: { oled: { lines: string[] } } }).tapline.oled.lines.join(' | '));
+const screenLines = (page: Page) => page.evaluate(() => window.tapline.oled.lines.join(' | '));
 
 describe('the pages in a real browser @xs', function () {
   this.timeout(300_000);
@@ -103,7 +108,7 @@ describe('the pages in a real browser @xs', function () {
     await until('APPROVED on the drawn OLED', async () => (await canvasPixels(page)) === approved);
     expect(bob.balance).to.equal(200_000 - 1250);
     // the page's own model of the panel is what it drew
-    const model = await page.evaluate(() => Array.from((window as unknown as { tapline: { oled: { bytes: Uint8Array } } }).tapline.oled.bytes));
+    const model = await page.evaluate(() => Array.from(window.tapline.oled.bytes));
     expect(toHex(Uint8Array.from(model))).to.equal(approved);
     expect(await page.$eval('#led-green', (e) => e.classList.contains('on'))).to.equal(true);
     await page.screenshot({ path: join(SHOTS, 'terminal-approved.png') });
@@ -148,7 +153,7 @@ describe('the pages in a real browser @xs', function () {
     await office.goto(world.service.url + '/office/deny-list');
     expect(await office.$eval('table', (e) => e.textContent)).to.contain(walletId).and.to.contain('clone');
     await office.goto(world.service.url + '/office/terminals');
-    const till = await office.$$eval('tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td'), (td) => td.textContent?.trim() ?? '')));
+    const till = await office.$$eval('tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td'), (td: any) => String(td.textContent).trim())));
     const row = till.find((cells) => cells[0] === 'SIM-TILL-1');
     expect(row, 'SIM-TILL-1 on the terminals page').to.not.equal(undefined);
     expect(row![8]).to.equal('0.1.0');
@@ -163,7 +168,7 @@ describe('the pages in a real browser @xs', function () {
     await office.select('select[name=outcome]', 'clone');
     await Promise.all([office.waitForNavigation(), office.click('form.filters button')]);
     expect(await office.$$eval('tbody tr', (rows) => rows.length)).to.equal(1);
-    const href = await office.$eval('a.button.secondary', (a) => (a as HTMLAnchorElement).href);
+    const href = await office.$eval('a.button.secondary', (a) => (a as unknown as { href: string }).href);
     expect(href).to.equal(world.service.url + '/office/receipts.csv?outcome=clone');
     const cookies = (await office.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
     const csv = await (await fetch(href, { headers: { cookie: cookies } })).text();

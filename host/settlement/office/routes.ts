@@ -127,7 +127,7 @@ ${table(
     { head: 'Receipts', cell: (t) => t.receipts, className: 'num' },
     { head: 'Acked to', cell: (t) => t.ackedSeq, className: 'num' },
     { head: 'Waiting', cell: (t) => t.backlog ?? '—', className: 'num' },
-    { head: 'Offline total', cell: (t) => (t.offlineAmount === null ? '—' : html`${money(t.offlineAmount)}<br><small>${t.offlineCount} payment${t.offlineCount === 1 ? "" : "s"}</small>`), className: 'num' },
+    { head: 'Offline total', cell: (t) => (t.offlineAmount === null ? '—' : html`${money(t.offlineAmount)}<br><small>${t.offlineCount} payment${t.offlineCount === 1 ? '' : 's'}</small>`), className: 'num' },
     { head: 'Firmware', cell: (t) => t.firmware ?? '—' },
     { head: 'Keyring', cell: (t) => t.keyringVersion ?? '—', className: 'num' },
     { head: 'Deny list', cell: (t) => t.denyVersion ?? '—', className: 'num' },
