@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
+import { WebSocket } from 'ws';
 import { World } from '../host/sim/world';
 import { WebTerminal } from '../host/sim/web/server';
 import { renderScreen } from '../host/sim/hw/screen-gallery';
@@ -89,6 +90,24 @@ describe('the pages in a real browser @xs', function () {
     await web?.close();
     await world?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the simulator takes a socket only from its own page', async () => {
+    const open = (origin: string) =>
+      new Promise<{ code: number; first?: string }>((done) => {
+        const ws = new WebSocket(web.url.replace('http', 'ws') + '/ws', { origin });
+        let first: string | undefined;
+        ws.on('message', (m) => {
+          first ??= String(m);
+          ws.close();
+        });
+        ws.on('close', (code) => done({ code, first }));
+      });
+    const evil = await open('http://evil.example');
+    expect(evil.code).to.equal(1008);
+    expect(evil.first).to.equal(undefined);
+    const own = await open(web.url);
+    expect(JSON.parse(own.first!).type).to.equal('state');
   });
 
   it('a tap on the terminal page is APPROVED on the OLED it draws; a clone then shows in the back office', async () => {

@@ -1,6 +1,7 @@
 // The back office's read-only questions to the settlement database. Each answer is bounded (explicit
 // LIMITs), so a page never grows with the size of the database.
 import type { Database, Param, Tx } from '../db';
+import type { Finding } from '../settlement';
 
 export const PAGE_ROWS = 100;
 /** Most rows one CSV export holds; narrow the filters for more. */
@@ -49,15 +50,8 @@ export interface ReceiptView {
   receivedAt: number;
 }
 
-export interface FindingView {
-  id: number;
-  kind: string;
-  walletId: string;
-  receiptId: number | null;
-  otherReceiptId: number | null;
-  evidence: Record<string, unknown>;
-  createdAt: number;
-}
+/** A finding as the service's JSON route gives it. */
+export type FindingView = Finding;
 
 export interface DenyView {
   version: number;
