@@ -13,7 +13,7 @@ import { WebSocket } from 'ws';
 import { World } from '../host/sim/world';
 import { WebTerminal } from '../host/sim/web/server';
 import { renderScreen } from '../host/sim/hw/screen-gallery';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 import { launchBrowser, type TestBrowser } from './browser';
 
 // The page's globals as the callbacks passed to page.evaluate see them (they run in the browser; this
