@@ -21,7 +21,9 @@ import { launchBrowser, type TestBrowser } from './browser';
 declare const document: any;
 declare const window: { tapline: { oled: { lines: string[]; bytes: Uint8Array } } };
 
-const SHOTS = join('docs', 'screenshots');
+// CI (a fresh clone) and TAPLINE_SCREENSHOTS=1 write the committed screenshots; elsewhere they go to a
+// temporary folder, so a local test run leaves the work tree clean.
+const SHOTS = process.env.CI || process.env.TAPLINE_SCREENSHOTS ? join('docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'tapline-shots-'));
 const W = 128;
 const H = 64;
 
@@ -90,6 +92,7 @@ describe('the pages in a real browser @xs', function () {
     await web?.close();
     await world?.close();
     rmSync(dir, { recursive: true, force: true });
+    if (SHOTS.startsWith(tmpdir())) rmSync(SHOTS, { recursive: true, force: true });
   });
 
   it('the simulator takes a socket only from its own page', async () => {
