@@ -99,3 +99,17 @@ export function asBytes(buffer: BufferSource): Uint8Array {
   if (ArrayBuffer.isView(buffer)) return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   return new Uint8Array(buffer);
 }
+
+/** An ECMA-419 IO class: a driver opens its own instance with the datasheet defaults, and closes it. */
+export type IOClass<Options, Instance> = new (options: Options) => Instance;
+
+/** A driver option that must be a whole number in [min, max]; anything else is a RangeError naming it. */
+export function checkRange(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, not ${String(value)}`);
+  return value;
+}
+
+/** The error a driver throws when used after close(), as ECMA-419's IO classes do. */
+export function closedError(what: string): Error {
+  return new Error(`${what} is closed`);
+}

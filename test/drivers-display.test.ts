@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Framebuffer } from '../drivers/display/framebuffer';
 import { Screens, wrap } from '../firmware/ui/screens';
 import { SSD1306 } from '../drivers/display/ssd1306';
-import { SimI2C, SimI2CBus } from '../host/sim/hw/io';
+import { i2cOn, SimI2CBus } from '../host/sim/hw/io';
 import { SimSSD1306 } from '../host/sim/hw/ssd1306';
 import { pngToRows } from '../host/sim/hw/png';
 import { renderScreen, SCREENS } from '../host/sim/hw/screen-gallery';
@@ -17,7 +17,7 @@ function panel() {
   const bus = new SimI2CBus();
   const sim = new SimSSD1306();
   bus.attach(0x3c, sim);
-  const display = new SSD1306({ io: new SimI2C({ bus, data: 21, clock: 22, hz: 400_000, address: 0x3c }) });
+  const display = new SSD1306({ io: i2cOn(bus), data: 21, clock: 22 });
   return { bus, sim, display, fb: new Framebuffer() };
 }
 

@@ -1,21 +1,94 @@
-// SSD1306 128x64 OLED on I2C (address 0x3C): the init sequence for the common modules (internal charge
+// SSD1306 128x64 (or 128x32) OLED on I2C: the init sequence for the common modules (internal charge
 // pump, rows and columns remapped so the image is upright), and page updates from a Framebuffer.
+// The driver opens the I2C bus with the datasheet's defaults and closes it, as Moddable's drivers do.
 import { equalBytes } from '../../firmware/base/bytes';
-import type { I2C } from '../io';
+import { checkRange, closedError, type I2C, type I2COptions, type IOClass } from '../io';
 import type { Framebuffer } from './framebuffer';
+
+/** Datasheet (SSD1306 rev 1.1, 8.1.5): slave address 0b011110 + SA0, so 0x3C with SA0 low, 0x3D high. */
+export const SSD1306_ADDRESS = 0x3c;
+/** Datasheet 13.3: I2C clock cycle time 2.5 us at least, i.e. fast mode, 400 kHz. */
+export const SSD1306_HZ = 400_000;
 
 const CONTROL_COMMANDS = 0x00;
 const CONTROL_DATA = 0x40;
 
-/** Display off, clock, multiplex 64, offset 0, start line 0, charge pump on, horizontal addressing,
- *  segment and COM remap, COM pins alternate, contrast, pre-charge, VCOMH, resume RAM, normal, no scroll, on. */
-export const SSD1306_INIT = Uint8Array.of(
-  0xae, 0xd5, 0x80, 0xa8, 0x3f, 0xd3, 0x00, 0x40, 0x8d, 0x14, 0x20, 0x00, 0xa1, 0xc8, 0xda, 0x12, 0x81, 0xcf, 0xd9, 0xf1, 0xdb, 0x40,
-  0xa4, 0xa6, 0x2e, 0xaf,
-);
+/** The commands the driver sends, by their datasheet names (section 9, command table). */
+export const Command = {
+  SetContrast: 0x81,
+  ResumeToRam: 0xa4,
+  NormalDisplay: 0xa6,
+  InverseDisplay: 0xa7,
+  DisplayOff: 0xae,
+  DisplayOn: 0xaf,
+  DeactivateScroll: 0x2e,
+  SetMemoryAddressingMode: 0x20,
+  SetColumnAddress: 0x21,
+  SetPageAddress: 0x22,
+  SetDisplayStartLine: 0x40,
+  SegmentRemap127: 0xa1,
+  SetMultiplexRatio: 0xa8,
+  ComScanDecrement: 0xc8,
+  SetDisplayOffset: 0xd3,
+  SetComPins: 0xda,
+  SetClockDivide: 0xd5,
+  SetPrechargePeriod: 0xd9,
+  SetVcomhDeselect: 0xdb,
+  ChargePump: 0x8d,
+} as const;
+
+/** Parameter values of the init sequence. */
+const HORIZONTAL_ADDRESSING = 0x00;
+/** Divide ratio 1, oscillator frequency mid-range (the reset value). */
+const CLOCK_DEFAULT = 0x80;
+const CHARGE_PUMP_ON = 0x14;
+/** COM pins configuration: alternate for the 64-row panels, sequential for the 32-row ones. */
+const COM_PINS_ALTERNATE = 0x12;
+const COM_PINS_SEQUENTIAL = 0x02;
+const CONTRAST = 0xcf;
+/** Phase 1 one clock, phase 2 fifteen: what the charge pump modules need. */
+const PRECHARGE = 0xf1;
+/** VCOMH about 0.77 x Vcc. */
+const VCOMH = 0x40;
+
+/** Display off, clock, multiplex, offset 0, start line 0, charge pump on, horizontal addressing,
+ *  segment and COM remap, COM pins, contrast, pre-charge, VCOMH, resume RAM, normal, no scroll, on. */
+export function initSequence(height: number): Uint8Array {
+  if (height !== 32 && height !== 64) throw new RangeError(`SSD1306 height must be 32 or 64, not ${String(height)}`);
+  const C = Command;
+  return Uint8Array.of(
+    C.DisplayOff,
+    C.SetClockDivide, CLOCK_DEFAULT,
+    C.SetMultiplexRatio, height - 1,
+    C.SetDisplayOffset, 0,
+    C.SetDisplayStartLine | 0,
+    C.ChargePump, CHARGE_PUMP_ON,
+    C.SetMemoryAddressingMode, HORIZONTAL_ADDRESSING,
+    C.SegmentRemap127,
+    C.ComScanDecrement,
+    C.SetComPins, height === 64 ? COM_PINS_ALTERNATE : COM_PINS_SEQUENTIAL,
+    C.SetContrast, CONTRAST,
+    C.SetPrechargePeriod, PRECHARGE,
+    C.SetVcomhDeselect, VCOMH,
+    C.ResumeToRam,
+    C.NormalDisplay,
+    C.DeactivateScroll,
+    C.DisplayOn,
+  );
+}
 
 export interface SSD1306Options {
-  io: I2C;
+  /** The ECMA-419 I2C class (`device.io.I2C`); the driver opens the bus and owns it. */
+  io: IOClass<I2COptions, I2C>;
+  /** SDA and SCL pins, and the controller (ESP32: 0 or 1). */
+  data: number;
+  clock: number;
+  port?: number;
+  /** 0x3C, or 0x3D with SA0 tied high. */
+  address?: number;
+  /** Up to 400 kHz. */
+  hz?: number;
+  /** 128 columns; 64 rows, or 32 for the small modules. */
   width?: number;
   height?: number;
   /** Data bytes per I2C write (the ESP32 driver is happy with a few dozen). */
@@ -23,73 +96,85 @@ export interface SSD1306Options {
 }
 
 export class SSD1306 {
-  private readonly io: I2C;
+  #io: I2C | undefined;
   readonly width: number;
   readonly height: number;
-  private readonly chunk: number;
+  readonly #chunk: number;
   /** What the panel holds, to send only the pages that changed. */
-  private shown: Uint8Array | undefined;
+  #shown: Uint8Array | undefined;
 
   constructor(options: SSD1306Options) {
-    this.io = options.io;
-    this.width = options.width ?? 128;
+    this.width = checkRange('SSD1306 width', options.width ?? 128, 128, 128);
     this.height = options.height ?? 64;
-    this.chunk = options.chunk ?? 32;
+    if (this.height !== 32 && this.height !== 64) throw new RangeError(`SSD1306 height must be 32 or 64, not ${String(this.height)}`);
+    this.#chunk = checkRange('SSD1306 chunk', options.chunk ?? 32, 1, 255);
+    const address = checkRange('SSD1306 address', options.address ?? SSD1306_ADDRESS, SSD1306_ADDRESS, SSD1306_ADDRESS + 1);
+    const hz = checkRange('SSD1306 hz', options.hz ?? SSD1306_HZ, 1, SSD1306_HZ);
+    this.#io = new options.io({ data: options.data, clock: options.clock, port: options.port, address, hz });
   }
 
+  /** Sends the init sequence; when the panel does not answer, the bus is closed and the error thrown. */
   init(): void {
-    const sequence = SSD1306_INIT.slice();
-    if (this.height === 32) {
-      sequence[4] = 0x1f;
-      sequence[15] = 0x02;
+    try {
+      this.commands(initSequence(this.height));
+    } catch (e) {
+      this.close();
+      throw e;
     }
-    this.commands(sequence);
-    this.shown = undefined;
+    this.#shown = undefined;
   }
 
   commands(bytes: Uint8Array | number[]): void {
     const out = new Uint8Array(bytes.length + 1);
     out[0] = CONTROL_COMMANDS;
     out.set(bytes, 1);
-    this.io.write(out);
+    this.#bus().write(out);
   }
 
   setContrast(level: number): void {
-    this.commands([0x81, level & 0xff]);
+    this.commands([Command.SetContrast, checkRange('contrast', level, 0, 255)]);
   }
 
   setOn(on: boolean): void {
-    this.commands([on ? 0xaf : 0xae]);
+    this.commands([on ? Command.DisplayOn : Command.DisplayOff]);
   }
 
   setInverted(inverted: boolean): void {
-    this.commands([inverted ? 0xa7 : 0xa6]);
+    this.commands([inverted ? Command.InverseDisplay : Command.NormalDisplay]);
   }
 
   /** Sends the pages of `fb` that differ from what the panel shows (all of them after init). */
   flush(fb: Framebuffer): number {
     if (fb.width !== this.width || fb.height !== this.height) throw new RangeError('framebuffer size differs from the panel');
+    const io = this.#bus();
     const pages = this.height / 8;
     let sent = 0;
     for (let page = 0; page < pages; page++) {
       const from = page * this.width;
       const row = fb.bytes.subarray(from, from + this.width);
-      if (this.shown && equalBytes(row, this.shown.subarray(from, from + this.width))) continue;
-      this.commands([0x21, 0, this.width - 1, 0x22, page, page]);
-      for (let at = 0; at < row.length; at += this.chunk) {
-        const part = row.subarray(at, Math.min(row.length, at + this.chunk));
+      if (this.#shown && equalBytes(row, this.#shown.subarray(from, from + this.width))) continue;
+      this.commands([Command.SetColumnAddress, 0, this.width - 1, Command.SetPageAddress, page, page]);
+      for (let at = 0; at < row.length; at += this.#chunk) {
+        const part = row.subarray(at, Math.min(row.length, at + this.#chunk));
         const out = new Uint8Array(part.length + 1);
         out[0] = CONTROL_DATA;
         out.set(part, 1);
-        this.io.write(out);
+        io.write(out);
       }
       sent++;
     }
-    this.shown = fb.bytes.slice();
+    this.#shown = fb.bytes.slice();
     return sent;
   }
 
+  /** Closes the bus; a second call does nothing. */
   close(): void {
-    this.io.close();
+    this.#io?.close();
+    this.#io = undefined;
+  }
+
+  #bus(): I2C {
+    if (!this.#io) throw closedError('SSD1306');
+    return this.#io;
   }
 }

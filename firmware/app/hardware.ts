@@ -50,10 +50,10 @@ export class Display {
 
   constructor(options: { board: BoardPins; I2C: PanelClasses['I2C']; currency?: string }) {
     const { board } = options;
-    const io = new options.I2C({ data: board.i2c.sda, clock: board.i2c.scl, hz: board.i2c.hz, address: board.display.address, port: board.i2c.port });
-    this.#panel = new SSD1306({ io, width: board.display.width, height: board.display.height });
     this.#fb = new Framebuffer({ width: board.display.width, height: board.display.height });
     this.#screens = new Screens({ framebuffer: this.#fb, currency: options.currency });
+    this.#panel = new SSD1306({ io: options.I2C, data: board.i2c.sda, clock: board.i2c.scl, port: board.i2c.port, hz: board.i2c.hz, address: board.display.address, width: board.display.width, height: board.display.height });
+    // a panel that does not answer closes its bus (SSD1306.init), so the address is free again
     this.#panel.init();
   }
 

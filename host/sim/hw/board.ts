@@ -15,6 +15,9 @@ export function simulatedIO(chip: SimPN532, panel: SimSSD1306, networks: { keypa
   const bus = new SimI2CBus();
   bus.attach(networks.board.pn532.i2c.address, { i2cWrite: (b) => chip.i2cWrite(b), i2cRead: (n) => chip.i2cRead(n) });
   bus.attach(networks.board.display.address, panel);
+  // one device object per interface, so a second open of the same interface is "in use"
+  const spiDevice = { spiTransfer: (b: Uint8Array) => chip.spiTransfer(b) };
+  const uartDevice = { uartWrite: (b: Uint8Array) => chip.uartWrite(b), uartRead: () => chip.uartRead() };
   const keypadPins = [...networks.board.keypad.rows, ...networks.board.keypad.cols];
   return {
     DigitalBank: class extends SimDigitalBank {
@@ -40,13 +43,13 @@ export function simulatedIO(chip: SimPN532, panel: SimSSD1306, networks: { keypa
     SPI: class extends SimSPI {
       constructor(o: SPIOptions) {
         pinsSeen.spi = o;
-        super({ device: { spiTransfer: (b) => chip.spiTransfer(b) }, ...o });
+        super({ device: spiDevice, ...o });
       }
     },
     Serial: class extends SimSerial {
       constructor(o: SerialOptions) {
         pinsSeen.serial = o;
-        super({ device: { uartWrite: (b) => chip.uartWrite(b), uartRead: () => chip.uartRead() }, ...o });
+        super({ device: uartDevice, ...o });
       }
     },
   } as unknown as IOClasses & PanelClasses;

@@ -14,6 +14,8 @@ export interface ToneEvent {
 export class BuzzerRecorder {
   readonly events: ToneEvent[] = [];
   private readonly clock: Clock;
+  /** Pins an open PWM holds: ECMA-419 refuses to open one twice ("in use"). */
+  private readonly pinsOpen = new Set<number>();
 
   constructor(options: { clock: Clock }) {
     this.clock = options.clock;
@@ -21,6 +23,9 @@ export class BuzzerRecorder {
 
   /** Opens a simulated PWM at `hz`, as embedded:io/pwm would. */
   open(options: PWMOptions): PWM {
+    if (this.pinsOpen.has(options.pin)) throw new RangeError('in use');
+    this.pinsOpen.add(options.pin);
+    const pinsOpen = this.pinsOpen;
     const resolution = options.resolution ?? 10;
     const events = this.events;
     const clock = this.clock;
@@ -32,7 +37,9 @@ export class BuzzerRecorder {
         events.push({ at: clock.now(), hz: options.hz, duty: value / (1 << resolution) });
       },
       close() {
+        if (closed) return;
         closed = true;
+        pinsOpen.delete(options.pin);
       },
     };
   }

@@ -1,6 +1,8 @@
 // Simulated ECMA-419 IO classes with the interfaces of drivers/io.ts: they connect a driver to the
-// bus-level device models in this folder, and count what crosses the bus.
-import { asBytes, type BufferSource, type DigitalBank, type DigitalBankOptions, type I2C, type I2COptions, type Serial, type SerialOptions, type SPI, type SPIOptions } from '../../../drivers/io';
+// bus-level device models in this folder, and count what crosses the bus. They keep ECMA-419's rules
+// so a test sees a leak: opening an address or pins that are still open is a RangeError ("in use"), and
+// any use after close() throws ("closed"); close() itself may be called twice.
+import { asBytes, type BufferSource, type DigitalBank, type DigitalBankOptions, type I2C, type I2COptions, type IOClass, type Serial, type SerialOptions, type SPI, type SPIOptions } from '../../../drivers/io';
 
 export interface I2CDevice {
   i2cWrite(bytes: Uint8Array): void;
@@ -10,6 +12,8 @@ export interface I2CDevice {
 /** The wires SDA/SCL with the devices on them, by 7-bit address. */
 export class SimI2CBus {
   private readonly devices = new Map<number, I2CDevice>();
+  /** Addresses an open SimI2C holds. */
+  readonly open = new Set<number>();
   /** Bytes clocked on the bus, address bytes included. */
   readonly stats = { transactions: 0, bytes: 0 };
 
@@ -30,8 +34,10 @@ export class SimI2C implements I2C {
   constructor(options: I2COptions & { bus: SimI2CBus }) {
     if (!(options.address >= 0 && options.address < 0x80)) throw new RangeError('invalid address');
     if (!(options.hz > 0 && options.hz <= 1_000_000)) throw new RangeError('invalid hz');
+    if (options.bus.open.has(options.address)) throw new RangeError('in use');
     this.bus = options.bus;
     this.address = options.address;
+    this.bus.open.add(this.address);
   }
 
   read(count: number): ArrayBuffer {
@@ -48,7 +54,9 @@ export class SimI2C implements I2C {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    this.bus.open.delete(this.address);
   }
 
   private use(what: 'read' | 'write'): I2CDevice {
@@ -71,12 +79,15 @@ export class SimSPI implements SPI {
   private pending: Uint8Array[] = [];
   private readonly pendingViews: ArrayBufferView[] = [];
   readonly stats = { transactions: 0, bytes: 0 };
+  private closed = false;
 
   constructor(options: SPIOptions & { device: SPIDevice }) {
+    claim(options.device);
     this.device = options.device;
   }
 
   transfer(buffer: ArrayBufferView): void {
+    if (this.closed) throw new Error('closed');
     // bytes clocked under one chip select form one transaction for the device
     const bytes = asBytes(buffer);
     this.pending.push(bytes.slice());
@@ -85,6 +96,7 @@ export class SimSPI implements SPI {
   }
 
   flush(deselect = true): void {
+    if (this.closed) throw new Error('closed');
     if (!deselect || this.pending.length === 0) return;
     let length = 0;
     for (const p of this.pending) length += p.length;
@@ -106,7 +118,11 @@ export class SimSPI implements SPI {
     this.stats.transactions++;
   }
 
-  close(): void {}
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    release(this.device);
+  }
 }
 
 export interface SerialDevice {
@@ -118,14 +134,17 @@ export class SimSerial implements Serial {
   private readonly device: SerialDevice;
   private readonly fifo: number;
   readonly stats = { bytes: 0 };
+  private closed = false;
 
   constructor(options: SerialOptions & { device: SerialDevice; fifo?: number }) {
     if (!(options.baud > 0)) throw new RangeError('invalid baud');
+    claim(options.device);
     this.device = options.device;
     this.fifo = options.fifo ?? 128;
   }
 
   read(): ArrayBuffer | undefined {
+    if (this.closed) throw new Error('closed');
     const bytes = this.device.uartRead();
     if (!bytes) return undefined;
     this.stats.bytes += bytes.length;
@@ -133,6 +152,7 @@ export class SimSerial implements Serial {
   }
 
   write(buffer: BufferSource): void {
+    if (this.closed) throw new Error('closed');
     const bytes = asBytes(buffer);
     // no software buffer, as on the ESP32
     if (bytes.length > this.fifo) throw new Error('output full');
@@ -140,7 +160,11 @@ export class SimSerial implements Serial {
     this.device.uartWrite(bytes.slice());
   }
 
-  close(): void {}
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    release(this.device);
+  }
 }
 
 /** What a bank of pins is wired to: the levels it sees given what every output drives. */
@@ -154,23 +178,79 @@ export interface PinNetwork {
 export class SimDigitalBank implements DigitalBank {
   private readonly pins: number;
   private readonly network: PinNetwork;
+  private closed = false;
 
   constructor(options: DigitalBankOptions & { network: PinNetwork }) {
+    const taken = pinsOpen.get(options.network) ?? 0;
+    if ((taken & options.pins) !== 0) throw new RangeError('in use');
+    pinsOpen.set(options.network, taken | options.pins);
     this.pins = options.pins;
     this.network = options.network;
   }
 
   read(): number {
+    if (this.closed) throw new Error('closed');
     return this.network.levels(this.pins) & this.pins;
   }
 
   write(value: number): void {
+    if (this.closed) throw new Error('closed');
     this.network.drive(this.pins, value & this.pins);
   }
 
-  close(): void {}
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    pinsOpen.set(this.network, (pinsOpen.get(this.network) ?? 0) & ~this.pins);
+  }
+}
+
+/** The pins of each network that an open bank holds, and the SPI and UART devices an open instance holds. */
+const pinsOpen = new WeakMap<PinNetwork, number>();
+const devicesOpen = new WeakSet<object>();
+
+function claim(device: object): void {
+  if (devicesOpen.has(device)) throw new RangeError('in use');
+  devicesOpen.add(device);
+}
+
+function release(device: object): void {
+  devicesOpen.delete(device);
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+/** The ECMA-419 classes a driver opens, bound to a simulated bus, device or pin network. */
+export function i2cOn(bus: SimI2CBus): IOClass<I2COptions, I2C> {
+  return class extends SimI2C {
+    constructor(options: I2COptions) {
+      super({ ...options, bus });
+    }
+  };
+}
+
+export function spiOn(device: SPIDevice): IOClass<SPIOptions, SPI> {
+  return class extends SimSPI {
+    constructor(options: SPIOptions) {
+      super({ ...options, device });
+    }
+  };
+}
+
+export function serialOn(device: SerialDevice, fifo?: number): IOClass<SerialOptions, Serial> {
+  return class extends SimSerial {
+    constructor(options: SerialOptions) {
+      super({ ...options, device, fifo });
+    }
+  };
+}
+
+export function digitalBankOn(network: PinNetwork): IOClass<DigitalBankOptions, DigitalBank> {
+  return class extends SimDigitalBank {
+    constructor(options: DigitalBankOptions) {
+      super({ ...options, network });
+    }
+  };
 }

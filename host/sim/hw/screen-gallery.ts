@@ -3,7 +3,7 @@
 import { Framebuffer } from '../../../drivers/display/framebuffer';
 import { Screens } from '../../../firmware/ui/screens';
 import { SSD1306 } from '../../../drivers/display/ssd1306';
-import { SimI2C, SimI2CBus } from './io';
+import { i2cOn, SimI2CBus } from './io';
 import { SimSSD1306 } from './ssd1306';
 
 export const SCREENS: { name: string; title: string; draw: (s: Screens) => void }[] = [
@@ -21,7 +21,7 @@ export function renderScreen(draw: (s: Screens) => void): SimSSD1306 {
   const bus = new SimI2CBus();
   const panel = new SimSSD1306();
   bus.attach(0x3c, panel);
-  const display = new SSD1306({ io: new SimI2C({ bus, data: 21, clock: 22, hz: 400_000, address: 0x3c }) });
+  const display = new SSD1306({ io: i2cOn(bus), data: 21, clock: 22 });
   const fb = new Framebuffer();
   display.init();
   draw(new Screens({ framebuffer: fb }));
