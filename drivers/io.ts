@@ -113,3 +113,16 @@ export function checkRange(name: string, value: number, min: number, max: number
 export function closedError(what: string): Error {
   return new Error(`${what} is closed`);
 }
+
+/** A DigitalBank's `bank` and `pins` mask for GPIO numbers: a bank holds 32 pins, and all must share one. */
+export function bankMask(pins: readonly number[]): { bank: number; mask: number } {
+  if (pins.length === 0) throw new RangeError('no pins');
+  const bank = Math.floor(pins[0]! / 32);
+  let mask = 0;
+  for (const p of pins) {
+    checkRange('GPIO', p, 0, 63);
+    if (Math.floor(p / 32) !== bank) throw new RangeError(`GPIO${p} is not in bank ${bank} with GPIO${pins[0]}`);
+    mask |= 1 << (p % 32);
+  }
+  return { bank, mask: mask >>> 0 };
+}

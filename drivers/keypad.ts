@@ -1,7 +1,7 @@
 // A 4x4 (or any R x C) matrix keypad without diodes: rows are open-drain outputs, columns inputs with
 // pull-ups. One row at a time is pulled low; a low column means a key closes that crossing.
 import type { Clock } from '../firmware/base/platform';
-import type { DigitalBank } from './io';
+import { bankMask, checkRange, closedError, PinMode, type DigitalBank, type DigitalBankOptions, type IOClass } from './io';
 
 export const DEFAULT_KEYMAP = [
   ['1', '2', '3', 'A'],
@@ -11,13 +11,13 @@ export const DEFAULT_KEYMAP = [
 ];
 
 export interface KeypadOptions {
-  /** Output bank (open drain) holding the row pins. */
-  rows: DigitalBank;
-  /** Input bank (pull-ups) holding the column pins. */
-  columns: DigitalBank;
-  /** GPIO numbers of the rows, top to bottom, and of the columns, left to right. */
-  rowPins: number[];
-  columnPins: number[];
+  /** The ECMA-419 DigitalBank class (`device.io.DigitalBank`); the driver opens a bank for the rows and one for the columns. */
+  io: IOClass<DigitalBankOptions, DigitalBank>;
+  /** GPIO numbers of the rows, top to bottom (one bank, driven open drain), and of the columns, left to right (one bank). */
+  rows: number[];
+  columns: number[];
+  /** Columns pulled up by the chip (the default), or by resistors on the board (input-only GPIOs have no pull-up). */
+  pull?: 'internal' | 'external';
   clock: Clock;
   keymap?: string[][];
   /** A key must read the same for this long before it counts (contacts bounce for a few ms). */
@@ -25,51 +25,60 @@ export interface KeypadOptions {
 }
 
 export class Keypad {
-  private readonly rows: DigitalBank;
-  private readonly columns: DigitalBank;
-  private readonly rowPins: number[];
-  private readonly columnPins: number[];
-  private readonly allRows: number;
-  private readonly clock: Clock;
-  private readonly keymap: string[][];
-  private readonly debounceMs: number;
+  #rows: DigitalBank | undefined;
+  #columns: DigitalBank | undefined;
+  readonly #rowPins: number[];
+  readonly #columnPins: number[];
+  readonly #allRows: number;
+  readonly #clock: Clock;
+  readonly #keymap: string[][];
+  readonly #debounceMs: number;
   /** Debounced state, one bit per key (row * columns + column). */
-  private stable = 0;
-  private candidate = 0;
-  private candidateSince = 0;
+  #stable = 0;
+  #candidate = 0;
+  #candidateSince = 0;
 
   constructor(options: KeypadOptions) {
-    this.rows = options.rows;
-    this.columns = options.columns;
-    this.rowPins = options.rowPins;
-    this.columnPins = options.columnPins;
-    this.clock = options.clock;
-    this.keymap = options.keymap ?? DEFAULT_KEYMAP;
-    this.debounceMs = options.debounceMs ?? 20;
-    if (this.rowPins.length * this.columnPins.length > 31) throw new RangeError('at most 31 keys');
-    if (this.keymap.length !== this.rowPins.length || this.keymap.some((r) => r.length !== this.columnPins.length))
-      throw new RangeError(`keymap must be ${this.rowPins.length} rows of ${this.columnPins.length} keys`);
-    this.allRows = this.rowPins.reduce((m, p) => m | (1 << p), 0);
-    this.rows.write(this.allRows);
+    this.#rowPins = options.rows;
+    this.#columnPins = options.columns;
+    this.#clock = options.clock;
+    this.#keymap = options.keymap ?? DEFAULT_KEYMAP;
+    this.#debounceMs = checkRange('keypad debounceMs', options.debounceMs ?? 20, 0, 1000);
+    if (this.#rowPins.length * this.#columnPins.length > 31) throw new RangeError('at most 31 keys');
+    if (this.#keymap.length !== this.#rowPins.length || this.#keymap.some((r) => r.length !== this.#columnPins.length))
+      throw new RangeError(`keymap must be ${this.#rowPins.length} rows of ${this.#columnPins.length} keys`);
+    const rows = bankMask(this.#rowPins);
+    const columns = bankMask(this.#columnPins);
+    this.#allRows = this.#rowPins.reduce((m, p) => m | (1 << p), 0);
+    this.#rows = new options.io({ pins: rows.mask, bank: rows.bank, mode: PinMode.OutputOpenDrain });
+    try {
+      this.#columns = new options.io({ pins: columns.mask, bank: columns.bank, mode: options.pull === 'external' ? PinMode.Input : PinMode.InputPullUp });
+      this.#rows.write(this.#allRows);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
   }
 
   /** The keys closed right now, one bit per key; undefined when the reading is ambiguous (ghosting). */
   scan(): number | undefined {
+    const rows = this.#open(this.#rows);
+    const columns = this.#open(this.#columns);
     let keys = 0;
     const rowHits: number[] = [];
-    for (let r = 0; r < this.rowPins.length; r++) {
-      this.rows.write(this.allRows & ~(1 << this.rowPins[r]!));
-      const levels = this.columns.read();
+    for (let r = 0; r < this.#rowPins.length; r++) {
+      rows.write(this.#allRows & ~(1 << this.#rowPins[r]!));
+      const levels = columns.read();
       let hits = 0;
-      for (let c = 0; c < this.columnPins.length; c++) {
-        if ((levels & (1 << this.columnPins[c]!)) === 0) {
+      for (let c = 0; c < this.#columnPins.length; c++) {
+        if ((levels & (1 << this.#columnPins[c]!)) === 0) {
           hits |= 1 << c;
-          keys |= 1 << (r * this.columnPins.length + c);
+          keys |= 1 << (r * this.#columnPins.length + c);
         }
       }
       rowHits.push(hits);
     }
-    this.rows.write(this.allRows);
+    rows.write(this.#allRows);
     // Without diodes, three closed keys on the corners of a rectangle make the fourth look closed:
     // two rows sharing two columns cannot be told apart from that, so the reading is not trusted.
     for (let a = 0; a < rowHits.length; a++)
@@ -79,36 +88,44 @@ export class Keypad {
 
   /** Scans once and returns the keys that became pressed (debounced), in scan order. */
   poll(): string[] {
-    const now = this.clock.now();
+    const now = this.#clock.now();
     const raw = this.scan();
     if (raw === undefined) {
       // keep what is known; a new press is only reported once the reading is clear again
-      this.candidate = this.stable;
-      this.candidateSince = now;
+      this.#candidate = this.#stable;
+      this.#candidateSince = now;
       return [];
     }
-    if (raw !== this.candidate) {
-      this.candidate = raw;
-      this.candidateSince = now;
+    if (raw !== this.#candidate) {
+      this.#candidate = raw;
+      this.#candidateSince = now;
     }
-    if (this.candidate === this.stable || now - this.candidateSince < this.debounceMs) return [];
-    const pressed = this.candidate & ~this.stable;
-    this.stable = this.candidate;
+    if (this.#candidate === this.#stable || now - this.#candidateSince < this.#debounceMs) return [];
+    const pressed = this.#candidate & ~this.#stable;
+    this.#stable = this.#candidate;
     const out: string[] = [];
-    for (let i = 0; pressed >> i; i++) if ((pressed >> i) & 1) out.push(this.keymap[Math.floor(i / this.columnPins.length)]![i % this.columnPins.length]!);
+    for (let i = 0; pressed >> i; i++) if ((pressed >> i) & 1) out.push(this.#keymap[Math.floor(i / this.#columnPins.length)]![i % this.#columnPins.length]!);
     return out;
   }
 
   /** The keys held down, debounced. */
   held(): string[] {
     const out: string[] = [];
-    for (let i = 0; this.stable >> i; i++) if ((this.stable >> i) & 1) out.push(this.keymap[Math.floor(i / this.columnPins.length)]![i % this.columnPins.length]!);
+    for (let i = 0; this.#stable >> i; i++) if ((this.#stable >> i) & 1) out.push(this.#keymap[Math.floor(i / this.#columnPins.length)]![i % this.#columnPins.length]!);
     return out;
   }
 
+  /** Closes both banks; a second call does nothing. */
   close(): void {
-    this.rows.close();
-    this.columns.close();
+    this.#rows?.close();
+    this.#columns?.close();
+    this.#rows = undefined;
+    this.#columns = undefined;
+  }
+
+  #open(bank: DigitalBank | undefined): DigitalBank {
+    if (!bank) throw closedError('keypad');
+    return bank;
   }
 }
 

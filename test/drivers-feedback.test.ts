@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { VirtualClock } from '../firmware/base/platform';
 import { Buzzer, Feedback } from '../drivers/feedback/feedback';
-import { PinMode } from '../drivers/io';
-import { SimDigitalBank } from '../host/sim/hw/io';
+import { digitalBankOn } from '../host/sim/hw/io';
 import { BuzzerRecorder, OutputPins } from '../host/sim/hw/feedback';
 
 const RED = 25;
@@ -14,8 +13,8 @@ function setup(activeLow = false) {
   const recorder = new BuzzerRecorder({ clock });
   const pins = new OutputPins({ clock });
   const feedback = new Feedback({
-    buzzer: new Buzzer({ open: (hz) => recorder.open({ pin: 4, hz }) }),
-    leds: new SimDigitalBank({ pins: (1 << RED) | (1 << GREEN) | (1 << BLUE), mode: PinMode.Output, network: pins }),
+    buzzer: new Buzzer({ io: recorder.pwmClass(), pin: 4 }),
+    io: digitalBankOn(pins),
     pins: { red: RED, green: GREEN, blue: BLUE },
     activeLow,
     clock,

@@ -1,23 +1,20 @@
 // Types on the keypad driver over the simulated key matrix. Platform-free: the XS guest runs it too.
 import { VirtualClock } from '../firmware/base/platform';
 import { Keypad } from '../drivers/keypad';
-import { PinMode } from '../drivers/io';
-import { SimDigitalBank } from '../host/sim/hw/io';
+import { digitalBankOn } from '../host/sim/hw/io';
 import { KeyMatrix } from '../host/sim/hw/keypad';
 
 export const ROWS = [13, 12, 14, 27];
-export const COLUMNS = [26, 25, 33, 32];
+export const COLUMNS = [34, 35, 36, 39];
 
 /** The keypad driver on the simulated matrix, rows open-drain and columns pulled up, as on the board. */
 export function keypadRig(options: { keymap?: string[][]; debounceMs?: number } = {}) {
   const clock = new VirtualClock();
   const matrix = new KeyMatrix({ rowPins: ROWS, columnPins: COLUMNS, clock });
-  const mask = (pins: number[]) => pins.reduce((m, p) => m | (1 << p), 0);
   const keypad = new Keypad({
-    rows: new SimDigitalBank({ pins: mask(ROWS), mode: PinMode.OutputOpenDrain, network: matrix }),
-    columns: new SimDigitalBank({ pins: mask(COLUMNS), mode: PinMode.InputPullUp, network: matrix }),
-    rowPins: ROWS,
-    columnPins: COLUMNS,
+    io: digitalBankOn(matrix),
+    rows: ROWS,
+    columns: COLUMNS,
     clock,
     ...options,
   });

@@ -2,7 +2,7 @@
 // green, declined a long low beep with red; a key press clicks. Patterns are plain data and play on
 // the injected Clock, so they run the same on the device, in the simulator and in tests.
 import type { Clock } from '../../firmware/base/platform';
-import type { DigitalBank, PWM } from '../io';
+import { bankMask, checkRange, closedError, PinMode, type DigitalBank, type DigitalBankOptions, type IOClass, type PWM, type PWMOptions } from '../io';
 
 export type LedColor = 'off' | 'blue' | 'green' | 'red';
 
@@ -31,43 +31,61 @@ export const PATTERNS: Record<'key' | 'approved' | 'declined' | 'attention', Ste
 };
 
 /** A piezo buzzer on a PWM pin; ECMA-419 fixes a PWM's frequency when it opens, so each tone opens one. */
-export class Buzzer {
-  private readonly open: (hz: number) => PWM;
-  private pwm: PWM | undefined;
-  private hz = 0;
+export interface BuzzerOptions {
+  /** The ECMA-419 PWM class (`device.io.PWM`); the driver opens one per tone and closes it. */
+  io: IOClass<PWMOptions, PWM>;
+  pin: number;
+}
 
-  constructor(options: { open: (hz: number) => PWM }) {
-    this.open = options.open;
+export class Buzzer {
+  readonly #io: IOClass<PWMOptions, PWM>;
+  readonly #pin: number;
+  #pwm: PWM | undefined;
+  #hz = 0;
+  #closed = false;
+
+  constructor(options: BuzzerOptions) {
+    this.#io = options.io;
+    this.#pin = checkRange('buzzer pin', options.pin, 0, 63);
   }
 
   tone(hz: number): void {
-    if (hz === this.hz) return;
+    if (this.#closed) throw closedError('buzzer');
+    if (hz === this.#hz) return;
     this.silence();
     if (hz <= 0) return;
-    this.pwm = this.open(hz);
-    this.hz = hz;
+    // piezo buzzers sound from a few hundred Hz to about 10 kHz
+    this.#pwm = new this.#io({ pin: this.#pin, hz: checkRange('tone hz', hz, 20, 20_000) });
+    this.#hz = hz;
     // half duty: the loudest square wave
-    this.pwm.write(1 << (this.pwm.resolution - 1));
+    this.#pwm.write(1 << (this.#pwm.resolution - 1));
   }
 
   silence(): void {
-    if (!this.pwm) return;
-    this.pwm.write(0);
-    this.pwm.close();
-    this.pwm = undefined;
-    this.hz = 0;
+    if (!this.#pwm) return;
+    const pwm = this.#pwm;
+    this.#pwm = undefined;
+    this.#hz = 0;
+    try {
+      pwm.write(0);
+    } finally {
+      pwm.close();
+    }
   }
 
+  /** Silences and stops opening tones; a second call does nothing. */
   close(): void {
     this.silence();
+    this.#closed = true;
   }
 }
 
 export interface FeedbackOptions {
+  /** The buzzer; Feedback closes it with itself. */
   buzzer: Buzzer;
-  /** Output bank holding the LED pins. */
-  leds: DigitalBank;
-  /** GPIO of each LED (a common RGB LED or three single ones). */
+  /** The ECMA-419 DigitalBank class (`device.io.DigitalBank`); the driver opens the LED pins as one output bank. */
+  io: IOClass<DigitalBankOptions, DigitalBank>;
+  /** GPIO of each LED (a common RGB LED or three single ones), all in one bank. */
   pins: { red: number; green: number; blue?: number };
   /** LEDs wired to the supply light when the pin is low. */
   activeLow?: boolean;
@@ -75,58 +93,78 @@ export interface FeedbackOptions {
 }
 
 export class Feedback {
-  private readonly buzzer: Buzzer;
-  private readonly leds: DigitalBank;
-  private readonly pins: { red: number; green: number; blue?: number };
-  private readonly activeLow: boolean;
-  private readonly clock: Clock;
-  private color: LedColor = 'off';
-  private playing = 0;
+  readonly #buzzer: Buzzer;
+  #leds: DigitalBank | undefined;
+  readonly #pins: { red: number; green: number; blue?: number };
+  readonly #activeLow: boolean;
+  readonly #clock: Clock;
+  #color: LedColor = 'off';
+  #playing = 0;
 
   constructor(options: FeedbackOptions) {
-    this.buzzer = options.buzzer;
-    this.leds = options.leds;
-    this.pins = options.pins;
-    this.activeLow = options.activeLow ?? false;
-    this.clock = options.clock;
-    this.apply('off');
+    this.#buzzer = options.buzzer;
+    this.#pins = options.pins;
+    this.#activeLow = options.activeLow ?? false;
+    this.#clock = options.clock;
+    const { red, green, blue } = options.pins;
+    const leds = bankMask(blue === undefined ? [red, green] : [red, green, blue]);
+    this.#leds = new options.io({ pins: leds.mask, bank: leds.bank, mode: PinMode.Output });
+    try {
+      this.#apply('off');
+    } catch (e) {
+      this.close();
+      throw e;
+    }
   }
 
   /** The steady colour, shown between patterns (the terminal's `led` effect). */
   setLed(color: LedColor): void {
-    this.color = color;
-    this.apply(color);
+    this.#color = color;
+    this.#apply(color);
   }
 
   /** Plays a pattern; a newer one cuts it short. Resolves when it ends or is cut. */
   async play(pattern: keyof typeof PATTERNS | Step[]): Promise<void> {
     const steps = typeof pattern === 'string' ? PATTERNS[pattern] : pattern;
-    const id = ++this.playing;
+    const id = ++this.#playing;
     for (const step of steps) {
-      if (id !== this.playing) return;
-      this.apply(step.led ?? this.color);
-      this.buzzer.tone(step.hz ?? 0);
-      await this.clock.sleep(step.ms);
+      if (id !== this.#playing) return;
+      this.#apply(step.led ?? this.#color);
+      this.#buzzer.tone(step.hz ?? 0);
+      await this.#clock.sleep(step.ms);
     }
-    if (id !== this.playing) return;
-    this.buzzer.silence();
-    this.apply(this.color);
+    if (id !== this.#playing) return;
+    this.#buzzer.silence();
+    this.#apply(this.#color);
   }
 
+  /** LEDs off, buzzer closed, the bank closed; a second call does nothing. */
   close(): void {
-    this.playing++;
-    this.buzzer.close();
-    this.apply('off');
-    this.leds.close();
+    this.#playing++;
+    this.#buzzer.close();
+    const leds = this.#leds;
+    if (!leds) return;
+    this.#leds = undefined;
+    try {
+      leds.write(this.#activeLow ? this.#all() : 0);
+    } finally {
+      leds.close();
+    }
   }
 
-  private apply(color: LedColor): void {
-    const { red, green, blue } = this.pins;
+  #all(): number {
+    const { red, green, blue } = this.#pins;
+    return (1 << red) | (1 << green) | (blue === undefined ? 0 : 1 << blue);
+  }
+
+  #apply(color: LedColor): void {
+    if (!this.#leds) throw closedError('feedback');
+    const { red, green, blue } = this.#pins;
     let on = 0;
     if (color === 'red') on = 1 << red;
     else if (color === 'green') on = 1 << green;
     else if (color === 'blue' && blue !== undefined) on = 1 << blue;
-    const all = (1 << red) | (1 << green) | (blue === undefined ? 0 : 1 << blue);
-    this.leds.write(this.activeLow ? all & ~on : on);
+    const all = this.#all();
+    this.#leds.write(this.#activeLow ? all & ~on : on);
   }
 }

@@ -2,7 +2,6 @@
 // main.ts passes Moddable's `device.io` classes; a test can pass the simulated ones (host/sim/hw/).
 import type { Clock, Log } from '../base/platform';
 import type { DigitalBank, DigitalBankOptions, I2C, I2COptions, PWM, PWMOptions, SPI, SPIOptions, Serial, SerialOptions } from '../../drivers/io';
-import { PinMode } from '../../drivers/io';
 import { PN532 } from '../../drivers/pn532/pn532';
 import { NfcReader } from '../../drivers/pn532/reader';
 import { PN532I2C, PN532SPI, PN532UART, type PN532Transport } from '../../drivers/pn532/transport';
@@ -12,7 +11,7 @@ import { SSD1306 } from '../../drivers/display/ssd1306';
 import { Framebuffer } from '../../drivers/display/framebuffer';
 import { Screens } from '../ui/screens';
 import { screenLines } from '../ui/text';
-import { pinMask, type BoardPins } from './pins';
+import type { BoardPins } from './pins';
 import type { EffectSink } from './runner';
 import type { Screen } from '../core/terminal/terminal';
 
@@ -69,13 +68,11 @@ export class Display {
 
 /** The 4x4 keypad: rows an open-drain output bank, columns an input bank (pulled up, inside or out). */
 export function openKeypad(board: BoardPins, DigitalBank: PanelClasses['DigitalBank'], clock: Clock): Keypad {
-  const rows = pinMask(board.keypad.rows);
-  const cols = pinMask(board.keypad.cols);
   return new Keypad({
-    rows: new DigitalBank({ pins: rows.mask, bank: rows.bank, mode: PinMode.OutputOpenDrain }),
-    columns: new DigitalBank({ pins: cols.mask, bank: cols.bank, mode: board.keypad.colPull === 'external' ? PinMode.Input : PinMode.InputPullUp }),
-    rowPins: board.keypad.rows,
-    columnPins: board.keypad.cols,
+    io: DigitalBank,
+    rows: board.keypad.rows,
+    columns: board.keypad.cols,
+    pull: board.keypad.colPull === 'external' ? 'external' : 'internal',
     clock,
     keymap: board.keypad.layout.map((row) => [...row]),
   });
@@ -83,10 +80,9 @@ export function openKeypad(board: BoardPins, DigitalBank: PanelClasses['DigitalB
 
 /** LEDs on one output bank and the buzzer on PWM (drivers/feedback). */
 export function openFeedback(board: BoardPins, io: Pick<PanelClasses, 'DigitalBank' | 'PWM'>, clock: Clock): Feedback {
-  const leds = pinMask([board.leds.green, board.leds.red]);
   return new Feedback({
-    buzzer: new Buzzer({ open: (hz) => new io.PWM({ pin: board.buzzer.pin, hz }) }),
-    leds: new io.DigitalBank({ pins: leds.mask, bank: leds.bank, mode: PinMode.Output }),
+    buzzer: new Buzzer({ io: io.PWM, pin: board.buzzer.pin }),
+    io: io.DigitalBank,
     pins: { green: board.leds.green, red: board.leds.red },
     activeLow: !board.leds.activeHigh,
     clock,

@@ -2,6 +2,7 @@
 // device bundle inlines the JSON, the docs generator (hardware/generate.ts) and the tests read it too,
 // so the wiring table, the SVG and the firmware cannot disagree.
 import { TaplineError } from '../base/errors';
+import { bankMask } from '../../drivers/io';
 
 export type Chip = 'esp32' | 'esp32s3';
 export type ReaderTransport = 'i2c' | 'spi' | 'uart';
@@ -177,11 +178,9 @@ export function selectBoard(map: PinMap, name: string): BoardPins {
 
 /** A bit mask of GPIOs for DigitalBank (`pins`); all must be in one bank of 32. */
 export function pinMask(pins: number[]): { bank: number; mask: number } {
-  const bank = Math.floor(pins[0]! / 32);
-  let mask = 0;
-  for (const p of pins) {
-    if (Math.floor(p / 32) !== bank) throw new PinMapError(`GPIO${p} is not in bank ${bank} with GPIO${pins[0]}`);
-    mask |= 1 << (p % 32);
+  try {
+    return bankMask(pins);
+  } catch (e) {
+    throw new PinMapError(e instanceof Error ? e.message : String(e));
   }
-  return { bank, mask: mask >>> 0 };
 }

@@ -1,7 +1,7 @@
 // What the buzzer and the LEDs did, with the virtual time of each change: a PWM that records its
 // tones and an output network that records pin levels.
 import type { Clock } from '../../../firmware/base/platform';
-import type { PWM, PWMOptions } from '../../../drivers/io';
+import type { IOClass, PWM, PWMOptions } from '../../../drivers/io';
 import type { PinNetwork } from './io';
 
 export interface ToneEvent {
@@ -42,6 +42,16 @@ export class BuzzerRecorder {
         pinsOpen.delete(options.pin);
       },
     };
+  }
+
+  /** The ECMA-419 PWM class that opens PWMs on this recorder, for a driver's `io` option. */
+  pwmClass(): IOClass<PWMOptions, PWM> {
+    const recorder = this;
+    return class {
+      constructor(options: PWMOptions) {
+        return recorder.open(options);
+      }
+    } as unknown as IOClass<PWMOptions, PWM>;
   }
 
   /** The tones as [start, duration, hz]. */

@@ -178,12 +178,16 @@ export interface PinNetwork {
 export class SimDigitalBank implements DigitalBank {
   private readonly pins: number;
   private readonly network: PinNetwork;
+  private readonly bank: string;
   private closed = false;
 
   constructor(options: DigitalBankOptions & { network: PinNetwork }) {
-    const taken = pinsOpen.get(options.network) ?? 0;
-    if ((taken & options.pins) !== 0) throw new RangeError('in use');
-    pinsOpen.set(options.network, taken | options.pins);
+    const key = `${options.bank ?? 0}`;
+    const taken = pinsOpen.get(options.network) ?? new Map<string, number>();
+    if (((taken.get(key) ?? 0) & options.pins) !== 0) throw new RangeError('in use');
+    taken.set(key, (taken.get(key) ?? 0) | options.pins);
+    pinsOpen.set(options.network, taken);
+    this.bank = key;
     this.pins = options.pins;
     this.network = options.network;
   }
@@ -201,12 +205,13 @@ export class SimDigitalBank implements DigitalBank {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    pinsOpen.set(this.network, (pinsOpen.get(this.network) ?? 0) & ~this.pins);
+    const taken = pinsOpen.get(this.network);
+    taken?.set(this.bank, (taken.get(this.bank) ?? 0) & ~this.pins);
   }
 }
 
 /** The pins of each network that an open bank holds, and the SPI and UART devices an open instance holds. */
-const pinsOpen = new WeakMap<PinNetwork, number>();
+const pinsOpen = new WeakMap<PinNetwork, Map<string, number>>();
 const devicesOpen = new WeakSet<object>();
 
 function claim(device: object): void {
