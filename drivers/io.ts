@@ -126,3 +126,15 @@ export function bankMask(pins: readonly number[]): { bank: number; mask: number 
   }
   return { bank, mask: mask >>> 0 };
 }
+
+/** An IO instance that is already open (Node's serial ports open asynchronously), as a class a driver can open once. */
+export function alreadyOpen<Options, Instance>(instance: Instance): IOClass<Options, Instance> {
+  let taken = false;
+  return class {
+    constructor() {
+      if (taken) throw new RangeError('in use');
+      taken = true;
+      return instance as object;
+    }
+  } as unknown as IOClass<Options, Instance>;
+}

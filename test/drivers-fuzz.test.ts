@@ -4,6 +4,7 @@ import { VirtualClock } from '../firmware/base/platform';
 import { decodeFrame, encodeFrame, FrameError, FrameParser } from '../drivers/pn532/frame';
 import { parseTargets, PN532, PN532Error } from '../drivers/pn532/pn532';
 import { PN532I2C, PN532UART } from '../drivers/pn532/transport';
+import { alreadyOpen } from '../drivers/io';
 import { SimPN532 } from '../host/sim/hw/pn532';
 import { TestCard } from '../host/sim/hw/test-card';
 import { readerRig } from '../host/sim/hw/rig';
@@ -202,7 +203,7 @@ describe('drivers: fuzzing the PN532 parsers', () => {
         write: () => {},
         close: () => {},
       };
-      const transport = via === 'i2c' ? new PN532I2C({ io }) : new PN532UART({ io: serial, clock });
+      const transport = via === 'i2c' ? new PN532I2C({ io: alreadyOpen(io), data: 21, clock: 22 }) : new PN532UART({ io: alreadyOpen(serial), clock });
       const pn532 = new PN532({ transport, clock, timeoutMs: 50 });
       const outcomes = new Map<string, number>();
       for (let n = 0; n < 1_500; n++) {

@@ -5,6 +5,7 @@ import { CardLostError } from '../firmware/base/ports';
 import { ACK_FRAME, decodeFrame, encodeFrame, ERROR_FRAME, FrameError, FrameParser, NACK_FRAME } from '../drivers/pn532/frame';
 import { PN532, PN532Error, PN532TimeoutError } from '../drivers/pn532/pn532';
 import { PN532UART } from '../drivers/pn532/transport';
+import { alreadyOpen } from '../drivers/io';
 import { IsoDep } from '../drivers/pn532/isodep';
 import { PN532Card } from '../drivers/pn532/target';
 import { readerRig, type Interface } from '../host/sim/hw/rig';
@@ -460,7 +461,7 @@ describe('drivers: a line that never stops talking', () => {
   it('gives up with a named error instead of reading noise forever', async () => {
     const clock = new VirtualClock();
     const serial = { read: () => Uint8Array.of(0x00, 0xff, 0x13, 0x37, 0xff, 0x00, 0x55).buffer, write: () => {}, close: () => {} };
-    const pn532 = new PN532({ transport: new PN532UART({ io: serial, clock }), clock });
+    const pn532 = new PN532({ transport: new PN532UART({ io: alreadyOpen(serial), clock }), clock });
     const error = await pn532.getFirmwareVersion().catch((e) => e);
     expect(error).to.be.instanceOf(PN532Error);
     expect(error.message).to.match(/without a frame/);

@@ -2,7 +2,17 @@
 // (drivers/pn532/pn532.ts) speaks frames; a transport moves their bytes and knows the interface's
 // quirks: the I2C status byte, the SPI prefixes and bit order, the UART wake-up preamble.
 import type { Clock } from '../../firmware/base/platform';
-import { asBytes, type I2C, type Serial, type SPI } from '../io';
+import { asBytes, checkRange, closedError, type I2C, type I2COptions, type IOClass, type Serial, type SerialOptions, type SPI, type SPIOptions } from '../io';
+
+/** UM0701-02 6.2.4: the PN532's I2C address is 0x48 in 8 bits, 0x24 in the 7 bits ECMA-419 takes. */
+export const PN532_I2C_ADDRESS = 0x24;
+/** PN532 datasheet 8.3: I2C fast mode, up to 400 kHz. */
+export const PN532_I2C_HZ = 400_000;
+/** PN532 datasheet 8.2: SPI up to 5 MHz; 1 MHz is what the breakout boards are run at, long wires included. */
+export const PN532_SPI_HZ = 1_000_000;
+export const PN532_SPI_HZ_MAX = 5_000_000;
+/** UM0701-02 6.2.3: HSU at 115200 baud after power-up. */
+export const PN532_UART_BAUD = 115_200;
 
 export interface PN532Transport {
   readonly name: 'i2c' | 'spi' | 'uart';
@@ -19,14 +29,53 @@ export interface PN532Transport {
   close(): void;
 }
 
+export interface PN532I2COptions {
+  /** The ECMA-419 I2C class (`device.io.I2C`); the transport opens the bus and owns it. */
+  io: IOClass<I2COptions, I2C>;
+  /** SDA and SCL pins, and the controller. */
+  data: number;
+  clock: number;
+  port?: number;
+  address?: number;
+  hz?: number;
+}
+
+export interface PN532SPIOptions {
+  /** The ECMA-419 SPI class (`device.io.SPI`). */
+  io: IOClass<SPIOptions, SPI>;
+  /** SCK, MISO, MOSI and SS pins, and the controller. */
+  clock: number;
+  in: number;
+  out: number;
+  select: number;
+  port?: number;
+  hz?: number;
+  mode?: number;
+}
+
+export interface PN532UARTOptions {
+  /** The ECMA-419 Serial class (`device.io.Serial`). */
+  io: IOClass<SerialOptions, Serial>;
+  transmit?: number;
+  receive?: number;
+  port?: number;
+  baud?: number;
+  /** Waits while the transmit FIFO drains. */
+  clock: Clock;
+  /** Bytes per write, at most what the transmit FIFO holds. */
+  chunk?: number;
+}
+
 /** I2C: every read starts with a status byte; 0x01 means the chip has a frame for the host. */
 export class PN532I2C implements PN532Transport {
   readonly name = 'i2c';
   readonly stats = { written: 0, read: 0 };
-  private readonly io: I2C;
+  #io: I2C | undefined;
 
-  constructor(options: { io: I2C }) {
-    this.io = options.io;
+  constructor(options: PN532I2COptions) {
+    const address = checkRange('PN532 address', options.address ?? PN532_I2C_ADDRESS, 0x08, 0x77);
+    const hz = checkRange('PN532 hz', options.hz ?? PN532_I2C_HZ, 1, PN532_I2C_HZ);
+    this.#io = new options.io({ data: options.data, clock: options.clock, port: options.port, address, hz });
   }
 
   async wake(): Promise<void> {
@@ -35,21 +84,30 @@ export class PN532I2C implements PN532Transport {
   }
 
   async write(frame: Uint8Array): Promise<void> {
+    const io = this.#bus();
     this.stats.written += frame.length;
-    this.io.write(frame);
+    io.write(frame);
   }
 
   read(_wanted: number, most: number): Uint8Array | undefined {
+    const io = this.#bus();
     this.stats.read += 1;
-    const status = asBytes(this.io.read(1));
+    const status = asBytes(io.read(1));
     if ((status[0]! & 0x01) === 0) return undefined;
     this.stats.read += most + 1;
-    const bytes = asBytes(this.io.read(most + 1));
+    const bytes = asBytes(io.read(most + 1));
     return bytes.subarray(1);
   }
 
+  /** Closes the bus; a second call does nothing. */
   close(): void {
-    this.io.close();
+    this.#io?.close();
+    this.#io = undefined;
+  }
+
+  #bus(): I2C {
+    if (!this.#io) throw closedError('PN532 I2C');
+    return this.#io;
   }
 }
 
@@ -68,10 +126,13 @@ export const SPI_DATA_READ = 0x03;
 export class PN532SPI implements PN532Transport {
   readonly name = 'spi';
   readonly stats = { written: 0, read: 0 };
-  private readonly io: SPI;
+  #io: SPI | undefined;
 
-  constructor(options: { io: SPI }) {
-    this.io = options.io;
+  constructor(options: PN532SPIOptions) {
+    const hz = checkRange('PN532 hz', options.hz ?? PN532_SPI_HZ, 1, PN532_SPI_HZ_MAX);
+    // UM0701-02 6.2.5: the chip samples on the rising edge with the clock idle low, mode 0 only
+    const mode = checkRange('PN532 SPI mode', options.mode ?? 0, 0, 0);
+    this.#io = new options.io({ clock: options.clock, in: options.in, out: options.out, select: options.select, port: options.port, hz, mode });
   }
 
   async wake(): Promise<void> {}
@@ -80,30 +141,33 @@ export class PN532SPI implements PN532Transport {
     const buffer = new Uint8Array(frame.length + 1);
     buffer[0] = reverseBits(SPI_DATA_WRITE);
     for (let i = 0; i < frame.length; i++) buffer[i + 1] = reverseBits(frame[i]!);
-    this.transact(buffer);
+    this.#transact(buffer);
   }
 
   read(wanted: number): Uint8Array | undefined {
     const status = Uint8Array.of(reverseBits(SPI_STATUS_READ), 0);
-    this.transact(status);
+    this.#transact(status);
     if (reverseBits(status[1]!) !== 0x01) return undefined;
     const buffer = new Uint8Array(wanted + 1);
     buffer[0] = reverseBits(SPI_DATA_READ);
-    this.transact(buffer);
+    this.#transact(buffer);
     const out = new Uint8Array(wanted);
     for (let i = 0; i < wanted; i++) out[i] = reverseBits(buffer[i + 1]!);
     return out;
   }
 
+  /** Closes the bus; a second call does nothing. */
   close(): void {
-    this.io.close();
+    this.#io?.close();
+    this.#io = undefined;
   }
 
-  private transact(buffer: Uint8Array): void {
+  #transact(buffer: Uint8Array): void {
+    if (!this.#io) throw closedError('PN532 SPI');
     this.stats.written += buffer.length;
     this.stats.read += buffer.length;
-    this.io.transfer(buffer);
-    this.io.flush(true);
+    this.#io.transfer(buffer);
+    this.#io.flush(true);
   }
 }
 
@@ -114,15 +178,16 @@ export const UART_WAKE_PREAMBLE = Uint8Array.of(0x55, 0x55, 0, 0, 0, 0, 0, 0, 0,
 export class PN532UART implements PN532Transport {
   readonly name = 'uart';
   readonly stats = { written: 0, read: 0 };
-  private readonly io: Serial;
-  private readonly clock: Clock;
-  private readonly chunk: number;
+  #io: Serial | undefined;
+  readonly #clock: Clock;
+  readonly #chunk: number;
 
-  constructor(options: { io: Serial; clock: Clock; chunk?: number }) {
-    this.io = options.io;
-    this.clock = options.clock;
+  constructor(options: PN532UARTOptions) {
+    this.#clock = options.clock;
     // The ESP32 UART has a 128-byte FIFO and Moddable no software buffer behind it.
-    this.chunk = options.chunk ?? 64;
+    this.#chunk = checkRange('PN532 UART chunk', options.chunk ?? 64, 1, 255);
+    const baud = checkRange('PN532 baud', options.baud ?? PN532_UART_BAUD, 9600, 1_288_000);
+    this.#io = new options.io({ transmit: options.transmit, receive: options.receive, port: options.port, baud });
   }
 
   async wake(): Promise<void> {
@@ -132,13 +197,13 @@ export class PN532UART implements PN532Transport {
   async write(frame: Uint8Array): Promise<void> {
     let stalls = 0;
     for (let offset = 0; offset < frame.length; ) {
-      const part = frame.subarray(offset, Math.min(frame.length, offset + this.chunk));
+      const part = frame.subarray(offset, Math.min(frame.length, offset + this.#chunk));
       try {
-        this.io.write(part);
+        this.#serial().write(part);
       } catch (error) {
         if (!(error instanceof Error) || error.message !== 'output full' || ++stalls > 50) throw error;
         // 64 bytes at 115200 baud drain in about 6 ms
-        await this.clock.sleep(2);
+        await this.#clock.sleep(2);
         continue;
       }
       this.stats.written += part.length;
@@ -147,13 +212,20 @@ export class PN532UART implements PN532Transport {
   }
 
   read(): Uint8Array | undefined {
-    const data = this.io.read();
+    const data = this.#serial().read();
     if (data === undefined || data.byteLength === 0) return undefined;
     this.stats.read += data.byteLength;
     return asBytes(data);
   }
 
+  /** Closes the port; a second call does nothing. */
   close(): void {
-    this.io.close();
+    this.#io?.close();
+    this.#io = undefined;
+  }
+
+  #serial(): Serial {
+    if (!this.#io) throw closedError('PN532 UART');
+    return this.#io;
   }
 }

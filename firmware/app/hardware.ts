@@ -26,11 +26,11 @@ export function openReader(board: BoardPins, io: IOClasses, clock: Clock, log: L
   const p = board.pn532;
   let transport: PN532Transport;
   if (p.transport === 'i2c') {
-    transport = new PN532I2C({ io: new io.I2C({ data: board.i2c.sda, clock: board.i2c.scl, hz: board.i2c.hz, address: p.i2c.address, port: board.i2c.port }) });
+    transport = new PN532I2C({ io: io.I2C, data: board.i2c.sda, clock: board.i2c.scl, port: board.i2c.port, hz: board.i2c.hz, address: p.i2c.address });
   } else if (p.transport === 'spi') {
-    transport = new PN532SPI({ io: new io.SPI({ clock: p.spi.sck, in: p.spi.miso, out: p.spi.mosi, select: p.spi.ss, hz: p.spi.hz, mode: p.spi.mode, port: p.spi.port }) });
+    transport = new PN532SPI({ io: io.SPI, clock: p.spi.sck, in: p.spi.miso, out: p.spi.mosi, select: p.spi.ss, port: p.spi.port, hz: p.spi.hz, mode: p.spi.mode });
   } else {
-    transport = new PN532UART({ io: new io.Serial({ baud: p.uart.baud, transmit: p.uart.tx, receive: p.uart.rx, port: p.uart.port }), clock });
+    transport = new PN532UART({ io: io.Serial, transmit: p.uart.tx, receive: p.uart.rx, port: p.uart.port, baud: p.uart.baud, clock });
   }
   return new NfcReader({ pn532: new PN532({ transport, clock, log }), log });
 }

@@ -11,6 +11,7 @@ import { IsoDep } from '../../drivers/pn532/isodep';
 import { PN532, PN532Error, type FirmwareVersion, type TargetInfo } from '../../drivers/pn532/pn532';
 import { PN532Card } from '../../drivers/pn532/target';
 import { PN532UART } from '../../drivers/pn532/transport';
+import { alreadyOpen } from '../../drivers/io';
 import { openSerial } from '../sim/serial-port';
 import { SystemClock } from '../sim/hw/serial-node';
 import { WalletEmulator } from '../wallet/emulator';
@@ -33,7 +34,7 @@ async function openPN532(path: string, clock: Clock): Promise<PN532> {
   } catch (error) {
     throw new BenchError((error as Error).message);
   }
-  return new PN532({ transport: new PN532UART({ io: serial, clock }), clock });
+  return new PN532({ transport: new PN532UART({ io: alreadyOpen(serial), clock }), clock });
 }
 
 function spaced(bytes: Uint8Array): string {

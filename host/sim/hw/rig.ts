@@ -4,7 +4,7 @@ import type { Clock, Log } from '../../../firmware/base/platform';
 import { NfcReader } from '../../../drivers/pn532/reader';
 import { PN532, type PN532Options } from '../../../drivers/pn532/pn532';
 import { PN532I2C, PN532SPI, PN532UART, type PN532Transport } from '../../../drivers/pn532/transport';
-import { SimI2C, SimI2CBus, SimSerial, SimSPI, type I2CDevice, type SerialDevice, type SPIDevice } from './io';
+import { i2cOn, serialOn, SimI2CBus, spiOn, type I2CDevice, type SerialDevice, type SPIDevice } from './io';
 import { SimPN532, type SimPN532Options } from './pn532';
 
 export type Interface = 'i2c' | 'spi' | 'uart';
@@ -35,12 +35,12 @@ export function readerRig(options: {
   if (via === 'i2c') {
     bus = options.bus ?? new SimI2CBus();
     bus.attach(0x24, front);
-    transport = new PN532I2C({ io: new SimI2C({ bus, data: 21, clock: 22, hz: 400_000, address: 0x24 }) });
+    transport = new PN532I2C({ io: i2cOn(bus), data: 21, clock: 22 });
   } else if (via === 'spi') {
-    transport = new PN532SPI({ io: new SimSPI({ device: front, clock: 14, in: 12, out: 13, select: 15, hz: 1_000_000, mode: 0 }) });
+    transport = new PN532SPI({ io: spiOn(front), clock: 14, in: 12, out: 13, select: 15 });
   } else {
     chip.powerUpAsleep();
-    transport = new PN532UART({ io: new SimSerial({ device: front, baud: 115_200, transmit: 17, receive: 16, port: 2 }), clock });
+    transport = new PN532UART({ io: serialOn(front), transmit: 17, receive: 16, port: 2, clock });
   }
   const pn532 = new PN532({ transport, clock, log, ...options.driver });
   return { chip, transport, pn532, reader: new NfcReader({ pn532, log }), bus };

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock, Log } from '../../../firmware/base/platform';
 import { toHex } from '../../../firmware/base/bytes';
-import { asBytes, type BufferSource, type Serial } from '../../../drivers/io';
+import { alreadyOpen, asBytes, type BufferSource, type Serial } from '../../../drivers/io';
 import { PN532 } from '../../../drivers/pn532/pn532';
 import { NfcReader } from '../../../drivers/pn532/reader';
 import { PN532UART } from '../../../drivers/pn532/transport';
@@ -94,7 +94,7 @@ export async function openSerialPort(path: string, baudRate = 115_200): Promise<
 
 /** Brings up the reader on `serial` and reports the first card it sees. */
 export async function probe(serial: Serial, clock: Clock, log: Log, waitMs = 10_000): Promise<string> {
-  const reader = new NfcReader({ pn532: new PN532({ transport: new PN532UART({ io: serial, clock }), clock, log }), log });
+  const reader = new NfcReader({ pn532: new PN532({ transport: new PN532UART({ io: alreadyOpen(serial), clock }), clock, log }), log });
   try {
     const fw = await reader.begin();
     const tap = await reader.waitForCard(waitMs);
