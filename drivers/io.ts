@@ -103,6 +103,18 @@ export function asBytes(buffer: BufferSource): Uint8Array {
 /** An ECMA-419 IO class: a driver opens its own instance with the datasheet defaults, and closes it. */
 export type IOClass<Options, Instance> = new (options: Options) => Instance;
 
+/** What a driver on I2C takes: the class it opens, the pins, and the address and speed when not the datasheet's. */
+export interface I2CDriverOptions {
+  /** The ECMA-419 I2C class (`device.io.I2C`); the driver opens the bus and owns it. */
+  io: IOClass<I2COptions, I2C>;
+  /** SDA and SCL pins, and the controller (ESP32: 0 or 1). */
+  data: number;
+  clock: number;
+  port?: number;
+  address?: number;
+  hz?: number;
+}
+
 /** A driver option that must be a whole number in [min, max]; anything else is a RangeError naming it. */
 export function checkRange(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, not ${String(value)}`);

@@ -2,7 +2,7 @@
 // pump, rows and columns remapped so the image is upright), and page updates from a Framebuffer.
 // The driver opens the I2C bus with the datasheet's defaults and closes it, as Moddable's drivers do.
 import { equalBytes } from '../../firmware/base/bytes';
-import { checkRange, closedError, type I2C, type I2COptions, type IOClass } from '../io';
+import { checkRange, closedError, type I2C, type I2CDriverOptions } from '../io';
 import type { Framebuffer } from './framebuffer';
 
 /** Datasheet (SSD1306 rev 1.1, 8.1.5): slave address 0b011110 + SA0, so 0x3C with SA0 low, 0x3D high. */
@@ -77,17 +77,8 @@ export function initSequence(height: number): Uint8Array {
   );
 }
 
-export interface SSD1306Options {
-  /** The ECMA-419 I2C class (`device.io.I2C`); the driver opens the bus and owns it. */
-  io: IOClass<I2COptions, I2C>;
-  /** SDA and SCL pins, and the controller (ESP32: 0 or 1). */
-  data: number;
-  clock: number;
-  port?: number;
-  /** 0x3C, or 0x3D with SA0 tied high. */
-  address?: number;
-  /** Up to 400 kHz. */
-  hz?: number;
+/** `address` 0x3C, or 0x3D with SA0 tied high; `hz` up to 400 kHz. */
+export interface SSD1306Options extends I2CDriverOptions {
   /** 128 columns; 64 rows, or 32 for the small modules. */
   width?: number;
   height?: number;

@@ -2,7 +2,7 @@
 // (drivers/pn532/pn532.ts) speaks frames; a transport moves their bytes and knows the interface's
 // quirks: the I2C status byte, the SPI prefixes and bit order, the UART wake-up preamble.
 import type { Clock } from '../../firmware/base/platform';
-import { asBytes, checkRange, closedError, type I2C, type I2COptions, type IOClass, type Serial, type SerialOptions, type SPI, type SPIOptions } from '../io';
+import { asBytes, checkRange, closedError, type I2C, type I2CDriverOptions, type IOClass, type Serial, type SerialOptions, type SPI, type SPIOptions } from '../io';
 
 /** UM0701-02 6.2.4: the PN532's I2C address is 0x48 in 8 bits, 0x24 in the 7 bits ECMA-419 takes. */
 export const PN532_I2C_ADDRESS = 0x24;
@@ -29,16 +29,8 @@ export interface PN532Transport {
   close(): void;
 }
 
-export interface PN532I2COptions {
-  /** The ECMA-419 I2C class (`device.io.I2C`); the transport opens the bus and owns it. */
-  io: IOClass<I2COptions, I2C>;
-  /** SDA and SCL pins, and the controller. */
-  data: number;
-  clock: number;
-  port?: number;
-  address?: number;
-  hz?: number;
-}
+/** `address` 0x24 (fixed by the chip), `hz` up to 400 kHz. */
+export type PN532I2COptions = I2CDriverOptions;
 
 export interface PN532SPIOptions {
   /** The ECMA-419 SPI class (`device.io.SPI`). */
