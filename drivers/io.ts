@@ -121,9 +121,9 @@ export function checkRange(name: string, value: number, min: number, max: number
   return value;
 }
 
-/** The error a driver throws when used after close(), as ECMA-419's IO classes do. */
-export function closedError(what: string): Error {
-  return new Error(`${what} is closed`);
+/** Thrown by a driver used after close(), as ECMA-419's IO classes do: `this.#io ?? closed('X')`. */
+export function closed(what: string): never {
+  throw new Error(`${what} is closed`);
 }
 
 /** A DigitalBank's `bank` and `pins` mask for GPIO numbers: a bank holds 32 pins, and all must share one. */

@@ -1,7 +1,7 @@
 // A 4x4 (or any R x C) matrix keypad without diodes: rows are open-drain outputs, columns inputs with
 // pull-ups. One row at a time is pulled low; a low column means a key closes that crossing.
 import type { Clock } from '../firmware/base/platform';
-import { bankMask, checkRange, closedError, PinMode, type DigitalBank, type DigitalBankOptions, type IOClass } from './io';
+import { bankMask, checkRange, closed, PinMode, type DigitalBank, type DigitalBankOptions, type IOClass } from './io';
 
 export const DEFAULT_KEYMAP = [
   ['1', '2', '3', 'A'],
@@ -62,8 +62,8 @@ export class Keypad {
 
   /** The keys closed right now, one bit per key; undefined when the reading is ambiguous (ghosting). */
   scan(): number | undefined {
-    const rows = this.#open(this.#rows);
-    const columns = this.#open(this.#columns);
+    const rows = this.#rows ?? closed('keypad');
+    const columns = this.#columns ?? closed('keypad');
     let keys = 0;
     const rowHits: number[] = [];
     for (let r = 0; r < this.#rowPins.length; r++) {
@@ -121,11 +121,6 @@ export class Keypad {
     this.#columns?.close();
     this.#rows = undefined;
     this.#columns = undefined;
-  }
-
-  #open(bank: DigitalBank | undefined): DigitalBank {
-    if (!bank) throw closedError('keypad');
-    return bank;
   }
 }
 

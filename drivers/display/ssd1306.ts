@@ -2,7 +2,7 @@
 // pump, rows and columns remapped so the image is upright), and page updates from a Framebuffer.
 // The driver opens the I2C bus with the datasheet's defaults and closes it, as Moddable's drivers do.
 import { equalBytes } from '../../firmware/base/bytes';
-import { checkRange, closedError, type I2C, type I2CDriverOptions } from '../io';
+import { checkRange, closed, type I2C, type I2CDriverOptions } from '../io';
 import type { Framebuffer } from './framebuffer';
 
 /** Datasheet (SSD1306 rev 1.1, 8.1.5): slave address 0b011110 + SA0, so 0x3C with SA0 low, 0x3D high. */
@@ -119,7 +119,7 @@ export class SSD1306 {
     const out = new Uint8Array(bytes.length + 1);
     out[0] = CONTROL_COMMANDS;
     out.set(bytes, 1);
-    this.#bus().write(out);
+    (this.#io ?? closed('SSD1306')).write(out);
   }
 
   setContrast(level: number): void {
@@ -137,7 +137,7 @@ export class SSD1306 {
   /** Sends the pages of `fb` that differ from what the panel shows (all of them after init). */
   flush(fb: Framebuffer): number {
     if (fb.width !== this.width || fb.height !== this.height) throw new RangeError('framebuffer size differs from the panel');
-    const io = this.#bus();
+    const io = (this.#io ?? closed('SSD1306'));
     const pages = this.height / 8;
     let sent = 0;
     for (let page = 0; page < pages; page++) {
@@ -162,10 +162,5 @@ export class SSD1306 {
   close(): void {
     this.#io?.close();
     this.#io = undefined;
-  }
-
-  #bus(): I2C {
-    if (!this.#io) throw closedError('SSD1306');
-    return this.#io;
   }
 }

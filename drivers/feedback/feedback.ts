@@ -2,7 +2,7 @@
 // green, declined a long low beep with red; a key press clicks. Patterns are plain data and play on
 // the injected Clock, so they run the same on the device, in the simulator and in tests.
 import type { Clock } from '../../firmware/base/platform';
-import { bankMask, checkRange, closedError, PinMode, type DigitalBank, type DigitalBankOptions, type IOClass, type PWM, type PWMOptions } from '../io';
+import { bankMask, checkRange, closed, PinMode, type DigitalBank, type DigitalBankOptions, type IOClass, type PWM, type PWMOptions } from '../io';
 
 export type LedColor = 'off' | 'blue' | 'green' | 'red';
 
@@ -50,7 +50,7 @@ export class Buzzer {
   }
 
   tone(hz: number): void {
-    if (this.#closed) throw closedError('buzzer');
+    if (this.#closed) closed('buzzer');
     if (hz === this.#hz) return;
     this.silence();
     if (hz <= 0) return;
@@ -158,13 +158,13 @@ export class Feedback {
   }
 
   #apply(color: LedColor): void {
-    if (!this.#leds) throw closedError('feedback');
+    const leds = this.#leds ?? closed('feedback');
     const { red, green, blue } = this.#pins;
     let on = 0;
     if (color === 'red') on = 1 << red;
     else if (color === 'green') on = 1 << green;
     else if (color === 'blue' && blue !== undefined) on = 1 << blue;
     const all = this.#all();
-    this.#leds.write(this.#activeLow ? all & ~on : on);
+    leds.write(this.#activeLow ? all & ~on : on);
   }
 }

@@ -2,7 +2,7 @@
 // (drivers/pn532/pn532.ts) speaks frames; a transport moves their bytes and knows the interface's
 // quirks: the I2C status byte, the SPI prefixes and bit order, the UART wake-up preamble.
 import type { Clock } from '../../firmware/base/platform';
-import { asBytes, checkRange, closedError, type I2C, type I2CDriverOptions, type IOClass, type Serial, type SerialOptions, type SPI, type SPIOptions } from '../io';
+import { asBytes, checkRange, closed, type I2C, type I2CDriverOptions, type IOClass, type Serial, type SerialOptions, type SPI, type SPIOptions } from '../io';
 
 /** UM0701-02 6.2.4: the PN532's I2C address is 0x48 in 8 bits, 0x24 in the 7 bits ECMA-419 takes. */
 export const PN532_I2C_ADDRESS = 0x24;
@@ -76,13 +76,13 @@ export class PN532I2C implements PN532Transport {
   }
 
   async write(frame: Uint8Array): Promise<void> {
-    const io = this.#bus();
+    const io = this.#io ?? closed('PN532 I2C');
     this.stats.written += frame.length;
     io.write(frame);
   }
 
   read(_wanted: number, most: number): Uint8Array | undefined {
-    const io = this.#bus();
+    const io = this.#io ?? closed('PN532 I2C');
     this.stats.read += 1;
     const status = asBytes(io.read(1));
     if ((status[0]! & 0x01) === 0) return undefined;
@@ -95,11 +95,6 @@ export class PN532I2C implements PN532Transport {
   close(): void {
     this.#io?.close();
     this.#io = undefined;
-  }
-
-  #bus(): I2C {
-    if (!this.#io) throw closedError('PN532 I2C');
-    return this.#io;
   }
 }
 
@@ -155,11 +150,11 @@ export class PN532SPI implements PN532Transport {
   }
 
   #transact(buffer: Uint8Array): void {
-    if (!this.#io) throw closedError('PN532 SPI');
+    const io = this.#io ?? closed('PN532 SPI');
     this.stats.written += buffer.length;
     this.stats.read += buffer.length;
-    this.#io.transfer(buffer);
-    this.#io.flush(true);
+    io.transfer(buffer);
+    io.flush(true);
   }
 }
 
@@ -191,7 +186,7 @@ export class PN532UART implements PN532Transport {
     for (let offset = 0; offset < frame.length; ) {
       const part = frame.subarray(offset, Math.min(frame.length, offset + this.#chunk));
       try {
-        this.#serial().write(part);
+        (this.#io ?? closed('PN532 UART')).write(part);
       } catch (error) {
         if (!(error instanceof Error) || error.message !== 'output full' || ++stalls > 50) throw error;
         // 64 bytes at 115200 baud drain in about 6 ms
@@ -204,7 +199,7 @@ export class PN532UART implements PN532Transport {
   }
 
   read(): Uint8Array | undefined {
-    const data = this.#serial().read();
+    const data = (this.#io ?? closed('PN532 UART')).read();
     if (data === undefined || data.byteLength === 0) return undefined;
     this.stats.read += data.byteLength;
     return asBytes(data);
@@ -214,10 +209,5 @@ export class PN532UART implements PN532Transport {
   close(): void {
     this.#io?.close();
     this.#io = undefined;
-  }
-
-  #serial(): Serial {
-    if (!this.#io) throw closedError('PN532 UART');
-    return this.#io;
   }
 }
