@@ -128,16 +128,16 @@ export class PN532SPI implements PN532Transport {
     const buffer = new Uint8Array(frame.length + 1);
     buffer[0] = reverseBits(SPI_DATA_WRITE);
     for (let i = 0; i < frame.length; i++) buffer[i + 1] = reverseBits(frame[i]!);
-    this.#transact(buffer);
+    transact(this.#io, this.stats, buffer);
   }
 
   read(wanted: number): Uint8Array | undefined {
     const status = Uint8Array.of(reverseBits(SPI_STATUS_READ), 0);
-    this.#transact(status);
+    transact(this.#io, this.stats, status);
     if (reverseBits(status[1]!) !== 0x01) return undefined;
     const buffer = new Uint8Array(wanted + 1);
     buffer[0] = reverseBits(SPI_DATA_READ);
-    this.#transact(buffer);
+    transact(this.#io, this.stats, buffer);
     const out = new Uint8Array(wanted);
     for (let i = 0; i < wanted; i++) out[i] = reverseBits(buffer[i + 1]!);
     return out;
@@ -149,13 +149,15 @@ export class PN532SPI implements PN532Transport {
     this.#io = undefined;
   }
 
-  #transact(buffer: Uint8Array): void {
-    const io = this.#io ?? closed('PN532 SPI');
-    this.stats.written += buffer.length;
-    this.stats.read += buffer.length;
-    io.transfer(buffer);
-    io.flush(true);
-  }
+}
+
+/** One SPI transaction: the bytes out, the bytes in, chip select raised. */
+function transact(io: SPI | undefined, stats: { written: number; read: number }, buffer: Uint8Array): void {
+  if (!io) closed('PN532 SPI');
+  stats.written += buffer.length;
+  stats.read += buffer.length;
+  io.transfer(buffer);
+  io.flush(true);
 }
 
 /** The HSU wake-up preamble: 0x55 wakes the chip, the zeros give it time to start listening. */
