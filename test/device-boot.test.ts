@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { XSScenario } from '../host/xs/scenario';
-import { badProvisioning, bootAndPay, DeviceWorld, payThenReboot, slowReader } from './xs/device-world';
+import { badProvisioning, bootAndPay, DeviceWorld, offlineCapAcrossReboot, payThenReboot, slowReader } from './xs/device-world';
 import { verifySignature, type VerifyFn } from '../firmware/core/crypto/verify';
 
 type Engine = { name: string; call: <T>(handler: string, args?: unknown) => Promise<T> };
@@ -37,6 +37,14 @@ function checks(engine: () => Engine): void {
     expect(r.logs.some((l) => l.includes('journal: recovered'))).to.equal(true);
   });
 
+  it('keeps counting the offline time across a power cycle that loses the wall time: 8 days into a 7-day cap, 0 of 20 approved', async () => {
+    const r = await engine().call<Awaited<ReturnType<typeof offlineCapAcrossReboot>>>('offlineCapAcrossReboot');
+    expect(r.before).to.equal('approved');
+    expect(r.late).to.equal('offlineTooLong');
+    expect(r.after, r.logs.join('\n')).to.deep.equal(Array(20).fill('offlineTooLong'));
+    expect(r.logs.some((l) => /time: last known time \d+, offline 6912\d\d s since settlement, wall time unknown/.test(l)), r.logs.join('\n')).to.equal(true);
+  });
+
   it('retries a reader that does not answer at first', async () => {
     const r = await engine().call<Awaited<ReturnType<typeof slowReader>>>('slowReader');
     expect(r.ready).to.equal(true);
@@ -58,6 +66,7 @@ describe('device app: boot and main loop on Node', () => {
       const table: Record<string, () => Promise<unknown>> = {
         bootAndPay: () => bootAndPay(a.transport),
         payThenReboot,
+        offlineCapAcrossReboot,
         slowReader,
         badProvisioning,
       };

@@ -16,6 +16,10 @@ export interface IsoDepOptions {
   timeoutMs?: number;
   /** Bound on GET RESPONSE rounds for one command. */
   maxGetResponse?: number;
+  /** The card's UID (hex) and the activation that found it, with the reader's current activation. */
+  uid?: string;
+  activation?: number;
+  currentActivation?: () => number;
 }
 
 export class IsoDep implements CardLink {
@@ -23,12 +27,21 @@ export class IsoDep implements CardLink {
   readonly tg: number;
   private readonly timeoutMs: number | undefined;
   private readonly maxGetResponse: number;
+  private readonly options: IsoDepOptions;
 
   constructor(options: IsoDepOptions) {
+    this.options = options;
     this.pn532 = options.pn532;
     this.tg = options.tg;
     this.timeoutMs = options.timeoutMs;
     this.maxGetResponse = options.maxGetResponse ?? 32;
+  }
+
+  /** "UID/activation"; once the reader has activated another target since, this link's session is over. */
+  session(): string {
+    const { uid = '', activation = 0, currentActivation } = this.options;
+    const over = currentActivation !== undefined && currentActivation() !== activation;
+    return `${uid}/${activation}${over ? ' (ended)' : ''}`;
   }
 
   async transceive(apdu: Uint8Array): Promise<Uint8Array> {

@@ -1,6 +1,7 @@
 // The terminal's view of the NFC reader: bring the chip up, wait for a card, hand out a CardLink.
 import type { Log } from '../../firmware/base/platform';
 import { silentLog } from '../../firmware/base/platform';
+import { toHex } from '../../firmware/base/bytes';
 import { IsoDep } from './isodep';
 import { PN532, PN532Error, type FirmwareVersion, type TargetInfo } from './pn532';
 
@@ -26,6 +27,8 @@ export class NfcReader {
   firmware: FirmwareVersion | undefined;
   /** A target was released since the last search: it sits halted and must be reset by the field. */
   private halted = false;
+  /** Targets activated so far: a link's session names the activation it belongs to. */
+  activations = 0;
 
   constructor(options: NfcReaderOptions) {
     this.pn532 = options.pn532;
@@ -63,7 +66,16 @@ export class NfcReader {
       await this.release({ target });
       return undefined;
     }
-    return { target, link: new IsoDep({ pn532: this.pn532, tg: target.tg, timeoutMs: this.exchangeTimeoutMs }) };
+    const activation = ++this.activations;
+    const link = new IsoDep({
+      pn532: this.pn532,
+      tg: target.tg,
+      timeoutMs: this.exchangeTimeoutMs,
+      uid: toHex(target.uid),
+      activation,
+      currentActivation: () => this.activations,
+    });
+    return { target, link };
   }
 
   async release(tap: Pick<Tap, 'target'>): Promise<void> {

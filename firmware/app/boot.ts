@@ -13,7 +13,7 @@ import { Verifier } from '../core/crypto/verifier';
 import { ALG_P256, verifySignature, type VerifyFn } from '../core/crypto/verify';
 import { publicKeyOf, signMessage } from '../core/uplink/sign';
 import { RiskEngine } from '../core/risk/engine';
-import { Terminal, type Screen } from '../core/terminal/terminal';
+import { RECORD_CLOCK, Terminal, type Screen } from '../core/terminal/terminal';
 import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
 import { UPDATE_RECORD_TYPES } from '../core/uplink/store';
 import type { NfcReader } from '../../drivers/pn532/reader';
@@ -104,7 +104,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     flash: o.journalFlash,
     log,
     acknowledgedTypes: [RECORD_RECEIPT],
-    keyedTypes: [RECORD_RISK_STATE, ...UPDATE_RECORD_TYPES],
+    keyedTypes: [RECORD_RISK_STATE, RECORD_CLOCK, ...UPDATE_RECORD_TYPES],
     checkpoint: { type: RECORD_RISK_STATE, snapshot: () => (risk ?? new RiskEngine(riskOptions)).encode() },
   });
   let recovery: RecoveryReport;
@@ -142,6 +142,14 @@ export async function boot(o: BootOptions): Promise<Booted> {
     random: o.random,
     log,
   });
+  const clock = journal.latest(RECORD_CLOCK);
+  if (clock) {
+    try {
+      terminal.restoreClock(clock.payload);
+    } catch (e) {
+      log('warn', 'time', `clock state ${clock.seq} unreadable (${errorText(e)}); the checkpoint's and the receipts' times stand`);
+    }
+  }
   let restored = 0;
   let unreadable = 0;
   journal.replay(0, (r) => {
@@ -155,6 +163,8 @@ export async function boot(o: BootOptions): Promise<Booted> {
     }
   });
   log('info', 'risk', `restored ${restored} receipts (${unreadable} unreadable); offline ${risk.offlineCount} payments, ${risk.offlineAmount} minor units`);
+  risk.clock.advance(o.clock.now());
+  log('info', 'time', `last known time ${risk.lastKnownTime}, offline ${risk.clock.secondsOffline(o.clock.now())} s since settlement${o.clock.wallTime() === undefined ? ', wall time unknown' : ''}`);
 
   const { reader, firmware, fault } = await bringUpReader(o);
 

@@ -42,8 +42,12 @@ export class Online {
       onDenyList: (ids, version) => this.#denyList(ids, version),
       onTime: (seconds) => {
         try {
+          // The clock never moves backwards: a signed time before what the terminal knows has passed is refused.
+          if (!booted.risk.observeTime(seconds, o.clock.now())) {
+            log('error', 'time', `service time ${seconds} refused: before the last known time ${booted.risk.lastKnownTime}`);
+            return;
+          }
           o.clock.setWallTime?.(seconds);
-          booted.risk.observeTime(seconds);
           log('info', 'time', `service time ${seconds}`);
         } catch (e) {
           log('error', 'time', `service time ${seconds} refused: ${e instanceof Error ? e.message : String(e)}`);
@@ -106,7 +110,7 @@ export class Online {
     this.#acknowledged = acked;
     if (journal.lastAcknowledgeable <= acked) {
       const now = this.#o.clock.wallTime() ?? risk.lastKnownTime;
-      risk.settled(now);
+      risk.settled(now, this.#o.clock.now());
       this.#o.log('info', 'risk', `all receipts up to ${acked} acknowledged: offline totals reset`);
     }
   }

@@ -7,6 +7,12 @@ import { TaplineError } from './errors';
 export interface CardLink {
   /** Sends a C-APDU and resolves with the whole R-APDU (data + SW1 SW2). Throws CardLostError. */
   transceive(apdu: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Which card answers and in which activation of the field: its UID and the reader's activation
+   * number, e.g. "04a1b2c3/17". A tap refuses a link whose session changes between READ CERTIFICATE
+   * and PAY (a card swapped in). A link that cannot tell leaves it out.
+   */
+  session?(): string;
 }
 
 /** The card left the field (or stopped answering) in the middle of an exchange. */

@@ -5,6 +5,8 @@ import { TaplineError } from './errors';
 export const DECLINE = {
   cardError: 'card error',
   cardLost: 'card removed: tap again',
+  cardSwapped: 'card changed: tap again',
+  exchangeTooSlow: 'card too slow',
   protocol: 'card error: bad data',
   unknownIssuer: 'unknown issuer',
   issuerKeyExpired: 'issuer key expired',

@@ -130,6 +130,14 @@ export class World {
     });
   }
 
+  /** A wallet whose certificate carries a random issuer signature and a fresh wallet id (a forgery). */
+  forgedWallet(): WalletEmulator {
+    const issued = issueWallet(this.issuer, this.random, { alg: this.alg, walletClass: 2, notBefore: NOW - 86400, notAfter: NOW + YEAR });
+    const c = decodeCertificate(issued.certificate);
+    const certificate = encodeCertificate(c, this.random(64));
+    return new WalletEmulator({ profile: 'card', certificate, secretKey: issued.keys.secretKey, balance: 10_000 * YUAN });
+  }
+
   async send(...events: Parameters<Terminal['handle']>[0][]): Promise<Effect[]> {
     const out: Effect[] = [];
     for (const e of events) out.push(...(await this.terminal.handle(e)));
@@ -648,7 +656,7 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
   'transit: over the unverified exposure cap, verified before approval': {
     expect: 'approved',
     run: async (alg) => {
-      const w = new World({ alg, mode: 'transit', config: { transit: { deferredMaxAmount: 1000, unverifiedExposureCap: 300, passbackSeconds: 0 } } });
+      const w = new World({ alg, mode: 'transit', config: { transit: { deferredMaxAmount: 1000, unverifiedExposureCap: 300, deferredLossCap: 1000, passbackSeconds: 0 } } });
       const taps = [];
       for (let i = 0; i < 2; i++) {
         const r = await w.send({ type: 'card', link: w.wallet() });
@@ -660,6 +668,144 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       const [first, second] = taps as any[];
       if (!first?.deferred) return 'first not deferred';
       return second?.approved && !second.deferred ? 'approved' : `second ${JSON.stringify(second)}`;
+    },
+  },
+  'transit: 40 forged certificates, a fresh wallet id on each tap': {
+    // The default loss cap (10 yuan) over the 2-yuan fare: 5 forged rides, then every tap is verified first.
+    expect: 'approved 5 of 40, then badCertificate',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit' });
+      let approved = 0;
+      let last = '';
+      for (let i = 0; i < 40; i++) {
+        const r = await w.tap(w.forgedWallet());
+        if (r === 'approved') approved++;
+        else last = r;
+        // The next rider comes 5 s later: the gate has idle ticks to verify what it deferred.
+        await w.next();
+        await w.send({ type: 'tick' });
+      }
+      return `approved ${approved} of 40, then ${last}`;
+    },
+  },
+  'transit: a card swapped between READ CERTIFICATE and PAY': {
+    expect: 'cardSwapped',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit' });
+      const a = w.wallet();
+      const b = w.wallet();
+      // The reader's view: card A (UID 04aa..., activation 1) answers up to its certificate, then a
+      // re-activation finds card B, which answers PAY.
+      let swapped = false;
+      const link: CardLink = {
+        transceive: async (apdu) => {
+          if (swapped) return b.transceive(apdu);
+          await b.transceive(apdu);
+          const r = await a.transceive(apdu);
+          if (isIns(apdu, INS_READ_CERTIFICATE)) swapped = true;
+          return r;
+        },
+        session: () => (swapped ? '04bbbbbbbbbbbb/2' : '04aaaaaaaaaaaa/1'),
+      };
+      const r = await w.tap(link);
+      // Refused before PAY left the terminal: B was never charged.
+      return b.counter === 0 ? r : `wallet B charged (${r})`;
+    },
+  },
+  'merchant: the PAY answered by another wallet than the certificate (verification binds them)': {
+    expect: 'badSignature',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const a = w.wallet();
+      const b = w.wallet();
+      return w.tap({ transceive: async (apdu) => (isIns(apdu, INS_PAY) ? b.transceive(apdu) : (await b.transceive(apdu), a.transceive(apdu))) });
+    },
+  },
+  'a relay adding 2 s to the card exchange': {
+    expect: 'exchangeTooSlow',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      // 700 ms on each of SELECT, READ CERTIFICATE and PAY: no single round trip over the PAY bound.
+      const relay: CardLink = { transceive: async (apdu) => (w.clock.advance(700), wallet.transceive(apdu)) };
+      return w.tap(relay);
+    },
+  },
+  'a relay holding the PAY for 10 minutes': {
+    expect: 'exchangeTooSlow',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit' });
+      const wallet = w.wallet();
+      return w.tap({ transceive: async (apdu) => (isIns(apdu, INS_PAY) && w.clock.advance(600_000), wallet.transceive(apdu)) });
+    },
+  },
+  'a slow but honest card (300 ms per command, 900 ms to sign) is approved': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      return w.tap({ transceive: async (apdu) => (w.clock.advance(isIns(apdu, INS_PAY) ? 900 : 300), wallet.transceive(apdu)) });
+    },
+  },
+  'time unknown: a certificate valid only from after the last known time': {
+    expect: 'timeUnknown',
+    run: async (alg) => {
+      // The terminal last knew NOW - 3600 (its settlement); the card was issued after that.
+      const w = new World({ alg, time: null });
+      if ((await w.tap(w.wallet({ notBefore: NOW - 86400 }), 100)) !== 'approved') return 'older card declined';
+      await w.next();
+      return w.tap(w.wallet({ notBefore: NOW }), 100);
+    },
+  },
+  'time unknown: what a wallet spent still counts once the time is known again': {
+    expect: 'overWalletDailyLimit',
+    run: async (alg) => {
+      // Class 4: 1,000 yuan a day. 900 with the time unknown, then 450 once the clock says two days on:
+      // the 900 may have been spent that very day.
+      const w = new World({ alg, time: null, config: { unknownTimeMaxAmount: 500 * YUAN } });
+      const wallet = w.wallet({ walletClass: 4, profile: 'phone', holderVerified: true });
+      for (let i = 0; i < 2; i++) {
+        if ((await w.tap(wallet, 450 * YUAN)) !== 'approved') return 'unknown-time payment declined';
+        await w.next();
+      }
+      w.clock.setWallTime(NOW + 2 * 86400);
+      return w.tap(wallet, 450 * YUAN);
+    },
+  },
+  'time unknown: the daily total of the last known day still counts': {
+    expect: 'overWalletDailyLimit',
+    run: async (alg) => {
+      const w = new World({ alg, config: { unknownTimeMaxAmount: 500 * YUAN } });
+      const wallet = w.wallet({ walletClass: 4, profile: 'phone', holderVerified: true });
+      for (let i = 0; i < 2; i++) {
+        if ((await w.tap(wallet, 450 * YUAN)) !== 'approved') return 'known-time payment declined';
+        await w.next();
+      }
+      w.clock.setWallTime(undefined);
+      return w.tap(wallet, 450 * YUAN);
+    },
+  },
+  'a clock set back behind the last known time: dates are checked at the later one': {
+    expect: 'certificateExpired',
+    run: async (alg) => {
+      // The terminal knew NOW; its clock now says a day earlier, when the card was still valid.
+      const w = new World({ alg });
+      if ((await w.tap(w.wallet(), 100)) !== 'approved') return 'first declined';
+      await w.next();
+      w.clock.setWallTime(NOW - 86400);
+      return w.tap(w.wallet({ notBefore: NOW - 30 * 86400, notAfter: NOW - 3600 }), 100);
+    },
+  },
+  'an issuer key replaced in the keyring: a certificate cached under the old key is verified again': {
+    expect: 'badCertificate',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      if ((await w.tap(wallet, 100)) !== 'approved') return 'first declined';
+      await w.next();
+      // The keyring update path (firmware/app/online.ts) replaces the keyring itself: key 1 is now another key.
+      w.keyring.replace([w.newIssuer(alg, 1).key]);
+      return w.tap(wallet, 100);
     },
   },
   'merchant mode verifies before approving': {

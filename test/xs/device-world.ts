@@ -41,10 +41,12 @@ export interface DeviceWorldOptions {
   rootPublic?: Uint8Array;
   /** A signature primitive in place of noble's, as the device passes its native P-256. */
   verify?: VerifyFn;
+  /** The wall time at boot; null: unknown (a power cycle without network). */
+  wallTime?: number | null;
 }
 
 export class DeviceWorld {
-  readonly clock = new VirtualClock({ start: 1000, wallTime: NOW });
+  readonly clock: VirtualClock;
   readonly random;
   readonly flash: RamFlash;
   readonly issuer: Issuer;
@@ -68,6 +70,7 @@ export class DeviceWorld {
   #verify: VerifyFn | undefined;
 
   constructor(o: DeviceWorldOptions = {}) {
+    this.clock = new VirtualClock({ start: 1000, wallTime: o.wallTime === null ? undefined : (o.wallTime ?? NOW) });
     this.random = seededRandom(o.seed ?? 'device');
     this.flash = o.flash ?? new RamFlash({ blocks: 64 });
     this.issuer = o.issuer ?? createIssuer(ALG_P256, this.random, { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
@@ -251,4 +254,38 @@ export async function badProvisioning(): Promise<{ error: string; screens: strin
   } catch (e) {
     return { error: `${(e as Error).name}: ${(e as Error).message}`, screens: w.screens };
   }
+}
+
+/** Keys an amount and taps a fresh wallet; resolves with "approved" or the decline code the loop logged. */
+async function payOnce(w: DeviceWorld, keys: string): Promise<string> {
+  await w.keys(keys);
+  w.chip.placeCard(w.wallet());
+  const before = w.runner!.approved + w.runner!.declined;
+  const logged = w.logs.length;
+  await w.steps(100, () => w.runner!.approved + w.runner!.declined > before);
+  w.chip.removeCard();
+  await w.steps(500, () => w.booted!.terminal.state === 'idle');
+  const line = w.logs.slice(logged).find((l) => l.includes('pay: APPROVED') || l.includes('pay: DECLINED'));
+  return line === undefined ? 'none' : line.includes('APPROVED') ? 'approved' : (/"code":"(\w+)"/.exec(line)?.[1] ?? 'declined');
+}
+
+/**
+ * The offline-time cap across a power cycle: a terminal settles (its first payment with the time known),
+ * runs 8 days offline (a 7-day cap), then loses power and boots with the wall time unknown. 20 small
+ * payments follow; each must be declined offlineTooLong.
+ */
+export async function offlineCapAcrossReboot(): Promise<{ before: string; late: string; after: string[]; logs: string[] }> {
+  const first = new DeviceWorld({ seed: 'clock' });
+  await first.boot();
+  const before = await payOnce(first, '500#');
+  for (let hour = 0; hour < 8 * 24; hour++) {
+    first.clock.advance(3600_000);
+    await first.runner!.step();
+  }
+  const late = await payOnce(first, '500#');
+  const second = new DeviceWorld({ seed: 'clock-2', flash: first.flash, issuer: first.issuer, provisioning: first.provisioning, wallTime: null });
+  await second.boot();
+  const after: string[] = [];
+  for (let i = 0; i < 20; i++) after.push(await payOnce(second, '500#'));
+  return { before, late, after, logs: second.logs.filter((l) => l.includes('time:')) };
 }

@@ -1,6 +1,6 @@
 // Runs inside XS: the device app's boot and main loop (test/xs/device-world.ts) on the device's engine.
 import { serve } from '../../host/xs/guest';
-import { badProvisioning, bootAndPay, payThenReboot, slowReader } from './device-world';
+import { badProvisioning, bootAndPay, offlineCapAcrossReboot, payThenReboot, slowReader } from './device-world';
 import type { ReaderTransport } from '../../firmware/app/pins';
 import type { DeviceWorld } from './device-world';
 
@@ -18,6 +18,7 @@ serve({
     kept.world = undefined;
   },
   payThenReboot: () => payThenReboot(),
+  offlineCapAcrossReboot: () => offlineCapAcrossReboot(),
   slowReader: () => slowReader(),
   badProvisioning: () => badProvisioning(),
 });

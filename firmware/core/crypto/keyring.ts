@@ -32,6 +32,12 @@ export function checkIssuerKey(key: IssuerKey): IssuerKey {
 /** Issuer keys by id. Replacing the set is how an update takes effect. */
 export class Keyring {
   #keys = new Map<number, IssuerKey>();
+  #generation = 0;
+
+  /** Moves on every replace: whoever caches a verdict under these keys must drop it when it changes. */
+  get generation(): number {
+    return this.#generation;
+  }
 
   constructor(keys: IssuerKey[] = []) {
     this.replace(keys);
@@ -45,6 +51,7 @@ export class Keyring {
       next.set(key.keyId, key);
     }
     this.#keys = next;
+    this.#generation++;
   }
 
   get(keyId: number): IssuerKey | undefined {

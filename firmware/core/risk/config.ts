@@ -25,11 +25,26 @@ export interface RiskConfig {
   cvmThreshold: number;
   /** Per-wallet limits by wallet class (the certificate's class); a class missing here is declined. */
   walletClasses: Record<number, WalletClassLimits>;
+  /**
+   * Card time allowed for one tap, summed over every APDU round trip (PIN keying excluded: it happens
+   * between round trips), and for the PAY round trip alone. A relay between a distant wallet and the
+   * reader adds to both; the terminal's own computation counts in neither.
+   */
+  exchangeMaxMs: number;
+  payMaxMs: number;
   transit: {
     /** Payments up to this amount may be approved before the wallet's signatures are verified. */
     deferredMaxAmount: number;
-    /** Most value approved but not yet verified at any time. */
+    /**
+     * Most value approved without verification at any time, until the terminal is next online: pending
+     * verifications plus those that failed (a failure never gives its share back).
+     */
     unverifiedExposureCap: number;
+    /**
+     * Most value lost to failed deferred verifications: once one more fare would pass it, the terminal
+     * stops deferring for every wallet and verifies before opening, until it has settled online again.
+     */
+    deferredLossCap: number;
     /** The same wallet within this many seconds is refused (anti-passback); 0 disables. */
     passbackSeconds: number;
   };
@@ -53,8 +68,12 @@ export const DEFAULT_RISK_CONFIG: RiskConfig = {
   maxOfflineSeconds: 7 * 24 * 3600,
   unknownTimeMaxAmount: 50 * YUAN,
   cvmThreshold: 300 * YUAN,
+  // A PN532 on I2C moves a whole tap in ~25 ms; a card's ECDSA signature takes 100-500 ms, a phone's
+  // ~100-300 ms; a SELECT and a READ CERTIFICATE take tens of ms. Room for a slow card, not for a relay.
+  exchangeMaxMs: 1500,
+  payMaxMs: 1000,
   walletClasses: ECNY_WALLET_CLASSES,
-  transit: { deferredMaxAmount: 10 * YUAN, unverifiedExposureCap: 200 * YUAN, passbackSeconds: 30 },
+  transit: { deferredMaxAmount: 10 * YUAN, unverifiedExposureCap: 200 * YUAN, deferredLossCap: 10 * YUAN, passbackSeconds: 30 },
 };
 
 export class RiskConfigError extends TaplineError {
@@ -93,10 +112,14 @@ export function parseRiskConfig(input: unknown): RiskConfig {
     maxOfflineSeconds: amount('maxOfflineSeconds', o.maxOfflineSeconds),
     unknownTimeMaxAmount: amount('unknownTimeMaxAmount', o.unknownTimeMaxAmount),
     cvmThreshold: amount('cvmThreshold', o.cvmThreshold),
+    exchangeMaxMs: amount('exchangeMaxMs', o.exchangeMaxMs ?? DEFAULT_RISK_CONFIG.exchangeMaxMs),
+    payMaxMs: amount('payMaxMs', o.payMaxMs ?? DEFAULT_RISK_CONFIG.payMaxMs),
     walletClasses,
     transit: {
       deferredMaxAmount: amount('transit.deferredMaxAmount', t.deferredMaxAmount),
       unverifiedExposureCap: amount('transit.unverifiedExposureCap', t.unverifiedExposureCap),
+      // Provisioning files written before the loss cap existed get the default.
+      deferredLossCap: amount('transit.deferredLossCap', t.deferredLossCap ?? DEFAULT_RISK_CONFIG.transit.deferredLossCap),
       passbackSeconds: amount('transit.passbackSeconds', t.passbackSeconds),
     },
   };

@@ -7,12 +7,15 @@ import { fromHex, toHex } from '../../base/bytes';
 import type { Certificate, PayResponse } from '../protocol/messages';
 import { openReceipt, type Receipt } from '../protocol/receipt';
 import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
+import { ClockState, CLOCK_STATE_BYTES } from './clock-state';
 import type { RiskConfig, WalletClassLimits } from './config';
 import { DeclineError } from '../../base/reasons';
 
 export type Mode = 'merchant' | 'transit';
 
 const DAY = 86400;
+/** WalletState.day of a payment made with the time unknown. */
+const UNKNOWN_DAY = 0xffffffff;
 
 interface WalletState {
   counter: number;
@@ -72,13 +75,13 @@ export class RiskStateError extends TaplineError {
   override readonly name: string = 'RiskStateError';
 }
 
-const CHECKPOINT_VERSION = 1;
+const CHECKPOINT_VERSION = 2;
 const WALLET_RECORD = 8 + 4 + 4 + 6;
 const CK = {
   version: 0x80,
   lastTerminalSeq: 0x81,
-  settledAt: 0x82,
-  lastKnownTime: 0x83,
+  clock: 0x82,
+  deferredLoss: 0x83,
   offlineAmount: 0x84,
   offlineCount: 0x85,
   unverifiedExposure: 0x86,
@@ -94,30 +97,43 @@ export class RiskEngine {
   readonly maxDenied: number;
   /** Highest terminal sequence number applied: replaying older receipts is a no-op. */
   lastTerminalSeq = 0;
-  settledAt: number | undefined;
-  /** Latest wall time the terminal has known: a lower bound when it has lost the time. */
-  lastKnownTime = 0;
+  /** Last known time, settlement time and time offline, counted forward with uptime (clock-state.ts). */
+  readonly clock: ClockState;
   offlineAmount = 0;
   offlineCount = 0;
+  /** Value approved before verification and not verified yet, plus what failed (kept until settlement). */
   unverifiedExposure = 0;
+  /** Value of deferred approvals whose verification failed since the last settlement: losses. */
+  deferredLoss = 0;
   denyVersion = 0;
   #denyWallets = new Set<string>();
   #denySerials = new Set<string>();
   #wallets = new Map<string, WalletState>();
+  /** Some wallet's total is on UNKNOWN_DAY. */
+  #unknownDaySpends = false;
 
   constructor(options: RiskOptions) {
     this.config = options.config;
-    this.settledAt = options.settledAt;
-    if (options.settledAt !== undefined) this.lastKnownTime = options.settledAt;
+    this.clock = new ClockState({ settledAt: options.settledAt });
     this.maxWallets = options.maxWallets ?? 1000;
     this.maxDenied = options.maxDenied ?? 4096;
   }
 
-  /** The terminal learnt the time (from the network); it only ever moves the lower bound forward. */
-  observeTime(time: number): void {
-    if (time > this.lastKnownTime) this.lastKnownTime = time;
-    // A terminal that never settled starts its offline window when it first knows the time.
-    this.settledAt ??= time;
+  get settledAt(): number | undefined {
+    return this.clock.settledAt;
+  }
+
+  /** Latest time the terminal knows has passed: a lower bound on now when it has lost the time. */
+  get lastKnownTime(): number {
+    return this.clock.lastKnownTime;
+  }
+
+  /**
+   * The terminal learnt the time (its clock, the service). It only ever moves the lower bound forward:
+   * an earlier time returns false and changes nothing.
+   */
+  observeTime(time: number, nowMs?: number): boolean {
+    return this.clock.observe(time, nowMs);
   }
 
   isDenied(cert: Certificate): boolean {
@@ -132,19 +148,23 @@ export class RiskEngine {
     if (amount > this.config.maxTransaction) throw new DeclineError('overTransactionCap', `${amount} > ${this.config.maxTransaction}`);
     const limits = this.limitsFor(cert);
     if (amount > limits.single) throw new DeclineError('overWalletSingleLimit', `${amount} > ${limits.single}`);
-    const wallet = this.#wallets.get(cert.walletId);
     const day = this.#day(f.time);
-    const dayTotal = wallet && wallet.day === day ? wallet.dayTotal : 0;
+    if (day !== UNKNOWN_DAY && this.#unknownDaySpends) this.#dateUnknownDays(day);
+    const wallet = this.#wallets.get(cert.walletId);
+    const dayTotal = wallet ? this.#dayTotal(wallet, day) : 0;
     if (dayTotal + amount > limits.daily) throw new DeclineError('overWalletDailyLimit', `${dayTotal} + ${amount} > ${limits.daily}`);
     if (this.offlineAmount + amount > this.config.maxOfflineAmount) {
       throw new DeclineError('overOfflineAmount', `${this.offlineAmount} + ${amount} > ${this.config.maxOfflineAmount}`);
     }
     if (this.offlineCount + 1 > this.config.maxOfflineCount) throw new DeclineError('overOfflineCount', `${this.offlineCount} payments`);
-    if (f.time === undefined) {
-      if (amount > this.config.unknownTimeMaxAmount) throw new DeclineError('timeUnknown', `${amount} > ${this.config.unknownTimeMaxAmount}`);
-    } else if (this.settledAt !== undefined && f.time - this.settledAt > this.config.maxOfflineSeconds) {
-      throw new DeclineError('offlineTooLong', `${f.time - this.settledAt} s since settlement`);
+    if (f.time === undefined && amount > this.config.unknownTimeMaxAmount) {
+      throw new DeclineError('timeUnknown', `${amount} > ${this.config.unknownTimeMaxAmount}`);
     }
+    // Checked with the time unknown too: the uptime counted since the settlement, across reboots, and the
+    // floor under the clock are both evidence of how long the terminal has been offline.
+    this.clock.effectiveTime(f.time, f.nowMs);
+    const offline = Math.max(this.clock.secondsOffline(f.nowMs), f.time === undefined || this.settledAt === undefined ? 0 : f.time - this.settledAt);
+    if (offline > this.config.maxOfflineSeconds) throw new DeclineError('offlineTooLong', `${offline} s since settlement`);
     const passback = this.config.transit.passbackSeconds;
     if (f.mode === 'transit' && passback > 0 && wallet?.lastTapMs !== undefined && f.nowMs - wallet.lastTapMs < passback * 1000) {
       throw new DeclineError('passback', `wallet ${cert.walletId}`);
@@ -152,7 +172,12 @@ export class RiskEngine {
     const t = this.config.transit;
     return {
       cvmRequired: amount > this.config.cvmThreshold,
-      mayDefer: f.mode === 'transit' && amount <= t.deferredMaxAmount && this.unverifiedExposure + amount <= t.unverifiedExposureCap,
+      mayDefer:
+        f.mode === 'transit' &&
+        amount <= t.deferredMaxAmount &&
+        this.unverifiedExposure + amount <= t.unverifiedExposureCap &&
+        // Every deferral may be a forgery: defer only while one more loss still fits under the cap.
+        this.deferredLoss + amount <= t.deferredLossCap,
     };
   }
 
@@ -176,7 +201,7 @@ export class RiskEngine {
   record(a: Approval): void {
     if (a.terminalSeq <= this.lastTerminalSeq) return;
     this.lastTerminalSeq = a.terminalSeq;
-    if (a.time !== undefined) this.observeTime(a.time);
+    if (a.time !== undefined) this.clock.observe(a.time, a.nowMs);
     this.offlineAmount += a.amount;
     this.offlineCount += 1;
     if (a.deferred) this.unverifiedExposure += a.amount;
@@ -185,9 +210,10 @@ export class RiskEngine {
     const wallet: WalletState = {
       counter: Math.max(a.counter, prior?.counter ?? 0),
       day,
-      dayTotal: (prior && prior.day === day ? prior.dayTotal : 0) + a.amount,
+      dayTotal: (prior ? this.#dayTotal(prior, day) : 0) + a.amount,
       lastTapMs: a.nowMs,
     };
+    if (day === UNKNOWN_DAY) this.#unknownDaySpends = true;
     this.#wallets.delete(a.walletId);
     this.#wallets.set(a.walletId, wallet);
     while (this.#wallets.size > this.maxWallets) this.#wallets.delete(this.#wallets.keys().next().value!);
@@ -208,18 +234,33 @@ export class RiskEngine {
     return true;
   }
 
-  /** A deferred verification finished. A failure puts the wallet on the local deny list. */
+  /**
+   * A deferred verification finished. A success gives its exposure back; a failure is a loss: it keeps
+   * its exposure, counts towards the loss cap until the next settlement, and deny-lists the wallet id
+   * (which stops only that id: a forger brings a new one each time, the loss cap stops the forger).
+   */
   deferredDone(walletId: string, amount: number, verified: boolean): void {
-    this.unverifiedExposure = Math.max(0, this.unverifiedExposure - amount);
-    if (!verified) this.#deny(this.#denyWallets, walletId);
+    if (verified) {
+      this.unverifiedExposure = Math.max(0, this.unverifiedExposure - amount);
+      return;
+    }
+    this.deferredLoss += amount;
+    try {
+      this.#deny(this.#denyWallets, walletId);
+    } catch (e) {
+      // A full deny list must not undo the loss just counted.
+      if (!(e instanceof RiskStateError)) throw e;
+    }
   }
 
   /** The service acknowledged the receipts up to `terminalSeq` and told the time: the caps start again. */
-  settled(time: number): void {
-    this.settledAt = time;
-    this.observeTime(time);
+  settled(time: number, nowMs?: number): void {
+    this.clock.settled(time, nowMs);
     this.offlineAmount = 0;
     this.offlineCount = 0;
+    // The failed receipts went up with the rest: the service has them, deferral may start again.
+    this.unverifiedExposure = Math.max(0, this.unverifiedExposure - this.deferredLoss);
+    this.deferredLoss = 0;
   }
 
   applyDenyDelta(d: DenyDelta): boolean {
@@ -238,8 +279,28 @@ export class RiskEngine {
     set.add(id);
   }
 
+  /**
+   * The day a payment counts on. With the time unknown it is UNKNOWN_DAY: such a payment may have been
+   * made on any day from the last known one on, so it counts towards the day of every later payment
+   * until one with a known time carries it (see #dayTotal). The later of clock and floor decides.
+   */
   #day(time: number | undefined): number {
-    return Math.floor((time ?? this.lastKnownTime) / DAY);
+    if (time === undefined) return UNKNOWN_DAY;
+    return Math.floor(Math.max(time, this.clock.lastKnownTime) / DAY);
+  }
+
+  /** The time is known again: payments made while it was not count on this day (they may have been today). */
+  #dateUnknownDays(day: number): void {
+    for (const w of this.#wallets.values()) if (w.day === UNKNOWN_DAY) w.day = day;
+    this.#unknownDaySpends = false;
+  }
+
+  /** What the wallet spent on `day` as far as the terminal can tell (totals of an unknown day always count). */
+  #dayTotal(w: WalletState, day: number): number {
+    if (w.day === day || w.day === UNKNOWN_DAY) return w.dayTotal;
+    // A payment on a known day, checked with the time unknown: the day is still the last known one or later.
+    if (day === UNKNOWN_DAY && w.day >= Math.floor(this.clock.lastKnownTime / DAY)) return w.dayTotal;
+    return 0;
   }
 
   /** A compact checkpoint of the whole state (anti-passback times excepted). */
@@ -262,8 +323,8 @@ export class RiskEngine {
     return encodeTlv([
       { tag: CK.version, value: encodeUint(CHECKPOINT_VERSION, 1) },
       { tag: CK.lastTerminalSeq, value: encodeUint(this.lastTerminalSeq, 4) },
-      { tag: CK.settledAt, value: encodeUint(this.settledAt ?? 0, 4) },
-      { tag: CK.lastKnownTime, value: encodeUint(this.lastKnownTime, 4) },
+      { tag: CK.clock, value: this.clock.encode() },
+      { tag: CK.deferredLoss, value: encodeUint(this.deferredLoss, 6) },
       { tag: CK.offlineAmount, value: encodeUint(this.offlineAmount, 6) },
       { tag: CK.offlineCount, value: encodeUint(this.offlineCount, 4) },
       { tag: CK.unverifiedExposure, value: encodeUint(this.unverifiedExposure, 6) },
@@ -281,8 +342,8 @@ export class RiskEngine {
     const rules: Record<number, FieldRule> = {
       [CK.version]: { min: 1, max: 1 },
       [CK.lastTerminalSeq]: { min: 4, max: 4 },
-      [CK.settledAt]: { min: 4, max: 4 },
-      [CK.lastKnownTime]: { min: 4, max: 4 },
+      [CK.clock]: { min: 1, max: CLOCK_STATE_BYTES },
+      [CK.deferredLoss]: { min: 6, max: 6 },
       [CK.offlineAmount]: { min: 6, max: 6 },
       [CK.offlineCount]: { min: 4, max: 4 },
       [CK.unverifiedExposure]: { min: 6, max: 6 },
@@ -293,10 +354,9 @@ export class RiskEngine {
     };
     const f = decodeFields(bytes, rules, 4 * 0x10000);
     if (f.get(CK.version)![0] !== CHECKPOINT_VERSION) throw new TlvError(`checkpoint version ${f.get(CK.version)![0]}`);
-    const settledAt = decodeUint(f.get(CK.settledAt)!);
     engine.lastTerminalSeq = decodeUint(f.get(CK.lastTerminalSeq)!);
-    engine.settledAt = settledAt === 0 ? undefined : settledAt;
-    engine.lastKnownTime = decodeUint(f.get(CK.lastKnownTime)!);
+    engine.clock.merge(ClockState.decode(f.get(CK.clock)!));
+    engine.deferredLoss = decodeUint(f.get(CK.deferredLoss)!);
     engine.offlineAmount = decodeUint(f.get(CK.offlineAmount)!);
     engine.offlineCount = decodeUint(f.get(CK.offlineCount)!);
     engine.unverifiedExposure = decodeUint(f.get(CK.unverifiedExposure)!);
@@ -309,9 +369,11 @@ export class RiskEngine {
     const w = f.get(CK.wallets)!;
     if (w.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${w.length} bytes`);
     for (let i = 0; i < w.length; i += WALLET_RECORD) {
+      const day = decodeUint(w.subarray(i + 12, i + 16));
+      if (day === UNKNOWN_DAY) engine.#unknownDaySpends = true;
       engine.#wallets.set(toHex(w.subarray(i, i + 8)), {
         counter: decodeUint(w.subarray(i + 8, i + 12)),
-        day: decodeUint(w.subarray(i + 12, i + 16)),
+        day,
         dayTotal: decodeUint(w.subarray(i + 16, i + 22)),
       });
     }

@@ -84,6 +84,12 @@ export class Tap {
   #assessment: Assessment | undefined;
   #deferCertificate = false;
   #request: Uint8Array | undefined;
+  /** The link's session when the tap began: the certificate and the PAY must come from it. */
+  #session: string | undefined;
+  /** The wall time the request carries (undefined: unknown). */
+  #wallTime: number | undefined;
+  /** Card time spent so far (ms, round trips only). */
+  #cardMs = 0;
 
   constructor(ctx: TapContext, link: CardLink, amount: number, terminalSeq: number) {
     this.#ctx = ctx;
@@ -99,13 +105,14 @@ export class Tap {
   start(): Promise<TapResult> {
     return this.#guard(async () => {
       const { verifier, risk, clock } = this.#ctx;
+      this.#session = this.#link.session?.();
       expectOk(await this.#send(selectCommand()), 'SELECT');
       const certResponse = await this.#send(readCertificateCommand());
       expectOk(certResponse, 'READ CERTIFICATE');
       const cert = decodeCertificate(certResponse.data);
       this.#cert = cert;
-      const time = clock.wallTime();
-      if (time !== undefined) risk.observeTime(time);
+      const time = this.#time();
+      this.#wallTime = time;
       this.#key = verifier.precheck(cert, time, risk.lastKnownTime);
       this.#assessment = risk.assess({ certificate: cert, amount: this.amount, mode: this.#ctx.mode, time, nowMs: clock.now() });
       if (!verifier.isVerified(cert)) {
@@ -153,7 +160,9 @@ export class Tap {
   async #pay(): Promise<TapResult> {
     const cert = this.#cert!;
     const request = this.#request!;
-    const r = await this.#send(payCommand(request));
+    this.#sameCard();
+    const r = await this.#send(payCommand(request), this.#ctx.risk.config.payMaxMs);
+    this.#sameCard();
     if (r.sw === SW_SECURITY_NOT_SATISFIED) return { kind: 'pin' };
     if (r.sw === SW_INSUFFICIENT_BALANCE) throw new DeclineError('insufficientBalance');
     if (r.sw === SW_OVER_WALLET_LIMIT) throw new DeclineError('overWalletSingleLimit', 'the wallet refused');
@@ -175,7 +184,7 @@ export class Tap {
       counter: response.counter,
       amount: this.amount,
       terminalSeq: this.terminalSeq,
-      time: this.#ctx.clock.wallTime(),
+      time: this.#wallTime,
       deferred,
       nowMs: this.#ctx.clock.now(),
     });
@@ -191,8 +200,34 @@ export class Tap {
     };
   }
 
-  async #send(apdu: Uint8Array): Promise<Response> {
-    return decodeResponse(await this.#link.transceive(apdu));
+  /**
+   * The wall time for this tap: the later of the clock and the floor the risk state keeps (the clock
+   * never goes back); undefined when the terminal does not know it. A clock behind the floor is logged.
+   */
+  #time(): number | undefined {
+    const { clock, risk, log } = this.#ctx;
+    const wall = clock.wallTime();
+    if (wall === undefined) return undefined;
+    if (!risk.observeTime(wall, clock.now())) log('warn', 'time', `clock ${wall} is behind the last known time ${risk.lastKnownTime}: using the later`);
+    return Math.max(wall, risk.lastKnownTime);
+  }
+
+  /** Cheap card-swap binding before the gate opens: the answers come from one card in one activation. */
+  #sameCard(): void {
+    const now = this.#link.session?.();
+    if (now !== this.#session) throw new DeclineError('cardSwapped', `tap began on ${this.#session}, now on ${now}`);
+  }
+
+  /** One round trip, timed: the card's time for the tap and for this APDU are bounded (a relay adds to both). */
+  async #send(apdu: Uint8Array, maxMs?: number): Promise<Response> {
+    const { clock, risk } = this.#ctx;
+    const started = clock.now();
+    const rapdu = await this.#link.transceive(apdu);
+    const took = clock.now() - started;
+    this.#cardMs += took;
+    if (maxMs !== undefined && took > maxMs) throw new DeclineError('exchangeTooSlow', `round trip ${took} ms > ${maxMs} ms`);
+    if (this.#cardMs > risk.config.exchangeMaxMs) throw new DeclineError('exchangeTooSlow', `card exchange ${this.#cardMs} ms > ${risk.config.exchangeMaxMs} ms`);
+    return decodeResponse(rapdu);
   }
 
   /** Turns every failure into a decline with its reason: a tap never throws. */

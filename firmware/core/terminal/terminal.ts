@@ -5,9 +5,11 @@
 import { silentLog, type Clock, type Log, type RandomBytes } from '../../base/platform';
 import type { CardLink, DurableLog } from '../../base/ports';
 import { openReceipt, type Receipt } from '../protocol/receipt';
+import { issuerKeyFor } from '../crypto/certificate';
 import type { Verifier } from '../crypto/verifier';
 import type { Mode, RiskEngine } from '../risk/engine';
 import { decline, type Decline } from '../../base/reasons';
+import { ClockState } from '../risk/clock-state';
 import { Tap, verifyPending, type PendingVerification, type TapResult } from './tap';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
@@ -68,9 +70,17 @@ export interface Timeouts {
   cardMs: number;
   /** How long a result stays on the display. */
   resultMs: number;
+  /**
+   * How often the clock state (last known time, time offline) is written to the journal while the
+   * terminal runs: a power cut loses at most this much of the offline time counted.
+   */
+  clockSaveMs: number;
 }
 
-const DEFAULT_TIMEOUTS: Timeouts = { entryMs: 60_000, cardMs: 30_000, resultMs: 2_500 };
+/** Journal record type of the clock state (firmware/core/risk/clock-state.ts); keyed: the latest counts. */
+export const RECORD_CLOCK = 0x20;
+
+const DEFAULT_TIMEOUTS: Timeouts = { entryMs: 60_000, cardMs: 30_000, resultMs: 2_500, clockSaveMs: 10 * 60_000 };
 // A gate passes 30-45 riders a minute: the result shows just long enough to read, then the next can tap.
 const TRANSIT_RESULT_MS = 800;
 const MAX_AMOUNT_DIGITS = 9;
@@ -90,6 +100,7 @@ export class Terminal {
   #nextSeq: number;
   #pending: PendingVerification[] = [];
   #online = false;
+  #clockSavedMs: number | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: TerminalOptions) {
@@ -140,13 +151,19 @@ export class Terminal {
     if (applied && receipt.deferred) {
       const c = openReceipt(receipt);
       try {
-        const key = this.#o.verifier.precheck(c.certificate, undefined, 0);
+        // Dates were checked at the tap; the key is what verification needs.
+        const key = issuerKeyFor(c.certificate, this.#o.verifier.keyring);
         this.#pending.push({ terminalSeq: receipt.terminalSeq, amount: c.request.amount, certificate: c.certificate, key, request: receipt.request, response: c.response });
       } catch {
         // Its issuer key is gone: the payment can never be verified here.
         this.#o.risk.deferredDone(c.certificate.walletId, c.request.amount, false);
       }
     }
+  }
+
+  /** Boot: takes in a clock state read back from the journal (record RECORD_CLOCK). Throws TlvError. */
+  restoreClock(payload: Uint8Array): void {
+    this.#o.risk.clock.merge(ClockState.decode(payload));
   }
 
   /** Finishes every deferred verification (before an upload). Returns the effects it produced. */
@@ -170,7 +187,22 @@ export class Terminal {
         this.#online = e.up;
         return out;
       case 'tick':
+        await this.#saveClock();
         return this.#tick(out);
+    }
+  }
+
+  async #saveClock(): Promise<void> {
+    const now = this.#o.clock.now();
+    if (this.#clockSavedMs === undefined) this.#clockSavedMs = now;
+    if (now - this.#clockSavedMs < this.#timeouts.clockSaveMs) return;
+    this.#clockSavedMs = now;
+    const { risk, journal } = this.#o;
+    risk.clock.advance(now);
+    try {
+      await journal.append(RECORD_CLOCK, risk.clock.encode());
+    } catch (e) {
+      this.#log('warn', 'time', `clock state not saved: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
