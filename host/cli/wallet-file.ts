@@ -20,7 +20,12 @@ export interface WalletFile {
   counter: number;
   /** Card profile: the PIN a terminal may present. */
   pin?: string;
+  /** Card profile: wrong PINs still allowed before the PIN blocks (absent: all 3); 0 is blocked. */
+  pinTriesLeft?: number;
 }
+
+/** Wrong PINs a card allows (the emulator's default). */
+export const PIN_TRIES = 3;
 
 export class WalletFileError extends TaplineError {
   override readonly name: string = 'WalletFileError';
@@ -44,6 +49,9 @@ export function parseWalletFile(text: string): WalletOptions & { walletId: strin
   if (!Number.isSafeInteger(o.balance) || o.balance! < 0) throw new WalletFileError('balance must be a non-negative integer');
   if (!Number.isSafeInteger(o.counter) || o.counter! < 0 || o.counter! > 0xffffffff) throw new WalletFileError('counter must be an integer 0..2^32-1');
   if (o.pin !== undefined && !/^[0-9]{4,12}$/.test(o.pin)) throw new WalletFileError('pin must be 4 to 12 digits');
+  if (o.pinTriesLeft !== undefined && !(Number.isInteger(o.pinTriesLeft) && o.pinTriesLeft >= 0 && o.pinTriesLeft <= PIN_TRIES)) {
+    throw new WalletFileError(`pinTriesLeft must be an integer 0..${PIN_TRIES}`);
+  }
   let certificate: Uint8Array;
   let secretKey: Uint8Array;
   try {
@@ -62,7 +70,20 @@ export function parseWalletFile(text: string): WalletOptions & { walletId: strin
   if (o.walletId !== walletId) throw new WalletFileError(`walletId ${o.walletId} does not match the certificate (${walletId})`);
   const options: WalletOptions & { walletId: string } = { walletId, profile: o.profile, certificate, secretKey, balance: o.balance!, counter: o.counter! };
   if (o.pin !== undefined) options.pin = o.pin;
+  if (o.pinTriesLeft !== undefined) options.pinTriesLeft = o.pinTriesLeft;
   return options;
+}
+
+/**
+ * The file with the wallet's state after use: balance, counter and the PIN tries left (a reload must
+ * not give a holder, or a thief, fresh PIN tries). Undefined when nothing changed.
+ */
+export function walletFileWithState(file: WalletFile, w: { balance: number; counter: number; pinTriesLeft: number }): WalletFile | undefined {
+  const tries = file.pin === undefined ? undefined : w.pinTriesLeft;
+  if (file.balance === w.balance && file.counter === w.counter && (file.pinTriesLeft ?? PIN_TRIES) === (tries ?? PIN_TRIES)) return undefined;
+  const next: WalletFile = { ...file, balance: w.balance, counter: w.counter };
+  if (tries !== undefined) next.pinTriesLeft = tries;
+  return next;
 }
 
 export function walletFileOf(w: { profile: WalletProfile; certificate: Uint8Array; secretKey: Uint8Array; balance: number; pin?: string }): WalletFile {

@@ -1,7 +1,7 @@
 // The settlement service's HTTP API on Fastify (docs/SETTLEMENT.md). Terminals use POST /v1/batches
 // (binary, authenticated by the batch's device-key signature); operators use the JSON routes with the
 // admin bearer token. Every refusal is `{ "error": code, "message": text }` with a 4xx/5xx status.
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import { MAX_BATCH_BYTES } from '../../firmware/core/uplink/wire';
@@ -15,7 +15,33 @@ export interface ServerOptions {
   adminToken: string;
   /** Log requests (Fastify's pino logger); off by default. */
   logger?: boolean;
+  limits?: Partial<ServerLimits>;
 }
+
+/** What one client may hold of the service: a slow or silent client is cut, and connections are bounded. */
+export interface ServerLimits {
+  /** The request line and headers must arrive within this. */
+  headersMs: number;
+  /** The whole request, body included (a batch over a slow Wi-Fi link takes well under a second). */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveMs: number;
+  /** A socket with no traffic at all is closed after this. */
+  idleMs: number;
+  /** Open connections at most; more are refused at accept. */
+  maxConnections: number;
+  /** How often Node checks the header and request deadlines (its default is 30 s). */
+  checkEveryMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  headersMs: 5_000,
+  requestMs: 15_000,
+  keepAliveMs: 5_000,
+  idleMs: 30_000,
+  maxConnections: 512,
+  checkEveryMs: 1_000,
+};
 
 const ID_SCHEMA = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,16}$' } as const;
 const WALLET_SCHEMA = { type: 'string', pattern: '^[0-9a-f]{16}$' } as const;
@@ -23,8 +49,18 @@ const AMOUNT_SCHEMA = { type: 'integer', minimum: 0, maximum: 281474976710655 } 
 
 export function buildServer(options: ServerOptions): FastifyInstance {
   const { settlement } = options;
-  const token = Buffer.from(options.adminToken);
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 64 * 1024 });
+  // Compared as SHA-256 digests: equal lengths always, so the time taken says nothing about the token's length.
+  const tokenDigest = sha256(Buffer.from(options.adminToken));
+  const limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: 64 * 1024,
+    requestTimeout: limits.requestMs,
+    keepAliveTimeout: limits.keepAliveMs,
+    connectionTimeout: limits.idleMs,
+    http: { headersTimeout: limits.headersMs, connectionsCheckingInterval: limits.checkEveryMs },
+  });
+  app.server.maxConnections = limits.maxConnections;
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_BATCH_BYTES + MAX_UPDATE_BYTES }, (_req, body, done) =>
     done(null, body),
@@ -45,8 +81,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   const admin = async (request: FastifyRequest) => {
     const header = request.headers.authorization ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-    if (given.length !== token.length || !timingSafeEqual(given, token)) {
+    const given = sha256(Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : ''));
+    if (!timingSafeEqual(given, tokenDigest)) {
       throw new SettlementError(401, 'unauthorized', 'this route needs the operator token (Authorization: Bearer ...)');
     }
   };
@@ -190,4 +226,8 @@ function binaryBody(request: FastifyRequest, max: number): Uint8Array {
   if (body.length === 0) throw new SettlementError(400, 'empty-body', 'the body is empty');
   if (body.length > max) throw new SettlementError(413, 'body-too-large', `body of ${body.length} bytes exceeds ${max}`);
   return new Uint8Array(body.buffer, body.byteOffset, body.length);
+}
+
+function sha256(bytes: Buffer): Buffer {
+  return createHash('sha256').update(bytes).digest();
 }

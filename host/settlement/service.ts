@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Keystore } from '../cli/keystore';
 import { openDatabase, type Database } from './db';
-import { buildServer } from './server';
+import { buildServer, type ServerLimits } from './server';
 import { Settlement } from './settlement';
 
 export interface ServiceOptions {
@@ -14,6 +14,8 @@ export interface ServiceOptions {
   /** 0 picks a free port. */
   port?: number;
   logger?: boolean;
+  /** Client limits (timeouts, connections); the defaults suit terminals on Wi-Fi. */
+  limits?: Partial<ServerLimits>;
   clock?: () => number;
   /** Fault injection for crash tests: called inside each batch's transaction, before it commits. */
   beforeCommit?: () => Promise<void>;
@@ -43,7 +45,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const adminToken = keystore.adminToken();
   const db: Database = await openDatabase(options.database);
   const settlement = new Settlement({ db, root, keyring: currentKeyring, clock: options.clock, beforeCommit: options.beforeCommit });
-  const app = buildServer({ settlement, adminToken, logger: options.logger });
+  const app = buildServer({ settlement, adminToken, logger: options.logger, limits: options.limits });
   try {
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   } catch (e) {

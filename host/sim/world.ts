@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { concatBytes, toHex, utf8Decode, utf8Encode } from '../../firmware/base/bytes';
 import { WalletEmulator } from '../wallet/emulator';
-import { formatWalletFile, parseWalletFile, type WalletFile } from '../cli/wallet-file';
+import { formatWalletFile, parseWalletFile, walletFileWithState, type WalletFile } from '../cli/wallet-file';
 import { main as cli } from '../cli/main';
 import { Keystore } from '../cli/keystore';
 import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
@@ -261,8 +261,8 @@ export class World {
 
   #saveWallet(name: string, w: WalletEmulator): void {
     const file = JSON.parse(readFileSync(this.#walletPath(name), 'utf8')) as WalletFile;
-    if (file.balance === w.balance && file.counter === w.counter) return;
-    writeFileSync(this.#walletPath(name), formatWalletFile({ ...file, balance: w.balance, counter: w.counter }), { mode: 0o600 });
+    const next = walletFileWithState(file, w);
+    if (next) writeFileSync(this.#walletPath(name), formatWalletFile(next), { mode: 0o600 });
   }
 
   // Bridge messages from the firmware in XS: a JSON header, a zero byte, raw bytes (host/sim/firmware.guest.ts).

@@ -51,6 +51,8 @@ export interface WalletOptions {
   pin?: string;
   /** Wrong PINs before the PIN blocks (default 3). */
   pinTries?: number;
+  /** Tries left when loaded (default: all of them); a secure element keeps this across power-off. */
+  pinTriesLeft?: number;
   /** Phone profile: the holder unlocked the wallet (biometric or passcode) before tapping. */
   holderVerified?: boolean;
 }
@@ -80,7 +82,10 @@ export class WalletEmulator implements CardLink {
     this.#counter = options.counter ?? 0;
     this.#pin = options.pin;
     this.#pinTries = options.pinTries ?? 3;
-    this.#triesLeft = this.#pinTries;
+    this.#triesLeft = options.pinTriesLeft ?? this.#pinTries;
+    if (!Number.isInteger(this.#triesLeft) || this.#triesLeft < 0 || this.#triesLeft > this.#pinTries) {
+      throw new RangeError(`PIN tries left ${this.#triesLeft} outside 0..${this.#pinTries}`);
+    }
     this.#phoneVerified = options.holderVerified ?? false;
   }
 

@@ -1,0 +1,58 @@
+// The wallet file keeps what the secure element would keep across a power-off: balance, counter and the
+// PIN tries left. A reload must not hand out fresh PIN tries.
+import { expect } from 'chai';
+import { decodeResponse, selectCommand, SW_OK, SW_PIN_BLOCKED, SW_PIN_WRONG_BASE, verifyPinCommand } from '../firmware/core/protocol/apdu';
+import { ALG_P256 } from '../firmware/core/crypto/verify';
+import { formatWalletFile, parseWalletFile, walletFileOf, walletFileWithState, WalletFileError, type WalletFile } from '../host/cli/wallet-file';
+import { createIssuer, issueWallet } from '../host/wallet/issuer';
+import { WalletEmulator } from '../host/wallet/emulator';
+import { seededRandom } from '../host/wallet/random';
+
+const NOW = 1_790_000_000;
+
+async function verify(w: WalletEmulator, pin: string): Promise<number> {
+  expect(decodeResponse(await w.transceive(selectCommand())).sw).to.equal(SW_OK);
+  return decodeResponse(await w.transceive(verifyPinCommand(pin))).sw;
+}
+
+/** What the simulator does between runs: write the state back, read the file again. */
+function reload(text: string, w: WalletEmulator): { text: string; wallet: WalletEmulator } {
+  const next = walletFileWithState(JSON.parse(text) as WalletFile, w);
+  const saved = next ? formatWalletFile(next) : text;
+  return { text: saved, wallet: new WalletEmulator(parseWalletFile(saved)) };
+}
+
+describe('wallet file: PIN lockout survives a reload', () => {
+  const random = seededRandom('wallet-file');
+  const issuer = createIssuer(ALG_P256, random, { keyId: 1, notBefore: NOW - 86400, notAfter: NOW + 86400 });
+  const issued = issueWallet(issuer, random, { alg: ALG_P256, walletClass: 2, notBefore: NOW - 86400, notAfter: NOW + 86400 });
+  const fresh = formatWalletFile(walletFileOf({ profile: 'card', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 5000, pin: '2468' }));
+
+  it('two wrong PINs, a reload, one try left; the third blocks it, and a reload keeps it blocked', async () => {
+    let w = new WalletEmulator(parseWalletFile(fresh));
+    expect(await verify(w, '1111')).to.equal(SW_PIN_WRONG_BASE + 2);
+    expect(await verify(w, '1111')).to.equal(SW_PIN_WRONG_BASE + 1);
+    let r = reload(fresh, w);
+    w = r.wallet;
+    expect(w.pinTriesLeft).to.equal(1);
+    expect(await verify(w, '1111')).to.equal(SW_PIN_BLOCKED);
+    r = reload(r.text, w);
+    expect(JSON.parse(r.text).pinTriesLeft).to.equal(0);
+    expect(await verify(r.wallet, '2468')).to.equal(SW_PIN_BLOCKED);
+  });
+
+  it('the right PIN restores the tries, and the file says so', async () => {
+    let w = new WalletEmulator(parseWalletFile(fresh));
+    await verify(w, '1111');
+    const r = reload(fresh, w);
+    expect(await verify(r.wallet, '2468')).to.equal(SW_OK);
+    expect(JSON.parse(reload(r.text, r.wallet).text).pinTriesLeft).to.equal(3);
+  });
+
+  it('refuses a tries counter out of range', () => {
+    for (const bad of [-1, 4, 1.5, '2']) {
+      const text = JSON.stringify({ ...JSON.parse(fresh), pinTriesLeft: bad });
+      expect(() => parseWalletFile(text), String(bad)).to.throw(WalletFileError, /pinTriesLeft/);
+    }
+  });
+});
