@@ -160,9 +160,10 @@ describe('cli: tapline', function () {
     const settings = join(dir, 'settings.json');
     fs.writeFileSync(settings, JSON.stringify({ maxTransaction: 5000 }));
     const cfg = join(dir, 'config.upd');
-    expect((await run('sign-update', '--keys', keys, '--kind', 'config', '--version', '3', '--settings', settings, '--out', cfg)).code).to.equal(0);
+    expect((await run('sign-update', '--keys', keys, '--kind', 'config', '--version', '3', '--settings', settings, '--out', cfg)).code, 'no --terminal').to.equal(2);
+    expect((await run('sign-update', '--keys', keys, '--kind', 'config', '--version', '3', '--settings', settings, '--terminal', 'SHOP-1', '--out', cfg)).code).to.equal(0);
     const c = verifyUpdate(new Uint8Array(readFileSync(cfg)), root.alg, root.publicKey);
-    expect(c.kind === UPDATE_CONFIG && c.settings).to.deep.equal({ maxTransaction: 5000 });
+    expect(c.kind === UPDATE_CONFIG && [c.terminalId, c.settings]).to.deep.equal(['SHOP-1', { maxTransaction: 5000 }]);
     expect((await run('sign-update', '--keys', keys, '--kind', 'deny', '--from', '1', '--add', 'XYZ', '--out', deny)).code).to.equal(2);
   });
 
@@ -214,7 +215,13 @@ describe('cli: with a running settlement service', function () {
     const settings = join(world.dir, 's.json');
     fs.writeFileSync(settings, JSON.stringify({ cvmThreshold: 100 }));
     const cfg = join(world.dir, 'c.upd');
-    expect((await tapline('sign-update', '--keys', world.keys.dir, '--kind', 'config', '--version', '1', '--settings', settings, '--out', cfg)).code).to.equal(0);
+    expect((await tapline('sign-update', '--keys', world.keys.dir, '--kind', 'config', '--version', '1', '--settings', settings, '--terminal', 'SHOP-1', '--out', cfg)).code).to.equal(0);
+    const elsewhere = await fetch(`${world.url}/v1/updates?terminal=SHOP-2`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${world.token}` },
+      body: readFileSync(cfg),
+    });
+    expect(elsewhere.status, 'signed for SHOP-1, offered for SHOP-2').to.equal(400);
     const stored = await fetch(`${world.url}/v1/updates`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${world.token}` },

@@ -33,7 +33,7 @@ describe('uplink retries', () => {
     const random = seededRandom(42);
     const uplink = new Uplink({
       journal,
-      store: new UpdateStore({ journal, root: rootKey }),
+      store: new UpdateStore({ journal, root: rootKey, terminalId: 'T-1' }),
       transport,
       clock,
       random: (n) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256)),

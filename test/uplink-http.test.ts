@@ -25,6 +25,7 @@ function terminal(flash: RamFlash, service: TestService, url: string, logs: stri
   const store = new UpdateStore({
     journal,
     root,
+    terminalId: 'T-0042',
     log,
     onTime: (t) => times.push(t),
     validateConfig: (s) => {
@@ -123,20 +124,23 @@ describe('uplink over HTTP on loopback', () => {
     service.updates = [
       { kind: UPDATE_DENY_LIST, fromVersion: 0, version: 1, add: [utf8Encode('wallet-A'), utf8Encode('wallet-B')], remove: [] },
       { kind: UPDATE_KEYRING, version: 3, keys: [{ keyId: 9, alg: ALG_P256, publicKey: issuer, notBefore: 0, notAfter: 2_000_000_000, revoked: false }] },
-      { kind: UPDATE_CONFIG, version: 2, settings: { perTransactionCap: 2500 } },
+      { kind: UPDATE_CONFIG, version: 2, terminalId: 'T-0042', settings: { perTransactionCap: 2500 } },
+      // Signed for another terminal: not this one's configuration.
+      { kind: UPDATE_CONFIG, version: 4, terminalId: 'T-0043', settings: { perTransactionCap: 9999 } },
       // Forged: signed by a key that is not the root.
       encodeUpdate({ kind: UPDATE_DENY_LIST, fromVersion: 1, version: 2, add: [], remove: [utf8Encode('wallet-A')] }, ALG_P256, forger),
       // Out of order: does not follow version 1.
       { kind: UPDATE_DENY_LIST, fromVersion: 5, version: 6, add: [utf8Encode('wallet-C')], remove: [] },
       // Fails the terminal's validation.
-      { kind: UPDATE_CONFIG, version: 3, settings: { perTransactionCap: 'lots' } },
+      { kind: UPDATE_CONFIG, version: 3, terminalId: 'T-0042', settings: { perTransactionCap: 'lots' } },
     ];
     await a.uplink.networkUp();
-    expect(a.uplink.stats.updatesRefused).to.equal(3);
+    expect(a.uplink.stats.updatesRefused).to.equal(4);
     expect(a.store.denyList).to.deep.equal([toHex(utf8Encode('wallet-A')), toHex(utf8Encode('wallet-B'))]);
     expect(a.store.versions).to.deep.equal({ denyListVersion: 1, keyringVersion: 3, configVersion: 2 });
     expect(a.store.config).to.deep.equal({ perTransactionCap: 2500 });
-    expect(a.logs.filter((l) => l.startsWith('error uplink: update refused')).length).to.equal(3);
+    expect(a.logs.filter((l) => l.startsWith('error uplink: update refused')).length).to.equal(4);
+    expect(a.logs.some((l) => l.includes('signed for terminal T-0043, not T-0042'))).to.equal(true);
     // The next delta follows on; then a reboot restores everything from the journal.
     service.updates = [{ kind: UPDATE_DENY_LIST, fromVersion: 1, version: 2, add: [], remove: [utf8Encode('wallet-A')] }];
     pay(a.journal, 1, 50);

@@ -34,7 +34,7 @@ const batch: Batch = {
 const updates: Update[] = [
   { kind: UPDATE_DENY_LIST, fromVersion: 3, version: 4, add: [utf8Encode('wallet-1')], remove: [utf8Encode('wallet-0')] },
   { kind: UPDATE_KEYRING, version: 2, keys: [{ keyId: 7, alg: ALG_P256, publicKey: rootPub, notBefore: 1, notAfter: 2_000_000_000, revoked: false }] },
-  { kind: UPDATE_CONFIG, version: 5, settings: { perTransactionCap: 5000 } },
+  { kind: UPDATE_CONFIG, version: 5, terminalId: 'T-0042', settings: { perTransactionCap: 5000 } },
   { kind: UPDATE_TIME, version: 0, unixSeconds: 1_790_000_123, nonce },
 ];
 

@@ -34,6 +34,7 @@ export class Online {
     this.store = new UpdateStore({
       journal: booted.journal,
       root,
+      terminalId: p.terminalId,
       log,
       onKeyring: (keys, version) => {
         booted.keyring.replace(keys);

@@ -251,7 +251,7 @@ Sends the terminal's id, device public key, merchant and per-payment cap from it
     usage: `tapline sign-update --kind deny|keyring|config --out FILE [--keys DIR] [--version N]
                     deny:    --from N [--add WALLET,...] [--remove WALLET,...]   (version defaults to from + 1)
                     keyring: the keyring of DIR at its version (--version overrides)
-                    config:  --version N --settings FILE.json
+                    config:  --version N --settings FILE.json --terminal ID (signed for that terminal only)
 
 Writes the signed update's bytes to FILE (public: no secret in it). A configuration update can be
 handed to the service (POST /v1/updates) which delivers it to terminals on their next upload.`,
@@ -264,6 +264,7 @@ handed to the service (POST /v1/updates) which delivers it to terminals on their
       add: { type: 'string', default: '' },
       remove: { type: 'string', default: '' },
       settings: { type: 'string' },
+      terminal: { type: 'string' },
     },
     async run(v, out) {
       const store = new Keystore(str(v.keys));
@@ -280,7 +281,12 @@ handed to the service (POST /v1/updates) which delivers it to terminals on their
       } else if (kind === 'config') {
         const settings = JSON.parse(readFileSync(required(v.settings, 'settings'), 'utf8')) as unknown;
         if (!settings || typeof settings !== 'object' || Array.isArray(settings)) throw new UsageError('--settings must hold a JSON object');
-        update = { kind: UPDATE_CONFIG, version: int(required(v.version, 'version'), 'version', 1, 0xffffffff), settings: settings as Record<string, unknown> };
+        update = {
+          kind: UPDATE_CONFIG,
+          version: int(required(v.version, 'version'), 'version', 1, 0xffffffff),
+          terminalId: required(v.terminal, 'terminal'),
+          settings: settings as Record<string, unknown>,
+        };
       } else {
         throw new UsageError('--kind must be deny, keyring or config');
       }

@@ -192,7 +192,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     async (request, reply) => {
       const body = binaryBody(request, MAX_UPDATE_BYTES);
       const { terminal } = request.query as { terminal?: string };
-      const stored = await settlement.addUpdate(body, terminal ?? '*');
+      const stored = await settlement.addUpdate(body, terminal);
       return reply.code(201).send(stored);
     },
   );

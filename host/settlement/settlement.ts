@@ -314,8 +314,11 @@ export class Settlement {
     });
   }
 
-  /** Stores a root-signed keyring or configuration update for delivery (`terminalId` or '*' for all). */
-  async addUpdate(bytes: Uint8Array, terminalId = '*'): Promise<{ kind: number; version: number }> {
+  /**
+   * Stores a root-signed configuration update for delivery to the terminal its signed bytes name
+   * (`terminalId`, when given, must be that one).
+   */
+  async addUpdate(bytes: Uint8Array, terminalId?: string): Promise<{ kind: number; version: number; terminalId: string }> {
     let update;
     try {
       update = verifyUpdate(bytes, this.#root.alg, this.#rootPublicKey);
@@ -326,17 +329,21 @@ export class Settlement {
     if (update.kind !== UPDATE_CONFIG) {
       throw new SettlementError(400, 'bad-update', 'only configuration updates are stored; the keyring and deny list are the service\'s own');
     }
+    if (terminalId !== undefined && terminalId !== update.terminalId) {
+      throw new SettlementError(400, 'bad-update', `the update is signed for terminal ${update.terminalId}, not ${terminalId}`);
+    }
+    const target = update.terminalId;
     const now = this.#clock();
     await this.db.transaction((tx) =>
       tx.run('INSERT INTO updates (kind, terminal_id, version, bytes, created_at) VALUES ($1, $2, $3, $4, $5)', [
         update.kind,
-        terminalId,
+        target,
         update.version,
         bytes,
         now,
       ]),
     );
-    return { kind: update.kind, version: update.version };
+    return { kind: update.kind, version: update.version, terminalId: target };
   }
 
   async denyList(since: number): Promise<{ version: number; entries: { version: number; walletId: string; reason: string; addedAt: number }[]; update?: Uint8Array }> {

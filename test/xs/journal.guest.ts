@@ -90,7 +90,7 @@ serve({
     const flash = new RamFlash({ blocks: 16 });
     const journal = new Journal({ flash, reserveBlocks: 2, keyedTypes: UPDATE_RECORD_TYPES });
     journal.open();
-    const store = new UpdateStore({ journal, root });
+    const store = new UpdateStore({ journal, root, terminalId: 'T-XS' });
     const sent = new Map<number, string>();
     for (let i = 0; i < a.receipts; i++) {
       const p = receiptPayload(1 + (i % 5), 10 + i, i + 1, 350);

@@ -20,6 +20,8 @@ export const UPDATE_RECORD_TYPES = [RECORD_DENY_LIST, RECORD_KEYRING, RECORD_CON
 export interface UpdateStoreOptions {
   journal: Journal;
   root: { alg: Alg; publicKey: Uint8Array };
+  /** This terminal's id: a configuration update signed for another terminal is refused. */
+  terminalId: string;
   log?: Log;
   /** Checks a configuration before it takes effect; throws to refuse it (the old one stays). */
   validateConfig?: (settings: Record<string, unknown>) => void;
@@ -79,7 +81,9 @@ export class UpdateStore {
       const r = j.latest(type);
       if (!r) continue;
       try {
-        this.#take(verifyUpdate(r.payload, this.#o.root.alg, this.#o.root.publicKey));
+        const update = verifyUpdate(r.payload, this.#o.root.alg, this.#o.root.publicKey);
+        if (update.kind === UPDATE_CONFIG) this.#forThisTerminal(update);
+        this.#take(update);
       } catch (e) {
         this.#log('error', 'uplink', `stored update refused: ${(e as Error).message}`);
       }
@@ -115,6 +119,7 @@ export class UpdateStore {
         break;
       case UPDATE_CONFIG:
         if (update.version <= this.#configVersion) throw new UpdateError(`config version ${update.version} is not newer than ${this.#configVersion}`);
+        this.#forThisTerminal(update);
         try {
           this.#o.validateConfig?.(update.settings);
         } catch (e) {
@@ -130,6 +135,12 @@ export class UpdateStore {
     }
     this.#log('info', 'uplink', `applied update kind ${update.kind} version ${update.version}`);
     return update;
+  }
+
+  #forThisTerminal(update: ConfigUpdate): void {
+    if (update.terminalId !== this.#o.terminalId) {
+      throw new UpdateError(`config version ${update.version} is signed for terminal ${update.terminalId}, not ${this.#o.terminalId}`);
+    }
   }
 
   #store(type: number, bytes: Uint8Array): void {

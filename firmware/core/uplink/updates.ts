@@ -9,7 +9,8 @@
 //              (the update's version is the version after applying it)
 //   keyring    A2 = A1 { A1 { 80 key id | 81 alg | 82 public key | 83 not before | 84 not after | 85 revoked } ... }
 //              (the whole keyring: it replaces the terminal's)
-//   config     A2 = 80 settings (UTF-8 JSON object: the risk settings to change)
+//   config     A2 = 80 settings (UTF-8 JSON object: the risk settings to change) | 81 terminal id
+//              (the one terminal it is for: a configuration signed for one terminal is refused by others)
 //   time       A2 = 80 unix seconds | 81 nonce of the batch answered
 import { TaplineError } from '../../base/errors';
 import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
@@ -54,6 +55,8 @@ export interface KeyringUpdate {
 export interface ConfigUpdate {
   kind: typeof UPDATE_CONFIG;
   version: number;
+  /** The terminal it is for (printable ASCII, 1..16), inside the signed bytes. */
+  terminalId: string;
   /** A JSON object; the terminal validates it before it takes effect. */
   settings: Record<string, unknown>;
 }
@@ -67,6 +70,13 @@ export interface TimeUpdate {
 }
 
 export type Update = DenyListDelta | KeyringUpdate | ConfigUpdate | TimeUpdate;
+
+const MAX_TERMINAL_ID = 16;
+
+function terminalIdBytes(id: string): Uint8Array {
+  if (!/^[\x21-\x7e]{1,16}$/.test(id)) throw new UpdateError(`terminal id "${id}" is not 1..16 printable ASCII`);
+  return utf8Encode(id);
+}
 
 function u(value: number, bytes = 4): Uint8Array {
   if (!Number.isSafeInteger(value) || value < 0 || value >= 2 ** (8 * bytes)) throw new UpdateError(`${value} does not fit ${bytes} bytes`);
@@ -115,7 +125,10 @@ function body(update: Update): Uint8Array {
     case UPDATE_CONFIG: {
       const text = utf8Encode(JSON.stringify(update.settings));
       if (text.length > MAX_CONFIG_BYTES) throw new UpdateError('configuration too large');
-      return encodeTlv([{ tag: 0x80, value: text }]);
+      return encodeTlv([
+        { tag: 0x80, value: text },
+        { tag: 0x81, value: terminalIdBytes(update.terminalId) },
+      ]);
     }
     case UPDATE_TIME:
       if (update.nonce.length !== NONCE_LENGTH) throw new UpdateError('nonce must be 16 bytes');
@@ -200,7 +213,9 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
       return { kind, version, keys };
     }
     case UPDATE_CONFIG: {
-      const f = decodeFields(b, { 0x80: { min: 2, max: MAX_CONFIG_BYTES } }, MAX_CONFIG_BYTES + 8);
+      const f = decodeFields(b, { 0x80: { min: 2, max: MAX_CONFIG_BYTES }, 0x81: { min: 1, max: MAX_TERMINAL_ID } }, MAX_CONFIG_BYTES + 32);
+      const terminalId = utf8Decode(f.get(0x81)!);
+      terminalIdBytes(terminalId);
       let settings: unknown;
       try {
         settings = JSON.parse(utf8Decode(f.get(0x80)!));
@@ -208,7 +223,7 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
         throw new UpdateError('configuration is not JSON');
       }
       if (!settings || typeof settings !== 'object' || Array.isArray(settings)) throw new UpdateError('configuration is not an object');
-      return { kind, version, settings: settings as Record<string, unknown> };
+      return { kind, version, terminalId, settings: settings as Record<string, unknown> };
     }
     case UPDATE_TIME: {
       const f = decodeFields(b, { 0x80: { min: 5, max: 5 }, 0x81: { min: NONCE_LENGTH, max: NONCE_LENGTH } }, 64);
