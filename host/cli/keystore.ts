@@ -1,7 +1,9 @@
 // The key folder `tapline init` creates and the other commands and the service read:
 //   root.key            provisioning root key (secret, 0600): signs updates and batch responses
 //   issuer-<id>.key     one file per issuer key (secret, 0600): signs wallet certificates
-//   keyring.json        the issuer public keys and the keyring version (public; terminals cache it)
+//   keyring.json        the issuer public keys and the keyring version (public; terminals cache it),
+//                       with the same keyring as a root-signed update: only a holder of root.key can
+//                       change it, and a file edited by hand is refused
 //   admin.token         the operator token of the settlement service (secret, 0600)
 // Secrets are written with mode 0600 from the start (never chmod after the fact) and never overwritten.
 import { TaplineError } from '../../firmware/base/errors';
@@ -13,6 +15,7 @@ import { checkIssuerKey, KeyringError, type IssuerKey } from '../../firmware/cor
 import { ALG_ED25519, ALG_P256, isAlg, type Alg } from '../../firmware/core/crypto/verify';
 import type { RandomBytes } from '../../firmware/base/platform';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
+import { encodeUpdate, UPDATE_KEYRING, UpdateError, verifyUpdate } from '../../firmware/core/uplink/updates';
 import { generateKeyPair, type Issuer } from '../wallet/issuer';
 
 export class KeystoreError extends TaplineError {
@@ -138,7 +141,30 @@ export class Keystore {
     return { key: entry, secretKey: fromHex(o.secretKey) };
   }
 
+  /**
+   * The keyring, once its root signature verifies and the readable part says the same as the signed
+   * one. Throws KeystoreError for a file changed without the root key.
+   */
   keyring(): Keyring {
+    const keyring = this.#keyringJson();
+    const o = this.#readJson('keyring.json', false) as { signed?: unknown };
+    const root = this.root();
+    let signed;
+    try {
+      signed = verifyUpdate(fromHex(String(o.signed)), root.alg, root.publicKey);
+    } catch (e) {
+      if (e instanceof UpdateError || e instanceof TypeError || e instanceof RangeError) {
+        throw new KeystoreError(`keyring.json is not signed by the root key (${(e as Error).message}): add keys with tapline add-issuer`);
+      }
+      throw e;
+    }
+    const readable = JSON.stringify({ version: keyring.version, keys: keyring.keys.map(keyJson) });
+    const verified = signed.kind === UPDATE_KEYRING ? JSON.stringify({ version: signed.version, keys: signed.keys.map(keyJson) }) : '';
+    if (readable !== verified) throw new KeystoreError('keyring.json was changed without the root key: its keys differ from the signed keyring');
+    return keyring;
+  }
+
+  #keyringJson(): Keyring {
     const o = this.#readJson('keyring.json', false) as { version: unknown; keys: unknown };
     if (!Number.isSafeInteger(o.version) || !Array.isArray(o.keys)) throw new KeystoreError('keyring.json is malformed');
     try {
@@ -179,7 +205,10 @@ export class Keystore {
   }
 
   #writeKeyring(keyring: Keyring): void {
-    writePublicFile(join(this.dir, 'keyring.json'), JSON.stringify({ version: keyring.version, keys: keyring.keys.map(keyJson) }, null, 2) + '\n');
+    const root = this.root();
+    const signed = encodeUpdate({ kind: UPDATE_KEYRING, version: keyring.version, keys: keyring.keys }, root.alg, root.secretKey);
+    const text = JSON.stringify({ version: keyring.version, keys: keyring.keys.map(keyJson), signed: toHex(signed) }, null, 2) + '\n';
+    writePublicFile(join(this.dir, 'keyring.json'), text);
   }
 
   #readJson(name: string, secret: boolean): unknown {

@@ -19,6 +19,8 @@ export interface ServiceOptions {
   clock?: () => number;
   /** Fault injection for crash tests: called inside each batch's transaction, before it commits. */
   beforeCommit?: () => Promise<void>;
+  /** Told when keyring.json changed and was refused (the message also goes to stderr). */
+  onKeyringRefused?: (message: string) => void;
 }
 
 export interface RunningService {
@@ -32,13 +34,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const keystore = new Keystore(options.keys);
   const root = keystore.root();
   // Re-read keyring.json when it changes (tapline add-issuer): terminals get the new keyring next upload.
+  // A file changed without the root key is refused: the keyring in use stays.
   let keyring = keystore.keyring();
   let stamp = keystore.keyringStamp();
   const currentKeyring = () => {
     const now = keystore.keyringStamp();
     if (now !== stamp) {
-      keyring = keystore.keyring();
       stamp = now;
+      try {
+        keyring = keystore.keyring();
+      } catch (e) {
+        options.onKeyringRefused?.((e as Error).message);
+        process.stderr.write(`tapline: ${(e as Error).message}; keeping keyring version ${keyring.version}\n`);
+      }
     }
     return keyring;
   };
