@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { UPDATE_KEYRING, verifyUpdate } from '../firmware/core/uplink/updates';
 import { publicKeyOf } from '../firmware/core/uplink/sign';
