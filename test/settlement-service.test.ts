@@ -226,6 +226,28 @@ for (const { name, start } of BACKENDS) {
       expect(kinds).to.deep.equal(['reported-lost', 'lost']);
     });
 
+    it('a lost wallet spent at a terminal whose clock says before the report: the wallet\'s counter says after', async () => {
+      const t1 = await world.terminal('T1');
+      const t2 = await world.terminal('T2');
+      const spec = world.wallet();
+      const w = spec.emulator();
+      const lostAt = t1.clock.wallTime()!;
+      expect((await world.admin('POST', `/v1/wallets/${spec.walletId}/lost`, { at: lostAt })).status).to.equal(200);
+      // The finder spends at T1 (an honest clock): booked as lost.
+      t1.clock.advance(60_000);
+      expect((await t1.pay(w, 200)).kind).to.equal('approved');
+      expect((await t1.upload(world.url)).response!.results[0]!.reason).to.match(/^lost/);
+      // Then at T2, whose clock (and its floor: a tampered build) says a day before the report.
+      t2.clock.setWallTime(lostAt - 86400);
+      t2.risk.clock.lastKnownTime = 0;
+      expect((await t2.pay(w, 300)).kind).to.equal('approved');
+      const up = await t2.upload(world.url);
+      expect(up.response!.results.map((r) => r.reason ?? 'ok')).to.deep.equal(['lost: credited, loss booked, wallet denied']);
+      const s = world.service!.settlement;
+      expect(await s.balance(`wallet:${spec.walletId}`), 'the holder pays none of it').to.equal(0);
+      expect(await s.balance(`loss:issuer:${world.issuer.key.keyId}`)).to.equal(-500);
+    });
+
     it('books spending beyond the wallet\'s known balance as an overspend', async () => {
       const t1 = await world.terminal('T1');
       const spec = world.wallet({ balance: 100_000 }); // a tampered element claims far more than was loaded

@@ -248,6 +248,11 @@ export class BatchSettler {
     } else if (wallet.status === 'lost' && (wallet.lost_at === null || paymentTime >= Number(wallet.lost_at))) {
       outcome = 'lost';
       reason = `wallet ${walletId} was reported lost`;
+    } else if (wallet.status === 'lost' && (await this.#afterALostSpend(walletId, response.counter))) {
+      // The terminal's clock puts it before the report, but the wallet's own counter puts it after a
+      // spend already booked as lost: the counter is signed by the wallet, the clock is the terminal's.
+      outcome = 'lost';
+      reason = `wallet ${walletId} was reported lost; counter ${response.counter} follows a spend after the report, whatever the terminal's clock says`;
     } else if (wallet.status === 'denied') {
       outcome = 'denied';
       reason = `wallet ${walletId} is on the deny list`;
@@ -286,6 +291,13 @@ export class BatchSettler {
     this.#denied.set(walletId, version);
     if (wallet.status !== 'lost') wallet.status = 'denied';
     return { seq, status: RESULT_ACCEPTED, reason: `${outcome}: credited, loss booked, wallet denied` };
+  }
+
+  /** A receipt of this wallet with a lower counter is already booked as a spend after the loss report. */
+  async #afterALostSpend(walletId: string, counter: number): Promise<boolean> {
+    if (this.#receipts.some((r) => r.walletId === walletId && r.outcome === 'lost' && r.counter !== null && r.counter < counter)) return true;
+    const row = await this.#tx.get<{ c: number | null }>(`SELECT MIN(counter) AS c FROM receipts WHERE wallet_id = $1 AND outcome = 'lost'`, [walletId]);
+    return row?.c !== null && row?.c !== undefined && Number(row.c) < counter;
   }
 
   #record(
