@@ -54,6 +54,19 @@ describe('device app: online (uplink over the device HTTP adapter, loopback serv
     expect(w.logs.some((l) => l.includes('time: service time'))).to.equal(true);
   });
 
+  it('refuses a signed service time earlier than the last known time: the clock never moves back', async () => {
+    const { w, online, service } = await connected();
+    await pay(w, '1500#');
+    const known = w.booted!.risk.lastKnownTime;
+    service.serviceTime = known - 86400;
+    await w.runner!.network(true);
+    await online.uplink.settled();
+    await w.steps(1);
+    expect(w.logs.some((l) => l.includes(`time: service time ${known - 86400} refused: before the last known time`)), w.logs.join('\n')).to.equal(true);
+    expect(w.clock.wallTime()!).to.be.at.least(known);
+    expect(w.booted!.risk.lastKnownTime).to.be.at.least(known);
+  });
+
   it('applies a signed deny list from the answer: the denied wallet is then declined', async () => {
     const { w, online, service } = await connected();
     const clone = w.wallet();

@@ -27,6 +27,23 @@ describe('drivers: a full tap through the reader and the wallet emulator on Node
         expect((await bench.tap(wallet, { random: seededRandom('again'), request: REQUEST })).counter).to.equal(2);
       });
 
+  it('a link names its card and activation; it is over once the reader activates another card', async () => {
+    const bench = new TapBench({ via: 'i2c' });
+    await bench.begin();
+    const { rig } = bench;
+    rig.chip.placeCard(makeWallet('p256'));
+    const first = (await rig.reader.waitForCard(500))!;
+    const session = first.link.session();
+    expect(session).to.match(/^[0-9a-f]{8,20}\/1$/);
+    await rig.reader.release(first);
+    rig.chip.removeCard();
+    rig.chip.placeCard(makeWallet('ed25519'));
+    const second = (await rig.reader.waitForCard(500))!;
+    expect(second.link.session()).to.match(/\/2$/);
+    // The first link's session changed under it: a tap still holding it sees the swap.
+    expect(first.link.session()).to.not.equal(session);
+  });
+
   it('a replayed exchange carries the same bytes without the cryptography', async () => {
     const bench = new TapBench({ via: 'i2c' });
     await bench.begin();
