@@ -8,6 +8,7 @@ import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { decodeTlv, TlvError } from '../firmware/core/protocol/tlv';
 import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
 import { RiskEngine } from '../firmware/core/risk/engine';
+import { ClockState } from '../firmware/core/risk/clock-state';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 import { mutate, seededRandom } from './uplink-fuzz-helpers';
 import { NOW, World, outcomeOf, Relay } from './xs/core-scenarios';
@@ -112,6 +113,12 @@ describe('payment core: fuzzed parsers', function () {
     for (const r of c.receipts) engine.applyReceipt(decodeReceipt(r));
     engine.applyDenyDelta({ version: 3, addWallets: ['0011223344556677'], addSerials: ['8899aabbccddeeff'], removeWallets: [], removeSerials: [] });
     const r = fuzz('checkpoint', [engine.encode()], (b) => RiskEngine.decode(b, { config: DEFAULT_RISK_CONFIG }), isTlv);
+    expect(r.refused).to.be.greaterThan(INPUTS / 2);
+  });
+
+  it('the clock state decoder refuses with TlvError only', () => {
+    const seeds = [new ClockState({ lastKnownTime: NOW, settledAt: NOW - 3600, offlineSeconds: 3600 }).encode(), new ClockState().encode()];
+    const r = fuzz('clock state', seeds, (b) => ClockState.decode(b), isTlv);
     expect(r.refused).to.be.greaterThan(INPUTS / 2);
   });
 

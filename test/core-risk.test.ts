@@ -8,6 +8,7 @@ import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { TlvError } from '../firmware/core/protocol/tlv';
 import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError } from '../firmware/core/risk/config';
 import { RiskEngine, RiskStateError } from '../firmware/core/risk/engine';
+import { ClockState } from '../firmware/core/risk/clock-state';
 import { DECLINE } from '../firmware/base/reasons';
 import { Terminal } from '../firmware/core/terminal/terminal';
 import { NOW, SCENARIOS, World } from './xs/core-scenarios';
@@ -21,6 +22,38 @@ async function worldWithPayments(n: number, mode: 'merchant' | 'transit' = 'merc
   }
   return { w, wallets };
 }
+
+describe('payment core: clock state', () => {
+  it('counts uptime into the floor and the time offline, and never moves the floor back', () => {
+    const c = new ClockState({ settledAt: NOW });
+    c.advance(0);
+    c.advance(90_500);
+    expect([c.lastKnownTime, c.offlineSeconds]).to.deep.equal([NOW + 90, 90]);
+    expect(c.observe(NOW + 10, 91_000)).to.equal(false);
+    expect(c.lastKnownTime).to.equal(NOW + 91);
+    expect(c.observe(NOW + 200, 91_000)).to.equal(true);
+    expect(c.effectiveTime(NOW + 150, 92_000)).to.equal(NOW + 201);
+    expect(c.secondsOffline(92_000)).to.equal(201);
+  });
+
+  it('round-trips, and a merge takes the later floor and the count of the later settlement', () => {
+    const a = new ClockState({ lastKnownTime: NOW + 500, settledAt: NOW, offlineSeconds: 500 });
+    expect(ClockState.decode(a.encode())).to.deep.include({ lastKnownTime: NOW + 500, settledAt: NOW, offlineSeconds: 500 });
+    const older = new ClockState({ lastKnownTime: NOW - 10, settledAt: NOW - 9000, offlineSeconds: 8990 });
+    a.merge(older);
+    expect([a.lastKnownTime, a.settledAt, a.offlineSeconds]).to.deep.equal([NOW + 500, NOW, 500]);
+    const fresh = new ClockState();
+    fresh.merge(a);
+    expect([fresh.lastKnownTime, fresh.settledAt, fresh.offlineSeconds]).to.deep.equal([NOW + 500, NOW, 500]);
+    expect(() => ClockState.decode(a.encode().subarray(0, 10))).to.throw(TlvError);
+  });
+
+  it('a settlement starts the time offline again, never before the floor', () => {
+    const c = new ClockState({ lastKnownTime: NOW, settledAt: NOW - 100, offlineSeconds: 100 });
+    c.settled(NOW - 50);
+    expect([c.settledAt, c.offlineSeconds]).to.deep.equal([NOW, 0]);
+  });
+});
 
 describe('payment core: risk state', () => {
   it('every decline reason is produced by at least one tap scenario', () => {

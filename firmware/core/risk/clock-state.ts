@@ -61,6 +61,8 @@ export class ClockState implements ClockStateFields {
     if (nowMs !== undefined) this.advance(nowMs);
     if (time < this.lastKnownTime) return false;
     this.lastKnownTime = time;
+    // Count whole seconds from this reading on, so that the floor never runs ahead of a right clock.
+    if (nowMs !== undefined) this.#countedMs = nowMs;
     // A terminal that never settled starts its offline window when it first knows the time.
     this.settledAt ??= time;
     return true;

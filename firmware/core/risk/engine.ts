@@ -162,7 +162,6 @@ export class RiskEngine {
     }
     // Checked with the time unknown too: the uptime counted since the settlement, across reboots, and the
     // floor under the clock are both evidence of how long the terminal has been offline.
-    this.clock.effectiveTime(f.time, f.nowMs);
     const offline = Math.max(this.clock.secondsOffline(f.nowMs), f.time === undefined || this.settledAt === undefined ? 0 : f.time - this.settledAt);
     if (offline > this.config.maxOfflineSeconds) throw new DeclineError('offlineTooLong', `${offline} s since settlement`);
     const passback = this.config.transit.passbackSeconds;
