@@ -1,11 +1,11 @@
 // The settlement service's HTTP API on Fastify (docs/SETTLEMENT.md). Terminals use POST /v1/batches
 // (binary, authenticated by the batch's device-key signature); operators use the JSON routes with the
 // admin bearer token. Every refusal is `{ "error": code, "message": text }` with a 4xx/5xx status.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import { MAX_BATCH_BYTES } from '../../firmware/core/uplink/wire';
 import { MAX_UPDATE_BYTES } from '../../firmware/core/uplink/updates';
+import { sameSecret } from './secret';
 import { Settlement, SettlementError } from './settlement';
 import { registerOffice } from './office/routes';
 
@@ -49,8 +49,7 @@ const AMOUNT_SCHEMA = { type: 'integer', minimum: 0, maximum: 281474976710655 } 
 
 export function buildServer(options: ServerOptions): FastifyInstance {
   const { settlement } = options;
-  // Compared as SHA-256 digests: equal lengths always, so the time taken says nothing about the token's length.
-  const tokenDigest = sha256(Buffer.from(options.adminToken));
+  const token = Buffer.from(options.adminToken);
   const limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
   const app = Fastify({
     logger: options.logger ?? false,
@@ -81,8 +80,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   const admin = async (request: FastifyRequest) => {
     const header = request.headers.authorization ?? '';
-    const given = sha256(Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : ''));
-    if (!timingSafeEqual(given, tokenDigest)) {
+    if (!sameSecret(Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : ''), token)) {
       throw new SettlementError(401, 'unauthorized', 'this route needs the operator token (Authorization: Bearer ...)');
     }
   };
@@ -226,8 +224,4 @@ function binaryBody(request: FastifyRequest, max: number): Uint8Array {
   if (body.length === 0) throw new SettlementError(400, 'empty-body', 'the body is empty');
   if (body.length > max) throw new SettlementError(413, 'body-too-large', `body of ${body.length} bytes exceeds ${max}`);
   return new Uint8Array(body.buffer, body.byteOffset, body.length);
-}
-
-function sha256(bytes: Buffer): Buffer {
-  return createHash('sha256').update(bytes).digest();
 }

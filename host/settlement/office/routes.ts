@@ -3,7 +3,8 @@
 // carries its expiry and an HMAC keyed by the token (HttpOnly, SameSite=Strict), so the token itself is
 // never stored in the browser and rotating keys/admin.token ends every session. Scripts may instead send
 // `Authorization: Bearer <token>` (e.g. for the CSV export). Read-only: nothing here changes money.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sameSecret as same } from '../secret';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -362,10 +363,6 @@ function csvRow(cells: unknown[]): string {
       })
       .join(',') + '\n'
   );
-}
-
-function same(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function cookie(header: string | undefined, name: string): string | undefined {
