@@ -237,8 +237,8 @@ for (const { name, start } of BACKENDS) {
       t1.clock.advance(60_000);
       expect((await t1.pay(w, 200)).kind).to.equal('approved');
       expect((await t1.upload(world.url)).response!.results[0]!.reason).to.match(/^lost/);
-      // Then at T2, whose clock (and its floor: a tampered build) says a day before the report.
-      t2.clock.setWallTime(lostAt - 86400);
+      // Then at T2, whose clock (and its floor: a tampered build) says an hour before the report.
+      t2.clock.setWallTime(lostAt - 3600);
       t2.risk.clock.lastKnownTime = 0;
       expect((await t2.pay(w, 300)).kind).to.equal('approved');
       const up = await t2.upload(world.url);
