@@ -121,35 +121,10 @@ declare module 'http' {
   }
 }
 
-// Moddable's crypt modules (modules/crypt): big-number arithmetic and ECDSA in C, SHA-256 in C.
-declare module 'curve' {
-  export default class Curve {
-    constructor(name: 'secp256r1' | 'secp384r1');
-    readonly n: bigint;
-    readonly orderSize: number;
-  }
-}
-
-declare module 'ecp' {
-  export default class ECPoint {
-    constructor(x: bigint, y: bigint, identity?: boolean);
-  }
-}
-
-declare module 'ecdsa' {
-  import type Curve from 'curve';
-  import type ECPoint from 'ecp';
-  export default class ECDSA {
-    constructor(key: ECPoint, curve: Curve);
-    /** `H` the message digest; `signature` r || s (asn1 false). */
-    verify(H: ArrayBuffer, signature: ArrayBuffer, asn1?: boolean): boolean;
-  }
-}
-
-declare module 'crypt' {
-  export class Digest {
-    constructor(algorithm: 'SHA1' | 'SHA224' | 'SHA256' | 'SHA384' | 'SHA512');
-    write(message: string | ArrayBuffer): void;
-    close(): ArrayBuffer;
-  }
+// The project's native module (native/tapline_native.c, bound by firmware/app/native-module.js).
+declare module 'tapline-native' {
+  export function p256Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  export function sha256(bytes: Uint8Array): ArrayBuffer;
+  export function crc32(bytes: Uint8Array, start?: number, end?: number): number;
 }

@@ -10,7 +10,7 @@ import { Journal, type RecoveryReport } from '../core/journal/journal';
 import type { Flash } from '../core/journal/flash';
 import { Keyring } from '../core/crypto/keyring';
 import { Verifier } from '../core/crypto/verifier';
-import { ALG_P256, verifySignature, type VerifyFn } from '../core/crypto/verify';
+import { ALG_ED25519, ALG_P256, verifySignature, type Alg, type VerifyFn } from '../core/crypto/verify';
 import { publicKeyOf, signMessage } from '../core/uplink/sign';
 import { RiskEngine } from '../core/risk/engine';
 import { RECORD_CLOCK, Terminal, type Screen } from '../core/terminal/terminal';
@@ -49,6 +49,12 @@ export interface BootOptions {
    * device passes one in native code; boot checks it against noble first and falls back if they differ.
    */
   verify?: VerifyFn;
+  /**
+   * Transit: check signatures before the gate opens. Default: only when the native verifier passed the
+   * self-test (modelled at a few ms on an ESP32-S3, docs/DEVICE.md); noble in JavaScript is too slow for
+   * a gate, so then the terminal defers as before.
+   */
+  verifyBeforeOpen?: boolean;
   readerAttempts?: number;
   /** Delay before the first reader retry; doubles each time. */
   readerRetryMs?: number;
@@ -129,7 +135,9 @@ export async function boot(o: BootOptions): Promise<Booted> {
   }
   risk ??= new RiskEngine(riskOptions);
   const keyring = new Keyring(provisionedIssuerKeys(provisioning));
-  const verifier = new Verifier({ keyring, cacheSize: 16, verify: chooseVerify(o) });
+  const verify = chooseVerify(o);
+  const verifier = new Verifier({ keyring, cacheSize: 16, verify });
+  const verifyBeforeOpen = o.verifyBeforeOpen ?? verify !== verifySignature;
   const terminal = new Terminal({
     mode: provisioning.mode,
     terminalId: provisioning.terminalId,
@@ -141,6 +149,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     clock: o.clock,
     random: o.random,
     log,
+    verifyBeforeOpen,
   });
   const clock = journal.latest(RECORD_CLOCK);
   if (clock) {
@@ -149,6 +158,9 @@ export async function boot(o: BootOptions): Promise<Booted> {
     } catch (e) {
       log('warn', 'time', `clock state ${clock.seq} unreadable (${errorText(e)}); the checkpoint's and the receipts' times stand`);
     }
+  }
+  if (provisioning.mode === 'transit') {
+    log('info', 'boot', `transit: signatures checked ${verifyBeforeOpen ? 'before the gate opens' : 'after the gate opens (deferred)'}`);
   }
   let restored = 0;
   let unreadable = 0;
@@ -224,20 +236,20 @@ async function bringUpReader(o: BootOptions): Promise<{ reader?: NfcReader; firm
 const SELF_TEST_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 
 /** Accepts the good signature and refuses it on a changed message and under another key. */
-function passesSelfTest(verify: VerifyFn): boolean {
+function passesSelfTest(verify: VerifyFn, alg: Alg): boolean {
   const message = utf8Encode('tapline self-test');
-  const signature = signMessage(ALG_P256, SELF_TEST_KEY, message);
+  const signature = signMessage(alg, SELF_TEST_KEY, message);
   const changed = message.slice();
   changed[0]! ^= 1;
-  const publicKey = publicKeyOf(ALG_P256, SELF_TEST_KEY);
-  const otherKey = publicKeyOf(ALG_P256, SELF_TEST_KEY.map((b) => b ^ 0x5a));
-  return verify(ALG_P256, publicKey, message, signature) && !verify(ALG_P256, publicKey, changed, signature) && !verify(ALG_P256, otherKey, message, signature);
+  const publicKey = publicKeyOf(alg, SELF_TEST_KEY);
+  const otherKey = publicKeyOf(alg, SELF_TEST_KEY.map((b) => b ^ 0x5a));
+  return verify(alg, publicKey, message, signature) && !verify(alg, publicKey, changed, signature) && !verify(alg, otherKey, message, signature);
 }
 
 function chooseVerify(o: BootOptions): VerifyFn {
   if (!o.verify) return verifySignature;
   try {
-    if (passesSelfTest(o.verify)) {
+    if (passesSelfTest(o.verify, ALG_P256) && passesSelfTest(o.verify, ALG_ED25519)) {
       o.log('info', 'selftest', 'native signature verification agrees with the reference: in use');
       return o.verify;
     }
@@ -251,7 +263,7 @@ function chooseVerify(o: BootOptions): VerifyFn {
 function runSelfTest(o: BootOptions, journal: Journal, reader: boolean): SelfTest {
   let crypto = false;
   try {
-    crypto = passesSelfTest(verifySignature);
+    crypto = passesSelfTest(verifySignature, ALG_P256);
   } catch (e) {
     o.log('error', 'selftest', `crypto: ${errorText(e)}`);
   }

@@ -11,10 +11,9 @@ import config from 'mc/config';
 import {
   boot, BootError, checkJournalPartition, DeviceSink, Display, JOURNAL_PARTITION, ModdableHttpTransport, openFeedback, openKeypad,
   Online, openReader, PartitionAdapter, PIN_MAP, PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard,
-  TicksClock, WifiLink, ALG_P256, verifySignature,
+  TicksClock, WifiLink, nativeVerify,
 } from './bundle';
-import type { VerifyFn } from './bundle';
-import { nativeP256Verifier } from './native-p256';
+import * as native from 'tapline-native';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -53,16 +52,12 @@ async function main(): Promise<void> {
   const sink = new DeviceSink({ display, feedback: openFeedback(board, io, clock), log });
   const keypad = openKeypad(board, io.DigitalBank, clock);
 
-  // P-256 (what secure elements sign with) in the SDK's C arithmetic; Ed25519 stays in JavaScript.
-  const p256 = nativeP256Verifier();
-  const verify: VerifyFn = (alg, publicKey, message, signature) =>
-    alg === ALG_P256 ? p256(publicKey, message, signature) : verifySignature(alg, publicKey, message, signature);
-
   const booted = await boot({
     clock,
     random,
     log,
-    verify,
+    // mbedTLS P-256 and libsodium Ed25519 (native/tapline_native.c); boot checks them against noble.
+    verify: nativeVerify(native),
     provisioningText: () => readProvisioningText(provisionFlash),
     journalFlash,
     openReader: () => openReader(board, io, clock, log),

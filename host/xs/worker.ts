@@ -19,6 +19,20 @@ export interface Meter {
   allocate: number;
   /** Slots in use at the end of the message. */
   currentHeapCount: number;
+  /** native/xsdev only: this message's peaks and host time, and the machine's creation values. */
+  device?: DeviceMeter;
+}
+
+export interface DeviceMeter {
+  peakSlots: number;
+  chunkBytes: number;
+  peakChunkBytes: number;
+  /** Deepest XS stack, in slots. */
+  stackPeak: number;
+  hostMs: number;
+  creation: { chunk: number; heap: number; stack: number };
+  /** What the preload put in the shared (flash) image. */
+  preload: { slots: number; chunkBytes: number; keys: number; aliases: number };
 }
 
 export interface XSResult {
@@ -35,6 +49,8 @@ export interface XSWorkerOptions {
   meteringLimit?: number;
   /** Size in bytes of the XS parser buffer, for large bundles. */
   parserBufferSize?: number;
+  /** Another engine binary speaking the same protocol (native/xsdev), with its arguments. */
+  engine?: { path: string; args: string[] };
 }
 
 const encoder = new TextEncoder();
@@ -62,10 +78,10 @@ export class XSWorker {
 
   constructor(options: XSWorkerOptions = {}) {
     this.#options = options;
-    const args = ['tapline'];
+    const args = options.engine ? options.engine.args : ['tapline'];
     if (options.meteringLimit) args.push('-l', String(options.meteringLimit));
     if (options.parserBufferSize) args.push('-s', String(options.parserBufferSize));
-    this.#process = spawn(xsnapBinary(), args, {
+    this.#process = spawn(options.engine ? options.engine.path : xsnapBinary(), args, {
       stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore'],
     });
     this.#toXS = this.#process.stdio[3] as Writable;
@@ -156,7 +172,15 @@ export class XSWorker {
       const meter = separator >= 0 ? JSON.parse(decoder.decode(message.subarray(1, separator))) : {};
       waiter.resolve({
         reply: message.slice(separator >= 0 ? separator + 1 : 1),
-        meter: { compute: meter.compute ?? 0, allocate: meter.allocate ?? 0, currentHeapCount: meter.currentHeapCount ?? 0 },
+        meter: {
+          compute: meter.compute ?? 0,
+          allocate: meter.allocate ?? 0,
+          currentHeapCount: meter.currentHeapCount ?? 0,
+          device: meter.peakSlots === undefined ? undefined : {
+            peakSlots: meter.peakSlots, chunkBytes: meter.chunkBytes, peakChunkBytes: meter.peakChunkBytes, stackPeak: meter.stackPeak,
+            hostMs: meter.hostMs, creation: meter.creation, preload: meter.preload,
+          },
+        },
       });
     } else if (kind === 0x21 /* ! */) {
       waiter.reject(new Error(`XS: ${decoder.decode(message.subarray(1))}`));

@@ -48,6 +48,11 @@ export interface TapContext {
   log: Log;
   /** Challenge length in bytes (16..32). */
   challengeBytes?: number;
+  /**
+   * Transit: check the signatures before the gate opens instead of deferring them (set where the
+   * verifier is fast enough for the gate: native code on the device). Default false.
+   */
+  verifyBeforeOpen?: boolean;
 }
 
 /** An approval whose signatures still have to be checked (transit, deferred). */
@@ -116,7 +121,7 @@ export class Tap {
       this.#key = verifier.precheck(cert, time, risk.lastKnownTime);
       this.#assessment = risk.assess({ certificate: cert, amount: this.amount, mode: this.#ctx.mode, time, nowMs: clock.now() });
       if (!verifier.isVerified(cert)) {
-        if (this.#assessment.mayDefer) this.#deferCertificate = true;
+        if (this.#assessment.mayDefer && this.#ctx.verifyBeforeOpen !== true) this.#deferCertificate = true;
         else verifier.verifySignature(cert, this.#key);
       }
       const request: PayRequest = {

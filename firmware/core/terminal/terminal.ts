@@ -61,6 +61,8 @@ export interface TerminalOptions {
   /** First terminal sequence number to use (default: one past the risk state's last). */
   nextSeq?: number;
   timeouts?: Partial<Timeouts>;
+  /** Transit: verify signatures before the gate opens (see TapContext.verifyBeforeOpen). */
+  verifyBeforeOpen?: boolean;
 }
 
 export interface Timeouts {
@@ -293,6 +295,7 @@ export class Terminal {
         clock: this.#o.clock,
         random: this.#o.random,
         log: this.#log,
+        verifyBeforeOpen: this.#o.verifyBeforeOpen,
       },
       link,
       this.#amount,

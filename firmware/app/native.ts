@@ -1,0 +1,36 @@
+// The device's native primitives (native/tapline_native.c: mbedTLS P-256 and SHA-256, libsodium
+// Ed25519, a table CRC-32) behind the core's ports. Platform-free: firmware/app/main.ts passes the
+// Moddable module's functions, the device-sized host (native/xsdev) its own build of the same C file.
+// noble and firmware/core/journal/crc32.ts stay the reference; boot checks the verifier against noble.
+import { ALG_ED25519, ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type VerifyFn } from '../core/crypto/verify';
+
+/** What the C module exports (each takes Uint8Arrays; none keeps a reference to its arguments). */
+export interface NativePrimitives {
+  p256Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  sha256(bytes: Uint8Array): ArrayBuffer;
+  crc32(bytes: Uint8Array, start?: number, end?: number): number;
+}
+
+/** The hashing port the journal can take (SHA-256 for its chain, CRC-32 for torn writes). */
+export interface HashPort {
+  sha256(bytes: Uint8Array): Uint8Array;
+  crc32(bytes: Uint8Array, start?: number, end?: number): number;
+}
+
+/** verifySignature's contract over the native verifiers: false for a wrong-sized key or signature. */
+export function nativeVerify(n: NativePrimitives): VerifyFn {
+  return (alg, publicKey, message, signature) => {
+    if (signature.length !== SIGNATURE_LENGTH || !publicKeyFits(alg, publicKey)) return false;
+    if (alg === ALG_P256) return n.p256Verify(publicKey, message, signature) === true;
+    if (alg === ALG_ED25519) return n.ed25519Verify(publicKey, message, signature) === true;
+    return false;
+  };
+}
+
+export function nativeHashes(n: NativePrimitives): HashPort {
+  return {
+    sha256: (bytes) => new Uint8Array(n.sha256(bytes)),
+    crc32: (bytes, start = 0, end = bytes.length) => n.crc32(bytes, start, end),
+  };
+}

@@ -1,0 +1,443 @@
+/*
+ * xsdev: the XS engine sized like the device. The firmware runs on an ESP32 in a machine made from the
+ * manifest's creation block (fixed chunks, fixed slots, a small stack) after xsl preloaded the bundle
+ * into flash. xsdev does the same on the host, from the XS sources that @agoric/xsnap ships:
+ *
+ *   1. a large "link" machine runs the preload files (the device bundle as a module, then the host app
+ *      script), as xsl does at build time, and is then shared (xsShareMachine): what it holds stands
+ *      for the flash image, read-only, with copy-on-write aliases for what the app later changes;
+ *   2. the run machine is cloned from it with the creation values given on the command line, with
+ *      incremental sizes 0 as on the device, so running out of chunks, slots or stack aborts.
+ *
+ * It speaks xsnap-worker's netstring protocol on descriptors 3 (in) and 4 (out), so host/xs/worker.ts
+ * drives it: `e<script>` evaluates, `?<bytes>` calls globalThis.handleCommand. Each reply carries the
+ * computrons and this message's peaks: slots, chunk bytes and stack depth (slots), and its host time.
+ *
+ * Host functions, as the device has them: trace, the native primitives of native/tapline_native.c,
+ * and NOR flash partitions in C memory (program clears bits only, erase sets 0xFF), outside the XS heap.
+ */
+#include "xsAll.h"
+#include "xsnap.h"
+
+extern xsIntegerValue _xsmcGetBuffer(xsMachine *the, xsSlot *slot, void **data, xsUnsignedValue *count, xsBooleanValue writable);
+#include <sys/time.h>
+
+#ifndef mxInstrument
+	#error "xsdev needs mxInstrument for the stack peak"
+#endif
+
+extern void xs_tapline_p256_verify(xsMachine *the);
+extern void xs_tapline_ed25519_verify(xsMachine *the);
+extern void xs_tapline_sha256(xsMachine *the);
+extern void xs_tapline_crc32(xsMachine *the);
+extern void modInstallTextDecoder(xsMachine *the);
+extern void modInstallTextEncoder(xsMachine *the);
+
+enum {
+	E_BAD_USAGE = 2,
+	E_IO_ERROR = 3,
+	E_NOT_ENOUGH_MEMORY = 11,
+	E_STACK_OVERFLOW = 12,
+	E_UNHANDLED_EXCEPTION = 15,
+	E_NO_MORE_KEYS = 16,
+};
+
+/* Flash partitions: a few, each one contiguous block of C memory. */
+#define FLASH_MAX 4
+typedef struct {
+	uint8_t *bytes;
+	uint32_t size;
+	uint32_t blockLength;
+	double programmed;
+	double erased;
+} Partition;
+static Partition gPartitions[FLASH_MAX];
+static int gPartitionCount = 0;
+
+static Partition *partitionOf(xsMachine *the)
+{
+	int id = xsToInteger(xsArg(0));
+	if ((id < 0) || (id >= gPartitionCount))
+		xsRangeError("no flash partition %d", id);
+	return &gPartitions[id];
+}
+
+/* flashCreate(size, blockLength) -> id, erased */
+static void xs_flash_create(xsMachine *the)
+{
+	uint32_t size = xsToInteger(xsArg(0));
+	uint32_t blockLength = xsToInteger(xsArg(1));
+	if (gPartitionCount == FLASH_MAX)
+		xsUnknownError("too many flash partitions");
+	if (!blockLength || (size % blockLength))
+		xsRangeError("flash size %u is not a whole number of %u-byte blocks", size, blockLength);
+	Partition *p = &gPartitions[gPartitionCount];
+	p->bytes = c_malloc(size);
+	if (!p->bytes)
+		xsUnknownError("no memory for flash");
+	c_memset(p->bytes, 0xFF, size);
+	p->size = size;
+	p->blockLength = blockLength;
+	p->programmed = p->erased = 0;
+	xsResult = xsInteger(gPartitionCount++);
+}
+
+static void checkRange(xsMachine *the, Partition *p, uint32_t offset, uint32_t length)
+{
+	if ((offset > p->size) || (length > p->size - offset))
+		xsRangeError("flash access %u+%u outside %u bytes", offset, length, p->size);
+}
+
+/* flashRead(id, byteLength, byteOffset) -> ArrayBuffer */
+static void xs_flash_read(xsMachine *the)
+{
+	Partition *p = partitionOf(the);
+	uint32_t length = xsToInteger(xsArg(1));
+	uint32_t offset = xsToInteger(xsArg(2));
+	checkRange(the, p, offset, length);
+	xsResult = xsArrayBuffer(p->bytes + offset, length);
+}
+
+/* flashWrite(id, bytes, byteOffset): NOR programming, bits go from 1 to 0 only */
+static void xs_flash_write(xsMachine *the)
+{
+	Partition *p = partitionOf(the);
+	void *data;
+	xsUnsignedValue length;
+	uint32_t offset = xsToInteger(xsArg(2));
+	_xsmcGetBuffer(the, &xsArg(1), &data, &length, 0);
+	checkRange(the, p, offset, length);
+	for (xsUnsignedValue i = 0; i < length; i++)
+		p->bytes[offset + i] &= ((uint8_t *)data)[i];
+	p->programmed += length;
+}
+
+/* flashErase(id, startBlock, endBlock) */
+static void xs_flash_erase(xsMachine *the)
+{
+	Partition *p = partitionOf(the);
+	uint32_t start = xsToInteger(xsArg(1));
+	uint32_t end = xsToInteger(xsArg(2));
+	uint32_t blocks = p->size / p->blockLength;
+	if ((start >= end) || (end > blocks))
+		xsRangeError("flash erase of blocks %u..%u outside %u blocks", start, end, blocks);
+	c_memset(p->bytes + start * p->blockLength, 0xFF, (end - start) * p->blockLength);
+	p->erased += (double)(end - start) * p->blockLength;
+}
+
+/* flashStats(id) -> [size, blockLength, bytesProgrammed, bytesErased] */
+static void xs_flash_stats(xsMachine *the)
+{
+	Partition *p = partitionOf(the);
+	xsVars(1);
+	xsResult = xsNewArray(4);
+	xsSet(xsResult, 0, xsInteger(p->size));
+	xsSet(xsResult, 1, xsInteger(p->blockLength));
+	xsSet(xsResult, 2, xsNumber(p->programmed));
+	xsSet(xsResult, 3, xsNumber(p->erased));
+}
+
+static void xs_trace(xsMachine *the)
+{
+	fputs(xsToString(xsArg(0)), stdout);
+	fflush(stdout);
+}
+
+static void xs_gc(xsMachine *the)
+{
+	xsCollectGarbage();
+}
+
+static void xs_set_timeout(xsMachine *the)
+{
+	xsSetTimer(xsToNumber(xsArg(1)), 0);
+}
+
+static void xs_ticks(xsMachine *the)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	xsResult = xsNumber((double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0);
+}
+
+static void define(xsMachine *the, xsSlot target, const char *name, xsCallback callback, int length)
+{
+	xsVar(0) = xsNewHostFunction(callback, length);
+	xsDefine(target, xsID(name), xsVar(0), xsDontEnum);
+}
+
+/* Runs in the link machine, so that everything here is part of the shared (flash) image. */
+static void buildHost(xsMachine *the)
+{
+	xsBeginHost(the);
+	xsVars(2);
+	define(the, xsGlobal, "trace", xs_trace, 1);
+	define(the, xsGlobal, "print", xs_trace, 1);
+	define(the, xsGlobal, "gc", xs_gc, 0);
+	define(the, xsGlobal, "setTimeout", xs_set_timeout, 2);
+	xsVar(1) = xsNewObject();
+	define(the, xsVar(1), "p256Verify", xs_tapline_p256_verify, 3);
+	define(the, xsVar(1), "ed25519Verify", xs_tapline_ed25519_verify, 3);
+	define(the, xsVar(1), "sha256", xs_tapline_sha256, 1);
+	define(the, xsVar(1), "crc32", xs_tapline_crc32, 3);
+	xsDefine(xsGlobal, xsID("taplineNative"), xsVar(1), xsDontEnum);
+	xsVar(1) = xsNewObject();
+	define(the, xsVar(1), "create", xs_flash_create, 2);
+	define(the, xsVar(1), "read", xs_flash_read, 3);
+	define(the, xsVar(1), "write", xs_flash_write, 3);
+	define(the, xsVar(1), "erase", xs_flash_erase, 3);
+	define(the, xsVar(1), "stats", xs_flash_stats, 1);
+	define(the, xsVar(1), "ticks", xs_ticks, 0);
+	xsDefine(xsGlobal, xsID("hostFlash"), xsVar(1), xsDontEnum);
+	modInstallTextDecoder(the);
+	modInstallTextEncoder(the);
+	xsEndHost(the);
+}
+
+xsBooleanValue fxMeteringCallback(xsMachine *the, xsUnsignedValue index)
+{
+	return 1;
+}
+
+static int readNetString(FILE *in, char **dest, size_t *length)
+{
+	char *buffer;
+	if (fscanf(in, "%9zu", length) < 1 || fgetc(in) != ':')
+		return 1;
+	buffer = malloc(*length + 1);
+	if (!buffer)
+		return 2;
+	if (fread(buffer, 1, *length, in) < *length || fgetc(in) != ',') {
+		free(buffer);
+		return 3;
+	}
+	buffer[*length] = 0;
+	*dest = buffer;
+	return 0;
+}
+
+static int writeNetString(FILE *out, const char *prefix, const char *bytes, size_t length)
+{
+	if (fprintf(out, "%zu:%s", length + strlen(prefix), prefix) < 1)
+		return 1;
+	if (length && fwrite(bytes, 1, length, out) < length)
+		return 2;
+	if (fputc(',', out) == EOF || fflush(out) < 0)
+		return 3;
+	return 0;
+}
+
+static double nowMs(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
+}
+
+static int exitCode(xsMachine *the)
+{
+	switch (the->abortStatus) {
+	case 0: return 0;
+	case xsNotEnoughMemoryExit: return E_NOT_ENOUGH_MEMORY;
+	case xsStackOverflowExit: return E_STACK_OVERFLOW;
+	case xsNoMoreKeysExit: return E_NO_MORE_KEYS;
+	default: return E_UNHANDLED_EXCEPTION;
+	}
+}
+
+static const char *abortText(int status)
+{
+	switch (status) {
+	case xsNotEnoughMemoryExit: return "memory full";
+	case xsStackOverflowExit: return "JavaScript stack overflow";
+	case xsNoMoreKeysExit: return "not enough keys";
+	default: return "aborted";
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: xsdev --chunk BYTES --heap SLOTS --stack SLOTS [--keys N] [--module FILE]... [--script FILE]...\n"
+		"  the creation values are a manifest's (creation.chunk.initial, creation.heap.initial, creation.stack);\n"
+		"  --module and --script files are preloaded, in order, into the shared (flash) image.\n");
+}
+
+typedef struct {
+	const char *kind;
+	const char *path;
+} Preload;
+
+int main(int argc, char *argv[])
+{
+	Preload preloads[16];
+	int preloadCount = 0;
+	xsCreation run = {
+		0, 0,         /* chunks: initial, incremental (0: fixed, as on the device) */
+		0, 0,         /* slots: initial, incremental */
+		0,            /* stack slots */
+		256, 0,       /* keys beyond the preloaded ones: initial, incremental */
+		127, 127,     /* name and symbol table moduli */
+		32768, 1993,  /* parser buffer and table */
+	};
+	xsCreation link = {
+		64 * 1024 * 1024, 4 * 1024 * 1024,
+		1024 * 1024, 64 * 1024,
+		16384,
+		32768, 4096,
+		127, 127,     /* the clone reads the link machine's name and symbol tables: same moduli */
+		8 * 1024 * 1024, 1993,
+	};
+	for (int i = 1; i < argc; i++) {
+		const char *value = (i + 1 < argc) ? argv[i + 1] : NULL;
+		if (!value) { usage(); return E_BAD_USAGE; }
+		if (!strcmp(argv[i], "--chunk")) run.initialChunkSize = atoi(value);
+		else if (!strcmp(argv[i], "--heap")) run.initialHeapCount = atoi(value);
+		else if (!strcmp(argv[i], "--stack")) run.stackCount = atoi(value);
+		else if (!strcmp(argv[i], "--keys")) run.initialKeyCount = atoi(value);
+		else if ((!strcmp(argv[i], "--module") || !strcmp(argv[i], "--script")) && preloadCount < 16) {
+			preloads[preloadCount].kind = argv[i] + 2;
+			preloads[preloadCount++].path = value;
+		}
+		else { usage(); return E_BAD_USAGE; }
+		i++;
+	}
+	if (run.initialChunkSize <= 0 || run.initialHeapCount <= 0 || run.stackCount <= 0) {
+		usage();
+		return E_BAD_USAGE;
+	}
+
+	FILE *in = fdopen(3, "rb");
+	FILE *out = fdopen(4, "wb");
+	if (!in || !out) {
+		fprintf(stderr, "xsdev: descriptors 3 and 4 must be open (run it through host/xsdev/device-host.ts)\n");
+		return E_IO_ERROR;
+	}
+
+	xsInitializeSharedCluster();
+	xsMachine *linker = xsCreateMachine(&link, "xsdev-link", NULL);
+	buildHost(linker);
+	int failed = 0;
+	for (int i = 0; i < preloadCount && !failed; i++) {
+		xsBeginHost(linker);
+		{
+			xsTry {
+				if (!strcmp(preloads[i].kind, "module"))
+					xsRunModuleFile((char *)preloads[i].path);
+				else
+					xsRunProgramFile((char *)preloads[i].path);
+			}
+			xsCatch {
+				fprintf(stderr, "xsdev: preloading %s: %s\n", preloads[i].path, xsToString(xsException));
+				xsException = xsUndefined;
+				failed = 1;
+			}
+		}
+		xsEndHost(linker);
+		fxRunLoop(linker);
+		xsBeginHost(linker);
+		if (xsTypeOf(xsException) != xsUndefinedType) {
+			fprintf(stderr, "xsdev: preloading %s: %s\n", preloads[i].path, xsToString(xsException));
+			xsException = xsUndefined;
+			failed = 1;
+		}
+		xsEndHost(linker);
+	}
+	if (failed || linker->abortStatus)
+		return failed ? E_UNHANDLED_EXCEPTION : exitCode(linker);
+	xsShareMachine(linker);
+	long sharedSlots = linker->currentHeapCount;
+	long sharedChunks = linker->currentChunksSize;
+	long sharedKeys = linker->keyIndex;
+	long aliases = linker->aliasCount;
+
+	xsMachine *machine = xsCloneMachine(&run, linker, "xsdev", NULL);
+	if (!machine) {
+		fprintf(stderr, "xsdev: cannot create the machine (%d chunk bytes, %d slots, %d stack slots)\n",
+			run.initialChunkSize, run.initialHeapCount, run.stackCount);
+		return E_NOT_ENOUGH_MEMORY;
+	}
+	xsBeginMetering(machine, fxMeteringCallback, 1);
+	for (;;) {
+		char *message;
+		size_t length;
+		if (readNetString(in, &message, &length)) {
+			if (feof(in))
+				break;
+			fprintf(stderr, "xsdev: bad netstring from the host\n");
+			return E_IO_ERROR;
+		}
+		char command = message[0];
+		if (command == 'q') {
+			free(message);
+			break;
+		}
+		if (command != 'e' && command != '?') {
+			fprintf(stderr, "xsdev: unknown command '%c'\n", command);
+			return E_IO_ERROR;
+		}
+		int error = 0;
+		char *reply = NULL;
+		xsIntegerValue replyLength = 0;
+		machine->peakHeapCount = machine->currentHeapCount;
+		machine->peakChunksSize = machine->currentChunksSize;
+		machine->stackPeak = machine->stack;
+		xsSetCurrentMeter(machine, 0);
+		double started = nowMs();
+		xsBeginHost(machine);
+		{
+			xsVars(2);
+			xsTry {
+				if (command == '?') {
+					xsVar(0) = xsArrayBuffer(message + 1, length - 1);
+					xsVar(1) = xsCall1(xsGlobal, xsID("handleCommand"), xsVar(0));
+				}
+				else {
+					xsVar(0) = xsStringBuffer(message + 1, length - 1);
+					xsVar(1) = xsCall1(xsGlobal, xsID("eval"), xsVar(0));
+				}
+			}
+			xsCatch {
+				error = 1;
+				xsVar(1) = xsException;
+				xsException = xsUndefined;
+			}
+			if (!machine->abortStatus)
+				fxRunLoop(machine);
+			double hostMs = nowMs() - started;
+			unsigned long compute = xsGetCurrentMeter(machine);
+			if (machine->abortStatus) {
+				char text[200];
+				snprintf(text, sizeof(text), "xsdev abort: %s (chunks %ld of %d bytes, slots %ld of %d, stack %d)",
+					abortText(machine->abortStatus), (long)machine->peakChunksSize, run.initialChunkSize,
+					(long)machine->peakHeapCount, run.initialHeapCount, run.stackCount);
+				writeNetString(out, "!", text, strlen(text));
+				return exitCode(machine);
+			}
+			if (error) {
+				reply = xsToString(xsVar(1));
+				replyLength = strlen(reply);
+			}
+			else if (xsIsInstanceOf(xsVar(1), xsArrayBufferPrototype)) {
+				replyLength = xsGetArrayBufferLength(xsVar(1));
+				reply = xsToArrayBuffer(xsVar(1));
+			}
+			char meter[512];
+			snprintf(meter, sizeof(meter),
+				".{\"compute\":%lu,\"currentHeapCount\":%ld,\"allocate\":%ld,\"peakSlots\":%ld,\"chunkBytes\":%ld,"
+				"\"peakChunkBytes\":%ld,\"stackPeak\":%ld,\"hostMs\":%.4f,\"creation\":{\"chunk\":%d,\"heap\":%d,\"stack\":%d},"
+				"\"preload\":{\"slots\":%ld,\"chunkBytes\":%ld,\"keys\":%ld,\"aliases\":%ld}}\1",
+				compute, (long)machine->currentHeapCount, (long)(machine->maximumChunksSize + machine->maximumHeapCount * sizeof(txSlot)),
+				(long)machine->peakHeapCount, (long)machine->currentChunksSize, (long)machine->peakChunksSize,
+				(long)(machine->stackTop - machine->stackPeak), hostMs, run.initialChunkSize, run.initialHeapCount, run.stackCount,
+				sharedSlots, sharedChunks, sharedKeys, aliases);
+			if (writeNetString(out, error ? "!" : meter, reply ? reply : "", reply ? replyLength : 0))
+				return E_IO_ERROR;
+		}
+		xsEndHost(machine);
+		free(message);
+	}
+	xsEndMetering(machine);
+	xsDeleteMachine(machine);
+	return 0;
+}
