@@ -4,14 +4,13 @@
 // status. Each step logs a line a firmware engineer can read on the serial console.
 import { TaplineError } from '../base/errors';
 import type { Clock, Log, RandomBytes } from '../base/platform';
-import { equalBytes, utf8Encode } from '../base/bytes';
+import { equalBytes, fromHex, utf8Encode } from '../base/bytes';
 import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
 import { Journal, type RecoveryReport } from '../core/journal/journal';
 import type { Flash } from '../core/journal/flash';
 import { Keyring } from '../core/crypto/keyring';
 import { Verifier } from '../core/crypto/verifier';
 import { ALG_ED25519, ALG_P256, verifySignature, type Alg, type VerifyFn } from '../core/crypto/verify';
-import { publicKeyOf, signMessage } from '../core/uplink/sign';
 import { RiskEngine } from '../core/risk/engine';
 import { RECORD_CLOCK, Terminal, type Screen } from '../core/terminal/terminal';
 import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
@@ -180,7 +179,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
 
   const { reader, firmware, fault } = await bringUpReader(o);
 
-  const selfTest = runSelfTest(o, journal, reader !== undefined);
+  const selfTest = runSelfTest(o, verify, journal, reader !== undefined);
   log(selfTest.crypto && selfTest.random && selfTest.journal ? 'info' : 'error', 'selftest',
     `crypto ${ok(selfTest.crypto)}, random ${ok(selfTest.random)}, journal ${ok(selfTest.journal)}, reader ${ok(selfTest.reader)}`);
   if (!selfTest.crypto || !selfTest.random) {
@@ -231,19 +230,32 @@ async function bringUpReader(o: BootOptions): Promise<{ reader?: NfcReader; firm
   return { fault };
 }
 
-// A fixed key signs a fixed message: the bundle's P-256 code, and the engine under it, must agree with
-// themselves and refuse a changed message. Cheap (one sign, two verifies) and catches a broken build.
-const SELF_TEST_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+// Known answers for a fixed message, signed by noble with the private key 01 02 .. 20 (test/device-boot.test.ts
+// checks them against noble): the verifier in use must accept each and refuse a changed message and another
+// key. No signing at boot: that would build noble's base-point tables, ~200 KB a curve, for good.
+const SELF_TEST_MESSAGE = 'tapline self-test';
+export const SELF_TEST_VECTORS: Record<Alg, { publicKey: string; otherKey: string; signature: string }> = {
+  [ALG_P256]: {
+    publicKey: '02515c3d6eb9e396b904d3feca7f54fdcd0cc1e997bf375dca515ad0a6c3b4035f',
+    otherKey: '03515c3d6eb9e396b904d3feca7f54fdcd0cc1e997bf375dca515ad0a6c3b4035f',
+    signature: '1db1ebc8d27fc7e0a1e851132419222a3285dc0078aa9845e84f48cd44aa314f4a78447266da6ea76a60f121c372551190b89d9dbe875e2c00f8f238daa13abb',
+  },
+  [ALG_ED25519]: {
+    publicKey: '79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664',
+    otherKey: '79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049665',
+    signature: 'a26fda87dd999be85da73e0d1527d9091a4ee3c2c7300c98e9d5ac51c3c16db2a07391ed10ace94523f17e3026fc122eedaa52831f6d2b6b912ae1d3e16f1e01',
+  },
+};
 
-/** Accepts the good signature and refuses it on a changed message and under another key. */
+/** Accepts the known good signature and refuses it on a changed message and under another key. */
 function passesSelfTest(verify: VerifyFn, alg: Alg): boolean {
-  const message = utf8Encode('tapline self-test');
-  const signature = signMessage(alg, SELF_TEST_KEY, message);
+  const v = SELF_TEST_VECTORS[alg];
+  const message = utf8Encode(SELF_TEST_MESSAGE);
+  const signature = fromHex(v.signature);
   const changed = message.slice();
   changed[0]! ^= 1;
-  const publicKey = publicKeyOf(alg, SELF_TEST_KEY);
-  const otherKey = publicKeyOf(alg, SELF_TEST_KEY.map((b) => b ^ 0x5a));
-  return verify(alg, publicKey, message, signature) && !verify(alg, publicKey, changed, signature) && !verify(alg, otherKey, message, signature);
+  const publicKey = fromHex(v.publicKey);
+  return verify(alg, publicKey, message, signature) && !verify(alg, publicKey, changed, signature) && !verify(alg, fromHex(v.otherKey), message, signature);
 }
 
 function chooseVerify(o: BootOptions): VerifyFn {
@@ -260,10 +272,10 @@ function chooseVerify(o: BootOptions): VerifyFn {
   return verifySignature;
 }
 
-function runSelfTest(o: BootOptions, journal: Journal, reader: boolean): SelfTest {
+function runSelfTest(o: BootOptions, verify: VerifyFn, journal: Journal, reader: boolean): SelfTest {
   let crypto = false;
   try {
-    crypto = passesSelfTest(verifySignature, ALG_P256);
+    crypto = passesSelfTest(verify, ALG_P256) && passesSelfTest(verify, ALG_ED25519);
   } catch (e) {
     o.log('error', 'selftest', `crypto: ${errorText(e)}`);
   }

@@ -24,6 +24,8 @@ export interface Meter {
 }
 
 export interface DeviceMeter {
+  /** Slots and chunk bytes in use at the end of the message, beyond the preloaded image (garbage included). */
+  slots: number;
   peakSlots: number;
   chunkBytes: number;
   peakChunkBytes: number;
@@ -32,7 +34,7 @@ export interface DeviceMeter {
   hostMs: number;
   creation: { chunk: number; heap: number; stack: number };
   /** What the preload put in the shared (flash) image. */
-  preload: { slots: number; chunkBytes: number; keys: number; aliases: number };
+  preload: { slots: number; chunkBytes: number; keys: number };
 }
 
 export interface XSResult {
@@ -177,7 +179,7 @@ export class XSWorker {
           allocate: meter.allocate ?? 0,
           currentHeapCount: meter.currentHeapCount ?? 0,
           device: meter.peakSlots === undefined ? undefined : {
-            peakSlots: meter.peakSlots, chunkBytes: meter.chunkBytes, peakChunkBytes: meter.peakChunkBytes, stackPeak: meter.stackPeak,
+            slots: meter.slots, peakSlots: meter.peakSlots, chunkBytes: meter.chunkBytes, peakChunkBytes: meter.peakChunkBytes, stackPeak: meter.stackPeak,
             hostMs: meter.hostMs, creation: meter.creation, preload: meter.preload,
           },
         },

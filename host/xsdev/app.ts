@@ -28,6 +28,8 @@ export interface BootArgs {
   journalBytes: number;
   native: boolean;
   wallTime: number;
+  /** Transit: check signatures before the gate opens (default: boot's choice). */
+  verifyBeforeOpen?: boolean;
 }
 
 export interface TapReply {
@@ -89,8 +91,10 @@ export class DeviceApp {
         throw new Error('the wallet exchange is replayed, no reader');
       },
       readerAttempts: 1,
+      verifyBeforeOpen: a.verifyBeforeOpen,
       show: () => {},
     });
+    this.#booted.terminal.start();
     return { logs: this.logs.slice(), selfTest: this.#booted.selfTest };
   }
 

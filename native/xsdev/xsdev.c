@@ -3,11 +3,15 @@
  * manifest's creation block (fixed chunks, fixed slots, a small stack) after xsl preloaded the bundle
  * into flash. xsdev does the same on the host, from the XS sources that @agoric/xsnap ships:
  *
- *   1. a large "link" machine runs the preload files (the device bundle as a module, then the host app
- *      script), as xsl does at build time, and is then shared (xsShareMachine): what it holds stands
- *      for the flash image, read-only, with copy-on-write aliases for what the app later changes;
- *   2. the run machine is cloned from it with the creation values given on the command line, with
- *      incremental sizes 0 as on the device, so running out of chunks, slots or stack aborts.
+ *   1. a large machine runs the preload files (the device bundle as a module, then the host app script)
+ *      and, after a collection, tells what they leave in the heap: on the device that is in flash;
+ *   2. the run machine, fixed in size, loads the same files, and the space they took plus ballast is
+ *      held from C, so that exactly the creation block is free for the run: running out of chunks,
+ *      slots or the manifest's stack aborts, as on the device. Figures are reported beyond that base.
+ *
+ * Not modelled: xsl's copy-on-write aliases for preloaded objects that the run changes (a pointer each,
+ * outside the XS heap), and the 32-bit slot (16 bytes on the ESP32, 32 here): slot counts compare as
+ * they are, chunk bytes here are an upper bound of the device's (pointers in chunks are twice as wide).
  *
  * It speaks xsnap-worker's netstring protocol on descriptors 3 (in) and 4 (out), so host/xs/worker.ts
  * drives it: `e<script>` evaluates, `?<bytes>` calls globalThis.handleCommand. Each reply carries the
@@ -126,15 +130,20 @@ static void xs_flash_erase(xsMachine *the)
 }
 
 /* flashStats(id) -> [size, blockLength, bytesProgrammed, bytesErased] */
+typedef struct {
+	const char *kind;
+	const char *path;
+} Preload;
+
 static void xs_flash_stats(xsMachine *the)
 {
 	Partition *p = partitionOf(the);
 	xsVars(1);
 	xsResult = xsNewArray(4);
-	xsSet(xsResult, 0, xsInteger(p->size));
-	xsSet(xsResult, 1, xsInteger(p->blockLength));
-	xsSet(xsResult, 2, xsNumber(p->programmed));
-	xsSet(xsResult, 3, xsNumber(p->erased));
+	xsSetAt(xsResult, xsInteger(0), xsInteger(p->size));
+	xsSetAt(xsResult, xsInteger(1), xsInteger(p->blockLength));
+	xsSetAt(xsResult, xsInteger(2), xsNumber(p->programmed));
+	xsSetAt(xsResult, xsInteger(3), xsNumber(p->erased));
 }
 
 static void xs_trace(xsMachine *the)
@@ -234,9 +243,9 @@ static double nowMs(void)
 	return (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
 }
 
-static int exitCode(xsMachine *the)
+static int exitCode(int status)
 {
-	switch (the->abortStatus) {
+	switch (status) {
 	case 0: return 0;
 	case xsNotEnoughMemoryExit: return E_NOT_ENOUGH_MEMORY;
 	case xsStackOverflowExit: return E_STACK_OVERFLOW;
@@ -255,6 +264,88 @@ static const char *abortText(int status)
 	}
 }
 
+/*
+ * Takes `bytes` of chunks and `slots` slots out of the machine for good (held from C, invisible to
+ * JavaScript): what is left free is the creation block. Slots go as a chain of objects, two slots each
+ * (the instance and its one property), so that they need no chunk.
+ */
+static xsSlot gBallast;
+static void addBallast(xsMachine *the, long bytes, long slots)
+{
+	xsBeginHost(the);
+	xsVars(2);
+	xsVar(0) = xsArrayBuffer(NULL, (bytes > 64) ? bytes - 64 : 0);
+	for (long i = 0; i + 2 <= slots - 8; i += 2) {
+		xsVar(1) = xsNewObject();
+		xsSet(xsVar(1), xsID("next"), xsVar(0));
+		xsVar(0) = xsVar(1);
+	}
+	gBallast = xsVar(0);
+	xsRemember(gBallast);
+	xsEndHost(the);
+}
+
+static void xsCollectGarbage_(xsMachine *the)
+{
+	xsBeginHost(the);
+	xsCollectGarbage();
+	xsEndHost(the);
+}
+
+/* Runs the preload files in order; nonzero if one threw or the machine aborted. */
+static int preload(xsMachine *machine, Preload *preloads, int count)
+{
+	int failed = 0;
+	buildHost(machine);
+	for (int i = 0; i < count && !failed && !machine->abortStatus; i++) {
+		xsBeginHost(machine);
+		{
+			xsTry {
+				if (!strcmp(preloads[i].kind, "module"))
+					xsRunModuleFile((char *)preloads[i].path);
+				else
+					xsRunProgramFile((char *)preloads[i].path);
+			}
+			xsCatch {
+				xsVars(1);
+				xsVar(0) = xsException;
+				xsException = xsUndefined;
+				fprintf(stderr, "xsdev: preloading %s: %s\n", preloads[i].path, xsToString(xsVar(0)));
+				failed = 1;
+			}
+			if (!failed && !machine->abortStatus)
+				fxRunLoop(machine);
+			if (xsTypeOf(xsException) != xsUndefinedType) {
+				fprintf(stderr, "xsdev: preloading %s: %s\n", preloads[i].path, xsToString(xsException));
+				xsException = xsUndefined;
+				failed = 1;
+			}
+		}
+		xsEndHost(machine);
+	}
+	return failed || machine->abortStatus;
+}
+
+/* The machine aborted and cannot run again: answer every message with why, until the host closes. */
+static int answerAborted(xsMachine *machine, FILE *in, FILE *out, xsCreation *run, long baseSlots, long baseChunks)
+{
+	int status = machine->abortStatus;
+	char text[240], *message;
+	size_t length;
+	snprintf(text, sizeof(text), "xsdev abort: %s (creation: %d chunk bytes, %d slots, %d stack slots; "
+		"this step's peaks: %ld chunk bytes, %ld slots, %ld stack slots)",
+		abortText(status), run->initialChunkSize, run->initialHeapCount, run->stackCount,
+		(long)machine->peakChunksSize - baseChunks, (long)machine->peakHeapCount - baseSlots,
+		(long)(machine->stackTop - machine->stackPeak));
+	for (;;) {
+		if (writeNetString(out, "!", text, strlen(text)))
+			return exitCode(status);
+		if (readNetString(in, &message, &length))
+			return exitCode(status);
+		free(message);
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -263,10 +354,6 @@ static void usage(void)
 		"  --module and --script files are preloaded, in order, into the shared (flash) image.\n");
 }
 
-typedef struct {
-	const char *kind;
-	const char *path;
-} Preload;
 
 int main(int argc, char *argv[])
 {
@@ -315,48 +402,44 @@ int main(int argc, char *argv[])
 	}
 
 	xsInitializeSharedCluster();
+	/* 1. What the preload leaves in the heap (the device keeps it in flash): load, collect, count. */
 	xsMachine *linker = xsCreateMachine(&link, "xsdev-link", NULL);
-	buildHost(linker);
-	int failed = 0;
-	for (int i = 0; i < preloadCount && !failed; i++) {
-		xsBeginHost(linker);
-		{
-			xsTry {
-				if (!strcmp(preloads[i].kind, "module"))
-					xsRunModuleFile((char *)preloads[i].path);
-				else
-					xsRunProgramFile((char *)preloads[i].path);
-			}
-			xsCatch {
-				fprintf(stderr, "xsdev: preloading %s: %s\n", preloads[i].path, xsToString(xsException));
-				xsException = xsUndefined;
-				failed = 1;
-			}
-		}
-		xsEndHost(linker);
-		fxRunLoop(linker);
-		xsBeginHost(linker);
-		if (xsTypeOf(xsException) != xsUndefinedType) {
-			fprintf(stderr, "xsdev: preloading %s: %s\n", preloads[i].path, xsToString(xsException));
-			xsException = xsUndefined;
-			failed = 1;
-		}
-		xsEndHost(linker);
-	}
-	if (failed || linker->abortStatus)
-		return failed ? E_UNHANDLED_EXCEPTION : exitCode(linker);
-	xsShareMachine(linker);
-	long sharedSlots = linker->currentHeapCount;
-	long sharedChunks = linker->currentChunksSize;
-	long sharedKeys = linker->keyIndex;
-	long aliases = linker->aliasCount;
+	if (preload(linker, preloads, preloadCount))
+		return linker->abortStatus ? exitCode(linker->abortStatus) : E_UNHANDLED_EXCEPTION;
+	long loadChunks = linker->peakChunksSize;
+	long loadSlots = linker->peakHeapCount;
+	xsCollectGarbage_(linker);
+	long preloadSlots = linker->currentHeapCount;
+	long preloadChunks = linker->currentChunksSize;
+	long preloadKeys = linker->keyIndex;
+	xsDeleteMachine(linker);
 
-	xsMachine *machine = xsCloneMachine(&run, linker, "xsdev", NULL);
-	if (!machine) {
-		fprintf(stderr, "xsdev: cannot create the machine (%d chunk bytes, %d slots, %d stack slots)\n",
-			run.initialChunkSize, run.initialHeapCount, run.stackCount);
-		return E_NOT_ENOUGH_MEMORY;
+	/* 2. The run machine, fixed, large enough to load the same files without collecting (their peak
+	   in the link machine), then filled with ballast so that exactly the creation block stays free. */
+	xsCreation sized = link;
+	sized.initialChunkSize = run.initialChunkSize + loadChunks;
+	sized.incrementalChunkSize = 0;
+	sized.initialHeapCount = run.initialHeapCount + loadSlots;
+	sized.incrementalHeapCount = 0;
+	xsMachine *machine = xsCreateMachine(&sized, "xsdev", NULL);
+	if (!machine || preload(machine, preloads, preloadCount)) {
+		fprintf(stderr, "xsdev: the preload does not load again (%ld slots, %ld chunk bytes)\n", loadSlots, loadChunks);
+		return machine && machine->abortStatus ? exitCode(machine->abortStatus) : E_NOT_ENOUGH_MEMORY;
 	}
+	xsCollectGarbage_(machine);
+	addBallast(machine, (long)machine->maximumChunksSize - (long)machine->currentChunksSize - run.initialChunkSize,
+		(long)machine->maximumHeapCount - (long)machine->currentHeapCount - run.initialHeapCount);
+	xsCollectGarbage_(machine);
+	long baseSlots = machine->currentHeapCount;
+	long baseChunks = machine->currentChunksSize;
+	/* Loading parsed the bundle with a deep stack (xsl does that at build time); running has only the
+	   manifest's stack: move the bottom up so that deeper runs abort as on the device. */
+	if (machine->stackTop - machine->stack >= run.stackCount) {
+		fprintf(stderr, "xsdev: the idle stack already holds %ld slots\n", (long)(machine->stackTop - machine->stack));
+		return E_STACK_OVERFLOW;
+	}
+	txSlot *allocatedStack = machine->stackBottom;
+	machine->stackBottom = machine->stackTop - run.stackCount;
 	xsBeginMetering(machine, fxMeteringCallback, 1);
 	for (;;) {
 		char *message;
@@ -406,14 +489,8 @@ int main(int argc, char *argv[])
 				fxRunLoop(machine);
 			double hostMs = nowMs() - started;
 			unsigned long compute = xsGetCurrentMeter(machine);
-			if (machine->abortStatus) {
-				char text[200];
-				snprintf(text, sizeof(text), "xsdev abort: %s (chunks %ld of %d bytes, slots %ld of %d, stack %d)",
-					abortText(machine->abortStatus), (long)machine->peakChunksSize, run.initialChunkSize,
-					(long)machine->peakHeapCount, run.initialHeapCount, run.stackCount);
-				writeNetString(out, "!", text, strlen(text));
-				return exitCode(machine);
-			}
+			if (machine->abortStatus)
+				break;
 			if (error) {
 				reply = xsToString(xsVar(1));
 				replyLength = strlen(reply);
@@ -424,20 +501,26 @@ int main(int argc, char *argv[])
 			}
 			char meter[512];
 			snprintf(meter, sizeof(meter),
-				".{\"compute\":%lu,\"currentHeapCount\":%ld,\"allocate\":%ld,\"peakSlots\":%ld,\"chunkBytes\":%ld,"
+				".{\"compute\":%lu,\"currentHeapCount\":%ld,\"allocate\":%ld,\"slots\":%ld,\"peakSlots\":%ld,\"chunkBytes\":%ld,"
 				"\"peakChunkBytes\":%ld,\"stackPeak\":%ld,\"hostMs\":%.4f,\"creation\":{\"chunk\":%d,\"heap\":%d,\"stack\":%d},"
-				"\"preload\":{\"slots\":%ld,\"chunkBytes\":%ld,\"keys\":%ld,\"aliases\":%ld}}\1",
+				"\"preload\":{\"slots\":%ld,\"chunkBytes\":%ld,\"keys\":%ld}}\1",
 				compute, (long)machine->currentHeapCount, (long)(machine->maximumChunksSize + machine->maximumHeapCount * sizeof(txSlot)),
-				(long)machine->peakHeapCount, (long)machine->currentChunksSize, (long)machine->peakChunksSize,
+				(long)machine->currentHeapCount - baseSlots, (long)machine->peakHeapCount - baseSlots, (long)machine->currentChunksSize - baseChunks, (long)machine->peakChunksSize - baseChunks,
 				(long)(machine->stackTop - machine->stackPeak), hostMs, run.initialChunkSize, run.initialHeapCount, run.stackCount,
-				sharedSlots, sharedChunks, sharedKeys, aliases);
+				baseSlots, baseChunks, preloadKeys);
 			if (writeNetString(out, error ? "!" : meter, reply ? reply : "", reply ? replyLength : 0))
 				return E_IO_ERROR;
 		}
 		xsEndHost(machine);
 		free(message);
+		if (machine->abortStatus)
+			break;
 	}
 	xsEndMetering(machine);
+	/* An abort (memory full, stack overflow) jumps out to the metering block, here. */
+	if (machine->abortStatus)
+		return answerAborted(machine, in, out, &run, baseSlots, baseChunks);
+	machine->stackBottom = allocatedStack;
 	xsDeleteMachine(machine);
 	return 0;
 }

@@ -1,0 +1,105 @@
+// The steps the device-sized host measures, for one {algorithm, mode}: boot on an erased journal
+// partition, then a cold tap (certificate not cached) and a warm one (cached), each with its journal
+// append on flash semantics. The wallet's answers are recorded first by the same DeviceApp on Node
+// (with a live wallet emulator), so on XS the figures are the terminal's own work.
+import * as bundle from '../../firmware/app/bundle';
+import { ALG_P256, algName, type Alg } from '../../firmware/core/crypto/verify';
+import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
+import type { Mode } from '../../firmware/core/risk/engine';
+import { publicKeyOf } from '../../firmware/core/uplink/sign';
+import { toHex } from '../../firmware/core/bytes';
+import { RamFlash } from '../flash/ram-flash';
+import { createIssuer, issueWallet } from '../wallet/issuer';
+import { WalletEmulator } from '../wallet/emulator';
+import { seededRandom } from '../wallet/random';
+import { DeviceApp, type BootArgs } from './app';
+import type { DeviceHost, StepResult } from './device-host';
+
+export const NOW = 1_790_000_000;
+const YEAR = 365 * 86400;
+// Both boards' journal partition is at least 1 MiB (the partitions.csv of each manifest).
+export const JOURNAL_BYTES = 1024 * 1024;
+export const MERCHANT_AMOUNT = '1250#';
+/** Longer than the anti-passback window, so the same wallet may ride again. */
+export const BETWEEN_TAPS_MS = 31_000;
+
+export interface TapScenario {
+  alg: Alg;
+  mode: Mode;
+  provisioning: string;
+  /** Every wallet answer the scenario's taps need, by command (hex). */
+  exchange: Record<string, string>;
+}
+
+function provisioningFor(alg: Alg, mode: Mode, issuerKey: { keyId: number; publicKey: Uint8Array; notBefore: number; notAfter: number }): string {
+  const deviceKey = Uint8Array.from({ length: 32 }, (_, i) => 0x11 + i);
+  const rootKey = Uint8Array.from({ length: 32 }, (_, i) => 0x21 + i);
+  return JSON.stringify({
+    version: 1,
+    terminalId: 'T-0042',
+    devicePrivateKey: toHex(deviceKey),
+    devicePublicKey: toHex(publicKeyOf(ALG_P256, deviceKey)),
+    merchantId: 'M-metro',
+    mode,
+    ...(mode === 'transit' ? { fare: 200 } : {}),
+    risk: DEFAULT_RISK_CONFIG,
+    issuerKeys: [{
+      keyId: issuerKey.keyId, alg: alg === ALG_P256 ? 'p256' : 'ed25519', publicKey: toHex(issuerKey.publicKey),
+      notBefore: issuerKey.notBefore, notAfter: issuerKey.notAfter,
+    }],
+    rootPublicKey: { alg: 'p256', publicKey: toHex(publicKeyOf(ALG_P256, rootKey)) },
+    settlementUrl: 'http://192.168.1.10:8080',
+  });
+}
+
+export function bootArgs(s: TapScenario, native: boolean): BootArgs {
+  return { provisioning: s.provisioning, journalBytes: JOURNAL_BYTES, native, wallTime: NOW, verifyBeforeOpen: s.mode === 'transit' ? true : undefined };
+}
+
+/** Issues a wallet and records its answers to a boot, a cold tap and a warm tap, on Node. */
+export async function recordScenario(alg: Alg, mode: Mode): Promise<TapScenario> {
+  const random = seededRandom(`xsdev ${algName(alg)} ${mode}`);
+  const issuer = createIssuer(alg, random, { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
+  const issued = issueWallet(issuer, random, { alg, walletClass: 2, notBefore: NOW - 30 * 86400, notAfter: NOW + YEAR });
+  const wallet = new WalletEmulator({ profile: 'phone', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 1e7, holderVerified: true });
+  const flashes = new Map<object, RamFlash>();
+  const app = new DeviceApp({
+    tapline: bundle,
+    partition: (size) => {
+      const flash = new RamFlash({ blocks: size / 4096 });
+      const partition = new bundle.PartitionAdapter(flash);
+      flashes.set(partition, flash);
+      return partition;
+    },
+    flashCounters: (p) => ({ programmed: flashes.get(p)!.counters.bytesProgrammed, erased: flashes.get(p)!.counters.bytesErased }),
+    wallet: { transceive: async (apdu) => wallet.answer(apdu) },
+  });
+  const s: TapScenario = { alg, mode, provisioning: provisioningFor(alg, mode, issuer.key), exchange: {} };
+  await app.boot(bootArgs(s, false));
+  for (let i = 0; i < 2; i++) {
+    if (mode === 'merchant') await app.keys(MERCHANT_AMOUNT);
+    const tap = await app.tap();
+    if (tap.outcome !== 'approved') throw new Error(`recording ${algName(alg)} ${mode}: tap ${i + 1} ${tap.outcome}`);
+    Object.assign(s.exchange, tap.recorded);
+    await app.idle(BETWEEN_TAPS_MS);
+  }
+  return s;
+}
+
+export interface MeasuredScenario {
+  boot: StepResult<{ logs: string[] }>;
+  cold: StepResult<{ outcome: string; deferred?: boolean; journalBytesProgrammed: number }>;
+  warm: StepResult<{ outcome: string; deferred?: boolean; journalBytesProgrammed: number }>;
+}
+
+/** Replays a recorded scenario on the device-sized host; each step's meter is its own. */
+export async function runScenario(host: DeviceHost, s: TapScenario, native: boolean): Promise<MeasuredScenario> {
+  const boot = await host.call<{ logs: string[] }>('boot', bootArgs(s, native));
+  const taps: MeasuredScenario['cold'][] = [];
+  for (let i = 0; i < 2; i++) {
+    if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
+    taps.push(await host.call('tap', { exchange: s.exchange }));
+    await host.call('idle', { ms: BETWEEN_TAPS_MS });
+  }
+  return { boot, cold: taps[0]!, warm: taps[1]! };
+}
