@@ -99,7 +99,11 @@ async function main(): Promise<void> {
   loop();
 }
 
-main().catch((e: unknown) => {
-  const step = e instanceof BootError ? e.step : 'boot';
-  log('error', step, `halted: ${e instanceof Error ? e.message : String(e)}`);
-});
+// The runtime calls main's default export once the preloaded modules are in place; loading this module
+// does nothing else, so the manifests can preload it with the bundle.
+export default function start(): void {
+  main().catch((e: unknown) => {
+    const step = e instanceof BootError ? e.step : 'boot';
+    log('error', step, `halted: ${e instanceof Error ? e.message : String(e)}`);
+  });
+}

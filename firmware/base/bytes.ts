@@ -75,7 +75,8 @@ export function utf8Decode(bytes: Uint8Array): string {
     else if (c > 0xffff) units.push(0xd800 + ((c - 0x10000) >> 10), 0xdc00 + ((c - 0x10000) & 0x3ff));
     else units.push(c);
     i += n;
-    if (units.length >= 4096) {
+    // apply() puts every unit on the engine's stack: XS on the ESP32 has a few hundred slots of it
+    if (units.length >= 64) {
       parts.push(String.fromCharCode.apply(null, units));
       units = [];
     }

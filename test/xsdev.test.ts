@@ -1,0 +1,150 @@
+// The device-sized XS host (native/xsdev): each board's manifest creation block, with a fifth taken
+// away, still boots the exact device bundle and pays (P-256 merchant, cold and warm) and opens the gate
+// (Ed25519 transit, verified before opening), journal appends on flash semantics included; the native
+// primitives (native/tapline_native.c over Debian's mbedTLS and libsodium) agree with the reference.
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { fromHex, toHex, utf8Encode } from '../firmware/core/bytes';
+import { ALG_ED25519, ALG_P256, type Alg } from '../firmware/core/crypto/verify';
+import { certificateSignedPayload, decodeCertificate, decodePayResponse, paymentSignedPayload } from '../firmware/core/protocol/messages';
+import { SELF_TEST_VECTORS } from '../firmware/app/boot';
+import { verifySignature } from '../firmware/core/crypto/verify';
+import { BOARDS, creationOf, DeviceHost, type Creation } from '../host/xsdev/device-host';
+import { recordScenario, runScenario, type TapScenario } from '../host/xsdev/scenario';
+import { generateKeyPair, sign } from '../host/wallet/issuer';
+import { seededRandom } from '../host/wallet/random';
+import { p256 } from '@noble/curves/nist.js';
+
+const HEADROOM = 1.2;
+/** For checks that run noble in XS too: its base-point tables alone are ~200 KB a curve. */
+const ROOMY: Creation = { chunk: 8 << 20, heap: 200_000, stack: 4096 };
+
+function withHeadroom(c: Creation): Creation {
+  return { chunk: Math.floor(c.chunk / HEADROOM), heap: Math.floor(c.heap / HEADROOM), stack: Math.floor(c.stack / HEADROOM) };
+}
+
+async function onHost<T>(creation: Creation, run: (host: DeviceHost) => Promise<T>): Promise<T> {
+  const host = await DeviceHost.start(creation);
+  try {
+    return await run(host);
+  } finally {
+    await host.close();
+  }
+}
+
+interface VerifyCase {
+  alg: Alg;
+  publicKey: string;
+  message: string;
+  signature: string;
+}
+
+/** Both signatures of a docs/vectors file: the issuer's over the certificate, the wallet's over the payment. */
+function vectorCases(file: string): VerifyCase[] {
+  const v = JSON.parse(readFileSync(new URL(`../docs/vectors/${file}`, import.meta.url), 'utf8'));
+  const cert = decodeCertificate(fromHex(v.certificate.hex));
+  const request = fromHex(v.request.hex);
+  const response = decodePayResponse(fromHex(v.response.hex));
+  return [
+    { alg: v.issuerKey.alg, publicKey: v.issuerKey.publicKey, message: toHex(certificateSignedPayload(cert.tbs)), signature: toHex(cert.signature) },
+    { alg: cert.alg, publicKey: toHex(cert.publicKey), message: toHex(paymentSignedPayload(cert.alg, cert.bytes, request, response.tbs)), signature: toHex(response.signature) },
+  ];
+}
+
+/** Good signatures and every kind of damage to them: a flipped bit anywhere, wrong lengths, a high S. */
+function fuzzCases(alg: Alg, count: number): VerifyCase[] {
+  const random = seededRandom(`xsdev fuzz ${alg}`);
+  const out: VerifyCase[] = [];
+  for (let i = 0; i < count; i++) {
+    const pair = generateKeyPair(alg, random);
+    const message = random(1 + (random(1)[0]! % 200));
+    const signature = sign(pair, message);
+    // every third P-256 key uncompressed (65 bytes), which the terminal also accepts
+    const key = alg === ALG_P256 && i % 3 === 0 ? p256.Point.fromBytes(pair.publicKey).toBytes(false) : pair.publicKey;
+    const c = { alg, publicKey: toHex(key), message: toHex(message), signature: toHex(signature) };
+    out.push(c);
+    const which = i % 5;
+    const flip = (hex: string) => {
+      const b = fromHex(hex);
+      if (b.length) b[random(1)[0]! % b.length]! ^= 1 << (random(1)[0]! % 8);
+      return toHex(b);
+    };
+    if (which === 0) out.push({ ...c, signature: flip(c.signature) });
+    if (which === 1) out.push({ ...c, message: flip(c.message) });
+    if (which === 2) out.push({ ...c, publicKey: flip(c.publicKey) });
+    if (which === 3) out.push({ ...c, signature: c.signature.slice(0, 126) }, { ...c, publicKey: c.publicKey.slice(0, -2) });
+    if (which === 4) out.push({ ...c, signature: toHex(random(64)) }, { ...c, publicKey: toHex(random(alg === ALG_P256 ? 33 : 32)) });
+  }
+  if (alg === ALG_P256) {
+    // high S: the same signature with s' = n - s verifies too (the terminal accepts it, as noble is told)
+    const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+    const c = out[0]!;
+    const s = BigInt(`0x${c.signature.slice(64)}`);
+    out.push({ ...c, signature: c.signature.slice(0, 64) + (n - s).toString(16).padStart(64, '0') });
+  }
+  return out;
+}
+
+describe('device-sized XS host (native/xsdev) @xs', function () {
+  this.timeout(300_000);
+  let merchant: TapScenario;
+  let transit: TapScenario;
+
+  before(async () => {
+    merchant = await recordScenario(ALG_P256, 'merchant');
+    transit = await recordScenario(ALG_ED25519, 'transit');
+  });
+
+  for (const board of BOARDS) {
+    it(`${board}: a fifth less than the manifest's creation block still boots and pays with native crypto`, async () => {
+      const creation = withHeadroom(creationOf(board));
+      for (const s of [merchant, transit]) {
+        const r = await onHost(creation, (host) => runScenario(host, s, true));
+        expect(r.boot.value.logs).to.include('[info] selftest: native signature verification agrees with the reference: in use');
+        for (const tap of [r.cold, r.warm]) {
+          expect(tap.value.outcome, `${board} ${s.mode}`).to.equal('approved');
+          expect(tap.value.deferred, 'verified before approving / opening').to.equal(false);
+          expect(tap.value.journalBytesProgrammed, 'the receipt went to flash').to.be.greaterThan(300);
+          expect(tap.meter.device.stackPeak).to.be.at.most(creation.stack);
+        }
+      }
+    });
+  }
+
+  it('refuses to run the firmware in a creation block too small for it, and says which limit it hit', async () => {
+    const small = { ...creationOf('esp32-devkitc'), stack: 512 };
+    const error = await onHost(small, (host) => runScenario(host, merchant, true)).then(() => 'none', (e: Error) => e.message);
+    expect(error).to.match(/xsdev abort: JavaScript stack overflow \(creation: \d+ chunk bytes, \d+ slots, 512 stack slots/);
+  });
+
+  it('native verifiers agree with noble on docs/vectors/, the boot self-test vectors and fuzzed inputs', async () => {
+    const message = toHex(utf8Encode('tapline self-test'));
+    const cases: VerifyCase[] = [...vectorCases('pay-p256.json'), ...vectorCases('pay-ed25519.json')];
+    for (const alg of [ALG_P256, ALG_ED25519] as const) {
+      const v = SELF_TEST_VECTORS[alg];
+      cases.push({ alg, publicKey: v.publicKey, message, signature: v.signature }, { alg, publicKey: v.otherKey, message, signature: v.signature });
+      cases.push(...fuzzCases(alg, 24));
+    }
+    const results = await onHost(ROOMY, (host) => host.call<Array<[boolean, boolean]>>('verify', { cases }));
+    results.value.forEach(([reference, native], i) => {
+      expect(native, `case ${i}: ${JSON.stringify(cases[i])}`).to.equal(reference);
+      expect(reference, `noble on the host agrees with noble in XS, case ${i}`).to.equal(verifySignature(cases[i]!.alg, fromHex(cases[i]!.publicKey), fromHex(cases[i]!.message), fromHex(cases[i]!.signature)));
+    });
+    expect(results.value.filter(([r]) => r).length, 'the good ones verify').to.be.greaterThan(40);
+    expect(results.value.filter(([r]) => !r).length, 'the damaged ones do not').to.be.greaterThan(40);
+    expect(results.value.slice(0, 4).every(([r]) => r), 'the docs/vectors signatures').to.equal(true);
+  });
+
+  it('native SHA-256 and CRC-32 agree with node:crypto, zlib and the journal\'s CRC-32 on fuzzed inputs', async () => {
+    const inputs = ['', '00', ...Array.from({ length: 40 }, (_, i) => toHex(randomBytes(i * 37)))];
+    const results = await onHost(creationOf('esp32s3-devkitc'), (host) => host.call<Array<{ sha256: string; crc32: number; crc32Js: number }>>('hashes', { inputs }));
+    results.value.forEach((r, i) => {
+      const bytes = Buffer.from(inputs[i]!, 'hex');
+      expect(r.sha256).to.equal(createHash('sha256').update(bytes).digest('hex'));
+      expect(r.crc32).to.equal(crc32(bytes));
+      expect(r.crc32Js).to.equal(r.crc32);
+    });
+  });
+});
