@@ -56,6 +56,14 @@ serve({
   idle: (a: { ms: number }) => app!.idle(a.ms),
   verify: (a) => make().verify(a.cases),
   hashes: (a) => make().hashes(a.inputs),
+  /** `count` native P-256 verifications of one case, for the device model's calibration. */
+  nativeP256: (a: { publicKey: string; message: string; signature: string; count: number }) => {
+    const t = g.tapline;
+    const args = [t.fromHex(a.publicKey), t.fromHex(a.message), t.fromHex(a.signature)] as const;
+    let ok = 0;
+    for (let i = 0; i < a.count; i++) if (g.taplineNative.p256Verify(...args)) ok++;
+    return ok;
+  },
   gc: () => (globalThis as unknown as { gc(): void }).gc(),
   noop: () => null,
 });

@@ -507,7 +507,7 @@ int main(int argc, char *argv[])
 				compute, (long)machine->currentHeapCount, (long)(machine->maximumChunksSize + machine->maximumHeapCount * sizeof(txSlot)),
 				(long)machine->currentHeapCount - baseSlots, (long)machine->peakHeapCount - baseSlots, (long)machine->currentChunksSize - baseChunks, (long)machine->peakChunksSize - baseChunks,
 				(long)(machine->stackTop - machine->stackPeak), hostMs, run.initialChunkSize, run.initialHeapCount, run.stackCount,
-				baseSlots, baseChunks, preloadKeys);
+				preloadSlots, preloadChunks, preloadKeys);
 			if (writeNetString(out, error ? "!" : meter, reply ? reply : "", reply ? replyLength : 0))
 				return E_IO_ERROR;
 		}

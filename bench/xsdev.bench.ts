@@ -1,0 +1,143 @@
+// Taps on the device-sized XS host (native/xsdev): the exact device bundle in a machine made from a
+// manifest's creation block, for {P-256, Ed25519} x {cold, warm} x {transit, merchant} x {js, native}.
+// Each tap includes its journal append on flash semantics (1 MiB partition in C memory). Transit taps
+// here verify before the gate opens (verifyBeforeOpen), on both paths, so the rows compare like with like.
+//
+// The device model is calibrated in this run: the host time of one native mbedTLS P-256 verify, taken
+// through the device-sized host, against the published 267 ms for that verify on an ESP32-S3 at 240 MHz
+// (Espressif's ESP-IDF mbedTLS figures, see docs/DEVICE.md). factor = 267 / that host time, and
+// esp32ModelMs = the tap's host time x factor: it assumes the whole tap (XS bytecode and C alike) slows
+// down by the same factor as mbedTLS's C does. hostMs is the engine's own time for the step (measured
+// in C around the message), the median of the runs; computrons are XS's deterministic metering.
+// Native rows run in the DevKitC creation block (what a plain ESP32 has), JavaScript rows in the S3's
+// (noble's base-point tables do not fit the DevKitC's); a row that does not fit says so.
+import type { Report } from './main';
+import { ALG_ED25519, ALG_P256, algName, type Alg } from '../firmware/core/crypto/verify';
+import type { Mode } from '../firmware/core/risk/engine';
+import { toHex } from '../firmware/core/bytes';
+import { creationOf, DeviceHost, type Board, type Creation } from '../host/xsdev/device-host';
+import { recordScenario, runScenario, type MeasuredScenario, type TapScenario } from '../host/xsdev/scenario';
+import { generateKeyPair, sign } from '../host/wallet/issuer';
+import { seededRandom } from '../host/wallet/random';
+import { p256 } from '@noble/curves/nist.js';
+
+/** ESP32-S3 at 240 MHz, mbedTLS ECDSA P-256 verify (software), ms: the anchor of the model. */
+export const ESP32S3_P256_VERIFY_MS = 267;
+const SLOT_BYTES_ESP32 = 16;
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function calibrate(runs: number): Promise<{ hostMsPerVerify: number; factor: number }> {
+  const random = seededRandom('xsdev calibration');
+  const pair = generateKeyPair(ALG_P256, random);
+  const message = random(200);
+  // uncompressed: the published figure is mbedtls_ecdsa_verify itself, without decompressing the key
+  const publicKey = p256.Point.fromBytes(pair.publicKey).toBytes(false);
+  const c = { publicKey: toHex(publicKey), message: toHex(message), signature: toHex(sign(pair, message)) };
+  const host = await DeviceHost.start(creationOf('esp32-devkitc'));
+  try {
+    const count = 50;
+    const per: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await host.call<number>('nativeP256', { ...c, count });
+      if (r.value !== count) throw new Error('the calibration signature did not verify');
+      per.push(r.meter.device.hostMs / count);
+    }
+    const hostMsPerVerify = median(per);
+    return { hostMsPerVerify, factor: ESP32S3_P256_VERIFY_MS / hostMsPerVerify };
+  } finally {
+    await host.close();
+  }
+}
+
+async function measure(s: TapScenario, native: boolean, creation: Creation, runs: number): Promise<MeasuredScenario[] | string> {
+  const out: MeasuredScenario[] = [];
+  for (let i = 0; i < runs; i++) {
+    const host = await DeviceHost.start(creation);
+    try {
+      out.push(await runScenario(host, s, native));
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      await host.close();
+    }
+  }
+  return out;
+}
+
+/** The smallest share of the DevKitC's chunks and slots (its stack kept) in which the scenario still runs. */
+async function smallestShare(s: TapScenario): Promise<number> {
+  const full = creationOf('esp32-devkitc');
+  let low = 0.05;
+  let high = 1;
+  for (let i = 0; i < 7; i++) {
+    const k = (low + high) / 2;
+    const fits = await measure(s, true, { chunk: Math.floor(full.chunk * k), heap: Math.floor(full.heap * k), stack: full.stack }, 1);
+    if (typeof fits === 'string') low = k;
+    else high = k;
+  }
+  return high;
+}
+
+export async function run(report: Report, options: { quick: boolean }): Promise<void> {
+  const runs = options.quick ? 1 : 3;
+  const { hostMsPerVerify, factor } = await calibrate(options.quick ? 3 : 9);
+  report({ bench: 'xsdev.calibration', nativeP256VerifyHostMs: hostMsPerVerify, esp32s3P256VerifyMs: ESP32S3_P256_VERIFY_MS, factor });
+  const algs: Alg[] = [ALG_P256, ALG_ED25519];
+  const modes: Mode[] = ['transit', 'merchant'];
+  for (const alg of algs) {
+    for (const mode of modes) {
+      const s = await recordScenario(alg, mode);
+      for (const impl of ['js', 'native'] as const) {
+        const board: Board = impl === 'native' ? 'esp32-devkitc' : 'esp32s3-devkitc';
+        const creation = creationOf(board);
+        const measured = await measure(s, impl === 'native', creation, runs);
+        for (const cert of ['cold', 'warm'] as const) {
+          const common = { bench: 'xsdev.tap', alg: algName(alg), cert, mode, impl, board };
+          if (typeof measured === 'string') {
+            report({ ...common, fits: false, error: measured });
+            continue;
+          }
+          const steps = measured.map((m) => m[cert]);
+          const d = steps[0]!.meter.device;
+          const hostMs = median(steps.map((t) => t.meter.device.hostMs));
+          report({
+            ...common,
+            fits: true,
+            computrons: steps[0]!.meter.compute,
+            peakSlots: d.peakSlots,
+            peakChunkBytes: d.peakChunkBytes,
+            peakHeapBytesEsp32: d.peakSlots * SLOT_BYTES_ESP32 + d.peakChunkBytes,
+            stackPeak: d.stackPeak,
+            journalBytesProgrammed: steps[0]!.value.journalBytesProgrammed,
+            deferred: steps[0]!.value.deferred,
+            hostMs,
+            factor,
+            esp32ModelMs: hostMs * factor,
+          });
+        }
+        if (typeof measured !== 'string') {
+          const b = measured[0]!.boot;
+          report({
+            bench: 'xsdev.boot', alg: algName(alg), mode, impl, board, computrons: b.meter.compute, peakSlots: b.meter.device.peakSlots,
+            peakChunkBytes: b.meter.device.peakChunkBytes, stackPeak: b.meter.device.stackPeak, hostMs: median(measured.map((m) => m.boot.meter.device.hostMs)),
+            factor, esp32ModelMs: median(measured.map((m) => m.boot.meter.device.hostMs)) * factor,
+            preloadSlots: b.meter.device.preload.slots, preloadChunkBytes: b.meter.device.preload.chunkBytes, preloadKeys: b.meter.device.preload.keys,
+          });
+        }
+      }
+      if (mode === 'merchant' && alg === ALG_P256 || mode === 'transit' && alg === ALG_ED25519) {
+        const full = creationOf('esp32-devkitc');
+        const k = await smallestShare(s);
+        report({
+          bench: 'xsdev.smallest', alg: algName(alg), mode, impl: 'native', share: k, chunk: Math.floor(full.chunk * k), slots: Math.floor(full.heap * k),
+          heapBytesEsp32: Math.floor(full.chunk * k) + Math.floor(full.heap * k) * SLOT_BYTES_ESP32, stack: full.stack,
+          note: 'boot + cold tap + warm tap still run with this share of the DevKitC chunks and slots (within 1/128)',
+        });
+      }
+    }
+  }
+}
