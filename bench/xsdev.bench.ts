@@ -14,7 +14,7 @@
 import type { Report } from './main';
 import { ALG_ED25519, ALG_P256, algName, type Alg } from '../firmware/core/crypto/verify';
 import type { Mode } from '../firmware/core/risk/engine';
-import { toHex } from '../firmware/core/bytes';
+import { toHex } from '../firmware/base/bytes';
 import { creationOf, DeviceHost, type Board, type Creation } from '../host/xsdev/device-host';
 import { recordScenario, runScenario, type MeasuredScenario, type TapScenario } from '../host/xsdev/scenario';
 import { generateKeyPair, sign } from '../host/wallet/issuer';

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { fromHex, toHex, utf8Encode } from '../firmware/core/bytes';
+import { fromHex, toHex, utf8Encode } from '../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256, type Alg } from '../firmware/core/crypto/verify';
 import { certificateSignedPayload, decodeCertificate, decodePayResponse, paymentSignedPayload } from '../firmware/core/protocol/messages';
 import { SELF_TEST_VECTORS } from '../firmware/app/boot';

@@ -9,7 +9,7 @@ export { selectBoard, pinMask, PinMapError } from './pins';
 export { boot, BootError, RECORD_RISK_STATE, type Booted } from './boot';
 export { ALG_P256, ALG_ED25519, verifySignature, type VerifyFn } from '../core/crypto/verify';
 export { nativeVerify, nativeHashes, type NativePrimitives, type HashPort } from './native';
-export { toHex, fromHex, utf8Encode } from '../core/bytes';
+export { toHex, fromHex, utf8Encode } from '../base/bytes';
 export { Crc32 } from '../core/journal/crc32';
 export { Runner, type EffectSink } from './runner';
 export { Online } from './online';

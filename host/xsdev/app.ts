@@ -7,7 +7,7 @@ import type * as Bundle from '../../firmware/app/bundle';
 import type { PartitionFlash } from '../../firmware/app/device-storage';
 import type { Booted } from '../../firmware/app/boot';
 import type { NativePrimitives } from '../../firmware/app/native';
-import type { CardLink } from '../../firmware/core/ports';
+import type { CardLink } from '../../firmware/base/ports';
 import type { Alg } from '../../firmware/core/crypto/verify';
 
 export type Tapline = typeof Bundle;

@@ -7,7 +7,7 @@ import { ALG_P256, algName, type Alg } from '../../firmware/core/crypto/verify';
 import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import type { Mode } from '../../firmware/core/risk/engine';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
-import { toHex } from '../../firmware/core/bytes';
+import { toHex } from '../../firmware/base/bytes';
 import { RamFlash } from '../flash/ram-flash';
 import { createIssuer, issueWallet } from '../wallet/issuer';
 import { WalletEmulator } from '../wallet/emulator';
