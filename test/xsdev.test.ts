@@ -87,6 +87,17 @@ function fuzzCases(alg: Alg, count: number): VerifyCase[] {
   return out;
 }
 
+describe('boot self-test vectors', () => {
+  it('are noble\'s: the good signature verifies, under the other key it does not', () => {
+    const message = utf8Encode('tapline self-test');
+    for (const alg of [ALG_P256, ALG_ED25519] as const) {
+      const v = SELF_TEST_VECTORS[alg];
+      expect(verifySignature(alg, fromHex(v.publicKey), message, fromHex(v.signature))).to.equal(true);
+      expect(verifySignature(alg, fromHex(v.otherKey), message, fromHex(v.signature))).to.equal(false);
+    }
+  });
+});
+
 describe('device-sized XS host (native/xsdev) @xs', function () {
   this.timeout(300_000);
   let merchant: TapScenario;

@@ -57,6 +57,8 @@ export interface WorldOptions {
   fare?: number;
   settledAt?: number;
   journalBytes?: number;
+  /** Transit: check signatures before the gate opens (the device with native verification). */
+  verifyBeforeOpen?: boolean;
 }
 
 export interface WalletSpec {
@@ -103,6 +105,7 @@ export class World {
       journal: this.journal,
       clock: this.clock,
       random: this.random,
+      verifyBeforeOpen: o.verifyBeforeOpen,
     });
     this.effects.push(...this.terminal.start());
   }
@@ -651,6 +654,28 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       w.clock.advance(60_000);
       await w.send({ type: 'tick' });
       return w.tap(wallet);
+    },
+  },
+  'transit, verifying before the gate opens: a forged wallet is refused at the gate': {
+    expect: 'badSignature',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit', verifyBeforeOpen: true });
+      const forged = new Relay(w.wallet(), {
+        response: rewriteResponse(INS_PAY, (d) => {
+          const copy = d.slice();
+          copy[copy.length - 1]! ^= 1;
+          return copy;
+        }),
+      });
+      return w.tap(forged);
+    },
+  },
+  'transit, verifying before the gate opens: a genuine wallet rides, nothing left to verify': {
+    expect: 'approved',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit', verifyBeforeOpen: true });
+      const outcome = await w.tap(w.wallet());
+      return outcome === 'approved' && w.terminal.verifyAllPending().length === 0 ? outcome : `${outcome}, pending left`;
     },
   },
   'transit: over the unverified exposure cap, verified before approval': {
