@@ -121,10 +121,12 @@ declare module 'http' {
   }
 }
 
-// The project's native module (native/tapline_native.c, bound by firmware/app/native-module.js).
+// The project's native module (native/tapline_native.c, bound by firmware/app/native-module.js, typed
+// beside it for the SDK's tsc).
 declare module 'tapline-native' {
-  export function p256Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
-  export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
-  export function sha256(bytes: Uint8Array): ArrayBuffer;
-  export function crc32(bytes: Uint8Array, start?: number, end?: number): number;
+  type Native = import('../firmware/app/native').NativePrimitives;
+  export const p256Verify: Native['p256Verify'];
+  export const ed25519Verify: Native['ed25519Verify'];
+  export const sha256: Native['sha256'];
+  export const crc32: Native['crc32'];
 }

@@ -1,0 +1,7 @@
+// Types of firmware/app/native-module.js (the module "tapline-native" on the device), for the SDK's tsc.
+import type { NativePrimitives } from './native';
+
+export declare const p256Verify: NativePrimitives['p256Verify'];
+export declare const ed25519Verify: NativePrimitives['ed25519Verify'];
+export declare const sha256: NativePrimitives['sha256'];
+export declare const crc32: NativePrimitives['crc32'];
