@@ -175,7 +175,7 @@ static void define(xsMachine *the, xsSlot target, const char *name, xsCallback c
 	xsDefine(target, xsID(name), xsVar(0), xsDontEnum);
 }
 
-/* Runs in the link machine, so that everything here is part of the shared (flash) image. */
+/* Part of the preload: on the device these are in flash with the modules. */
 static void buildHost(xsMachine *the)
 {
 	xsBeginHost(the);
@@ -351,7 +351,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: xsdev --chunk BYTES --heap SLOTS --stack SLOTS [--keys N] [--module FILE]... [--script FILE]...\n"
 		"  the creation values are a manifest's (creation.chunk.initial, creation.heap.initial, creation.stack);\n"
-		"  --module and --script files are preloaded, in order, into the shared (flash) image.\n");
+		"  --module and --script files are preloaded, in order, as xsl preloads into flash.\n");
 }
 
 
@@ -372,7 +372,7 @@ int main(int argc, char *argv[])
 		1024 * 1024, 64 * 1024,
 		16384,
 		32768, 4096,
-		127, 127,     /* the clone reads the link machine's name and symbol tables: same moduli */
+		127, 127,     /* name and symbol table moduli, as the run machine */
 		8 * 1024 * 1024, 1993,
 	};
 	for (int i = 1; i < argc; i++) {
