@@ -63,8 +63,9 @@ export class Verifier {
     } else {
       if (lowerBound > key.notAfter) throw new DeclineError('issuerKeyExpired', `issuer key ${key.keyId}`);
       if (lowerBound > cert.notAfter) throw new DeclineError('certificateExpired', `certificate ${cert.serial}`);
-      if (key.notBefore > lowerBound) throw new DeclineError('timeUnknown', `issuer key ${key.keyId} valid from ${key.notBefore}, the terminal knows only ${lowerBound}`);
-      if (cert.notBefore > lowerBound) throw new DeclineError('timeUnknown', `certificate ${cert.serial} valid from ${cert.notBefore}, the terminal knows only ${lowerBound}`);
+      // A terminal that never knew any time (lowerBound 0) can prove no start; the unknown-time amount cap bounds it.
+      if (lowerBound > 0 && key.notBefore > lowerBound) throw new DeclineError('timeUnknown', `issuer key ${key.keyId} valid from ${key.notBefore}, the terminal knows only ${lowerBound}`);
+      if (lowerBound > 0 && cert.notBefore > lowerBound) throw new DeclineError('timeUnknown', `certificate ${cert.serial} valid from ${cert.notBefore}, the terminal knows only ${lowerBound}`);
     }
     return key;
   }
