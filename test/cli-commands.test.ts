@@ -72,7 +72,7 @@ describe('cli: tapline', function () {
   it('prints help for the tool and for every command', async () => {
     const top = await run('--help');
     expect(top.code).to.equal(0);
-    for (const c of ['init', 'add-issuer', 'revoke-issuer', 'issue-wallet', 'provision-terminal', 'register-terminal', 'report-lost', 'sign-update', 'serve']) {
+    for (const c of ['init', 'add-issuer', 'revoke-issuer', 'issue-wallet', 'provision-terminal', 'register', 'report-lost', 'sign-update', 'serve']) {
       expect(top.out).to.include(c);
       const h = await run(c, '--help');
       expect(h.code, c).to.equal(0);
@@ -237,7 +237,7 @@ describe('cli: with a running settlement service', function () {
     expect(again.code).to.equal(1);
     expect(again.err).to.match(/409/);
     // The original file registers again (same key: an update, not a conflict).
-    const reg = await tapline('register-terminal', '--keys', world.keys.dir, '--file', file, '--service', world.url);
+    const reg = await tapline('register', '--keys', world.keys.dir, '--terminal', file, '--service', world.url);
     expect(reg.code, reg.err).to.equal(0);
 
     const lost = await tapline('report-lost', '--keys', world.keys.dir, '--service', world.url, '--wallet', w.info.walletId);

@@ -8,7 +8,7 @@
 // Secrets are written with mode 0600 from the start (never chmod after the fact) and never overwritten.
 import { TaplineError } from '../../firmware/base/errors';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import { checkIssuerKey, KeyringError, type IssuerKey } from '../../firmware/core/crypto/keyring';
@@ -48,26 +48,29 @@ export function algToName(alg: Alg): 'p256' | 'ed25519' {
 /** Writes a file that holds a secret: created 0600, refused if it exists (unless `replace`). */
 export function writeSecretFile(path: string, text: string, replace = false): void {
   if (!replace && existsSync(path)) throw new KeystoreError(`${path} exists; refusing to overwrite a secret (use --force)`);
-  const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'wx', 0o600);
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
+  writeViaTemp(path, text, 0o600, 'wx');
 }
 
-export function writePublicFile(path: string, text: string | Uint8Array): void {
+/** Writes `temp` then renames it over `path`: a reader never sees half a file, a failure leaves none. */
+function writeViaTemp(path: string, data: string | Uint8Array, mode: number, flags: string): void {
   const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', 0o644);
   try {
-    if (typeof text === 'string') writeSync(fd, text);
-    else writeSync(fd, text);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(temp, flags, mode);
+    try {
+      if (typeof data === 'string') writeSync(fd, data);
+      else writeSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw e;
   }
-  renameSync(temp, path);
+}
+
+export function writePublicFile(path: string, data: string | Uint8Array): void {
+  writeViaTemp(path, data, 0o644, 'w');
 }
 
 export class Keystore {
@@ -193,6 +196,7 @@ export class Keystore {
 
   adminToken(): string {
     const path = join(this.dir, 'admin.token');
+    this.#present(path);
     this.#checkMode(path);
     return readFileSync(path, 'utf8').trim();
   }
@@ -213,13 +217,19 @@ export class Keystore {
 
   #readJson(name: string, secret: boolean): unknown {
     const path = join(this.dir, name);
-    if (!existsSync(path)) throw new KeystoreError(`${path} is missing (run tapline init)`);
+    this.#present(path);
     if (secret) this.#checkMode(path);
     try {
       return JSON.parse(readFileSync(path, 'utf8'));
     } catch (e) {
       throw new KeystoreError(`${path}: ${(e as Error).message}`);
     }
+  }
+
+  #present(path: string): void {
+    if (existsSync(path)) return;
+    if (!existsSync(this.dir)) throw new KeystoreError(`no key folder ${this.dir}: run tapline init --keys ${this.dir} first, or pass --keys DIR`);
+    throw new KeystoreError(`${path} is missing: is ${this.dir} a folder made by tapline init?`);
   }
 
   #checkMode(path: string): void {

@@ -1,8 +1,11 @@
 // `tapline`: the provisioning CLI. Creates the root and issuer keys, issues wallets, provisions terminals,
 // signs updates, and runs the settlement service. Secrets go to files created 0600; nothing secret is
-// ever printed. Exit codes: 0 done, 1 refused (a clear message on stderr), 2 bad usage.
+// ever printed. Exit codes: 0 done, 1 refused or failed, 2 bad usage; either way one line on stderr that
+// says what to do, never a stack trace. A command that fails writes nothing: output files are written
+// last, after every check and every call to the service succeeded.
 import { TaplineError } from '../../firmware/base/errors';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import { formatProvisioning, parseProvisioning, ProvisioningError, type Provisioning } from '../../firmware/core/provisioning';
@@ -13,11 +16,17 @@ import { ALG_P256 } from '../../firmware/core/crypto/verify';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { generateKeyPair, issueWallet } from '../wallet/issuer';
 import { algFromName, algToName, Keystore, KeystoreError, nodeRandom, writePublicFile, writeSecretFile, keyJson } from './keystore';
-import { formatWalletFile, walletFileOf } from './wallet-file';
+import { formatWalletFile, parseWalletFile, walletFileOf, WalletFileError } from './wallet-file';
+import { decodeCertificate } from '../../firmware/core/protocol/messages';
 import { BENCH_COMMANDS } from './bench';
 
 export class UsageError extends TaplineError {
   override readonly name: string = 'UsageError';
+}
+
+/** The command could not be done (exit code 1): the message says why and what to do. */
+export class CommandError extends TaplineError {
+  override readonly name: string = 'CommandError';
 }
 
 export interface Command {
@@ -100,7 +109,8 @@ Receipts under a revoked key no longer verify at the service either: revoke only
                      [--valid-days N] [--service URL]
 
 Writes FILE (0600: it holds the wallet's private key). Amounts are in minor units. --service URL also
-tells the settlement service the wallet's balance (spending beyond it is flagged as an overspend).`,
+tells the settlement service the wallet's balance (spending beyond it is flagged as an overspend); if the
+service cannot be reached nothing is written. \`tapline register --wallet FILE\` registers a wallet later.`,
     options: {
       ...keysOption,
       out: { type: 'string' },
@@ -117,7 +127,8 @@ tells the settlement service the wallet's balance (spending beyond it is flagged
     },
     async run(v, out) {
       const store = new Keystore(str(v.keys));
-      const outPath = required(v.out, 'out');
+      const outPath = freshOutput(required(v.out, 'out'), 'out');
+      const service = v.service === undefined ? undefined : serviceUrl(v.service, 'service');
       const profile = str(v.profile);
       if (profile !== 'card' && profile !== 'phone') throw new UsageError('--profile must be card or phone');
       const walletClass = int(v.class, 'class', 0, 255);
@@ -137,10 +148,11 @@ tells the settlement service the wallet's balance (spending beyond it is flagged
         notAfter: Math.min(now + int(v['valid-days'], 'valid-days', 1, 36500) * DAY, issuer.key.notAfter),
       });
       const file = walletFileOf({ profile, certificate: wallet.certificate, secretKey: wallet.keys.secretKey, balance, pin });
-      writeSecretFile(outPath, formatWalletFile(file));
-      if (v.service !== undefined) {
-        await postJson(str(v.service), '/v1/wallets', store.adminToken(), { walletId: file.walletId, balance, issuerKeyId: issuer.key.keyId });
+      if (service !== undefined) {
+        await postJson(service, '/v1/wallets', store.adminToken(), { walletId: file.walletId, balance, issuerKeyId: issuer.key.keyId }, `${outPath} was not written`);
+        out(`registered wallet ${file.walletId} (balance ${balance}) with ${service}`);
       }
+      writeSecretFile(outPath, formatWalletFile(file));
       out(`issued wallet ${file.walletId} (${profile}, class ${walletClass}, balance ${balance}) to ${outPath}`);
     },
   },
@@ -154,7 +166,9 @@ tells the settlement service the wallet's balance (spending beyond it is flagged
 Writes the provisioning file (0600: it holds the terminal's device private key and the Wi-Fi password)
 that the simulator loads and the device build writes to flash. --risk takes a whole risk configuration
 (firmware/core/risk/config.ts); --currency and --max-transaction adjust the default one. --register also
-registers the terminal (device public key, merchant, cap) with the settlement service at --service.`,
+registers the terminal (device public key, merchant, cap) with the settlement service at --service; if
+that fails nothing is written. \`tapline register --terminal FILE\` registers a provisioned file later.
+A device needs --wifi-ssid to upload, and a --service address it can reach (not 127.0.0.1).`,
     options: {
       ...keysOption,
       out: { type: 'string' },
@@ -172,12 +186,14 @@ registers the terminal (device public key, merchant, cap) with the settlement se
     },
     async run(v, out) {
       const store = new Keystore(str(v.keys));
-      const outPath = required(v.out, 'out');
+      const outPath = freshOutput(required(v.out, 'out'), 'out');
+      const service = serviceUrl(v.service, 'service');
       let risk: RiskConfig = structuredClone(DEFAULT_RISK_CONFIG);
-      if (v.risk !== undefined) risk = parseRiskConfig(JSON.parse(readFileSync(str(v.risk), 'utf8')));
+      if (v.risk !== undefined) risk = parseRiskConfig(readJsonFile(str(v.risk), 'risk'));
       if (v.currency !== undefined) risk.currency = int(v.currency, 'currency', 1, 999);
       if (v['max-transaction'] !== undefined) risk.maxTransaction = int(v['max-transaction'], 'max-transaction', 0, 2 ** 48 - 1);
       const mode = str(v.mode);
+      if (mode !== 'merchant' && mode !== 'transit') throw new UsageError('--mode must be merchant or transit');
       // The device key is P-256: the service verifies batches with it.
       const deviceSecret = generateKeyPair(ALG_P256, nodeRandom).secretKey;
       const root = store.root();
@@ -191,58 +207,73 @@ registers the terminal (device public key, merchant, cap) with the settlement se
         risk,
         issuerKeys: store.keyring().keys.map(keyJson),
         rootPublicKey: { alg: algToName(root.alg), publicKey: toHex(root.publicKey) },
-        settlementUrl: required(v.service, 'service'),
+        settlementUrl: service,
       };
       if (v.fare !== undefined) provisioning.fare = int(v.fare, 'fare', 1, 2 ** 40);
       if (v['wifi-ssid'] !== undefined) provisioning.wifi = { ssid: str(v['wifi-ssid']), password: str(v['wifi-password']) };
       const text = formatProvisioning(provisioning);
+      if (v.register === true) await registerTerminal(store, provisioning, service, out, `${outPath} was not written`);
       writeSecretFile(outPath, text);
-      if (v.register === true) {
-        await postJson(provisioning.settlementUrl, '/v1/terminals', store.adminToken(), {
-          terminalId: provisioning.terminalId,
-          publicKey: provisioning.devicePublicKey,
-          merchantId: provisioning.merchantId,
-          maxTransaction: risk.maxTransaction,
-        });
-        out(`registered terminal ${provisioning.terminalId} with ${provisioning.settlementUrl}`);
-      }
       out(`provisioned terminal ${provisioning.terminalId} (${mode}, merchant ${provisioning.merchantId}) to ${outPath}`);
       out(`device public key: ${provisioning.devicePublicKey}`);
+      for (const note of deviceNotes(provisioning, v.register === true)) out(`note: ${note}`);
     },
   },
 
-  'register-terminal': {
-    summary: 'register a provisioned terminal with the settlement service',
-    usage: `tapline register-terminal --file FILE [--keys DIR] [--service URL]
+  register: {
+    summary: 'register a wallet or a provisioned terminal with the settlement service (or retry it)',
+    usage: `tapline register --wallet FILE --service URL [--balance N] [--keys DIR]
+       tapline register --terminal FILE [--service URL] [--keys DIR]
 
-Sends the terminal's id, device public key, merchant and per-payment cap from its provisioning file
-(never its private key) to the service (default: the file's settlementUrl).`,
-    options: { ...keysOption, file: { type: 'string' }, service: { type: 'string' } },
+--wallet: tells the service the wallet's id, issuer key and the balance the issuer loaded (default: the
+file's balance, while the wallet has not paid yet). --terminal: sends the terminal's id, device public
+key, merchant and per-payment cap from its provisioning file (never its private key), to --service or
+the file's settlementUrl. Registering again is safe: the service updates what it holds.`,
+    options: { ...keysOption, wallet: { type: 'string' }, terminal: { type: 'string' }, service: { type: 'string' }, balance: { type: 'string' } },
     async run(v, out) {
+      if ((v.wallet === undefined) === (v.terminal === undefined)) throw new UsageError('give one of --wallet FILE or --terminal FILE');
       const store = new Keystore(str(v.keys));
-      const p = parseProvisioning(readFileSync(required(v.file, 'file'), 'utf8'));
-      const service = v.service === undefined ? p.settlementUrl : str(v.service);
-      await postJson(service, '/v1/terminals', store.adminToken(), {
-        terminalId: p.terminalId,
-        publicKey: p.devicePublicKey,
-        merchantId: p.merchantId,
-        maxTransaction: p.risk.maxTransaction,
-      });
-      out(`registered terminal ${p.terminalId} with ${service}`);
+      if (v.terminal !== undefined) {
+        if (v.balance !== undefined) throw new UsageError('--balance is for wallets');
+        const path = str(v.terminal);
+        const p = parseProvisioning(readInput(path, 'terminal'));
+        await registerTerminal(store, p, v.service === undefined ? p.settlementUrl : serviceUrl(v.service, 'service'), out);
+        return;
+      }
+      const path = str(v.wallet);
+      let wallet;
+      try {
+        wallet = parseWalletFile(readInput(path, 'wallet'));
+      } catch (e) {
+        if (e instanceof WalletFileError) throw new CommandError(`${path} is not a wallet file: ${e.message}`);
+        throw e;
+      }
+      const service = serviceUrl(v.service, 'service');
+      if (v.balance === undefined && wallet.counter !== 0) {
+        throw new UsageError(`the wallet in ${path} has paid ${wallet.counter} time(s): give --balance, what the issuer loaded`);
+      }
+      const balance = v.balance === undefined ? wallet.balance : int(v.balance, 'balance', 0, 2 ** 48 - 1);
+      const issuerKeyId = decodeCertificate(wallet.certificate).issuerKeyId;
+      await postJson(service, '/v1/wallets', store.adminToken(), { walletId: wallet.walletId, balance, issuerKeyId });
+      out(`registered wallet ${wallet.walletId} (balance ${balance}) with ${service}`);
     },
   },
 
   'report-lost': {
-    summary: 'report a wallet lost: the service deny-lists it and terminals refuse it after their next upload',
-    usage: `tapline report-lost --wallet ID --service URL [--keys DIR] [--at UNIX_SECONDS]`,
+    summary: 'deny-list a wallet (lost, stolen): the service adds it and terminals refuse it after their next upload',
+    usage: `tapline report-lost --wallet ID --service URL [--keys DIR] [--at UNIX_SECONDS]
+
+The service keeps the deny list and sends each terminal what it lacks in the answer to its next upload.
+Spending by the wallet after --at (default now) is booked as a loss, not a debt of the holder.`,
     options: { ...keysOption, wallet: { type: 'string' }, service: { type: 'string' }, at: { type: 'string' } },
     async run(v, out) {
       const store = new Keystore(str(v.keys));
       const wallet = required(v.wallet, 'wallet');
       if (!/^[0-9a-f]{16}$/.test(wallet)) throw new UsageError('--wallet must be 16 lowercase hex digits');
       const body = v.at === undefined ? {} : { at: int(v.at, 'at', 0, 2 ** 40) };
-      await postJson(required(v.service, 'service'), `/v1/wallets/${wallet}/lost`, store.adminToken(), body);
-      out(`wallet ${wallet} reported lost`);
+      const service = serviceUrl(v.service, 'service');
+      const answer = (await postJson(service, `/v1/wallets/${wallet}/lost`, store.adminToken(), body)) as { denyListVersion?: number };
+      out(`wallet ${wallet} reported lost: on the deny list, version ${answer.denyListVersion ?? '?'}; terminals get it on their next upload`);
     },
   },
 
@@ -251,10 +282,12 @@ Sends the terminal's id, device public key, merchant and per-payment cap from it
     usage: `tapline sign-update --kind deny|keyring|config --out FILE [--keys DIR] [--version N]
                     deny:    --from N [--add WALLET,...] [--remove WALLET,...]   (version defaults to from + 1)
                     keyring: the keyring of DIR at its version (--version overrides)
-                    config:  --version N --settings FILE.json --terminal ID (signed for that terminal only)
+                    config:  --version N --settings FILE.json --terminal ID (signed for that terminal only) [--service URL]
 
-Writes the signed update's bytes to FILE (public: no secret in it). A configuration update can be
-handed to the service (POST /v1/updates) which delivers it to terminals on their next upload.`,
+Writes the signed update's bytes to FILE (public: no secret in it). With --service a configuration
+update is also handed to the service, which delivers it to that terminal on its next upload. The service signs deny-list and keyring updates itself: deny-list a wallet with
+\`tapline report-lost\`, rotate keys with \`tapline add-issuer\`; a deny or keyring file is for tests
+and for loading a terminal by hand.`,
     options: {
       ...keysOption,
       kind: { type: 'string' },
@@ -264,12 +297,21 @@ handed to the service (POST /v1/updates) which delivers it to terminals on their
       add: { type: 'string', default: '' },
       remove: { type: 'string', default: '' },
       settings: { type: 'string' },
+      service: { type: 'string' },
       terminal: { type: 'string' },
     },
     async run(v, out) {
       const store = new Keystore(str(v.keys));
       const outPath = required(v.out, 'out');
       const kind = required(v.kind, 'kind');
+      const service = v.service === undefined ? undefined : serviceUrl(v.service, 'service');
+      if (service !== undefined && kind !== 'config') {
+        throw new UsageError(
+          kind === 'deny'
+            ? 'the service keeps the deny list itself: deny-list a wallet with tapline report-lost --wallet ID --service URL'
+            : 'the service sends its keyring itself: add or revoke issuer keys in --keys and it follows',
+        );
+      }
       let update: Update;
       if (kind === 'deny') {
         const from = int(required(v.from, 'from'), 'from', 0, 0xfffffffe);
@@ -279,7 +321,7 @@ handed to the service (POST /v1/updates) which delivers it to terminals on their
         const keyring = store.keyring();
         update = { kind: UPDATE_KEYRING, version: v.version === undefined ? keyring.version : int(v.version, 'version', 0, 0xffffffff), keys: keyring.keys };
       } else if (kind === 'config') {
-        const settings = JSON.parse(readFileSync(required(v.settings, 'settings'), 'utf8')) as unknown;
+        const settings = readJsonFile(required(v.settings, 'settings'), 'settings');
         if (!settings || typeof settings !== 'object' || Array.isArray(settings)) throw new UsageError('--settings must hold a JSON object');
         update = {
           kind: UPDATE_CONFIG,
@@ -292,6 +334,11 @@ handed to the service (POST /v1/updates) which delivers it to terminals on their
       }
       const root = store.root();
       const bytes = encodeUpdate(update, root.alg, root.secretKey);
+      if (service !== undefined) {
+        const query = v.terminal === undefined ? '' : `?terminal=${encodeURIComponent(str(v.terminal))}`;
+        await postBytes(service, `/v1/updates${query}`, store.adminToken(), bytes, `${outPath} was not written`);
+        out(`the service at ${service} delivers it to ${v.terminal === undefined ? 'every terminal' : `terminal ${v.terminal}`} on its next upload`);
+      }
       writePublicFile(outPath, bytes);
       out(`signed ${kind} update version ${update.version} (${bytes.length} bytes) to ${outPath}`);
     },
@@ -301,7 +348,10 @@ handed to the service (POST /v1/updates) which delivers it to terminals on their
     summary: 'run the settlement service',
     usage: `tapline serve [--keys DIR] [--db FILE | --db postgres://...] [--host H] [--port N] [--log]
 
-Stores in a SQLite file by default (tapline.db), or in PostgreSQL given a postgres:// URL.`,
+Stores in a SQLite file by default (tapline.db), or in PostgreSQL given a postgres:// URL.
+Listens on 127.0.0.1:8080 by default: only this machine can reach it (the simulator does). For devices
+on the network use --host 0.0.0.0 (or this machine's LAN address) and provision them with
+--service http://LAN-ADDRESS:8080.`,
     options: {
       ...keysOption,
       db: { type: 'string', default: 'tapline.db' },
@@ -310,13 +360,21 @@ Stores in a SQLite file by default (tapline.db), or in PostgreSQL given a postgr
       log: { type: 'boolean', default: false },
     },
     async run(v, out) {
+      const database = str(v.db);
+      const host = str(v.host);
+      const port = int(v.port, 'port', 0, 65535);
+      const postgres = /^postgres(ql)?:\/\//.test(database);
+      if (!postgres && database !== ':memory:' && !existsSync(dirname(resolve(database)))) {
+        throw new CommandError(`cannot create the database ${database}: the folder ${dirname(database)} does not exist (create it or pick another --db)`);
+      }
+      new Keystore(str(v.keys)).root(); // no keys: say so before anything else
       const { startService } = await import('../settlement/service');
       const pause = Number(process.env.TAPLINE_PAUSE_BEFORE_COMMIT_MS ?? 0);
       const service = await startService({
         keys: str(v.keys),
-        database: str(v.db),
-        host: str(v.host),
-        port: int(v.port, 'port', 0, 65535),
+        database,
+        host,
+        port,
         logger: v.log === true,
         // Crash tests only: hold each batch's transaction open so the process can be killed inside it.
         beforeCommit:
@@ -326,6 +384,13 @@ Stores in a SQLite file by default (tapline.db), or in PostgreSQL given a postgr
                 await new Promise((r) => setTimeout(r, pause));
               }
             : undefined,
+      }).catch((e: NodeJS.ErrnoException) => {
+        if (e.syscall === 'listen' && e.code === 'EADDRINUSE') throw new CommandError(`port ${port} on ${host} is in use: stop what holds it or pick another --port`);
+        if (e.syscall === 'listen' && e.code === 'EADDRNOTAVAIL') throw new CommandError(`${host} is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its own addresses`);
+        if (e.syscall === 'listen' && e.code === 'EACCES') throw new CommandError(`port ${port} needs privileges: pick a --port above 1023`);
+        if (e.syscall === 'listen' || e instanceof KeystoreError) throw e;
+        const where = postgres ? database.replace(/\/\/[^@/]*@/, '//') : database;
+        throw new CommandError(`cannot open the database ${where}: ${oneLine(e.message)}`);
       });
       out(`listening on ${service.url} (${service.settlement.db.kind})`);
       const stop = () => void service.close().then(() => process.exit(0));
@@ -345,16 +410,108 @@ function walletIds(list: string): Uint8Array[] {
   });
 }
 
-async function postJson(base: string, path: string, token: string, body: unknown): Promise<void> {
-  const response = await fetch(base.replace(/\/+$/, '') + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
-  });
-  if (response.status >= 300) {
-    const text = await response.text();
-    throw new KeystoreError(`${path}: the service answered ${response.status} ${text.slice(0, 300)}`);
+async function registerTerminal(store: Keystore, p: Provisioning, service: string, out: (line: string) => void, unwritten?: string): Promise<void> {
+  const body = { terminalId: p.terminalId, publicKey: p.devicePublicKey, merchantId: p.merchantId, maxTransaction: p.risk.maxTransaction };
+  await postJson(service, '/v1/terminals', store.adminToken(), body, unwritten);
+  out(`registered terminal ${p.terminalId} with ${service}`);
+}
+
+/** What a device provisioned with `p` would lack; the simulator needs none of it. */
+function deviceNotes(p: Provisioning, registered: boolean): string[] {
+  const notes: string[] = [];
+  if (p.wifi === undefined) notes.push('no --wifi-ssid: a device with this file never uploads (the simulator does not need Wi-Fi)');
+  const host = new URL(p.settlementUrl).hostname;
+  if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]') {
+    notes.push(`a device cannot reach ${host} (that is the device itself): for a board use this machine's LAN address and tapline serve --host 0.0.0.0`);
   }
+  if (!registered) notes.push('not registered: the service refuses its batches until tapline register --terminal FILE');
+  return notes;
+}
+
+/** POSTs JSON to the settlement service; any failure is one CommandError line saying what to do. */
+async function postJson(base: string, path: string, token: string, body: unknown, unwritten?: string): Promise<unknown> {
+  return callService(base, path, token, 'application/json', JSON.stringify(body), unwritten);
+}
+
+async function postBytes(base: string, path: string, token: string, body: Uint8Array, unwritten?: string): Promise<unknown> {
+  return callService(base, path, token, 'application/octet-stream', body, unwritten);
+}
+
+async function callService(base: string, path: string, token: string, type: string, body: string | Uint8Array, unwritten?: string): Promise<unknown> {
+  const tail = unwritten === undefined ? '' : ` (${unwritten}; run the command again)`;
+  let response: Response;
+  try {
+    response = await fetch(base + path, {
+      method: 'POST',
+      headers: { 'content-type': type, authorization: `Bearer ${token}` },
+      body,
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    const why = (e as Error).name === 'TimeoutError' ? 'no answer in 15 s' : (cause?.code ?? cause?.message ?? (e as Error).message);
+    throw new CommandError(`cannot reach the settlement service at ${base} (${why}): start it with tapline serve, or fix --service${tail}`);
+  }
+  const text = await response.text();
+  let answer: { error?: string; message?: string } | undefined;
+  try {
+    answer = JSON.parse(text) as typeof answer;
+  } catch {
+    answer = undefined;
+  }
+  if (response.status === 401) throw new CommandError(`the service at ${base} refused the operator token: use the --keys folder it was started with${tail}`);
+  if (response.status === 404 && answer?.error === 'not-found') throw new CommandError(`${base} has no ${path.split('?')[0]}: is it a tapline settlement service?${tail}`);
+  if (response.status >= 300) {
+    const why = answer?.message ?? oneLine(text).slice(0, 200);
+    throw new CommandError(`the service at ${base} answered ${response.status}: ${why}${tail}`);
+  }
+  return answer;
+}
+
+/** The --service value as a base URL; a missing scheme is the common slip, so the message shows one. */
+function serviceUrl(value: string | boolean | undefined, name: string): string {
+  const text = required(value, name);
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.search !== '' || url.hash !== '') {
+    throw new UsageError(`--${name} must be a URL such as http://127.0.0.1:8080 (got "${text}")`);
+  }
+  return text.replace(/\/+$/, '');
+}
+
+/** An --out path that can be written and holds nothing yet; checked before any work is done. */
+function freshOutput(path: string, name: string): string {
+  if (existsSync(path)) throw new CommandError(`${path} exists; refusing to overwrite it (remove it or pick another --${name})`);
+  const folder = dirname(resolve(path));
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new CommandError(`cannot write ${path}: the folder ${dirname(path)} does not exist`);
+  return path;
+}
+
+function readInput(path: string, name: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new CommandError(`cannot read --${name} ${path}: ${why}`);
+  }
+}
+
+function readJsonFile(path: string, name: string): unknown {
+  const text = readInput(path, name);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new CommandError(`--${name} ${path} is not JSON: ${(e as Error).message}`);
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 function unixNow(): number {
@@ -378,15 +535,29 @@ function int(value: string | boolean | undefined, name: string, min: number, max
   return n;
 }
 
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
     'tapline: provisioning and settlement for the tapline offline payment terminal',
     '',
-    'usage: tapline COMMAND [options]     (tapline COMMAND --help for its options)',
+    'usage: tapline COMMAND [options]     (tapline COMMAND --help for its options; tapline --version)',
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
   ].join('\n');
+}
+
+/** The one line a failure prints: the message of an error the CLI or its modules raise, else a short note. */
+function failureLine(e: unknown): string {
+  const known = [TaplineError, KeystoreError, ProvisioningError, RiskConfigError, UpdateError, TlvError, WalletFileError];
+  if (known.some((k) => e instanceof k)) return oneLine((e as Error).message);
+  const errno = e as NodeJS.ErrnoException;
+  if (errno.code !== undefined && errno.path !== undefined) return oneLine(errno.message);
+  return `unexpected error: ${oneLine(String((e as Error)?.message ?? e))} (TAPLINE_DEBUG=1 shows where)`;
 }
 
 /** Runs the CLI; resolves with the exit code. Output goes through `out` and `err` (tests capture them). */
@@ -396,43 +567,38 @@ export async function main(argv: string[], out: (line: string) => void = console
     out(help());
     return name === undefined ? 2 : 0;
   }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    out(`tapline ${version()}`);
+    return 0;
+  }
   const command = COMMANDS[name];
   if (!command) {
-    err(`unknown command "${name}"\n\n${help()}`);
+    err(`tapline: unknown command "${name}" (tapline --help lists the commands)`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     out(`${command.summary}\n\nusage: ${command.usage}`);
     return 0;
   }
+  const usage = (message: string) => {
+    err(`tapline ${name}: ${message} (tapline ${name} --help shows the options)`);
+    return 2;
+  };
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
   } catch (e) {
-    err(`${(e as Error).message}\n\nusage: ${command.usage}`);
-    return 2;
+    // node's messages run on with advice about "--"; the first sentence is the one that matters here
+    return usage((e as Error).message.split(/\. /)[0]!.replace(/^Unknown option '(.*)'$/, 'unknown option $1').replace(/\.$/, ''));
   }
   try {
     await command.run(values, out);
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      err(`${e.message}\n\nusage: ${command.usage}`);
-      return 2;
-    }
-    if (
-      e instanceof KeystoreError ||
-      e instanceof ProvisioningError ||
-      e instanceof RiskConfigError ||
-      e instanceof UpdateError ||
-      e instanceof TlvError ||
-      e instanceof SyntaxError ||
-      (e as NodeJS.ErrnoException).code !== undefined
-    ) {
-      err(`tapline ${name}: ${(e as Error).message}`);
-      return 1;
-    }
-    throw e;
+    if (e instanceof UsageError) return usage(e.message);
+    err(`tapline ${name}: ${failureLine(e)}`);
+    if (process.env.TAPLINE_DEBUG) err(String((e as Error)?.stack ?? e));
+    return 1;
   }
 }
 

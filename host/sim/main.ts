@@ -6,14 +6,15 @@
 //   npm start -- --script FILE [--json]         replay a script of timed events, print what happened
 //   npm start -- --reset                        forget the demo world (keys, wallets, journal, database)
 //   npm start -- --web [--port N]               the terminal in a browser (host/sim/web/)
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { emitKeypressEvents } from 'node:readline';
 import { framebufferToBraille } from './render';
 import { parseScript, ScriptError, type SimEvent } from './script';
-import { DEMO_WALLETS, World } from './world';
+import { DEMO_WALLET_NAMES, DEMO_WALLETS, SimError, World } from './world';
 import { runWeb } from './web/server';
 import type { SimOutput } from './device';
 import { fromHex } from '../../firmware/base/bytes';
@@ -25,7 +26,8 @@ const USAGE = `usage: npm start -- [--mode merchant|transit] [--script FILE [--j
   --json     with --script: one JSON object per line for every effect
   --web      the terminal in a browser instead of this terminal: a page on http://127.0.0.1:PORT/
   --port     with --web: the page's port (default 8090)
-  --dir      where the demo world lives (default .sim): keys, wallets, journal flash, settlement database
+  --dir      where the demo world lives (default .sim): keys, wallets, journal flash, settlement database;
+             a script plays in a fresh world of its own unless --dir is given, so its output is repeatable
   --reset    delete the demo world first
   --reader   uart:DEVICE: bench mode, a real PN532 (HSU, 115200) on a USB-UART adapter instead of the
              simulated reader: tap real cards or phones (a script then runs in real time)`;
@@ -49,7 +51,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
         mode: { type: 'string', default: 'merchant' },
         script: { type: 'string' },
         json: { type: 'boolean', default: false },
-        dir: { type: 'string', default: '.sim' },
+        dir: { type: 'string' },
         reset: { type: 'boolean', default: false },
         reader: { type: 'string' },
         help: { type: 'boolean', default: false },
@@ -69,8 +71,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     console.error(`--mode must be merchant or transit\n${USAGE}`);
     return 2;
   }
-  const dir = resolve(args.dir!);
-  if (args.reset) rmSync(dir, { recursive: true, force: true });
+  const dir = resolve(args.dir ?? '.sim');
   let serialDevice: string | undefined;
   if (args.reader !== undefined) {
     const m = /^uart:(.+)$/.exec(args.reader);
@@ -78,24 +79,37 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
       console.error(`--reader takes uart:DEVICE, e.g. uart:/dev/ttyUSB0\n${USAGE}`);
       return 2;
     }
-    serialDevice = m[1];
+    serialDevice = m[1]!;
+    if (!existsSync(serialDevice)) {
+      console.error(`npm start: no serial device ${serialDevice}: plug in the USB-UART adapter wired to the PN532 (HSU), or check the name (ls /dev/ttyUSB* /dev/ttyACM*)`);
+      return 1;
+    }
   }
+  if (args.reset) rmSync(dir, { recursive: true, force: true });
   if (args.script) {
     let script;
     try {
-      script = parseScript(readFileSync(args.script, 'utf8'), args.script);
+      script = parseScript(readFileSync(args.script, 'utf8'), args.script, DEMO_WALLET_NAMES);
     } catch (e) {
       console.error(e instanceof ScriptError ? e.message : `cannot read ${args.script}: ${(e as Error).message}`);
       return 2;
     }
     const print: Printer = args.json ? jsonPrinter : textPrinter;
-    // a script with its own setup gets a demo world of its own, so it never disturbs the default one
-    const worldDir = script.setup ? join(dir, 'setup-' + createHash('sha256').update(JSON.stringify(script.setup)).digest('hex').slice(0, 12)) : dir;
-    const world = await World.open({ dir: worldDir, mode: script.mode ?? args.mode, setup: script.setup, serialDevice, say: args.json ? undefined : (l) => console.log(l) });
+    // A script plays in a fresh world unless told where (--dir): what an earlier session left in .sim
+    // (a wallet's counter, a journal, a deny list) must not change its output. In a given world, a
+    // script with its own setup gets a sub-world, so it never disturbs the default terminal.
+    const scratch = args.dir === undefined ? mkdtempSync(join(tmpdir(), 'tapline-sim-')) : undefined;
+    const setupDir = () => join(dir, 'setup-' + createHash('sha256').update(JSON.stringify(script.setup)).digest('hex').slice(0, 12));
+    const worldDir = scratch ?? (script.setup ? setupDir() : dir);
     try {
-      await runScript(world, script.events, print);
+      const world = await World.open({ dir: worldDir, mode: script.mode ?? args.mode, setup: script.setup, serialDevice, say: args.json || scratch ? undefined : (l) => console.log(l) });
+      try {
+        await runScript(world, script.events, print);
+      } finally {
+        await world.close();
+      }
     } finally {
-      await world.close();
+      if (scratch) rmSync(scratch, { recursive: true, force: true });
     }
     return 0;
   }
@@ -110,7 +124,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
     // No keyboard to read (CI, a pipe): play the guided tour instead of waiting for keys.
     console.log(`no terminal to read keys from: playing ${TOUR} (npm start -- --script FILE for your own)`);
-    return main(['--script', TOUR, '--dir', args.dir!, '--mode', args.mode]);
+    return main(['--script', TOUR, ...(args.dir === undefined ? [] : ['--dir', args.dir]), '--mode', args.mode]);
   }
   return interactive(dir, args.mode, serialDevice);
 }
@@ -291,7 +305,10 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
   main().then(
     (code) => process.exit(code),
     (e) => {
-      console.error(e instanceof Error ? e.stack : e);
+      // one line for the user; the trace only on request
+      const message = e instanceof SimError ? e.message : `unexpected error: ${(e as Error)?.message ?? e} (TAPLINE_DEBUG=1 shows where)`;
+      console.error(`npm start: ${message.replace(/\s*\n\s*/g, ' ')}`);
+      if (process.env.TAPLINE_DEBUG) console.error((e as Error)?.stack ?? e);
       process.exit(1);
     },
   );

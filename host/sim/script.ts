@@ -51,7 +51,8 @@ export class ScriptError extends TaplineError {
 const KEYS = /^[0-9A-D*#C]+$/;
 const KINDS = ['key', 'tap', 'remove', 'network', 'power', 'clock', 'report', 'elsewhere'] as const;
 
-export function parseScript(text: string, source = 'script'): SimScript {
+/** Parses a script; with `wallets`, a name outside it is refused here, before the terminal boots. */
+export function parseScript(text: string, source = 'script', wallets?: readonly string[]): SimScript {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -90,6 +91,10 @@ export function parseScript(text: string, source = 'script'): SimScript {
     const allowed = new Set(['at', 'note', ...kinds, ...(extra[kinds[0] ?? ''] ?? [])]);
     for (const k of Object.keys(e)) if (!allowed.has(k)) throw new ScriptError(`${where}: unknown field "${k}"`);
     if (kinds.length === 0 && e.note === undefined) throw new ScriptError(`${where}: no action`);
+    const named = kinds[0] === 'tap' ? e.tap : kinds[0] === 'elsewhere' ? e.elsewhere : kinds[0] === 'report' ? e.wallet : undefined;
+    if (wallets && typeof named === 'string' && !wallets.includes(named)) {
+      throw new ScriptError(`${where}: no wallet named "${named}" (the demo wallets are ${wallets.join(', ')})`);
+    }
     switch (kinds[0]) {
       case 'key':
         if (typeof e.key !== 'string' || !KEYS.test(e.key)) throw new ScriptError(`${where}: keys are 0-9 A-D * # C`);

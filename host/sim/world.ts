@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { concatBytes, toHex, utf8Decode, utf8Encode } from '../../firmware/base/bytes';
 import { WalletEmulator } from '../wallet/emulator';
-import { formatWalletFile, parseWalletFile, walletFileWithState, type WalletFile } from '../cli/wallet-file';
+import { formatWalletFile, parseWalletFile, walletFileWithState, WalletFileError, type WalletFile } from '../cli/wallet-file';
 import { main as cli } from '../cli/main';
 import { Keystore } from '../cli/keystore';
 import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
+import { parseProvisioning, ProvisioningError } from '../../firmware/core/provisioning';
 import { startService, type RunningService } from '../settlement/service';
 import { XSScenario } from '../xs/scenario';
 import { performance } from 'node:perf_hooks';
@@ -57,6 +58,17 @@ export interface WorldOptions {
   /** Print what the provisioning steps say (first start). */
   say?: (line: string) => void;
 }
+
+/** Something the user can fix (a damaged demo file, a missing serial device): one line, exit code 1. */
+export class SimError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SimError';
+  }
+}
+
+/** The demo wallets' names, which scripts and keys refer to. */
+export const DEMO_WALLET_NAMES = DEMO_WALLETS.map((w) => w.name);
 
 /** Everything a run of the simulator holds on the host side. */
 export class World {
@@ -110,6 +122,15 @@ export class World {
       await run(args, say);
     }
     const terminalFile = join(dir, `terminal-${mode}.json`);
+    const terminalText = readFileSync(terminalFile, 'utf8');
+    // checked here, before the firmware boots, so a damaged file is named instead of failing inside XS
+    try {
+      parseProvisioning(terminalText);
+    } catch (e) {
+      if (!(e instanceof ProvisioningError)) throw e;
+      await service.close();
+      throw new SimError(`${terminalFile} is not a terminal provisioning file (${e.message}): delete it to have it provisioned again, or start over with --reset`);
+    }
     mkdirSync(join(dir, 'wallets'), { recursive: true });
     for (const w of DEMO_WALLETS) {
       const file = join(dir, 'wallets', `${w.name}.json`);
@@ -122,8 +143,17 @@ export class World {
       if (w.pin) args.push('--pin', w.pin);
       await run(args, say);
     }
-    const world = new World(options, service, readFileSync(terminalFile, 'utf8'));
-    for (const w of DEMO_WALLETS) world.wallets.set(w.name, new WalletEmulator(parseWalletFile(readFileSync(world.#walletPath(w.name), 'utf8'))));
+    const world = new World(options, service, terminalText);
+    for (const w of DEMO_WALLETS) {
+      const file = world.#walletPath(w.name);
+      try {
+        world.wallets.set(w.name, new WalletEmulator(parseWalletFile(readFileSync(file, 'utf8'))));
+      } catch (e) {
+        if (!(e instanceof WalletFileError)) throw e;
+        await service.close();
+        throw new SimError(`${file} is not a wallet file (${e.message}): delete it to have it issued again, or start over with --reset`);
+      }
+    }
     return world;
   }
 
@@ -135,7 +165,13 @@ export class World {
   async powerOn(wallTime: number | undefined): Promise<SimOutput[]> {
     await this.#xs?.close();
     this.#xs = await XSScenario.load('host/sim/firmware.guest.ts', { onCommand: (m) => this.#answer(m) });
-    if (this.#serialDevice && !this.#serialPort) this.#serialPort = await openSerial(this.#serialDevice);
+    if (this.#serialDevice && !this.#serialPort) {
+      try {
+        this.#serialPort = await openSerial(this.#serialDevice);
+      } catch (e) {
+        throw new SimError(`cannot open the reader's serial port ${this.#serialDevice}: ${(e as Error).message}`);
+      }
+    }
     const options: SimBootOptions = {
       provisioningText: this.#provisioningText,
       flashBlocks: this.blocks,
@@ -168,7 +204,7 @@ export class World {
 
   tap(wallet: string): Promise<SimOutput[]> {
     const emulator = this.wallets.get(wallet);
-    if (!emulator) throw new Error(`no wallet named ${wallet} (have ${[...this.wallets.keys()].join(', ')})`);
+    if (!emulator) throw new SimError(`no wallet named ${wallet} (have ${[...this.wallets.keys()].join(', ')})`);
     // a card's UID is random on every activation, as phones and privacy-minded cards do
     return this.#call('tap', { wallet, uid: '08' + toHex(randomBytes(3)) });
   }
@@ -363,6 +399,6 @@ class NodeBridge implements HostBridge {
 
 async function run(args: string[], say: (line: string) => void): Promise<void> {
   const errors: string[] = [];
-  const code = await cli(args, say, (line) => errors.push(line));
+  const code = await cli(args, (line) => line.startsWith('note: ') || say(line), (line) => errors.push(line));
   if (code !== 0) throw new Error(`tapline ${args[0]} failed: ${errors.join('; ')}`);
 }
