@@ -49,9 +49,9 @@ export class Online {
             return;
           }
           o.clock.setWallTime?.(seconds);
-          log('info', 'time', `service time ${seconds}`);
+          log('info', 'time', `service time ${isoTime(seconds)}`);
         } catch (e) {
-          log('error', 'time', `service time ${seconds} refused: ${e instanceof Error ? e.message : String(e)}`);
+          log('error', 'time', `service time ${isoTime(seconds)} refused: ${e instanceof Error ? e.message : String(e)}`);
         }
       },
     });
@@ -119,4 +119,9 @@ export class Online {
   #run(work: Promise<void>): void {
     work.catch((e: unknown) => this.#o.log('error', 'uplink', e instanceof Error ? `${e.name}: ${e.message}` : String(e)));
   }
+}
+
+/** Unix seconds as ISO 8601 UTC, the form a log reader can read at a glance. */
+function isoTime(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 }

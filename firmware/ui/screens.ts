@@ -29,7 +29,8 @@ export class Screens {
   show(screen: Screen): void {
     switch (screen.kind) {
       case 'idle':
-        return this.lines(['TAPLINE', 'ENTER AMOUNT']);
+        this.lines(['TAPLINE', 'ENTER AMOUNT']);
+        return this.footer('A BALANCE  D STATUS');
       case 'amount':
         return this.amountEntry(screen.amount);
       case 'tap':
@@ -48,6 +49,20 @@ export class Screens {
         return this.lines(['CANCELLED']);
       case 'notice':
         return this.lines(screen.lines);
+      case 'amountFirst':
+        return this.lines(['ENTER AMOUNT', 'THEN TAP CARD']);
+      case 'confirmFirst':
+        this.title('PRESS # TO PAY');
+        this.amountLine(screen.amount, 22);
+        return this.footer('# OK   * CLEAR');
+      case 'enquiry':
+        return this.lines(['BALANCE', 'TAP CARD']);
+      case 'balance':
+        return this.balance(screen.amount);
+      case 'enquiryFailed':
+        return this.lines(['BALANCE', screen.reason.toUpperCase()]);
+      case 'status':
+        return this.offlineStatus(screen.minutesSinceSync === undefined ? { online: screen.online, pending: screen.pending } : screen);
     }
   }
 

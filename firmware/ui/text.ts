@@ -32,5 +32,21 @@ export function screenLines(screen: Screen): string[] {
       return ['cancelled'];
     case 'notice':
       return screen.lines;
+    case 'amountFirst':
+      return ['enter amount', 'then tap card'];
+    case 'confirmFirst':
+      return ['press # to pay', formatAmount(screen.amount)];
+    case 'enquiry':
+      return ['balance', 'tap card'];
+    case 'balance':
+      return ['balance', formatAmount(screen.amount)];
+    case 'enquiryFailed':
+      return ['balance', screen.reason];
+    case 'status':
+      return [
+        screen.online ? 'online' : 'offline',
+        `${screen.pending} pending`,
+        screen.minutesSinceSync === undefined ? 'never settled' : `settled ${screen.minutesSinceSync} min ago`,
+      ];
   }
 }

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { emitKeypressEvents } from 'node:readline';
-import { framebufferToBraille } from './render';
+import { tuiFrame, WALLET_KEYS, type TuiState } from './tui';
 import { parseScript, ScriptError, type SimEvent } from './script';
 import { DEMO_WALLET_NAMES, DEMO_WALLETS, SimError, World } from './world';
 import { runWeb } from './web/server';
@@ -210,44 +210,28 @@ function describe(e: SimEvent): string {
 
 // ---- interactive ------------------------------------------------------------------------------------
 
-const HELP = [
-  'keypad   0-9   A-D (shift)   * cancel   # or Enter: OK   Backspace: B',
-  'wallets  ' + DEMO_WALLETS.map((w, i) => `${'abcm'[i]} ${w.name}`).join('   '),
-  'card     r remove from the field',
-  'world    n network on/off   p power cut + restart   q quit',
-];
-
 async function interactive(dir: string, mode: 'merchant' | 'transit', serialDevice?: string): Promise<number> {
   const world = await World.open({ dir, mode, serialDevice, say: (l) => console.log(l) });
-  const log: string[] = [];
-  let led = 'off';
-  let beep = '';
-  let decision = '';
+  const state: TuiState = { title: `tapline simulator: ${mode} terminal, data in ${dir}`, oled: [], led: 'off', beep: '', networkUp: false, powered: true, decision: '', log: [] };
   const take = (outputs: SimOutput[]) => {
     for (const o of outputs) {
-      if (o.type === 'log' && o.level !== 'debug') log.push(`[${o.level}] ${o.tag}: ${o.message}`);
-      if (o.type === 'led') led = o.color;
-      if (o.type === 'beep') beep = o.pattern;
-      if (o.type === 'decision') decision = o.approved ? `APPROVED ${o.amount}` : `DECLINED ${o.amount}: ${o.text}`;
-      if (o.type === 'power') log.push('power lost');
+      if (o.type === 'log' && o.level !== 'debug') state.log.push(`[${o.level}] ${o.tag}: ${o.message}`);
+      if (o.type === 'display') state.oled = o.lines;
+      if (o.type === 'led') state.led = o.color;
+      if (o.type === 'beep') state.beep = o.pattern;
+      if (o.type === 'decision') state.decision = o.approved ? `APPROVED ${o.amount}` : `DECLINED ${o.amount}: ${o.text}`;
+      if (o.type === 'power') state.log.push('power lost');
     }
-    while (log.length > 8) log.shift();
+    while (state.log.length > 20) state.log.shift();
   };
   const draw = () => {
-    const screen = world.lastScreen ? framebufferToBraille(fromHex(world.lastScreen)) : [];
-    const frame = [
-      `tapline simulator: ${mode} terminal, data in ${dir}`,
-      '+' + '-'.repeat(64) + '+',
-      ...screen.map((l) => `|${l}|`),
-      '+' + '-'.repeat(64) + '+',
-      `LED ${led.padEnd(6)} buzzer ${beep.padEnd(9)} network ${world.networkUp ? 'UP  ' : 'down'}  power ${world.powered ? 'on' : 'OFF'}  last: ${decision}`,
-      '',
-      ...HELP,
-      '',
-      ...log,
-    ];
+    state.framebuffer = world.lastScreen ? fromHex(world.lastScreen) : undefined;
+    state.networkUp = world.networkUp;
+    state.powered = world.powered;
+    const frame = tuiFrame(state, DEMO_WALLETS.map((w) => w.name), process.stdout.columns ?? 80, process.stdout.rows ?? 24);
     process.stdout.write('\x1b[H\x1b[2J' + frame.join('\n') + '\n');
   };
+  process.stdout.on('resize', draw);
 
   let queue: Promise<unknown> = Promise.resolve();
   const enqueue = (work: () => Promise<SimOutput[]>) => {
@@ -255,7 +239,7 @@ async function interactive(dir: string, mode: 'merchant' | 'transit', serialDevi
       take(await work());
       draw();
     }).catch((e) => {
-      log.push(`error: ${(e as Error).message}`);
+      state.log.push(`error: ${(e as Error).message}`);
     });
   };
 
@@ -286,7 +270,7 @@ async function interactive(dir: string, mode: 'merchant' | 'transit', serialDevi
       if (key.name === 'return') return enqueue(() => world.keys('#'));
       if (key.name === 'backspace') return enqueue(() => world.keys('B'));
       if (text && /^[0-9*#ABCD]$/.test(text)) return enqueue(() => world.keys(text));
-      const walletIndex = text ? 'abcm'.indexOf(text) : -1;
+      const walletIndex = text ? WALLET_KEYS.indexOf(text) : -1;
       if (walletIndex >= 0) return enqueue(() => world.tap(DEMO_WALLETS[walletIndex]!.name));
       if (text === 'r') return enqueue(() => world.remove());
       if (text === 'n') return enqueue(() => world.network(!world.networkUp));

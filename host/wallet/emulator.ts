@@ -9,6 +9,8 @@ import {
   decodeCommand,
   encodeResponse,
   INS_PAY,
+  BALANCE_BYTES,
+  INS_READ_BALANCE,
   INS_READ_CERTIFICATE,
   INS_SELECT,
   INS_VERIFY_PIN,
@@ -135,6 +137,7 @@ export class WalletEmulator implements CardLink {
     if (command.cla === CLA_ISO && command.ins === INS_VERIFY_PIN) return this.#verifyPin(command.data);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_CERTIFICATE) return encodeResponse(this.certificate, SW_OK);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_PAY) return this.#pay(command.data);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_BALANCE) return encodeResponse(balanceBytes(this.#balance), SW_OK);
     return status(SW_INS_NOT_SUPPORTED);
   }
 
@@ -178,4 +181,14 @@ export class WalletEmulator implements CardLink {
 
 function status(sw: number): Uint8Array {
   return Uint8Array.from([sw >> 8, sw & 0xff]);
+}
+
+function balanceBytes(balance: number): Uint8Array {
+  const out = new Uint8Array(BALANCE_BYTES);
+  let n = balance;
+  for (let i = BALANCE_BYTES - 1; i >= 0; i--) {
+    out[i] = n % 256;
+    n = Math.floor(n / 256);
+  }
+  return out;
 }

@@ -8,6 +8,7 @@ import { Verifier } from '../../firmware/core/crypto/verifier';
 import { ALG_ED25519, ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
 import { RiskEngine, type Mode } from '../../firmware/core/risk/engine';
 import { DEFAULT_RISK_CONFIG, type RiskConfig } from '../../firmware/core/risk/config';
+import { screenLines } from '../../firmware/ui/text';
 import { Terminal, type Effect, type Key } from '../../firmware/core/terminal/terminal';
 import { decodeCommand, encodeCommand, encodeResponse, decodeResponse, INS_PAY, INS_READ_CERTIFICATE } from '../../firmware/core/protocol/apdu';
 import {
@@ -831,6 +832,65 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       // The keyring update path (firmware/app/online.ts) replaces the keyring itself: key 1 is now another key.
       w.keyring.replace([w.newIssuer(alg, 1).key]);
       return w.tap(wallet, 100);
+    },
+  },
+  'a card tapped before an amount is keyed': {
+    expect: 'hint, card untouched, then a payment',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      const out = await w.send({ type: 'card', link: wallet });
+      const hint = out.some((e) => e.type === 'display' && e.screen.kind === 'amountFirst' && screenLines(e.screen).join(' ') === 'enter amount then tap card');
+      if (!hint || out.some((e) => e.type === 'outcome') || wallet.counter !== 0 || w.journal.records.length !== 0) return `no hint: ${JSON.stringify(out)}`;
+      await w.next();
+      return `hint, card untouched, then a ${(await w.tap(wallet, 300)) === 'approved' ? 'payment' : 'failure'}`;
+    },
+  },
+  'a card tapped while the amount is keyed, before #': {
+    expect: 'press # to pay 5.00',
+    run: async (alg) => {
+      const w = new World({ alg });
+      await w.keys('500');
+      const out = await w.send({ type: 'card', link: w.wallet() });
+      const d = out.find((e) => e.type === 'display');
+      return w.terminal.state === 'amount' && d?.type === 'display' ? screenLines(d.screen).join(' ') : `state ${w.terminal.state}`;
+    },
+  },
+  'a balance enquiry (key A, then tap)': {
+    expect: 'balance 1234.56, nothing journaled, a key closes it',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet({ balance: 123_456 });
+      await w.keys('A');
+      const out = await w.send({ type: 'card', link: wallet });
+      const d = out.find((e) => e.type === 'display');
+      if (d?.type !== 'display' || d.screen.kind !== 'balance') return `no balance screen: ${JSON.stringify(out)}`;
+      if (wallet.counter !== 0 || w.journal.records.length !== 0) return 'the enquiry paid';
+      await w.keys('5');
+      return `balance ${screenLines(d.screen)[1]}, nothing journaled, ${w.terminal.state === 'idle' ? 'a key closes it' : `still ${w.terminal.state}`}`;
+    },
+  },
+  'the status screen (key D) after an offline payment': {
+    expect: 'offline, 1 pending, settled 60 min ago',
+    run: async (alg) => {
+      const w = new World({ alg });
+      await w.tap(w.wallet(), 700);
+      await w.next();
+      const out = await w.keys('D');
+      const d = out.find((e) => e.type === 'display');
+      if (d?.type !== 'display' || d.screen.kind !== 'status') return `no status screen: ${JSON.stringify(out)}`;
+      return screenLines(d.screen).join(', ');
+    },
+  },
+  'the LEDs used are the two the board wires': {
+    expect: 'off green red',
+    run: async (alg) => {
+      const w = new World({ alg });
+      await w.tap(w.wallet(), 700);
+      await w.next();
+      await w.tap(w.wallet({ balance: 10 }), 700);
+      const colours = new Set(w.effects.flatMap((e) => (e.type === 'led' ? [e.color as string] : [])));
+      return [...colours].sort((a, b) => ['off', 'green', 'red'].indexOf(a) - ['off', 'green', 'red'].indexOf(b)).join(' ');
     },
   },
   'merchant mode verifies before approving': {

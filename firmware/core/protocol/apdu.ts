@@ -12,6 +12,9 @@ export const INS_SELECT = 0xa4;
 export const INS_VERIFY_PIN = 0x20;
 export const INS_READ_CERTIFICATE = 0x10;
 export const INS_PAY = 0x30;
+export const INS_READ_BALANCE = 0x40;
+/** READ BALANCE answers 6 bytes, big-endian minor units: for the holder to see, never for a decision. */
+export const BALANCE_BYTES = 6;
 
 export const SW_OK = 0x9000;
 export const SW_WRONG_LENGTH = 0x6700;
@@ -87,6 +90,10 @@ export function selectCommand(aid: Uint8Array = AID): Uint8Array {
 
 export function readCertificateCommand(): Uint8Array {
   return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_READ_CERTIFICATE, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 });
+}
+
+export function readBalanceCommand(): Uint8Array {
+  return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_READ_BALANCE, p1: 0, p2: 0, data: new Uint8Array(0), le: BALANCE_BYTES });
 }
 
 export function payCommand(request: Uint8Array): Uint8Array {

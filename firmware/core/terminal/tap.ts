@@ -4,8 +4,10 @@ import type { Clock, Log, RandomBytes } from '../../base/platform';
 import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../base/ports';
 import {
   ApduError,
+  BALANCE_BYTES,
   decodeResponse,
   payCommand,
+  readBalanceCommand,
   readCertificateCommand,
   selectCommand,
   SW_INSUFFICIENT_BALANCE,
@@ -244,6 +246,26 @@ export class Tap {
       this.#ctx.log(d.code === 'cardLost' ? 'info' : 'warn', 'tap', `declined ${d.code}${d.detail ? `: ${d.detail}` : ''}`);
       return { kind: 'declined', decline: d, walletId: this.#cert?.walletId };
     }
+  }
+}
+
+/**
+ * A balance enquiry: the wallet's own figure, unsigned, shown to its holder and never used to decide a
+ * payment (the PAY response's signed balance is what a receipt keeps).
+ */
+export async function readBalance(link: CardLink, log: Log): Promise<{ kind: 'balance'; balance: number } | { kind: 'declined'; decline: Decline }> {
+  try {
+    expectOk(decodeResponse(await link.transceive(selectCommand())), 'SELECT');
+    const r = decodeResponse(await link.transceive(readBalanceCommand()));
+    expectOk(r, 'READ BALANCE');
+    if (r.data.length !== BALANCE_BYTES) throw new ApduError(`READ BALANCE answered ${r.data.length} bytes`);
+    let balance = 0;
+    for (const b of r.data) balance = balance * 256 + b;
+    return { kind: 'balance', balance };
+  } catch (e) {
+    const d = toDecline(e);
+    log('warn', 'tap', `balance enquiry failed: ${d.code}${d.detail ? `: ${d.detail}` : ''}`);
+    return { kind: 'declined', decline: d };
   }
 }
 

@@ -10,7 +10,7 @@ import type { Verifier } from '../crypto/verifier';
 import type { Mode, RiskEngine } from '../risk/engine';
 import { decline, type Decline } from '../../base/reasons';
 import { ClockState } from '../risk/clock-state';
-import { Tap, verifyPending, type PendingVerification, type TapResult } from './tap';
+import { readBalance, Tap, verifyPending, type PendingVerification, type TapResult } from './tap';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -32,19 +32,34 @@ export type Screen =
   | { kind: 'declined'; reason: string }
   | { kind: 'timedOut' }
   | { kind: 'cancelled' }
+  /** A card tapped before an amount: say what to do (the card is not read). */
+  | { kind: 'amountFirst' }
+  /** A card tapped while the amount is keyed, before # */
+  | { kind: 'confirmFirst'; amount: number }
+  /** The balance enquiry waits for a card. */
+  | { kind: 'enquiry' }
+  | { kind: 'balance'; amount: number }
+  /** The enquiry could not read the card. */
+  | { kind: 'enquiryFailed'; reason: string }
+  /** The terminal's offline status: payments not yet settled, minutes since the offline window began. */
+  | { kind: 'status'; online: boolean; pending: number; minutesSinceSync?: number }
   /** A message of the device itself (boot, faults), line by line. */
   | { kind: 'notice'; lines: string[] };
 
 export type Effect =
   | { type: 'display'; screen: Screen }
   | { type: 'beep'; pattern: 'key' | 'approved' | 'declined' }
-  | { type: 'led'; color: 'off' | 'blue' | 'green' | 'red' }
+  | { type: 'led'; color: 'off' | 'green' | 'red' }
   | { type: 'nfc'; poll: boolean }
   | { type: 'outcome'; approved: true; amount: number; terminalSeq: number; journalSeq: number; walletId: string; deferred: boolean }
   | { type: 'outcome'; approved: false; amount: number; decline: Decline; walletId?: string }
   | { type: 'verified'; terminalSeq: number; ok: boolean; decline?: Decline };
 
-export type State = 'idle' | 'amount' | 'waiting' | 'exchange' | 'pin' | 'result';
+export type State = 'idle' | 'amount' | 'waiting' | 'enquiry' | 'exchange' | 'pin' | 'result';
+
+/** Merchant idle keys: a balance enquiry (then tap), and the terminal's offline status. */
+export const KEY_BALANCE: Key = 'A';
+export const KEY_STATUS: Key = 'D';
 
 export interface TerminalOptions {
   mode: Mode;
@@ -103,6 +118,8 @@ export class Terminal {
   #pending: PendingVerification[] = [];
   #online = false;
   #clockSavedMs: number | undefined;
+  /** The result on screen is an information screen (balance, status) that any key closes. */
+  #closeOnKey = false;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: TerminalOptions) {
@@ -213,7 +230,7 @@ export class Terminal {
     if (this.#deadline !== undefined && now >= this.#deadline) {
       if (this.#state === 'result') return this.#toIdle(out);
       if (this.#state === 'pin') return this.#finish({ kind: 'declined', decline: decline('timeout') }, out);
-      if (this.#state === 'waiting' || this.#state === 'amount') {
+      if (this.#state === 'waiting' || this.#state === 'amount' || this.#state === 'enquiry') {
         out.push({ type: 'display', screen: { kind: 'timedOut' } });
         return this.#toIdle(out);
       }
@@ -234,6 +251,16 @@ export class Terminal {
     const digit = key >= '0' && key <= '9' && key.length === 1;
     switch (this.#state) {
       case 'idle':
+        if (this.mode === 'merchant' && key === KEY_BALANCE) {
+          this.#state = 'enquiry';
+          this.#deadline = this.#o.clock.now() + this.#timeouts.cardMs;
+          out.push({ type: 'beep', pattern: 'key' }, { type: 'display', screen: { kind: 'enquiry' } });
+          return out;
+        }
+        if (this.mode === 'merchant' && key === KEY_STATUS) {
+          out.push({ type: 'beep', pattern: 'key' });
+          return this.#info(this.#statusScreen(), out);
+        }
         if (this.mode === 'merchant' && digit && key !== '0') {
           this.#digits = key;
           this.#state = 'amount';
@@ -251,6 +278,12 @@ export class Terminal {
         else if (key === '#' && Number(this.#digits) > 0) return this.#toWaiting(Number(this.#digits), out);
         if (this.#digits === '') return this.#toIdle(out);
         this.#showAmount(out);
+        return out;
+      case 'enquiry':
+        if (key === '*') return this.#toIdle(out);
+        return out;
+      case 'result':
+        if (this.#closeOnKey) return this.#toIdle(out);
         return out;
       case 'waiting':
         if (key === '*' && this.mode === 'merchant') {
@@ -279,6 +312,19 @@ export class Terminal {
   }
 
   async #card(link: CardLink, out: Effect[]): Promise<Effect[]> {
+    if (this.#state === 'enquiry') {
+      const r = await readBalance(link, this.#log);
+      out.push({ type: 'beep', pattern: r.kind === 'balance' ? 'key' : 'declined' });
+      return this.#info(r.kind === 'balance' ? { kind: 'balance', amount: r.balance } : { kind: 'enquiryFailed', reason: r.decline.text }, out);
+    }
+    if (this.#state === 'idle' && this.mode === 'merchant') {
+      out.push({ type: 'beep', pattern: 'declined' });
+      return this.#info({ kind: 'amountFirst' }, out);
+    }
+    if (this.#state === 'amount') {
+      out.push({ type: 'beep', pattern: 'declined' }, { type: 'display', screen: { kind: 'confirmFirst', amount: Number(this.#digits) } });
+      return out;
+    }
     if (this.#state !== 'waiting') return out;
     this.#state = 'exchange';
     this.#deadline = undefined;
@@ -343,11 +389,31 @@ export class Terminal {
     this.#amount = amount;
     this.#state = 'waiting';
     this.#deadline = this.mode === 'merchant' ? this.#o.clock.now() + this.#timeouts.cardMs : undefined;
-    out.push({ type: 'display', screen: { kind: 'tap', amount, mode: this.mode } }, { type: 'led', color: 'blue' }, { type: 'nfc', poll: true });
+    out.push({ type: 'display', screen: { kind: 'tap', amount, mode: this.mode } }, { type: 'nfc', poll: true });
     return out;
   }
 
+  /** An information screen: stays twice the result time, or until a key. */
+  #info(screen: Screen, out: Effect[]): Effect[] {
+    this.#state = 'result';
+    this.#closeOnKey = true;
+    this.#deadline = this.#o.clock.now() + this.#timeouts.resultMs * 2;
+    out.push({ type: 'display', screen });
+    return out;
+  }
+
+  #statusScreen(): Screen {
+    const risk = this.#o.risk;
+    const now = this.#o.clock.wallTime();
+    // minutes since the offline window began: the last settlement, or when the time was first known
+    const since = now !== undefined && risk.settledAt !== undefined ? Math.max(0, Math.floor((now - risk.settledAt) / 60)) : undefined;
+    const screen: Screen = { kind: 'status', online: this.#online, pending: risk.offlineCount };
+    if (since !== undefined) screen.minutesSinceSync = since;
+    return screen;
+  }
+
   #toIdle(out: Effect[]): Effect[] {
+    this.#closeOnKey = false;
     this.#digits = '';
     this.#pin = '';
     this.#tap = undefined;
@@ -357,7 +423,8 @@ export class Terminal {
     }
     this.#state = 'idle';
     this.#deadline = undefined;
-    out.push({ type: 'display', screen: { kind: 'idle' } }, { type: 'led', color: 'off' }, { type: 'nfc', poll: false });
+    // the reader keeps looking while idle, so that a card tapped before an amount gets an answer
+    out.push({ type: 'display', screen: { kind: 'idle' } }, { type: 'led', color: 'off' }, { type: 'nfc', poll: true });
     return out;
   }
 }

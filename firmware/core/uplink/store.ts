@@ -9,7 +9,7 @@ import type { Journal } from '../journal/journal';
 import { type Log, silentLog } from '../../base/platform';
 import {
   type ConfigUpdate, type KeyringUpdate, type Update, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, UPDATE_TIME, UpdateError,
-  verifyUpdate,
+  updateKindName, verifyUpdate,
 } from './updates';
 
 export const RECORD_DENY_LIST = 0x30;
@@ -133,7 +133,8 @@ export class UpdateStore {
         this.#o.onTime?.(update.unixSeconds);
         break;
     }
-    this.#log('info', 'uplink', `applied update kind ${update.kind} version ${update.version}`);
+    // a time update has no version of its own: the batch nonce binds it
+    this.#log('info', 'uplink', `applied ${updateKindName(update.kind)} update${update.kind === UPDATE_TIME ? '' : ` version ${update.version}`}`);
     return update;
   }
 

@@ -26,6 +26,15 @@ export const UPDATE_CONFIG = 3;
 export const UPDATE_TIME = 4;
 
 export const MAX_UPDATE_BYTES = 0xffff;
+
+/** What a log line calls an update kind. */
+export function updateKindName(kind: number): string {
+  if (kind === UPDATE_DENY_LIST) return 'deny-list';
+  if (kind === UPDATE_KEYRING) return 'keyring';
+  if (kind === UPDATE_CONFIG) return 'configuration';
+  if (kind === UPDATE_TIME) return 'time';
+  return `kind-${kind}`;
+}
 export const MAX_DENY_DELTA = 1024;
 export const MAX_WALLET_ID_BYTES = 32;
 export const MAX_KEYRING_KEYS = 32;
