@@ -283,7 +283,8 @@ export class Terminal {
         if (key === '*') return this.#toIdle(out);
         return out;
       case 'result':
-        if (this.#closeOnKey) return this.#toIdle(out);
+        // an information screen closes on a key, and the key counts: a digit starts the amount
+        if (this.#closeOnKey) return this.#key(key, this.#toIdle(out));
         return out;
       case 'waiting':
         if (key === '*' && this.mode === 'merchant') {
