@@ -254,7 +254,7 @@ export class Terminal {
         if (this.mode === 'merchant' && key === KEY_BALANCE) {
           this.#state = 'enquiry';
           this.#deadline = this.#o.clock.now() + this.#timeouts.cardMs;
-          out.push({ type: 'beep', pattern: 'key' }, { type: 'display', screen: { kind: 'enquiry' } });
+          out.push({ type: 'beep', pattern: 'key' }, { type: 'display', screen: { kind: 'enquiry' } }, { type: 'nfc', poll: true });
           return out;
         }
         if (this.mode === 'merchant' && key === KEY_STATUS) {
@@ -318,6 +318,8 @@ export class Terminal {
       out.push({ type: 'beep', pattern: r.kind === 'balance' ? 'key' : 'declined' });
       return this.#info(r.kind === 'balance' ? { kind: 'balance', amount: r.balance } : { kind: 'enquiryFailed', reason: r.decline.text }, out);
     }
+    // A card while the merchant keys gets an answer, not silence. The device's runner does not search
+    // for cards then (a search holds the key scan for its whole window); a reader that does, does.
     if (this.#state === 'idle' && this.mode === 'merchant') {
       out.push({ type: 'beep', pattern: 'declined' });
       return this.#info({ kind: 'amountFirst' }, out);
@@ -396,6 +398,7 @@ export class Terminal {
 
   /** An information screen: stays twice the result time, or until a key. */
   #info(screen: Screen, out: Effect[]): Effect[] {
+    if (this.#state === 'enquiry') out.push({ type: 'nfc', poll: false });
     this.#state = 'result';
     this.#closeOnKey = true;
     this.#deadline = this.#o.clock.now() + this.#timeouts.resultMs * 2;
@@ -424,8 +427,7 @@ export class Terminal {
     }
     this.#state = 'idle';
     this.#deadline = undefined;
-    // the reader keeps looking while idle, so that a card tapped before an amount gets an answer
-    out.push({ type: 'display', screen: { kind: 'idle' } }, { type: 'led', color: 'off' }, { type: 'nfc', poll: true });
+    out.push({ type: 'display', screen: { kind: 'idle' } }, { type: 'led', color: 'off' }, { type: 'nfc', poll: false });
     return out;
   }
 }
