@@ -228,7 +228,7 @@ async function interactive(dir: string, mode: 'merchant' | 'transit', serialDevi
     state.framebuffer = world.lastScreen ? fromHex(world.lastScreen) : undefined;
     state.networkUp = world.networkUp;
     state.powered = world.powered;
-    const frame = tuiFrame(state, DEMO_WALLETS.map((w) => w.name), process.stdout.columns ?? 80, process.stdout.rows ?? 24);
+    const frame = tuiFrame(state, DEMO_WALLETS.map((w) => w.name), process.stdout.columns || 80, process.stdout.rows || 24);
     process.stdout.write('\x1b[H\x1b[2J' + frame.join('\n') + '\n');
   };
   process.stdout.on('resize', draw);

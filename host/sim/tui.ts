@@ -28,7 +28,7 @@ const WIDE_HELP = (wallets: string[]) => [
   'world    n network on/off   p power cut + restart   q quit',
 ];
 
-const NARROW_HELP = ['keys 0-9 A-D * # Enter Bksp; A bal, D status', 'tap a b c m, r remove; n net, p power, q quit'];
+const NARROW_HELP = ['keypad 0-9 A-D * # Enter Bksp; A bal, D status', 'tap a b c m, r remove; n net, p power, q quit'];
 
 /** The braille OLED needs 66 columns and its 18 rows plus the lines around it. */
 const WIDE = { cols: 66, rows: 34 };
