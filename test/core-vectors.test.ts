@@ -7,6 +7,8 @@ import { verifySignature, type Alg } from '../firmware/core/crypto/verify';
 import { decodeCertificate, decodePayRequest, decodePayResponse, certificateSignedPayload, paymentSignedPayload } from '../firmware/core/protocol/messages';
 import { decodeReceipt } from '../firmware/core/protocol/receipt';
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
+import { decodeRecallResponse, judgeRecall } from '../firmware/core/protocol/intent';
+import { decodeResponse } from '../firmware/core/protocol/apdu';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 import { RiskEngine } from '../firmware/core/risk/engine';
 import { VirtualClock } from '../firmware/base/platform';
@@ -48,6 +50,16 @@ describe('payment core: protocol test vectors (docs/vectors)', () => {
         expect(toHex(payload)).to.equal(v.response.signedPayload);
         expect(verifySignature(cert.alg, cert.publicKey, payload, response.signature)).to.equal(true);
         expect(verifyReceipt(fromHex(v.receipt), [issuerKey(v)], v.time).ok).to.equal(true);
+      });
+
+      it('RECALL answers the signed response by its challenge, and "never signed" for another', () => {
+        const [signed, never] = v.recall.map((r) => decodeRecallResponse(decodeResponse(fromHex(r.response)).data));
+        expect(toHex(signed!.response!)).to.equal(v.response.hex);
+        // The wallet was made at counter 41: it holds every response from 42, so 41 as the floor proves "never".
+        expect(signed!.heldFrom).to.equal(42);
+        expect(never!.response).to.equal(undefined);
+        const intent = { terminalSeq: 8, walletId: '', counterFloor: 41, request: new Uint8Array(0) };
+        expect([judgeRecall(intent, never!), judgeRecall({ ...intent, counterFloor: 0 }, never!), judgeRecall(intent, signed!)]).to.deep.equal(['unsigned', 'unknown', 'signed']);
       });
 
       it('is approved by a terminal replaying the recorded exchange', async () => {

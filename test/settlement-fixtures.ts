@@ -15,6 +15,8 @@ import type { DurableLog } from '../firmware/base/ports';
 import { DEFAULT_RISK_CONFIG, type RiskConfig } from '../firmware/core/risk/config';
 import { RiskEngine } from '../firmware/core/risk/engine';
 import { Tap, type TapResult } from '../firmware/core/terminal/tap';
+import { InDoubt } from '../firmware/core/terminal/in-doubt';
+import { RECORD_RECEIPT } from '../firmware/core/protocol/receipt';
 import { publicKeyOf } from '../firmware/core/uplink/sign';
 import { decodeUpdate, UPDATE_DENY_LIST, UPDATE_TIME, verifyUpdate } from '../firmware/core/uplink/updates';
 import { decodeBatchResponse, encodeBatch, verifyBatchResponse, type BatchResponse } from '../firmware/core/uplink/wire';
@@ -242,7 +244,9 @@ export class MemoryJournal implements DurableLog {
     this.#seq = lastSeq;
   }
 
-  async append(_type: number, payload: Uint8Array): Promise<number> {
+  async append(type: number, payload: Uint8Array): Promise<number> {
+    // Intents and releases stay on the terminal: the batch carries receipts.
+    if (type !== RECORD_RECEIPT) return this.#seq;
     this.records.push({ seq: ++this.#seq, payload });
     return this.#seq;
   }
@@ -313,6 +317,7 @@ export class TestTerminal {
         clock: this.clock,
         random: this.#random,
         log: silentLog,
+        inDoubt: new InDoubt(),
       },
       wallet,
       amount,

@@ -6,20 +6,18 @@ import { TaplineError } from '../base/errors';
 import type { Clock, Log, RandomBytes } from '../base/platform';
 import { equalBytes, fromHex, utf8Encode } from '../base/bytes';
 import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
-import { Journal, type RecoveryReport } from '../core/journal/journal';
+import type { Journal, RecoveryReport } from '../core/journal/journal';
 import type { Flash } from '../core/journal/flash';
 import { Keyring } from '../core/crypto/keyring';
 import { Verifier } from '../core/crypto/verifier';
 import { ALG_ED25519, ALG_P256, verifySignature, type Alg, type VerifyFn } from '../core/crypto/verify';
 import { RiskEngine } from '../core/risk/engine';
 import { RECORD_CLOCK, Terminal, type Screen } from '../core/terminal/terminal';
-import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
-import { UPDATE_RECORD_TYPES } from '../core/uplink/store';
+import { TerminalStore } from './state';
 import type { NfcReader } from '../../drivers/pn532/reader';
 import type { FirmwareVersion } from '../../drivers/pn532/pn532';
 
-/** Journal record type of the risk engine's checkpoint (the latest one counts). */
-export const RECORD_RISK_STATE = 2;
+export { RECORD_RISK_STATE } from './state';
 
 export type BootStep = 'config' | 'journal' | 'selftest';
 
@@ -103,15 +101,8 @@ export async function boot(o: BootOptions): Promise<Booted> {
   log('info', 'boot', `terminal ${provisioning.terminalId} merchant ${provisioning.merchantId} mode ${provisioning.mode}` +
     (provisioning.fare !== undefined ? ` fare ${provisioning.fare}` : ''));
 
-  const riskOptions = { config: provisioning.risk };
-  let risk: RiskEngine | undefined;
-  const journal = new Journal({
-    flash: o.journalFlash,
-    log,
-    acknowledgedTypes: [RECORD_RECEIPT],
-    keyedTypes: [RECORD_RISK_STATE, RECORD_CLOCK, ...UPDATE_RECORD_TYPES],
-    checkpoint: { type: RECORD_RISK_STATE, snapshot: () => (risk ?? new RiskEngine(riskOptions)).encode() },
-  });
+  const store = new TerminalStore({ flash: o.journalFlash, log, riskOptions: { config: provisioning.risk } });
+  const { journal } = store;
   let recovery: RecoveryReport;
   try {
     recovery = journal.open();
@@ -124,15 +115,8 @@ export async function boot(o: BootOptions): Promise<Booted> {
     (recovery.tornTail ? ', torn tail dropped' : ''));
   for (const b of recovery.breaks) log('error', 'journal', `chain break (tamper evidence): ${b}`);
 
-  const checkpoint = journal.latest(RECORD_RISK_STATE);
-  if (checkpoint) {
-    try {
-      risk = RiskEngine.decode(checkpoint.payload, riskOptions);
-    } catch (e) {
-      log('warn', 'risk', `checkpoint ${checkpoint.seq} unreadable (${errorText(e)}); rebuilding from receipts`);
-    }
-  }
-  risk ??= new RiskEngine(riskOptions);
+  store.loadCheckpoint();
+  const { risk, inDoubt } = store;
   const keyring = new Keyring(provisionedIssuerKeys(provisioning));
   const verify = chooseVerify(o);
   const verifier = new Verifier({ keyring, cacheSize: 16, verify });
@@ -149,6 +133,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     random: o.random,
     log,
     verifyBeforeOpen,
+    inDoubt,
   });
   const clock = journal.latest(RECORD_CLOCK);
   if (clock) {
@@ -161,19 +146,9 @@ export async function boot(o: BootOptions): Promise<Booted> {
   if (provisioning.mode === 'transit') {
     log('info', 'boot', `transit: signatures checked ${verifyBeforeOpen ? 'before the gate opens' : 'after the gate opens (deferred)'}`);
   }
-  let restored = 0;
-  let unreadable = 0;
-  journal.replay(0, (r) => {
-    if (r.type !== RECORD_RECEIPT) return;
-    try {
-      terminal.restore(decodeReceipt(r.payload));
-      restored++;
-    } catch (e) {
-      unreadable++;
-      log('error', 'journal', `receipt record ${r.seq} does not restore: ${errorText(e)}`);
-    }
-  });
-  log('info', 'risk', `restored ${restored} receipts (${unreadable} unreadable); offline ${risk.offlineCount} payments, ${risk.offlineAmount} minor units`);
+  // Only the records after the checkpoint: the checkpoint holds the state of everything before it.
+  const { restored, unreadable } = store.replay(terminal);
+  log('info', 'risk', `restored ${restored} receipts after checkpoint ${store.replayFrom} (${unreadable} unreadable); offline ${risk.offlineCount} payments, ${risk.offlineAmount} minor units; ${inDoubt.open.length} in doubt`);
   risk.clock.advance(o.clock.now());
   log('info', 'time', `last known time ${risk.lastKnownTime}, offline ${risk.clock.secondsOffline(o.clock.now())} s since settlement${o.clock.wallTime() === undefined ? ', wall time unknown' : ''}`);
 
@@ -194,7 +169,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     `journal ${usage.usedBlocks}/${usage.blocks}`,
     reader ? 'reader ok' : 'READER FAULT',
   ]);
-  log('info', 'boot', `ready: journal ${usage.usedBlocks}/${usage.blocks} blocks used, ${journal.lastSeq - journal.ackedUpTo} records not acknowledged`);
+  log('info', 'boot', `ready: journal ${usage.usedBlocks}/${usage.blocks} blocks used, ${journal.lastAcknowledgeable > journal.ackedUpTo ? 'receipts to upload' : 'every receipt acknowledged'}`);
   return { provisioning, journal, recovery, risk, keyring, terminal, restored, reader, readerFirmware: firmware, readerFault: fault, selfTest };
 }
 

@@ -112,6 +112,12 @@ export class Online {
     if (journal.lastAcknowledgeable <= acked) {
       const now = this.#o.clock.wallTime() ?? risk.lastKnownTime;
       risk.settled(now, this.#o.clock.now());
+      // No record says the totals were reset: a checkpoint does, so a reboot keeps them at zero.
+      try {
+        journal.checkpoint();
+      } catch (e) {
+        this.#o.log('warn', 'risk', `checkpoint after settlement not written: ${e instanceof Error ? e.message : String(e)}`);
+      }
       this.#o.log('info', 'risk', `all receipts up to ${acked} acknowledged: offline totals reset`);
     }
   }

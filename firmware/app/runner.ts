@@ -153,6 +153,10 @@ export class Runner {
             log('info', 'pay', `DECLINED ${e.amount}${e.walletId ? ` wallet ${e.walletId}` : ''}: ${JSON.stringify(e.decline)}`);
           }
           break;
+        case 'recovered':
+          if (e.outcome === 'recovered') this.#o.online?.receiptAdded();
+          log(e.outcome === 'unresolved' ? 'warn' : 'info', 'pay', `in-doubt tseq ${e.terminalSeq} (${e.amount}, wallet ${e.walletId}): ${e.outcome}`);
+          break;
         case 'verified':
           log(e.ok ? 'info' : 'warn', 'pay', `deferred tseq ${e.terminalSeq} ${e.ok ? 'verified' : `FAILED ${JSON.stringify(e.decline)}`}`);
           break;

@@ -35,6 +35,7 @@ export const DECLINE = {
   passback: 'already tapped',
   journalFull: 'journal full: connect to upload',
   storageError: 'storage error',
+  inDoubtFull: 'unresolved taps: connect',
   timeout: 'timed out',
   cancelled: 'cancelled',
 } as const;

@@ -1,7 +1,7 @@
 // The terminal's screens on a 128x64 framebuffer: amount entry, tap prompt, approved, declined with
 // its reason, balance, PIN entry, offline status. Each call redraws the whole frame; the caller flushes.
 import type { Screen } from '../core/terminal/terminal';
-import { formatAmount } from './text';
+import { earlierText, formatAmount } from './text';
 import { Framebuffer } from '../../drivers/display/framebuffer';
 
 export interface OfflineStatus {
@@ -40,9 +40,9 @@ export class Screens {
       case 'pin':
         return this.pinEntry(screen.digits, screen.triesLeft);
       case 'approved':
-        return this.approved(screen.amount, screen.balanceAfter);
+        return this.approved(screen.amount, screen.balanceAfter, screen.earlier && earlierText(screen.earlier));
       case 'declined':
-        return this.declined(screen.reason);
+        return this.declined(screen.reason, screen.earlier && earlierText(screen.earlier));
       case 'timedOut':
         return this.lines(['TIMED OUT']);
       case 'cancelled':
@@ -82,7 +82,8 @@ export class Screens {
     this.fb.text(48, 52, 'OR PHONE');
   }
 
-  approved(minor: number, balanceAfter?: number): void {
+  /** `earlier`: an in-doubt payment this tap settled, on the bottom line (the balance moves up). */
+  approved(minor: number, balanceAfter?: number, earlier?: string): void {
     this.banner('APPROVED');
     // a check mark
     for (let w = 0; w < 3; w++) {
@@ -91,18 +92,20 @@ export class Screens {
     }
     const amount = formatAmount(minor);
     this.fb.text(this.fb.width - Framebuffer.textWidth(amount, 2) - 2, 28, amount, { scale: 2 });
-    if (balanceAfter !== undefined) this.right(`BALANCE ${formatAmount(balanceAfter)}`, 54);
+    if (balanceAfter !== undefined) this.right(`BALANCE ${formatAmount(balanceAfter)}`, earlier ? 46 : 54);
+    if (earlier) this.right(earlier.toUpperCase(), 55);
   }
 
-  declined(reason: string): void {
+  declined(reason: string, earlier?: string): void {
     this.banner('DECLINED');
     // a cross
     for (let w = 0; w < 3; w++) {
       this.fb.line(6 + w, 28, 20 + w, 42);
       this.fb.line(20 + w, 28, 6 + w, 42);
     }
-    const lines = wrap(reason, 17).slice(0, 4);
+    const lines = wrap(reason, 17).slice(0, earlier ? 3 : 4);
     lines.forEach((line, i) => this.fb.text(28, 24 + i * LINE, line));
+    if (earlier) this.right(earlier.toUpperCase(), 55);
   }
 
   balance(minor: number): void {

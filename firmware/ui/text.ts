@@ -1,6 +1,6 @@
 // The terminal's screens as short lines of text: for the serial log, the simulator's transcript and any
 // display that shows text only. firmware/ui/screens.ts draws the same screens on the OLED.
-import type { Screen } from '../core/terminal/terminal';
+import type { Earlier, Screen } from '../core/terminal/terminal';
 
 /** Minor units as major.minor with two decimals: 1250 -> "12.50". */
 export function formatAmount(minor: number): string {
@@ -23,9 +23,9 @@ export function screenLines(screen: Screen): string[] {
       if (screen.triesLeft !== undefined) return ['enter PIN', `wrong PIN: ${screen.triesLeft} left`];
       return screen.digits > 0 ? ['enter PIN', '*'.repeat(screen.digits)] : ['enter PIN'];
     case 'approved':
-      return ['APPROVED', formatAmount(screen.amount), `balance ${formatAmount(screen.balanceAfter)}`];
+      return ['APPROVED', formatAmount(screen.amount), `balance ${formatAmount(screen.balanceAfter)}`, ...earlierLines(screen.earlier)];
     case 'declined':
-      return ['DECLINED', screen.reason];
+      return ['DECLINED', screen.reason, ...earlierLines(screen.earlier)];
     case 'timedOut':
       return ['timed out'];
     case 'cancelled':
@@ -49,4 +49,14 @@ export function screenLines(screen: Screen): string[] {
         screen.minutesSinceSync === undefined ? 'never settled' : `settled ${screen.minutesSinceSync} min ago`,
       ];
   }
+}
+
+/** The earlier in-doubt payment this tap settled, in 21 characters at most (amounts up to 9,999.99). */
+export function earlierText(e: Earlier): string {
+  const what = e.outcome === 'recovered' ? 'prev paid' : e.outcome === 'released' ? 'prev not paid' : 'prev pending';
+  return `${what} ${formatAmount(e.amount)}`;
+}
+
+function earlierLines(e: Earlier | undefined): string[] {
+  return e ? [earlierText(e)] : [];
 }

@@ -56,6 +56,11 @@ export class RamFlash implements Flash {
     this.#cutAt = this.#steps + step;
   }
 
+  /** Power dies now, between operations (e.g. while the terminal waits for the wallet's answer). */
+  cutPowerNow(): void {
+    this.#dead = true;
+  }
+
   /** Power returns: the flash keeps its bits, the cut plan is cleared. */
   powerOn(): void {
     this.#dead = false;

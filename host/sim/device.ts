@@ -8,6 +8,7 @@ import { screenLines } from '../../firmware/ui/text';
 import { VirtualClock, type Clock, type Log, type LogLevel } from '../../firmware/base/platform';
 import { asBytes, type BufferSource, type Serial, type SerialOptions } from '../../drivers/io';
 import { toHex } from '../../firmware/base/bytes';
+import { INS_PAY } from '../../firmware/core/protocol/apdu';
 import type { Flash, FlashStatus } from '../../firmware/core/journal/flash';
 import type { HttpResponse, HttpTransport } from '../../firmware/core/uplink/transport';
 import type { Effect } from '../../firmware/core/terminal/terminal';
@@ -88,6 +89,7 @@ export type SimOutput =
   | { type: 'led'; color: string }
   | { type: 'decision'; approved: boolean; amount: number; walletId?: string; reason?: string; text?: string; terminalSeq?: number; deferred?: boolean }
   | { type: 'verified'; terminalSeq: number; ok: boolean; reason?: string }
+  | { type: 'recovered'; terminalSeq: number; amount: number; walletId: string; outcome: 'recovered' | 'released' | 'unresolved' }
   | { type: 'log'; level: LogLevel; tag: string; message: string }
   | { type: 'power'; state: 'lost' };
 
@@ -167,6 +169,7 @@ export class SimDevice {
   #runner: Runner | undefined;
   #powered = true;
   #cutAt: number | undefined;
+  #cutAfterPay = false;
 
   constructor(bridge: HostBridge, options: SimBootOptions) {
     this.#bridge = bridge;
@@ -263,7 +266,17 @@ export class SimDevice {
 
   /** A wallet enters the field; its APDUs go to the host, where the wallet lives. */
   tap(wallet: string, uid: Uint8Array): void {
-    this.#chip.placeCard({ transceive: (apdu) => this.#bridge.apdu(wallet, apdu) }, { uid });
+    this.#chip.placeCard({
+      transceive: (apdu) => {
+        const answer = this.#bridge.apdu(wallet, apdu);
+        // The wallet signed and answered; power dies in the next flash write (the receipt's).
+        if (this.#cutAfterPay && apdu[1] === INS_PAY) {
+          this.#cutAfterPay = false;
+          this.#flash.ram.cutPowerAt(0);
+        }
+        return answer;
+      },
+    }, { uid });
   }
 
   remove(): void {
@@ -274,9 +287,14 @@ export class SimDevice {
     await this.#runner?.network(up);
   }
 
-  /** The next mutating flash operation loses power partway (mid-payment when a receipt is being written). */
+  /** The next mutating flash operation loses power partway (in a tap: the intent, before PAY). */
   cutPowerInNextWrite(): void {
     this.#flash.ram.cutPowerAt(0);
+  }
+
+  /** Power dies in the first flash write after the wallet answered PAY: the payment is in doubt. */
+  cutPowerAfterPay(): void {
+    this.#cutAfterPay = true;
   }
 
   get powered(): boolean {
@@ -306,6 +324,8 @@ export class SimDevice {
       );
     } else if (e.type === 'verified') {
       this.output.push({ type: 'verified', terminalSeq: e.terminalSeq, ok: e.ok, reason: e.decline?.code });
+    } else if (e.type === 'recovered') {
+      this.output.push({ type: 'recovered', terminalSeq: e.terminalSeq, amount: e.amount, walletId: e.walletId, outcome: e.outcome });
     }
   }
 }

@@ -65,4 +65,5 @@ serve({
   network: async (up: boolean) => (await session.on.network(up), session.report()),
   clock: async (unixSeconds: number | null) => (session.on.clock.setWallTime(unixSeconds ?? undefined), session.report()),
   cutPowerInNextWrite: () => (session.on.cutPowerInNextWrite(), session.report()),
+  cutPowerAfterPay: () => (session.on.cutPowerAfterPay(), session.report()),
 });

@@ -162,6 +162,7 @@ async function apply(world: World, e: SimEvent): Promise<SimOutput[]> {
       return [{ type: 'power', state: 'lost' }];
     }
     if (e.power === 'cut-during-append') return world.cutPowerInNextWrite();
+    if (e.power === 'cut-after-pay') return world.cutPowerAfterPay();
     // a devkit has no battery-backed clock: after a power cycle the time is unknown until the network says
     return world.powered ? [] : world.powerOn(undefined);
   }

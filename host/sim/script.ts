@@ -10,7 +10,8 @@
 //     { "at": 100,  "tap": "alice-card" },      a wallet enters the reader's field
 //     { "at": 900,  "remove": true },           the wallet leaves the field
 //     { "at": 1000, "network": "up" },          Wi-Fi comes back ("down" loses it)
-//     { "at": 1200, "power": "cut" },           power cut now; "cut-during-append" cuts in the next receipt write
+//     { "at": 1200, "power": "cut" },           power cut now; "cut-during-append" cuts in the next flash write;
+//                                               "cut-after-pay" in the first write after the wallet answered PAY
 //     { "at": 1300, "power": "on" },            power back: the firmware boots again from flash
 //     { "at": 2000, "clock": "2026-11-23T10:00:00Z" },  the wall clock jumps (null: time unknown)
 //     { "at": 3000, "report": "lost", "wallet": "bob-phone" },  the owner reports a wallet lost to the service
@@ -25,7 +26,7 @@ export type SimEvent =
   | { at: number; note?: string; tap: string }
   | { at: number; note?: string; remove: true }
   | { at: number; note?: string; network: 'up' | 'down' }
-  | { at: number; note?: string; power: 'cut' | 'cut-during-append' | 'on' }
+  | { at: number; note?: string; power: 'cut' | 'cut-during-append' | 'cut-after-pay' | 'on' }
   | { at: number; note?: string; clock: string | null }
   | { at: number; note?: string; report: 'lost'; wallet: string }
   | { at: number; note?: string; elsewhere: string; amount: number }
@@ -109,8 +110,8 @@ export function parseScript(text: string, source = 'script', wallets?: readonly 
         if (e.network !== 'up' && e.network !== 'down') throw new ScriptError(`${where}: network is "up" or "down"`);
         break;
       case 'power':
-        if (!['cut', 'cut-during-append', 'on'].includes(e.power as string)) {
-          throw new ScriptError(`${where}: power is "cut", "cut-during-append" or "on"`);
+        if (!['cut', 'cut-during-append', 'cut-after-pay', 'on'].includes(e.power as string)) {
+          throw new ScriptError(`${where}: power is "cut", "cut-during-append", "cut-after-pay" or "on"`);
         }
         break;
       case 'clock':

@@ -230,6 +230,10 @@ export class World {
     return this.#call('cutPowerInNextWrite', null);
   }
 
+  cutPowerAfterPay(): Promise<SimOutput[]> {
+    return this.#call('cutPowerAfterPay', null);
+  }
+
   /**
    * The wallet pays `amount` at another terminal (SIM-TILL-2), which is online and uploads at once. That
    * terminal runs the same firmware, here directly on Node: the simulated board is platform-free.

@@ -12,6 +12,7 @@ import {
   BALANCE_BYTES,
   INS_READ_BALANCE,
   INS_READ_CERTIFICATE,
+  INS_RECALL,
   INS_SELECT,
   INS_VERIFY_PIN,
   isSelectOf,
@@ -34,9 +35,13 @@ import {
   encodePayResponse,
   encodePayResponseBody,
   paymentSignedPayload,
+  MAX_CHALLENGE_BYTES,
+  MIN_CHALLENGE_BYTES,
   type Certificate,
 } from '../../firmware/core/protocol/messages';
 import { TlvError } from '../../firmware/core/protocol/tlv';
+import { encodeRecallResponse } from '../../firmware/core/protocol/intent';
+import { equalBytes } from '../../firmware/base/bytes';
 import { sign } from './issuer';
 
 export type WalletProfile = 'card' | 'phone';
@@ -57,6 +62,15 @@ export interface WalletOptions {
   pinTriesLeft?: number;
   /** Phone profile: the holder unlocked the wallet (biometric or passcode) before tapping. */
   holderVerified?: boolean;
+  /** Signed PAY responses kept for RECALL, newest last (default 8). */
+  logSize?: number;
+}
+
+interface Signed {
+  challenge: Uint8Array;
+  counter: number;
+  /** The whole R-APDU as sent, so a repeated PAY or a RECALL gets the same bytes. */
+  rapdu: Uint8Array;
 }
 
 const MAX_COUNTER = 0xffffffff;
@@ -74,6 +88,10 @@ export class WalletEmulator implements CardLink {
   #phoneVerified: boolean;
   #selected = false;
   #pinVerified = false;
+  #log: Signed[] = [];
+  #logSize: number;
+  /** Every response signed with a counter at or above this one is in the log. */
+  #heldFrom: number;
 
   constructor(options: WalletOptions) {
     this.profile = options.profile;
@@ -89,6 +107,13 @@ export class WalletEmulator implements CardLink {
       throw new RangeError(`PIN tries left ${this.#triesLeft} outside 0..${this.#pinTries}`);
     }
     this.#phoneVerified = options.holderVerified ?? false;
+    this.#logSize = options.logSize ?? 8;
+    this.#heldFrom = this.#counter + 1;
+  }
+
+  /** The payments this wallet signed and still holds, oldest first (what it would report to its issuer). */
+  get signedLog(): { challenge: Uint8Array; counter: number; response: Uint8Array }[] {
+    return this.#log.map((e) => ({ challenge: e.challenge, counter: e.counter, response: e.rapdu.subarray(0, e.rapdu.length - 2) }));
   }
 
   get balance(): number {
@@ -138,6 +163,7 @@ export class WalletEmulator implements CardLink {
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_CERTIFICATE) return encodeResponse(this.certificate, SW_OK);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_PAY) return this.#pay(command.data);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_BALANCE) return encodeResponse(balanceBytes(this.#balance), SW_OK);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_RECALL) return this.#recall(command.data);
     return status(SW_INS_NOT_SUPPORTED);
   }
 
@@ -164,6 +190,9 @@ export class WalletEmulator implements CardLink {
       if (e instanceof TlvError) return status(SW_WRONG_DATA);
       throw e;
     }
+    // The same request again (its answer was lost): the same answer, not a second debit.
+    const done = this.#find(request.challenge);
+    if (done) return done.rapdu;
     if (request.amount > this.#balance) return status(SW_INSUFFICIENT_BALANCE);
     if (request.amount > this.info.singleLimit) return status(SW_OVER_WALLET_LIMIT);
     if (this.#counter >= MAX_COUNTER) return status(SW_CONDITIONS_NOT_SATISFIED);
@@ -175,7 +204,21 @@ export class WalletEmulator implements CardLink {
     this.#pinVerified = false;
     const body = { counter: this.#counter, balanceAfter: this.#balance, holderVerified };
     const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));
-    return encodeResponse(encodePayResponse(body, sign({ alg: this.info.alg, secretKey: this.#secretKey }, payload)), SW_OK);
+    const rapdu = encodeResponse(encodePayResponse(body, sign({ alg: this.info.alg, secretKey: this.#secretKey }, payload)), SW_OK);
+    this.#log.push({ challenge: request.challenge, counter: this.#counter, rapdu });
+    if (this.#log.length > this.#logSize) this.#heldFrom = this.#log.shift()!.counter + 1;
+    return rapdu;
+  }
+
+  #find(challenge: Uint8Array): Signed | undefined {
+    return this.#log.find((e) => equalBytes(e.challenge, challenge));
+  }
+
+  #recall(challenge: Uint8Array): Uint8Array {
+    if (challenge.length < MIN_CHALLENGE_BYTES || challenge.length > MAX_CHALLENGE_BYTES) return status(SW_WRONG_DATA);
+    const done = this.#find(challenge);
+    const response = done?.rapdu.subarray(0, done.rapdu.length - 2);
+    return encodeResponse(encodeRecallResponse(response ? { heldFrom: this.#heldFrom, response } : { heldFrom: this.#heldFrom }), SW_OK);
   }
 }
 

@@ -3,7 +3,7 @@
 // bytes; `TAPLINE_WRITE_VECTORS=1 npx mocha test/core-vectors.test.ts` rewrites them.
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256, algName, type Alg } from '../../firmware/core/crypto/verify';
-import { payCommand, readCertificateCommand, selectCommand } from '../../firmware/core/protocol/apdu';
+import { payCommand, readCertificateCommand, recallCommand, selectCommand } from '../../firmware/core/protocol/apdu';
 import {
   certificateSignedPayload,
   decodeCertificate,
@@ -30,6 +30,8 @@ export interface Vector {
   request: { hex: string; fields: Omit<PayRequest, 'challenge'> & { challenge: string } };
   response: { hex: string; counter: number; balanceAfter: number; holderVerified: boolean; signedPayload: string };
   receipt: string;
+  /** RECALL after the PAY: by its challenge (the response again), and by a challenge never signed. */
+  recall: { name: string; command: string; response: string }[];
 }
 
 export function makeVector(alg: Alg): Vector {
@@ -60,6 +62,10 @@ export function makeVector(alg: Alg): Vector {
     { name: 'READ CERTIFICATE', command: readCertificateCommand() },
     { name: 'PAY', command: payCommand(request) },
   ].map(({ name, command }) => ({ name, command: toHex(command), response: toHex(wallet.answer(command)) }));
+  const recall = [
+    { name: 'RECALL signed', command: recallCommand(fields.challenge) },
+    { name: 'RECALL never signed', command: recallCommand(random(16)) },
+  ].map(({ name, command }) => ({ name, command: toHex(command), response: toHex(wallet.answer(command)) }));
   const payR = exchange[2]!.response;
   const response = fromHex(payR.slice(0, -4));
   const parsed = decodePayResponse(response);
@@ -81,6 +87,7 @@ export function makeVector(alg: Alg): Vector {
       signedPayload: toHex(paymentSignedPayload(alg, issued.certificate, request, parsed.tbs)),
     },
     receipt: toHex(encodeReceipt({ terminalSeq: 7, certificate: issued.certificate, request, response, deferred: false })),
+    recall,
   };
 }
 

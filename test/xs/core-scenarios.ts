@@ -18,8 +18,10 @@ import {
   encodePayRequest,
   type PayRequest,
 } from '../../firmware/core/protocol/messages';
-import { decodeReceipt } from '../../firmware/core/protocol/receipt';
+import { decodeReceipt, RECORD_RECEIPT } from '../../firmware/core/protocol/receipt';
 import { verifyReceipt } from '../../firmware/core/crypto/receipt';
+import { RECORD_RELEASE } from '../../firmware/core/protocol/intent';
+import { MAX_OPEN_INTENTS } from '../../firmware/core/terminal/in-doubt';
 import { decodeTlv, encodeTlv } from '../../firmware/core/protocol/tlv';
 import { createIssuer, issueWallet, signCertificate, type Issuer } from '../../host/wallet/issuer';
 import { WalletEmulator, type WalletProfile } from '../../host/wallet/emulator';
@@ -32,7 +34,9 @@ const YUAN = 100;
 
 /** An in-memory DurableLog with a byte capacity (the real journal lives in firmware/core/journal). */
 export class MemoryJournal implements DurableLog {
+  /** Receipts; intents and releases (the terminal's own bookkeeping) go to `bookkeeping`. */
   records: { type: number; payload: Uint8Array }[] = [];
+  bookkeeping: { type: number; payload: Uint8Array }[] = [];
   used = 0;
   failWith: Error | undefined;
   constructor(readonly capacity = 1 << 20) {}
@@ -42,9 +46,9 @@ export class MemoryJournal implements DurableLog {
   async append(type: number, payload: Uint8Array): Promise<number> {
     if (this.failWith) throw this.failWith;
     if (!this.canAppend(payload.length)) throw new JournalFullError();
-    this.records.push({ type, payload: payload.slice() });
+    (type === RECORD_RECEIPT ? this.records : this.bookkeeping).push({ type, payload: payload.slice() });
     this.used += payload.length;
-    return this.records.length;
+    return this.records.length + this.bookkeeping.length;
   }
 }
 
@@ -564,6 +568,56 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       const w = new World({ alg });
       const wallet = w.wallet();
       return w.tap({ transceive: async (a) => (isIns(a, INS_PAY) ? Promise.reject(new CardLostError()) : wallet.transceive(a)) });
+    },
+  },
+  'the PAY answer lost after the wallet signed: recovered from its log at the next tap': {
+    expect: 'approved, earlier recovered',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      const lost = await w.tap({ transceive: async (a) => {
+        const r = await wallet.transceive(a);
+        if (isIns(a, INS_PAY)) throw new CardLostError();
+        return r;
+      } }, 3000);
+      if (lost !== 'cardLost' || w.terminal.inDoubt.open.length !== 1) return `first tap ${lost}`;
+      wallet.removed();
+      await w.next();
+      const effects = await (async () => (await w.keys('1250#'), w.send({ type: 'card', link: wallet })))();
+      const recovered = effects.find((e) => e.type === 'recovered');
+      const receipts = w.journal.records.map((r) => decodeReceipt(r.payload));
+      const ok = receipts.map((r) => verifyReceipt(r, [w.issuer.key], NOW).ok);
+      if (receipts.length !== 2 || ok.includes(false) || wallet.balance !== 10_000 * YUAN - 4250) return 'receipts do not match the debits';
+      if (new Set(receipts.map((r) => r.terminalSeq)).size !== 2 || w.risk.offlineAmount !== 4250) return 'sequence reused or totals wrong';
+      const shown = effects.some((e) => e.type === 'display' && screenLines(e.screen).includes('prev paid 30.00'));
+      return `${outcomeOf(effects)}, earlier ${recovered?.type === 'recovered' && shown ? recovered.outcome : 'not recovered'}`;
+    },
+  },
+  'PAY lost before the wallet: released at the next tap': {
+    expect: 'approved, earlier released',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const wallet = w.wallet();
+      await w.tap({ transceive: async (a) => (isIns(a, INS_PAY) ? Promise.reject(new CardLostError()) : wallet.transceive(a)) });
+      wallet.removed();
+      await w.next();
+      const effects = await (async () => (await w.keys('1250#'), w.send({ type: 'card', link: wallet })))();
+      const r = effects.find((e) => e.type === 'recovered');
+      const released = w.journal.bookkeeping.filter((b) => b.type === RECORD_RELEASE).length;
+      if (w.journal.records.length !== 1 || released !== 1 || w.terminal.inDoubt.open.length !== 0) return 'journal does not match';
+      return `${outcomeOf(effects)}, earlier ${r?.type === 'recovered' ? r.outcome : 'none'}`;
+    },
+  },
+  'too many payments in doubt': {
+    expect: 'inDoubtFull',
+    run: async (alg) => {
+      const w = new World({ alg });
+      for (let i = 0; i < MAX_OPEN_INTENTS; i++) {
+        const wallet = w.wallet();
+        await w.tap({ transceive: async (a) => (isIns(a, INS_PAY) ? Promise.reject(new CardLostError()) : wallet.transceive(a)) });
+        await w.next();
+      }
+      return w.tap(w.wallet());
     },
   },
   'the journal full': {

@@ -286,6 +286,13 @@ export class Journal implements DurableLog {
     this.#reclaim();
   }
 
+  /** Appends a checkpoint now (after a state change no record says, e.g. the offline totals reset). */
+  checkpoint(): number {
+    const cp = this.#checkpoint;
+    if (!cp) throw new JournalError('no checkpoint configured');
+    return this.#append(cp.type, cp.snapshot(), 'internal');
+  }
+
   /** The latest record of a keyed type, if any. */
   latest(type: number): JournalRecord | undefined {
     const at = this.#keyed.get(type);

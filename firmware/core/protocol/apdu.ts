@@ -15,6 +15,8 @@ export const INS_PAY = 0x30;
 export const INS_READ_BALANCE = 0x40;
 /** READ BALANCE answers 6 bytes, big-endian minor units: for the holder to see, never for a decision. */
 export const BALANCE_BYTES = 6;
+/** A signed PAY response the wallet still holds, by the request's challenge (power cut after PAY). */
+export const INS_RECALL = 0x32;
 
 export const SW_OK = 0x9000;
 export const SW_WRONG_LENGTH = 0x6700;
@@ -98,6 +100,11 @@ export function readBalanceCommand(): Uint8Array {
 
 export function payCommand(request: Uint8Array): Uint8Array {
   return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_PAY, p1: 0, p2: 0, data: request, le: 256 });
+}
+
+/** Asks the wallet for the PAY response it signed for `challenge`, if any (docs/PROTOCOL.md, in-doubt payments). */
+export function recallCommand(challenge: Uint8Array): Uint8Array {
+  return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_RECALL, p1: 0, p2: 0, data: challenge, le: 256 });
 }
 
 /** PIN as ASCII digits, 4 to 12 of them. */

@@ -50,6 +50,10 @@ export interface Approval {
   time: number | undefined;
   deferred: boolean;
   nowMs?: number;
+  /** Counted even below lastTerminalSeq: a recovered in-doubt payment, or a record replayed after the checkpoint. */
+  late?: boolean;
+  /** Counts toward the offline totals (default true; false for a receipt the service already acknowledged). */
+  offline?: boolean;
 }
 
 /** A deny-list change from the settlement service; applied only if newer than what the terminal has. */
@@ -198,11 +202,13 @@ export class RiskEngine {
 
   /** Counts an approved (journaled) payment. */
   record(a: Approval): void {
-    if (a.terminalSeq <= this.lastTerminalSeq) return;
-    this.lastTerminalSeq = a.terminalSeq;
+    if (a.terminalSeq <= this.lastTerminalSeq && !a.late) return;
+    this.lastTerminalSeq = Math.max(this.lastTerminalSeq, a.terminalSeq);
     if (a.time !== undefined) this.clock.observe(a.time, a.nowMs);
-    this.offlineAmount += a.amount;
-    this.offlineCount += 1;
+    if (a.offline !== false) {
+      this.offlineAmount += a.amount;
+      this.offlineCount += 1;
+    }
     if (a.deferred) this.unverifiedExposure += a.amount;
     const day = this.#day(a.time);
     const prior = this.#wallets.get(a.walletId);
@@ -218,9 +224,19 @@ export class RiskEngine {
     while (this.#wallets.size > this.maxWallets) this.#wallets.delete(this.#wallets.keys().next().value!);
   }
 
-  /** Boot replay: applies a journaled receipt (those up to lastTerminalSeq are skipped). Throws TlvError. */
-  applyReceipt(receipt: Receipt): boolean {
-    if (receipt.terminalSeq <= this.lastTerminalSeq) return false;
+  /** The highest counter seen from a wallet here (0: none remembered). */
+  counterOf(walletId: string): number {
+    return this.#wallets.get(walletId)?.counter ?? 0;
+  }
+
+  /**
+   * Boot replay: applies a journaled receipt. Without `afterCheckpoint`, those up to lastTerminalSeq
+   * are skipped; with it (the record is newer than the checkpoint) it counts whatever its number, so a
+   * recovered in-doubt payment is not lost. `offline: false` for one the service has acknowledged.
+   * Throws TlvError.
+   */
+  applyReceipt(receipt: Receipt, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): boolean {
+    if (receipt.terminalSeq <= this.lastTerminalSeq && !o.afterCheckpoint) return false;
     const { certificate, request, response } = openReceipt(receipt);
     this.record({
       walletId: certificate.walletId,
@@ -229,6 +245,8 @@ export class RiskEngine {
       terminalSeq: receipt.terminalSeq,
       time: request.terminalTime || undefined,
       deferred: receipt.deferred,
+      late: o.afterCheckpoint,
+      offline: o.offline,
     });
     return true;
   }

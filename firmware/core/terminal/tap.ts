@@ -9,6 +9,7 @@ import {
   payCommand,
   readBalanceCommand,
   readCertificateCommand,
+  recallCommand,
   selectCommand,
   SW_INSUFFICIENT_BALANCE,
   SW_OK,
@@ -22,6 +23,7 @@ import {
 } from '../protocol/apdu';
 import {
   decodeCertificate,
+  decodePayRequest,
   decodePayResponse,
   encodePayRequest,
   MAX_RESPONSE_BYTES,
@@ -30,6 +32,8 @@ import {
   type PayResponse,
 } from '../protocol/messages';
 import { encodeReceipt, RECORD_RECEIPT } from '../protocol/receipt';
+import { decodeRecallResponse, encodeIntent, encodeRelease, judgeRecall, MAX_INTENT_BYTES, RECORD_INTENT, RECORD_RELEASE, type Intent } from '../protocol/intent';
+import type { InDoubt } from './in-doubt';
 import { TlvError } from '../protocol/tlv';
 import { checkPaymentSignature } from '../crypto/certificate';
 import type { IssuerKey } from '../crypto/keyring';
@@ -48,6 +52,8 @@ export interface TapContext {
   clock: Clock;
   random: RandomBytes;
   log: Log;
+  /** Open intents: journaled before PAY, closed by the receipt or a release. */
+  inDoubt: InDoubt;
   /** Challenge length in bytes (16..32). */
   challengeBytes?: number;
   /**
@@ -81,6 +87,15 @@ export type TapResult =
   | { kind: 'declined'; decline: Decline; walletId?: string }
   | { kind: 'pin'; triesLeft?: number };
 
+/** What became of an earlier in-doubt payment of the wallet now in the field. */
+export interface Recovery {
+  terminalSeq: number;
+  amount: number;
+  /** recovered: its receipt is journaled; released: the wallet never signed it; unresolved: left to the service. */
+  outcome: 'recovered' | 'released' | 'unresolved';
+  journalSeq?: number;
+}
+
 export class Tap {
   readonly amount: number;
   readonly terminalSeq: number;
@@ -97,6 +112,11 @@ export class Tap {
   #wallTime: number | undefined;
   /** Card time spent so far (ms, round trips only). */
   #cardMs = 0;
+  /** The intent is journaled and neither receipt nor release is yet. */
+  #intentOpen = false;
+  /** The wallet's last answer to PAY was a refusal: it holds no signature for this request. */
+  #refused = false;
+  readonly recovered: Recovery[] = [];
 
   constructor(ctx: TapContext, link: CardLink, amount: number, terminalSeq: number) {
     this.#ctx = ctx;
@@ -121,6 +141,7 @@ export class Tap {
       const time = this.#time();
       this.#wallTime = time;
       this.#key = verifier.precheck(cert, time, risk.lastKnownTime);
+      await this.#recover(cert, this.#key);
       this.#assessment = risk.assess({ certificate: cert, amount: this.amount, mode: this.#ctx.mode, time, nowMs: clock.now() });
       if (!verifier.isVerified(cert)) {
         if (this.#assessment.mayDefer && this.#ctx.verifyBeforeOpen !== true) this.#deferCertificate = true;
@@ -138,9 +159,11 @@ export class Tap {
       };
       this.#request = encodePayRequest(request);
       // Refuse before the wallet signs: a wallet that paid must find its payment journaled.
-      if (!this.#ctx.journal.canAppend(cert.bytes.length + this.#request.length + MAX_RESPONSE_BYTES + 32)) {
+      if (!this.#ctx.journal.canAppend(MAX_INTENT_BYTES + cert.bytes.length + this.#request.length + MAX_RESPONSE_BYTES + 64)) {
         throw new DeclineError('journalFull');
       }
+      if (this.#ctx.inDoubt.full) throw new DeclineError('inDoubtFull');
+      await this.#openIntent(cert);
       return this.#pay();
     });
   }
@@ -168,7 +191,10 @@ export class Tap {
     const cert = this.#cert!;
     const request = this.#request!;
     this.#sameCard();
+    this.#refused = false;
     const r = await this.#send(payCommand(request), this.#ctx.risk.config.payMaxMs);
+    // Any status but 9000 carries no signature: the wallet did not pay.
+    this.#refused = r.sw !== SW_OK;
     this.#sameCard();
     if (r.sw === SW_SECURITY_NOT_SATISFIED) return { kind: 'pin' };
     if (r.sw === SW_INSUFFICIENT_BALANCE) throw new DeclineError('insufficientBalance');
@@ -186,6 +212,8 @@ export class Tap {
       if (e instanceof JournalFullError) throw new DeclineError('journalFull');
       throw new DeclineError('storageError', e instanceof Error ? e.message : String(e));
     }
+    this.#intentOpen = false;
+    this.#ctx.inDoubt.closed(this.terminalSeq);
     this.#ctx.risk.record({
       walletId: cert.walletId,
       counter: response.counter,
@@ -205,6 +233,88 @@ export class Tap {
       deferred,
       pending: deferred ? { terminalSeq: this.terminalSeq, amount: this.amount, certificate: cert, key: this.#key!, request, response } : undefined,
     };
+  }
+
+  /** Journals the intent before PAY: from here on a cut cannot lose the payment or reuse its number. */
+  async #openIntent(cert: Certificate): Promise<void> {
+    const intent: Intent = { terminalSeq: this.terminalSeq, walletId: cert.walletId, counterFloor: this.#ctx.risk.counterOf(cert.walletId), request: this.#request! };
+    try {
+      await this.#ctx.journal.append(RECORD_INTENT, encodeIntent(intent));
+    } catch (e) {
+      if (e instanceof JournalFullError) throw new DeclineError('journalFull');
+      throw new DeclineError('storageError', e instanceof Error ? e.message : String(e));
+    }
+    this.#ctx.inDoubt.opened(intent);
+    this.#intentOpen = true;
+  }
+
+  /**
+   * The tap ends without a receipt (a decline, a cancelled PIN, a timeout). If the wallet refused the
+   * last PAY it holds no signature, so the intent is released; otherwise (no answer, a bad answer) it
+   * stays open for the next contact with this wallet, or for the service.
+   */
+  async close(): Promise<void> {
+    if (!this.#intentOpen || !this.#refused) return;
+    this.#intentOpen = false;
+    await this.#release(this.terminalSeq);
+  }
+
+  async #release(terminalSeq: number): Promise<number | undefined> {
+    try {
+      const seq = await this.#ctx.journal.append(RECORD_RELEASE, encodeRelease(terminalSeq));
+      this.#ctx.inDoubt.closed(terminalSeq);
+      return seq;
+    } catch (e) {
+      // The intent stays open: harmless, it is resolved at the next contact or by the service.
+      this.#ctx.log('warn', 'tap', `release of ${terminalSeq} not journaled: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The wallet now in the field has in-doubt payments here: ask it, by challenge, for what it signed.
+   * A response it signed becomes the receipt (checked as any payment is); a wallet that holds every
+   * response from before the intent and not this one never signed it, and the intent is released.
+   */
+  async #recover(cert: Certificate, key: IssuerKey): Promise<void> {
+    const { inDoubt, verifier, risk, journal, clock, log } = this.#ctx;
+    for (const intent of inDoubt.openFor(cert.walletId)) {
+      const request = decodePayRequest(intent.request);
+      const r = await this.#send(recallCommand(request.challenge));
+      if (r.sw !== SW_OK) {
+        log('warn', 'tap', `in-doubt ${intent.terminalSeq}: RECALL answered ${r.sw.toString(16)}; left to the service`);
+        this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
+        return;
+      }
+      const recall = decodeRecallResponse(r.data);
+      const verdict = judgeRecall(intent, recall);
+      if (verdict === 'unsigned') {
+        const journalSeq = await this.#release(intent.terminalSeq);
+        log('info', 'tap', `in-doubt ${intent.terminalSeq}: the wallet never signed it; released`);
+        this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: journalSeq === undefined ? 'unresolved' : 'released' });
+        continue;
+      }
+      if (verdict === 'unknown') {
+        log('warn', 'tap', `in-doubt ${intent.terminalSeq}: the wallet holds responses only from counter ${recall.heldFrom}; left to the service`);
+        this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
+        continue;
+      }
+      const response = decodePayResponse(recall.response!);
+      try {
+        if (!verifier.isVerified(cert)) verifier.verifySignature(cert, key);
+        checkPaymentSignature(cert, intent.request, response, verifier.verify);
+      } catch (e) {
+        log('warn', 'tap', `in-doubt ${intent.terminalSeq}: recalled response does not verify (${e instanceof Error ? e.message : String(e)}); left to the service`);
+        this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
+        continue;
+      }
+      const receipt = encodeReceipt({ terminalSeq: intent.terminalSeq, certificate: cert.bytes, request: intent.request, response: recall.response!, deferred: false });
+      const journalSeq = await journal.append(RECORD_RECEIPT, receipt);
+      inDoubt.closed(intent.terminalSeq);
+      risk.record({ walletId: cert.walletId, counter: response.counter, amount: request.amount, terminalSeq: intent.terminalSeq, time: request.terminalTime || undefined, deferred: false, nowMs: clock.now(), late: true });
+      log('info', 'tap', `in-doubt ${intent.terminalSeq}: recovered ${request.amount} from the wallet's log (counter ${response.counter})`);
+      this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'recovered', journalSeq });
+    }
   }
 
   /**

@@ -10,7 +10,8 @@ import type { Verifier } from '../crypto/verifier';
 import type { Mode, RiskEngine } from '../risk/engine';
 import { decline, type Decline } from '../../base/reasons';
 import { ClockState } from '../risk/clock-state';
-import { readBalance, Tap, verifyPending, type PendingVerification, type TapResult } from './tap';
+import { readBalance, Tap, verifyPending, type PendingVerification, type Recovery, type TapResult } from './tap';
+import { InDoubt } from './in-doubt';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -22,14 +23,20 @@ export type TerminalEvent =
   | { type: 'network'; up: boolean };
 
 /** What the display should say; firmware/ui/ draws it (screens.ts) or spells it out (text.ts). */
+/** An earlier in-doubt payment of the wallet in the field, settled at this tap: shown with its result. */
+export interface Earlier {
+  outcome: Recovery['outcome'];
+  amount: number;
+}
+
 export type Screen =
   | { kind: 'idle' }
   | { kind: 'amount'; amount: number }
   | { kind: 'tap'; amount: number; mode: Mode }
   | { kind: 'processing' }
   | { kind: 'pin'; digits: number; triesLeft?: number }
-  | { kind: 'approved'; amount: number; balanceAfter: number }
-  | { kind: 'declined'; reason: string }
+  | { kind: 'approved'; amount: number; balanceAfter: number; earlier?: Earlier }
+  | { kind: 'declined'; reason: string; earlier?: Earlier }
   | { kind: 'timedOut' }
   | { kind: 'cancelled' }
   /** A card tapped before an amount: say what to do (the card is not read). */
@@ -53,7 +60,9 @@ export type Effect =
   | { type: 'nfc'; poll: boolean }
   | { type: 'outcome'; approved: true; amount: number; terminalSeq: number; journalSeq: number; walletId: string; deferred: boolean }
   | { type: 'outcome'; approved: false; amount: number; decline: Decline; walletId?: string }
-  | { type: 'verified'; terminalSeq: number; ok: boolean; decline?: Decline };
+  | { type: 'verified'; terminalSeq: number; ok: boolean; decline?: Decline }
+  /** An earlier in-doubt payment of this wallet, resolved (or not) at this contact. */
+  | ({ type: 'recovered'; walletId: string } & Recovery);
 
 export type State = 'idle' | 'amount' | 'waiting' | 'enquiry' | 'exchange' | 'pin' | 'result';
 
@@ -73,6 +82,8 @@ export interface TerminalOptions {
   clock: Clock;
   random: RandomBytes;
   log?: Log;
+  /** Open intents rebuilt at boot (default: none). */
+  inDoubt?: InDoubt;
   /** First terminal sequence number to use (default: one past the risk state's last). */
   nextSeq?: number;
   timeouts?: Partial<Timeouts>;
@@ -120,6 +131,7 @@ export class Terminal {
   #clockSavedMs: number | undefined;
   /** The result on screen is an information screen (balance, status) that any key closes. */
   #closeOnKey = false;
+  readonly inDoubt: InDoubt;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: TerminalOptions) {
@@ -133,6 +145,7 @@ export class Terminal {
     const resultMs = options.mode === 'transit' ? TRANSIT_RESULT_MS : DEFAULT_TIMEOUTS.resultMs;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, resultMs, ...options.timeouts };
     this.#nextSeq = options.nextSeq ?? options.risk.lastTerminalSeq + 1;
+    this.inDoubt = options.inDoubt ?? new InDoubt();
   }
 
   get state(): State {
@@ -164,8 +177,8 @@ export class Terminal {
    * Boot: re-applies a journaled receipt to the risk state (a checkpoint's older ones are skipped) and
    * queues deferred ones for verification again. Throws TlvError for a receipt that does not parse.
    */
-  restore(receipt: Receipt): void {
-    const applied = this.#o.risk.applyReceipt(receipt);
+  restore(receipt: Receipt, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): void {
+    const applied = this.#o.risk.applyReceipt(receipt, o);
     if (receipt.terminalSeq >= this.#nextSeq) this.#nextSeq = receipt.terminalSeq + 1;
     if (applied && receipt.deferred) {
       const c = openReceipt(receipt);
@@ -200,7 +213,7 @@ export class Terminal {
       case 'card':
         return this.#card(e.link, out);
       case 'card-removed':
-        if (this.#state === 'pin') return this.#finish({ kind: 'declined', decline: decline('cardLost') }, out);
+        if (this.#state === 'pin') return await this.#finish({ kind: 'declined', decline: decline('cardLost') }, out);
         return out;
       case 'network':
         this.#online = e.up;
@@ -225,11 +238,11 @@ export class Terminal {
     }
   }
 
-  #tick(out: Effect[]): Effect[] {
+  async #tick(out: Effect[]): Promise<Effect[]> {
     const now = this.#o.clock.now();
     if (this.#deadline !== undefined && now >= this.#deadline) {
       if (this.#state === 'result') return this.#toIdle(out);
-      if (this.#state === 'pin') return this.#finish({ kind: 'declined', decline: decline('timeout') }, out);
+      if (this.#state === 'pin') return await this.#finish({ kind: 'declined', decline: decline('timeout') }, out);
       if (this.#state === 'waiting' || this.#state === 'amount' || this.#state === 'enquiry') {
         out.push({ type: 'display', screen: { kind: 'timedOut' } });
         return this.#toIdle(out);
@@ -298,7 +311,7 @@ export class Terminal {
         out.push({ type: 'beep', pattern: 'key' });
         if (digit && this.#pin.length < 12) this.#pin += key;
         else if (key === 'B') this.#pin = this.#pin.slice(0, -1);
-        else if (key === '*') return this.#finish({ kind: 'declined', decline: decline('cancelled') }, out);
+        else if (key === '*') return await this.#finish({ kind: 'declined', decline: decline('cancelled') }, out);
         else if (key === '#' && this.#pin.length >= 4) {
           const pin = this.#pin;
           this.#pin = '';
@@ -332,6 +345,9 @@ export class Terminal {
     this.#state = 'exchange';
     this.#deadline = undefined;
     out.push({ type: 'display', screen: { kind: 'processing' } });
+    // Never a number an intent or receipt already has, whatever the boot rebuilt.
+    const seq = Math.max(this.#nextSeq, this.inDoubt.lastSeq + 1, this.#o.risk.lastTerminalSeq + 1);
+    this.#nextSeq = seq + 1;
     this.#tap = new Tap(
       {
         mode: this.mode,
@@ -345,15 +361,16 @@ export class Terminal {
         random: this.#o.random,
         log: this.#log,
         verifyBeforeOpen: this.#o.verifyBeforeOpen,
+        inDoubt: this.inDoubt,
       },
       link,
       this.#amount,
-      this.#nextSeq++,
+      seq,
     );
     return this.#finish(await this.#tap.start(), out);
   }
 
-  #finish(result: TapResult, out: Effect[]): Effect[] {
+  async #finish(result: TapResult, out: Effect[]): Promise<Effect[]> {
     if (result.kind === 'pin') {
       this.#state = 'pin';
       this.#pin = '';
@@ -362,7 +379,10 @@ export class Terminal {
       out.push({ type: 'display', screen });
       return out;
     }
+    const tap = this.#tap;
     this.#tap = undefined;
+    if (tap && result.kind !== 'approved') await tap.close();
+    const earlier = tap ? this.#recoveries(tap, out) : undefined;
     this.#state = 'result';
     this.#deadline = this.#o.clock.now() + this.#timeouts.resultMs;
     out.push({ type: 'nfc', poll: false });
@@ -371,16 +391,28 @@ export class Terminal {
       this.#log('info', 'tap', `approved ${result.amount} seq ${result.terminalSeq}${result.deferred ? ' (deferred)' : ''}`);
       out.push(
         { type: 'outcome', approved: true, amount: result.amount, terminalSeq: result.terminalSeq, journalSeq: result.journalSeq, walletId: result.walletId, deferred: result.deferred },
-        { type: 'display', screen: { kind: 'approved', amount: result.amount, balanceAfter: result.balanceAfter } },
+        { type: 'display', screen: earlier ? { kind: 'approved', amount: result.amount, balanceAfter: result.balanceAfter, earlier } : { kind: 'approved', amount: result.amount, balanceAfter: result.balanceAfter } },
         { type: 'led', color: 'green' },
         { type: 'beep', pattern: 'approved' },
       );
     } else {
       const o: Effect = { type: 'outcome', approved: false, amount: this.#amount, decline: result.decline };
       if (result.walletId !== undefined) o.walletId = result.walletId;
-      out.push(o, { type: 'display', screen: { kind: 'declined', reason: result.decline.text } }, { type: 'led', color: 'red' }, { type: 'beep', pattern: 'declined' });
+      const screen: Screen = earlier ? { kind: 'declined', reason: result.decline.text, earlier } : { kind: 'declined', reason: result.decline.text };
+      out.push(o, { type: 'display', screen }, { type: 'led', color: 'red' }, { type: 'beep', pattern: 'declined' });
     }
     return out;
+  }
+
+  /** Effects for the earlier in-doubt payments this tap settled, and what the display tells the holder. */
+  #recoveries(tap: Tap, out: Effect[]): Earlier | undefined {
+    let earlier: Earlier | undefined;
+    for (const r of tap.recovered) {
+      out.push({ type: 'recovered', walletId: tap.walletId!, ...r });
+      this.#log('info', 'tap', `earlier payment ${r.terminalSeq} of ${r.amount}: ${r.outcome}`);
+      earlier = { outcome: r.outcome, amount: r.amount };
+    }
+    return earlier;
   }
 
   #showAmount(out: Effect[]): void {

@@ -1,0 +1,92 @@
+// What the terminal keeps in its journal besides receipts, and how a boot gets it back: the journal
+// with the terminal's record types, the state checkpoint (risk state and open intents), and the replay
+// of the records after it. Used by the boot sequence (boot.ts) and by the power-cut campaigns, so that
+// what they test is what the device does. Platform-free.
+import type { Log } from '../base/platform';
+import { Journal, type JournalOptions } from '../core/journal/journal';
+import type { Flash } from '../core/journal/flash';
+import { RiskEngine, type RiskOptions } from '../core/risk/engine';
+import { RECORD_CLOCK, type Terminal } from '../core/terminal/terminal';
+import { InDoubt } from '../core/terminal/in-doubt';
+import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
+import { decodeFields, encodeTlv, type FieldRule } from '../core/protocol/tlv';
+import { UPDATE_RECORD_TYPES } from '../core/uplink/store';
+
+/** Journal record type of the terminal's state checkpoint: risk state and open intents (the latest one counts). */
+export const RECORD_RISK_STATE = 2;
+
+const STATE = { risk: 0x80, inDoubt: 0x81 } as const;
+const STATE_RULES: Record<number, FieldRule> = { [STATE.risk]: { min: 1, max: 0xffff }, [STATE.inDoubt]: { min: 1, max: 0xffff } };
+
+/** What a checkpoint holds: everything a reboot must not forget that the records after it do not say. */
+export function encodeState(risk: RiskEngine, inDoubt: InDoubt): Uint8Array {
+  return encodeTlv([{ tag: STATE.risk, value: risk.encode() }, { tag: STATE.inDoubt, value: inDoubt.encode() }]);
+}
+
+/** Throws TlvError (a torn or foreign record). */
+export function decodeState(bytes: Uint8Array, riskOptions: RiskOptions): { risk: RiskEngine; inDoubt: InDoubt } {
+  const f = decodeFields(bytes, STATE_RULES, 0x30000);
+  return { risk: RiskEngine.decode(f.get(STATE.risk)!, riskOptions), inDoubt: InDoubt.decode(f.get(STATE.inDoubt)!) };
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+export class TerminalStore {
+  readonly journal: Journal;
+  risk: RiskEngine;
+  inDoubt = new InDoubt();
+  /** Journal sequence of the checkpoint the state came from (0: none, everything is replayed). */
+  replayFrom = 0;
+  readonly #log: Log;
+  readonly #riskOptions: RiskOptions;
+
+  constructor(o: { flash: Flash; log: Log; riskOptions: RiskOptions; journal?: Partial<JournalOptions> }) {
+    this.#log = o.log;
+    this.#riskOptions = o.riskOptions;
+    this.risk = new RiskEngine(o.riskOptions);
+    this.journal = new Journal({
+      flash: o.flash,
+      log: o.log,
+      acknowledgedTypes: [RECORD_RECEIPT],
+      keyedTypes: [RECORD_RISK_STATE, RECORD_CLOCK, ...UPDATE_RECORD_TYPES],
+      checkpoint: { type: RECORD_RISK_STATE, snapshot: () => encodeState(this.risk, this.inDoubt) },
+      ...o.journal,
+    });
+  }
+
+  /** After journal.open(): the state of the newest readable checkpoint. */
+  loadCheckpoint(): void {
+    const checkpoint = this.journal.latest(RECORD_RISK_STATE);
+    if (!checkpoint) return;
+    try {
+      ({ risk: this.risk, inDoubt: this.inDoubt } = decodeState(checkpoint.payload, this.#riskOptions));
+      this.replayFrom = checkpoint.seq;
+    } catch (e) {
+      this.#log('warn', 'risk', `checkpoint ${checkpoint.seq} unreadable (${errorText(e)}); rebuilding from the journal`);
+    }
+  }
+
+  /**
+   * Applies the records after the checkpoint to the terminal (built on this.risk and this.inDoubt):
+   * intents, releases and receipts; receipts the service acknowledged do not count as offline.
+   */
+  replay(terminal: Terminal): { restored: number; unreadable: number } {
+    let restored = 0;
+    let unreadable = 0;
+    const acked = this.journal.ackedUpTo;
+    this.journal.replay(this.replayFrom, (r) => {
+      try {
+        this.inDoubt.replay(r.type, r.payload);
+        if (r.type !== RECORD_RECEIPT) return;
+        terminal.restore(decodeReceipt(r.payload), { afterCheckpoint: this.replayFrom > 0, offline: r.seq > acked });
+        restored++;
+      } catch (e) {
+        unreadable++;
+        this.#log('error', 'journal', `record ${r.seq} (type ${r.type}) does not restore: ${errorText(e)}`);
+      }
+    });
+    return { restored, unreadable };
+  }
+}

@@ -1,0 +1,108 @@
+// In-doubt payments (docs/PROTOCOL.md, "A power cut after PAY"). Before PAY the terminal journals an
+// intent: once the wallet may have signed, a power cut can no longer lose the payment or reuse its
+// terminal sequence. The intent closes with the receipt (same terminal sequence), or with a release
+// once the wallet says it never signed. RECALL asks the wallet for what it signed, by challenge.
+import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
+import { decodePayRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, type PayRequest } from './messages';
+import { fromHex, toHex } from '../../base/bytes';
+
+/** Journal record types: the intent before PAY, and its release (the wallet never signed). */
+export const RECORD_INTENT = 3;
+export const RECORD_RELEASE = 4;
+
+const INTENT_VERSION = 1;
+const I = { version: 0x80, terminalSeq: 0x81, walletId: 0x82, counterFloor: 0x83, request: 0x84 } as const;
+const INTENT_RULES: Record<number, FieldRule> = {
+  [I.version]: { min: 1, max: 1 },
+  [I.terminalSeq]: { min: 4, max: 4 },
+  [I.walletId]: { min: 8, max: 8 },
+  [I.counterFloor]: { min: 4, max: 4 },
+  [I.request]: { min: 1, max: MAX_REQUEST_BYTES },
+};
+export const MAX_INTENT_BYTES = 3 + 6 * 4 + 8 + MAX_REQUEST_BYTES;
+
+export interface Intent {
+  terminalSeq: number;
+  /** 16 hex digits, the certificate's wallet id. */
+  walletId: string;
+  /**
+   * The highest wallet counter this terminal had seen for the wallet when it made the intent (0: none).
+   * A payment signed for this request has a higher counter, so a wallet that holds every response
+   * above it and not this one never signed it.
+   */
+  counterFloor: number;
+  /** The PAY request bytes sent (challenge, amount, terminal sequence inside). */
+  request: Uint8Array;
+}
+
+export function encodeIntent(i: Intent): Uint8Array {
+  return encodeTlv([
+    { tag: I.version, value: encodeUint(INTENT_VERSION, 1) },
+    { tag: I.terminalSeq, value: encodeUint(i.terminalSeq, 4) },
+    { tag: I.walletId, value: fromHex(i.walletId) },
+    { tag: I.counterFloor, value: encodeUint(i.counterFloor, 4) },
+    { tag: I.request, value: i.request },
+  ]);
+}
+
+/** Parses an intent record (untrusted bytes). Throws TlvError. */
+export function decodeIntent(bytes: Uint8Array): Intent & { parsed: PayRequest } {
+  const f = decodeFields(bytes, INTENT_RULES, MAX_INTENT_BYTES);
+  if (f.get(I.version)![0] !== INTENT_VERSION) throw new TlvError(`intent version ${f.get(I.version)![0]}`);
+  const request = f.get(I.request)!.slice();
+  const parsed = decodePayRequest(request);
+  const terminalSeq = decodeUint(f.get(I.terminalSeq)!);
+  if (parsed.terminalSeq !== terminalSeq) throw new TlvError(`intent ${terminalSeq} holds a request for ${parsed.terminalSeq}`);
+  return { terminalSeq, walletId: toHex(f.get(I.walletId)!), counterFloor: decodeUint(f.get(I.counterFloor)!), request, parsed };
+}
+
+export function encodeRelease(terminalSeq: number): Uint8Array {
+  return encodeUint(terminalSeq, 4);
+}
+
+export function decodeRelease(bytes: Uint8Array): number {
+  if (bytes.length !== 4) throw new TlvError(`release of ${bytes.length} bytes`);
+  return decodeUint(bytes);
+}
+
+// ---- RECALL response ----
+
+const C = { signed: 0x80, heldFrom: 0x81, response: 0x82 } as const;
+const RECALL_RULES: Record<number, FieldRule> = {
+  [C.signed]: { min: 1, max: 1 },
+  [C.heldFrom]: { min: 4, max: 4 },
+  [C.response]: { min: 1, max: MAX_RESPONSE_BYTES, optional: true },
+};
+export const MAX_RECALL_BYTES = 3 + 6 + 3 + MAX_RESPONSE_BYTES;
+
+export interface RecallResponse {
+  /** The wallet holds every response it signed with a counter at or above this one. */
+  heldFrom: number;
+  /** The PAY response it signed for the challenge, byte for byte; undefined: not among those held. */
+  response?: Uint8Array;
+}
+
+export function encodeRecallResponse(r: RecallResponse): Uint8Array {
+  return encodeTlv([
+    { tag: C.signed, value: encodeUint(r.response ? 1 : 0, 1) },
+    { tag: C.heldFrom, value: encodeUint(r.heldFrom, 4) },
+    ...(r.response ? [{ tag: C.response, value: r.response }] : []),
+  ]);
+}
+
+/** Parses a RECALL answer (untrusted bytes). Throws TlvError. */
+export function decodeRecallResponse(bytes: Uint8Array): RecallResponse {
+  const f = decodeFields(bytes, RECALL_RULES, MAX_RECALL_BYTES);
+  const signed = f.get(C.signed)![0]!;
+  if (signed > 1) throw new TlvError('signed must be 0 or 1');
+  const response = f.get(C.response);
+  if ((signed === 1) !== (response !== undefined)) throw new TlvError('a signed recall carries the response, an unsigned one none');
+  const heldFrom = decodeUint(f.get(C.heldFrom)!);
+  return response ? { heldFrom, response: response.slice() } : { heldFrom };
+}
+
+/** The wallet's answer settles the intent: it signed (recover), it never did (release), or it cannot tell. */
+export function judgeRecall(intent: Intent, r: RecallResponse): 'signed' | 'unsigned' | 'unknown' {
+  if (r.response) return 'signed';
+  return r.heldFrom <= intent.counterFloor + 1 ? 'unsigned' : 'unknown';
+}

@@ -1,0 +1,249 @@
+// The power-cut-in-a-tap campaign (Node: test/in-doubt.test.ts; XS: test/xs/in-doubt.guest.ts). A
+// terminal on a NOR flash journal (the device's own TerminalStore) and a wallet; power is cut at every
+// step of a tap: inside every flash write and erase, and at every APDU boundary (before the command
+// reaches the wallet, after the wallet answered and before the terminal has the answer). Then the
+// terminal reboots and the same wallet taps again (which recovers or releases the payment in doubt);
+// where a payment stayed in doubt, power is cut again at every step of that second tap too. At the end
+// every payment the wallet signed must have exactly one receipt, for that exact request, that verifies
+// as settlement would verify it, and no terminal sequence may be used twice. Platform-free.
+import { toHex } from '../firmware/base/bytes';
+import { Keyring } from '../firmware/core/crypto/keyring';
+import { Verifier } from '../firmware/core/crypto/verifier';
+import { ALG_P256, type Alg } from '../firmware/core/crypto/verify';
+import { VirtualClock, silentLog } from '../firmware/base/platform';
+import type { CardLink } from '../firmware/base/ports';
+import { decodePayRequest } from '../firmware/core/protocol/messages';
+import { decodeReceipt, RECORD_RECEIPT } from '../firmware/core/protocol/receipt';
+import { verifyReceipt } from '../firmware/core/crypto/receipt';
+import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
+import { Terminal, type Effect, type Key } from '../firmware/core/terminal/terminal';
+import { TerminalStore } from '../firmware/app/state';
+import { PowerLossError, RamFlash } from '../host/flash/ram-flash';
+import { WalletEmulator } from '../host/wallet/emulator';
+import { createIssuer, issueWallet, type Issuer } from '../host/wallet/issuer';
+import { seededRandom } from '../host/wallet/random';
+
+const NOW = 1_790_000_000;
+const YEAR = 365 * 86400;
+
+/** Where power dies: inside the n-th mutating flash operation, or at the n-th APDU boundary. */
+export type Cut = { flash: number } | { apdu: number } | undefined;
+
+export interface CampaignOptions {
+  alg?: Alg;
+  /** Payments (and an acknowledgement) before the tap under test, so the tap crosses blocks and reclaims. */
+  priors?: number[];
+  /** Cut at every step of the second tap too, after a first cut that left a payment in doubt. */
+  nested?: boolean;
+}
+
+export interface CampaignResult {
+  cuts: number;
+  /** Cuts after which a payment was in doubt at reboot, and how each ended at the next tap. */
+  inDoubt: number;
+  outcomes: Record<string, number>;
+  /** Payments the wallet signed with no receipt for them: must be 0. */
+  lost: number;
+  failures: string[];
+}
+
+class Device {
+  readonly flash: RamFlash;
+  readonly clock = new VirtualClock({ start: 1000, wallTime: NOW });
+  store!: TerminalStore;
+  terminal!: Terminal;
+  /** Receipts the service acknowledged (they left the journal): what settlement already holds. */
+  readonly settled: Uint8Array[] = [];
+
+  constructor(readonly world: World) {
+    this.flash = new RamFlash({ blocks: 10, blockLength: 1024, random: world.seeded });
+  }
+
+  boot(): void {
+    this.flash.powerOn();
+    this.store = new TerminalStore({ flash: this.flash, log: silentLog, riskOptions: { config: DEFAULT_RISK_CONFIG, settledAt: NOW - 60 } });
+    this.store.journal.open();
+    this.store.loadCheckpoint();
+    this.terminal = new Terminal({
+      mode: 'merchant',
+      terminalId: 'T-CUT',
+      merchantId: 'M-cut',
+      verifier: new Verifier({ keyring: new Keyring([this.world.issuer.key]) }),
+      risk: this.store.risk,
+      inDoubt: this.store.inDoubt,
+      journal: this.store.journal,
+      clock: this.clock,
+      random: this.world.random,
+      log: silentLog,
+    });
+    this.store.replay(this.terminal);
+    this.terminal.start();
+  }
+
+  async pay(link: CardLink, amount: number): Promise<Effect[]> {
+    const out: Effect[] = [];
+    for (const key of `${amount}#`) out.push(...(await this.terminal.handle({ type: 'key', key: key as Key })));
+    out.push(...(await this.terminal.handle({ type: 'card', link })));
+    this.clock.advance(5000);
+    out.push(...(await this.terminal.handle({ type: 'tick' })));
+    return out;
+  }
+
+  /** The service takes every receipt and acknowledges them (as an upload does). */
+  upload(): void {
+    const j = this.store.journal;
+    for (const r of j.unacknowledged(1000, 1 << 20)) this.settled.push(r.payload);
+    if (j.lastAcknowledgeable > j.ackedUpTo) j.acknowledge(j.lastAcknowledgeable);
+  }
+
+  /** Every receipt settlement ends up with: those already acknowledged and those still in the journal. */
+  receipts(): Uint8Array[] {
+    const out = [...this.settled];
+    this.store.journal.replay(this.store.journal.ackedUpTo, (r) => {
+      if (r.type === RECORD_RECEIPT) out.push(r.payload.slice());
+    });
+    return out;
+  }
+}
+
+class World {
+  readonly seeded: () => number;
+  readonly random;
+  readonly issuer: Issuer;
+  constructor(readonly alg: Alg, seed: string) {
+    this.random = seededRandom(seed);
+    const bytes = this.random(4);
+    let s = (bytes[0]! << 24) ^ (bytes[1]! << 16) ^ (bytes[2]! << 8) ^ bytes[3]!;
+    this.seeded = () => ((s = (Math.imul(s, 1103515245) + 12345) | 0) >>> 0) / 2 ** 32;
+    this.issuer = createIssuer(alg, this.random, { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
+  }
+  wallet(): WalletEmulator {
+    const issued = issueWallet(this.issuer, this.random, { alg: this.alg, walletClass: 2, notBefore: NOW - 86400, notAfter: NOW + YEAR });
+    return new WalletEmulator({ profile: 'phone', holderVerified: true, certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 1_000_000 });
+  }
+}
+
+/** The wallet behind a link that can lose power at an APDU boundary: 2k before command k, 2k+1 after. */
+class CutLink implements CardLink {
+  boundaries = 0;
+  constructor(readonly wallet: WalletEmulator, readonly flash: RamFlash, readonly cutAt = -1) {}
+  async transceive(apdu: Uint8Array): Promise<Uint8Array> {
+    this.#boundary();
+    const answer = this.wallet.answer(apdu);
+    this.#boundary();
+    return answer;
+  }
+  #boundary(): void {
+    if (this.boundaries++ === this.cutAt) {
+      this.flash.cutPowerNow();
+      throw new PowerLossError('power lost between APDUs');
+    }
+  }
+}
+
+interface Tally {
+  cuts: number;
+  inDoubt: number;
+  outcomes: Record<string, number>;
+  failures: string[];
+  lost: number;
+}
+
+/**
+ * One run: priors, then the tap under test (cut at `first`), reboot, the wallet taps again (cut at
+ * `second`), reboot, a last tap, then the checks. Returns the number of cut points the tap under test
+ * and the second tap had (from a run without cuts there), and whether a payment was in doubt.
+ */
+async function run(o: Required<CampaignOptions>, seed: string, first: Cut, second: Cut, tally: Tally): Promise<{ flashSteps: number[]; apdus: number[]; doubted: boolean }> {
+  const world = new World(o.alg, seed);
+  const device = new Device(world);
+  device.boot();
+  const other = world.wallet();
+  for (const amount of o.priors) {
+    await device.pay(other, amount);
+    other.removed();
+  }
+  if (o.priors.length > 0) device.upload();
+  const wallet = world.wallet();
+  const flashSteps: number[] = [];
+  const apdus: number[] = [];
+  let doubted = false;
+  // The tap under test, then the wallet's next tap, then one more.
+  const taps: [number, Cut][] = [[3000, first], [1250, second], [700, undefined]];
+  for (const [i, [amount, cut]] of taps.entries()) {
+    const startSteps = device.flash.steps;
+    if (cut && 'flash' in cut) device.flash.cutPowerAt(cut.flash);
+    const link = new CutLink(wallet, device.flash, cut && 'apdu' in cut ? cut.apdu : -1);
+    try {
+      const effects = await device.pay(link, amount);
+      if (i === 1 && doubted && !device.flash.dead) {
+        for (const e of effects) if (e.type === 'recovered') tally.outcomes[e.outcome] = (tally.outcomes[e.outcome] ?? 0) + 1;
+      }
+    } catch (e) {
+      if (!(e instanceof PowerLossError)) throw e;
+    }
+    wallet.removed();
+    flashSteps.push(device.flash.steps - startSteps);
+    apdus.push(link.boundaries);
+    if (device.flash.dead) {
+      device.boot();
+      if (i === 0 && device.store.inDoubt.open.length > 0) doubted = true;
+    }
+  }
+  check(world, device, wallet, tally, `${seed} first ${JSON.stringify(first)} second ${JSON.stringify(second)}`);
+  return { flashSteps, apdus, doubted };
+}
+
+function check(world: World, device: Device, wallet: WalletEmulator, tally: Tally, where: string): void {
+  const receipts = device.receipts().map((bytes) => decodeReceipt(bytes));
+  const seqs = new Set<number>();
+  const byChallenge = new Map<string, number>();
+  for (const r of receipts) {
+    if (seqs.has(r.terminalSeq)) tally.failures.push(`${where}: terminal sequence ${r.terminalSeq} used twice`);
+    seqs.add(r.terminalSeq);
+    const v = verifyReceipt(r, [world.issuer.key], NOW);
+    if (!v.ok) tally.failures.push(`${where}: receipt ${r.terminalSeq} does not verify: ${v.reason.code}`);
+    const challenge = toHex(decodePayRequest(r.request).challenge);
+    byChallenge.set(challenge, (byChallenge.get(challenge) ?? 0) + 1);
+  }
+  // Every payment the wallet signed (all held: its log is deeper than this run) has one receipt.
+  let signedTotal = 0;
+  if (wallet.signedLog.length !== wallet.counter) tally.failures.push(`${where}: the wallet's log is not complete`);
+  for (const s of wallet.signedLog) {
+    const n = byChallenge.get(toHex(s.challenge)) ?? 0;
+    if (n === 0) tally.lost++;
+    if (n > 1) tally.failures.push(`${where}: payment ${s.counter} has ${n} receipts`);
+  }
+  const debited = 1_000_000 - wallet.balance;
+  for (const r of receipts) {
+    const req = decodePayRequest(r.request);
+    if (wallet.signedLog.some((s) => toHex(s.challenge) === toHex(req.challenge))) signedTotal += req.amount;
+  }
+  if (signedTotal !== debited) tally.failures.push(`${where}: wallet debited ${debited}, receipts for it ${signedTotal}`);
+  if (device.store.inDoubt.open.some((i) => i.walletId === wallet.info.walletId)) tally.failures.push(`${where}: an intent of the wallet still open after its next taps`);
+}
+
+/** Cut points of a tap, from a run without cuts: each flash step and each APDU boundary. */
+function cutsOf(flashSteps: number, apdus: number): Cut[] {
+  return [...Array.from({ length: flashSteps }, (_, i) => ({ flash: i })), ...Array.from({ length: apdus }, (_, i) => ({ apdu: i }))];
+}
+
+export async function runCampaign(options: CampaignOptions = {}): Promise<CampaignResult> {
+  const o: Required<CampaignOptions> = { alg: options.alg ?? ALG_P256, priors: options.priors ?? [], nested: options.nested ?? true };
+  const tally: Tally = { cuts: 0, inDoubt: 0, outcomes: {}, failures: [], lost: 0 };
+  const seed = `in-doubt ${o.priors.join(',')}`;
+  const clean = await run(o, seed, undefined, undefined, tally);
+  for (const first of cutsOf(clean.flashSteps[0]!, clean.apdus[0]!)) {
+    tally.cuts++;
+    const r = await run(o, seed, first, undefined, tally);
+    if (!r.doubted) continue;
+    tally.inDoubt++;
+    if (!o.nested) continue;
+    // The next tap recovers the payment: cut at every step of that one as well.
+    for (const second of cutsOf(r.flashSteps[1]!, r.apdus[1]!)) {
+      tally.cuts++;
+      await run(o, seed, first, second, tally);
+    }
+  }
+  return { ...tally };
+}

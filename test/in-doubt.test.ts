@@ -1,0 +1,51 @@
+import { expect } from 'chai';
+import { XSScenario } from '../host/xs/scenario';
+import { ALG_ED25519, ALG_P256, algName } from '../firmware/core/crypto/verify';
+import { runCampaign, type CampaignResult } from './in-doubt-campaign';
+
+// A cut at every step of a tap (every flash write and erase, every APDU boundary), and at every step
+// of the recovering tap after it: for every cut, either the wallet was not debited or a receipt for
+// that exact payment reaches settlement (test/in-doubt-campaign.ts).
+function report(name: string, r: CampaignResult): void {
+  console.log(`      ${name}: ${r.cuts} cuts tried, ${r.inDoubt} left a payment in doubt (next tap: ${JSON.stringify(r.outcomes)}), ${r.lost} payments lost`);
+}
+
+describe('power cut at every step of a tap', () => {
+  const cases: [string, number[], boolean][] = [
+    ['on an empty partition (the tap opens the first block)', [], true],
+    ['the tap and the recovering tap open new blocks', [10, 20, 30], true],
+    ['after an upload acknowledged seven payments', [10, 20, 30, 40, 50, 60, 70], false],
+  ];
+  for (const [name, priors, nested] of cases) {
+    it(`${name}: 0 lost payments, no sequence reused`, async function () {
+      this.timeout(600_000);
+      const r = await runCampaign({ priors, nested });
+      report(name, r);
+      expect(r.failures.slice(0, 5)).to.deep.equal([]);
+      expect(r.lost).to.equal(0);
+      expect(r.inDoubt).to.be.greaterThan(0);
+      expect(r.outcomes.recovered).to.be.greaterThan(0);
+      expect(r.outcomes.released).to.be.greaterThan(0);
+    });
+  }
+
+  describe('on the XS engine @xs', () => {
+    let xs: XSScenario;
+    before(async function () {
+      this.timeout(120_000);
+      xs = await XSScenario.load('test/xs/in-doubt.guest.ts');
+    });
+    after(() => xs?.close());
+    for (const [alg, priors] of [[ALG_P256, [10, 20, 30]], [ALG_ED25519, []]] as const) {
+      it(`${algName(alg)}: 0 lost payments, no sequence reused`, async function () {
+        this.timeout(900_000);
+        const { value: r } = await xs.call<CampaignResult>('campaign', { alg, priors, nested: false });
+        report(`XS ${algName(alg)}`, r);
+        expect(r.failures.slice(0, 5)).to.deep.equal([]);
+        expect(r.lost).to.equal(0);
+        expect(r.cuts).to.be.at.least(8);
+        expect(r.outcomes.recovered).to.be.greaterThan(0);
+      });
+    }
+  });
+});
