@@ -1,7 +1,7 @@
 // Mutation fuzzing of every parser of untrusted bytes in the payment core: each gets >= 100,000 inputs
 // derived from valid encodings; the only exception allowed is the parser's own named error.
 import { expect } from 'chai';
-import { ApduError, decodeCommand, decodeResponse, payCommand, readCertificateCommand, selectCommand, verifyPinCommand } from '../firmware/core/protocol/apdu';
+import { ApduError, decodeCommand, decodeResponse, payCommand, readCertificateCommand, recallCommand, selectCommand, verifyPinCommand } from '../firmware/core/protocol/apdu';
 import { decodeCertificate, decodePayRequest, decodePayResponse } from '../firmware/core/protocol/messages';
 import { decodeReceipt, openReceipt } from '../firmware/core/protocol/receipt';
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
@@ -11,6 +11,9 @@ import { RiskEngine } from '../firmware/core/risk/engine';
 import { ClockState } from '../firmware/core/risk/clock-state';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 import { mutate, seededRandom } from './uplink-fuzz-helpers';
+import { decodeIntent, decodeRecallResponse, decodeRelease, encodeIntent, encodeRecallResponse, encodeRelease } from '../firmware/core/protocol/intent';
+import { InDoubt } from '../firmware/core/terminal/in-doubt';
+import { decodeState, encodeState } from '../firmware/app/state';
 import { NOW, World, outcomeOf, Relay } from './xs/core-scenarios';
 import { DECLINE } from '../firmware/base/reasons';
 
@@ -122,12 +125,28 @@ describe('payment core: fuzzed parsers', function () {
     expect(r.refused).to.be.greaterThan(INPUTS / 2);
   });
 
+  it('intents, releases, RECALL answers and the state checkpoint refuse with TlvError only', () => {
+    const intent = { terminalSeq: 7, walletId: '0011223344556677', counterFloor: 3, request: c.request };
+    const inDoubt = new InDoubt();
+    inDoubt.opened(intent);
+    inDoubt.opened({ ...intent, terminalSeq: 8, request: decodeReceipt(c.receipts[1]!).request });
+    const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: NOW });
+    const results = [
+      fuzz('intent', [encodeIntent(intent)], decodeIntent, isTlv),
+      fuzz('release', [encodeRelease(7)], decodeRelease, isTlv),
+      fuzz('recall', [encodeRecallResponse({ heldFrom: 42, response: c.response }), encodeRecallResponse({ heldFrom: 1 })], decodeRecallResponse, isTlv),
+      fuzz('in-doubt', [inDoubt.encode()], InDoubt.decode, isTlv),
+      fuzz('state', [encodeState(risk, inDoubt)], (b) => decodeState(b, { config: DEFAULT_RISK_CONFIG }), isTlv),
+    ];
+    for (const r of results) expect(r.refused).to.be.greaterThan(0);
+  });
+
   it('the wallet emulator answers every mutated APDU with a status word, never an exception', () => {
     const w = new World({ alg: ALG_ED25519, seed: 'fuzz wallet' });
     // A small balance: most mutated PAYs are refused before the (costly) signature.
     const wallet = w.wallet({ pin: '1234', balance: 5 });
     const pay = c.commands.find((a) => a[1] === 0x30)!;
-    const seeds = [selectCommand(), readCertificateCommand(), verifyPinCommand('1234'), payCommand(decodeCommand(pay).data)];
+    const seeds = [selectCommand(), readCertificateCommand(), verifyPinCommand('1234'), payCommand(decodeCommand(pay).data), recallCommand(decodePayRequest(decodeCommand(pay).data).challenge)];
     const sws = new Set<number>();
     fuzz('wallet', seeds, (b) => {
       if (b[1] === 0x30) wallet.answer(selectCommand());
