@@ -4,6 +4,12 @@
 // 24 clocks per read command (8 command, 6 address, 4 mode + 6 dummy) and one read per 4096-byte block.
 import type { Report } from './main';
 import { XSScenario } from '../host/xs/scenario';
+import { ESP32_FACTOR } from './tap.bench';
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
 
 const SPI_HZ = 40_000_000;
 const CLOCKS_PER_BYTE = 2;
@@ -22,6 +28,9 @@ interface Recovery {
   records: number;
   blocks: number;
   bytesRead: number;
+  replayed: number;
+  bytesHashed: number;
+  bytesCrc: number;
 }
 
 function modelReadMs(bytes: number, commands: number): number {
@@ -37,8 +46,15 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
     let erased = 0;
     let appends = 0;
     const limit = options.quick ? 300 : Infinity;
+    const appendMs: number[] = [];
     for (let i = 1; appends < limit; i++) {
+      const t0 = performance.now();
       const { value, meter } = await xs.call<AppendResult>('benchAppend', { bytes: RECEIPT_BYTES, counter: i });
+      const t1 = performance.now();
+      if (i % 10 === 0) {
+        await xs.call('benchNoop', {});
+        appendMs.push(t1 - t0 - (performance.now() - t1));
+      }
       if (value.full) break;
       compute.push(meter.compute);
       programmed += value.programmed!;
@@ -55,21 +71,43 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
       computeMax: compute[compute.length - 1]!,
       flashProgrammedPerAppend: programmed / appends,
       flashErasedPerAppend: erased / appends,
+      hostMsPerAppend: median(appendMs),
+      appendsPerSecondXsHost: 1000 / median(appendMs),
+      appendsPerSecondEsp32Model: 1000 / (median(appendMs) * ESP32_FACTOR),
     });
     if (!options.quick) {
       const mib = (BLOCKS * 4096) / (1 << 20);
       report({ bench: 'journal.capacity', partitionBytes: BLOCKS * 4096, reserveBlocks: 4, receiptBytes: RECEIPT_BYTES, receipts: appends, receiptsPerMiB: appends / mib });
     }
     for (const verifyChain of [true, false]) {
-      const { value, meter } = await xs.call<Recovery>('benchRecover', { verifyChain });
+      const hostMs: number[] = [];
+      let result: { value: Recovery; meter: { compute: number } } | undefined;
+      for (let i = 0; i < (options.quick ? 1 : 5); i++) {
+        await xs.call('benchCopy', {});
+        const t0 = performance.now();
+        result = await xs.call<Recovery>('benchRecover', { verifyChain });
+        const t1 = performance.now();
+        await xs.call('benchNoop', {});
+        hostMs.push(t1 - t0 - (performance.now() - t1));
+      }
+      const { value, meter } = result!;
+      const computeMs = Math.max(0, median(hostMs)) * ESP32_FACTOR;
+      // One read command per block header, then one per block read whole.
+      const readMs = modelReadMs(value.bytesRead, BLOCKS + Math.ceil((value.bytesRead - BLOCKS * 36) / 4096));
       report({
-        bench: verifyChain ? 'journal.boot.xs' : 'journal.boot.xs.crc-only',
+        bench: verifyChain ? 'journal.boot' : 'journal.boot.crc-only',
         partitionBytes: BLOCKS * 4096,
         blocksInUse: value.blocks,
         records: value.records,
+        replayed: value.replayed,
         compute: meter.compute,
         flashBytesRead: value.bytesRead,
-        modelReadMs40MHzQuad: modelReadMs(value.bytesRead, BLOCKS + value.blocks),
+        bytesHashed: value.bytesHashed,
+        bytesCrc: value.bytesCrc,
+        modelReadMs40MHzQuad: readMs,
+        hostMs: median(hostMs),
+        modelComputeMsEsp32: computeMs,
+        modelMsEsp32: readMs + computeMs,
       });
     }
   } finally {

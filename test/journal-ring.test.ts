@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readU32 } from '../firmware/base/bytes';
-import { Journal, JournalError, RECORD_OVERHEAD } from '../firmware/core/journal/journal';
+import { Journal, JournalError, RECORD_OVERHEAD, RECORDS_START } from '../firmware/core/journal/journal';
 import { JournalFullError } from '../firmware/base/ports';
 import { FileFlash } from '../host/flash/file-flash';
 import { RamFlash } from '../host/flash/ram-flash';
@@ -104,7 +104,7 @@ describe('journal ring', () => {
     const j = journal(flash);
     fill(j, 25);
     // Forge receipt 2 (block 0): change its amount and recompute the CRC, as an attacker with the chip could.
-    const at = 36 + (RECORD_OVERHEAD + 352);
+    const at = RECORDS_START + (RECORD_OVERHEAD + 352);
     const image = flash.data;
     expect(readU32(image, at + 4)).to.equal(2);
     image[at + 24 + 2] = 0x7f; // amount bytes
@@ -113,9 +113,10 @@ describe('journal ring', () => {
     image.set([crc >>> 24, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff], at + 24 + 350);
     const b = new Journal({ flash, reserveBlocks: 2 });
     const report = b.open();
-    expect(report.breaks.length).to.be.greaterThan(0);
+    // Boot reads the head block only; block 0 is checked when first read, and the break is reported then.
     const seqs: number[] = [];
     b.replay(0, (r) => void seqs.push(r.seq));
+    expect(report.breaks.length).to.be.greaterThan(0);
     expect(seqs).to.not.include(2);
   });
 

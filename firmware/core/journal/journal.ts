@@ -24,6 +24,16 @@ const RECORD_MARK = 0xa5;
 /** Internal record types: the service's acknowledgement (u32 sequence) and the reclaim point (u32 epoch). */
 export const RECORD_ACK = 0xf0;
 export const RECORD_RECLAIM = 0xf1;
+/**
+ * After each block header, written with it: acknowledged-up-to, the reclaimed epoch and where the
+ * newest record of each keyed type was when the block opened (+ CRC-32), so that a boot reads the head
+ * block, not the partition. It takes no sequence number.
+ */
+export const INDEX_BYTES = 192;
+const INDEX_ENTRY = 11;
+const MAX_INDEX_ENTRIES = 16;
+/** Where a block's records start. */
+export const RECORDS_START = BLOCK_HEADER_BYTES + INDEX_BYTES;
 
 export class JournalError extends TaplineError {
   override readonly name: string = 'JournalError';
@@ -43,8 +53,21 @@ export interface JournalOptions {
    * (a keyed type), so that a boot can rebuild state from it plus the records after it.
    */
   checkpoint?: { type: number; snapshot: () => Uint8Array };
-  /** Check the hash chain of every record at boot (default true). */
+  /** Check the hash chain of the records boot reads (default true); older blocks are checked when first read. */
   verifyChainAtBoot?: boolean;
+  /** Records between periodic checkpoints (default 32): what a boot replays at most. */
+  checkpointEvery?: number;
+  /** SHA-256 over the concatenation of `parts` (default: noble's; the device may pass a native one). */
+  sha256?: (parts: Uint8Array[]) => Uint8Array;
+  /** CRC-32 (IEEE) of bytes[start..end) (default: the table-driven one of crc32.ts). */
+  crc32?: (bytes: Uint8Array, start: number, end: number) => number;
+}
+
+/** SHA-256 of the concatenation, by noble (the reference the native one is checked against). */
+export function nobleSha256(parts: Uint8Array[]): Uint8Array {
+  const h = sha256.create();
+  for (const p of parts) h.update(p);
+  return h.digest();
 }
 
 export interface JournalRecord {
@@ -63,7 +86,10 @@ export interface RecoveryReport {
   tornTail: boolean;
   /** Blocks that were reclaimed but still carried a valid header (e.g. an erase cut short), ignored. */
   staleBlocks: number;
-  /** Where sequence or chain did not continue between blocks: should never happen; logged as tampering. */
+  /**
+   * Where sequence or chain did not continue: should never happen; logged as tampering. Blocks boot did
+   * not read are checked when first read (replay, upload), and what they show is added to this list.
+   */
   breaks: string[];
 }
 
@@ -79,6 +105,8 @@ interface Block {
   endChain: Uint8Array;
   /** Highest sequence number in the block that needs acknowledgement (0: none). */
   needsAck: number;
+  /** Its records were walked and their chain checked (boot leaves older blocks for later). */
+  verified: boolean;
 }
 
 interface Located {
@@ -102,10 +130,18 @@ function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
+const defaultCrc = new Crc32();
+function tableCrc(bytes: Uint8Array, start: number, end: number): number {
+  return defaultCrc.compute(bytes, start, end);
+}
+
 export class Journal implements DurableLog {
   readonly #flash: Flash;
   readonly #log: Log;
-  readonly #crc = new Crc32();
+  readonly #crc: { compute: (bytes: Uint8Array, start: number, end: number) => number };
+  readonly #sha256: (parts: Uint8Array[]) => Uint8Array;
+  readonly #checkpointEvery: number;
+  #lastCheckpointSeq = 0;
   readonly #ackTypes: Set<number>;
   readonly #keyedTypes: Set<number>;
   readonly #reserve: number;
@@ -120,6 +156,7 @@ export class Journal implements DurableLog {
   #reclaimedEpoch = 0;
   #keyed = new Map<number, Located>();
   #opened = false;
+  #breaks: string[] = [];
 
   constructor(options: JournalOptions) {
     this.#flash = options.flash;
@@ -127,10 +164,14 @@ export class Journal implements DurableLog {
     this.#ackTypes = new Set(options.acknowledgedTypes ?? [1]);
     this.#keyedTypes = new Set([...(options.keyedTypes ?? []), RECORD_ACK, RECORD_RECLAIM]);
     if (options.checkpoint) this.#keyedTypes.add(options.checkpoint.type);
+    if (this.#keyedTypes.size > MAX_INDEX_ENTRIES) throw new JournalError(`at most ${MAX_INDEX_ENTRIES} keyed record types`);
     // Two at least: one the acknowledgement may take, one that reclaim bookkeeping always finds.
     this.#reserve = Math.max(2, options.reserveBlocks ?? 4);
     this.#checkpoint = options.checkpoint;
     this.#verifyChain = options.verifyChainAtBoot ?? true;
+    this.#crc = { compute: options.crc32 ?? tableCrc };
+    this.#sha256 = options.sha256 ?? nobleSha256;
+    this.#checkpointEvery = options.checkpointEvery ?? 32;
     const status = this.#flash.status();
     this.#blocks = status.blocks;
     this.#blockLength = status.blockLength;
@@ -140,7 +181,7 @@ export class Journal implements DurableLog {
 
   /** Largest payload one record can hold. */
   get maxPayload(): number {
-    return this.#blockLength - BLOCK_HEADER_BYTES - RECORD_OVERHEAD;
+    return this.#blockLength - RECORDS_START - RECORD_OVERHEAD;
   }
 
   get lastSeq(): number {
@@ -180,11 +221,15 @@ export class Journal implements DurableLog {
     const keyed = new Map<number, Located>();
     let ackedUpTo = 0;
     let reclaimed = 0;
-    let records = 0;
     const torn = new Set<Block>();
-    for (const block of run) {
+    // Read from the head back to the newest block whose index record reads back: that index says what
+    // the older blocks hold, so they are not read at all (docs/JOURNAL.md, boot).
+    let index: Uint8Array | undefined;
+    let start = run.length - 1;
+    for (; start >= 0 && !index; start--) {
+      const block = run[start]!;
+      index = this.#indexOf(block);
       const dirty = this.#scanBlock(block, this.#verifyChain, (r, offset) => {
-        records++;
         if (this.#keyedTypes.has(r.type)) {
           const seen = keyed.get(r.type);
           if (!seen || seen.seq < r.seq) keyed.set(r.type, { seq: r.seq, block, offset, size: r.size });
@@ -192,13 +237,32 @@ export class Journal implements DurableLog {
         if (r.type === RECORD_ACK && r.payload.length === 4) ackedUpTo = Math.max(ackedUpTo, readU32(r.payload, 0));
         if (r.type === RECORD_RECLAIM && r.payload.length === 4) reclaimed = Math.max(reclaimed, readU32(r.payload, 0));
       });
+      block.verified = this.#verifyChain;
       if (dirty) torn.add(block);
+    }
+    // Blocks older than the index: complete when the next one opened, so the next header says where they end.
+    for (let i = start; i >= 0; i--) {
+      const [block, next] = [run[i]!, run[i + 1]!];
+      block.lastSeq = next.firstSeq - 1;
+      block.endChain = next.prevChain;
+      block.end = this.#blockLength;
+      block.needsAck = block.lastSeq; // unknown until read: assume a receipt up to its end
+    }
+    if (index) {
+      const at = this.#readIndex(index, run.slice(0, start + 2));
+      ackedUpTo = Math.max(ackedUpTo, at.ackedUpTo);
+      reclaimed = Math.max(reclaimed, at.reclaimed);
+      for (const [type, loc] of at.keyed) {
+        const seen = keyed.get(type);
+        if (!seen || seen.seq < loc.seq) keyed.set(type, loc);
+      }
     }
     const live = run.filter((b) => b.epoch > reclaimed);
     const staleBlocks = run.length - live.length;
-    const breaks: string[] = [];
+    const breaks: string[] = (this.#breaks = []);
     for (let i = 1; i < live.length; i++) {
       const [a, b] = [live[i - 1]!, live[i]!];
+      if (!a.verified) continue;
       if (b.firstSeq !== a.lastSeq + 1 || !equalBytes(b.prevChain, a.endChain)) {
         breaks.push(`block ${b.index} (epoch ${b.epoch}) starts at ${b.firstSeq} but block ${a.index} ends at ${a.lastSeq}`);
       }
@@ -211,10 +275,11 @@ export class Journal implements DurableLog {
     this.#nextSeq = head ? head.lastSeq + 1 : 1;
     this.#chain = head ? head.endChain : new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = Math.min(ackedUpTo, this.#nextSeq - 1);
+    this.#lastCheckpointSeq = this.#checkpoint ? (this.#keyed.get(this.#checkpoint.type)?.seq ?? 0) : 0;
     this.#opened = true;
     const report: RecoveryReport = {
       blocks: live.length,
-      records: live.length === run.length ? records : this.#countRecords(),
+      records: this.#countRecords(),
       lastSeq: this.lastSeq,
       ackedUpTo: this.#ackedUpTo,
       tornTail: head !== undefined && torn.has(head),
@@ -239,19 +304,20 @@ export class Journal implements DurableLog {
     this.#ackedUpTo = 0;
     this.#reclaimedEpoch = 0;
     this.#keyed.clear();
+    this.#lastCheckpointSeq = 0;
     this.#opened = true;
   }
 
   canAppend(bytes: number): boolean {
+    if (bytes > this.maxPayload) return false;
     const size = align4(RECORD_OVERHEAD + bytes);
-    if (size > this.#blockLength - BLOCK_HEADER_BYTES) return false;
     const free = this.#blocks - this.#ring.length;
     const reclaimable = free <= this.#reserve ? this.#reclaimable() : 0;
     if (reclaimable === 0) return this.#userFits(size) || free > this.#reserve;
     // The append will reclaim first, which writes a checkpoint and copies keyed records forward.
     let bookkeeping = 64;
     for (const at of this.#keyed.values()) bookkeeping += at.size;
-    const usable = this.#blockLength - BLOCK_HEADER_BYTES;
+    const usable = this.#blockLength - RECORDS_START;
     return free + reclaimable - Math.ceil(bookkeeping / usable) - 1 > this.#reserve;
   }
 
@@ -297,9 +363,34 @@ export class Journal implements DurableLog {
   latest(type: number): JournalRecord | undefined {
     const at = this.#keyed.get(type);
     if (!at) return undefined;
+    this.#verify(at.block);
     const r = this.#parseAt(at.block, at.offset);
-    if (!r) throw new JournalError(`record ${at.seq} no longer reads back`);
+    if (!r || r.seq !== at.seq || r.type !== type || r.seq > at.block.lastSeq) {
+      this.#log('error', 'journal', `record ${at.seq} (type ${type}) the index names does not read back`);
+      this.#keyed.delete(type);
+      return undefined;
+    }
     return { seq: r.seq, type: r.type, payload: r.payload };
+  }
+
+  /**
+   * A block boot did not read: walk it with the chain checked now. Records past a break are not
+   * accepted (the block ends there for replay) and the break is logged as tamper evidence.
+   */
+  #verify(block: Block): void {
+    if (block.verified) return;
+    const expected = block.lastSeq;
+    const saved = { end: block.end, endChain: block.endChain };
+    this.#scanBlock(block, true, () => undefined);
+    block.verified = true;
+    block.end = saved.end;
+    if (block.lastSeq !== expected) {
+      const message = `block ${block.index} (epoch ${block.epoch}) verifies up to ${block.lastSeq}, its successor starts at ${expected + 1}`;
+      this.#breaks.push(message);
+      this.#log('error', 'journal', `chain break: ${message}`);
+    } else {
+      block.endChain = saved.endChain;
+    }
   }
 
   /**
@@ -310,6 +401,7 @@ export class Journal implements DurableLog {
     this.#mustBeOpen();
     for (const block of this.#ring) {
       if (block.lastSeq <= afterSeq) continue;
+      this.#verify(block);
       let stop = false;
       this.#scanBlock(block, false, (r) => {
         // Only what open() verified: a record past a chain break is not replayed.
@@ -353,8 +445,17 @@ export class Journal implements DurableLog {
   #append(type: number, payload: Uint8Array, room: Room): number {
     this.#mustBeOpen();
     const size = align4(RECORD_OVERHEAD + payload.length);
-    if (size > this.#blockLength - BLOCK_HEADER_BYTES) {
+    if (payload.length > this.maxPayload) {
       throw new JournalError(`record of ${payload.length} bytes exceeds the ${this.maxPayload} one block holds`);
+    }
+    const cp = this.#checkpoint;
+    if (room === 'user' && cp && this.#nextSeq - this.#lastCheckpointSeq > this.#checkpointEvery) {
+      // Boot replays the records after the newest checkpoint: keep that a short walk. Only where it
+      // takes nothing a payment was promised (canAppend does not count it).
+      const snapshot = cp.snapshot();
+      const head = this.#ring[this.#ring.length - 1];
+      const inHead = head !== undefined && head.end + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
+      if (inHead || this.#blocks - this.#ring.length > this.#reserve + 1) this.#append(cp.type, snapshot, 'internal');
     }
     for (let attempt = 0; attempt < 3; attempt++) {
       if (room === 'user' && this.#blocks - this.#ring.length <= this.#reserve) this.#reclaim();
@@ -386,6 +487,7 @@ export class Journal implements DurableLog {
       head.endChain = chain;
       if (this.#ackTypes.has(type)) head.needsAck = seq;
       if (this.#keyedTypes.has(type)) this.#keyed.set(type, { seq, block: head, offset, size });
+      if (cp && type === cp.type) this.#lastCheckpointSeq = seq;
       this.#nextSeq = seq + 1;
       this.#chain = chain;
       return seq;
@@ -395,7 +497,12 @@ export class Journal implements DurableLog {
 
   #reclaimable(): number {
     let n = 0;
-    while (n < this.#ring.length - 1 && this.#ring[n]!.needsAck <= this.#ackedUpTo) n++;
+    for (; n < this.#ring.length - 1; n++) {
+      const block = this.#ring[n]!;
+      // Boot assumed a receipt up to the end of a block it did not read: look before deciding.
+      if (block.needsAck > this.#ackedUpTo && !block.verified) this.#verify(block);
+      if (block.needsAck > this.#ackedUpTo) break;
+    }
     return n;
   }
 
@@ -441,12 +548,15 @@ export class Journal implements DurableLog {
       firstSeq: this.#nextSeq,
       prevChain: this.#chain,
       eraseCount: (old?.eraseCount ?? 0) + 1,
-      end: BLOCK_HEADER_BYTES,
+      end: RECORDS_START,
       lastSeq: this.#nextSeq - 1,
       endChain: this.#chain,
       needsAck: 0,
+      verified: true,
     };
-    const header = new Uint8Array(BLOCK_HEADER_BYTES);
+    const header = new Uint8Array(RECORDS_START).fill(0xff);
+    header.set(this.#indexPayload(), BLOCK_HEADER_BYTES);
+    writeU32(header, RECORDS_START - 4, this.#crc.compute(header, BLOCK_HEADER_BYTES, RECORDS_START - 4));
     writeU32(header, 0, BLOCK_MAGIC);
     writeU32(header, 4, epoch);
     writeU32(header, 8, block.firstSeq);
@@ -457,7 +567,7 @@ export class Journal implements DurableLog {
       this.#flash.eraseBlock(index);
       if (!readBytes(this.#flash, base, this.#blockLength).every((b) => b === 0xff)) continue;
       this.#flash.write(header, base);
-      if (equalBytes(readBytes(this.#flash, base, BLOCK_HEADER_BYTES), header)) {
+      if (equalBytes(readBytes(this.#flash, base, RECORDS_START), header)) {
         this.#ring.push(block);
         return block;
       }
@@ -477,10 +587,11 @@ export class Journal implements DurableLog {
       firstSeq,
       prevChain,
       eraseCount: readU32(h, 12),
-      end: BLOCK_HEADER_BYTES,
+      end: RECORDS_START,
       lastSeq: firstSeq - 1,
       endChain: prevChain,
       needsAck: 0,
+      verified: false,
     };
   }
 
@@ -506,11 +617,52 @@ export class Journal implements DurableLog {
   }
 
   #link(prev: Uint8Array, head: Uint8Array, payload: Uint8Array): Uint8Array {
-    const h = sha256.create();
-    h.update(prev);
-    h.update(head);
-    h.update(payload);
-    return h.digest().subarray(0, CHAIN_BYTES);
+    return this.#sha256([prev, head, payload]).subarray(0, CHAIN_BYTES);
+  }
+
+  #indexPayload(): Uint8Array {
+    const entries = [...this.#keyed].slice(0, MAX_INDEX_ENTRIES);
+    const out = new Uint8Array(9 + entries.length * INDEX_ENTRY);
+    writeU32(out, 0, this.#ackedUpTo);
+    writeU32(out, 4, this.#reclaimedEpoch);
+    out[8] = entries.length;
+    entries.forEach(([type, at], i) => {
+      const o = 9 + i * INDEX_ENTRY;
+      out[o] = type;
+      writeU32(out, o + 1, at.seq);
+      out[o + 5] = at.block.index >> 8;
+      out[o + 6] = at.block.index & 0xff;
+      out[o + 7] = at.offset >> 8;
+      out[o + 8] = at.offset & 0xff;
+      out[o + 9] = at.size >> 8;
+      out[o + 10] = at.size & 0xff;
+    });
+    return out;
+  }
+
+  /** The index area of a block, if its CRC holds. */
+  #indexOf(block: Block): Uint8Array | undefined {
+    const area = readBytes(this.#flash, block.index * this.#blockLength + BLOCK_HEADER_BYTES, INDEX_BYTES);
+    if (readU32(area, INDEX_BYTES - 4) !== this.#crc.compute(area, 0, INDEX_BYTES - 4)) return undefined;
+    const n = area[8]!;
+    return n > MAX_INDEX_ENTRIES ? undefined : area.subarray(0, 9 + n * INDEX_ENTRY);
+  }
+
+  /** An index read at boot (its CRC held). Entries naming blocks not in `blocks` are dropped. */
+  #readIndex(p: Uint8Array, blocks: Block[]): { ackedUpTo: number; reclaimed: number; keyed: Map<number, Located> } {
+    const keyed = new Map<number, Located>();
+    if (p.length < 9 || p.length !== 9 + p[8]! * INDEX_ENTRY) return { ackedUpTo: 0, reclaimed: 0, keyed };
+    for (let i = 0; i < p[8]!; i++) {
+      const o = 9 + i * INDEX_ENTRY;
+      const type = p[o]!;
+      const seq = readU32(p, o + 1);
+      const block = blocks.find((b) => b.index === ((p[o + 5]! << 8) | p[o + 6]!));
+      const offset = (p[o + 7]! << 8) | p[o + 8]!;
+      const size = (p[o + 9]! << 8) | p[o + 10]!;
+      if (!block || !this.#keyedTypes.has(type) || seq < block.firstSeq || offset < RECORDS_START || offset + size > this.#blockLength) continue;
+      keyed.set(type, { seq, block, offset, size });
+    }
+    return { ackedUpTo: readU32(p, 0), reclaimed: readU32(p, 4), keyed };
   }
 
   /**
@@ -521,7 +673,7 @@ export class Journal implements DurableLog {
    */
   #scanBlock(block: Block, verifyChain: boolean, visit: (r: Parsed, offset: number) => void, update = true): boolean {
     const bytes = readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength);
-    let offset = BLOCK_HEADER_BYTES;
+    let offset = RECORDS_START;
     let seq = block.firstSeq;
     let chain = block.prevChain;
     let needsAck = 0;
