@@ -5,6 +5,7 @@
 import type { Report } from './main';
 import { XSScenario } from '../host/xs/scenario';
 import { ESP32_FACTOR } from './tap.bench';
+import { ALG_ED25519, ALG_P256, algName, type Alg } from '../firmware/core/protocol/alg';
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -109,6 +110,32 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
         modelComputeMsEsp32: computeMs,
         modelMsEsp32: readMs + computeMs,
       });
+    }
+  } finally {
+    await xs.close();
+  }
+  await recoveryCost(report);
+}
+
+/**
+ * What recovering an in-doubt payment adds to the wallet's next tap (RECALL, the certificate and payment
+ * signature checks, the receipt append): the same tap measured with and without a payment in doubt.
+ */
+async function recoveryCost(report: Report): Promise<void> {
+  const xs = await XSScenario.load('test/xs/in-doubt.guest.ts');
+  try {
+    for (const alg of [ALG_P256, ALG_ED25519] as Alg[]) {
+      const row: Record<string, number | string> = { alg: algName(alg) };
+      for (const inDoubt of [false, true]) {
+        await xs.call('prepare', { alg, inDoubt });
+        const t0 = performance.now();
+        const { value, meter } = await xs.call<string>('tap');
+        row[inDoubt ? 'hostMsWithRecovery' : 'hostMsPlain'] = performance.now() - t0;
+        if (value !== (inDoubt ? 'recovered' : 'none')) throw new Error(`recovery bench: ${value}`);
+        row[inDoubt ? 'computeWithRecovery' : 'computePlain'] = meter.compute;
+      }
+      const extra = (row.hostMsWithRecovery as number) - (row.hostMsPlain as number);
+      report({ bench: 'journal.indoubt.recovery', ...row, computeAdded: (row.computeWithRecovery as number) - (row.computePlain as number), hostMsAdded: extra, modelMsAddedEsp32: extra * ESP32_FACTOR });
     }
   } finally {
     await xs.close();

@@ -47,7 +47,7 @@ export interface CampaignResult {
   failures: string[];
 }
 
-class Device {
+export class Device {
   readonly flash: RamFlash;
   readonly clock = new VirtualClock({ start: 1000, wallTime: NOW });
   store!: TerminalStore;
@@ -106,7 +106,7 @@ class Device {
   }
 }
 
-class World {
+export class World {
   readonly seeded: () => number;
   readonly random;
   readonly issuer: Issuer;
@@ -246,4 +246,32 @@ export async function runCampaign(options: CampaignOptions = {}): Promise<Campai
     }
   }
   return { ...tally };
+}
+
+/**
+ * For the bench: a terminal whose last payment by `wallet` lost its PAY answer after the wallet signed
+ * (in doubt), or (`inDoubt` false) a terminal that saw the same payment approved. The next tap is measured.
+ */
+export async function recoveryWorld(alg: Alg, inDoubt: boolean): Promise<{ next: () => Promise<string> }> {
+  const world = new World(alg, 'recovery bench');
+  const device = new Device(world);
+  device.boot();
+  const wallet = world.wallet();
+  const lossy: CardLink = {
+    transceive: async (apdu) => {
+      const answer = wallet.answer(apdu);
+      if (inDoubt && apdu[1] === 0x30) throw new PowerLossError('answer lost');
+      return answer;
+    },
+  };
+  await device.pay(lossy, 3000);
+  wallet.removed();
+  return {
+    next: async () => {
+      const effects = await device.pay(wallet, 1250);
+      wallet.removed();
+      const recovered = effects.find((e) => e.type === 'recovered');
+      return recovered?.type === 'recovered' ? recovered.outcome : 'none';
+    },
+  };
 }

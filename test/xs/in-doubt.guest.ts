@@ -1,5 +1,13 @@
 // Runs inside XS: the power-cut-in-a-tap campaign (test/in-doubt-campaign.ts).
 import { serve } from '../../host/xs/guest';
-import { runCampaign, type CampaignOptions } from '../in-doubt-campaign';
+import type { Alg } from '../../firmware/core/crypto/verify';
+import { recoveryWorld, runCampaign, type CampaignOptions } from '../in-doubt-campaign';
 
-serve({ campaign: (o: CampaignOptions) => runCampaign(o) });
+let next: (() => Promise<string>) | undefined;
+
+serve({
+  campaign: (o: CampaignOptions) => runCampaign(o),
+  /** A terminal with (or without) the wallet's last payment in doubt; `tap` then meters its next tap. */
+  prepare: async (a: { alg: Alg; inDoubt: boolean }) => void (next = (await recoveryWorld(a.alg, a.inDoubt)).next),
+  tap: () => next!(),
+});
