@@ -121,7 +121,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
  * What recovering an in-doubt payment adds to the wallet's next tap (RECALL, the certificate and payment
  * signature checks, the receipt append): the same tap measured with and without a payment in doubt.
  */
-async function recoveryCost(report: Report): Promise<void> {
+export async function recoveryCost(report: Report): Promise<void> {
   const xs = await XSScenario.load('test/xs/in-doubt.guest.ts');
   try {
     for (const alg of [ALG_P256, ALG_ED25519] as Alg[]) {
