@@ -117,6 +117,7 @@ describe('settlement fuzz', function () {
       expect(Object.keys(stats).every((k) => k === 'settled')).to.equal(true);
       expect(stats.settled ?? 0).to.be.at.most(3);
     } finally {
+      await settlement.close();
       await db.close();
     }
   });

@@ -8,7 +8,9 @@ import { ALG_ED25519, ALG_P256, verifySignature, type Alg } from '../firmware/co
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
-import { NodeVerifier, verifyReceiptFast } from '../host/settlement/verify';
+import { InlineVerifier, NodeVerifier, ReceiptVerifier, verifyReceiptFast, type SignatureCheck } from '../host/settlement/verify';
+import { VerifyPool } from '../host/settlement/verify-pool';
+import { nodeSigner } from '../host/settlement/sign';
 import { World } from './settlement-fixtures';
 
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
@@ -119,4 +121,89 @@ describe('settlement: node:crypto verifier agrees with the payment core', functi
       await world.close();
     }
   });
+
+  it('the worker pool and the certificate memory give verifyReceipt\'s verdicts, valid and mutated', async () => {
+    const world = await World.create({ seed: 'verify pool' });
+    const pool = new VerifyPool({ threads: 2 });
+    try {
+      const t = await world.terminal('T1', { register: false });
+      const keys = world.keys.keyring().keys;
+      const lookup = new Map(keys.map((k) => [k.keyId, k]));
+      const wallets = [world.wallet(), world.wallet({ alg: ALG_ED25519 }), world.wallet()].map((w) => w.emulator());
+      for (let i = 0; i < 9; i++) expect((await t.pay(wallets[i % 3]!, 100 + i)).kind).to.equal('approved');
+      const now = Math.floor(Date.now() / 1000);
+      const verifier = new ReceiptVerifier(pool);
+      const inputs: Uint8Array[] = [];
+      for (const { payload } of t.journal.records) {
+        inputs.push(payload);
+        for (let j = 0; j < 40; j++) {
+          const m = payload.slice();
+          const at = random(3);
+          m[((at[0]! << 8) | at[1]!) % m.length]! ^= 1 << (at[2]! & 7);
+          inputs.push(m);
+        }
+      }
+      // Twice: the second pass answers from remembered certificates, and must say the same.
+      for (let pass = 0; pass < 2; pass++) {
+        const got = await verifier.verify(inputs, lookup, now);
+        let disagreements = 0;
+        inputs.forEach((m, i) => {
+          const a = verifyReceipt(m, keys, now);
+          const b = got[i]!;
+          if (a.ok !== b.ok || (!a.ok && !b.ok && a.reason.code !== b.reason.code)) disagreements++;
+        });
+        expect(disagreements, `pass ${pass}`).to.equal(0);
+        expect(got.filter((c) => c.ok).length).to.be.at.least(9);
+      }
+    } finally {
+      await pool.close();
+      await world.close();
+    }
+  });
+
+  it('verifies a wallet\'s certificate once, and again after the keyring changes', async () => {
+    const world = await World.create({ seed: 'verify certificate memory' });
+    try {
+      const t = await world.terminal('T1', { register: false });
+      const lookup = new Map(world.keys.keyring().keys.map((k) => [k.keyId, k]));
+      const w = world.wallet().emulator();
+      for (let i = 0; i < 3; i++) await t.pay(w, 100 + i);
+      const sent: number[] = [];
+      const counting = new InlineVerifier();
+      const verifier = new ReceiptVerifier({
+        verifyAll: (checks: SignatureCheck[]) => (sent.push(checks.length), counting.verifyAll(checks)),
+        close: async () => undefined,
+      });
+      const now = Math.floor(Date.now() / 1000);
+      const [a, b, c] = t.journal.records.map((r) => r.payload);
+      expect((await verifier.verify([a!], lookup, now))[0]!.ok).to.equal(true);
+      expect((await verifier.verify([b!, c!], lookup, now)).every((x) => x.ok)).to.equal(true);
+      expect(sent).to.deep.equal([2, 2]); // certificate + payment, then two payments only
+      verifier.forgetCertificates();
+      await verifier.verify([c!], lookup, now);
+      expect(sent[2]).to.equal(2);
+      // A revoked issuer key refuses a remembered certificate: the memory stands in for the signature only.
+      const revoked = new Map([...lookup].map(([id, k]) => [id, { ...k, revoked: true }]));
+      const check = (await verifier.verify([c!], revoked, now))[0]!;
+      expect(check.ok).to.equal(false);
+      expect(!check.ok && check.reason.code).to.equal('issuerKeyRevoked');
+    } finally {
+      await world.close();
+    }
+  });
+
+  for (const { alg, name } of cases) {
+    it(`${name}: node:crypto response signatures verify with the core's verifier`, () => {
+      const pair = generateKeyPair(alg, random);
+      const signer = nodeSigner(alg, pair.secretKey);
+      for (let i = 0; i < 20; i++) {
+        const message = random(1 + i * 13);
+        const signature = signer(message);
+        expect(verifySignature(alg, pair.publicKey, message, signature)).to.equal(true);
+        const bad = signature.slice();
+        bad[i % bad.length]! ^= 1;
+        expect(verifySignature(alg, pair.publicKey, message, bad)).to.equal(false);
+      }
+    });
+  }
 });

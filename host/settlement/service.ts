@@ -57,6 +57,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   try {
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   } catch (e) {
+    await settlement.close();
     await db.close();
     throw e;
   }
@@ -68,6 +69,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     app,
     async close() {
       await app.close();
+      await settlement.close();
       await db.close();
     },
   };

@@ -28,7 +28,9 @@ import {
 } from '../../firmware/core/uplink/wire';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import type { Database, Tx } from './db';
-import { NodeVerifier, verifyReceiptFast } from './verify';
+import { NodeVerifier, ReceiptVerifier, InlineVerifier } from './verify';
+import { VerifyPool } from './verify-pool';
+import { nodeSigner, type Signer } from './sign';
 import { BatchSettler, denyWallet, type Checked, type TerminalRow } from './batch';
 import { recordReport } from './office/reports';
 
@@ -62,6 +64,8 @@ export interface SettlementOptions {
   clock?: () => number;
   /** Fault injection for crash tests: runs inside each batch's transaction just before it commits. */
   beforeCommit?: () => Promise<void>;
+  /** Worker threads verifying receipt signatures (default: one per core; 0 verifies in this thread). */
+  verifyThreads?: number;
 }
 
 export interface KeyringState {
@@ -102,12 +106,17 @@ export class Settlement {
   #keys = new Map<number, IssuerKey>();
   #clock: () => number;
   #verifier = new NodeVerifier();
+  #receipts: ReceiptVerifier;
+  #sign: Signer;
   #beforeCommit: (() => Promise<void>) | undefined;
 
   constructor(options: SettlementOptions) {
     this.db = options.db;
     this.#root = options.root;
     this.#rootPublicKey = publicKeyOf(options.root.alg, options.root.secretKey);
+    this.#sign = nodeSigner(options.root.alg, options.root.secretKey);
+    const threads = options.verifyThreads;
+    this.#receipts = new ReceiptVerifier(threads === 0 ? new InlineVerifier(this.#verifier) : new VerifyPool({ threads }));
     const keyring = options.keyring;
     this.#keyringSource = typeof keyring === 'function' ? keyring : () => keyring;
     this.#refreshKeyring();
@@ -152,11 +161,8 @@ export class Settlement {
 
     const now = this.#clock();
     this.#refreshKeyring();
-    const checked: Checked[] = batch.items.map(({ seq, receipt }) => ({
-      seq,
-      bytes: receipt,
-      check: verifyReceiptFast(this.#verifier, receipt, this.#keys, now),
-    }));
+    const checks = await this.#receipts.verify(batch.items.map((i) => i.receipt), this.#keys, now);
+    const checked: Checked[] = batch.items.map(({ seq, receipt }, i) => ({ seq, bytes: receipt, check: checks[i]! }));
 
     return this.db.transaction(async (tx) => {
       const again = await this.#earlierAnswer(tx, batch, digest);
@@ -182,6 +188,7 @@ export class Settlement {
         { terminalId: batch.terminalId, nonce: batch.nonce, ackedUpTo: acked, results, updates },
         this.#root.alg,
         this.#root.secretKey,
+        this.#sign,
       );
       await tx.run('INSERT INTO batches (terminal_id, nonce, digest, response, created_at) VALUES ($1, $2, $3, $4, $5)', [
         batch.terminalId,
@@ -200,6 +207,12 @@ export class Settlement {
     if (next === this.#keyring) return;
     this.#keyring = next;
     this.#keys = new Map(next.keys.map((k) => [k.keyId, k]));
+    this.#receipts.forgetCertificates();
+  }
+
+  /** Stops the verify workers (the database is the caller's). */
+  async close(): Promise<void> {
+    await this.#receipts.signatures.close();
   }
 
   async #earlierAnswer(tx: Tx, batch: SignedBatch, digest: Uint8Array): Promise<Uint8Array | undefined> {
@@ -226,14 +239,14 @@ export class Settlement {
     const delta = await this.#denyDelta(tx, batch.denyListVersion);
     if (delta) updates.push(delta);
     if (this.#keyring.version > batch.keyringVersion) {
-      updates.push(encodeUpdate({ kind: UPDATE_KEYRING, version: this.#keyring.version, keys: this.#keyring.keys }, this.#root.alg, this.#root.secretKey));
+      updates.push(encodeUpdate({ kind: UPDATE_KEYRING, version: this.#keyring.version, keys: this.#keyring.keys }, this.#root.alg, this.#root.secretKey, this.#sign));
     }
     const config = await tx.get<{ bytes: Uint8Array }>(
       `SELECT bytes FROM updates WHERE kind = $1 AND (terminal_id = $2 OR terminal_id = '*') AND version > $3 ORDER BY version DESC LIMIT 1`,
       [UPDATE_CONFIG, batch.terminalId, batch.configVersion],
     );
     if (config) updates.push(config.bytes);
-    updates.push(encodeUpdate({ kind: UPDATE_TIME, version: 0, unixSeconds: now, nonce: batch.nonce }, this.#root.alg, this.#root.secretKey));
+    updates.push(encodeUpdate({ kind: UPDATE_TIME, version: 0, unixSeconds: now, nonce: batch.nonce }, this.#root.alg, this.#root.secretKey, this.#sign));
     return updates;
   }
 
@@ -248,6 +261,7 @@ export class Settlement {
       { kind: UPDATE_DENY_LIST, fromVersion, version, add: rows.map((r) => walletIdBytes(r.wallet_id)), remove: [] },
       this.#root.alg,
       this.#root.secretKey,
+      this.#sign,
     );
   }
 

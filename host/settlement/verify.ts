@@ -4,28 +4,60 @@
 // the pure-JS verifier the terminal needs (bench/settlement.bench.ts measures both). The semantics match
 // the core's verifySignature: P-256 over SHA-256 with r || s and high S accepted, Ed25519 per RFC 8032;
 // test/settlement-verify.test.ts checks that the two agree on valid and mutated signatures.
-import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { p256 } from '@noble/curves/nist.js';
+//
+// What makes it fast: parsed public keys (KeyObjects) are kept, bounded, across batches; a wallet's
+// certificate whose issuer signature verified once is not verified again (its dates and its issuer
+// key's state still are, on every receipt); the signatures themselves run in a pool of worker threads
+// (verify-pool.ts) while the main thread parses and settles.
+import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { checkDates, issuerKeyFor, type KeyLookup } from '../../firmware/core/crypto/certificate';
-import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type Alg } from '../../firmware/core/crypto/verify';
-import { certificateSignedPayload, paymentSignedPayload } from '../../firmware/core/protocol/messages';
-import { decodeReceipt, openReceipt, type Receipt } from '../../firmware/core/protocol/receipt';
-import { type ReceiptCheck } from '../../firmware/core/crypto/receipt';
+import { certificateSignedPayload, paymentSignedPayload, type Certificate } from '../../firmware/core/protocol/messages';
+import { decodeReceipt, openReceipt, type Receipt, type ReceiptContent } from '../../firmware/core/protocol/receipt';
+import { verifyReceipt, type ReceiptCheck } from '../../firmware/core/crypto/receipt';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { decline, DeclineError } from '../../firmware/base/reasons';
 import { toHex } from '../../firmware/base/bytes';
 
-const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+// SubjectPublicKeyInfo headers: OpenSSL decodes compressed and uncompressed P-256 points and refuses
+// points off the curve, as the core's noble decoding does.
+const P256_SPKI_COMPRESSED = Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex');
+const P256_SPKI_UNCOMPRESSED = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-/** Verifies signatures with node:crypto; caches parsed public keys (issuer keys, and recent wallets). */
+/** A bounded map that forgets the entry used longest ago. */
+export class Lru<K, V> {
+  #map = new Map<K, V>();
+  constructor(readonly max: number) {
+    if (!(max >= 1)) throw new RangeError('an LRU needs room for one entry');
+  }
+  get size(): number {
+    return this.#map.size;
+  }
+  get(key: K): V | undefined {
+    const value = this.#map.get(key);
+    if (value !== undefined) {
+      this.#map.delete(key);
+      this.#map.set(key, value);
+    }
+    return value;
+  }
+  set(key: K, value: V): void {
+    this.#map.delete(key);
+    if (this.#map.size >= this.max) this.#map.delete(this.#map.keys().next().value!);
+    this.#map.set(key, value);
+  }
+  clear(): void {
+    this.#map.clear();
+  }
+}
+
+/** Verifies signatures with node:crypto; keeps parsed public keys (issuer keys, and recent wallets). */
 export class NodeVerifier {
-  #keys = new Map<string, KeyObject | null>();
-  #maxCached: number;
+  #keys: Lru<string, KeyObject | null>;
 
   constructor(options: { maxCachedKeys?: number } = {}) {
-    this.#maxCached = options.maxCachedKeys ?? 10_000;
+    this.#keys = new Lru(options.maxCachedKeys ?? 100_000);
   }
 
   /** Same contract as firmware/core/crypto/verify.ts verifySignature: true only for a valid signature. */
@@ -46,49 +78,127 @@ export class NodeVerifier {
     let key = this.#keys.get(id);
     if (key !== undefined) return key;
     key = parseKey(alg, publicKey);
-    if (this.#keys.size >= this.#maxCached) this.#keys.delete(this.#keys.keys().next().value!);
     this.#keys.set(id, key);
     return key;
   }
 }
 
 function parseKey(alg: Alg, publicKey: Uint8Array): KeyObject | null {
+  const prefix = alg !== ALG_P256 ? ED25519_SPKI_PREFIX : publicKey.length === 33 ? P256_SPKI_COMPRESSED : P256_SPKI_UNCOMPRESSED;
   try {
-    if (alg === ALG_P256) {
-      // OpenSSL takes compressed points too, but decompressing here also rejects points off the curve.
-      const point = p256.Point.fromBytes(publicKey);
-      point.assertValidity();
-      const der = Buffer.concat([P256_SPKI_PREFIX, point.toBytes(false)]);
-      return createPublicKey({ key: der, format: 'der', type: 'spki' });
-    }
-    return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    return createPublicKey({ key: Buffer.concat([prefix, publicKey]), format: 'der', type: 'spki' });
   } catch {
     return null;
   }
 }
 
-/**
- * Re-verifies a receipt as firmware/core/protocol/receipt.ts verifyReceipt does, with node:crypto for the
- * two signatures. `now` (unix seconds) stands in for the payment time when the terminal did not know it.
- */
-export function verifyReceiptFast(verifier: NodeVerifier, receipt: Receipt | Uint8Array, keys: KeyLookup, now: number): ReceiptCheck {
-  try {
-    const r = receipt instanceof Uint8Array ? decodeReceipt(receipt) : receipt;
-    const content = openReceipt(r);
-    const { certificate, response } = content;
-    const key: IssuerKey = issuerKeyFor(certificate, keys);
-    checkDates(certificate, key, content.request.terminalTime || now);
-    if (!verifier.verify(key.alg, key.publicKey, certificateSignedPayload(certificate.tbs), certificate.signature)) {
-      throw new DeclineError('badCertificate', `certificate ${certificate.serial}: issuer signature does not verify`);
-    }
-    const payload = paymentSignedPayload(certificate.alg, certificate.bytes, r.request, response.tbs);
-    if (!verifier.verify(certificate.alg, certificate.publicKey, payload, response.signature)) {
-      throw new DeclineError('badSignature', `wallet ${certificate.walletId}: payment signature does not verify`);
-    }
-    return { ok: true, ...content };
-  } catch (e) {
-    if (e instanceof DeclineError) return { ok: false, reason: e.decline };
-    if (e instanceof TlvError) return { ok: false, reason: decline('protocol', e.message) };
-    throw e;
+/** One signature to check. */
+export interface SignatureCheck {
+  alg: Alg;
+  publicKey: Uint8Array;
+  message: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** Checks many signatures at once: in this thread (NodeVerifier) or in worker threads (VerifyPool). */
+export interface SignatureVerifier {
+  verifyAll(checks: SignatureCheck[]): Promise<boolean[]>;
+  close(): Promise<void>;
+}
+
+export class InlineVerifier implements SignatureVerifier {
+  constructor(readonly node = new NodeVerifier()) {}
+  async verifyAll(checks: SignatureCheck[]): Promise<boolean[]> {
+    return checks.map((c) => this.node.verify(c.alg, c.publicKey, c.message, c.signature));
   }
+  async close(): Promise<void> {}
+}
+
+/** A receipt parsed and date-checked, waiting for its signatures. */
+type Prepared =
+  | { done: ReceiptCheck }
+  | { done?: undefined; content: ReceiptContent; certificateKey: string; certificate?: SignatureCheck; payment: SignatureCheck };
+
+/**
+ * Re-verifies receipts as firmware/core/protocol/receipt.ts verifyReceipt does, with node:crypto for
+ * the two signatures and a bounded memory of certificates already verified. `now` (unix seconds) stands
+ * in for the payment time when the terminal did not know it.
+ */
+export class ReceiptVerifier {
+  readonly signatures: SignatureVerifier;
+  #certificates: Lru<string, true>;
+
+  constructor(signatures: SignatureVerifier = new InlineVerifier(), options: { maxCachedCertificates?: number } = {}) {
+    this.signatures = signatures;
+    this.#certificates = new Lru(options.maxCachedCertificates ?? 200_000);
+  }
+
+  /** The keyring changed: a certificate is verified again under the new keys. */
+  forgetCertificates(): void {
+    this.#certificates.clear();
+  }
+
+  async verify(receipts: (Receipt | Uint8Array)[], keys: KeyLookup, now: number): Promise<ReceiptCheck[]> {
+    const prepared = receipts.map((r) => this.#prepare(r, keys, now));
+    const checks: SignatureCheck[] = [];
+    for (const p of prepared) {
+      if (p.done) continue;
+      if (p.certificate) checks.push(p.certificate);
+      checks.push(p.payment);
+    }
+    const verdicts = await this.signatures.verifyAll(checks);
+    let next = 0;
+    return prepared.map((p) => {
+      if (p.done) return p.done;
+      const { certificate } = p.content;
+      if (p.certificate) {
+        const certificateOk = verdicts[next++]!;
+        const paymentOk = verdicts[next++]!;
+        if (!certificateOk) return refused('badCertificate', `certificate ${certificate.serial}: issuer signature does not verify`);
+        this.#certificates.set(p.certificateKey, true);
+        if (!paymentOk) return refused('badSignature', `wallet ${certificate.walletId}: payment signature does not verify`);
+      } else if (!verdicts[next++]!) {
+        return refused('badSignature', `wallet ${certificate.walletId}: payment signature does not verify`);
+      }
+      return { ok: true, ...p.content };
+    });
+  }
+
+  #prepare(receipt: Receipt | Uint8Array, keys: KeyLookup, now: number): Prepared {
+    try {
+      const r = receipt instanceof Uint8Array ? decodeReceipt(receipt) : receipt;
+      const content = openReceipt(r);
+      const { certificate, response } = content;
+      const key = issuerKeyFor(certificate, keys);
+      checkDates(certificate, key, content.request.terminalTime || now);
+      const certificateKey = certificateId(certificate, key.publicKey);
+      const payment = {
+        alg: certificate.alg,
+        publicKey: certificate.publicKey,
+        message: paymentSignedPayload(certificate.alg, certificate.bytes, r.request, response.tbs),
+        signature: response.signature,
+      };
+      if (this.#certificates.get(certificateKey)) return { content, certificateKey, payment };
+      const check = { alg: key.alg, publicKey: key.publicKey, message: certificateSignedPayload(certificate.tbs), signature: certificate.signature };
+      return { content, certificateKey, certificate: check, payment };
+    } catch (e) {
+      if (e instanceof DeclineError) return { done: { ok: false, reason: e.decline } };
+      if (e instanceof TlvError) return { done: { ok: false, reason: decline('protocol', e.message) } };
+      throw e;
+    }
+  }
+}
+
+/** The whole certificate as sent and the issuer key it verified under. */
+function certificateId(certificate: Certificate, issuerPublicKey: Uint8Array): string {
+  return createHash('sha256').update(certificate.bytes).update(issuerPublicKey).digest('base64');
+}
+
+function refused(code: Parameters<typeof decline>[0], detail: string): ReceiptCheck {
+  return { ok: false, reason: decline(code, detail) };
+}
+
+/** One receipt, synchronously, with no certificate memory: the payment core's verifyReceipt on node:crypto. */
+export function verifyReceiptFast(verifier: NodeVerifier, receipt: Receipt | Uint8Array, keys: KeyLookup, now: number): ReceiptCheck {
+  return verifyReceipt(receipt, keys, now, (alg, publicKey, message, signature) => verifier.verify(alg, publicKey, message, signature));
 }

@@ -164,9 +164,14 @@ export function updateSignedPayload(update: Update): Uint8Array {
 }
 
 /** Encodes and signs an update with the provisioning root key (the service's side). */
-export function encodeUpdate(update: Update, rootAlg: Alg, rootSecretKey: Uint8Array): Uint8Array {
+export function encodeUpdate(
+  update: Update,
+  rootAlg: Alg,
+  rootSecretKey: Uint8Array,
+  sign: (message: Uint8Array) => Uint8Array = (m) => signMessage(rootAlg, rootSecretKey, m),
+): Uint8Array {
   const fields = unsigned(update);
-  const signature = signMessage(rootAlg, rootSecretKey, concatBytes(UPDATE_DOMAIN, encodeTlv(fields)));
+  const signature = sign(concatBytes(UPDATE_DOMAIN, encodeTlv(fields)));
   return encodeTlv([...fields, { tag: 0xde, value: signature }]);
 }
 

@@ -288,10 +288,18 @@ export function responseSignedPayload(r: BatchResponse): Uint8Array {
   return concatBytes(RESPONSE_DOMAIN, encodeTlv(responseBody(r)));
 }
 
-/** Encodes and signs a batch response with the provisioning root key (the service's side). */
-export function encodeBatchResponse(r: BatchResponse, rootAlg: Alg, rootSecretKey: Uint8Array): Uint8Array {
+/**
+ * Encodes and signs a batch response with the provisioning root key (the service's side); `sign` may
+ * stand in for the pure-JS signer with a faster one of the same algorithm.
+ */
+export function encodeBatchResponse(
+  r: BatchResponse,
+  rootAlg: Alg,
+  rootSecretKey: Uint8Array,
+  sign: (message: Uint8Array) => Uint8Array = (m) => signMessage(rootAlg, rootSecretKey, m),
+): Uint8Array {
   const body = responseBody(r);
-  const signature = signMessage(rootAlg, rootSecretKey, concatBytes(RESPONSE_DOMAIN, encodeTlv(body)));
+  const signature = sign(concatBytes(RESPONSE_DOMAIN, encodeTlv(body)));
   return encodeTlv([...body, { tag: 0xde, value: signature }]);
 }
 
