@@ -13,6 +13,8 @@ import { NodeVerifier } from '../host/settlement/verify';
 import { decodeBatchResponse } from '../firmware/core/uplink/wire';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
+import { WalletEmulator } from '../host/wallet/emulator';
+import { nodeSigner } from '../host/settlement/sign';
 import { BACKENDS, World, type TestTerminal, type WalletSpec } from '../test/settlement-fixtures';
 
 /** node:crypto P-256 verifies per second on one core, the key parsed once (the service's hot path). */
@@ -54,7 +56,8 @@ interface Workload {
  */
 function makeBatches(world: World, terminals: TestTerminal[], specs: WalletSpec[], w: Workload): Uint8Array[][] {
   const random = seededRandom('bench receipts');
-  const devices = specs.map((s) => s.emulator());
+  // Real signatures, made with node:crypto: the pure-JS signer would take minutes for a million.
+  const devices = specs.map((s) => new WalletEmulator({ ...s.options, sign: nodeSigner(s.emulator().info.alg, s.options.secretKey) }));
   const records: { seq: number; payload: Uint8Array }[][] = terminals.map(() => []);
   const now = Math.floor(Date.now() / 1000);
   for (let i = 0; i < w.receipts; i++) {
@@ -86,6 +89,16 @@ function makeBatches(world: World, terminals: TestTerminal[], specs: WalletSpec[
   });
 }
 
+/** A terminal retries a batch whose connection failed (the same bytes: the service answers it once). */
+async function post(url: string, body: Uint8Array, tries = 3): Promise<Response> {
+  try {
+    return await fetch(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body });
+  } catch (e) {
+    if (tries <= 1) throw e;
+    return post(url, body, tries - 1);
+  }
+}
+
 /** Posts every terminal's batches, the terminals concurrently; resolves with the wall seconds. */
 async function upload(urls: string[], fleet: { terminal: TestTerminal; batches: Uint8Array[] }[]): Promise<number> {
   const start = process.hrtime.bigint();
@@ -94,7 +107,7 @@ async function upload(urls: string[], fleet: { terminal: TestTerminal; batches: 
       const url = urls[t % urls.length]!;
       // Plain HTTP posts: the terminals' own response checks would take CPU from the service.
       for (const body of batches) {
-        const r = await fetch(`${url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body });
+        const r = await post(`${url}/v1/batches`, body);
         const bytes = new Uint8Array(await r.arrayBuffer());
         if (r.status !== 200) throw new Error(`${terminal.terminalId}: batch refused ${r.status} ${Buffer.from(bytes).toString()}`);
         const refused = decodeBatchResponse(bytes).results.find((x) => x.status !== 0);

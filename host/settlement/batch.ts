@@ -13,7 +13,8 @@ export type Outcome =
   | 'settled' // verified, credited, wallet debited
   | 'double-spend' // same wallet counter as another receipt from the same terminal
   | 'clone' // same wallet counter as another receipt from another terminal
-  | 'overspend' // beyond the wallet's known balance, or its signed balance rising along the counter
+  | 'overspend' // beyond the wallet's known balance or its daily limit across terminals, or its signed balance rising along the counter
+  | 'counter-reuse' // a higher counter paid well before a lower one: two elements share the wallet's key
   | 'lost' // a wallet reported lost, spent after the report
   | 'denied' // a wallet already on the deny list
   | 'over-cap' // above the caps in force: not credited
@@ -36,6 +37,10 @@ export interface TerminalRow {
   acked_seq: number;
   deny_version: number;
   deny_since_seq: number;
+  deny_since_at: number;
+  deny_offered_version: number;
+  deny_offered_seq: number;
+  deny_offered_at: number;
 }
 
 export interface ReceiptRow {
@@ -69,6 +74,8 @@ interface Known {
   amount: number;
   /** Only credited receipts' signed balances serve as neighbours for the balance check. */
   balanceAfter: number | null;
+  /** When it was paid, for credited receipts whose terminal knew the time. */
+  paidAt: number | null;
   receipt: Uint8Array;
 }
 
@@ -79,6 +86,7 @@ interface PendingReceipt {
   amount: number;
   issuerKeyId: number | null;
   balanceAfter: number | null;
+  paidAt: number | null;
   outcome: Outcome;
   reason: string;
   credited: boolean;
@@ -94,7 +102,7 @@ interface Posting {
 }
 
 interface PendingFinding {
-  kind: Outcome;
+  kind: Outcome | 'counter-gap';
   walletId: string;
   seq: number;
   issuerKeyId: number;
@@ -104,23 +112,35 @@ interface PendingFinding {
 }
 
 const CHUNK = 100;
+/** A wallet's counter rises with every payment: a higher counter paid this much earlier is a second element. */
+const COUNTER_CLOCK_SLACK = 15 * 60;
+const DAY = 86400;
+
+export interface SettlerOptions {
+  /** The daily limit of each wallet class (the terminals' class table); a certificate's own may be lower. */
+  dailyLimits: Record<number, number>;
+}
 
 export class BatchSettler {
   readonly #tx: Tx;
   readonly #terminal: TerminalRow;
   readonly #now: number;
+  readonly #options: SettlerOptions;
   #wallets = new Map<string, WalletRow>();
   #denied = new Map<string, number>();
   #known = new Map<string, Known[]>();
   #spent = new Map<string, number>();
+  /** Credited amounts per wallet and day ("wallet:day"), stored and in this batch. */
+  #daily = new Map<string, number>();
   #receipts: PendingReceipt[] = [];
   #postings: Posting[] = [];
   #findings: PendingFinding[] = [];
 
-  constructor(tx: Tx, terminal: TerminalRow, now: number) {
+  constructor(tx: Tx, terminal: TerminalRow, now: number, options: SettlerOptions) {
     this.#tx = tx;
     this.#terminal = terminal;
     this.#now = now;
+    this.#options = options;
   }
 
   /** Settles the batch's receipts in order; resolves with one result per receipt. */
@@ -147,15 +167,19 @@ export class BatchSettler {
 
   async #load(items: Checked[]): Promise<void> {
     const counters = new Map<string, { min: number; max: number; issuerKeyId: number }>();
+    const days = new Set<string>();
     for (const { check } of items) {
       if (!check.ok) continue;
       const id = check.certificate.walletId;
       const c = check.response.counter;
+      days.add(`${id}:${dayOf(check.request.terminalTime || this.#now)}`);
       const r = counters.get(id);
       if (r) counters.set(id, { min: Math.min(r.min, c), max: Math.max(r.max, c), issuerKeyId: r.issuerKeyId });
       else counters.set(id, { min: c, max: c, issuerKeyId: check.certificate.issuerKeyId });
     }
-    const ids = [...counters.keys()];
+    const ids = [...counters.keys()].sort();
+    // Everything below decides about these wallets: no other batch may settle one of them meanwhile.
+    await this.#tx.lock(ids.map((id) => `wallet:${id}`));
     for (let i = 0; i < ids.length; i += CHUNK) {
       const chunk = ids.slice(i, i + CHUNK);
       const params: Param[] = [];
@@ -169,29 +193,60 @@ export class BatchSettler {
       for (const d of await this.#tx.all<{ wallet_id: string; version: number }>(`SELECT wallet_id, version FROM deny_list WHERE wallet_id IN ${list}`, idParams)) {
         this.#denied.set(d.wallet_id, Number(d.version));
       }
-    }
-    for (const [id, { min, max }] of counters) {
-      // The receipts under the batch's counters, and the nearest signed balances on either side.
-      const rows = await this.#tx.all<ReceiptRow>(
-        `SELECT * FROM (SELECT r.* FROM receipts r WHERE wallet_id = $1 AND counter BETWEEN $2 AND $3) AS s
-         UNION ALL SELECT * FROM (SELECT r.* FROM receipts r WHERE wallet_id = $1 AND counter < $2 AND balance_after IS NOT NULL ORDER BY counter DESC LIMIT 1) AS b
-         UNION ALL SELECT * FROM (SELECT r.* FROM receipts r WHERE wallet_id = $1 AND counter > $3 AND balance_after IS NOT NULL ORDER BY counter ASC LIMIT 1) AS a`,
-        [id, min, max],
+      for (const id of chunk) this.#known.set(id, []);
+      // The receipts under the batch's counters and the nearest credited ones on either side, for all
+      // the chunk's wallets in one statement.
+      const rangeParams: Param[] = [];
+      const ranges = chunk.map((id) => `(${place(rangeParams, id)}, ${int(rangeParams, counters.get(id)!.min)}, ${int(rangeParams, counters.get(id)!.max)})`).join(', ');
+      const near = (op: '<' | '>', bound: 'column2' | 'column3', order: 'DESC' | 'ASC') =>
+        `SELECT r.* FROM receipts r JOIN (VALUES ${ranges}) AS v ON r.id = (SELECT x.id FROM receipts x WHERE x.wallet_id = v.column1 AND x.counter ${op} v.${bound} AND x.balance_after IS NOT NULL ORDER BY x.counter ${order} LIMIT 1)`;
+      const rows2 = await this.#tx.all<ReceiptRow & { paid_at: number | null }>(
+        `SELECT r.* FROM receipts r JOIN (VALUES ${ranges}) AS v ON r.wallet_id = v.column1 AND r.counter BETWEEN v.column2 AND v.column3
+         UNION ALL ${near('<', 'column2', 'DESC')} UNION ALL ${near('>', 'column3', 'ASC')}`,
+        rangeParams,
       );
-      rows.sort((a, b) => Number(a.id) - Number(b.id));
-      this.#known.set(
-        id,
-        rows.map((r) => ({
+      rows2.sort((a, b) => Number(a.id) - Number(b.id));
+      for (const r of rows2) {
+        this.#known.get(r.wallet_id!)!.push({
           id: Number(r.id),
           terminalId: r.terminal_id,
           seq: Number(r.terminal_seq),
           counter: Number(r.counter),
           amount: Number(r.amount),
           balanceAfter: r.balance_after === null ? null : Number(r.balance_after),
+          paidAt: r.paid_at === null ? null : Number(r.paid_at),
           receipt: r.receipt,
-        })),
-      );
+        });
+      }
     }
+    // What each wallet was credited on the days its receipts here were paid, at every terminal.
+    const dayList = [...days].sort();
+    for (let i = 0; i < dayList.length; i += CHUNK) {
+      const params: Param[] = [];
+      const rows = dayList.slice(i, i + CHUNK).map((key) => {
+        const [id, day] = key.split(':') as [string, string];
+        return `(${place(params, id)}, ${int(params, Number(day) * DAY)}, ${int(params, Number(day) * DAY + DAY - 1)}, ${int(params, Number(day))})`;
+      });
+      const sums = await this.#tx.all<{ wallet_id: string; day: number; total: number }>(
+        `SELECT r.wallet_id, v.column4 AS day, SUM(r.amount) AS total FROM receipts r
+         JOIN (VALUES ${rows.join(', ')}) AS v ON r.wallet_id = v.column1 AND r.paid_at BETWEEN v.column2 AND v.column3
+         WHERE r.credited = 1 GROUP BY r.wallet_id, v.column4`,
+        params,
+      );
+      for (const s of sums) this.#daily.set(`${s.wallet_id}:${Number(s.day)}`, Number(s.total));
+    }
+  }
+
+  /** Did the terminal hold a deny list naming the wallet when it approved this payment? */
+  #terminalKnew(walletId: string, seq: number, paidAt: number | null): { version: number } | undefined {
+    const t = this.#terminal;
+    const listed = this.#denied.get(walletId);
+    if (listed === undefined || t.deny_version === 0 || listed > t.deny_version) return undefined;
+    // Only a payment made after the response carrying the entry reached it: a later sequence number
+    // than it had uploaded then, and (when the terminal knew the time) paid no earlier than it was sent.
+    if (seq <= t.deny_since_seq) return undefined;
+    if (paidAt !== null && paidAt < t.deny_since_at) return undefined;
+    return { version: listed };
   }
 
   async #decide(item: Checked, existing: ReceiptRow | undefined): Promise<ReceiptResult> {
@@ -205,12 +260,20 @@ export class BatchSettler {
     const check = item.check;
     if (!check.ok) {
       const reason = `${check.reason.code}${check.reason.detail ? `: ${check.reason.detail}` : ''}`;
-      this.#record(item, { walletId: null, counter: null, amount: 0, issuerKeyId: null, balanceAfter: null }, 'invalid', reason, false);
+      this.#record(item, { walletId: null, counter: null, amount: 0, issuerKeyId: null, balanceAfter: null, paidAt: null }, 'invalid', reason, false);
       return { seq, status: RESULT_REJECTED, reason: `invalid: ${reason}` };
     }
     const { certificate, request, response } = check;
     const walletId = certificate.walletId;
-    const facts = { walletId, counter: response.counter, amount: request.amount, issuerKeyId: certificate.issuerKeyId, balanceAfter: response.balanceAfter };
+    const paymentTime = request.terminalTime || this.#now;
+    const facts = {
+      walletId,
+      counter: response.counter,
+      amount: request.amount,
+      issuerKeyId: certificate.issuerKeyId,
+      balanceAfter: response.balanceAfter,
+      paidAt: paymentTime,
+    };
     const refuse = (outcome: Outcome, reason: string, text = reason): ReceiptResult => {
       this.#record(item, facts, outcome, reason, false);
       return { seq, status: RESULT_REJECTED, reason: text };
@@ -223,10 +286,6 @@ export class BatchSettler {
       const cap = Math.min(terminal.max_transaction, certificate.singleLimit);
       return refuse('over-cap', `amount ${request.amount} above the cap in force (${cap})`);
     }
-    const listed = this.#denied.get(walletId);
-    if (listed !== undefined && terminal.deny_version > 0 && seq > terminal.deny_since_seq && listed <= terminal.deny_version) {
-      return refuse('ignored-deny', `wallet ${walletId} was on the deny list (version ${listed}) the terminal held since #${terminal.deny_since_seq}`);
-    }
 
     const wallet = this.#wallets.get(walletId)!;
     const known = this.#known.get(walletId)!;
@@ -236,15 +295,23 @@ export class BatchSettler {
       const reason = `the same payment as ${replay.terminalId}#${replay.seq}`;
       return refuse('replayed', reason, `replayed: ${reason}`);
     }
-    const paymentTime = request.terminalTime || this.#now;
+    // The terminal's fault only if it approved after the deny list naming the wallet had reached it.
+    const knew = this.#terminalKnew(walletId, seq, request.terminalTime || null);
+    const knewText = knew && `wallet ${walletId} was on the deny list (version ${knew.version}) the terminal held since #${terminal.deny_since_seq}`;
     const spent = wallet.spent + (this.#spent.get(walletId) ?? 0);
+    const dayKey = `${walletId}:${dayOf(paymentTime)}`;
+    const dayTotal = (this.#daily.get(dayKey) ?? 0) + request.amount;
+    const dailyLimit = Math.min(certificate.dailyLimit, this.#options.dailyLimits[certificate.walletClass] ?? certificate.dailyLimit);
     let outcome: Outcome = 'settled';
     let reason = 'settled';
     let other: Known | undefined;
+    // A counter collision is checked first: a clone is classed a clone whatever else holds.
     if (same.length > 0) {
       other = same[0]!;
       outcome = other.terminalId === terminal.terminal_id ? 'double-spend' : 'clone';
       reason = `wallet ${walletId} counter ${response.counter} also spent at ${other.terminalId}#${other.seq}`;
+    } else if (knew) {
+      return refuse('ignored-deny', knewText!);
     } else if (wallet.status === 'lost' && (wallet.lost_at === null || paymentTime >= Number(wallet.lost_at))) {
       outcome = 'lost';
       reason = `wallet ${walletId} was reported lost`;
@@ -259,12 +326,22 @@ export class BatchSettler {
     } else if (wallet.funded !== null && spent + request.amount > Number(wallet.funded)) {
       outcome = 'overspend';
       reason = `wallet ${walletId} spent ${spent + request.amount} of a known balance of ${wallet.funded}`;
+    } else if (dayTotal > dailyLimit) {
+      outcome = 'overspend';
+      reason = `wallet ${walletId} spent ${dayTotal} on day ${dayOf(paymentTime)} across terminals, over its daily limit of ${dailyLimit}`;
     } else {
-      const conflict = balanceConflict(known, walletId, response.counter, request.amount, response.balanceAfter);
-      if (conflict) ({ reason, other } = conflict), (outcome = 'overspend');
+      const conflict = balanceConflict(known, walletId, response.counter, request.amount, response.balanceAfter) ??
+        (request.terminalTime ? counterClockConflict(known, walletId, response.counter, request.terminalTime) : undefined);
+      if (conflict) ({ reason, other } = conflict), (outcome = conflict.outcome);
     }
-
-    this.#record(item, facts, outcome, reason, true);
+    const credited = !knew;
+    this.#record(item, facts, outcome, reason, credited);
+    if (!credited) {
+      // A clone the terminal should have refused: the finding stands, the merchant is not paid.
+      this.#finding(outcome, walletId, seq, certificate.issuerKeyId, 0, other, `${reason}; ${knewText}`, item, response.counter);
+      return { seq, status: RESULT_REJECTED, reason: `${outcome}: ${knewText}` };
+    }
+    this.#daily.set(dayKey, dayTotal);
     // Credited first: the merchant is paid from the advance account for every receipt within the caps.
     this.#post(`merchant:${terminal.merchant_id}`, request.amount, seq, 'credit for receipt');
     this.#post('advance', -request.amount, seq, 'advance to merchant');
@@ -273,20 +350,13 @@ export class BatchSettler {
       // ...deducted when verified: the wallet's owner repays the advance.
       this.#post(`wallet:${walletId}`, -request.amount, seq, 'debit for receipt');
       this.#post('advance', request.amount, seq, 'recovered from wallet');
+      this.#gap(known, walletId, response.counter, seq);
       return { seq, status: RESULT_ACCEPTED };
     }
     // A loss: the advance is closed against the issuer, and a claim on the wallet is recorded.
     this.#post(`loss:issuer:${certificate.issuerKeyId}`, -request.amount, seq, `${outcome} loss`);
     this.#post('advance', request.amount, seq, `${outcome} loss booked`);
-    const evidence: Record<string, unknown> = {
-      reason,
-      walletId,
-      counter: response.counter,
-      amount: request.amount,
-      receipt: { terminalId: terminal.terminal_id, seq, bytes: toHex(item.bytes) },
-    };
-    if (other) evidence.other = { terminalId: other.terminalId, seq: other.seq, bytes: toHex(other.receipt) };
-    this.#findings.push({ kind: outcome, walletId, seq, issuerKeyId: certificate.issuerKeyId, amount: request.amount, other, evidence });
+    this.#finding(outcome, walletId, seq, certificate.issuerKeyId, request.amount, other, reason, item, response.counter);
     const version = await denyWallet(this.#tx, walletId, outcome, this.#now);
     this.#denied.set(walletId, version);
     if (wallet.status !== 'lost') wallet.status = 'denied';
@@ -300,9 +370,50 @@ export class BatchSettler {
     return row?.c !== null && row?.c !== undefined && Number(row.c) < counter;
   }
 
+  #finding(kind: Outcome | 'counter-gap', walletId: string, seq: number, issuerKeyId: number, loss: number, other: Known | undefined, reason: string, item: Checked, counter: number, extra: Record<string, unknown> = {}): void {
+    const evidence: Record<string, unknown> = {
+      reason,
+      walletId,
+      counter,
+      amount: item.check.ok ? item.check.request.amount : 0,
+      receipt: { terminalId: this.#terminal.terminal_id, seq, bytes: toHex(item.bytes) },
+      ...extra,
+    };
+    if (other) evidence.other = { terminalId: other.terminalId, seq: other.seq, bytes: toHex(other.receipt) };
+    this.#findings.push({ kind, walletId, seq, issuerKeyId, amount: loss, other, evidence });
+  }
+
+  /**
+   * A settled receipt whose counter skips past the nearest one below: the wallet signed payments no
+   * terminal has uploaded yet (still offline, lost with a terminal, or a torn exchange). Flagged for
+   * the operator to follow; it denies nothing, since a later upload may fill it.
+   */
+  #gap(known: Known[], walletId: string, counter: number, seq: number): void {
+    let below: Known | undefined;
+    for (const k of known) if (k.counter < counter && (!below || k.counter > below.counter)) below = k;
+    if (!below || below.counter >= counter - 1) return;
+    const item = this.#receipts[this.#receipts.length - 1]!;
+    this.#findings.push({
+      kind: 'counter-gap',
+      walletId,
+      seq,
+      issuerKeyId: item.issuerKeyId ?? 0,
+      amount: 0,
+      other: below,
+      evidence: {
+        reason: `wallet ${walletId} counters ${below.counter + 1}..${counter - 1} not uploaded by any terminal yet`,
+        walletId,
+        counter,
+        missing: { from: below.counter + 1, to: counter - 1 },
+        receipt: { terminalId: this.#terminal.terminal_id, seq, bytes: toHex(item.bytes) },
+        other: { terminalId: below.terminalId, seq: below.seq, bytes: toHex(below.receipt) },
+      },
+    });
+  }
+
   #record(
     item: Checked,
-    facts: { walletId: string | null; counter: number | null; amount: number; issuerKeyId: number | null; balanceAfter: number | null },
+    facts: { walletId: string | null; counter: number | null; amount: number; issuerKeyId: number | null; balanceAfter: number | null; paidAt: number | null },
     outcome: Outcome,
     reason: string,
     credited: boolean,
@@ -317,6 +428,7 @@ export class BatchSettler {
         counter: facts.counter,
         amount: facts.amount,
         balanceAfter,
+        paidAt: credited ? facts.paidAt : null,
         receipt: item.bytes,
       });
     }
@@ -335,10 +447,10 @@ export class BatchSettler {
       const params: Param[] = [];
       const rows = this.#receipts.slice(i, i + CHUNK).map(
         (r) =>
-          `(${place(params, t.terminal_id, r.seq, r.walletId, r.counter, r.amount, t.merchant_id, r.issuerKeyId, r.outcome, r.reason, r.credited ? 1 : 0, r.bytes, now, r.balanceAfter)})`,
+          `(${place(params, t.terminal_id, r.seq, r.walletId, r.counter, r.amount, t.merchant_id, r.issuerKeyId, r.outcome, r.reason, r.credited ? 1 : 0, r.bytes, now, r.balanceAfter, r.paidAt)})`,
       );
       const inserted = await tx.all<{ id: number; terminal_seq: number }>(
-        `INSERT INTO receipts (terminal_id, terminal_seq, wallet_id, counter, amount, merchant_id, issuer_key_id, outcome, reason, credited, receipt, received_at, balance_after)
+        `INSERT INTO receipts (terminal_id, terminal_seq, wallet_id, counter, amount, merchant_id, issuer_key_id, outcome, reason, credited, receipt, received_at, balance_after, paid_at)
          VALUES ${rows.join(', ')} RETURNING id, terminal_seq`,
         params,
       );
@@ -350,34 +462,34 @@ export class BatchSettler {
       const rows = this.#postings.slice(i, i + CHUNK * 2).map((p) => `(${place(params, p.account, p.amount, idOf(p.seq), p.memo, now)})`);
       await tx.run(`INSERT INTO ledger (account, amount, receipt_id, memo, created_at) VALUES ${rows.join(', ')}`, params);
     }
-    for (const f of this.#findings) {
-      const id = idOf(f.seq);
-      const otherId = f.other ? (f.other.id ?? (f.other.terminalId === t.terminal_id ? idOf(f.other.seq) : null)) : null;
-      await tx.run('INSERT INTO losses (receipt_id, wallet_id, issuer_key_id, amount, kind, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-        id,
-        f.walletId,
-        f.issuerKeyId,
-        f.amount,
-        f.kind,
-        now,
-      ]);
-      await tx.run('INSERT INTO findings (kind, wallet_id, receipt_id, other_receipt_id, evidence, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-        f.kind,
-        f.walletId,
-        id,
-        otherId,
-        JSON.stringify(f.evidence),
-        now,
-      ]);
+    for (let i = 0; i < this.#findings.length; i += CHUNK) {
+      const chunk = this.#findings.slice(i, i + CHUNK);
+      const params: Param[] = [];
+      const rows = chunk.map((f) => {
+        const otherId = f.other ? (f.other.id ?? (f.other.terminalId === t.terminal_id ? idOf(f.other.seq) : null)) : null;
+        return `(${place(params, f.kind, f.walletId, idOf(f.seq), otherId, JSON.stringify(f.evidence), now)})`;
+      });
+      await tx.run(`INSERT INTO findings (kind, wallet_id, receipt_id, other_receipt_id, evidence, created_at) VALUES ${rows.join(', ')}`, params);
+      const lossParams: Param[] = [];
+      const losses = chunk.filter((f) => f.amount > 0).map((f) => `(${place(lossParams, idOf(f.seq), f.walletId, f.issuerKeyId, f.amount, f.kind, now)})`);
+      if (losses.length) await tx.run(`INSERT INTO losses (receipt_id, wallet_id, issuer_key_id, amount, kind, created_at) VALUES ${losses.join(', ')}`, lossParams);
     }
-    for (const [walletId, spent] of this.#spent) {
-      await tx.run('UPDATE wallets SET spent = spent + $1, updated_at = $2 WHERE wallet_id = $3', [spent, now, walletId]);
+    const spent = [...this.#spent].sort(([a], [b]) => (a < b ? -1 : 1));
+    for (let i = 0; i < spent.length; i += CHUNK) {
+      const params: Param[] = [now];
+      const rows = spent.slice(i, i + CHUNK).map(([walletId, amount]) => `(${place(params, walletId)}, ${int(params, amount)})`);
+      await tx.run(
+        `UPDATE wallets SET spent = spent + v.column2, updated_at = $1 FROM (VALUES ${rows.join(', ')}) AS v WHERE wallets.wallet_id = v.column1`,
+        params,
+      );
     }
   }
 }
 
 /** Puts a wallet on the deny list (once); the next version number is one more than the last. */
 export async function denyWallet(tx: Tx, walletId: string, reason: string, now: number): Promise<number> {
+  // The one global sequence: versions are handed out in commit order, so a terminal never skips one.
+  await tx.lock(['deny-list']);
   const listed = await tx.get<{ version: number }>('SELECT version FROM deny_list WHERE wallet_id = $1', [walletId]);
   if (listed) return Number(listed.version);
   const row = await tx.get<{ v: number | null }>('SELECT MAX(version) AS v FROM deny_list');
@@ -391,6 +503,11 @@ export async function denyWallet(tx: Tx, walletId: string, reason: string, now: 
   return version;
 }
 
+/** A number inside VALUES: PostgreSQL types a bare placeholder there as text. */
+function int(params: Param[], value: number): string {
+  return `CAST(${place(params, value)} AS BIGINT)`;
+}
+
 /** Appends values to `params`; returns their placeholders ("$4, $5, $6"). */
 function place(params: Param[], ...values: Param[]): string {
   return values.map((v) => (params.push(v), `$${params.length}`)).join(', ');
@@ -401,7 +518,7 @@ function place(params: Param[], ...values: Param[]): string {
  * balance only goes down, by at least each payment. A receipt that breaks this against its nearest
  * neighbours is a tampered or cloned element spending value it does not have.
  */
-function balanceConflict(known: Known[], walletId: string, counter: number, amount: number, balanceAfter: number): { reason: string; other: Known } | undefined {
+function balanceConflict(known: Known[], walletId: string, counter: number, amount: number, balanceAfter: number): { reason: string; other: Known; outcome: Outcome } | undefined {
   let before: Known | undefined;
   let after: Known | undefined;
   for (const k of known) {
@@ -410,10 +527,10 @@ function balanceConflict(known: Known[], walletId: string, counter: number, amou
     if (k.counter > counter && (!after || k.counter < after.counter)) after = k;
   }
   if (before && balanceAfter + amount > before.balanceAfter!) {
-    return { reason: `wallet ${walletId} counter ${counter} spent ${amount} leaving ${balanceAfter}, but counter ${before.counter} had left ${before.balanceAfter}`, other: before };
+    return { reason: `wallet ${walletId} counter ${counter} spent ${amount} leaving ${balanceAfter}, but counter ${before.counter} had left ${before.balanceAfter}`, other: before, outcome: 'overspend' };
   }
   if (after && after.balanceAfter! + after.amount > balanceAfter) {
-    return { reason: `wallet ${walletId} counter ${counter} left ${balanceAfter}, but counter ${after.counter} later spent ${after.amount} leaving ${after.balanceAfter}`, other: after };
+    return { reason: `wallet ${walletId} counter ${counter} left ${balanceAfter}, but counter ${after.counter} later spent ${after.amount} leaving ${after.balanceAfter}`, other: after, outcome: 'overspend' };
   }
   return undefined;
 }
@@ -427,4 +544,27 @@ function sameExchange(a: Uint8Array, b: Uint8Array): boolean {
   } catch {
     return false;
   }
+}
+
+function dayOf(unixSeconds: number): number {
+  return Math.floor(unixSeconds / DAY);
+}
+
+/**
+ * The counter only rises, and time only moves on: a receipt whose counter is above a known one's but
+ * which was paid well before it (beyond any clock drift between terminals) came from a copy of the
+ * element that reused counters, even when no two receipts carry the same one.
+ */
+function counterClockConflict(known: Known[], walletId: string, counter: number, paidAt: number): { reason: string; other: Known; outcome: Outcome } | undefined {
+  for (const k of known) {
+    if (k.paidAt === null) continue;
+    if ((k.counter < counter && paidAt + COUNTER_CLOCK_SLACK < k.paidAt) || (k.counter > counter && k.paidAt + COUNTER_CLOCK_SLACK < paidAt)) {
+      return {
+        reason: `wallet ${walletId} counter ${counter} paid at ${paidAt}, but counter ${k.counter} at ${k.paidAt}: the counter went back in time`,
+        other: k,
+        outcome: 'counter-reuse',
+      };
+    }
+  }
+  return undefined;
 }

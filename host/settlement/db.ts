@@ -1,9 +1,11 @@
 // One storage interface, two backends: a SQLite file (better-sqlite3, zero setup) and PostgreSQL (pg,
 // given a URL). The settlement logic is written once against `Tx`; SQL is the common subset of both
-// (ON CONFLICT, RETURNING), written with $1..$n placeholders. Every write goes through transaction(),
-// which serialises writers: SQLite with an in-process queue and BEGIN IMMEDIATE, PostgreSQL with a
-// transaction-scoped advisory lock (so several service processes on one database stay correct). Writes
-// are cheap next to signature verification, which happens before the transaction.
+// (ON CONFLICT, RETURNING, multi-row VALUES), written with $1..$n placeholders. Every write goes through
+// transaction(). SQLite has one writer (an in-process queue and BEGIN IMMEDIATE). PostgreSQL runs
+// transactions side by side, from any number of service processes: a transaction takes `lock` on what
+// it decides about (a terminal, the wallets of its receipts, the deny list's version counter), always in
+// that order and each set sorted, so two batches wait for each other only when they share a wallet or a
+// terminal; a deadlock that slips through anyway is retried.
 import { TaplineError } from '../../firmware/base/errors';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
@@ -16,6 +18,8 @@ export interface Tx {
   get<T = Row>(sql: string, params?: Param[]): Promise<T | undefined>;
   /** Runs a statement; resolves with the number of rows it changed. */
   run(sql: string, params?: Param[]): Promise<number>;
+  /** Holds these names until the transaction ends (no-op where writers are serialised anyway). */
+  lock(names: string[]): Promise<void>;
 }
 
 export interface Database {
@@ -88,6 +92,7 @@ class SqliteDatabase implements Database {
         stmt.all(...bind(order, params));
         return 0;
       },
+      lock: async () => undefined,
     };
   }
 
@@ -135,7 +140,9 @@ function fromSqlite(row: Row): Row {
 
 // ---- PostgreSQL ----
 
-const WRITE_LOCK = 0x7461706c; // "tapl"
+/** PostgreSQL's codes for a deadlock and a serialization failure: the transaction may simply run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const MAX_ATTEMPTS = 5;
 
 const pgTypes = {
   getTypeParser(oid: number, format?: string) {
@@ -156,18 +163,20 @@ class PostgresDatabase implements Database {
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
-      const value = await fn(pgTx(client));
-      await client.query('COMMIT');
-      return value;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.#pool.connect();
+      try {
+        await client.query('BEGIN');
+        const value = await fn(pgTx(client));
+        await client.query('COMMIT');
+        return value;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if (attempt < MAX_ATTEMPTS && RETRYABLE.has((e as { code?: string }).code ?? '')) continue;
+        throw e;
+      } finally {
+        client.release();
+      }
     }
   }
 
@@ -194,6 +203,14 @@ function pgTx(client: pg.PoolClient): Tx {
       return (row ? fromPg(row) : undefined) as T | undefined;
     },
     run: async (sql: string, params: Param[] = []) => (await query(sql, params)).rowCount ?? 0,
+    // Sorted by the lock key itself, so that two transactions never take the same two in opposite order.
+    lock: async (names: string[]) => {
+      if (names.length === 0) return;
+      await client.query(
+        'SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k FROM unnest($1::text[]) AS n ORDER BY k) AS s',
+        [names],
+      );
+    },
   };
 }
 
@@ -338,6 +355,21 @@ const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 5,
+    statements: [
+      // When the wallet paid (the terminal's time, else the service's when it arrived): daily totals
+      // across terminals, and counters that must rise with time.
+      `ALTER TABLE receipts ADD COLUMN paid_at {int}`,
+      `CREATE INDEX receipts_wallet_paid ON receipts (wallet_id, paid_at)`,
+      // The last deny-list version offered to the terminal in a response, with the service's time then
+      // and the highest sequence number it had uploaded: nothing it approved before could have known.
+      `ALTER TABLE terminals ADD COLUMN deny_offered_version {int} NOT NULL DEFAULT 0`,
+      `ALTER TABLE terminals ADD COLUMN deny_offered_seq {int} NOT NULL DEFAULT 0`,
+      `ALTER TABLE terminals ADD COLUMN deny_offered_at {int} NOT NULL DEFAULT 0`,
+      `ALTER TABLE terminals ADD COLUMN deny_since_at {int} NOT NULL DEFAULT 0`,
+    ],
+  },
 ];
 
 function dialect(sql: string, kind: Database['kind']): string {
@@ -350,6 +382,7 @@ function dialect(sql: string, kind: Database['kind']): string {
 
 async function migrate(db: Database): Promise<void> {
   await db.transaction(async (tx) => {
+    await tx.lock(['schema']);
     await tx.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
     const row = await tx.get<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_version');
     const current = Number(row?.v ?? 0);

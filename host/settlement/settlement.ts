@@ -9,6 +9,7 @@ import { fromHex, toHex } from '../../firmware/base/bytes';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
 import { TlvError } from '../../firmware/core/protocol/tlv';
+import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import {
   encodeUpdate,
   UPDATE_CONFIG,
@@ -66,6 +67,11 @@ export interface SettlementOptions {
   beforeCommit?: () => Promise<void>;
   /** Worker threads verifying receipt signatures (default: one per core; 0 verifies in this thread). */
   verifyThreads?: number;
+  /**
+   * The daily limit per wallet class the terminals enforce (default: the default risk configuration's
+   * class table): a wallet's credited spending per day across all terminals is held to it.
+   */
+  dailyLimits?: Record<number, number>;
 }
 
 export interface KeyringState {
@@ -108,6 +114,7 @@ export class Settlement {
   #verifier = new NodeVerifier();
   #receipts: ReceiptVerifier;
   #sign: Signer;
+  #dailyLimits: Record<number, number>;
   #beforeCommit: (() => Promise<void>) | undefined;
 
   constructor(options: SettlementOptions) {
@@ -122,6 +129,7 @@ export class Settlement {
     this.#refreshKeyring();
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#beforeCommit = options.beforeCommit;
+    this.#dailyLimits = options.dailyLimits ?? Object.fromEntries(Object.entries(DEFAULT_RISK_CONFIG.walletClasses).map(([c, l]) => [c, l.daily]));
   }
 
   get rootPublicKey(): Uint8Array {
@@ -165,25 +173,41 @@ export class Settlement {
     const checked: Checked[] = batch.items.map(({ seq, receipt }, i) => ({ seq, bytes: receipt, check: checks[i]! }));
 
     return this.db.transaction(async (tx) => {
+      // One batch of a terminal at a time (its sequence numbers, its acknowledgements, its deny-list state).
+      await tx.lock([`terminal:${batch.terminalId}`]);
       const again = await this.#earlierAnswer(tx, batch, digest);
       if (again) return again;
-      const current = await this.#terminal(tx, batch.terminalId);
-      const results = await new BatchSettler(tx, current, now).settle(checked);
+      let current = await this.#terminal(tx, batch.terminalId);
       const highest = batch.items.length ? batch.items[batch.items.length - 1]!.seq : current.acked_seq;
       const acked = batch.items.length ? highest : Math.min(current.acked_seq, highest);
+      if (batch.denyListVersion > current.deny_version) {
+        // The terminal now holds this version. It could know it only from the last response that offered
+        // it: payments numbered up to what it had uploaded then, or paid before then, were made without it.
+        const offered = current.deny_offered_version >= batch.denyListVersion;
+        const sinceSeq = offered ? current.deny_offered_seq : Math.max(highest, current.acked_seq);
+        const sinceAt = offered ? current.deny_offered_at : now;
+        current = { ...current, deny_version: batch.denyListVersion, deny_since_seq: sinceSeq, deny_since_at: sinceAt };
+        await tx.run('UPDATE terminals SET deny_version = $1, deny_since_seq = $2, deny_since_at = $3 WHERE terminal_id = $4', [
+          batch.denyListVersion,
+          sinceSeq,
+          sinceAt,
+          current.terminal_id,
+        ]);
+      }
+      const results = await new BatchSettler(tx, current, now, { dailyLimits: this.#dailyLimits }).settle(checked);
       if (highest > current.acked_seq) {
         await tx.run('UPDATE terminals SET acked_seq = $1 WHERE terminal_id = $2', [highest, current.terminal_id]);
       }
-      if (batch.denyListVersion > current.deny_version) {
-        // It held this version when it built the batch: every later payment was made knowing it.
-        await tx.run('UPDATE terminals SET deny_version = $1, deny_since_seq = $2 WHERE terminal_id = $3', [
-          batch.denyListVersion,
+      const { updates, denyVersion } = await this.#updatesFor(tx, batch, now);
+      if (denyVersion !== undefined) {
+        await tx.run('UPDATE terminals SET deny_offered_version = $1, deny_offered_seq = $2, deny_offered_at = $3 WHERE terminal_id = $4', [
+          denyVersion,
           Math.max(highest, current.acked_seq),
+          now,
           current.terminal_id,
         ]);
       }
       await recordReport(tx, batch, now);
-      const updates = await this.#updatesFor(tx, batch, now);
       const response = encodeBatchResponse(
         { terminalId: batch.terminalId, nonce: batch.nonce, ackedUpTo: acked, results, updates },
         this.#root.alg,
@@ -234,10 +258,10 @@ export class Settlement {
     return row;
   }
 
-  async #updatesFor(tx: Tx, batch: SignedBatch, now: number): Promise<Uint8Array[]> {
+  async #updatesFor(tx: Tx, batch: SignedBatch, now: number): Promise<{ updates: Uint8Array[]; denyVersion?: number }> {
     const updates: Uint8Array[] = [];
     const delta = await this.#denyDelta(tx, batch.denyListVersion);
-    if (delta) updates.push(delta);
+    if (delta) updates.push(delta.bytes);
     if (this.#keyring.version > batch.keyringVersion) {
       updates.push(encodeUpdate({ kind: UPDATE_KEYRING, version: this.#keyring.version, keys: this.#keyring.keys }, this.#root.alg, this.#root.secretKey, this.#sign));
     }
@@ -247,22 +271,23 @@ export class Settlement {
     );
     if (config) updates.push(config.bytes);
     updates.push(encodeUpdate({ kind: UPDATE_TIME, version: 0, unixSeconds: now, nonce: batch.nonce }, this.#root.alg, this.#root.secretKey, this.#sign));
-    return updates;
+    return { updates, denyVersion: delta?.version };
   }
 
-  async #denyDelta(tx: Tx, fromVersion: number): Promise<Uint8Array | undefined> {
+  async #denyDelta(tx: Tx, fromVersion: number): Promise<{ bytes: Uint8Array; version: number } | undefined> {
     const rows = await tx.all<{ version: number; wallet_id: string }>(
       'SELECT version, wallet_id FROM deny_list WHERE version > $1 ORDER BY version LIMIT $2',
       [fromVersion, MAX_DENY_DELTA],
     );
     if (rows.length === 0) return undefined;
     const version = Number(rows[rows.length - 1]!.version);
-    return encodeUpdate(
+    const bytes = encodeUpdate(
       { kind: UPDATE_DENY_LIST, fromVersion, version, add: rows.map((r) => walletIdBytes(r.wallet_id)), remove: [] },
       this.#root.alg,
       this.#root.secretKey,
       this.#sign,
     );
+    return { bytes, version };
   }
 
   // ---- administration ----
@@ -367,7 +392,7 @@ export class Settlement {
         [since, MAX_DENY_DELTA],
       );
       const last = await tx.get<{ v: number | null }>('SELECT MAX(version) AS v FROM deny_list');
-      const update = await this.#denyDelta(tx, since);
+      const update = (await this.#denyDelta(tx, since))?.bytes;
       const result = {
         version: Number(last?.v ?? 0),
         entries: rows.map((r) => ({ version: Number(r.version), walletId: r.wallet_id, reason: r.reason, addedAt: Number(r.added_at) })),

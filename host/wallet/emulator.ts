@@ -62,6 +62,8 @@ export interface WalletOptions {
   pinTriesLeft?: number;
   /** Phone profile: the holder unlocked the wallet (biometric or passcode) before tapping. */
   holderVerified?: boolean;
+  /** Signs with the wallet's key in place of the pure-JS signer (a benchmark making many receipts). */
+  sign?: (message: Uint8Array) => Uint8Array;
   /** Signed PAY responses kept for RECALL, newest last (default 8). */
   logSize?: number;
 }
@@ -79,13 +81,13 @@ export class WalletEmulator implements CardLink {
   readonly profile: WalletProfile;
   readonly certificate: Uint8Array;
   readonly info: Certificate;
-  #secretKey: Uint8Array;
   #balance: number;
   #counter: number;
   #pin: string | undefined;
   #pinTries: number;
   #triesLeft: number;
   #phoneVerified: boolean;
+  #sign: (message: Uint8Array) => Uint8Array;
   #selected = false;
   #pinVerified = false;
   #log: Signed[] = [];
@@ -97,7 +99,6 @@ export class WalletEmulator implements CardLink {
     this.profile = options.profile;
     this.certificate = options.certificate;
     this.info = decodeCertificate(options.certificate);
-    this.#secretKey = options.secretKey;
     this.#balance = options.balance;
     this.#counter = options.counter ?? 0;
     this.#pin = options.pin;
@@ -107,6 +108,7 @@ export class WalletEmulator implements CardLink {
       throw new RangeError(`PIN tries left ${this.#triesLeft} outside 0..${this.#pinTries}`);
     }
     this.#phoneVerified = options.holderVerified ?? false;
+    this.#sign = options.sign ?? ((m) => sign({ alg: this.info.alg, secretKey: options.secretKey }, m));
     this.#logSize = options.logSize ?? 8;
     this.#heldFrom = this.#counter + 1;
   }
@@ -204,7 +206,7 @@ export class WalletEmulator implements CardLink {
     this.#pinVerified = false;
     const body = { counter: this.#counter, balanceAfter: this.#balance, holderVerified };
     const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));
-    const rapdu = encodeResponse(encodePayResponse(body, sign({ alg: this.info.alg, secretKey: this.#secretKey }, payload)), SW_OK);
+    const rapdu = encodeResponse(encodePayResponse(body, this.#sign(payload)), SW_OK);
     this.#log.push({ challenge: request.challenge, counter: this.#counter, rapdu });
     if (this.#log.length > this.#logSize) this.#heldFrom = this.#log.shift()!.counter + 1;
     return rapdu;
