@@ -168,7 +168,7 @@ export class World {
   /** A terminal, registered with the service unless `register: false`. */
   async terminal(
     terminalId: string,
-    options: { merchantId?: string; config?: RiskConfig; register?: boolean; seed?: string; deviceSecretKey?: Uint8Array; lastSeq?: number } = {},
+    options: { merchantId?: string; config?: RiskConfig; register?: boolean; seed?: string; deviceSecretKey?: Uint8Array; lastSeq?: number; wallTime?: number } = {},
   ): Promise<TestTerminal> {
     const terminal = new TestTerminal({
       terminalId,
@@ -180,6 +180,7 @@ export class World {
       rootPublicKey: this.rootPublicKey,
       deviceSecretKey: options.deviceSecretKey,
       lastSeq: options.lastSeq,
+      wallTime: options.wallTime,
     });
     if (options.register !== false) {
       const r = await this.admin('POST', '/v1/terminals', {
@@ -288,11 +289,13 @@ export class TestTerminal {
     rootPublicKey: Uint8Array;
     deviceSecretKey?: Uint8Array;
     lastSeq?: number;
+    /** The terminal's clock at the start, unix seconds (default: now). */
+    wallTime?: number;
   }) {
     this.terminalId = o.terminalId;
     this.merchantId = o.merchantId;
     this.#random = o.random;
-    this.clock = new VirtualClock({ wallTime: unixNow() });
+    this.clock = new VirtualClock({ wallTime: o.wallTime ?? unixNow() });
     this.risk = new RiskEngine({ config: o.config, settledAt: unixNow() });
     this.verifier = new Verifier({ keyring: new Keyring(o.keys) });
     this.deviceSecretKey = o.deviceSecretKey ?? generateP256(o.random);
