@@ -1,46 +1,9 @@
 // The service is SIGKILLed while a batch's transaction is open; the terminal retries the very same
 // batch against the restarted service: every receipt settles exactly once, nothing is half written.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
 import { toHex } from '../firmware/base/bytes';
 import { RESULT_ACCEPTED } from '../firmware/core/uplink/wire';
-import { BACKENDS, World, type Backend } from './settlement-fixtures';
-
-interface Child {
-  process: ChildProcess;
-  url: string;
-  /** Resolves when the service prints `text`. */
-  waitFor(text: string): Promise<void>;
-}
-
-function serve(keys: string, database: string, env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'serve', '--keys', keys, '--db', database, '--port', '0'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const waiters: { text: string; resolve: () => void }[] = [];
-  const check = () => {
-    for (const w of [...waiters]) if (output.includes(w.text)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
-  };
-  child.stdout!.on('data', (d: Buffer) => ((output += d.toString()), check()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const waitFor = (text: string) =>
-    new Promise<void>((resolve, reject) => {
-      waiters.push({ text, resolve });
-      child.once('exit', (code, signal) => reject(new Error(`service exited (${code ?? signal}) before "${text}": ${output}`)));
-      check();
-    });
-  return waitFor('listening on ').then(() => ({ process: child, url: /listening on (\S+)/.exec(output)![1]!, waitFor }));
-}
-
-function kill(child: Child): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.process.exitCode !== null || child.process.signalCode !== null) return resolve();
-    child.process.once('exit', () => resolve());
-    child.process.kill('SIGKILL');
-  });
-}
+import { BACKENDS, World, kill, serve, type Backend, type Child } from './settlement-fixtures';
 
 for (const { name, start } of BACKENDS) {
   describe(`settlement service killed mid-batch (${name})`, function () {

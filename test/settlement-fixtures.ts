@@ -2,6 +2,7 @@
 // PostgreSQL server started from Debian's package), a world of keys + a running service on loopback,
 // wallets (emulated secure elements, clonable) and terminals that tap with the payment core's own Tap
 // and risk engine, then upload signed batches over HTTP and apply the signed updates they get back.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +75,45 @@ export const BACKENDS: { name: Backend['name']; start: () => Promise<Backend> }[
   { name: 'sqlite', start: sqliteBackend },
   { name: 'postgres', start: postgresBackend },
 ];
+
+// ---- service processes ----
+
+export interface Child {
+  process: ChildProcess;
+  url: string;
+  /** Resolves when the service prints `text`. */
+  waitFor(text: string): Promise<void>;
+}
+
+/** `tapline serve` in a child process; resolves once it listens. */
+export function serve(keys: string, database: string, env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'serve', '--keys', keys, '--db', database, '--port', '0'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) if (output.includes(w.text)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
+  };
+  child.stdout!.on('data', (d: Buffer) => ((output += d.toString()), check()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const waitFor = (text: string) =>
+    new Promise<void>((resolve, reject) => {
+      waiters.push({ text, resolve });
+      child.once('exit', (code, signal) => reject(new Error(`service exited (${code ?? signal}) before "${text}": ${output}`)));
+      check();
+    });
+  return waitFor('listening on ').then(() => ({ process: child, url: /listening on (\S+)/.exec(output)![1]!, waitFor }));
+}
+
+export function kill(child: Child): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) return resolve();
+    child.process.once('exit', () => resolve());
+    child.process.kill('SIGKILL');
+  });
+}
 
 // ---- a world: keys, a running service, wallets, terminals ----
 
