@@ -15,7 +15,8 @@ import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { WalletEmulator } from '../host/wallet/emulator';
 import { nodeSigner } from '../host/settlement/sign';
-import { BACKENDS, World, type TestTerminal, type WalletSpec } from '../test/settlement-fixtures';
+import { BACKENDS, World, kill, serve, sqliteBackend, type Backend, type Child, type TestTerminal, type WalletSpec } from '../test/settlement-fixtures';
+import { runFleet } from '../test/settlement-fleet';
 
 /** node:crypto P-256 verifies per second on one core, the key parsed once (the service's hot path). */
 function verifyRates(report: Report, quick: boolean): number {
@@ -54,17 +55,20 @@ interface Workload {
  * wallets spread over the terminals so that each wallet pays at several of them. One array of
  * batches per terminal, in the order the terminal would upload them.
  */
-function makeBatches(world: World, terminals: TestTerminal[], specs: WalletSpec[], w: Workload): Uint8Array[][] {
-  const random = seededRandom('bench receipts');
-  // Real signatures, made with node:crypto: the pure-JS signer would take minutes for a million.
-  const devices = specs.map((s) => new WalletEmulator({ ...s.options, sign: nodeSigner(s.emulator().info.alg, s.options.secretKey) }));
+/** Wallet elements signing with node:crypto: the pure-JS signer would take minutes for a million receipts. */
+function fastElements(specs: WalletSpec[]): WalletEmulator[] {
+  return specs.map((s) => new WalletEmulator({ ...s.options, sign: nodeSigner(s.emulator().info.alg, s.options.secretKey) }));
+}
+
+function makeBatches(terminals: TestTerminal[], devices: WalletEmulator[], w: Workload, seqs = terminals.map(() => 0), offset = 0): Uint8Array[][] {
+  const random = seededRandom(`bench receipts ${offset}`);
   const records: { seq: number; payload: Uint8Array }[][] = terminals.map(() => []);
   const now = Math.floor(Date.now() / 1000);
-  for (let i = 0; i < w.receipts; i++) {
+  for (let i = offset; i < offset + w.receipts; i++) {
     const t = i % terminals.length;
     const terminal = terminals[t]!;
     const wallet = devices[(i * 7919) % devices.length]!;
-    const seq = records[t]!.length + 1;
+    const seq = ++seqs[t]!;
     wallet.answer(selectCommand());
     const certificate = decodeResponse(wallet.answer(readCertificateCommand())).data;
     const request = encodePayRequest({
@@ -118,15 +122,40 @@ async function upload(urls: string[], fleet: { terminal: TestTerminal; batches: 
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+function flag(name: string): string | undefined {
+  const args = process.argv;
+  return args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+}
+
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {
   const perCore = verifyRates(report, options.quick);
   const cores = availableParallelism();
+  // Per receipt: the wallet's payment signature, its certificate once per wallet (remembered after),
+  // the terminal's batch signature once per batch.
+  const ceilingFor = (w: Workload) => (perCore * cores) / (1 + w.wallets / w.receipts + 1 / w.batchSize);
   const workloads: Workload[] = options.quick
     ? [{ terminals: 10, wallets: 400, receipts: 2000, batchSize: 64 }]
     : [
         { terminals: 20, wallets: 4000, receipts: 20000, batchSize: 64 },
         { terminals: 20, wallets: 4000, receipts: 20000, batchSize: 100 },
       ];
+  const row = (name: string, w: Workload, seconds: number, extra: Record<string, unknown> = {}) => {
+    const ceiling = ceilingFor(w);
+    report({
+      bench: 'settlement ingest',
+      backend: name,
+      ...extra,
+      receipts: w.receipts,
+      wallets: w.wallets,
+      batchSize: w.batchSize,
+      terminals: w.terminals,
+      receiptsPerSecond: w.receipts / seconds,
+      verifyCeiling: ceiling,
+      ofCeiling: w.receipts / seconds / ceiling,
+      msPerBatch: (seconds * 1000) / Math.ceil(w.receipts / w.batchSize),
+      cores,
+    });
+  };
   for (const { name, start } of BACKENDS) {
     const backend = await start();
     try {
@@ -134,36 +163,82 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
         const world = await World.create({ seed: `bench ${name}` });
         try {
           await world.start(await backend.fresh());
-          const specs = Array.from({ length: w.wallets }, () => world.wallet({ balance: 1e12, alg: ALG_P256 }));
+          const devices = fastElements(Array.from({ length: w.wallets }, () => world.wallet({ balance: 1e12, alg: ALG_P256 })));
           const terminals: TestTerminal[] = [];
           for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`B${t}`));
-          const batches = makeBatches(world, terminals, specs, w);
+          const batches = makeBatches(terminals, devices, w);
           const seconds = await upload([world.url], terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
           const stats = await world.service!.settlement.stats();
           if (stats.settled !== w.receipts) throw new Error(`settled ${stats.settled} of ${w.receipts}`);
-          // Per receipt: the wallet's payment signature, its certificate once per wallet (cached after),
-          // the terminal's batch signature once per batch.
-          const verifiesPerReceipt = 1 + w.wallets / w.receipts + 1 / w.batchSize;
-          const ceiling = (perCore * cores) / verifiesPerReceipt;
-          report({
-            bench: 'settlement ingest',
-            backend: name,
-            receipts: w.receipts,
-            wallets: w.wallets,
-            batchSize: w.batchSize,
-            terminals: w.terminals,
-            receiptsPerSecond: w.receipts / seconds,
-            verifyCeiling: ceiling,
-            ofCeiling: w.receipts / seconds / ceiling,
-            msPerBatch: (seconds * 1000) / Math.ceil(w.receipts / w.batchSize),
-            cores,
-          });
+          row(name, w, seconds, { processes: 1 });
         } finally {
           await world.close();
         }
       }
+      if (name === 'postgres') await twoProcesses(backend, workloads[0]!, row);
+      await scaleCurve(name, backend, report, options.quick, ceilingFor);
     } finally {
       await backend.stop();
     }
+  }
+  await fleet(report, options.quick);
+}
+
+/** The same workload through two `tapline serve` processes on one PostgreSQL, terminals split between them. */
+async function twoProcesses(backend: Backend, w: Workload, row: (name: string, w: Workload, seconds: number, extra: Record<string, unknown>) => void): Promise<void> {
+  const world = await World.create({ seed: 'bench two processes' });
+  const database = await backend.fresh();
+  const children: Child[] = [];
+  try {
+    for (let i = 0; i < 2; i++) children.push(await serve(world.keys.dir, database));
+    world.externalUrl = children[0]!.url;
+    const devices = fastElements(Array.from({ length: w.wallets }, () => world.wallet({ balance: 1e12, alg: ALG_P256 })));
+    const terminals: TestTerminal[] = [];
+    for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`B${t}`));
+    const batches = makeBatches(terminals, devices, w);
+    const seconds = await upload(children.map((c) => c.url), terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
+    const health = (await fetch(`${children[1]!.url}/v1/health`).then((r) => r.json())) as { receipts: Record<string, number> };
+    if (health.receipts.settled !== w.receipts) throw new Error(`settled ${health.receipts.settled} of ${w.receipts}`);
+    row('postgres', w, seconds, { processes: 2 });
+  } finally {
+    for (const c of children) await kill(c);
+    await world.close();
+  }
+}
+
+/**
+ * One growing database: receipts/s for each segment as the tables fill (`--scale N` receipts in all,
+ * default 200,000; 1,000,000 for the full curve).
+ */
+async function scaleCurve(name: string, backend: Backend, report: Report, quick: boolean, ceilingFor: (w: Workload) => number): Promise<void> {
+  const total = Number(flag('--scale') ?? (quick ? 20_000 : 200_000));
+  const segment = total >= 500_000 ? 100_000 : Math.max(10_000, Math.floor(total / 5));
+  const w: Workload = { terminals: 20, wallets: 10_000, receipts: segment, batchSize: 64 };
+  const world = await World.create({ seed: `bench scale ${name}` });
+  try {
+    await world.start(await backend.fresh());
+    const devices = fastElements(Array.from({ length: w.wallets }, () => world.wallet({ balance: 1e12, alg: ALG_P256 })));
+    const terminals: TestTerminal[] = [];
+    for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`S${t}`));
+    const seqs = terminals.map(() => 0);
+    for (let done = 0; done < total; done += segment) {
+      const batches = makeBatches(terminals, devices, w, seqs, done);
+      const seconds = await upload([world.url], terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
+      report({ bench: 'settlement scale', backend: name, receiptsBefore: done, receipts: segment, wallets: w.wallets, receiptsPerSecond: segment / seconds, verifyCeiling: ceilingFor({ ...w, receipts: done + segment }) });
+    }
+  } finally {
+    await world.close();
+  }
+}
+
+/** `--fleet T,W,P` (default 100,10000,20000; 10,300,3000 with --quick). */
+async function fleet(report: Report, quick: boolean): Promise<void> {
+  const [terminals, wallets, payments] = (flag('--fleet') ?? (quick ? '10,300,3000' : '100,10000,20000')).split(',').map(Number) as [number, number, number];
+  const backend = await sqliteBackend();
+  try {
+    const r = await runFleet(backend, { terminals, wallets, payments, cloneShare: 0.01, outage: 0.05, lostAnswer: 0.05, uploadEvery: 64, seed: 'fleet bench' });
+    report({ bench: 'settlement fleet', terminals, wallets, ...r, declined: JSON.stringify(r.declined), uncredited: JSON.stringify(r.uncredited), outcomes: JSON.stringify(r.outcomes), seconds: JSON.stringify(r.seconds) });
+  } finally {
+    await backend.stop();
   }
 }

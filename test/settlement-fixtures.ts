@@ -10,7 +10,7 @@ import pg from 'pg';
 import { toHex } from '../firmware/base/bytes';
 import { Keyring } from '../firmware/core/crypto/keyring';
 import { Verifier } from '../firmware/core/crypto/verifier';
-import { ALG_P256, type Alg } from '../firmware/core/crypto/verify';
+import { ALG_P256, type Alg, type VerifyFn } from '../firmware/core/crypto/verify';
 import { VirtualClock, silentLog } from '../firmware/base/platform';
 import type { DurableLog } from '../firmware/base/ports';
 import { DEFAULT_RISK_CONFIG, type RiskConfig } from '../firmware/core/risk/config';
@@ -176,8 +176,8 @@ export class World {
     return this.service.url;
   }
 
-  async start(database: string): Promise<RunningService> {
-    this.service = await startService({ keys: this.keys.dir, database, port: 0 });
+  async start(database: string, options: { clock?: () => number } = {}): Promise<RunningService> {
+    this.service = await startService({ keys: this.keys.dir, database, port: 0, clock: options.clock });
     return this.service;
   }
 
@@ -208,7 +208,7 @@ export class World {
   /** A terminal, registered with the service unless `register: false`. */
   async terminal(
     terminalId: string,
-    options: { merchantId?: string; config?: RiskConfig; register?: boolean; seed?: string; deviceSecretKey?: Uint8Array; lastSeq?: number; wallTime?: number } = {},
+    options: { merchantId?: string; config?: RiskConfig; register?: boolean; seed?: string; deviceSecretKey?: Uint8Array; lastSeq?: number; wallTime?: number; verify?: VerifyFn } = {},
   ): Promise<TestTerminal> {
     const terminal = new TestTerminal({
       terminalId,
@@ -221,6 +221,7 @@ export class World {
       deviceSecretKey: options.deviceSecretKey,
       lastSeq: options.lastSeq,
       wallTime: options.wallTime,
+      verify: options.verify,
     });
     if (options.register !== false) {
       const r = await this.admin('POST', '/v1/terminals', {
@@ -331,13 +332,15 @@ export class TestTerminal {
     lastSeq?: number;
     /** The terminal's clock at the start, unix seconds (default: now). */
     wallTime?: number;
+    /** The signature primitive of the terminal's verifier (default: the core's pure-JS one). */
+    verify?: VerifyFn;
   }) {
     this.terminalId = o.terminalId;
     this.merchantId = o.merchantId;
     this.#random = o.random;
     this.clock = new VirtualClock({ wallTime: o.wallTime ?? unixNow() });
     this.risk = new RiskEngine({ config: o.config, settledAt: unixNow() });
-    this.verifier = new Verifier({ keyring: new Keyring(o.keys) });
+    this.verifier = new Verifier({ keyring: new Keyring(o.keys), verify: o.verify });
     this.deviceSecretKey = o.deviceSecretKey ?? generateP256(o.random);
     this.#seq = o.lastSeq ?? 0;
     this.journal = new MemoryJournal(this.#seq);
