@@ -299,6 +299,7 @@ export class Settlement {
     if (!Number.isSafeInteger(t.maxTransaction) || t.maxTransaction < 0) throw new SettlementError(400, 'bad-cap', 'maxTransaction must be a non-negative integer');
     const now = this.#clock();
     return this.db.transaction(async (tx) => {
+      await tx.lock([`terminal:${t.terminalId}`]);
       const existing = await tx.get<TerminalRow>('SELECT * FROM terminals WHERE terminal_id = $1', [t.terminalId]);
       if (existing) {
         if (toHex(existing.public_key) !== toHex(t.publicKey)) {
@@ -325,13 +326,14 @@ export class Settlement {
     checkWalletId(walletId);
     if (!Number.isSafeInteger(funded) || funded < 0) throw new SettlementError(400, 'bad-amount', 'balance must be a non-negative integer');
     const now = this.#clock();
-    await this.db.transaction((tx) =>
-      tx.run(
+    await this.db.transaction(async (tx) => {
+      await tx.lock([`wallet:${walletId}`]);
+      await tx.run(
         `INSERT INTO wallets (wallet_id, issuer_key_id, funded, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (wallet_id) DO UPDATE SET funded = $3, issuer_key_id = COALESCE($2, wallets.issuer_key_id), updated_at = $4`,
         [walletId, issuerKeyId ?? null, funded, now],
-      ),
-    );
+      );
+    });
   }
 
   /** The holder reports the wallet lost: deny-listed now; spends after `at` (default now) are losses. */
@@ -340,6 +342,7 @@ export class Settlement {
     const now = this.#clock();
     const lostAt = at ?? now;
     return this.db.transaction(async (tx) => {
+      await tx.lock([`wallet:${walletId}`]);
       await tx.run(
         `INSERT INTO wallets (wallet_id, status, lost_at, updated_at) VALUES ($1, 'lost', $2, $3)
          ON CONFLICT (wallet_id) DO UPDATE SET status = 'lost', lost_at = $2, updated_at = $3`,
