@@ -198,11 +198,14 @@ export class BatchSettler {
       // the chunk's wallets in one statement.
       const rangeParams: Param[] = [];
       const ranges = chunk.map((id) => `(${place(rangeParams, id)}, ${int(rangeParams, counters.get(id)!.min)}, ${int(rangeParams, counters.get(id)!.max)})`).join(', ');
-      const near = (op: '<' | '>', bound: 'column2' | 'column3', order: 'DESC' | 'ASC') =>
-        `SELECT r.* FROM receipts r JOIN (VALUES ${ranges}) AS v ON r.id = (SELECT x.id FROM receipts x WHERE x.wallet_id = v.column1 AND x.counter ${op} v.${bound} AND x.balance_after IS NOT NULL ORDER BY x.counter ${order} LIMIT 1)`;
+      // Written so that both planners walk the batch's wallets and probe the (wallet_id, counter) index
+      // for each, never scanning the table: the cost of a batch stays flat as receipts accumulate.
+      const nearest = (op: '<' | '>', bound: 'column2' | 'column3', order: 'DESC' | 'ASC') =>
+        `(SELECT x.id FROM receipts x WHERE x.wallet_id = v.column1 AND x.counter ${op} v.${bound} AND x.balance_after IS NOT NULL ORDER BY x.counter ${order} LIMIT 1)`;
       const rows2 = await this.#tx.all<ReceiptRow & { paid_at: number | null }>(
-        `SELECT r.* FROM receipts r JOIN (VALUES ${ranges}) AS v ON r.wallet_id = v.column1 AND r.counter BETWEEN v.column2 AND v.column3
-         UNION ALL ${near('<', 'column2', 'DESC')} UNION ALL ${near('>', 'column3', 'ASC')}`,
+        `SELECT r.* FROM (VALUES ${ranges}) AS v CROSS JOIN receipts r WHERE r.wallet_id = v.column1 AND r.counter BETWEEN v.column2 AND v.column3
+         UNION ALL SELECT r.* FROM (SELECT ${nearest('<', 'column2', 'DESC')} AS id FROM (VALUES ${ranges}) AS v) AS n CROSS JOIN receipts r WHERE r.id = n.id
+         UNION ALL SELECT r.* FROM (SELECT ${nearest('>', 'column3', 'ASC')} AS id FROM (VALUES ${ranges}) AS v) AS n CROSS JOIN receipts r WHERE r.id = n.id`,
         rangeParams,
       );
       rows2.sort((a, b) => Number(a.id) - Number(b.id));
@@ -228,12 +231,12 @@ export class BatchSettler {
         return `(${place(params, id)}, ${int(params, Number(day) * DAY)}, ${int(params, Number(day) * DAY + DAY - 1)}, ${int(params, Number(day))})`;
       });
       const sums = await this.#tx.all<{ wallet_id: string; day: number; total: number }>(
-        `SELECT r.wallet_id, v.column4 AS day, SUM(r.amount) AS total FROM receipts r
-         JOIN (VALUES ${rows.join(', ')}) AS v ON r.wallet_id = v.column1 AND r.paid_at BETWEEN v.column2 AND v.column3
-         WHERE r.credited = 1 GROUP BY r.wallet_id, v.column4`,
+        `SELECT v.column1 AS wallet_id, v.column4 AS day,
+           (SELECT SUM(x.amount) FROM receipts x WHERE x.wallet_id = v.column1 AND x.paid_at BETWEEN v.column2 AND v.column3 AND x.credited = 1) AS total
+         FROM (VALUES ${rows.join(', ')}) AS v`,
         params,
       );
-      for (const s of sums) this.#daily.set(`${s.wallet_id}:${Number(s.day)}`, Number(s.total));
+      for (const s of sums) if (s.total !== null) this.#daily.set(`${s.wallet_id}:${Number(s.day)}`, Number(s.total));
     }
   }
 
