@@ -339,7 +339,7 @@ export class TestTerminal {
     this.merchantId = o.merchantId;
     this.#random = o.random;
     this.clock = new VirtualClock({ wallTime: o.wallTime ?? unixNow() });
-    this.risk = new RiskEngine({ config: o.config, settledAt: unixNow() });
+    this.risk = new RiskEngine({ config: o.config, settledAt: o.wallTime ?? unixNow() });
     this.verifier = new Verifier({ keyring: new Keyring(o.keys), verify: o.verify });
     this.deviceSecretKey = o.deviceSecretKey ?? generateP256(o.random);
     this.#seq = o.lastSeq ?? 0;

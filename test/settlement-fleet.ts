@@ -45,6 +45,7 @@ export interface FleetResult {
   counterGaps: number;
   uploads: number;
   lostAnswers: number;
+  networkErrors: number;
   seconds: { payments: number; uploads: number };
 }
 
@@ -84,6 +85,7 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
     let beyondCaps = 0;
     let uploads = 0;
     let lostAnswers = 0;
+    let networkErrors = 0;
     let uploadSeconds = 0;
 
     const upload = async (t: TestTerminal, final: boolean) => {
@@ -93,13 +95,23 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
         uploads++;
         if (!final && chance(o.lostAnswer)) {
           // Settled at the service; the answer is lost on the way back. The terminal keeps everything.
-          const r = await fetch(`${world.url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body });
-          await r.arrayBuffer();
+          await fetch(`${world.url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body })
+            .then((r) => r.arrayBuffer())
+            .catch(() => undefined);
           lostAnswers++;
           uploadSeconds += Number(process.hrtime.bigint() - started) / 1e9;
           return;
         }
-        const up = await t.upload(world.url, body);
+        let up;
+        try {
+          up = await t.upload(world.url, body);
+        } catch (e) {
+          // The connection dropped (an idle keep-alive closed by the service): the terminal tries again.
+          if (!(e instanceof TypeError)) throw e;
+          networkErrors++;
+          if (final) continue;
+          return;
+        }
         uploadSeconds += Number(process.hrtime.bigint() - started) / 1e9;
         if (up.status !== 200) throw new Error(`${t.terminalId}: upload refused ${up.status} ${JSON.stringify(up.error)}`);
         if (!final) return;
@@ -151,7 +163,7 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
     // Back online: every terminal uploads everything, twice (the second time only duplicates or nothing).
     for (const t of terminals) await upload(t, true);
     for (const t of terminals) {
-      const again = await t.upload(world.url, t.batch({ records: [] }));
+      const again = await t.upload(world.url, t.batch({ records: [] })).catch(() => t.upload(world.url, t.batch({ records: [] })));
       if (again.response!.results.some((r) => r.status !== RESULT_DUPLICATE)) throw new Error('an empty batch settled something');
     }
 
@@ -209,6 +221,7 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
       counterGaps: findings.filter((f) => f.kind === 'counter-gap').length,
       uploads,
       lostAnswers,
+      networkErrors,
       seconds: { payments: paymentSeconds, uploads: uploadSeconds },
     };
   } finally {

@@ -96,6 +96,7 @@ for (const { name, start } of BACKENDS) {
         results.push(...up.response!.results);
         expect(t1.risk.denyVersion).to.equal(1); // the first answer brought the list
       }
+      expect(results.map((r) => r.reason ?? "ok")).to.deep.equal(results.map(() => "ok"));
       expect(results.map((r) => r.status)).to.deep.equal(results.map(() => RESULT_ACCEPTED));
       const s = world.service!.settlement;
       expect(await s.stats()).to.deep.equal({ settled: 9 });
