@@ -32,6 +32,9 @@ export const DECLINE = {
   pinBlocked: 'PIN blocked',
   insufficientBalance: 'insufficient funds',
   walletRefused: 'card refused',
+  // The wallet's own caps, purpose-bound funds and offline refunds (docs/PROTOCOL.md).
+  walletOfflineAmount: 'card offline limit',
+  walletOfflineCount: 'card offline count',
   passback: 'already tapped',
   journalFull: 'journal full: connect to upload',
   storageError: 'storage error',

@@ -43,6 +43,7 @@ import { TlvError } from '../../firmware/core/protocol/tlv';
 import { encodeRecallResponse } from '../../firmware/core/protocol/intent';
 import { equalBytes } from '../../firmware/base/bytes';
 import { sign } from './issuer';
+import { OfflineSpend, type OfflineSpent } from './offline-caps';
 
 export type WalletProfile = 'card' | 'phone';
 
@@ -66,6 +67,8 @@ export interface WalletOptions {
   sign?: (message: Uint8Array) => Uint8Array;
   /** Signed PAY responses kept for RECALL, newest last (default 8). */
   logSize?: number;
+  /** Spent offline since the last sync with the issuer, against the certificate's caps (default none). */
+  offlineSpent?: OfflineSpent;
 }
 
 interface Signed {
@@ -94,6 +97,7 @@ export class WalletEmulator implements CardLink {
   #logSize: number;
   /** Every response signed with a counter at or above this one is in the log. */
   #heldFrom: number;
+  readonly #offline: OfflineSpend;
 
   constructor(options: WalletOptions) {
     this.profile = options.profile;
@@ -111,6 +115,17 @@ export class WalletEmulator implements CardLink {
     this.#sign = options.sign ?? ((m) => sign({ alg: this.info.alg, secretKey: options.secretKey }, m));
     this.#logSize = options.logSize ?? 8;
     this.#heldFrom = this.#counter + 1;
+    this.#offline = new OfflineSpend(this.info, options.offlineSpent);
+  }
+
+  /** Spent offline since the last sync (what the wallet's caps count). */
+  get offlineSpent(): OfflineSpent {
+    return this.#offline.spent;
+  }
+
+  /** The wallet synced with its issuer: its offline caps count from zero again. */
+  synced(): void {
+    this.#offline.synced();
   }
 
   /** The payments this wallet signed and still holds, oldest first (what it would report to its issuer). */
@@ -197,12 +212,15 @@ export class WalletEmulator implements CardLink {
     if (done) return done.rapdu;
     if (request.amount > this.#balance) return status(SW_INSUFFICIENT_BALANCE);
     if (request.amount > this.info.singleLimit) return status(SW_OVER_WALLET_LIMIT);
+    const capped = this.#offline.refusal(request.amount);
+    if (capped !== undefined) return status(capped);
     if (this.#counter >= MAX_COUNTER) return status(SW_CONDITIONS_NOT_SATISFIED);
     const holderVerified = this.profile === 'phone' ? this.#phoneVerified : this.#pinVerified;
     if (request.cvmRequired && !holderVerified) return status(SW_SECURITY_NOT_SATISFIED);
     // Counter and balance move before the signature leaves: a torn exchange never yields a reusable one.
     this.#counter++;
     this.#balance -= request.amount;
+    this.#offline.paid(request.amount);
     this.#pinVerified = false;
     const body = { counter: this.#counter, balanceAfter: this.#balance, holderVerified };
     const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));

@@ -84,6 +84,8 @@ export function issueWallet(
     dailyLimit: options.dailyLimit ?? 2 ** 48 - 1,
     notBefore: options.notBefore,
     notAfter: options.notAfter,
+    ...(options.offlineAmountCap !== undefined ? { offlineAmountCap: options.offlineAmountCap } : {}),
+    ...(options.offlineCountCap !== undefined ? { offlineCountCap: options.offlineCountCap } : {}),
   });
   return { keys, certificate };
 }

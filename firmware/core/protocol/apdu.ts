@@ -27,6 +27,9 @@ export const SW_WRONG_DATA = 0x6a80;
 export const SW_OVER_WALLET_LIMIT = 0x6a81;
 export const SW_FILE_NOT_FOUND = 0x6a82; // unknown AID
 export const SW_INSUFFICIENT_BALANCE = 0x6a84;
+/** The wallet's own offline caps since its last sync (certificate fields 8D, 8E): amount, then count. */
+export const SW_WALLET_OFFLINE_AMOUNT = 0x6a8a;
+export const SW_WALLET_OFFLINE_COUNT = 0x6a8b;
 export const SW_INS_NOT_SUPPORTED = 0x6d00;
 export const SW_CLA_NOT_SUPPORTED = 0x6e00;
 /** 63Cx: wrong PIN, x tries left. */

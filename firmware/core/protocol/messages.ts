@@ -35,6 +35,9 @@ const C = {
   issuerKeyId: 0x8a,
   issuerAlg: 0x8b,
   signature: 0x8c,
+  // The wallet's own offline caps (optional): after the signature on the wire, inside what is signed.
+  offlineAmountCap: 0x8d,
+  offlineCountCap: 0x8e,
 } as const;
 
 const CERTIFICATE_RULES: Record<number, FieldRule> = {
@@ -51,6 +54,8 @@ const CERTIFICATE_RULES: Record<number, FieldRule> = {
   [C.issuerKeyId]: { min: 4, max: 4 },
   [C.issuerAlg]: { min: 1, max: 1 },
   [C.signature]: { min: SIGNATURE_LENGTH, max: SIGNATURE_LENGTH },
+  [C.offlineAmountCap]: { min: 6, max: 6, optional: true },
+  [C.offlineCountCap]: { min: 2, max: 2, optional: true },
 };
 
 /** What an issuer signs about a wallet. Ids are 8 bytes, written as 16 lowercase hex digits. */
@@ -69,6 +74,12 @@ export interface CertificateBody {
   issuerKeyId: number;
   /** The issuer key's algorithm, bound into the signed bytes so one algorithm cannot pass for another. */
   issuerAlg: Alg;
+  /**
+   * The wallet's own offline caps since its last sync with the issuer (amount in minor units, number
+   * of payments), set by the issuer from the wallet class; the wallet enforces them itself.
+   */
+  offlineAmountCap?: number;
+  offlineCountCap?: number;
 }
 
 export interface Certificate extends CertificateBody {
@@ -108,18 +119,26 @@ function certificateFields(body: CertificateBody): Tlv[] {
   ];
 }
 
+function capFields(body: CertificateBody): Tlv[] {
+  const out: Tlv[] = [];
+  if (body.offlineAmountCap !== undefined) out.push({ tag: C.offlineAmountCap, value: encodeUint(body.offlineAmountCap, 6) });
+  if (body.offlineCountCap !== undefined) out.push({ tag: C.offlineCountCap, value: encodeUint(body.offlineCountCap, 2) });
+  return out;
+}
+
 /** The bytes an issuer signs for `body`. */
 export function certificateSignedPayload(tbs: Uint8Array): Uint8Array {
   return concatBytes(CERTIFICATE_DOMAIN, tbs);
 }
 
+/** What the issuer signs: every field but the signature, in order. */
 export function encodeCertificateBody(body: CertificateBody): Uint8Array {
-  return encodeTlv(certificateFields(body));
+  return encodeTlv([...certificateFields(body), ...capFields(body)]);
 }
 
 export function encodeCertificate(body: CertificateBody, signature: Uint8Array): Uint8Array {
   if (signature.length !== SIGNATURE_LENGTH) throw new TlvError(`signature of ${signature.length} bytes`);
-  return encodeTlv([...certificateFields(body), { tag: C.signature, value: signature }]);
+  return encodeTlv([...certificateFields(body), { tag: C.signature, value: signature }, ...capFields(body)]);
 }
 
 /** Parses a certificate (untrusted bytes). Throws TlvError. Says nothing about its signature. */
@@ -131,9 +150,14 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
   if (!publicKeyFits(alg, publicKey)) throw new TlvError(`public key of ${publicKey.length} bytes does not fit algorithm ${alg}`);
   const signature = f.get(C.signature)!;
   const sigStart = signature.byteOffset - bytes.byteOffset - 2;
+  const sigEnd = sigStart + 2 + SIGNATURE_LENGTH;
   const notBefore = decodeUint(f.get(C.notBefore)!);
   const notAfter = decodeUint(f.get(C.notAfter)!);
+  const amountCap = f.get(C.offlineAmountCap);
+  const countCap = f.get(C.offlineCountCap);
   return {
+    ...(amountCap ? { offlineAmountCap: decodeUint(amountCap) } : {}),
+    ...(countCap ? { offlineCountCap: decodeUint(countCap) } : {}),
     serial: toHex(f.get(C.serial)!),
     walletId: toHex(f.get(C.walletId)!),
     alg,
@@ -146,7 +170,7 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
     issuerKeyId: decodeUint(f.get(C.issuerKeyId)!),
     issuerAlg: algByte('issuer', f.get(C.issuerAlg)!),
     signature: signature.slice(),
-    tbs: bytes.slice(0, sigStart),
+    tbs: concatBytes(bytes.subarray(0, sigStart), bytes.subarray(sigEnd)),
     bytes: bytes.slice(),
   };
 }

@@ -34,6 +34,7 @@ import {
 import { encodeReceipt, RECORD_RECEIPT } from '../protocol/receipt';
 import { decodeRecallResponse, encodeIntent, encodeRelease, judgeRecall, MAX_INTENT_BYTES, RECORD_INTENT, RECORD_RELEASE, type Intent } from '../protocol/intent';
 import type { InDoubt } from './in-doubt';
+import { walletRefusal } from './wallet-refusal';
 import { TlvError } from '../protocol/tlv';
 import { checkPaymentSignature } from '../crypto/certificate';
 import type { IssuerKey } from '../crypto/keyring';
@@ -199,6 +200,8 @@ export class Tap {
     if (r.sw === SW_SECURITY_NOT_SATISFIED) return { kind: 'pin' };
     if (r.sw === SW_INSUFFICIENT_BALANCE) throw new DeclineError('insufficientBalance');
     if (r.sw === SW_OVER_WALLET_LIMIT) throw new DeclineError('overWalletSingleLimit', 'the wallet refused');
+    const refusal = walletRefusal(r.sw);
+    if (refusal) throw new DeclineError(refusal, `the wallet refused (${r.sw.toString(16)})`);
     if (r.sw !== SW_OK) throw new DeclineError('walletRefused', `PAY answered ${r.sw.toString(16)}`);
     const response = decodePayResponse(r.data);
     this.#ctx.risk.checkResponse(cert, response, this.#assessment!.cvmRequired);
