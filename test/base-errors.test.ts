@@ -7,7 +7,7 @@ import { CardLostError, JournalFullError } from '../firmware/base/ports';
 import { DeclineError } from '../firmware/base/reasons';
 import { TlvError } from '../firmware/core/protocol/tlv';
 import { ApduError } from '../firmware/core/protocol/apdu';
-import { JournalError } from '../firmware/core/journal/journal';
+import { FlashError, JournalBug } from '../firmware/core/journal/journal';
 import { WireError } from '../firmware/core/uplink/wire';
 import { FrameError } from '../drivers/pn532/frame';
 import { PN532Error, PN532TimeoutError } from '../drivers/pn532/pn532';
@@ -19,7 +19,7 @@ describe('errors: one base, named kinds, bugs told apart', () => {
   const made: Array<[Function, Error]> = [
     [TlvError, new TlvError('m')],
     [ApduError, new ApduError('m')],
-    [JournalError, new JournalError('m')],
+    [FlashError, new FlashError('m')],
     [WireError, new WireError('m')],
     [FrameError, new FrameError('m')],
     [PN532Error, new PN532Error('m', 0x27)],
@@ -46,7 +46,8 @@ describe('errors: one base, named kinds, bugs told apart', () => {
     expect(() => assert(1 + 1 === 3, 'arithmetic holds')).to.throw(AssertionError, 'arithmetic holds');
     expect(() => present(new Map<string, number>().get('x'), 'the entry')).to.throw(AssertionError, 'the entry is missing');
     expect(present(0, 'zero')).to.equal(0);
-    for (const e of [new AssertionError('x'), new TypeError('x'), new RangeError('x'), new ReferenceError('x')]) expect(isProgrammerError(e)).to.equal(true);
+    expect(new JournalBug('x')).to.be.instanceOf(AssertionError);
+    for (const e of [new AssertionError('x'), new JournalBug('x'), new TypeError('x'), new RangeError('x'), new ReferenceError('x')]) expect(isProgrammerError(e)).to.equal(true);
     expect(isProgrammerError(new Error('plain'))).to.equal(false);
     expect(isProgrammerError('a string')).to.equal(false);
   });

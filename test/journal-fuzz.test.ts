@@ -7,7 +7,7 @@ import { receiptPayload, RECEIPT, UPDATE } from './journal-workload';
 // Boot recovery over hostile flash contents: random bytes, and real journals with bits flipped, bytes
 // overwritten, blocks swapped. Recovery must never throw, never loop, and what it accepts must hang together.
 describe('journal recovery fuzz', () => {
-  it('opens 100,000 corrupted partitions without an exception, and replays consistent records', function () {
+  it('J12: opens 100,000 corrupted partitions without an exception, and replays consistent records', function () {
     this.timeout(600_000);
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
     console.log(`      journal fuzz seed ${seed} (FUZZ_SEED to replay)`);

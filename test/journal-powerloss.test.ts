@@ -8,7 +8,7 @@ import { runWorkload } from './journal-workload';
 describe('journal under power loss', () => {
   const seed = Number(process.env.JOURNAL_SEED ?? Date.now() % 1_000_000);
 
-  it('cut at every write and erase step of a run from an empty flash', function () {
+  it('J1 J3 J6 J9 J11: cut at every write and erase step of a run from an empty flash', function () {
     this.timeout(600_000);
     const options = { seed: 99, payments: 150, blocks: 6, cutEvery: 0, ackRate: 0.03 };
     const clean = runWorkload(options);
@@ -24,7 +24,7 @@ describe('journal under power loss', () => {
     expect(failures.slice(0, 10)).to.deep.equal([]);
   });
 
-  it('thousands of payments with uploads and reclaims, power cut again and again', function () {
+  it('J1 J3 J6 J9 J11: thousands of payments with uploads and reclaims, power cut again and again', function () {
     this.timeout(600_000);
     console.log(`      journal power-loss seed ${seed} (JOURNAL_SEED to replay)`);
     let cuts = 0;

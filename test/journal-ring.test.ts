@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readU32 } from '../firmware/base/bytes';
-import { Journal, JournalError, RECORD_OVERHEAD, RECORDS_START } from '../firmware/core/journal/journal';
+import { Journal, JournalBug, RECORD_OVERHEAD, RECORDS_START } from '../firmware/core/journal/journal';
 import { JournalFullError } from '../firmware/base/ports';
+import { isProgrammerError } from '../firmware/base/errors';
 import { FileFlash } from '../host/flash/file-flash';
 import { RamFlash } from '../host/flash/ram-flash';
 import { seededRandom } from './uplink-fuzz-helpers';
@@ -23,7 +24,7 @@ function fill(j: Journal, n: number, start = 0): number[] {
 }
 
 describe('journal ring', () => {
-  it('keeps records across a reboot, in order, with the sequence continuing', async () => {
+  it('J4 J5: keeps records across a reboot, in order, with the sequence continuing', async () => {
     const flash = new RamFlash({ blocks: 8 });
     const a = journal(flash);
     const seqs = fill(a, 25);
@@ -54,7 +55,25 @@ describe('journal ring', () => {
     for (let i = 0; i < 20; i++) j.appendSync(RECEIPT, receiptPayload(1, 1, ++n, 350));
     expect(j.canAppend(350)).to.equal(false);
     expect(j.unacknowledged(100, 1 << 20).map((r) => r.seq)[0]).to.equal(21);
-    expect(() => j.acknowledge(j.lastSeq + 1)).to.throw(JournalError);
+    expect(() => j.acknowledge(j.lastSeq + 1)).to.throw(JournalBug);
+  });
+
+  it('a call against its contract is a JournalBug (a programmer error), not an operating error', () => {
+    const flash = new RamFlash({ blocks: 8 });
+    const closed = new Journal({ flash, reserveBlocks: 2 });
+    expect(() => closed.appendSync(RECEIPT, new Uint8Array(4))).to.throw(JournalBug, 'not opened');
+    const j = journal(flash);
+    expect(() => j.appendSync(0xf0, new Uint8Array(4))).to.throw(JournalBug, 'reserved');
+    expect(() => j.appendSync(RECEIPT, new Uint8Array(j.maxPayload + 1))).to.throw(JournalBug, 'exceeds');
+    expect(() => new Journal({ flash: new RamFlash({ blocks: 3 }), reserveBlocks: 2 })).to.throw(JournalBug, 'need at least');
+    for (const make of [() => j.acknowledge(99), () => j.appendSync(300, new Uint8Array(1))]) {
+      try {
+        make();
+        expect.fail('no error');
+      } catch (e) {
+        expect(isProgrammerError(e), String(e)).to.equal(true);
+      }
+    }
   });
 
   it('levels wear: every block is erased about as often as any other', () => {
@@ -69,7 +88,7 @@ describe('journal ring', () => {
     expect(Math.min(...counts)).to.be.greaterThan(15);
   });
 
-  it('carries the latest stored update and the acknowledgement forward across reclaims', () => {
+  it('J9 J10: carries the latest stored update and the acknowledgement forward across reclaims', () => {
     const flash = new RamFlash({ blocks: 8 });
     const j = journal(flash);
     j.appendSync(UPDATE, new Uint8Array([7, 7, 7]));
@@ -85,7 +104,7 @@ describe('journal ring', () => {
     expect(report.blocks).to.be.lessThan(8);
   });
 
-  it('drops a torn tail and writes on past it', () => {
+  it('J1 J2: drops a torn tail and writes on past it', () => {
     const flash = new RamFlash({ blocks: 8, random: seededRandom(3) });
     const j = journal(flash);
     fill(j, 3);
@@ -99,7 +118,7 @@ describe('journal ring', () => {
     expect(c.open()).to.include({ lastSeq: 4, records: 4 });
   });
 
-  it('does not accept a record altered in flash, even with a fixed-up CRC', () => {
+  it('J7 J8: does not accept a record altered in flash, even with a fixed-up CRC, and reports the break', () => {
     const flash = new RamFlash({ blocks: 8 });
     const j = journal(flash);
     fill(j, 25);

@@ -7,7 +7,8 @@
 //   acknowledged; records of "keyed" types (latest one wins: acknowledgement, checkpoints, stored
 //   updates) are first copied forward. A RECLAIM record names the newest epoch dropped, so a block
 //   whose erase was cut short can never come back.
-import { TaplineError } from '../../base/errors';
+import { AssertionError, TaplineError } from '../../base/errors';
+import { assert } from '../../base/assert';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, readU32, writeU32 } from '../../base/bytes';
 import { type Log, silentLog } from '../../base/platform';
@@ -35,9 +36,31 @@ const MAX_INDEX_ENTRIES = 16;
 /** Where a block's records start. */
 export const RECORDS_START = BLOCK_HEADER_BYTES + INDEX_BYTES;
 
-export class JournalError extends TaplineError {
-  override readonly name: string = 'JournalError';
+/**
+ * The flash misbehaved (an operating error): a block that will not erase or program, a record that no
+ * longer reads back. The caller declines the payment or retries later; nothing in the journal is wrong.
+ */
+export class FlashError extends TaplineError {
+  override readonly name: string = 'FlashError';
 }
+
+/**
+ * The journal was used against its contract, or one of its invariants broke (a programmer error): never
+ * a decline. It goes up to the main loop, which logs it and restarts (firmware/base/errors.ts).
+ */
+export class JournalBug extends AssertionError {
+  override readonly name: string = 'JournalBug';
+}
+
+function expect(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new JournalBug(message);
+}
+
+// The layout constants agree with each other (checked once, at module load).
+assert(RECORD_OVERHEAD === 1 + 1 + 2 + 4 + CHAIN_BYTES + 4, 'record overhead is marker, type, length, sequence, link and CRC');
+assert(BLOCK_HEADER_BYTES === 4 * 4 + CHAIN_BYTES + 4, 'block header is magic, epoch, first sequence, erase count, anchor and CRC');
+assert(INDEX_BYTES >= 9 + MAX_INDEX_ENTRIES * INDEX_ENTRY + 4, 'the index area holds every keyed entry and its CRC');
+assert(RECORDS_START % 4 === 0, 'records start 4-aligned');
 
 export interface JournalOptions {
   flash: Flash;
@@ -164,7 +187,7 @@ export class Journal implements DurableLog {
     this.#ackTypes = new Set(options.acknowledgedTypes ?? [1]);
     this.#keyedTypes = new Set([...(options.keyedTypes ?? []), RECORD_ACK, RECORD_RECLAIM]);
     if (options.checkpoint) this.#keyedTypes.add(options.checkpoint.type);
-    if (this.#keyedTypes.size > MAX_INDEX_ENTRIES) throw new JournalError(`at most ${MAX_INDEX_ENTRIES} keyed record types`);
+    if (this.#keyedTypes.size > MAX_INDEX_ENTRIES) throw new JournalBug(`at most ${MAX_INDEX_ENTRIES} keyed record types`);
     // Two at least: one the acknowledgement may take, one that reclaim bookkeeping always finds.
     this.#reserve = Math.max(2, options.reserveBlocks ?? 4);
     this.#checkpoint = options.checkpoint;
@@ -175,8 +198,8 @@ export class Journal implements DurableLog {
     const status = this.#flash.status();
     this.#blocks = status.blocks;
     this.#blockLength = status.blockLength;
-    if (this.#blockLength < 512 || this.#blockLength % 4 !== 0) throw new JournalError(`unsupported block length ${this.#blockLength}`);
-    if (this.#blocks < this.#reserve + 2) throw new JournalError(`${this.#blocks} blocks: need at least ${this.#reserve + 2}`);
+    if (this.#blockLength < 512 || this.#blockLength % 4 !== 0) throw new JournalBug(`unsupported block length ${this.#blockLength}`);
+    if (this.#blocks < this.#reserve + 2) throw new JournalBug(`${this.#blocks} blocks: need at least ${this.#reserve + 2}`);
   }
 
   /** Largest payload one record can hold. */
@@ -216,7 +239,7 @@ export class Journal implements DurableLog {
     for (let b = newest; b && run.length < this.#blocks; ) {
       run.unshift(b);
       const prev = headers[(b.index - 1 + this.#blocks) % this.#blocks];
-      b = prev && prev.epoch === b.epoch - 1 && prev.epoch > 0 ? prev : undefined;
+      b = prev && prev.epoch === b.epoch - 1 && prev.epoch > 0 && prev.firstSeq <= b.firstSeq ? prev : undefined;
     }
     const keyed = new Map<number, Located>();
     let ackedUpTo = 0;
@@ -269,14 +292,17 @@ export class Journal implements DurableLog {
     }
     for (const message of breaks) this.#log('error', 'journal', `chain break: ${message}`);
     this.#ring = live;
-    this.#keyed = new Map([...keyed].filter(([, at]) => at.block.epoch > reclaimed));
-    this.#reclaimedEpoch = reclaimed;
     const head = live[live.length - 1];
+    const lastSeq = head ? head.lastSeq : 0;
+    // An index entry naming a record past the end of the journal (forged flash) is dropped, not trusted.
+    this.#keyed = new Map([...keyed].filter(([, at]) => at.block.epoch > reclaimed && at.seq <= lastSeq));
+    this.#reclaimedEpoch = reclaimed;
     this.#nextSeq = head ? head.lastSeq + 1 : 1;
     this.#chain = head ? head.endChain : new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = Math.min(ackedUpTo, this.#nextSeq - 1);
     this.#lastCheckpointSeq = this.#checkpoint ? (this.#keyed.get(this.#checkpoint.type)?.seq ?? 0) : 0;
     this.#opened = true;
+    this.#checkInvariants();
     const report: RecoveryReport = {
       blocks: live.length,
       records: this.#countRecords(),
@@ -306,6 +332,7 @@ export class Journal implements DurableLog {
     this.#keyed.clear();
     this.#lastCheckpointSeq = 0;
     this.#opened = true;
+    this.#checkInvariants();
   }
 
   canAppend(bytes: number): boolean {
@@ -337,25 +364,26 @@ export class Journal implements DurableLog {
   }
 
   appendSync(type: number, payload: Uint8Array): number {
-    if (!Number.isInteger(type) || type < 1 || type >= RECORD_ACK) throw new JournalError(`record type ${type} is reserved or invalid`);
+    if (!Number.isInteger(type) || type < 1 || type >= RECORD_ACK) throw new JournalBug(`record type ${type} is reserved or invalid`);
     return this.#append(type, payload, 'user');
   }
 
   /** Records that the service holds every receipt up to `seq`, then reclaims what that frees. */
   acknowledge(seq: number): void {
     if (seq <= this.#ackedUpTo) return;
-    if (seq > this.lastSeq) throw new JournalError(`cannot acknowledge ${seq}: the last record is ${this.lastSeq}`);
+    if (seq > this.lastSeq) throw new JournalBug(`cannot acknowledge ${seq}: the last record is ${this.lastSeq}`);
     const payload = new Uint8Array(4);
     writeU32(payload, 0, seq);
     this.#append(RECORD_ACK, payload, 'internal');
     this.#ackedUpTo = seq;
     this.#reclaim();
+    this.#checkInvariants();
   }
 
   /** Appends a checkpoint now (after a state change no record says, e.g. the offline totals reset). */
   checkpoint(): number {
     const cp = this.#checkpoint;
-    if (!cp) throw new JournalError('no checkpoint configured');
+    if (!cp) throw new JournalBug('no checkpoint configured');
     return this.#append(cp.type, cp.snapshot(), 'internal');
   }
 
@@ -434,7 +462,7 @@ export class Journal implements DurableLog {
   }
 
   #mustBeOpen(): void {
-    if (!this.#opened) throw new JournalError('journal not opened');
+    if (!this.#opened) throw new JournalBug('journal not opened');
   }
 
   /**
@@ -446,7 +474,7 @@ export class Journal implements DurableLog {
     this.#mustBeOpen();
     const size = align4(RECORD_OVERHEAD + payload.length);
     if (payload.length > this.maxPayload) {
-      throw new JournalError(`record of ${payload.length} bytes exceeds the ${this.maxPayload} one block holds`);
+      throw new JournalBug(`record of ${payload.length} bytes exceeds the ${this.maxPayload} one block holds`);
     }
     const cp = this.#checkpoint;
     if (room === 'user' && cp && this.#nextSeq - this.#lastCheckpointSeq > this.#checkpointEvery) {
@@ -490,9 +518,36 @@ export class Journal implements DurableLog {
       if (cp && type === cp.type) this.#lastCheckpointSeq = seq;
       this.#nextSeq = seq + 1;
       this.#chain = chain;
+      this.#checkInvariants(false);
       return seq;
     }
-    throw new JournalError('flash keeps failing to program');
+    throw new FlashError('flash keeps failing to program');
+  }
+
+  /**
+   * The journal's invariants, checked at the end of every state-changing function: a failure is a bug
+   * in the journal (JournalBug), never what the flash held, which open() has already judged.
+   */
+  #checkInvariants(whole = true): void {
+    const ring = this.#ring;
+    expect(ring.length <= this.#blocks, `ring of ${ring.length} blocks in a partition of ${this.#blocks}`);
+    expect(this.#ackedUpTo <= this.lastSeq, `acknowledged up to ${this.#ackedUpTo} beyond the last record ${this.lastSeq}`);
+    expect(this.#lastCheckpointSeq <= this.lastSeq, `checkpoint ${this.#lastCheckpointSeq} beyond the last record ${this.lastSeq}`);
+    // An append changes only the head: the rest is checked where the ring changes (open, reclaim).
+    for (let i = whole ? 0 : Math.max(0, ring.length - 2); i < ring.length; i++) {
+      const b = ring[i]!;
+      expect(b.end >= RECORDS_START && b.end <= this.#blockLength && b.end % 4 === 0, `block ${b.index} ends at ${b.end}`);
+      expect(b.epoch > this.#reclaimedEpoch, `block ${b.index} of epoch ${b.epoch} is at or below the reclaimed epoch ${this.#reclaimedEpoch}`);
+      expect(b.lastSeq >= b.firstSeq - 1, `block ${b.index} ends at ${b.lastSeq} before it starts at ${b.firstSeq}`);
+      const prev = ring[i - 1];
+      if (prev) expect(b.epoch > prev.epoch, `epoch ${b.epoch} of block ${b.index} follows epoch ${prev.epoch}`);
+    }
+    const head = ring[ring.length - 1];
+    expect(!head || head.lastSeq === this.lastSeq, `the head ends at ${head?.lastSeq}, the journal at ${this.lastSeq}`);
+    if (!whole) return;
+    for (const [type, at] of this.#keyed) {
+      expect(at.seq <= this.lastSeq && ring.includes(at.block), `keyed record ${at.seq} (type ${type}) is outside the ring`);
+    }
   }
 
   #reclaimable(): number {
@@ -517,13 +572,13 @@ export class Journal implements DurableLog {
     const at = cp && this.#keyed.get(cp.type);
     if (cp && !(at && at.seq > last.lastSeq && !dropped.includes(at.block))) {
       const snapshot = { type: cp.type, payload: cp.snapshot() };
-      if (!this.#keyedTypes.has(snapshot.type)) throw new JournalError(`checkpoint type ${snapshot.type} is not keyed`);
+      if (!this.#keyedTypes.has(snapshot.type)) throw new JournalBug(`checkpoint type ${snapshot.type} is not keyed`);
       this.#append(snapshot.type, snapshot.payload, 'reclaim');
     }
     for (const [type, at] of [...this.#keyed]) {
       if (type === RECORD_RECLAIM || !dropped.includes(at.block)) continue;
       const record = this.#parseAt(at.block, at.offset);
-      if (!record) throw new JournalError(`record ${at.seq} no longer reads back`);
+      if (!record) throw new FlashError(`record ${at.seq} no longer reads back`);
       this.#append(type, record.payload.slice(), 'reclaim');
     }
     const payload = new Uint8Array(4);
@@ -532,6 +587,7 @@ export class Journal implements DurableLog {
     this.#ring = this.#ring.filter((b) => !dropped.includes(b));
     this.#reclaimedEpoch = last.epoch;
     this.#log('debug', 'journal', `reclaimed ${n} block(s) up to epoch ${last.epoch}`);
+    this.#checkInvariants();
   }
 
   #openBlock(room: Room): Block {
@@ -569,10 +625,11 @@ export class Journal implements DurableLog {
       this.#flash.write(header, base);
       if (equalBytes(readBytes(this.#flash, base, RECORDS_START), header)) {
         this.#ring.push(block);
+        this.#checkInvariants(false);
         return block;
       }
     }
-    throw new JournalError(`block ${index} cannot be erased and programmed`);
+    throw new FlashError(`block ${index} cannot be erased and programmed`);
   }
 
   #parseHeader(index: number, h: Uint8Array): Block | undefined {
