@@ -21,8 +21,14 @@
 
 #if MBEDTLS_VERSION_MAJOR < 3
 	#define taplineSha256(input, length, output) mbedtls_sha256_ret(input, length, output, 0)
+	#define taplineSha256Start(context) mbedtls_sha256_starts_ret(context, 0)
+	#define taplineSha256Update(context, input, length) mbedtls_sha256_update_ret(context, input, length)
+	#define taplineSha256Finish(context, output) mbedtls_sha256_finish_ret(context, output)
 #else
 	#define taplineSha256(input, length, output) mbedtls_sha256(input, length, output, 0)
+	#define taplineSha256Start(context) mbedtls_sha256_starts(context, 0)
+	#define taplineSha256Update(context, input, length) mbedtls_sha256_update(context, input, length)
+	#define taplineSha256Finish(context, output) mbedtls_sha256_finish(context, output)
 #endif
 
 /* Bytes of a Uint8Array, DataView or ArrayBuffer argument. */
@@ -122,13 +128,24 @@ void xs_tapline_ed25519_verify(xsMachine *the)
 	xsmcSetBoolean(xsResult, ok);
 }
 
-/* sha256(bytes) -> ArrayBuffer of 32 bytes. */
+/*
+ * sha256(...parts) -> ArrayBuffer of 32 bytes: SHA-256 of the parts' concatenation, so that the journal's
+ * chain link (previous link, record head, payload) is hashed without copying them into one buffer.
+ */
 void xs_tapline_sha256(xsMachine *the)
 {
-	xsUnsignedValue length;
+	int argc = xsmcArgc;
 	uint8_t digest[32];
-	uint8_t *bytes = bytesOf(the, 0, &length);
-	taplineSha256(bytes, length, digest);
+	mbedtls_sha256_context context;
+	mbedtls_sha256_init(&context);
+	taplineSha256Start(&context);
+	for (int i = 0; i < argc; i++) {
+		xsUnsignedValue length;
+		uint8_t *bytes = bytesOf(the, i, &length);
+		taplineSha256Update(&context, bytes, length);
+	}
+	taplineSha256Finish(&context, digest);
+	mbedtls_sha256_free(&context);
 	xsmcSetArrayBuffer(xsResult, digest, sizeof(digest));
 }
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fromHex, toHex } from '../firmware/base/bytes';
 import { Keyring } from '../firmware/core/crypto/keyring';
@@ -88,6 +89,31 @@ describe('payment core: protocol test vectors (docs/vectors)', () => {
         for (const key of [...`${v.request.fields.amount}#`]) await terminal.handle({ type: 'key', key: key as any });
         expect(outcomeOf(await terminal.handle({ type: 'card', link }))).to.equal('approved');
         expect(toHex(journal.records[0]!.payload)).to.equal(v.receipt);
+      });
+
+      it('hashes the certificate once per tap through the verifier\'s port, and the payment check uses that digest', async () => {
+        const tap = async (sha256: (parts: Uint8Array[]) => Uint8Array) => {
+          const terminal = new Terminal({
+            mode: 'merchant',
+            terminalId: v.request.fields.terminalId,
+            merchantId: v.request.fields.merchantId,
+            verifier: new Verifier({ keyring: new Keyring([issuerKey(v)]), sha256 }),
+            risk: new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: v.time - 60 }),
+            journal: new MemoryJournal(),
+            clock: new VirtualClock({ wallTime: v.time }),
+            random: () => fromHex(v.request.fields.challenge),
+            nextSeq: v.request.fields.terminalSeq,
+          });
+          let step = 0;
+          const link = { transceive: async () => fromHex(v.exchange[step++]!.response) };
+          for (const key of [...`${v.request.fields.amount}#`]) await terminal.handle({ type: 'key', key: key as any });
+          return outcomeOf(await terminal.handle({ type: 'card', link }));
+        };
+        let calls = 0;
+        const counted = (parts: Uint8Array[]) => (calls++, createHash('sha256').update(Buffer.concat(parts)).digest());
+        expect(await tap(counted)).to.equal('approved');
+        expect(calls, 'cache lookup, verdict and payment payload share one digest').to.equal(1);
+        expect(await tap(() => new Uint8Array(32))).to.equal('badSignature');
       });
 
       it('refuses the vector with any signed byte changed', () => {

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { XSScenario } from '../host/xs/scenario';
 import { badProvisioning, bootAndPay, DeviceWorld, offlineCapAcrossReboot, payThenReboot, slowReader } from './xs/device-world';
 import { verifySignature, type VerifyFn } from '../firmware/core/crypto/verify';
+import type { HashPort } from '../firmware/base/hash';
+import { referenceHashes } from '../firmware/app/native';
 
 type Engine = { name: string; call: <T>(handler: string, args?: unknown) => Promise<T> };
 
@@ -88,15 +90,18 @@ describe('device app: boot and main loop on Node', () => {
   });
 });
 
+/** Boots with these native parts and takes one keyed payment. */
+async function payWithNative(o: { verify?: VerifyFn; hashes?: HashPort }): Promise<DeviceWorld> {
+  const w = new DeviceWorld(o);
+  await w.boot();
+  await w.keys('1200#');
+  w.chip.placeCard(w.wallet());
+  await w.steps(50, () => w.runner!.approved + w.runner!.declined > 0);
+  return w;
+}
+
 describe('device app: a native signature primitive', () => {
-  async function payWith(verify: VerifyFn): Promise<DeviceWorld> {
-    const w = new DeviceWorld({ verify });
-    await w.boot();
-    await w.keys('1200#');
-    w.chip.placeCard(w.wallet());
-    await w.steps(50, () => w.runner!.approved + w.runner!.declined > 0);
-    return w;
-  }
+  const payWith = (verify: VerifyFn) => payWithNative({ verify });
 
   it('is used for payments once it agrees with the reference at boot', async () => {
     let calls = 0;
@@ -112,6 +117,36 @@ describe('device app: a native signature primitive', () => {
     const w = await payWith(() => (calls++, true));
     expect(w.logs).to.include('[error] selftest: native signature verification disagrees with the reference: using JavaScript');
     expect(calls).to.be.at.most(3);
+    expect(w.runner!.approved).to.equal(1);
+  });
+});
+
+describe('device app: native hashes', () => {
+  const payWith = (hashes: HashPort) => payWithNative({ hashes });
+
+  it('chain the journal and digest certificates once they give the known answers at boot', async () => {
+    const calls = { sha256: 0, crc32: 0 };
+    const reference = referenceHashes();
+    const w = await payWith({
+      sha256: (parts) => (calls.sha256++, reference.sha256(parts)),
+      crc32: (bytes, start, end) => (calls.crc32++, reference.crc32(bytes, start, end)),
+    });
+    expect(w.logs).to.include('[info] selftest: native SHA-256 and CRC-32 give the known answers: in use');
+    expect(w.runner!.approved).to.equal(1);
+    // boot's known answers (1 + 1), then the tap: the certificate digest, the intent's and the receipt's links
+    expect(calls.sha256, 'certificate digest and two journal links at least').to.be.at.least(1 + 3);
+    expect(calls.crc32).to.be.greaterThan(1 + 2);
+  });
+
+  it('are refused at boot when they give a wrong answer, and the journal stays on the JavaScript ones', async () => {
+    const calls = { sha256: 0, crc32: 0 };
+    const reference = referenceHashes();
+    const w = await payWith({
+      sha256: (parts) => (calls.sha256++, reference.sha256(parts)),
+      crc32: (bytes, start, end) => (calls.crc32++, reference.crc32(bytes, start, end) ^ 1),
+    });
+    expect(w.logs).to.include('[error] selftest: native SHA-256 or CRC-32 gives a wrong answer: using JavaScript');
+    expect(calls).to.deep.equal({ sha256: 1, crc32: 1 });
     expect(w.runner!.approved).to.equal(1);
   });
 });

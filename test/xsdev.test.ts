@@ -9,7 +9,8 @@ import { crc32 } from 'node:zlib';
 import { fromHex, toHex, utf8Encode } from '../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256, type Alg } from '../firmware/core/crypto/verify';
 import { certificateSignedPayload, decodeCertificate, decodePayResponse, paymentSignedPayload } from '../firmware/core/protocol/messages';
-import { SELF_TEST_VECTORS } from '../firmware/app/boot';
+import { HASH_SELF_TEST, SELF_TEST_VECTORS } from '../firmware/app/boot';
+import type { HashInput, HashOutput } from '../host/xsdev/app';
 import { verifySignature } from '../firmware/core/crypto/verify';
 import { BOARDS, creationOf, DeviceHost, type Creation } from '../host/xsdev/device-host';
 import { recordScenario, runScenario, type TapScenario } from '../host/xsdev/scenario';
@@ -96,6 +97,12 @@ describe('boot self-test vectors', () => {
       expect(verifySignature(alg, fromHex(v.otherKey), message, fromHex(v.signature))).to.equal(false);
     }
   });
+
+  it('the hashes\' known answers are node:crypto\'s and zlib\'s', () => {
+    const t = HASH_SELF_TEST;
+    expect(createHash('sha256').update(t.sha256Parts.join('')).digest('hex')).to.equal(t.sha256);
+    expect(crc32(Buffer.from(t.crcInput.slice(t.crcStart, t.crcEnd)))).to.equal(t.crc32);
+  });
 });
 
 describe('device-sized XS host (native/xsdev) @xs', function () {
@@ -114,6 +121,7 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
       for (const s of [merchant, transit]) {
         const r = await onHost(creation, (host) => runScenario(host, s, true));
         expect(r.boot.value.logs).to.include('[info] selftest: native signature verification agrees with the reference: in use');
+        expect(r.boot.value.logs).to.include('[info] selftest: native SHA-256 and CRC-32 give the known answers: in use');
         for (const tap of [r.cold, r.warm]) {
           expect(tap.value.outcome, `${board} ${s.mode}`).to.equal('approved');
           expect(tap.value.deferred, 'verified before approving / opening').to.equal(false);
@@ -148,14 +156,29 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
     expect(results.value.slice(0, 4).every(([r]) => r), 'the docs/vectors signatures').to.equal(true);
   });
 
-  it('native SHA-256 and CRC-32 agree with node:crypto, zlib and the journal\'s CRC-32 on fuzzed inputs', async () => {
-    const inputs = ['', '00', ...Array.from({ length: 40 }, (_, i) => toHex(randomBytes(i * 37)))];
-    const results = await onHost(creationOf('esp32s3-devkitc'), (host) => host.call<Array<{ sha256: string; crc32: number; crc32Js: number }>>('hashes', { inputs }));
+  it('native SHA-256 and CRC-32 agree with the JavaScript reference in XS, node:crypto and zlib on vectors and fuzzed inputs', async () => {
+    const random = seededRandom('xsdev hashes');
+    const vectors = ['pay-p256.json', 'pay-ed25519.json'].flatMap((f) => {
+      const v = JSON.parse(readFileSync(new URL(`../docs/vectors/${f}`, import.meta.url), 'utf8'));
+      return [v.certificate.hex as string, v.request.hex as string, v.response.hex as string];
+    });
+    const fuzzed = Array.from({ length: 60 }, (_, i) => toHex(random(i < 20 ? i : (random(2)[0]! << 8 | random(1)[0]!) % 1500)));
+    const pick = (n: number) => (n === 0 ? 0 : (random(2)[0]! << 8 | random(1)[0]!) % (n + 1));
+    const inputs: HashInput[] = [...vectors, ...fuzzed].map((hex) => {
+      const n = hex.length / 2;
+      const cuts = [pick(n), pick(n), pick(n)].sort((a, b) => a - b);
+      const [start, end] = [pick(n), pick(n)].sort((a, b) => a - b) as [number, number];
+      return { hex, cuts, start, end };
+    });
+    inputs.push({ hex: '', cuts: [], start: 0, end: 0 }, { hex: toHex(utf8Encode('abc')), cuts: [1, 1], start: 0, end: 3 });
+    const results = await onHost(creationOf('esp32s3-devkitc'), (host) => host.call<HashOutput[]>('hashes', { inputs }));
     results.value.forEach((r, i) => {
-      const bytes = Buffer.from(inputs[i]!, 'hex');
-      expect(r.sha256).to.equal(createHash('sha256').update(bytes).digest('hex'));
-      expect(r.crc32).to.equal(crc32(bytes));
-      expect(r.crc32Js).to.equal(r.crc32);
+      const c = inputs[i]!;
+      const bytes = Buffer.from(c.hex, 'hex');
+      expect(r.sha256, `case ${i}`).to.equal(createHash('sha256').update(bytes).digest('hex'));
+      expect(r.sha256Js, `case ${i}`).to.equal(r.sha256);
+      expect(r.crc32, `case ${i}`).to.equal(crc32(bytes.subarray(c.start, c.end)));
+      expect(r.crc32Js, `case ${i}`).to.equal(r.crc32);
     });
   });
 });

@@ -6,6 +6,7 @@ import { TaplineError } from '../base/errors';
 import type { Clock, Log, RandomBytes } from '../base/platform';
 import { equalBytes, fromHex, utf8Encode } from '../base/bytes';
 import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
+import type { HashPort } from '../base/hash';
 import type { Journal, RecoveryReport } from '../core/journal/journal';
 import type { Flash } from '../core/journal/flash';
 import { Keyring } from '../core/crypto/keyring';
@@ -52,6 +53,12 @@ export interface BootOptions {
    * a gate, so then the terminal defers as before.
    */
   verifyBeforeOpen?: boolean;
+  /**
+   * SHA-256 and CRC-32 for the journal (hash chain, torn-write check) and the certificate digests
+   * (default: noble's and firmware/core/journal/crc32.ts). The device passes native ones; boot checks
+   * them on known answers first and falls back to the JavaScript ones if they differ.
+   */
+  hashes?: HashPort;
   readerAttempts?: number;
   /** Delay before the first reader retry; doubles each time. */
   readerRetryMs?: number;
@@ -101,7 +108,8 @@ export async function boot(o: BootOptions): Promise<Booted> {
   log('info', 'boot', `terminal ${provisioning.terminalId} merchant ${provisioning.merchantId} mode ${provisioning.mode}` +
     (provisioning.fare !== undefined ? ` fare ${provisioning.fare}` : ''));
 
-  const store = new TerminalStore({ flash: o.journalFlash, log, riskOptions: { config: provisioning.risk } });
+  const hashes = chooseHashes(o);
+  const store = new TerminalStore({ flash: o.journalFlash, log, riskOptions: { config: provisioning.risk }, journal: hashes });
   const { journal } = store;
   let recovery: RecoveryReport;
   try {
@@ -119,7 +127,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   const { risk, inDoubt } = store;
   const keyring = new Keyring(provisionedIssuerKeys(provisioning));
   const verify = chooseVerify(o);
-  const verifier = new Verifier({ keyring, cacheSize: 16, verify });
+  const verifier = new Verifier({ keyring, cacheSize: 16, verify, sha256: hashes?.sha256 });
   const verifyBeforeOpen = o.verifyBeforeOpen ?? verify !== verifySignature;
   const terminal = new Terminal({
     mode: provisioning.mode,
@@ -245,6 +253,38 @@ function chooseVerify(o: BootOptions): VerifyFn {
     o.log('error', 'selftest', `native signature verification failed (${errorText(e)}): using JavaScript`);
   }
   return verifySignature;
+}
+
+// Known answers: SHA-256 of "abc" (FIPS 180-2), given in two parts, and the CRC-32 check value of
+// "123456789" (the zlib CRC), computed over a range of a longer buffer.
+export const HASH_SELF_TEST = {
+  sha256Parts: ['a', 'bc'],
+  sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+  crcInput: 'x123456789y',
+  crcStart: 1,
+  crcEnd: 10,
+  crc32: 0xcbf43926,
+} as const;
+
+function hashesPass(h: HashPort): boolean {
+  const t = HASH_SELF_TEST;
+  const digest = h.sha256(t.sha256Parts.map(utf8Encode));
+  return digest.length === 32 && equalBytes(digest, fromHex(t.sha256)) && h.crc32(utf8Encode(t.crcInput), t.crcStart, t.crcEnd) === t.crc32;
+}
+
+/** The native hashes if they give the known answers; undefined (the JavaScript defaults) otherwise. */
+function chooseHashes(o: BootOptions): HashPort | undefined {
+  if (!o.hashes) return undefined;
+  try {
+    if (hashesPass(o.hashes)) {
+      o.log('info', 'selftest', 'native SHA-256 and CRC-32 give the known answers: in use');
+      return o.hashes;
+    }
+    o.log('error', 'selftest', 'native SHA-256 or CRC-32 gives a wrong answer: using JavaScript');
+  } catch (e) {
+    o.log('error', 'selftest', `native hashing failed (${errorText(e)}): using JavaScript`);
+  }
+  return undefined;
 }
 
 function runSelfTest(o: BootOptions, verify: VerifyFn, journal: Journal, reader: boolean): SelfTest {

@@ -8,7 +8,7 @@ export const PIN_MAP = pinMap as PinMap;
 export { selectBoard, pinMask, PinMapError } from './pins';
 export { boot, BootError, RECORD_RISK_STATE, type Booted } from './boot';
 export { ALG_P256, ALG_ED25519, verifySignature, type VerifyFn } from '../core/crypto/verify';
-export { nativeVerify, nativeHashes, type NativePrimitives, type HashPort } from './native';
+export { nativeVerify, nativeHashes, referenceHashes, type NativePrimitives, type HashPort } from './native';
 export { toHex, fromHex, utf8Encode } from '../base/bytes';
 export { Crc32 } from '../core/journal/crc32';
 export { Runner, type EffectSink } from './runner';

@@ -11,7 +11,7 @@ import config from 'mc/config';
 import {
   boot, BootError, checkJournalPartition, DeviceSink, Display, JOURNAL_PARTITION, ModdableHttpTransport, openFeedback, openKeypad,
   Online, openReader, PartitionAdapter, PIN_MAP, PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard,
-  TicksClock, WifiLink, nativeVerify,
+  TicksClock, WifiLink, nativeHashes, nativeVerify,
 } from './bundle';
 import * as native from 'tapline-native';
 
@@ -58,6 +58,8 @@ async function main(): Promise<void> {
     log,
     // mbedTLS P-256 and libsodium Ed25519 (native/tapline_native.c); boot checks them against noble.
     verify: nativeVerify(native),
+    // mbedTLS SHA-256 and a C CRC-32 for the journal and the certificate digests; checked at boot too.
+    hashes: nativeHashes(native),
     provisioningText: () => readProvisioningText(provisionFlash),
     journalFlash,
     openReader: () => openReader(board, io, clock, log),

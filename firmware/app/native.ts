@@ -3,20 +3,20 @@
 // Moddable module's functions, the device-sized host (native/xsdev) its own build of the same C file.
 // noble and firmware/core/journal/crc32.ts stay the reference; boot checks the verifier against noble.
 import { ALG_ED25519, ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type VerifyFn } from '../core/crypto/verify';
+import type { HashPort } from '../base/hash';
+import { nobleSha256 } from '../core/journal/journal';
+import { Crc32 } from '../core/journal/crc32';
 
 /** What the C module exports (each takes Uint8Arrays; none keeps a reference to its arguments). */
 export interface NativePrimitives {
   p256Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
-  sha256(bytes: Uint8Array): ArrayBuffer;
+  /** SHA-256 of the arguments' concatenation. */
+  sha256(...parts: Uint8Array[]): ArrayBuffer;
   crc32(bytes: Uint8Array, start?: number, end?: number): number;
 }
 
-/** The hashing port the journal can take (SHA-256 for its chain, CRC-32 for torn writes). */
-export interface HashPort {
-  sha256(bytes: Uint8Array): Uint8Array;
-  crc32(bytes: Uint8Array, start?: number, end?: number): number;
-}
+export type { HashPort } from '../base/hash';
 
 /** verifySignature's contract over the native verifiers: false for a wrong-sized key or signature. */
 export function nativeVerify(n: NativePrimitives): VerifyFn {
@@ -28,9 +28,16 @@ export function nativeVerify(n: NativePrimitives): VerifyFn {
   };
 }
 
+/** The journal's chain and torn-write checks and the certificate digests, in C. */
 export function nativeHashes(n: NativePrimitives): HashPort {
   return {
-    sha256: (bytes) => new Uint8Array(n.sha256(bytes)),
-    crc32: (bytes, start = 0, end = bytes.length) => n.crc32(bytes, start, end),
+    sha256: (parts) => new Uint8Array(n.sha256(...parts)),
+    crc32: (bytes, start, end) => n.crc32(bytes, start, end),
   };
+}
+
+/** The JavaScript hashes the native ones are checked against (and the journal's defaults). */
+export function referenceHashes(): HashPort {
+  const crc = new Crc32();
+  return { sha256: nobleSha256, crc32: (bytes, start, end) => crc.compute(bytes, start, end) };
 }

@@ -40,6 +40,22 @@ export interface TapReply {
   recorded?: Record<string, string>;
 }
 
+export interface HashInput {
+  hex: string;
+  /** Ascending offsets where the input is cut into parts for SHA-256. */
+  cuts: number[];
+  /** The CRC-32's range. */
+  start: number;
+  end: number;
+}
+
+export interface HashOutput {
+  sha256: string;
+  sha256Js: string;
+  crc32: number;
+  crc32Js: number;
+}
+
 /** A random source that repeats exactly, so Node's recording and XS's replay send the same APDUs. */
 function repeatableRandom(seed: number): (length: number) => Uint8Array {
   let state = seed >>> 0;
@@ -87,6 +103,7 @@ export class DeviceApp {
       provisioningText: () => t.readProvisioningText(new t.PartitionAdapter(provision)),
       journalFlash,
       verify: a.native && this.#env.native ? t.nativeVerify(this.#env.native) : undefined,
+      hashes: a.native && this.#env.native ? t.nativeHashes(this.#env.native) : undefined,
       openReader: () => {
         throw new Error('the wallet exchange is replayed, no reader');
       },
@@ -165,14 +182,28 @@ export class DeviceApp {
     });
   }
 
-  /** SHA-256 and CRC-32 of each input, native: compared on the host with node:crypto and zlib. */
-  hashes(inputs: string[]): Array<{ sha256: string; crc32: number; crc32Js: number }> {
+  /**
+   * SHA-256 (of the input cut into parts at `cuts`) and CRC-32 (of bytes[start..end)) of each input,
+   * native and by the JavaScript reference, both in XS: compared on the host with node:crypto and zlib.
+   */
+  hashes(inputs: HashInput[]): HashOutput[] {
     const t = this.#env.tapline;
-    const hashes = t.nativeHashes(this.#nativePrimitives());
-    const crc = new t.Crc32();
-    return inputs.map((hex) => {
-      const bytes = t.fromHex(hex);
-      return { sha256: t.toHex(hashes.sha256(bytes)), crc32: hashes.crc32(bytes), crc32Js: crc.compute(bytes) };
+    const native = t.nativeHashes(this.#nativePrimitives());
+    const reference = t.referenceHashes();
+    return inputs.map((c) => {
+      const bytes = t.fromHex(c.hex);
+      const parts: Uint8Array[] = [];
+      let from = 0;
+      for (const cut of [...c.cuts, bytes.length]) {
+        parts.push(bytes.subarray(from, cut));
+        from = cut;
+      }
+      return {
+        sha256: t.toHex(native.sha256(parts)),
+        sha256Js: t.toHex(reference.sha256(parts)),
+        crc32: native.crc32(bytes, c.start, c.end),
+        crc32Js: reference.crc32(bytes, c.start, c.end),
+      };
     });
   }
 

@@ -5,6 +5,7 @@
 import { toHex, utf8Encode } from '../../firmware/base/bytes';
 import { VirtualClock, type Log } from '../../firmware/base/platform';
 import { ALG_P256, type VerifyFn } from '../../firmware/core/crypto/verify';
+import type { HashPort } from '../../firmware/base/hash';
 import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { boot, type Booted } from '../../firmware/app/boot';
@@ -41,6 +42,7 @@ export interface DeviceWorldOptions {
   rootPublic?: Uint8Array;
   /** A signature primitive in place of noble's, as the device passes its native P-256. */
   verify?: VerifyFn;
+  hashes?: HashPort;
   /** The wall time at boot; null: unknown (a power cycle without network). */
   wallTime?: number | null;
 }
@@ -68,6 +70,7 @@ export class DeviceWorld {
   runner: Runner | undefined;
   #silent: number;
   #verify: VerifyFn | undefined;
+  #hashes: HashPort | undefined;
 
   constructor(o: DeviceWorldOptions = {}) {
     this.clock = new VirtualClock({ start: 1000, wallTime: o.wallTime === null ? undefined : (o.wallTime ?? NOW) });
@@ -88,6 +91,7 @@ export class DeviceWorld {
     this.buzzer = new BuzzerRecorder({ clock: this.clock });
     this.#silent = o.silentAttempts ?? 0;
     this.#verify = o.verify;
+    this.#hashes = o.hashes;
   }
 
   #provisioningText(): string {
@@ -136,6 +140,7 @@ export class DeviceWorld {
       provisioningText: () => readProvisioningText(provision),
       journalFlash: this.flash,
       verify: this.#verify,
+      hashes: this.#hashes,
       openReader: () => {
         if (this.#silent > 0) {
           this.#silent--;

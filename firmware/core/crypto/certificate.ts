@@ -1,7 +1,7 @@
 // The checks a wallet certificate and a payment signature must pass, shared by the terminal (at the tap)
 // and the settlement service (re-verifying receipts): one piece of code for both sides.
 import { DeclineError } from '../../base/reasons';
-import { certificateSignedPayload, paymentSignedPayload, type Certificate, type PayResponse } from '../protocol/messages';
+import { certificateDigest, certificateSignedPayload, paymentSignedPayload, type Certificate, type PayResponse } from '../protocol/messages';
 import type { IssuerKey } from './keyring';
 import { verifySignature, type VerifyFn } from './verify';
 
@@ -35,9 +35,18 @@ export function checkCertificateSignature(cert: Certificate, key: IssuerKey, ver
   }
 }
 
-/** Checks the wallet's signature over the whole exchange. `request` is the exact bytes sent. */
-export function checkPaymentSignature(cert: Certificate, request: Uint8Array, response: PayResponse, verify: VerifyFn = verifySignature): void {
-  const payload = paymentSignedPayload(cert.alg, cert.bytes, request, response.tbs);
+/**
+ * Checks the wallet's signature over the whole exchange. `request` is the exact bytes sent; `certDigest`
+ * is certificateDigest(cert.bytes), passed by a caller that already has it.
+ */
+export function checkPaymentSignature(
+  cert: Certificate,
+  request: Uint8Array,
+  response: PayResponse,
+  verify: VerifyFn = verifySignature,
+  certDigest: Uint8Array = certificateDigest(cert.bytes),
+): void {
+  const payload = paymentSignedPayload(cert.alg, cert.bytes, request, response.tbs, certDigest);
   if (!verify(cert.alg, cert.publicKey, payload, response.signature)) {
     throw new DeclineError('badSignature', `wallet ${cert.walletId}: payment signature does not verify`);
   }

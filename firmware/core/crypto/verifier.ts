@@ -1,9 +1,10 @@
 // The terminal's certificate checks with a bounded cache of certificates whose issuer signature has
 // been verified, so a returning wallet costs one signature verification (its payment) instead of two.
 import { toHex } from '../../base/bytes';
-import { certificateDigest, type Certificate } from '../protocol/messages';
+import type { HashPort } from '../../base/hash';
+import { certificateDigest, type Certificate, type PayResponse } from '../protocol/messages';
 import { DeclineError } from '../../base/reasons';
-import { checkCertificateSignature, checkDates, issuerKeyFor } from './certificate';
+import { checkCertificateSignature, checkDates, checkPaymentSignature, issuerKeyFor } from './certificate';
 import type { IssuerKey, Keyring } from './keyring';
 import { verifySignature, type VerifyFn } from './verify';
 
@@ -13,13 +14,21 @@ export interface VerifierOptions {
   cacheSize?: number;
   /** The signature primitive (default: verifySignature, pure JavaScript). */
   verify?: VerifyFn;
+  /** SHA-256 for the certificate digests (default: noble's; the device passes its native one). */
+  sha256?: HashPort['sha256'];
 }
 
 export class Verifier {
   readonly keyring: Keyring;
   readonly cacheSize: number;
   readonly verify: VerifyFn;
+  readonly #sha256: HashPort['sha256'] | undefined;
   #cache = new Map<string, true>();
+  /**
+   * The digest of the certificate of the tap in progress: the cache lookup, the verdict and the payment
+   * payload all need it, and a tap decodes its certificate once, so one hash serves them all.
+   */
+  #digested: { cert: Certificate; digest: Uint8Array } | undefined;
   /** The keyring generation the cached verdicts were made under. */
   #generation: number;
 
@@ -27,6 +36,7 @@ export class Verifier {
     this.keyring = options.keyring;
     this.cacheSize = options.cacheSize ?? 64;
     this.verify = options.verify ?? verifySignature;
+    this.#sha256 = options.sha256;
     this.#generation = this.keyring.generation;
   }
 
@@ -88,7 +98,21 @@ export class Verifier {
     while (this.#cache.size > this.cacheSize) this.#cache.delete(this.#cache.keys().next().value!);
   }
 
+  /** Checks the wallet's signature over the exchange (checkPaymentSignature), with this verifier's primitives. */
+  checkPayment(cert: Certificate, request: Uint8Array, response: PayResponse): void {
+    checkPaymentSignature(cert, request, response, this.verify, this.digest(cert));
+  }
+
+  /** SHA-256 of the certificate's bytes (certificateDigest), through the hash port. */
+  digest(cert: Certificate): Uint8Array {
+    const d = this.#digested;
+    if (d && d.cert === cert) return d.digest;
+    const digest = this.#sha256 ? this.#sha256([cert.bytes]) : certificateDigest(cert.bytes);
+    this.#digested = { cert, digest };
+    return digest;
+  }
+
   #id(cert: Certificate): string {
-    return toHex(certificateDigest(cert.bytes));
+    return toHex(this.digest(cert));
   }
 }

@@ -329,13 +329,20 @@ export function decodePayResponse(bytes: Uint8Array): PayResponse {
  * What the wallet signs: the payment domain, then a TLV of the wallet's algorithm, the digest of its
  * whole certificate, the request bytes exactly as received and the response fields before the signature.
  * Everything both sides said, so changing any byte of it (amount, terminal, challenge, counter) fails.
+ * A caller that already holds the certificate's digest (the terminal's verifier) passes it.
  */
-export function paymentSignedPayload(alg: Alg, certificate: Uint8Array, request: Uint8Array, responseTbs: Uint8Array): Uint8Array {
+export function paymentSignedPayload(
+  alg: Alg,
+  certificate: Uint8Array,
+  request: Uint8Array,
+  responseTbs: Uint8Array,
+  certDigest: Uint8Array = certificateDigest(certificate),
+): Uint8Array {
   return concatBytes(
     PAYMENT_DOMAIN,
     encodeTlv([
       { tag: 0x80, value: encodeUint(alg, 1) },
-      { tag: 0x81, value: certificateDigest(certificate) },
+      { tag: 0x81, value: certDigest },
       { tag: 0x82, value: request },
       { tag: 0x83, value: responseTbs },
     ]),

@@ -36,7 +36,6 @@ import { decodeRecallResponse, encodeIntent, encodeRelease, judgeRecall, MAX_INT
 import type { InDoubt } from './in-doubt';
 import { walletRefusal } from './wallet-refusal';
 import { TlvError } from '../protocol/tlv';
-import { checkPaymentSignature } from '../crypto/certificate';
 import type { IssuerKey } from '../crypto/keyring';
 import type { Verifier } from '../crypto/verifier';
 import type { Assessment, Mode, RiskEngine } from '../risk/engine';
@@ -206,7 +205,7 @@ export class Tap {
     const response = decodePayResponse(r.data);
     this.#ctx.risk.checkResponse(cert, response, this.#assessment!.cvmRequired);
     const deferred = this.#deferCertificate;
-    if (!deferred) checkPaymentSignature(cert, request, response, this.#ctx.verifier.verify);
+    if (!deferred) this.#ctx.verifier.checkPayment(cert, request, response);
     const receipt = encodeReceipt({ terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred });
     let journalSeq: number;
     try {
@@ -305,7 +304,7 @@ export class Tap {
       const response = decodePayResponse(recall.response!);
       try {
         if (!verifier.isVerified(cert)) verifier.verifySignature(cert, key);
-        checkPaymentSignature(cert, intent.request, response, verifier.verify);
+        verifier.checkPayment(cert, intent.request, response);
       } catch (e) {
         log('warn', 'tap', `in-doubt ${intent.terminalSeq}: recalled response does not verify (${e instanceof Error ? e.message : String(e)}); left to the service`);
         this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
@@ -397,7 +396,7 @@ function toDecline(e: unknown): Decline {
 export function verifyPending(verifier: Verifier, p: PendingVerification): Decline | undefined {
   try {
     verifier.verifySignature(p.certificate, p.key);
-    checkPaymentSignature(p.certificate, p.request, p.response, verifier.verify);
+    verifier.checkPayment(p.certificate, p.request, p.response);
     return undefined;
   } catch (e) {
     return toDecline(e);
