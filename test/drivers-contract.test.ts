@@ -79,7 +79,7 @@ describe('drivers: the driver contract', () => {
     expect(opened).to.deep.equal([{ data: 21, clock: 22, port: undefined, address: 0x3c, hz: 400_000 }]);
     panel.init();
     expect(() => new SSD1306({ io, data: 21, clock: 22 })).to.throw(RangeError, 'in use');
-    for (const bad of [{ height: 48 }, { address: 0x3e }, { hz: 1_000_000 }, { chunk: 0 }, { width: 96 }])
+    for (const bad of [{ height: 48 }, { address: 0x3e }, { hz: 1_000_000 }, { chunkBytes: 0 }, { width: 96 }])
       expect(() => new SSD1306({ io, data: 21, clock: 22, ...bad }), JSON.stringify(bad)).to.throw(RangeError, /SSD1306/);
     panel.close();
     panel.close();
@@ -148,7 +148,7 @@ describe('drivers: the driver contract', () => {
     const transport = new PN532UART({ io, transmit: 17, receive: 16, port: 2, clock });
     expect(opened).to.deep.equal([{ transmit: 17, receive: 16, port: 2, baud: 115_200 }]);
     expect(() => new PN532UART({ io, clock, baud: 0 })).to.throw(RangeError, /PN532 baud/);
-    expect(() => new PN532UART({ io, clock, chunk: 1000 })).to.throw(RangeError, /PN532 UART chunk/);
+    expect(() => new PN532UART({ io, clock, chunkBytes: 1000 })).to.throw(RangeError, /PN532 UART chunkBytes/);
     transport.close();
     transport.close();
     expect(() => transport.read()).to.throw(/PN532 UART is closed/);

@@ -9,6 +9,7 @@ import { SimPN532 } from '../host/sim/hw/pn532';
 import { TestCard } from '../host/sim/hw/test-card';
 import { readerRig } from '../host/sim/hw/rig';
 import { prng, seedFromEnv } from './drivers-helpers';
+import { present } from '../firmware/base/assert';
 
 const SEEDS = [
   '0000ff06fad50332010607e800',
@@ -34,7 +35,7 @@ function mutate(rand: () => number): Uint8Array {
   for (let e = 0; e < edits; e++) {
     const at = Math.floor(rand() * (bytes.length + 1));
     const op = rand();
-    if (op < 0.4) bytes[at % bytes.length] ^= 1 << Math.floor(rand() * 8);
+    if (op < 0.4) bytes[at % bytes.length] = present(bytes[at % bytes.length], 'fuzzed byte') ^ (1 << Math.floor(rand() * 8));
     else if (op < 0.6) bytes.splice(at, 1);
     else if (op < 0.8) bytes.splice(at, 0, Math.floor(rand() * 256));
     else bytes[at % bytes.length] = [0x00, 0xff, 0x01, 0xfe][Math.floor(rand() * 4)]!;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { concatBytes, fromHex, toHex } from '../firmware/base/bytes';
+import { concatBytes, fromHex, toHex, xorByte } from '../firmware/base/bytes';
 import { VirtualClock } from '../firmware/base/platform';
 import { CardLostError } from '../firmware/base/ports';
 import { ACK_FRAME, decodeFrame, encodeFrame, ERROR_FRAME, FrameError, FrameParser, NACK_FRAME } from '../drivers/pn532/frame';
@@ -112,13 +112,13 @@ describe('drivers: PN532 frames', () => {
 
   it('flags a bad data checksum as corrupt and a bad length checksum as noise', () => {
     const bad = fromHex(KNOWN.firmwareVersion);
-    bad[bad.length - 2] ^= 1;
+    xorByte(bad, bad.length - 2, 1);
     const p = new FrameParser();
     p.push(bad);
     expect(p.next()).to.deep.equal({ kind: 'corrupt' });
     expect(() => decodeFrame(bad)).to.throw(FrameError, /checksum/);
     const badLength = fromHex(KNOWN.firmwareVersion);
-    badLength[4] ^= 1;
+    xorByte(badLength, 4, 1);
     p.push(concatBytes(badLength, fromHex(KNOWN.ack)));
     expect(p.next()).to.deep.equal({ kind: 'ack' });
   });
@@ -168,7 +168,7 @@ for (const via of ['i2c', 'spi', 'uart'] as const) {
     it('reads a certificate-sized file through 61xx GET RESPONSE and chains long answers with MI', async () => {
       const r = rig(via);
       await r.reader.begin();
-      const card = new TestCard({ fileLength: 200, chunk: 96 });
+      const card = new TestCard({ fileBytes: 200, chunkBytes: 96 });
       r.chip.placeCard(card);
       const t = (await r.reader.waitForCard(200))!;
       await t.link.transceive(SELECT);
@@ -203,7 +203,7 @@ for (const via of ['i2c', 'spi', 'uart'] as const) {
 
 describe('drivers: PN532 faults', () => {
   it('extended frames carry 261-byte parts both ways', async () => {
-    const r = readerRig({ via: 'i2c', clock: new VirtualClock(), chip: { maxDataIn: 261 }, driver: { chunk: 261 } });
+    const r = readerRig({ via: 'i2c', clock: new VirtualClock(), chip: { maxDataInBytes: 261 }, driver: { chunkBytes: 261 } });
     await r.reader.begin();
     r.chip.placeCard(new TestCard());
     const t = (await r.reader.waitForCard(200))!;
@@ -413,7 +413,7 @@ describe('drivers: PN532 on a noisy line', () => {
       const clock = new VirtualClock();
       const r = readerRig({ via, clock, chip: { seed } });
       await r.reader.begin();
-      const card = new TestCard({ fileLength: 200 });
+      const card = new TestCard({ fileBytes: 200 });
       r.chip.placeCard(card);
       r.chip.faults.noise = 0.05;
       const outcomes: Record<string, number> = {};
@@ -509,7 +509,7 @@ describe('drivers: PN532 commands', () => {
 describe("drivers: PN532 with a real chip's timing", () => {
   for (const via of ['i2c', 'spi', 'uart'] as const)
     it(`takes a 300-byte R-APDU whose first frame carries 262 bytes of DataIn (LEN 265) (${via})`, async () => {
-      const r = rig(via, { maxDataIn: 262 });
+      const r = rig(via, { maxDataInBytes: 262 });
       await r.reader.begin();
       r.chip.placeCard(new TestCard());
       const t = (await r.reader.waitForCard(200))!;
@@ -667,7 +667,7 @@ describe('drivers: a PN532 as the card (target mode, ISO/IEC 14443-4 PICC)', () 
     it(`a reader finds the emulated card and exchanges APDUs with the card behind it (${via})`, async () => {
       const clock = new VirtualClock();
       const reader = readerRig({ via: 'uart', clock });
-      const target = readerRig({ via, clock, chip: { maxDataIn: 100 } });
+      const target = readerRig({ via, clock, chip: { maxDataInBytes: 100 } });
       target.chip.holdTo(reader.chip);
       await reader.reader.begin();
       const card = new PN532Card({ pn532: target.pn532, identity: { nfcid1: Uint8Array.of(0xa1, 0xb2, 0xc3), historical: fromHex('7461706c696e65') } });

@@ -351,24 +351,22 @@ export class TestTerminal {
 
   /** One tap with the payment core's Tap; the wallet leaves the field afterwards. */
   async pay(wallet: WalletEmulator, amount: number): Promise<TapResult> {
-    const tap = new Tap(
-      {
-        mode: 'merchant',
-        terminalId: this.terminalId,
-        merchantId: this.merchantId,
-        currency: this.risk.config.currency,
-        verifier: this.verifier,
-        risk: this.risk,
-        journal: this.journal,
-        clock: this.clock,
-        random: this.#random,
-        log: silentLog,
-        inDoubt: new InDoubt(),
-      },
-      wallet,
+    const tap = new Tap({
+      mode: 'merchant',
+      terminalId: this.terminalId,
+      merchantId: this.merchantId,
+      currency: this.risk.config.currency,
+      verifier: this.verifier,
+      risk: this.risk,
+      journal: this.journal,
+      clock: this.clock,
+      random: this.#random,
+      log: silentLog,
+      inDoubt: new InDoubt(),
+      link: wallet,
       amount,
-      ++this.#seq,
-    );
+      terminalSeq: ++this.#seq,
+    });
     const result = await tap.start();
     wallet.removed();
     if (result.kind !== 'approved') this.#seq--;

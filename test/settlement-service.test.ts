@@ -1,7 +1,7 @@
 // The settlement service end to end, on a real HTTP server on loopback, against SQLite and a real
 // PostgreSQL: the same tests for both backends.
 import { expect } from 'chai';
-import { toHex, fromHex } from '../firmware/base/bytes';
+import { toHex, fromHex, xorByte } from '../firmware/base/bytes';
 import { decodeReceipt, encodeReceipt } from '../firmware/core/protocol/receipt';
 import { UPDATE_DENY_LIST, UPDATE_KEYRING, UPDATE_TIME, verifyUpdate } from '../firmware/core/uplink/updates';
 import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
@@ -286,7 +286,7 @@ for (const { name, start } of BACKENDS) {
       // Tamper: the amount inside the second request goes up; the wallet's signature no longer covers it.
       const r = decodeReceipt(t1.journal.records[1]!.payload);
       const request = r.request.slice();
-      request[request.indexOf(0x81) + 7] ^= 0x10;
+      xorByte(request, request.indexOf(0x81) + 7, 0x10);
       t1.journal.records[1]!.payload = encodeReceipt({ ...r, request });
       const up = await t1.upload(world.url);
       expect(up.response!.results[0]!.status).to.equal(RESULT_ACCEPTED);
@@ -321,7 +321,7 @@ for (const { name, start } of BACKENDS) {
       await expectError(world.post('/v1/batches', new Uint8Array(300_000)), 413, 'body-too-large');
       await expectError(world.post('/v1/batches', good, 'text/plain'), 415, 'unsupported-media-type');
       const badSig = good.slice();
-      badSig[badSig.length - 5] ^= 1;
+      xorByte(badSig, badSig.length - 5, 1);
       await expectError(world.post('/v1/batches', badSig), 401, 'bad-signature');
       const stranger = await world.terminal('T9', { register: false });
       await stranger.pay(w, 100);

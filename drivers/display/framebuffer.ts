@@ -21,8 +21,9 @@ export class Framebuffer {
   set(x: number, y: number, on = true): void {
     if (x < 0 || y < 0 || x >= this.width || y >= this.height) return;
     const i = (y >> 3) * this.width + x;
-    if (on) this.bytes[i] |= 1 << (y & 7);
-    else this.bytes[i] &= ~(1 << (y & 7));
+    // i is inside bytes: x and y were checked against the geometry above
+    if (on) this.bytes[i] = this.bytes[i]! | (1 << (y & 7));
+    else this.bytes[i] = this.bytes[i]! & ~(1 << (y & 7));
   }
 
   get(x: number, y: number): boolean {

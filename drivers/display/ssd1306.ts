@@ -14,7 +14,7 @@ const CONTROL_COMMANDS = 0x00;
 const CONTROL_DATA = 0x40;
 
 /** The commands the driver sends, by their datasheet names (section 9, command table). */
-export const Command = {
+export const SSD1306Command = {
   SetContrast: 0x81,
   ResumeToRam: 0xa4,
   NormalDisplay: 0xa6,
@@ -55,7 +55,7 @@ const VCOMH = 0x40;
  *  segment and COM remap, COM pins, contrast, pre-charge, VCOMH, resume RAM, normal, no scroll, on. */
 export function initSequence(height: number): Uint8Array {
   if (height !== 32 && height !== 64) throw new RangeError(`SSD1306 height must be 32 or 64, not ${String(height)}`);
-  const C = Command;
+  const C = SSD1306Command;
   return Uint8Array.of(
     C.DisplayOff,
     C.SetClockDivide, CLOCK_DEFAULT,
@@ -83,14 +83,14 @@ export interface SSD1306Options extends I2CDriverOptions {
   width?: number;
   height?: number;
   /** Data bytes per I2C write (the ESP32 driver is happy with a few dozen). */
-  chunk?: number;
+  chunkBytes?: number;
 }
 
 export class SSD1306 {
   #io: I2C | undefined;
   readonly width: number;
   readonly height: number;
-  readonly #chunk: number;
+  readonly #chunkBytes: number;
   /** What the panel holds, to send only the pages that changed. */
   #shown: Uint8Array | undefined;
 
@@ -98,7 +98,7 @@ export class SSD1306 {
     this.width = checkRange('SSD1306 width', options.width ?? 128, 128, 128);
     this.height = options.height ?? 64;
     if (this.height !== 32 && this.height !== 64) throw new RangeError(`SSD1306 height must be 32 or 64, not ${String(this.height)}`);
-    this.#chunk = checkRange('SSD1306 chunk', options.chunk ?? 32, 1, 255);
+    this.#chunkBytes = checkRange('SSD1306 chunkBytes', options.chunkBytes ?? 32, 1, 255);
     const address = checkRange('SSD1306 address', options.address ?? SSD1306_ADDRESS, SSD1306_ADDRESS, SSD1306_ADDRESS + 1);
     const hz = checkRange('SSD1306 hz', options.hz ?? SSD1306_HZ, 1, SSD1306_HZ);
     this.#io = new options.io({ data: options.data, clock: options.clock, port: options.port, address, hz });
@@ -123,15 +123,15 @@ export class SSD1306 {
   }
 
   setContrast(level: number): void {
-    this.commands([Command.SetContrast, checkRange('contrast', level, 0, 255)]);
+    this.commands([SSD1306Command.SetContrast, checkRange('contrast', level, 0, 255)]);
   }
 
   setOn(on: boolean): void {
-    this.commands([on ? Command.DisplayOn : Command.DisplayOff]);
+    this.commands([on ? SSD1306Command.DisplayOn : SSD1306Command.DisplayOff]);
   }
 
   setInverted(inverted: boolean): void {
-    this.commands([inverted ? Command.InverseDisplay : Command.NormalDisplay]);
+    this.commands([inverted ? SSD1306Command.InverseDisplay : SSD1306Command.NormalDisplay]);
   }
 
   /** Sends the pages of `fb` that differ from what the panel shows (all of them after init). */
@@ -144,9 +144,9 @@ export class SSD1306 {
       const from = page * this.width;
       const row = fb.bytes.subarray(from, from + this.width);
       if (this.#shown && equalBytes(row, this.#shown.subarray(from, from + this.width))) continue;
-      this.commands([Command.SetColumnAddress, 0, this.width - 1, Command.SetPageAddress, page, page]);
-      for (let at = 0; at < row.length; at += this.#chunk) {
-        const part = row.subarray(at, Math.min(row.length, at + this.#chunk));
+      this.commands([SSD1306Command.SetColumnAddress, 0, this.width - 1, SSD1306Command.SetPageAddress, page, page]);
+      for (let at = 0; at < row.length; at += this.#chunkBytes) {
+        const part = row.subarray(at, Math.min(row.length, at + this.#chunkBytes));
         const out = new Uint8Array(part.length + 1);
         out[0] = CONTROL_DATA;
         out.set(part, 1);

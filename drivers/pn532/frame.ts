@@ -9,7 +9,7 @@ export const ERROR_TFI = 0x7f;
  * Most bytes (TFI + data) an extended frame carries: the largest response is InDataExchange's, TFI,
  * response code and status ahead of 262 bytes of DataIn (UM0701-02 7.3.8), LEN 265.
  */
-export const MAX_FRAME_DATA = 265;
+export const MAX_FRAME_DATA_BYTES = 265;
 
 export const ACK_FRAME = Uint8Array.of(0x00, 0x00, 0xff, 0x00, 0xff, 0x00);
 export const NACK_FRAME = Uint8Array.of(0x00, 0x00, 0xff, 0xff, 0x00, 0x00);
@@ -31,7 +31,7 @@ export type Frame =
 /** Encodes an information frame: TFI then `data`; extended when TFI + data exceed 255 bytes. */
 export function encodeFrame(tfi: number, data: Uint8Array): Uint8Array {
   const len = data.length + 1;
-  if (len > MAX_FRAME_DATA) throw new FrameError(`frame data too long: ${data.length} bytes (at most ${MAX_FRAME_DATA - 1})`);
+  if (len > MAX_FRAME_DATA_BYTES) throw new FrameError(`frame data too long: ${data.length} bytes (at most ${MAX_FRAME_DATA_BYTES - 1})`);
   const extended = len > 255;
   const head = extended ? 8 : 5;
   const out = new Uint8Array(head + len + 2);
@@ -122,18 +122,18 @@ export class FrameParser {
         return { kind: 'nack' };
       }
       let head: number;
-      let dataLen: number;
+      let dataBytes: number;
       let extended = false;
       if (len === 0xff && lcs === 0xff) {
         if (this.length < 7) return undefined;
         const m = this.buffer[4]!;
         const l = this.buffer[5]!;
-        if (((m + l + this.buffer[6]!) & 0xff) !== 0 || ((m << 8) | l) === 0 || ((m << 8) | l) > MAX_FRAME_DATA) {
+        if (((m + l + this.buffer[6]!) & 0xff) !== 0 || ((m << 8) | l) === 0 || ((m << 8) | l) > MAX_FRAME_DATA_BYTES) {
           this.resync();
           continue;
         }
         head = 7;
-        dataLen = (m << 8) | l;
+        dataBytes = (m << 8) | l;
         extended = true;
       } else {
         if (((len + lcs) & 0xff) !== 0 || len === 0) {
@@ -141,19 +141,19 @@ export class FrameParser {
           continue;
         }
         head = 4;
-        dataLen = len;
+        dataBytes = len;
       }
-      if (this.length < head + dataLen + 1) return undefined;
+      if (this.length < head + dataBytes + 1) return undefined;
       let sum = 0;
-      for (let i = 0; i < dataLen + 1; i++) sum += this.buffer[head + i]!;
+      for (let i = 0; i < dataBytes + 1; i++) sum += this.buffer[head + i]!;
       if ((sum & 0xff) !== 0) {
-        this.consume(head + dataLen + 1);
+        this.consume(head + dataBytes + 1);
         return { kind: 'corrupt' };
       }
       const tfi = this.buffer[head]!;
-      const data = this.buffer.slice(head + 1, head + dataLen);
-      this.consume(head + dataLen + 1);
-      if (tfi === ERROR_TFI && dataLen === 1) return { kind: 'error' };
+      const data = this.buffer.slice(head + 1, head + dataBytes);
+      this.consume(head + dataBytes + 1);
+      if (tfi === ERROR_TFI && dataBytes === 1) return { kind: 'error' };
       return { kind: 'info', tfi, data, extended };
     }
   }

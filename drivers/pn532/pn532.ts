@@ -3,10 +3,10 @@
 import { TaplineError } from '../../firmware/base/errors';
 import type { Clock, Log } from '../../firmware/base/platform';
 import { silentLog } from '../../firmware/base/platform';
-import { ACK_FRAME, NACK_FRAME, encodeFrame, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA, PN532_TO_HOST, type Frame } from './frame';
+import { ACK_FRAME, NACK_FRAME, encodeFrame, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA_BYTES, PN532_TO_HOST, type Frame } from './frame';
 import type { PN532Transport } from './transport';
 
-export const Command = {
+export const PN532Command = {
   Diagnose: 0x00,
   GetFirmwareVersion: 0x02,
   SetParameters: 0x12,
@@ -78,13 +78,13 @@ export interface PN532Options {
   /** NACKs sent for one response before giving up on a line that keeps corrupting it. */
   maxNacks?: number;
   /** Largest DataOut / DataIn carried in one frame; more is chained (MI). */
-  chunk?: number;
+  chunkBytes?: number;
 }
 
 export interface CommandOptions {
   timeoutMs?: number;
   /** Longest response data the command can return: bounds an I2C read. */
-  maxResponse?: number;
+  maxResponseBytes?: number;
   /**
    * Whether the command may be sent again when its ACK does not come (default true). Not for commands
    * that reach a card: the ACK may be lost while the chip runs the command, and a card must never get
@@ -102,8 +102,8 @@ export class PN532 {
   private readonly pollMs: number;
   private readonly retries: number;
   private readonly maxNacks: number;
-  readonly chunk: number;
-  private readonly parser = new FrameParser(MAX_FRAME_DATA * 2 + 32);
+  readonly chunkBytes: number;
+  private readonly parser = new FrameParser(MAX_FRAME_DATA_BYTES * 2 + 32);
   private asleep: boolean;
   private busy = false;
 
@@ -116,8 +116,8 @@ export class PN532 {
     this.pollMs = options.pollMs ?? 1;
     this.retries = options.retries ?? 2;
     this.maxNacks = options.maxNacks ?? 3;
-    this.chunk = options.chunk ?? 252;
-    if (!(this.chunk >= 1 && this.chunk <= MAX_FRAME_DATA - 3)) throw new RangeError(`chunk ${this.chunk} out of range`);
+    this.chunkBytes = options.chunkBytes ?? 252;
+    if (!(this.chunkBytes >= 1 && this.chunkBytes <= MAX_FRAME_DATA_BYTES - 3)) throw new RangeError(`chunkBytes ${this.chunkBytes} out of range`);
     // HSU starts in low-battery mode and needs the wake-up preamble; I2C and SPI listen at once.
     this.asleep = this.transport.name === 'uart';
   }
@@ -143,7 +143,7 @@ export class PN532 {
     payload[0] = code;
     payload.set(params, 1);
     const frame = encodeFrame(HOST_TO_PN532, payload);
-    const most = frameSize((options.maxResponse ?? MAX_FRAME_DATA - 1) + 1);
+    const most = frameSize((options.maxResponseBytes ?? MAX_FRAME_DATA_BYTES - 1) + 1);
     let early: Frame | undefined;
     let acked = false;
     let lastError = '';
@@ -229,7 +229,7 @@ export class PN532 {
     for (let reads = 0; reads < 16; reads++) {
       let bytes: Uint8Array | undefined;
       try {
-        bytes = this.transport.read(frameSize(MAX_FRAME_DATA), frameSize(MAX_FRAME_DATA));
+        bytes = this.transport.read(frameSize(MAX_FRAME_DATA_BYTES), frameSize(MAX_FRAME_DATA_BYTES));
       } catch {
         break;
       }
@@ -266,7 +266,7 @@ export class PN532 {
       const frame = this.parser.next();
       if (frame) return frame;
       // a floating or shorted line can deliver bytes without end, and time may not move meanwhile
-      if (junk > 4 * (MAX_FRAME_DATA + 10)) throw new PN532Error(`${junk} bytes on the line without a frame`);
+      if (junk > 4 * (MAX_FRAME_DATA_BYTES + 10)) throw new PN532Error(`${junk} bytes on the line without a frame`);
       let bytes: Uint8Array | undefined;
       try {
         bytes = this.transport.read(this.parser.needed(), most);
@@ -291,26 +291,26 @@ export class PN532 {
   }
 
   async getFirmwareVersion(): Promise<FirmwareVersion> {
-    const r = await this.command(Command.GetFirmwareVersion, undefined, { maxResponse: 5 });
+    const r = await this.command(PN532Command.GetFirmwareVersion, undefined, { maxResponseBytes: 5 });
     if (r.length !== 4) throw new PN532Error(`firmware version: ${r.length} bytes, expected 4`);
     return { ic: r[0]!, version: r[1]!, revision: r[2]!, support: r[3]! };
   }
 
   /** Mode 1 = normal (no SAM). */
   async samConfiguration(mode = 0x01): Promise<void> {
-    await this.command(Command.SAMConfiguration, Uint8Array.of(mode), { maxResponse: 1 });
+    await this.command(PN532Command.SAMConfiguration, Uint8Array.of(mode), { maxResponseBytes: 1 });
   }
 
   /** Flags: 0x10 automatic RATS, 0x04 automatic ATR_RES, 0x02 use IRQ, 0x01 NAD used, 0x20 ISO 14443-4 picc emulation. */
   async setParameters(flags: number): Promise<void> {
-    await this.command(Command.SetParameters, Uint8Array.of(flags), { maxResponse: 1 });
+    await this.command(PN532Command.SetParameters, Uint8Array.of(flags), { maxResponseBytes: 1 });
   }
 
   async rfConfiguration(item: number, data: Uint8Array): Promise<void> {
     const params = new Uint8Array(data.length + 1);
     params[0] = item;
     params.set(data, 1);
-    await this.command(Command.RFConfiguration, params, { maxResponse: 1 });
+    await this.command(PN532Command.RFConfiguration, params, { maxResponseBytes: 1 });
   }
 
   async setField(on: boolean): Promise<void> {
@@ -334,7 +334,7 @@ export class PN532 {
   async inListPassiveTarget(timeoutMs = this.timeoutMs): Promise<TargetInfo | undefined> {
     let r: Uint8Array;
     try {
-      r = await this.command(Command.InListPassiveTarget, Uint8Array.of(0x01, 0x00), { timeoutMs, maxResponse: 64 });
+      r = await this.command(PN532Command.InListPassiveTarget, Uint8Array.of(0x01, 0x00), { timeoutMs, maxResponseBytes: 64 });
     } catch (error) {
       if (error instanceof PN532TimeoutError && /no response/.test(error.message)) return undefined;
       throw error;
@@ -342,17 +342,17 @@ export class PN532 {
     return parseTargets(r)[0];
   }
 
-  /** Exchanges data with target `tg`, chaining (MI) in both directions past `chunk` bytes. */
+  /** Exchanges data with target `tg`, chaining (MI) in both directions past `chunkBytes`. */
   async inDataExchange(tg: number, data: Uint8Array, timeoutMs = this.timeoutMs): Promise<Uint8Array> {
     // the chip, not the host, decides how much DataIn one frame carries (up to 262 bytes)
-    const maxResponse = MAX_FRAME_DATA - 1;
-    for (let offset = 0; ; offset += this.chunk) {
-      const last = offset + this.chunk >= data.length;
-      const part = data.subarray(offset, Math.min(data.length, offset + this.chunk));
+    const maxResponseBytes = MAX_FRAME_DATA_BYTES - 1;
+    for (let offset = 0; ; offset += this.chunkBytes) {
+      const last = offset + this.chunkBytes >= data.length;
+      const part = data.subarray(offset, Math.min(data.length, offset + this.chunkBytes));
       const params = new Uint8Array(part.length + 1);
       params[0] = last ? tg : tg | 0x40;
       params.set(part, 1);
-      const r = await this.command(Command.InDataExchange, params, { timeoutMs, maxResponse, resend: false });
+      const r = await this.command(PN532Command.InDataExchange, params, { timeoutMs, maxResponseBytes, resend: false });
       const status = checkStatus(r, 'InDataExchange');
       if (!last) {
         if (r.length !== 1) throw new PN532Error(`InDataExchange: ${r.length - 1} bytes answered a chained part`);
@@ -362,7 +362,7 @@ export class PN532 {
       let more = (status & 0x40) !== 0;
       let total = parts[0]!.length;
       while (more) {
-        const next = await this.command(Command.InDataExchange, Uint8Array.of(tg), { timeoutMs, maxResponse, resend: false });
+        const next = await this.command(PN532Command.InDataExchange, Uint8Array.of(tg), { timeoutMs, maxResponseBytes, resend: false });
         more = (checkStatus(next, 'InDataExchange') & 0x40) !== 0;
         parts.push(next.subarray(1));
         total += next.length - 1;
@@ -380,12 +380,12 @@ export class PN532 {
   }
 
   async inDeselect(tg: number): Promise<void> {
-    checkStatus(await this.command(Command.InDeselect, Uint8Array.of(tg), { maxResponse: 2 }), 'InDeselect');
+    checkStatus(await this.command(PN532Command.InDeselect, Uint8Array.of(tg), { maxResponseBytes: 2 }), 'InDeselect');
   }
 
   /** Releases target `tg` (0 = all). */
   async inRelease(tg = 0): Promise<void> {
-    checkStatus(await this.command(Command.InRelease, Uint8Array.of(tg), { maxResponse: 2 }), 'InRelease');
+    checkStatus(await this.command(PN532Command.InRelease, Uint8Array.of(tg), { maxResponseBytes: 2 }), 'InRelease');
   }
 
   /**
@@ -394,13 +394,13 @@ export class PN532 {
    * a lost card shows as CardLostError on the next APDU.
    */
   async targetPresent(): Promise<boolean> {
-    const r = await this.command(Command.Diagnose, Uint8Array.of(0x06), { maxResponse: 2 });
+    const r = await this.command(PN532Command.Diagnose, Uint8Array.of(0x06), { maxResponseBytes: 2 });
     return r.length === 1 && r[0] === 0x00;
   }
 
   /** Puts the chip to sleep; the next command wakes it (0xB0: I2C, SPI and HSU may wake it). */
   async powerDown(wakeUpEnable = 0xb0): Promise<void> {
-    checkStatus(await this.command(Command.PowerDown, Uint8Array.of(wakeUpEnable), { maxResponse: 2 }), 'PowerDown');
+    checkStatus(await this.command(PN532Command.PowerDown, Uint8Array.of(wakeUpEnable), { maxResponseBytes: 2 }), 'PowerDown');
     this.asleep = true;
   }
 
@@ -430,12 +430,12 @@ export function parseTargets(r: Uint8Array): TargetInfo[] {
     const tg = r[at]!;
     const sensRes = (r[at + 1]! << 8) | r[at + 2]!;
     const selRes = r[at + 3]!;
-    const uidLength = r[at + 4]!;
+    const uidBytes = r[at + 4]!;
     at += 5;
-    if (uidLength !== 4 && uidLength !== 7 && uidLength !== 10) throw new PN532Error(`InListPassiveTarget: NFCID length ${uidLength}`);
-    if (at + uidLength > r.length) throw new PN532Error('InListPassiveTarget: NFCID cut short');
-    const target: TargetInfo = { tg, sensRes, selRes, uid: r.slice(at, at + uidLength) };
-    at += uidLength;
+    if (uidBytes !== 4 && uidBytes !== 7 && uidBytes !== 10) throw new PN532Error(`InListPassiveTarget: NFCID length ${uidBytes}`);
+    if (at + uidBytes > r.length) throw new PN532Error('InListPassiveTarget: NFCID cut short');
+    const target: TargetInfo = { tg, sensRes, selRes, uid: r.slice(at, at + uidBytes) };
+    at += uidBytes;
     if ((selRes & 0x20) !== 0 && at < r.length) {
       const tl = r[at]!;
       if (tl < 1 || at + tl > r.length) throw new PN532Error(`InListPassiveTarget: ATS length ${tl} does not fit`);

@@ -5,7 +5,7 @@ import { toHex } from '../../firmware/base/bytes';
 import { IsoDep } from './isodep';
 import { PN532, PN532Error, type FirmwareVersion, type TargetInfo } from './pn532';
 
-export interface Tap {
+export interface Activation {
   target: TargetInfo;
   link: IsoDep;
 }
@@ -50,7 +50,7 @@ export class NfcReader {
   }
 
   /** Resolves with the card once an ISO/IEC 14443-4 target is in the field, or undefined after `timeoutMs`. */
-  async waitForCard(timeoutMs: number): Promise<Tap | undefined> {
+  async waitForCard(timeoutMs: number): Promise<Activation | undefined> {
     if (this.halted) {
       // A released card is halted and answers no search (ISO/IEC 14443-3 HALT state) until it loses
       // power: cycle the field, so a card still in it is found again (that is how its removal shows).
@@ -78,7 +78,7 @@ export class NfcReader {
     return { target, link };
   }
 
-  async release(tap: Pick<Tap, 'target'>): Promise<void> {
+  async release(tap: Pick<Activation, 'target'>): Promise<void> {
     this.halted = true;
     await this.pn532.inRelease(tap.target.tg);
   }

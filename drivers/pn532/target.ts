@@ -3,14 +3,14 @@
 // TgGetData and sends its R-APDU with TgSetData. This turns a second PN532 into a wallet card at the
 // bench: an ApduCard (the wallet emulator) answers what the terminal's reader asks.
 import { concatBytes } from '../../firmware/base/bytes';
-import { checkStatus, Command, PN532, PN532Error, PN532TimeoutError } from './pn532';
+import { checkStatus, PN532Command, PN532, PN532Error, PN532TimeoutError } from './pn532';
 
 /** SetParameters bit: the chip handles ISO/IEC 14443-4 (ISO-DEP) blocks in card emulation. */
 const PARAM_ISO14443_4_PICC = 0x20;
 /** TgInitAsTarget mode: passive only, and only as an ISO/IEC 14443-4 PICC (no DEP, no FeliCa). */
 const MODE_PASSIVE_PICC = 0x01 | 0x04;
 /** Largest DataIn/DataOut one TgGetData/TgSetData frame carries. */
-const MAX_PART = 262;
+const MAX_PART_BYTES = 262;
 /** TgGetData statuses that mean the reader has released or deselected this card: the session is over. */
 const SESSION_OVER = [0x29, 0x25, 0x31, 0x0a, 0x01];
 
@@ -86,7 +86,7 @@ export class PN532Card {
     );
     let r: Uint8Array;
     try {
-      r = await this.pn532.command(Command.TgInitAsTarget, params, { timeoutMs, resend: false });
+      r = await this.pn532.command(PN532Command.TgInitAsTarget, params, { timeoutMs, resend: false });
     } catch (error) {
       if (error instanceof PN532TimeoutError && /no response/.test(error.message)) return undefined;
       throw error;
@@ -99,7 +99,7 @@ export class PN532Card {
   async receive(timeoutMs: number): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
     for (let more = true; more; ) {
-      const r = await this.pn532.command(Command.TgGetData, undefined, { timeoutMs, resend: false });
+      const r = await this.pn532.command(PN532Command.TgGetData, undefined, { timeoutMs, resend: false });
       let status: number;
       try {
         status = checkStatus(r, 'TgGetData');
@@ -117,10 +117,10 @@ export class PN532Card {
 
   /** Sends the R-APDU (TgSetMetaData for all but the last part of a long one, then TgSetData). */
   async send(response: Uint8Array): Promise<void> {
-    for (let at = 0; ; at += MAX_PART) {
-      const last = at + MAX_PART >= response.length;
-      const part = response.subarray(at, Math.min(response.length, at + MAX_PART));
-      const r = await this.pn532.command(last ? Command.TgSetData : Command.TgSetMetaData, part, { maxResponse: 2, resend: false });
+    for (let at = 0; ; at += MAX_PART_BYTES) {
+      const last = at + MAX_PART_BYTES >= response.length;
+      const part = response.subarray(at, Math.min(response.length, at + MAX_PART_BYTES));
+      const r = await this.pn532.command(last ? PN532Command.TgSetData : PN532Command.TgSetMetaData, part, { maxResponseBytes: 2, resend: false });
       try {
         checkStatus(r, last ? 'TgSetData' : 'TgSetMetaData');
       } catch (error) {

@@ -55,7 +55,7 @@ export interface PN532UARTOptions {
   /** Waits while the transmit FIFO drains. */
   clock: Clock;
   /** Bytes per write, at most what the transmit FIFO holds. */
-  chunk?: number;
+  chunkBytes?: number;
 }
 
 /** I2C: every read starts with a status byte; 0x01 means the chip has a frame for the host. */
@@ -169,12 +169,12 @@ export class PN532UART implements PN532Transport {
   readonly stats = { written: 0, read: 0 };
   #io: Serial | undefined;
   readonly #clock: Clock;
-  readonly #chunk: number;
+  readonly #chunkBytes: number;
 
   constructor(options: PN532UARTOptions) {
     this.#clock = options.clock;
     // The ESP32 UART has a 128-byte FIFO and Moddable no software buffer behind it.
-    this.#chunk = checkRange('PN532 UART chunk', options.chunk ?? 64, 1, 255);
+    this.#chunkBytes = checkRange('PN532 UART chunkBytes', options.chunkBytes ?? 64, 1, 255);
     const baud = checkRange('PN532 baud', options.baud ?? PN532_UART_BAUD, 9600, 1_288_000);
     this.#io = new options.io({ transmit: options.transmit, receive: options.receive, port: options.port, baud });
   }
@@ -186,7 +186,7 @@ export class PN532UART implements PN532Transport {
   async write(frame: Uint8Array): Promise<void> {
     let stalls = 0;
     for (let offset = 0; offset < frame.length; ) {
-      const part = frame.subarray(offset, Math.min(frame.length, offset + this.#chunk));
+      const part = frame.subarray(offset, Math.min(frame.length, offset + this.#chunkBytes));
       try {
         (this.#io ?? closed('PN532 UART')).write(part);
       } catch (error) {

@@ -64,12 +64,12 @@ export function checkJournalPartition(flash: Flash): { size: number; blocks: num
  * The provisioning file stored in a raw partition: its bytes up to the first erased (0xFF) or NUL
  * byte, neither of which occurs in UTF-8 JSON. Throws PartitionError when the partition is blank.
  */
-export function readProvisioningText(flash: Flash, chunk = 512): string {
+export function readProvisioningText(flash: Flash, chunkBytes = 512): string {
   const { size } = flash.status();
   const parts: Uint8Array[] = [];
   let total = 0;
-  for (let offset = 0; offset < size; offset += chunk) {
-    const bytes = new Uint8Array(flash.read(Math.min(chunk, size - offset), offset));
+  for (let offset = 0; offset < size; offset += chunkBytes) {
+    const bytes = new Uint8Array(flash.read(Math.min(chunkBytes, size - offset), offset));
     let end = 0;
     while (end < bytes.length && bytes[end] !== 0xff && bytes[end] !== 0x00) end++;
     parts.push(bytes.subarray(0, end));

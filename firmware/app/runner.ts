@@ -6,7 +6,7 @@
 import type { Log } from '../base/platform';
 import { toHex } from '../base/bytes';
 import type { Effect, Key, Screen, Terminal, TerminalEvent } from '../core/terminal/terminal';
-import type { NfcReader, Tap } from '../../drivers/pn532/reader';
+import type { Activation, NfcReader } from '../../drivers/pn532/reader';
 
 export interface EffectSink {
   /** `screen` says what the lines mean, for a display that draws more than text. */
@@ -44,7 +44,7 @@ export class Runner {
   readonly #o: RunnerOptions;
   readonly #window: number;
   #polling = false;
-  #tap: Tap | undefined;
+  #tap: Activation | undefined;
   /** The card in #tap is still activated (selected, mid-session). */
   #activated = false;
   #busy = false;

@@ -95,3 +95,10 @@ export function writeU32(out: Uint8Array, offset: number, value: number): void {
 export function readU32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
 }
+
+/** Flips the bits of `mask` in byte `at` (fault injection, test tampering); `at` must be inside `bytes`. */
+export function xorByte(bytes: Uint8Array, at: number, mask: number): void {
+  const b = bytes[at];
+  if (b === undefined) throw new RangeError(`byte ${at} of ${bytes.length}`);
+  bytes[at] = b ^ mask;
+}

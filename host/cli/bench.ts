@@ -16,7 +16,7 @@ import { openSerial } from '../sim/serial-port';
 import { SystemClock } from '../sim/hw/serial-node';
 import { WalletEmulator } from '../wallet/emulator';
 import { formatWalletFile, parseWalletFile, type WalletFile } from './wallet-file';
-import { UsageError, type Command } from './main';
+import { UsageError, type CliCommand } from './main';
 
 /** Most cards one probe lists (each is halted once listed, so the next search finds the next). */
 const MAX_TARGETS = 4;
@@ -104,7 +104,7 @@ function saveWallet(path: string, file: WalletFile, wallet: WalletEmulator): voi
   renameSync(`${path}.tmp`, path);
 }
 
-export const BENCH_COMMANDS: Record<string, Command> = {
+export const BENCH_COMMANDS: Record<string, CliCommand> = {
   reader: {
     summary: 'probe a PN532 on a serial port: firmware, each card in the field (UID, ATQA, SAK, ATS), SELECT time',
     usage: `tapline reader --reader uart:DEVICE [--wait MS]

@@ -29,7 +29,7 @@ export class CommandError extends TaplineError {
   override readonly name: string = 'CommandError';
 }
 
-export interface Command {
+export interface CliCommand {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
@@ -39,7 +39,7 @@ export interface Command {
 const DAY = 86400;
 const keysOption = { keys: { type: 'string', default: 'tapline-keys' } } as const;
 
-const COMMANDS: Record<string, Command> = {
+const COMMANDS: Record<string, CliCommand> = {
   init: {
     summary: 'create the provisioning root key, an issuer key and the operator token',
     usage: `tapline init [--keys DIR] [--root-alg p256|ed25519] [--issuer-alg p256|ed25519] [--issuer-id N] [--valid-days N] [--force]

@@ -35,13 +35,13 @@ export const SW_CLA_NOT_SUPPORTED = 0x6e00;
 /** 63Cx: wrong PIN, x tries left. */
 export const SW_PIN_WRONG_BASE = 0x63c0;
 
-export const MAX_SHORT_DATA = 255;
+export const MAX_SHORT_DATA_BYTES = 255;
 
 export class ApduError extends TaplineError {
   override readonly name: string = 'ApduError';
 }
 
-export interface Command {
+export interface CommandApdu {
   cla: number;
   ins: number;
   p1: number;
@@ -51,8 +51,8 @@ export interface Command {
   le?: number;
 }
 
-export function encodeCommand(c: Command): Uint8Array {
-  if (c.data.length > MAX_SHORT_DATA) throw new ApduError(`command data of ${c.data.length} bytes needs an extended APDU`);
+export function encodeCommand(c: CommandApdu): Uint8Array {
+  if (c.data.length > MAX_SHORT_DATA_BYTES) throw new ApduError(`command data of ${c.data.length} bytes needs an extended APDU`);
   const head = [c.cla, c.ins, c.p1, c.p2];
   if (c.data.length > 0) head.push(c.data.length);
   const tail = c.le === undefined ? [] : [c.le === 256 ? 0 : c.le];
@@ -60,9 +60,9 @@ export function encodeCommand(c: Command): Uint8Array {
 }
 
 /** Parses a short C-APDU (cases 1 to 4). Throws ApduError. */
-export function decodeCommand(apdu: Uint8Array): Command {
+export function decodeCommand(apdu: Uint8Array): CommandApdu {
   if (apdu.length < 4) throw new ApduError(`command of ${apdu.length} bytes`);
-  if (apdu.length > 4 + 1 + MAX_SHORT_DATA + 1) throw new ApduError(`command of ${apdu.length} bytes is not a short APDU`);
+  if (apdu.length > 4 + 1 + MAX_SHORT_DATA_BYTES + 1) throw new ApduError(`command of ${apdu.length} bytes is not a short APDU`);
   const [cla, ins, p1, p2] = [apdu[0]!, apdu[1]!, apdu[2]!, apdu[3]!];
   if (apdu.length === 4) return { cla, ins, p1, p2, data: new Uint8Array(0) };
   if (apdu.length === 5) return { cla, ins, p1, p2, data: new Uint8Array(0), le: apdu[4] || 256 };
@@ -73,7 +73,7 @@ export function decodeCommand(apdu: Uint8Array): Command {
   throw new ApduError(`Lc ${lc} does not match a command of ${apdu.length} bytes`);
 }
 
-export interface Response {
+export interface ResponseApdu {
   data: Uint8Array;
   sw: number;
 }
@@ -82,7 +82,7 @@ export function encodeResponse(data: Uint8Array, sw: number): Uint8Array {
   return concatBytes(data, Uint8Array.from([sw >> 8, sw & 0xff]));
 }
 
-export function decodeResponse(rapdu: Uint8Array): Response {
+export function decodeResponse(rapdu: Uint8Array): ResponseApdu {
   if (rapdu.length < 2) throw new ApduError(`response of ${rapdu.length} bytes`);
   if (rapdu.length > 256 + 2) throw new ApduError(`response of ${rapdu.length} bytes is too long`);
   const n = rapdu.length - 2;
@@ -118,6 +118,6 @@ export function verifyPinCommand(pin: string): Uint8Array {
   return encodeCommand({ cla: CLA_ISO, ins: INS_VERIFY_PIN, p1: 0, p2: 0x80, data });
 }
 
-export function isSelectOf(c: Command, aid: Uint8Array = AID): boolean {
+export function isSelectOf(c: CommandApdu, aid: Uint8Array = AID): boolean {
   return c.cla === CLA_ISO && c.ins === INS_SELECT && c.p1 === 0x04 && equalBytes(c.data, aid);
 }

@@ -15,7 +15,7 @@ export interface Tlv {
   value: Uint8Array;
 }
 
-export const TLV_MAX_LENGTH = 0xffff;
+export const TLV_MAX_VALUE_BYTES = 0xffff;
 
 export function isConstructed(tag: number): boolean {
   const first = tag > 0xff ? tag >> 8 : tag;
@@ -37,7 +37,7 @@ function tagBytes(tag: number): number[] {
 function lengthBytes(length: number): number[] {
   if (length < 0x80) return [length];
   if (length <= 0xff) return [0x81, length];
-  if (length <= TLV_MAX_LENGTH) return [0x82, length >> 8, length & 0xff];
+  if (length <= TLV_MAX_VALUE_BYTES) return [0x82, length >> 8, length & 0xff];
   throw new TlvError(`value of ${length} bytes is too long`);
 }
 

@@ -19,7 +19,7 @@ import {
   SW_SECURITY_NOT_SATISFIED,
   SW_INS_NOT_SUPPORTED,
   verifyPinCommand,
-  type Response,
+  type ResponseApdu,
 } from '../protocol/apdu';
 import {
   decodeCertificate,
@@ -61,6 +61,15 @@ export interface TapContext {
    * verifier is fast enough for the gate: native code on the device). Default false.
    */
   verifyBeforeOpen?: boolean;
+}
+
+/** One tap: the terminal's context plus the card and what this tap asks of it. */
+export interface TapOptions extends TapContext {
+  link: CardLink;
+  /** In minor units of the context's currency. */
+  amount: number;
+  /** The terminal sequence number the request and its journal records carry. */
+  terminalSeq: number;
 }
 
 /** An approval whose signatures still have to be checked (transit, deferred). */
@@ -118,11 +127,11 @@ export class Tap {
   #refused = false;
   readonly recovered: Recovery[] = [];
 
-  constructor(ctx: TapContext, link: CardLink, amount: number, terminalSeq: number) {
-    this.#ctx = ctx;
-    this.#link = link;
-    this.amount = amount;
-    this.terminalSeq = terminalSeq;
+  constructor(options: TapOptions) {
+    this.#ctx = options;
+    this.#link = options.link;
+    this.amount = options.amount;
+    this.terminalSeq = options.terminalSeq;
   }
 
   get walletId(): string | undefined {
@@ -338,7 +347,7 @@ export class Tap {
   }
 
   /** One round trip, timed: the card's time for the tap and for this APDU are bounded (a relay adds to both). */
-  async #send(apdu: Uint8Array, maxMs?: number): Promise<Response> {
+  async #send(apdu: Uint8Array, maxMs?: number): Promise<ResponseApdu> {
     const { clock, risk } = this.#ctx;
     const started = clock.now();
     const rapdu = await this.#link.transceive(apdu);
@@ -381,7 +390,7 @@ export async function readBalance(link: CardLink, log: Log): Promise<{ kind: 'ba
   }
 }
 
-function expectOk(r: Response, what: string): void {
+function expectOk(r: ResponseApdu, what: string): void {
   if (r.sw !== SW_OK) throw new DeclineError('cardError', `${what} answered ${r.sw.toString(16)}`);
 }
 

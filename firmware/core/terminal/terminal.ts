@@ -348,25 +348,23 @@ export class Terminal {
     // Never a number an intent or receipt already has, whatever the boot rebuilt.
     const seq = Math.max(this.#nextSeq, this.inDoubt.lastSeq + 1, this.#o.risk.lastTerminalSeq + 1);
     this.#nextSeq = seq + 1;
-    this.#tap = new Tap(
-      {
-        mode: this.mode,
-        terminalId: this.#o.terminalId,
-        merchantId: this.#o.merchantId,
-        currency: this.#o.risk.config.currency,
-        verifier: this.#o.verifier,
-        risk: this.#o.risk,
-        journal: this.#o.journal,
-        clock: this.#o.clock,
-        random: this.#o.random,
-        log: this.#log,
-        verifyBeforeOpen: this.#o.verifyBeforeOpen,
-        inDoubt: this.inDoubt,
-      },
+    this.#tap = new Tap({
+      mode: this.mode,
+      terminalId: this.#o.terminalId,
+      merchantId: this.#o.merchantId,
+      currency: this.#o.risk.config.currency,
+      verifier: this.#o.verifier,
+      risk: this.#o.risk,
+      journal: this.#o.journal,
+      clock: this.#o.clock,
+      random: this.#o.random,
+      log: this.#log,
+      verifyBeforeOpen: this.#o.verifyBeforeOpen,
+      inDoubt: this.inDoubt,
       link,
-      this.#amount,
-      seq,
-    );
+      amount: this.#amount,
+      terminalSeq: seq,
+    });
     return this.#finish(await this.#tap.start(), out);
   }
 

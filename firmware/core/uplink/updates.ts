@@ -80,7 +80,7 @@ export interface TimeUpdate {
 
 export type Update = DenyListDelta | KeyringUpdate | ConfigUpdate | TimeUpdate;
 
-const MAX_TERMINAL_ID = 16;
+const MAX_TERMINAL_ID_BYTES = 16;
 
 function terminalIdBytes(id: string): Uint8Array {
   if (!/^[\x21-\x7e]{1,16}$/.test(id)) throw new UpdateError(`terminal id "${id}" is not 1..16 printable ASCII`);
@@ -227,7 +227,7 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
       return { kind, version, keys };
     }
     case UPDATE_CONFIG: {
-      const f = decodeFields(b, { 0x80: { min: 2, max: MAX_CONFIG_BYTES }, 0x81: { min: 1, max: MAX_TERMINAL_ID } }, MAX_CONFIG_BYTES + 32);
+      const f = decodeFields(b, { 0x80: { min: 2, max: MAX_CONFIG_BYTES }, 0x81: { min: 1, max: MAX_TERMINAL_ID_BYTES } }, MAX_CONFIG_BYTES + 32);
       const terminalId = utf8Decode(f.get(0x81)!);
       terminalIdBytes(terminalId);
       let settings: unknown;

@@ -2,10 +2,10 @@
 // host's frames with the driver's own codec, answers ACK then the response, and hosts emulated ISO/IEC
 // 14443-4 targets. Platform-free, so it runs beside the driver in XS. Misbehaviour is switched on
 // through `faults`.
-import { concatBytes, toHex } from '../../../firmware/base/bytes';
+import { concatBytes, toHex, xorByte } from '../../../firmware/base/bytes';
 import type { Clock, Log } from '../../../firmware/base/platform';
 import { silentLog } from '../../../firmware/base/platform';
-import { ACK_FRAME, encodeFrame, ERROR_FRAME, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA, PN532_TO_HOST } from '../../../drivers/pn532/frame';
+import { ACK_FRAME, encodeFrame, ERROR_FRAME, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA_BYTES, PN532_TO_HOST } from '../../../drivers/pn532/frame';
 import { prng } from './prng';
 import { reverseBits, SPI_DATA_READ, SPI_DATA_WRITE, SPI_STATUS_READ } from '../../../drivers/pn532/transport';
 
@@ -69,7 +69,7 @@ export interface SimPN532Options {
   /** Milliseconds from a command to its response (the card's own time comes on top). */
   responseMs?: number;
   /** Largest DataIn the chip returns in one frame before chaining with MI (262 at most). */
-  maxDataIn?: number;
+  maxDataInBytes?: number;
   /** Milliseconds an unanswered InDataExchange waits before status 0x01 (the RTO). */
   rfTimeoutMs?: number;
   /** Seed of the line noise (faults.noise). */
@@ -107,9 +107,9 @@ export class SimPN532 {
   private readonly clock: Clock;
   private readonly log: Log;
   private readonly responseMs: number;
-  private readonly maxDataIn: number;
+  private readonly maxDataInBytes: number;
   private readonly rfTimeoutMs: number;
-  private readonly parser = new FrameParser(MAX_FRAME_DATA * 2 + 32);
+  private readonly parser = new FrameParser(MAX_FRAME_DATA_BYTES * 2 + 32);
   private readonly random: () => number;
   private readonly output: Output[] = [];
   private lastResponse: Uint8Array | undefined;
@@ -149,7 +149,7 @@ export class SimPN532 {
     this.clock = options.clock;
     this.log = options.log ?? silentLog;
     this.responseMs = options.responseMs ?? 2;
-    this.maxDataIn = Math.min(options.maxDataIn ?? 252, MAX_FRAME_DATA - 3);
+    this.maxDataInBytes = Math.min(options.maxDataInBytes ?? 252, MAX_FRAME_DATA_BYTES - 3);
     this.rfTimeoutMs = options.rfTimeoutMs ?? 50;
     this.random = prng(options.seed ?? 1);
   }
@@ -282,7 +282,7 @@ export class SimPN532 {
     if (kind !== 'ack' && this.faults.corruptResponses > 0) {
       this.faults.corruptResponses--;
       bytes = frame.slice();
-      bytes[bytes.length - 3] ^= 0x5a;
+      xorByte(bytes, bytes.length - 3, 0x5a);
     }
     if (this.faults.dropBytes > 0) {
       this.faults.dropBytes--;
@@ -309,7 +309,7 @@ export class SimPN532 {
     const at = Math.floor(this.random() * bytes.length);
     if (this.random() < 0.5) {
       const out = bytes.slice();
-      out[at] ^= 1 << Math.floor(this.random() * 8);
+      xorByte(out, at, 1 << Math.floor(this.random() * 8));
       return out;
     }
     const out = new Uint8Array(bytes.length - 1);
@@ -570,10 +570,10 @@ export class SimPN532 {
       if (generation !== this.generation) return Uint8Array.of(0x01);
     }
     const apdu = picc.commands[0]!;
-    const part = apdu.subarray(0, this.maxDataIn);
-    if (apdu.length > this.maxDataIn) picc.commands[0] = apdu.subarray(this.maxDataIn);
+    const part = apdu.subarray(0, this.maxDataInBytes);
+    if (apdu.length > this.maxDataInBytes) picc.commands[0] = apdu.subarray(this.maxDataInBytes);
     else picc.commands.shift();
-    return concatBytes(Uint8Array.of(apdu.length > this.maxDataIn ? 0x40 : 0x00), part);
+    return concatBytes(Uint8Array.of(apdu.length > this.maxDataInBytes ? 0x40 : 0x00), part);
   }
 
   /** TgSetData (the R-APDU, or its last part) and TgSetMetaData (a part with more to follow). */
@@ -687,8 +687,8 @@ export class SimPN532 {
 
   private nextIn(): Uint8Array {
     const rest = this.pendingIn!;
-    const part = rest.subarray(0, this.maxDataIn);
-    this.pendingIn = rest.length > this.maxDataIn ? rest.subarray(this.maxDataIn) : undefined;
+    const part = rest.subarray(0, this.maxDataInBytes);
+    this.pendingIn = rest.length > this.maxDataInBytes ? rest.subarray(this.maxDataInBytes) : undefined;
     return concatBytes(Uint8Array.of(this.pendingIn ? 0x40 : 0x00), part);
   }
 }

@@ -3,6 +3,7 @@
 // and shows what the panel would: nothing until the charge pump and the display are on.
 import { framebufferToBraille } from '../render';
 import type { I2CDevice } from './io';
+import { xorByte } from '../../../firmware/base/bytes';
 
 /** Parameter bytes each command takes (commands absent here take none). */
 const PARAMS: Record<number, number> = {
@@ -114,7 +115,7 @@ export class SimSSD1306 implements I2CDevice {
   /** What the glass shows, in the framebuffer layout of host/sim/render.ts. */
   screen(): Uint8Array {
     const out = new Uint8Array(1024);
-    for (let y = 0; y < 64; y++) for (let x = 0; x < 128; x++) if (this.lit(x, y)) out[(y >> 3) * 128 + x] |= 1 << (y & 7);
+    for (let y = 0; y < 64; y++) for (let x = 0; x < 128; x++) if (this.lit(x, y)) xorByte(out, (y >> 3) * 128 + x, 1 << (y & 7));
     return out;
   }
 

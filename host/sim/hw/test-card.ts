@@ -11,16 +11,16 @@ export class TestCard implements ApduTarget {
   private readonly aid: Uint8Array;
   private readonly file: Uint8Array;
   /** Longest response the card sends at once before answering 61xx (256 = never). */
-  private readonly chunk: number;
+  private readonly chunkBytes: number;
   private selected = false;
   private pending: Uint8Array | undefined;
   /** Every C-APDU received, for tests to inspect. */
   readonly received: Uint8Array[] = [];
 
-  constructor(options: { aid?: Uint8Array; fileLength?: number; chunk?: number } = {}) {
+  constructor(options: { aid?: Uint8Array; fileBytes?: number; chunkBytes?: number } = {}) {
     this.aid = options.aid ?? TEST_AID;
-    this.file = pattern(options.fileLength ?? 200, 0x30);
-    this.chunk = options.chunk ?? 256;
+    this.file = pattern(options.fileBytes ?? 200, 0x30);
+    this.chunkBytes = options.chunkBytes ?? 256;
   }
 
   transceive(apdu: Uint8Array): Uint8Array {
@@ -53,12 +53,12 @@ export class TestCard implements ApduTarget {
   }
 
   private respond(data: Uint8Array): Uint8Array {
-    if (data.length <= this.chunk) {
+    if (data.length <= this.chunkBytes) {
       this.pending = undefined;
       return concatBytes(data, OK);
     }
-    this.pending = data.subarray(this.chunk);
-    return concatBytes(data.subarray(0, this.chunk), Uint8Array.of(0x61, Math.min(this.pending.length, 255) & 0xff));
+    this.pending = data.subarray(this.chunkBytes);
+    return concatBytes(data.subarray(0, this.chunkBytes), Uint8Array.of(0x61, Math.min(this.pending.length, 255) & 0xff));
   }
 }
 
