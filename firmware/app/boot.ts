@@ -4,7 +4,7 @@
 // status. Each step logs a line a firmware engineer can read on the serial console.
 import { TaplineError } from '../base/errors';
 import type { Clock, Log, RandomBytes } from '../base/platform';
-import { equalBytes, fromHex, utf8Encode } from '../base/bytes';
+import { equalBytes, fromHex, utf8Encode, xorByte } from '../base/bytes';
 import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
 import type { HashPort } from '../base/hash';
 import type { Journal, RecoveryReport } from '../core/journal/journal';
@@ -236,7 +236,7 @@ function passesSelfTest(verify: VerifyFn, alg: Alg): boolean {
   const message = utf8Encode(SELF_TEST_MESSAGE);
   const signature = fromHex(v.signature);
   const changed = message.slice();
-  changed[0]! ^= 1;
+  xorByte(changed, 0, 1);
   const publicKey = fromHex(v.publicKey);
   return verify(alg, publicKey, message, signature) && !verify(alg, publicKey, changed, signature) && !verify(alg, fromHex(v.otherKey), message, signature);
 }

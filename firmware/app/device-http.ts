@@ -3,6 +3,7 @@
 // by the provisioning root key, so the service's replies are authenticated without TLS (which would
 // also cost ~40 KB of heap on a plain ESP32); confidentiality is not provided.
 import { TransportError, type HttpResponse, type HttpTransport } from '../core/uplink/transport';
+import { present } from '../base/assert';
 
 /** The subset of Moddable's `http` Request the transport drives. */
 export interface ModdableRequest {
@@ -37,7 +38,7 @@ export function parseBaseUrl(url: string): { host: string; port: number; base: s
   if (!m) throw new TransportError(`settlement URL "${url}" is not http://host[:port][/path] (https is not supported on the device)`);
   const port = m[2] === undefined ? 80 : Number(m[2]);
   if (port < 1 || port > 65535) throw new TransportError(`settlement URL port ${port} out of range`);
-  return { host: m[1]!, port, base: (m[3] ?? '').replace(/\/+$/, '') };
+  return { host: present(m[1], 'URL host'), port, base: (m[3] ?? '').replace(/\/+$/, '') };
 }
 
 export class ModdableHttpTransport implements HttpTransport {
@@ -71,7 +72,7 @@ export class ModdableHttpTransport implements HttpTransport {
             // already closed by the http module
           }
           reject(error);
-        } else resolve(response!);
+        } else resolve(present(response, 'HTTP response'));
       };
       const timer = setTimer(() => finish(new TransportError(`no complete answer from ${this.#host} within ${timeoutMs} ms`)), timeoutMs);
       try {

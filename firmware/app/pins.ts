@@ -3,6 +3,7 @@
 // so the wiring table, the SVG and the firmware cannot disagree.
 import { TaplineError } from '../base/errors';
 import { bankMask } from '../../drivers/io';
+import { present } from '../base/assert';
 
 export type Chip = 'esp32' | 'esp32s3';
 export type ReaderTransport = 'i2c' | 'spi' | 'uart';
@@ -147,8 +148,8 @@ export function pinProblems(name: string, b: BoardPins): string[] {
   for (const [gpio, users] of byGpio) {
     for (let i = 0; i < users.length; i++) {
       for (let j = i + 1; j < users.length; j++) {
-        const a = users[i]!;
-        const c = users[j]!;
+        const a = present(users[i], 'wire');
+        const c = present(users[j], 'wire');
         const alternatives = a.transport !== undefined && c.transport !== undefined && a.transport !== c.transport;
         const sharedBus = a.signal === c.signal && a.signal.startsWith('I2C');
         if (!alternatives && !sharedBus) problems.push(`${name}: GPIO${gpio} is used by both ${a.part} ${a.partPin} and ${c.part} ${c.partPin}`);

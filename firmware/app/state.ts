@@ -9,7 +9,7 @@ import { RiskEngine, type RiskOptions } from '../core/risk/engine';
 import { RECORD_CLOCK, type Terminal } from '../core/terminal/terminal';
 import { InDoubt } from '../core/terminal/in-doubt';
 import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
-import { decodeFields, encodeTlv, type FieldRule } from '../core/protocol/tlv';
+import { decodeFields, required, encodeTlv, type FieldRule } from '../core/protocol/tlv';
 import { UPDATE_RECORD_TYPES } from '../core/uplink/store';
 
 /** Journal record type of the terminal's state checkpoint: risk state and open intents (the latest one counts). */
@@ -26,7 +26,7 @@ export function encodeState(risk: RiskEngine, inDoubt: InDoubt): Uint8Array {
 /** Throws TlvError (a torn or foreign record). */
 export function decodeState(bytes: Uint8Array, riskOptions: RiskOptions): { risk: RiskEngine; inDoubt: InDoubt } {
   const f = decodeFields(bytes, STATE_RULES, 0x30000);
-  return { risk: RiskEngine.decode(f.get(STATE.risk)!, riskOptions), inDoubt: InDoubt.decode(f.get(STATE.inDoubt)!) };
+  return { risk: RiskEngine.decode(required(f, STATE.risk), riskOptions), inDoubt: InDoubt.decode(required(f, STATE.inDoubt)) };
 }
 
 function errorText(e: unknown): string {

@@ -7,6 +7,7 @@ import { DeclineError } from '../../base/reasons';
 import { checkCertificateSignature, checkDates, checkPaymentSignature, issuerKeyFor } from './certificate';
 import type { IssuerKey, Keyring } from './keyring';
 import { verifySignature, type VerifyFn } from './verify';
+import { present } from '../../base/assert';
 
 export interface VerifierOptions {
   keyring: Keyring;
@@ -95,7 +96,7 @@ export class Verifier {
     checkCertificateSignature(cert, key, this.verify);
     this.#followKeyring();
     this.#cache.set(this.#id(cert), true);
-    while (this.#cache.size > this.cacheSize) this.#cache.delete(this.#cache.keys().next().value!);
+    while (this.#cache.size > this.cacheSize) this.#cache.delete(present(this.#cache.keys().next().value, 'oldest cache entry'));
   }
 
   /** Checks the wallet's signature over the exchange (checkPaymentSignature), with this verifier's primitives. */

@@ -2,7 +2,7 @@
 // intent: once the wallet may have signed, a power cut can no longer lose the payment or reuse its
 // terminal sequence. The intent closes with the receipt (same terminal sequence), or with a release
 // once the wallet says it never signed. RECALL asks the wallet for what it signed, by challenge.
-import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
+import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
 import { decodePayRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, type PayRequest } from './messages';
 import { fromHex, toHex } from '../../base/bytes';
 
@@ -48,12 +48,12 @@ export function encodeIntent(i: Intent): Uint8Array {
 /** Parses an intent record (untrusted bytes). Throws TlvError. */
 export function decodeIntent(bytes: Uint8Array): Intent & { parsed: PayRequest } {
   const f = decodeFields(bytes, INTENT_RULES, MAX_INTENT_BYTES);
-  if (f.get(I.version)![0] !== INTENT_VERSION) throw new TlvError(`intent version ${f.get(I.version)![0]}`);
-  const request = f.get(I.request)!.slice();
+  if (required(f, I.version)[0] !== INTENT_VERSION) throw new TlvError(`intent version ${required(f, I.version)[0]}`);
+  const request = required(f, I.request).slice();
   const parsed = decodePayRequest(request);
-  const terminalSeq = decodeUint(f.get(I.terminalSeq)!);
+  const terminalSeq = decodeUint(required(f, I.terminalSeq));
   if (parsed.terminalSeq !== terminalSeq) throw new TlvError(`intent ${terminalSeq} holds a request for ${parsed.terminalSeq}`);
-  return { terminalSeq, walletId: toHex(f.get(I.walletId)!), counterFloor: decodeUint(f.get(I.counterFloor)!), request, parsed };
+  return { terminalSeq, walletId: toHex(required(f, I.walletId)), counterFloor: decodeUint(required(f, I.counterFloor)), request, parsed };
 }
 
 export function encodeRelease(terminalSeq: number): Uint8Array {
@@ -93,11 +93,11 @@ export function encodeRecallResponse(r: RecallResponse): Uint8Array {
 /** Parses a RECALL answer (untrusted bytes). Throws TlvError. */
 export function decodeRecallResponse(bytes: Uint8Array): RecallResponse {
   const f = decodeFields(bytes, RECALL_RULES, MAX_RECALL_BYTES);
-  const signed = f.get(C.signed)![0]!;
+  const signed = decodeUint(required(f, C.signed));
   if (signed > 1) throw new TlvError('signed must be 0 or 1');
   const response = f.get(C.response);
   if ((signed === 1) !== (response !== undefined)) throw new TlvError('a signed recall carries the response, an unsigned one none');
-  const heldFrom = decodeUint(f.get(C.heldFrom)!);
+  const heldFrom = decodeUint(required(f, C.heldFrom));
   return response ? { heldFrom, response: response.slice() } : { heldFrom };
 }
 

@@ -4,7 +4,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, fromHex, toHex, utf8Encode } from '../../base/bytes';
 import { isAlg, type Alg, publicKeyFits, SIGNATURE_LENGTH } from './alg';
-import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule, type Tlv } from './tlv';
+import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule, type Tlv } from './tlv';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -96,7 +96,7 @@ function id8(name: string, hex: string): Uint8Array {
 }
 
 function algByte(name: string, value: Uint8Array): Alg {
-  const alg = value[0]!;
+  const alg = decodeUint(value);
   if (!isAlg(alg)) throw new TlvError(`${name}: unknown algorithm ${alg}`);
   return alg;
 }
@@ -144,31 +144,31 @@ export function encodeCertificate(body: CertificateBody, signature: Uint8Array):
 /** Parses a certificate (untrusted bytes). Throws TlvError. Says nothing about its signature. */
 export function decodeCertificate(bytes: Uint8Array): Certificate {
   const f = decodeFields(bytes, CERTIFICATE_RULES, MAX_CERTIFICATE_BYTES);
-  if (f.get(C.version)![0] !== PROTOCOL_VERSION) throw new TlvError(`certificate version ${f.get(C.version)![0]}`);
-  const alg = algByte('wallet', f.get(C.alg)!);
-  const publicKey = f.get(C.publicKey)!.slice();
+  if (required(f, C.version)[0] !== PROTOCOL_VERSION) throw new TlvError(`certificate version ${required(f, C.version)[0]}`);
+  const alg = algByte('wallet', required(f, C.alg));
+  const publicKey = required(f, C.publicKey).slice();
   if (!publicKeyFits(alg, publicKey)) throw new TlvError(`public key of ${publicKey.length} bytes does not fit algorithm ${alg}`);
-  const signature = f.get(C.signature)!;
+  const signature = required(f, C.signature);
   const sigStart = signature.byteOffset - bytes.byteOffset - 2;
   const sigEnd = sigStart + 2 + SIGNATURE_LENGTH;
-  const notBefore = decodeUint(f.get(C.notBefore)!);
-  const notAfter = decodeUint(f.get(C.notAfter)!);
+  const notBefore = decodeUint(required(f, C.notBefore));
+  const notAfter = decodeUint(required(f, C.notAfter));
   const amountCap = f.get(C.offlineAmountCap);
   const countCap = f.get(C.offlineCountCap);
   return {
     ...(amountCap ? { offlineAmountCap: decodeUint(amountCap) } : {}),
     ...(countCap ? { offlineCountCap: decodeUint(countCap) } : {}),
-    serial: toHex(f.get(C.serial)!),
-    walletId: toHex(f.get(C.walletId)!),
+    serial: toHex(required(f, C.serial)),
+    walletId: toHex(required(f, C.walletId)),
     alg,
     publicKey,
-    walletClass: f.get(C.walletClass)![0]!,
-    singleLimit: decodeUint(f.get(C.singleLimit)!),
-    dailyLimit: decodeUint(f.get(C.dailyLimit)!),
+    walletClass: decodeUint(required(f, C.walletClass)),
+    singleLimit: decodeUint(required(f, C.singleLimit)),
+    dailyLimit: decodeUint(required(f, C.dailyLimit)),
     notBefore,
     notAfter,
-    issuerKeyId: decodeUint(f.get(C.issuerKeyId)!),
-    issuerAlg: algByte('issuer', f.get(C.issuerAlg)!),
+    issuerKeyId: decodeUint(required(f, C.issuerKeyId)),
+    issuerAlg: algByte('issuer', required(f, C.issuerAlg)),
     signature: signature.slice(),
     tbs: concatBytes(bytes.subarray(0, sigStart), bytes.subarray(sigEnd)),
     bytes: bytes.slice(),
@@ -236,8 +236,9 @@ function readAsciiId(name: string, value: Uint8Array): string {
 }
 
 function flag(name: string, value: Uint8Array): boolean {
-  if (value[0]! > 1) throw new TlvError(`${name} must be 0 or 1`);
-  return value[0] === 1;
+  const v = decodeUint(value);
+  if (v > 1) throw new TlvError(`${name} must be 0 or 1`);
+  return v === 1;
 }
 
 export function encodePayRequest(r: PayRequest): Uint8Array {
@@ -259,14 +260,14 @@ export function encodePayRequest(r: PayRequest): Uint8Array {
 export function decodePayRequest(bytes: Uint8Array): PayRequest {
   const f = decodeFields(bytes, REQUEST_RULES, MAX_REQUEST_BYTES);
   return {
-    challenge: f.get(Q.challenge)!.slice(),
-    amount: decodeUint(f.get(Q.amount)!),
-    currency: decodeUint(f.get(Q.currency)!),
-    terminalId: readAsciiId('terminalId', f.get(Q.terminalId)!),
-    merchantId: readAsciiId('merchantId', f.get(Q.merchantId)!),
-    terminalTime: decodeUint(f.get(Q.terminalTime)!),
-    terminalSeq: decodeUint(f.get(Q.terminalSeq)!),
-    cvmRequired: flag('cvmRequired', f.get(Q.cvmRequired)!),
+    challenge: required(f, Q.challenge).slice(),
+    amount: decodeUint(required(f, Q.amount)),
+    currency: decodeUint(required(f, Q.currency)),
+    terminalId: readAsciiId('terminalId', required(f, Q.terminalId)),
+    merchantId: readAsciiId('merchantId', required(f, Q.merchantId)),
+    terminalTime: decodeUint(required(f, Q.terminalTime)),
+    terminalSeq: decodeUint(required(f, Q.terminalSeq)),
+    cvmRequired: flag('cvmRequired', required(f, Q.cvmRequired)),
   };
 }
 
@@ -315,11 +316,11 @@ export function encodePayResponse(b: PayResponseBody, signature: Uint8Array): Ui
 
 export function decodePayResponse(bytes: Uint8Array): PayResponse {
   const f = decodeFields(bytes, RESPONSE_RULES, MAX_RESPONSE_BYTES);
-  const signature = f.get(R.signature)!;
+  const signature = required(f, R.signature);
   return {
-    counter: decodeUint(f.get(R.counter)!),
-    balanceAfter: decodeUint(f.get(R.balanceAfter)!),
-    holderVerified: flag('holderVerified', f.get(R.holderVerified)!),
+    counter: decodeUint(required(f, R.counter)),
+    balanceAfter: decodeUint(required(f, R.balanceAfter)),
+    holderVerified: flag('holderVerified', required(f, R.holderVerified)),
     signature: signature.slice(),
     tbs: bytes.slice(0, signature.byteOffset - bytes.byteOffset - 2),
   };

@@ -12,7 +12,7 @@ import {
   type PayRequest,
   type PayResponse,
 } from './messages';
-import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
+import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
 
 export const RECEIPT_VERSION = 1;
 export const MAX_RECEIPT_BYTES = 600;
@@ -57,14 +57,14 @@ export function encodeReceipt(r: Receipt): Uint8Array {
 /** Parses a receipt's envelope (untrusted bytes). Throws TlvError. The inner messages are not parsed. */
 export function decodeReceipt(bytes: Uint8Array): Receipt {
   const f = decodeFields(bytes, RULES, MAX_RECEIPT_BYTES);
-  if (f.get(T.version)![0] !== RECEIPT_VERSION) throw new TlvError(`receipt version ${f.get(T.version)![0]}`);
-  const flags = f.get(T.flags)![0]!;
+  if (required(f, T.version)[0] !== RECEIPT_VERSION) throw new TlvError(`receipt version ${required(f, T.version)[0]}`);
+  const flags = decodeUint(required(f, T.flags));
   if (flags & ~FLAG_DEFERRED) throw new TlvError(`unknown receipt flags ${flags}`);
   return {
-    terminalSeq: decodeUint(f.get(T.terminalSeq)!),
-    certificate: f.get(T.certificate)!.slice(),
-    request: f.get(T.request)!.slice(),
-    response: f.get(T.response)!.slice(),
+    terminalSeq: decodeUint(required(f, T.terminalSeq)),
+    certificate: required(f, T.certificate).slice(),
+    request: required(f, T.request).slice(),
+    response: required(f, T.response).slice(),
     deferred: (flags & FLAG_DEFERRED) !== 0,
   };
 }

@@ -4,7 +4,7 @@
 // - lengths use the shortest form: 0..127 in one byte, then 0x81 nn, then 0x82 nnnn (at most 65535);
 // - decoding is bounded: a caller states the largest input and the most fields it accepts.
 // Parsers of untrusted input throw TlvError; they never read past the input or loop without progress.
-import { TaplineError } from '../../base/errors';
+import { AssertionError, TaplineError } from '../../base/errors';
 
 export class TlvError extends TaplineError {
   override readonly name: string = 'TlvError';
@@ -43,21 +43,21 @@ function lengthBytes(length: number): number[] {
 
 /** Encodes fields in the order given. */
 export function encodeTlv(fields: Tlv[]): Uint8Array {
-  const parts: number[][] = [];
+  const parts: { head: number[]; value: Uint8Array }[] = [];
   let total = 0;
   for (const { tag, value } of fields) {
     const head = [...tagBytes(tag), ...lengthBytes(value.length)];
-    parts.push(head);
+    parts.push({ head, value });
     total += head.length + value.length;
   }
   const out = new Uint8Array(total);
   let offset = 0;
-  fields.forEach(({ value }, i) => {
-    out.set(parts[i]!, offset);
-    offset += parts[i]!.length;
+  for (const { head, value } of parts) {
+    out.set(head, offset);
+    offset += head.length;
     out.set(value, offset);
     offset += value.length;
-  });
+  }
   return out;
 }
 
@@ -129,7 +129,8 @@ export function decodeFields(
     if (index < 0) throw new TlvError(`unexpected tag ${tag.toString(16)}`);
     if (out.has(tag)) throw new TlvError(`duplicated tag ${tag.toString(16)}`);
     if (index < next) throw new TlvError(`tag ${tag.toString(16)} out of order`);
-    const rule = rules[tag]!;
+    const rule = rules[tag];
+    if (rule === undefined) throw new AssertionError(`tag ${tag.toString(16)} is in the order but has no rule`);
     if (value.length < rule.min || value.length > rule.max) {
       throw new TlvError(`tag ${tag.toString(16)} has ${value.length} bytes, expected ${rule.min}..${rule.max}`);
     }
@@ -137,9 +138,16 @@ export function decodeFields(
     next = index + 1;
   }
   for (const tag of order) {
-    if (!rules[tag]!.optional && !out.has(tag)) throw new TlvError(`missing tag ${tag.toString(16)}`);
+    if (!rules[tag]?.optional && !out.has(tag)) throw new TlvError(`missing tag ${tag.toString(16)}`);
   }
   return out;
+}
+
+/** A field decodeFields guarantees (its rule is not optional): in place of `get(tag)!`. */
+export function required(fields: Map<number, Uint8Array>, tag: number): Uint8Array {
+  const value = fields.get(tag);
+  if (value === undefined) throw new AssertionError(`required tag ${tag.toString(16)} absent after decodeFields`);
+  return value;
 }
 
 /** Unsigned big-endian integer of 1..6 bytes (amounts, counters, times). */

@@ -5,7 +5,7 @@
 //   - the floor (`lastKnownTime`) only moves forward: a time earlier than it is refused;
 //   - date checks use the later of the wall clock and the floor;
 //   - time offline counts uptime since the last settlement, across reboots, with or without a wall time.
-import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError } from '../protocol/tlv';
+import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError } from '../protocol/tlv';
 
 const VERSION = 1;
 const T = { version: 0x80, lastKnownTime: 0x81, settledAt: 0x82, offlineSeconds: 0x83 } as const;
@@ -116,12 +116,12 @@ export class ClockState implements ClockStateFields {
       { [T.version]: { min: 1, max: 1 }, [T.lastKnownTime]: { min: 5, max: 5 }, [T.settledAt]: { min: 5, max: 5 }, [T.offlineSeconds]: { min: 4, max: 4 } },
       CLOCK_STATE_BYTES,
     );
-    if (f.get(T.version)![0] !== VERSION) throw new TlvError(`clock state version ${f.get(T.version)![0]}`);
-    const settledAt = decodeUint(f.get(T.settledAt)!);
+    if (required(f, T.version)[0] !== VERSION) throw new TlvError(`clock state version ${required(f, T.version)[0]}`);
+    const settledAt = decodeUint(required(f, T.settledAt));
     return new ClockState({
-      lastKnownTime: decodeUint(f.get(T.lastKnownTime)!),
+      lastKnownTime: decodeUint(required(f, T.lastKnownTime)),
       settledAt: settledAt === 0 ? undefined : settledAt,
-      offlineSeconds: decodeUint(f.get(T.offlineSeconds)!),
+      offlineSeconds: decodeUint(required(f, T.offlineSeconds)),
     });
   }
 }

@@ -6,10 +6,11 @@ import { TaplineError } from '../../base/errors';
 import { fromHex, toHex } from '../../base/bytes';
 import type { Certificate, PayResponse } from '../protocol/messages';
 import { openReceipt, type Receipt } from '../protocol/receipt';
-import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
+import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
 import { ClockState, CLOCK_STATE_BYTES } from './clock-state';
 import type { RiskConfig, WalletClassLimits } from './config';
 import { DeclineError } from '../../base/reasons';
+import { present } from '../../base/assert';
 
 export type Mode = 'merchant' | 'transit';
 
@@ -221,7 +222,7 @@ export class RiskEngine {
     if (day === UNKNOWN_DAY) this.#unknownDaySpends = true;
     this.#wallets.delete(a.walletId);
     this.#wallets.set(a.walletId, wallet);
-    while (this.#wallets.size > this.maxWallets) this.#wallets.delete(this.#wallets.keys().next().value!);
+    while (this.#wallets.size > this.maxWallets) this.#wallets.delete(present(this.#wallets.keys().next().value, 'oldest wallet'));
   }
 
   /** The highest counter seen from a wallet here (0: none remembered). */
@@ -370,20 +371,20 @@ export class RiskEngine {
       [CK.wallets]: { min: 0, max: Math.min(engine.maxWallets * WALLET_RECORD, 0xffff) },
     };
     const f = decodeFields(bytes, rules, 4 * 0x10000);
-    if (f.get(CK.version)![0] !== CHECKPOINT_VERSION) throw new TlvError(`checkpoint version ${f.get(CK.version)![0]}`);
-    engine.lastTerminalSeq = decodeUint(f.get(CK.lastTerminalSeq)!);
-    engine.clock.merge(ClockState.decode(f.get(CK.clock)!));
-    engine.deferredLoss = decodeUint(f.get(CK.deferredLoss)!);
-    engine.offlineAmount = decodeUint(f.get(CK.offlineAmount)!);
-    engine.offlineCount = decodeUint(f.get(CK.offlineCount)!);
-    engine.unverifiedExposure = decodeUint(f.get(CK.unverifiedExposure)!);
-    engine.denyVersion = decodeUint(f.get(CK.denyVersion)!);
+    if (required(f, CK.version)[0] !== CHECKPOINT_VERSION) throw new TlvError(`checkpoint version ${required(f, CK.version)[0]}`);
+    engine.lastTerminalSeq = decodeUint(required(f, CK.lastTerminalSeq));
+    engine.clock.merge(ClockState.decode(required(f, CK.clock)));
+    engine.deferredLoss = decodeUint(required(f, CK.deferredLoss));
+    engine.offlineAmount = decodeUint(required(f, CK.offlineAmount));
+    engine.offlineCount = decodeUint(required(f, CK.offlineCount));
+    engine.unverifiedExposure = decodeUint(required(f, CK.unverifiedExposure));
+    engine.denyVersion = decodeUint(required(f, CK.denyVersion));
     for (const [tag, set] of [[CK.denyWallets, engine.#denyWallets], [CK.denySerials, engine.#denySerials]] as const) {
-      const v = f.get(tag)!;
+      const v = required(f, tag);
       if (v.length % 8 !== 0) throw new TlvError(`deny list of ${v.length} bytes`);
       for (let i = 0; i < v.length; i += 8) set.add(toHex(v.subarray(i, i + 8)));
     }
-    const w = f.get(CK.wallets)!;
+    const w = required(f, CK.wallets);
     if (w.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${w.length} bytes`);
     for (let i = 0; i < w.length; i += WALLET_RECORD) {
       const day = decodeUint(w.subarray(i + 12, i + 16));

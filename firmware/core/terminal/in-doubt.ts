@@ -2,7 +2,7 @@
 // yet journaled (docs/PROTOCOL.md, "A power cut after PAY"). Rebuilt at boot from the state checkpoint
 // plus the intent, receipt and release records after it; carried in every checkpoint, so a reclaim
 // never drops one. Also the highest terminal sequence ever handed out, so none is used twice.
-import { decodeFields, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
+import { decodeFields, required, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
 import { decodeIntent, decodeRelease, encodeIntent, RECORD_INTENT, RECORD_RELEASE, MAX_INTENT_BYTES, type Intent } from '../protocol/intent';
 import { decodeReceipt, RECORD_RECEIPT } from '../protocol/receipt';
 
@@ -60,12 +60,12 @@ export class InDoubt {
   static decode(bytes: Uint8Array): InDoubt {
     const f = decodeFields(bytes, RULES, 16 + MAX_OPEN_INTENTS * (MAX_INTENT_BYTES + 3));
     const d = new InDoubt();
-    const list = decodeTlv(f.get(S.intents)!, { maxBytes: MAX_OPEN_INTENTS * (MAX_INTENT_BYTES + 3), maxFields: MAX_OPEN_INTENTS });
+    const list = decodeTlv(required(f, S.intents), { maxBytes: MAX_OPEN_INTENTS * (MAX_INTENT_BYTES + 3), maxFields: MAX_OPEN_INTENTS });
     for (const { tag, value } of list) {
       if (tag !== 0x82) throw new TlvError(`unexpected tag ${tag.toString(16)} in the intent list`);
       d.opened(decodeIntent(value));
     }
-    d.lastSeq = Math.max(d.lastSeq, decodeUint(f.get(S.lastSeq)!));
+    d.lastSeq = Math.max(d.lastSeq, decodeUint(required(f, S.lastSeq)));
     return d;
   }
 }

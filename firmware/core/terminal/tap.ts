@@ -40,6 +40,7 @@ import type { IssuerKey } from '../crypto/keyring';
 import type { Verifier } from '../crypto/verifier';
 import type { Assessment, Mode, RiskEngine } from '../risk/engine';
 import { decline, DeclineError, type Decline } from '../../base/reasons';
+import { present } from '../../base/assert';
 
 export interface TapContext {
   mode: Mode;
@@ -197,8 +198,8 @@ export class Tap {
   }
 
   async #pay(): Promise<TapResult> {
-    const cert = this.#cert!;
-    const request = this.#request!;
+    const cert = present(this.#cert, 'certificate before PAY');
+    const request = present(this.#request, 'request before PAY');
     this.#sameCard();
     this.#refused = false;
     const r = await this.#send(payCommand(request), this.#ctx.risk.config.payMaxMs);
@@ -212,7 +213,7 @@ export class Tap {
     if (refusal) throw new DeclineError(refusal, `the wallet refused (${r.sw.toString(16)})`);
     if (r.sw !== SW_OK) throw new DeclineError('walletRefused', `PAY answered ${r.sw.toString(16)}`);
     const response = decodePayResponse(r.data);
-    this.#ctx.risk.checkResponse(cert, response, this.#assessment!.cvmRequired);
+    this.#ctx.risk.checkResponse(cert, response, present(this.#assessment, 'assessment before PAY').cvmRequired);
     const deferred = this.#deferCertificate;
     if (!deferred) this.#ctx.verifier.checkPayment(cert, request, response);
     const receipt = encodeReceipt({ terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred });
@@ -242,13 +243,13 @@ export class Tap {
       walletId: cert.walletId,
       balanceAfter: response.balanceAfter,
       deferred,
-      pending: deferred ? { terminalSeq: this.terminalSeq, amount: this.amount, certificate: cert, key: this.#key!, request, response } : undefined,
+      pending: deferred ? { terminalSeq: this.terminalSeq, amount: this.amount, certificate: cert, key: present(this.#key, 'issuer key of a deferred tap'), request, response } : undefined,
     };
   }
 
   /** Journals the intent before PAY: from here on a cut cannot lose the payment or reuse its number. */
   async #openIntent(cert: Certificate): Promise<void> {
-    const intent: Intent = { terminalSeq: this.terminalSeq, walletId: cert.walletId, counterFloor: this.#ctx.risk.counterOf(cert.walletId), request: this.#request! };
+    const intent: Intent = { terminalSeq: this.terminalSeq, walletId: cert.walletId, counterFloor: this.#ctx.risk.counterOf(cert.walletId), request: present(this.#request, 'request before the intent') };
     try {
       await this.#ctx.journal.append(RECORD_INTENT, encodeIntent(intent));
     } catch (e) {
@@ -310,7 +311,7 @@ export class Tap {
         this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
         continue;
       }
-      const response = decodePayResponse(recall.response!);
+      const response = decodePayResponse(present(recall.response, 'recalled response'));
       try {
         if (!verifier.isVerified(cert)) verifier.verifySignature(cert, key);
         verifier.checkPayment(cert, intent.request, response);
@@ -319,7 +320,7 @@ export class Tap {
         this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
         continue;
       }
-      const receipt = encodeReceipt({ terminalSeq: intent.terminalSeq, certificate: cert.bytes, request: intent.request, response: recall.response!, deferred: false });
+      const receipt = encodeReceipt({ terminalSeq: intent.terminalSeq, certificate: cert.bytes, request: intent.request, response: present(recall.response, 'recalled response'), deferred: false });
       const journalSeq = await journal.append(RECORD_RECEIPT, receipt);
       inDoubt.closed(intent.terminalSeq);
       risk.record({ walletId: cert.walletId, counter: response.counter, amount: request.amount, terminalSeq: intent.terminalSeq, time: request.terminalTime || undefined, deferred: false, nowMs: clock.now(), late: true });

@@ -12,6 +12,7 @@ import { decline, type Decline } from '../../base/reasons';
 import { ClockState } from '../risk/clock-state';
 import { readBalance, Tap, verifyPending, type PendingVerification, type Recovery, type TapResult } from './tap';
 import { InDoubt } from './in-doubt';
+import { present } from '../../base/assert';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -135,7 +136,7 @@ export class Terminal {
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: TerminalOptions) {
-    if (options.mode === 'transit' && !(Number.isSafeInteger(options.fare) && options.fare! > 0)) {
+    if (options.mode === 'transit' && !(options.fare !== undefined && Number.isSafeInteger(options.fare) && options.fare > 0)) {
       throw new RangeError('a transit terminal needs a positive fare');
     }
     this.#o = options;
@@ -253,7 +254,7 @@ export class Terminal {
   }
 
   #verifyOne(out: Effect[]): void {
-    const p = this.#pending.shift()!;
+    const p = present(this.#pending.shift(), 'pending verification');
     const failure = verifyPending(this.#o.verifier, p);
     this.#o.risk.deferredDone(p.certificate.walletId, p.amount, failure === undefined);
     if (failure) this.#log('warn', 'risk', `deferred payment ${p.terminalSeq} failed verification (${failure.code}): wallet ${p.certificate.walletId} denied`);
@@ -316,7 +317,7 @@ export class Terminal {
           const pin = this.#pin;
           this.#pin = '';
           this.#state = 'exchange';
-          return this.#finish(await this.#tap!.enterPin(pin), out);
+          return this.#finish(await present(this.#tap, 'tap awaiting the PIN').enterPin(pin), out);
         }
         out.push({ type: 'display', screen: { kind: 'pin', digits: this.#pin.length } });
         return out;
@@ -406,7 +407,7 @@ export class Terminal {
   #recoveries(tap: Tap, out: Effect[]): Earlier | undefined {
     let earlier: Earlier | undefined;
     for (const r of tap.recovered) {
-      out.push({ type: 'recovered', walletId: tap.walletId!, ...r });
+      out.push({ type: 'recovered', walletId: present(tap.walletId, 'wallet of a recovering tap'), ...r });
       this.#log('info', 'tap', `earlier payment ${r.terminalSeq} of ${r.amount}: ${r.outcome}`);
       earlier = { outcome: r.outcome, amount: r.amount };
     }

@@ -16,7 +16,7 @@ import { TaplineError } from '../../base/errors';
 import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { type IssuerKey } from '../crypto/keyring';
 import { type Alg, isAlg, publicKeyFits, verifySignature } from '../crypto/verify';
-import { decodeFields, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
+import { decodeFields, required, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
 import { signMessage } from './sign';
 import { NONCE_LENGTH, withoutSignature } from './wire';
 
@@ -186,16 +186,16 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
   switch (kind) {
     case UPDATE_DENY_LIST: {
       const f = decodeFields(b, { 0x80: { min: 4, max: 4 }, 0xa1: { min: 0, max: 0xffff }, 0xa2: { min: 0, max: 0xffff } }, MAX_UPDATE_BYTES);
-      const add = ids(f.get(0xa1)!);
-      const remove = ids(f.get(0xa2)!);
+      const add = ids(required(f, 0xa1));
+      const remove = ids(required(f, 0xa2));
       if (add.length + remove.length > MAX_DENY_DELTA) throw new UpdateError('deny-list delta too large');
-      const fromVersion = decodeUint(f.get(0x80)!);
+      const fromVersion = decodeUint(required(f, 0x80));
       if (version <= fromVersion) throw new UpdateError('a deny-list delta must raise the version');
       return { kind, fromVersion, version, add, remove };
     }
     case UPDATE_KEYRING: {
       const f = decodeFields(b, { 0xa1: { min: 0, max: 0xffff } }, MAX_UPDATE_BYTES);
-      const keys = decodeTlv(f.get(0xa1)!, { maxBytes: 0xffff, maxFields: MAX_KEYRING_KEYS }).map((t) => {
+      const keys = decodeTlv(required(f, 0xa1), { maxBytes: 0xffff, maxFields: MAX_KEYRING_KEYS }).map((t) => {
         if (t.tag !== 0xa1) throw new UpdateError('bad keyring entry');
         const k = decodeFields(
           t.value,
@@ -209,17 +209,17 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
           },
           256,
         );
-        const alg = decodeUint(k.get(0x81)!);
+        const alg = decodeUint(required(k, 0x81));
         if (!isAlg(alg)) throw new UpdateError(`unknown key algorithm ${alg}`);
-        const publicKey = k.get(0x82)!;
+        const publicKey = required(k, 0x82);
         if (!publicKeyFits(alg, publicKey)) throw new UpdateError('public key does not fit its algorithm');
         const key: IssuerKey = {
-          keyId: decodeUint(k.get(0x80)!),
+          keyId: decodeUint(required(k, 0x80)),
           alg,
           publicKey,
-          notBefore: decodeUint(k.get(0x83)!),
-          notAfter: decodeUint(k.get(0x84)!),
-          revoked: decodeUint(k.get(0x85)!) !== 0,
+          notBefore: decodeUint(required(k, 0x83)),
+          notAfter: decodeUint(required(k, 0x84)),
+          revoked: decodeUint(required(k, 0x85)) !== 0,
         };
         if (key.notAfter < key.notBefore) throw new UpdateError(`key ${key.keyId}: bad validity window`);
         return key;
@@ -228,11 +228,11 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
     }
     case UPDATE_CONFIG: {
       const f = decodeFields(b, { 0x80: { min: 2, max: MAX_CONFIG_BYTES }, 0x81: { min: 1, max: MAX_TERMINAL_ID_BYTES } }, MAX_CONFIG_BYTES + 32);
-      const terminalId = utf8Decode(f.get(0x81)!);
+      const terminalId = utf8Decode(required(f, 0x81));
       terminalIdBytes(terminalId);
       let settings: unknown;
       try {
-        settings = JSON.parse(utf8Decode(f.get(0x80)!));
+        settings = JSON.parse(utf8Decode(required(f, 0x80)));
       } catch {
         throw new UpdateError('configuration is not JSON');
       }
@@ -241,7 +241,7 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
     }
     case UPDATE_TIME: {
       const f = decodeFields(b, { 0x80: { min: 5, max: 5 }, 0x81: { min: NONCE_LENGTH, max: NONCE_LENGTH } }, 64);
-      return { kind, version, unixSeconds: decodeUint(f.get(0x80)!), nonce: f.get(0x81)! };
+      return { kind, version, unixSeconds: decodeUint(required(f, 0x80)), nonce: required(f, 0x81) };
     }
     default:
       throw new UpdateError(`unknown update kind ${kind}`);
@@ -263,8 +263,8 @@ export function decodeUpdate(bytes: Uint8Array): SignedUpdate {
       { 0x80: { min: 1, max: 1 }, 0x81: { min: 4, max: 4 }, 0xa2: { min: 0, max: 0xffff }, 0xde: { min: 64, max: 64 } },
       MAX_UPDATE_BYTES,
     );
-    const update = decodeBody(decodeUint(f.get(0x80)!), decodeUint(f.get(0x81)!), f.get(0xa2)!);
-    return { update, signature: f.get(0xde)!, signedBytes: withoutSignature(bytes) };
+    const update = decodeBody(decodeUint(required(f, 0x80)), decodeUint(required(f, 0x81)), required(f, 0xa2));
+    return { update, signature: required(f, 0xde), signedBytes: withoutSignature(bytes) };
   } catch (e) {
     if (e instanceof TlvError) throw new UpdateError(e.message);
     throw e;

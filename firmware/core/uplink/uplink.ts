@@ -10,6 +10,7 @@ import { type Clock, type Log, type RandomBytes, silentLog } from '../../base/pl
 import type { UpdateStore } from './store';
 import { BATCH_PATH, type HttpTransport, TransportError } from './transport';
 import { decodeBatchResponse, encodeBatch, NONCE_LENGTH, receiptItemBytes, verifyBatchResponse, WireError, type TerminalStatus } from './wire';
+import { present } from '../../base/assert';
 
 export interface UplinkOptions {
   journal: Journal;
@@ -127,8 +128,8 @@ export class Uplink {
     const base = this.#o.backoffMs ?? 1000;
     const cap = this.#o.maxBackoffMs ?? 300_000;
     const d = Math.min(cap, base * 2 ** Math.min(this.#attempt, 30));
-    const r = this.#o.random(2);
-    return Math.floor(d / 2 + ((d / 2) * ((r[0]! << 8) | r[1]!)) / 65536);
+    const [hi, lo] = this.#o.random(2);
+    return Math.floor(d / 2 + ((d / 2) * ((present(hi, 'random byte') << 8) | present(lo, 'random byte'))) / 65536);
   }
 
   #build(): Pending {
@@ -146,7 +147,8 @@ export class Uplink {
     const nonce = this.#o.random(NONCE_LENGTH);
     const versions = this.#o.store.versions;
     const wallTime = this.#o.clock.wallTime();
-    const lastSeq = items.length ? items[items.length - 1]!.seq : j.ackedUpTo;
+    const last = items[items.length - 1];
+    const lastSeq = last ? last.seq : j.ackedUpTo;
     const status = this.#o.status ? { ...this.#o.status(), backlog: Math.max(0, j.lastAcknowledgeable - lastSeq) } : undefined;
     const bytes = encodeBatch(
       { terminalId: this.#o.terminalId, nonce, ...(wallTime !== undefined ? { wallTime } : {}), ...versions, ...(status ? { status } : {}), items },

@@ -14,7 +14,7 @@
 import { TaplineError } from '../../base/errors';
 import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { ALG_P256, type Alg, verifySignature } from '../crypto/verify';
-import { decodeFields, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
+import { decodeFields, required, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
 import { signMessage } from './sign';
 
 export const WIRE_VERSION = 1;
@@ -224,22 +224,22 @@ export function decodeBatch(bytes: Uint8Array): SignedBatch {
       },
       MAX_BATCH_BYTES,
     );
-    version(f.get(0x80)!);
-    const items = decodeTlv(f.get(0xa7)!, { maxBytes: MAX_RECEIPTS_FIELD_BYTES, maxFields: MAX_BATCH_RECEIPTS }).map((t) => {
+    version(required(f, 0x80));
+    const items = decodeTlv(required(f, 0xa7), { maxBytes: MAX_RECEIPTS_FIELD_BYTES, maxFields: MAX_BATCH_RECEIPTS }).map((t) => {
       if (t.tag !== 0xa1) throw new WireError(`unexpected tag ${t.tag.toString(16)} among receipts`);
       const item = decodeFields(t.value, { 0x80: { min: 4, max: 4 }, 0x81: { min: 1, max: MAX_RECEIPT_BYTES } }, MAX_RECEIPT_BYTES + 16);
-      return { seq: decodeUint(item.get(0x80)!), receipt: item.get(0x81)! };
+      return { seq: decodeUint(required(item, 0x80)), receipt: required(item, 0x81) };
     });
     checkSeqs(items.map((i) => i.seq), 'batch');
     const wall = f.get(0x83);
     const batch: SignedBatch = {
-      terminalId: terminalId(f.get(0x81)!),
-      nonce: f.get(0x82)!,
-      denyListVersion: decodeUint(f.get(0x84)!),
-      keyringVersion: decodeUint(f.get(0x85)!),
-      configVersion: decodeUint(f.get(0x86)!),
+      terminalId: terminalId(required(f, 0x81)),
+      nonce: required(f, 0x82),
+      denyListVersion: decodeUint(required(f, 0x84)),
+      keyringVersion: decodeUint(required(f, 0x85)),
+      configVersion: decodeUint(required(f, 0x86)),
       items,
-      signature: f.get(0xde)!,
+      signature: required(f, 0xde),
       signedBytes: withoutSignature(bytes),
     };
     if (wall) batch.wallTime = decodeUint(wall);
@@ -319,29 +319,29 @@ export function decodeBatchResponse(bytes: Uint8Array): SignedBatchResponse {
       },
       MAX_RESPONSE_BYTES,
     );
-    version(f.get(0x80)!);
-    const results = decodeTlv(f.get(0xa5)!, { maxBytes: 0xffff, maxFields: MAX_BATCH_RECEIPTS }).map((t) => {
+    version(required(f, 0x80));
+    const results = decodeTlv(required(f, 0xa5), { maxBytes: 0xffff, maxFields: MAX_BATCH_RECEIPTS }).map((t) => {
       if (t.tag !== 0xa1) throw new WireError(`unexpected tag ${t.tag.toString(16)} among results`);
       const x = decodeFields(t.value, { 0x80: { min: 4, max: 4 }, 0x81: { min: 1, max: 1 }, 0x82: { min: 0, max: 800, optional: true } }, 1024);
-      const status = decodeUint(x.get(0x81)!);
+      const status = decodeUint(required(x, 0x81));
       if (status > RESULT_REJECTED) throw new WireError(`unknown result status ${status}`);
-      const result: ReceiptResult = { seq: decodeUint(x.get(0x80)!), status: status as ResultStatus };
+      const result: ReceiptResult = { seq: decodeUint(required(x, 0x80)), status: status as ResultStatus };
       const reason = x.get(0x82);
       if (reason) result.reason = utf8Decode(reason);
       return result;
     });
     checkSeqs(results.map((x) => x.seq), 'response');
-    const updates = decodeTlv(f.get(0xa6)!, { maxBytes: 0xffff, maxFields: MAX_UPDATES }).map((t) => {
+    const updates = decodeTlv(required(f, 0xa6), { maxBytes: 0xffff, maxFields: MAX_UPDATES }).map((t) => {
       if (t.tag !== 0x81 || t.value.length === 0) throw new WireError('bad update entry');
       return t.value;
     });
     return {
-      terminalId: terminalId(f.get(0x81)!),
-      nonce: f.get(0x82)!,
-      ackedUpTo: decodeUint(f.get(0x83)!),
+      terminalId: terminalId(required(f, 0x81)),
+      nonce: required(f, 0x82),
+      ackedUpTo: decodeUint(required(f, 0x83)),
       results,
       updates,
-      signature: f.get(0xde)!,
+      signature: required(f, 0xde),
       signedBytes: withoutSignature(bytes),
     };
   });
