@@ -45,7 +45,9 @@ export class Online {
         try {
           // The clock never moves backwards: a signed time before what the terminal knows has passed is refused.
           if (!booted.risk.observeTime(seconds, o.clock.now())) {
-            log('error', 'time', `service time ${seconds} refused: before the last known time ${booted.risk.lastKnownTime}`);
+            const floor = booted.risk.lastKnownTime;
+            // Usually a clock that ran a little fast offline; the floor then stands until real time passes it.
+            log('warn', 'time', `service time ${isoTime(seconds)} is ${floor - seconds} s behind the last known time ${isoTime(floor)}: kept the later one`);
             return;
           }
           o.clock.setWallTime?.(seconds);

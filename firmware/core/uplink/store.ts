@@ -133,8 +133,8 @@ export class UpdateStore {
         this.#o.onTime?.(update.unixSeconds);
         break;
     }
-    // a time update has no version of its own: the batch nonce binds it
-    this.#log('info', 'uplink', `applied ${updateKindName(update.kind)} update${update.kind === UPDATE_TIME ? '' : ` version ${update.version}`}`);
+    // a time update has no version of its own (the batch nonce binds it), and onTime logs what became of it
+    if (update.kind !== UPDATE_TIME) this.#log('info', 'uplink', `applied ${updateKindName(update.kind)} update version ${update.version}`);
     return update;
   }
 
