@@ -16,7 +16,7 @@ import { ALG_ED25519, ALG_P256, algName, type Alg } from '../firmware/core/crypt
 import type { Mode } from '../firmware/core/risk/engine';
 import { toHex } from '../firmware/base/bytes';
 import { creationOf, DeviceHost, type Board, type Creation } from '../host/xsdev/device-host';
-import { recordScenario, runScenario, type MeasuredScenario, type TapScenario } from '../host/xsdev/scenario';
+import { profileScenario, recordScenario, runScenario, type MeasuredScenario, type TapScenario } from '../host/xsdev/scenario';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { p256 } from '@noble/curves/nist.js';
@@ -128,6 +128,17 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
             preloadSlots: b.meter.device.preload.slots, preloadChunkBytes: b.meter.device.preload.chunkBytes, preloadKeys: b.meter.device.preload.keys,
           });
         }
+      }
+      const host = await DeviceHost.start(creationOf('esp32-devkitc'));
+      try {
+        const profiled = await profileScenario(host, s);
+        for (const cert of ['cold', 'warm'] as const) {
+          const p = profiled[cert];
+          const parts = Object.fromEntries(p.parts.map((x) => [x.part, `${x.computrons} (${((100 * x.computrons) / p.total).toFixed(1)} %, ${x.calls} calls)`]));
+          report({ bench: 'xsdev.profile', alg: algName(alg), cert, mode, impl: 'native', board: 'esp32-devkitc', outcome: p.outcome, computrons: p.total, ...parts });
+        }
+      } finally {
+        await host.close();
       }
       if (mode === 'merchant' && alg === ALG_P256 || mode === 'transit' && alg === ALG_ED25519) {
         const full = creationOf('esp32-devkitc');

@@ -77,6 +77,7 @@ export interface Booted {
   recovery: RecoveryReport;
   risk: RiskEngine;
   keyring: Keyring;
+  verifier: Verifier;
   terminal: Terminal;
   /** Receipts replayed into the risk state. */
   restored: number;
@@ -178,7 +179,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     reader ? 'reader ok' : 'READER FAULT',
   ]);
   log('info', 'boot', `ready: journal ${usage.usedBlocks}/${usage.blocks} blocks used, ${journal.lastAcknowledgeable > journal.ackedUpTo ? 'receipts to upload' : 'every receipt acknowledged'}`);
-  return { provisioning, journal, recovery, risk, keyring, terminal, restored, reader, readerFirmware: firmware, readerFault: fault, selfTest };
+  return { provisioning, journal, recovery, risk, keyring, verifier, terminal, restored, reader, readerFirmware: firmware, readerFault: fault, selfTest };
 }
 
 function ok(b: boolean): string {

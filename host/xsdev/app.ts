@@ -9,6 +9,7 @@ import type { Booted } from '../../firmware/app/boot';
 import type { NativePrimitives } from '../../firmware/app/native';
 import type { CardLink } from '../../firmware/base/ports';
 import type { Alg } from '../../firmware/core/crypto/verify';
+import { Profile } from './profile';
 
 export type Tapline = typeof Bundle;
 
@@ -21,6 +22,8 @@ export interface DeviceAppEnv {
   native?: NativePrimitives;
   /** Where a tap's APDUs go when no recorded exchange is given (Node: the wallet emulator). */
   wallet?: CardLink;
+  /** Computrons so far (xsdevMeter): with it, a boot may ask for the probes of `profileTap`. */
+  meter?: () => number;
 }
 
 export interface BootArgs {
@@ -30,6 +33,23 @@ export interface BootArgs {
   wallTime: number;
   /** Transit: check signatures before the gate opens (default: boot's choice). */
   verifyBeforeOpen?: boolean;
+  /** Put probes on the parts of a tap, for profileTap (they cost a little, so measured runs go without). */
+  profile?: boolean;
+  /** Boot on the journal partition of the previous boot (a reboot), not on an erased one. */
+  reuseJournal?: boolean;
+}
+
+export interface BootReply {
+  logs: string[];
+  selfTest: Booted['selfTest'];
+  /** With a meter: the computrons spent up to each log line, so boot's steps can be told apart. */
+  stamps?: number[];
+}
+
+export interface TapProfile {
+  outcome: string;
+  total: number;
+  parts: Array<{ part: string; computrons: number; calls: number }>;
 }
 
 export interface TapReply {
@@ -56,6 +76,12 @@ export interface HashOutput {
   crc32Js: number;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** A random source that repeats exactly, so Node's recording and XS's replay send the same APDUs. */
 function repeatableRandom(seed: number): (length: number) => Uint8Array {
   let state = seed >>> 0;
@@ -74,13 +100,16 @@ export class DeviceApp {
   #ticks = 1000;
   #booted: Booted | undefined;
   #journal: PartitionFlash | undefined;
+  /** The recorded wallet answers, as bytes, by command: set before the taps so a tap only looks them up. */
+  #exchange: Array<[Uint8Array, Uint8Array]> | undefined;
+  #profile: Profile | undefined;
   readonly logs: string[] = [];
 
   constructor(env: DeviceAppEnv) {
     this.#env = env;
   }
 
-  async boot(a: BootArgs): Promise<{ logs: string[]; selfTest: Booted['selfTest'] }> {
+  async boot(a: BootArgs): Promise<BootReply> {
     const t = this.#env.tapline;
     const clock = new t.TicksClock({
       ticks: () => this.#ticks,
@@ -90,20 +119,31 @@ export class DeviceApp {
       },
     });
     clock.setWallTime(a.wallTime);
-    this.#journal = this.#env.partition(a.journalBytes);
+    if (!(a.reuseJournal && this.#journal)) this.#journal = this.#env.partition(a.journalBytes);
     const provision = this.#env.partition(64 * 1024);
     provision.write(t.utf8Encode(a.provisioning), 0);
     const journalFlash = new t.PartitionAdapter(this.#journal);
     t.checkJournalPartition(journalFlash);
     this.logs.length = 0;
+    const meter = this.#env.meter;
+    const stamps: number[] = [];
+    const started = meter?.() ?? 0;
+    const profile = (this.#profile = a.profile && meter ? new Profile(meter) : undefined);
+    let verify = a.native && this.#env.native ? t.nativeVerify(this.#env.native) : undefined;
+    let hashes = a.native && this.#env.native ? t.nativeHashes(this.#env.native) : undefined;
+    if (profile && verify) verify = profile.probe('verify', verify);
+    if (profile && hashes) hashes = { sha256: profile.probe('sha256', hashes.sha256), crc32: profile.probe('crc32', hashes.crc32) };
     this.#booted = await t.boot({
       clock,
       random: repeatableRandom(0x7a91),
-      log: (level, tag, message) => void this.logs.push(`[${level}] ${tag}: ${message}`),
+      log: (level, tag, message) => {
+        if (meter) stamps.push(meter() - started);
+        this.logs.push(`[${level}] ${tag}: ${message}`);
+      },
       provisioningText: () => t.readProvisioningText(new t.PartitionAdapter(provision)),
       journalFlash,
-      verify: a.native && this.#env.native ? t.nativeVerify(this.#env.native) : undefined,
-      hashes: a.native && this.#env.native ? t.nativeHashes(this.#env.native) : undefined,
+      verify,
+      hashes,
       openReader: () => {
         throw new Error('the wallet exchange is replayed, no reader');
       },
@@ -112,7 +152,30 @@ export class DeviceApp {
       show: () => {},
     });
     this.#booted.terminal.start();
-    return { logs: this.logs.slice(), selfTest: this.#booted.selfTest };
+    if (profile) {
+      const b = this.#booted;
+      profile.probeMethods('journal', b.journal, ['append', 'canAppend']);
+      profile.probeMethods('risk', b.risk, ['assess', 'checkResponse', 'record', 'counterOf', 'observeTime']);
+      profile.probeMethods('certificate cache', b.verifier, ['precheck', 'isVerified', 'verifySignature', 'checkPayment']);
+    }
+    return { logs: this.logs.slice(), selfTest: this.#booted.selfTest, stamps: meter ? stamps : undefined };
+  }
+
+  /**
+   * Fills the journal with copies of its first receipt, as a terminal that took payments offline until
+   * the journal refused more (checkpoints every 32 records included, as the journal writes them).
+   */
+  fill(): { records: number; usedBlocks: number; blocks: number } {
+    const journal = this.#booted?.journal;
+    if (!journal) throw new Error('not booted');
+    const receipt = journal.unacknowledged(1, 4096)[0];
+    if (!receipt) throw new Error('no receipt to copy: tap first');
+    let records = 0;
+    while (journal.canAppend(receipt.payload.length)) {
+      journal.appendSync(receipt.type, receipt.payload);
+      records++;
+    }
+    return { records, ...journal.usage };
   }
 
   async keys(text: string): Promise<void> {
@@ -120,17 +183,31 @@ export class DeviceApp {
   }
 
   /** One card event: the terminal's whole handling of the tap, its journal append included. */
-  async tap(exchange?: Record<string, string>): Promise<TapReply> {
+  /** The wallet's recorded answers for the taps that follow (decoded here, outside the taps' figures). */
+  replay(exchange: Record<string, string>): void {
+    const t = this.#env.tapline;
+    this.#exchange = Object.entries(exchange).map(([command, answer]) => [t.fromHex(command), t.fromHex(answer)]);
+  }
+
+  /** A tap (as `tap`) with the probes boot put on: its computrons by part. */
+  async profileTap(): Promise<TapProfile> {
+    const profile = this.#profile;
+    if (!profile) throw new Error('boot without profile: true');
+    const r = await profile.run('terminal, TLV codecs, in-doubt', () => this.tap());
+    return { outcome: r.value.outcome, total: r.total, parts: r.parts };
+  }
+
+  async tap(): Promise<TapReply> {
     const t = this.#env.tapline;
     const before = this.#env.flashCounters(this.#journal!).programmed;
     let link: CardLink;
     let recorded: Record<string, string> | undefined;
-    if (exchange) {
+    const replay = this.#exchange;
+    if (replay) {
       link = {
         transceive: async (apdu) => {
-          const answer = exchange[t.toHex(apdu)];
-          if (answer === undefined) throw new Error(`no recorded answer to ${t.toHex(apdu)}`);
-          return t.fromHex(answer);
+          for (const [command, answer] of replay) if (sameBytes(command, apdu)) return answer;
+          throw new Error(`no recorded answer to ${t.toHex(apdu)}`);
         },
       };
     } else {
@@ -146,6 +223,7 @@ export class DeviceApp {
         },
       };
     }
+    if (this.#profile) link = { transceive: this.#profile.probe('APDU replay', link.transceive) };
     const effects = await this.#terminal().handle({ type: 'card', link });
     let outcome = 'none';
     let deferred: boolean | undefined;

@@ -13,7 +13,7 @@ interface HostFlash {
   stats(id: number): [number, number, number, number];
 }
 
-const g = globalThis as unknown as { tapline: Tapline; hostFlash: HostFlash; taplineNative: NativePrimitives };
+const g = globalThis as unknown as { tapline: Tapline; hostFlash: HostFlash; taplineNative: NativePrimitives; xsdevMeter: () => number };
 const BLOCK = 4096;
 
 /** embedded:storage/flash's partition object, over a host partition. */
@@ -47,12 +47,18 @@ const make = () =>
       return { programmed: s[2], erased: s[3] };
     },
     native: g.taplineNative,
+    meter: g.xsdevMeter,
   });
 
 serve({
   boot: (a) => (app = make()).boot(a),
+  /** Boots again on the same journal partition (a power cycle). */
+  reboot: (a) => app!.boot({ ...a, reuseJournal: true }),
+  fill: () => app!.fill(),
   keys: (a: { text: string }) => app!.keys(a.text),
-  tap: (a: { exchange: Record<string, string> }) => app!.tap(a.exchange),
+  replay: (a: { exchange: Record<string, string> }) => app!.replay(a.exchange),
+  tap: () => app!.tap(),
+  profileTap: () => app!.profileTap(),
   idle: (a: { ms: number }) => app!.idle(a.ms),
   verify: (a) => make().verify(a.cases),
   hashes: (a) => make().hashes(a.inputs),

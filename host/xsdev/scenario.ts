@@ -12,7 +12,7 @@ import { RamFlash } from '../flash/ram-flash';
 import { createIssuer, issueWallet } from '../wallet/issuer';
 import { WalletEmulator } from '../wallet/emulator';
 import { seededRandom } from '../wallet/random';
-import { DeviceApp, type BootArgs } from './app';
+import { DeviceApp, type BootArgs, type BootReply, type TapProfile } from './app';
 import type { DeviceHost, StepResult } from './device-host';
 
 export const NOW = 1_790_000_000;
@@ -95,11 +95,46 @@ export interface MeasuredScenario {
 /** Replays a recorded scenario on the device-sized host; each step's meter is its own. */
 export async function runScenario(host: DeviceHost, s: TapScenario, native: boolean): Promise<MeasuredScenario> {
   const boot = await host.call<{ logs: string[] }>('boot', bootArgs(s, native));
+  await host.call('replay', { exchange: s.exchange });
   const taps: MeasuredScenario['cold'][] = [];
   for (let i = 0; i < 2; i++) {
     if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
-    taps.push(await host.call('tap', { exchange: s.exchange }));
+    taps.push(await host.call('tap'));
     await host.call('idle', { ms: BETWEEN_TAPS_MS });
   }
   return { boot, cold: taps[0]!, warm: taps[1]! };
+}
+
+/** The cold and the warm tap of a recorded scenario, native, with their computrons by part. */
+export async function profileScenario(host: DeviceHost, s: TapScenario): Promise<{ cold: TapProfile; warm: TapProfile }> {
+  await host.call('boot', { ...bootArgs(s, true), profile: true });
+  await host.call('replay', { exchange: s.exchange });
+  const taps: TapProfile[] = [];
+  for (let i = 0; i < 2; i++) {
+    if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
+    taps.push((await host.call<TapProfile>('profileTap')).value);
+    await host.call('idle', { ms: BETWEEN_TAPS_MS });
+  }
+  return { cold: taps[0]!, warm: taps[1]! };
+}
+
+/**
+ * A terminal whose journal partition is full (every receipt unacknowledged), rebooted: the boot's
+ * figures, and the computrons between its log lines (the boot's steps).
+ */
+export async function fullJournalBoot(host: DeviceHost, s: TapScenario): Promise<{ fill: { records: number; usedBlocks: number; blocks: number }; boot: StepResult<BootReply> }> {
+  await host.call('boot', bootArgs(s, true));
+  await host.call('replay', { exchange: s.exchange });
+  if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
+  const tap = await host.call<{ outcome: string }>('tap');
+  if (tap.value.outcome !== 'approved') throw new Error(`the tap before filling: ${tap.value.outcome}`);
+  const fill = (await host.call<{ records: number; usedBlocks: number; blocks: number }>('fill')).value;
+  const boot = await host.call<BootReply>('reboot', bootArgs(s, true));
+  return { fill, boot };
+}
+
+/** The steps of a boot from its log stamps: computrons spent before each line, since the previous one. */
+export function bootSteps(reply: BootReply): Array<{ line: string; computrons: number }> {
+  const stamps = reply.stamps ?? [];
+  return reply.logs.map((line, i) => ({ line, computrons: (stamps[i] ?? 0) - (i > 0 ? (stamps[i - 1] ?? 0) : 0) }));
 }

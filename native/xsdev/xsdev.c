@@ -18,7 +18,8 @@
  * computrons and this message's peaks: slots, chunk bytes and stack depth (slots), and its host time.
  *
  * Host functions, as the device has them: trace, the native primitives of native/tapline_native.c,
- * and NOR flash partitions in C memory (program clears bits only, erase sets 0xFF), outside the XS heap.
+ * and NOR flash partitions in C memory (program clears bits only, erase sets 0xFF), outside the XS heap;
+ * and one the device has not: xsdevMeter(), the computrons so far, for profiles by part.
  */
 #include "xsAll.h"
 #include "xsnap.h"
@@ -157,6 +158,12 @@ static void xs_gc(xsMachine *the)
 	xsCollectGarbage();
 }
 
+/* xsdevMeter() -> computrons so far in this message: lets the host app profile a step by part. */
+static void xs_meter(xsMachine *the)
+{
+	xsResult = xsNumber((double)xsGetCurrentMeter(the));
+}
+
 static void xs_set_timeout(xsMachine *the)
 {
 	xsSetTimer(xsToNumber(xsArg(1)), 0);
@@ -184,6 +191,7 @@ static void buildHost(xsMachine *the)
 	define(the, xsGlobal, "print", xs_trace, 1);
 	define(the, xsGlobal, "gc", xs_gc, 0);
 	define(the, xsGlobal, "setTimeout", xs_set_timeout, 2);
+	define(the, xsGlobal, "xsdevMeter", xs_meter, 0);
 	xsVar(1) = xsNewObject();
 	define(the, xsVar(1), "p256Verify", xs_tapline_p256_verify, 3);
 	define(the, xsVar(1), "ed25519Verify", xs_tapline_ed25519_verify, 3);
