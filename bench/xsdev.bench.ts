@@ -16,7 +16,7 @@ import { ALG_ED25519, ALG_P256, algName, type Alg } from '../firmware/core/crypt
 import type { Mode } from '../firmware/core/risk/engine';
 import { toHex } from '../firmware/base/bytes';
 import { creationOf, DeviceHost, type Board, type Creation } from '../host/xsdev/device-host';
-import { profileScenario, recordScenario, runScenario, type MeasuredScenario, type TapScenario } from '../host/xsdev/scenario';
+import { bootSteps, fullJournalBoot, profileScenario, recordScenario, runScenario, type MeasuredScenario, type TapScenario } from '../host/xsdev/scenario';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { p256 } from '@noble/curves/nist.js';
@@ -82,6 +82,33 @@ async function smallestShare(s: TapScenario): Promise<number> {
   return high;
 }
 
+/**
+ * A reboot with the 1 MiB journal partition full (every receipt unacknowledged), native, in each
+ * board's block: the whole boot and its longest turn of the event loop (where the watchdog starves).
+ */
+async function fullBoot(report: Report, s: TapScenario, factor: number): Promise<void> {
+  for (const board of ['esp32-devkitc', 'esp32s3-devkitc'] as const) {
+    const host = await DeviceHost.start(creationOf(board));
+    try {
+      const { fill, boot } = await fullJournalBoot(host, s);
+      const turns = boot.value.turns ?? [];
+      const longest = turns.reduce((a, b) => (b.computrons > a.computrons ? b : a), { computrons: 0, hostMs: 0 });
+      const steps = bootSteps(boot.value).sort((a, b) => b.computrons - a.computrons).slice(0, 3);
+      report({
+        bench: 'xsdev.boot.full', board, fits: true, records: fill.records, usedBlocks: fill.usedBlocks, blocks: fill.blocks,
+        computrons: boot.meter.compute, peakSlots: boot.meter.device.peakSlots, peakChunkBytes: boot.meter.device.peakChunkBytes,
+        stackPeak: boot.meter.device.stackPeak, hostMs: boot.meter.device.hostMs, factor, esp32ModelMs: boot.meter.device.hostMs * factor,
+        turns: turns.length, longestTurnComputrons: longest.computrons, longestTurnHostMs: longest.hostMs, longestTurnModelMs: longest.hostMs * factor,
+        heaviestSteps: steps.map((x) => `${x.computrons} before "${x.line.slice(0, 48)}"`).join('; '),
+      });
+    } catch (e) {
+      report({ bench: 'xsdev.boot.full', board, fits: false, error: (e as Error).message });
+    } finally {
+      await host.close();
+    }
+  }
+}
+
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {
   const runs = options.quick ? 1 : 5;
   const { hostMsPerVerify, factor } = await calibrate(options.quick ? 3 : 15);
@@ -129,6 +156,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
           });
         }
       }
+      if (alg === ALG_ED25519 && mode === 'transit') await fullBoot(report, s, factor);
       const host = await DeviceHost.start(creationOf('esp32-devkitc'));
       try {
         const profiled = await profileScenario(host, s);

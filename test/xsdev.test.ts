@@ -9,11 +9,11 @@ import { crc32 } from 'node:zlib';
 import { fromHex, toHex, utf8Encode } from '../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256, type Alg } from '../firmware/core/crypto/verify';
 import { certificateSignedPayload, decodeCertificate, decodePayResponse, paymentSignedPayload } from '../firmware/core/protocol/messages';
-import { HASH_SELF_TEST, SELF_TEST_VECTORS } from '../firmware/app/boot';
+import { HASH_SELF_TEST, REPLAY_SLICE_RECORDS, SELF_TEST_VECTORS } from '../firmware/app/boot';
 import type { HashInput, HashOutput } from '../host/xsdev/app';
 import { verifySignature } from '../firmware/core/crypto/verify';
 import { BOARDS, creationOf, DeviceHost, type Creation } from '../host/xsdev/device-host';
-import { recordScenario, runScenario, type TapScenario } from '../host/xsdev/scenario';
+import { fullJournalBoot, recordScenario, runScenario, type TapScenario } from '../host/xsdev/scenario';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { p256 } from '@noble/curves/nist.js';
@@ -131,6 +131,21 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
       }
     });
   }
+
+  it('esp32s3-devkitc: reboots on a full 1 MiB journal with native hashing, the replay in slices of its own turns', async () => {
+    const r = await onHost(withHeadroom(creationOf('esp32s3-devkitc')), (host) => fullJournalBoot(host, transit));
+    expect(r.fill.usedBlocks, 'the journal took receipts until it refused').to.equal(r.fill.blocks - 4);
+    const logs = r.boot.value.logs;
+    const recovered = logs.find((l) => l.startsWith('[info] journal: recovered'))!;
+    const lastSeq = Number(/last seq (\d+)/.exec(recovered)![1]);
+    const [, restored, checkpoint] = /restored (\d+) receipts after checkpoint (\d+) \(0 unreadable\)/.exec(logs.find((l) => l.includes('receipts after checkpoint'))!)!.map(Number);
+    expect(restored, 'more than one slice').to.be.greaterThan(REPLAY_SLICE_RECORDS);
+    expect(restored, 'every receipt after the checkpoint').to.equal(lastSeq - checkpoint!);
+    const turns = r.boot.value.turns!;
+    expect(turns.length, 'journal open, each replay slice, reader and self-test in turns of their own').to.be.at.least(2 + Math.ceil(restored! / REPLAY_SLICE_RECORDS));
+    const total = turns.reduce((a, t) => a + t.computrons, 0);
+    expect(Math.max(...turns.map((t) => t.computrons)), 'no turn holds most of the boot').to.be.below(total * 0.75);
+  });
 
   it('refuses to run the firmware in a creation block too small for it, and says which limit it hit', async () => {
     const small = { ...creationOf('esp32-devkitc'), stack: 512 };

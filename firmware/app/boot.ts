@@ -22,6 +22,9 @@ export { RECORD_RISK_STATE } from './state';
 
 export type BootStep = 'config' | 'journal' | 'selftest';
 
+/** Records replayed per turn of the event loop at boot (a receipt costs ~25,000 computrons). */
+export const REPLAY_SLICE_RECORDS = 8;
+
 export class BootError extends TaplineError {
   override readonly name: string = 'BootError';
   readonly step: BootStep;
@@ -123,6 +126,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   log('info', 'journal', `recovered ${recovery.records} records in ${recovery.blocks} blocks, last seq ${recovery.lastSeq}, acked up to ${recovery.ackedUpTo}` +
     (recovery.tornTail ? ', torn tail dropped' : ''));
   for (const b of recovery.breaks) log('error', 'journal', `chain break (tamper evidence): ${b}`);
+  await o.clock.sleep(0); // a turn of the event loop (the watchdog) after the longest step
 
   store.loadCheckpoint();
   const { risk, inDoubt } = store;
@@ -156,11 +160,22 @@ export async function boot(o: BootOptions): Promise<Booted> {
     log('info', 'boot', `transit: signatures checked ${verifyBeforeOpen ? 'before the gate opens' : 'after the gate opens (deferred)'}`);
   }
   // Only the records after the checkpoint: the checkpoint holds the state of everything before it.
-  const { restored, unreadable } = store.replay(terminal);
+  // In slices, each its own turn of the event loop: a full journal's replay would otherwise hold the
+  // CPU for seconds in one go, past the ESP32's task watchdog (docs/DEVICE.md, boot).
+  let restored = 0;
+  let unreadable = 0;
+  for (;;) {
+    const slice = store.replay(terminal, REPLAY_SLICE_RECORDS);
+    restored += slice.restored;
+    unreadable += slice.unreadable;
+    if (slice.done) break;
+    await o.clock.sleep(0);
+  }
   log('info', 'risk', `restored ${restored} receipts after checkpoint ${store.replayFrom} (${unreadable} unreadable); offline ${risk.offlineCount} payments, ${risk.offlineAmount} minor units; ${inDoubt.open.length} in doubt`);
   risk.clock.advance(o.clock.now());
   log('info', 'time', `last known time ${risk.lastKnownTime}, offline ${risk.clock.secondsOffline(o.clock.now())} s since settlement${o.clock.wallTime() === undefined ? ', wall time unknown' : ''}`);
 
+  await o.clock.sleep(0);
   const { reader, firmware, fault } = await bringUpReader(o);
 
   const selfTest = runSelfTest(o, verify, journal, reader !== undefined);

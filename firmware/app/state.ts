@@ -41,6 +41,8 @@ export class TerminalStore {
   replayFrom = 0;
   readonly #log: Log;
   readonly #riskOptions: RiskOptions;
+  /** The last record replay() applied (0: none yet). */
+  #replayedUpTo = 0;
 
   constructor(o: { flash: Flash; log: Log; riskOptions: RiskOptions; journal?: Partial<JournalOptions> }) {
     this.#log = o.log;
@@ -70,13 +72,23 @@ export class TerminalStore {
 
   /**
    * Applies the records after the checkpoint to the terminal (built on this.risk and this.inDoubt):
-   * intents, releases and receipts; receipts the service acknowledged do not count as offline.
+   * intents, releases and receipts; receipts the service acknowledged do not count as offline. With
+   * `maxRecords`, stops after that many and the next call goes on from there (`done` once all are
+   * applied): boot returns to the event loop between slices, so the watchdog is fed.
    */
-  replay(terminal: Terminal): { restored: number; unreadable: number } {
+  replay(terminal: Terminal, maxRecords = Infinity): { restored: number; unreadable: number; done: boolean } {
     let restored = 0;
     let unreadable = 0;
+    let visited = 0;
+    let done = true;
     const acked = this.journal.ackedUpTo;
-    this.journal.replay(this.replayFrom, (r) => {
+    this.journal.replay(Math.max(this.replayFrom, this.#replayedUpTo), (r) => {
+      if (visited === maxRecords) {
+        done = false;
+        return false;
+      }
+      visited++;
+      this.#replayedUpTo = r.seq;
       try {
         this.inDoubt.replay(r.type, r.payload);
         if (r.type !== RECORD_RECEIPT) return;
@@ -87,6 +99,6 @@ export class TerminalStore {
         this.#log('error', 'journal', `record ${r.seq} (type ${r.type}) does not restore: ${errorText(e)}`);
       }
     });
-    return { restored, unreadable };
+    return { restored, unreadable, done };
   }
 }

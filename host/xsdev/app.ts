@@ -24,6 +24,8 @@ export interface DeviceAppEnv {
   wallet?: CardLink;
   /** Computrons so far (xsdevMeter): with it, a boot may ask for the probes of `profileTap`. */
   meter?: () => number;
+  /** Host milliseconds (for the boot's stamps). */
+  now?: () => number;
 }
 
 export interface BootArgs {
@@ -44,6 +46,13 @@ export interface BootReply {
   selfTest: Booted['selfTest'];
   /** With a meter: the computrons spent up to each log line, so boot's steps can be told apart. */
   stamps?: number[];
+  /** The host milliseconds up to each log line. */
+  stampsMs?: number[];
+  /**
+   * With a meter: each turn of the event loop boot took (it ends where boot sets a timer, where the
+   * device returns to the event loop and feeds the watchdog), in computrons and host milliseconds.
+   */
+  turns?: Array<{ computrons: number; hostMs: number }>;
 }
 
 export interface TapProfile {
@@ -111,9 +120,13 @@ export class DeviceApp {
 
   async boot(a: BootArgs): Promise<BootReply> {
     const t = this.#env.tapline;
+    const meter = this.#env.meter;
+    const now = this.#env.now;
+    const turnEnds: Array<[number, number]> = [];
     const clock = new t.TicksClock({
       ticks: () => this.#ticks,
       setTimer: (callback, ms) => {
+        if (meter && now) turnEnds.push([meter(), now()]);
         this.#ticks += ms;
         void Promise.resolve().then(callback);
       },
@@ -125,9 +138,10 @@ export class DeviceApp {
     const journalFlash = new t.PartitionAdapter(this.#journal);
     t.checkJournalPartition(journalFlash);
     this.logs.length = 0;
-    const meter = this.#env.meter;
     const stamps: number[] = [];
+    const stampsMs: number[] = [];
     const started = meter?.() ?? 0;
+    const startedMs = now?.() ?? 0;
     const profile = (this.#profile = a.profile && meter ? new Profile(meter) : undefined);
     let verify = a.native && this.#env.native ? t.nativeVerify(this.#env.native) : undefined;
     let hashes = a.native && this.#env.native ? t.nativeHashes(this.#env.native) : undefined;
@@ -138,6 +152,7 @@ export class DeviceApp {
       random: repeatableRandom(0x7a91),
       log: (level, tag, message) => {
         if (meter) stamps.push(meter() - started);
+        if (now) stampsMs.push(now() - startedMs);
         this.logs.push(`[${level}] ${tag}: ${message}`);
       },
       provisioningText: () => t.readProvisioningText(new t.PartitionAdapter(provision)),
@@ -158,7 +173,17 @@ export class DeviceApp {
       profile.probeMethods('risk', b.risk, ['assess', 'checkResponse', 'record', 'counterOf', 'observeTime']);
       profile.probeMethods('certificate cache', b.verifier, ['precheck', 'isVerified', 'verifySignature', 'checkPayment']);
     }
-    return { logs: this.logs.slice(), selfTest: this.#booted.selfTest, stamps: meter ? stamps : undefined };
+    let turns: BootReply['turns'];
+    if (meter && now) {
+      turnEnds.push([meter(), now()]);
+      let [c0, m0] = [started, startedMs];
+      turns = turnEnds.filter(([c]) => c >= started).map(([c, m]) => {
+        const turn = { computrons: c - c0, hostMs: m - m0 };
+        [c0, m0] = [c, m];
+        return turn;
+      });
+    }
+    return { logs: this.logs.slice(), selfTest: this.#booted.selfTest, stamps: meter ? stamps : undefined, stampsMs: now ? stampsMs : undefined, turns };
   }
 
   /**

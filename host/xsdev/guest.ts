@@ -11,6 +11,7 @@ interface HostFlash {
   write(id: number, bytes: Uint8Array, byteOffset: number): void;
   erase(id: number, start: number, end: number): void;
   stats(id: number): [number, number, number, number];
+  ticks(): number;
 }
 
 const g = globalThis as unknown as { tapline: Tapline; hostFlash: HostFlash; taplineNative: NativePrimitives; xsdevMeter: () => number };
@@ -48,6 +49,7 @@ const make = () =>
     },
     native: g.taplineNative,
     meter: g.xsdevMeter,
+    now: () => g.hostFlash.ticks(),
   });
 
 serve({

@@ -134,7 +134,9 @@ export async function fullJournalBoot(host: DeviceHost, s: TapScenario): Promise
 }
 
 /** The steps of a boot from its log stamps: computrons spent before each line, since the previous one. */
-export function bootSteps(reply: BootReply): Array<{ line: string; computrons: number }> {
+export function bootSteps(reply: BootReply): Array<{ line: string; computrons: number; hostMs: number }> {
   const stamps = reply.stamps ?? [];
-  return reply.logs.map((line, i) => ({ line, computrons: (stamps[i] ?? 0) - (i > 0 ? (stamps[i - 1] ?? 0) : 0) }));
+  const ms = reply.stampsMs ?? [];
+  const since = (a: number[], i: number) => (a[i] ?? 0) - (i > 0 ? (a[i - 1] ?? 0) : 0);
+  return reply.logs.map((line, i) => ({ line, computrons: since(stamps, i), hostMs: since(ms, i) }));
 }
