@@ -23,7 +23,7 @@ describe('errors: one base, named kinds, bugs told apart', () => {
     [WireError, new WireError('m')],
     [FrameError, new FrameError('m')],
     [PN532Error, new PN532Error('m', 0x27)],
-    [PN532TimeoutError, new PN532TimeoutError('m')],
+    [PN532TimeoutError, new PN532TimeoutError('m', 'ack')],
     [IsoDepError, new IsoDepError('m')],
     [CardLostError, new CardLostError()],
     [JournalFullError, new JournalFullError()],
@@ -39,7 +39,7 @@ describe('errors: one base, named kinds, bugs told apart', () => {
       expect(String(e)).to.match(new RegExp(`^${cls.name}: `));
       expect(isProgrammerError(e), cls.name).to.equal(false);
     }
-    expect(new PN532TimeoutError('m')).to.be.instanceOf(PN532Error);
+    expect(new PN532TimeoutError('m', 'ack')).to.be.instanceOf(PN532Error);
   });
 
   it('assertions, TypeError and RangeError are programmer errors', () => {

@@ -3,7 +3,7 @@ import { concatBytes, fromHex, toHex, xorByte } from '../firmware/base/bytes';
 import { VirtualClock } from '../firmware/base/platform';
 import { CardLostError } from '../firmware/base/ports';
 import { ACK_FRAME, decodeFrame, encodeFrame, ERROR_FRAME, FrameError, FrameParser, NACK_FRAME } from '../drivers/pn532/frame';
-import { PN532, PN532Error, PN532TimeoutError } from '../drivers/pn532/pn532';
+import { checkStatus, PN532, PN532Error, PN532TimeoutError, STATUS_KINDS } from '../drivers/pn532/pn532';
 import { PN532UART } from '../drivers/pn532/transport';
 import { alreadyOpen } from '../drivers/io';
 import { IsoDep } from '../drivers/pn532/isodep';
@@ -256,6 +256,7 @@ describe('drivers: PN532 faults', () => {
     const error = await r.pn532.getFirmwareVersion().catch((e) => e);
     expect(error).to.be.instanceOf(PN532TimeoutError);
     expect(error.message).to.match(/no ACK after 3 tries/);
+    expect(error.phase).to.equal('ack');
   });
 
   for (const via of ['i2c', 'spi', 'uart'] as const) {
@@ -284,6 +285,7 @@ describe('drivers: PN532 faults', () => {
     const error = await r.pn532.getFirmwareVersion().catch((e) => e);
     expect(error).to.be.instanceOf(PN532TimeoutError);
     expect(error.message).to.match(/no response within 1000 ms/);
+    expect(error.phase).to.equal('response');
     expect(r.events.at(-1)).to.deep.equal({ dir: 'host', hex: '0000ff00ff00' });
     r.chip.faults.delayMs = 0;
     expect((await r.pn532.getFirmwareVersion()).ic).to.equal(0x32);
@@ -469,6 +471,25 @@ describe('drivers: a line that never stops talking', () => {
 });
 
 describe('drivers: PN532 commands', () => {
+  it('names what a status code means as data: a lost RF link, a dropped target, or a refusal', () => {
+    const kindOf = (code: number) => {
+      try {
+        checkStatus(Uint8Array.of(code), 'InDataExchange');
+        return 'ok';
+      } catch (e) {
+        return (e as PN532Error).statusKind;
+      }
+    };
+    const kinds = Array.from({ length: 0x40 }, (_, code) => kindOf(code));
+    expect(kinds[0]).to.equal('ok');
+    expect(kinds[0x01]).to.equal('rfLink');
+    expect(kinds[0x29]).to.equal('rfLink');
+    expect(kinds[0x27]).to.equal('wrongState');
+    expect(kinds[0x12]).to.equal('refused');
+    expect(kinds.filter((k) => k === 'rfLink')).to.have.length(Object.values(STATUS_KINDS).filter((k) => k === 'rfLink').length);
+    expect(new PN532Error('no status').statusKind).to.equal(undefined);
+  });
+
   it('encodes RF field, timeouts, retries, parameters, deselect, release and power-down as the chip expects', async () => {
     const r = rig('spi');
     await r.reader.begin();

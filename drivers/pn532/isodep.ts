@@ -3,7 +3,7 @@
 // a resend with the right Le on 6Cxx, and turning a lost RF link into CardLostError.
 import { TaplineError } from '../../firmware/base/errors';
 import { CardLostError, type CardLink } from '../../firmware/base/ports';
-import { PN532, PN532Error, PN532TimeoutError, RF_LINK_ERRORS } from './pn532';
+import { PN532, PN532Error } from './pn532';
 
 export class IsoDepError extends TaplineError {
   override readonly name: string = 'IsoDepError';
@@ -78,9 +78,8 @@ export class IsoDep implements CardLink {
     try {
       response = await this.pn532.inDataExchange(this.tg, apdu, this.timeoutMs);
     } catch (error) {
-      // 0x27 ("not acceptable in this state"): the chip has already dropped the target, typically
-      // because it saw the card leave during an earlier exchange or a presence check
-      if (error instanceof PN532Error && !(error instanceof PN532TimeoutError) && error.status !== undefined && (RF_LINK_ERRORS.includes(error.status) || error.status === 0x27))
+      // the chip's status says the target is gone (see STATUS_KINDS); a timeout carries no status
+      if (error instanceof PN532Error && (error.statusKind === 'rfLink' || error.statusKind === 'wrongState'))
         throw new CardLostError(`card lost: ${error.message}`);
       throw error;
     }

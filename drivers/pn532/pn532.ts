@@ -23,29 +23,55 @@ export const PN532Command = {
   TgSetMetaData: 0x94,
 } as const;
 
+/**
+ * What a status error code (UM0701-02 table 7-1) says about the target. rfLink: the RF exchange broke
+ * (timeout, CRC, parity, bit count, framing, collision, RF timeout, RF protocol, bad frame) or the target
+ * was released, the codes libnfc reports as an RF transmission error or a released target. wrongState
+ * (0x27, "not acceptable in this state"): the chip has already dropped the target, typically because it
+ * saw the card leave during an earlier exchange or a presence check. Any other code: refused.
+ */
+export type StatusKind = 'rfLink' | 'wrongState' | 'refused';
+
+export const STATUS_KINDS: Readonly<Record<number, StatusKind>> = {
+  0x01: 'rfLink',
+  0x02: 'rfLink',
+  0x03: 'rfLink',
+  0x04: 'rfLink',
+  0x05: 'rfLink',
+  0x06: 'rfLink',
+  0x0a: 'rfLink',
+  0x0b: 'rfLink',
+  0x13: 'rfLink',
+  0x29: 'rfLink',
+  0x2b: 'rfLink',
+  0x27: 'wrongState',
+};
+
 /** The chip refused a command, answered out of protocol, or reported an error status. */
 export class PN532Error extends TaplineError {
   override readonly name: string = 'PN532Error';
+  /** What the status says about the target (undefined: the chip reported no status). */
+  readonly statusKind: StatusKind | undefined;
   constructor(
     message: string,
     /** The status byte's error code (bits 0-5) when the chip reported one. */
     readonly status?: number,
   ) {
     super(message);
+    this.statusKind = status === undefined ? undefined : (STATUS_KINDS[status] ?? 'refused');
   }
 }
 
-/** The chip did not acknowledge or did not answer in time. */
+/** The chip did not acknowledge (phase 'ack') or did not answer (phase 'response') in time. */
 export class PN532TimeoutError extends PN532Error {
   override readonly name: string = 'PN532TimeoutError';
+  constructor(
+    message: string,
+    readonly phase: 'ack' | 'response',
+  ) {
+    super(message);
+  }
 }
-
-/**
- * Status error codes (UM0701-02 table 7-1) that mean the RF exchange with the target broke (timeout,
- * CRC, parity, bit count, framing, collision, RF timeout, RF protocol, bad frame) or the target was
- * released: the ones libnfc reports as an RF transmission error or a released target.
- */
-export const RF_LINK_ERRORS = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0a, 0x0b, 0x13, 0x29, 0x2b];
 
 export interface FirmwareVersion {
   ic: number;
@@ -179,7 +205,7 @@ export class PN532 {
         break;
       }
     }
-    if (!acked && !(sent && !resend)) throw new PN532TimeoutError(`${name}: no ACK after ${this.retries + 1} tries${lastError}`);
+    if (!acked && !(sent && !resend)) throw new PN532TimeoutError(`${name}: no ACK after ${this.retries + 1} tries${lastError}`, 'ack');
 
     let nacks = 0;
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
@@ -188,7 +214,7 @@ export class PN532 {
       early = undefined;
       if (!answer) {
         await this.abort().catch((error) => this.log('debug', 'pn532', `abort failed: ${describe(error)}`));
-        throw new PN532TimeoutError(`${name}: no response within ${options.timeoutMs ?? this.timeoutMs} ms`);
+        throw new PN532TimeoutError(`${name}: no response within ${options.timeoutMs ?? this.timeoutMs} ms`, 'response');
       }
       if (answer.kind === 'corrupt') {
         if (++nacks > this.maxNacks) throw new PN532Error(`${name}: response checksum wrong ${nacks} times`);
@@ -336,7 +362,7 @@ export class PN532 {
     try {
       r = await this.command(PN532Command.InListPassiveTarget, Uint8Array.of(0x01, 0x00), { timeoutMs, maxResponseBytes: 64 });
     } catch (error) {
-      if (error instanceof PN532TimeoutError && /no response/.test(error.message)) return undefined;
+      if (error instanceof PN532TimeoutError && error.phase === 'response') return undefined;
       throw error;
     }
     return parseTargets(r)[0];
@@ -414,7 +440,7 @@ export function checkStatus(r: Uint8Array, what: string): number {
   if (r.length < 1) throw new PN532Error(`${what}: no status byte`);
   const status = r[0]!;
   const code = status & 0x3f;
-  if (code !== 0) throw new PN532Error(`${what}: status 0x${hex(code)}${RF_LINK_ERRORS.includes(code) ? ' (target lost)' : ''}`, code);
+  if (code !== 0) throw new PN532Error(`${what}: status 0x${hex(code)}${STATUS_KINDS[code] === 'rfLink' ? ' (target lost)' : ''}`, code);
   return status;
 }
 

@@ -88,7 +88,7 @@ export class PN532Card {
     try {
       r = await this.pn532.command(PN532Command.TgInitAsTarget, params, { timeoutMs, resend: false });
     } catch (error) {
-      if (error instanceof PN532TimeoutError && /no response/.test(error.message)) return undefined;
+      if (error instanceof PN532TimeoutError && error.phase === 'response') return undefined;
       throw error;
     }
     if (r.length < 1) throw new PN532Error('TgInitAsTarget: empty answer');
