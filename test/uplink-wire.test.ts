@@ -98,7 +98,6 @@ describe('uplink wire format', () => {
   });
 
   it('survives 100,000 mutated batches, responses and updates with named errors only', function () {
-    this.timeout(300_000);
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
     console.log(`      uplink wire fuzz seed ${seed} (FUZZ_SEED to replay)`);
     const random = seededRandom(seed);
