@@ -2,8 +2,12 @@
 // node:crypto, which the service uses), and batch ingest in receipts per second with full
 // verification (terminal signature, issuer certificate, wallet payment signature, every database
 // write in one transaction per batch) through the HTTP service on loopback, for SQLite and PostgreSQL,
-// each printed beside the verify-bound ceiling measured in the same run.
+// each printed beside the verify-bound ceiling measured in the same run. The service runs as its own
+// `tapline serve` process(es); this process is the load generator: it makes every batch before the
+// clock starts and then only posts them (node:http, kept-alive connections), so the two do not share a
+// thread. `--profile DIR` writes the service's CPU profiles (main thread and verify workers) there.
 import { availableParallelism } from 'node:os';
+import { Agent, request } from 'node:http';
 import type { Report } from './main';
 import { ALG_ED25519, ALG_P256, verifySignature, type Alg } from '../firmware/core/crypto/verify';
 import { encodePayRequest } from '../firmware/core/protocol/messages';
@@ -15,11 +19,14 @@ import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { WalletEmulator } from '../host/wallet/emulator';
 import { nodeSigner } from '../host/settlement/sign';
-import { BACKENDS, World, kill, serve, sqliteBackend, type Backend, type Child, type TestTerminal, type WalletSpec } from '../test/settlement-fixtures';
+import { BACKENDS, World, serve, sqliteBackend, stop, type Backend, type Child, type TestTerminal, type WalletSpec } from '../test/settlement-fixtures';
 import { runFleet } from '../test/settlement-fleet';
 
-/** node:crypto P-256 verifies per second on one core, the key parsed once (the service's hot path). */
-function verifyRates(report: Report, quick: boolean): number {
+/**
+ * node:crypto P-256 verifies per second on one core, the key parsed once (the service's hot path), and
+ * with a key seen for the first time (parsed, then used: what a new wallet costs on top).
+ */
+function verifyRates(report: Report, quick: boolean): { perCore: number; newKeyPerCore: number } {
   const random = seededRandom('bench verify');
   const node = new NodeVerifier();
   let p256PerCore = 0;
@@ -40,7 +47,17 @@ function verifyRates(report: Report, quick: boolean): number {
       if (alg === ALG_P256 && impl.startsWith('node')) p256PerCore = n / seconds;
     }
   }
-  return p256PerCore;
+  const n = quick ? 300 : 3000;
+  const fresh = Array.from({ length: n }, () => {
+    const pair = generateKeyPair(ALG_P256, random);
+    const message = random(300);
+    return { publicKey: pair.publicKey, message, signature: sign(pair, message) };
+  });
+  const start = process.hrtime.bigint();
+  for (const f of fresh) if (!node.verify(ALG_P256, f.publicKey, f.message, f.signature)) throw new Error('verification failed');
+  const newKeyPerCore = n / (Number(process.hrtime.bigint() - start) / 1e9);
+  report({ bench: 'settlement verify', alg: 'p256', impl: 'node:crypto, key seen first', verifiesPerSecond: newKeyPerCore });
+  return { perCore: p256PerCore, newKeyPerCore };
 }
 
 interface Workload {
@@ -93,13 +110,29 @@ function makeBatches(terminals: TestTerminal[], devices: WalletEmulator[], w: Wo
   });
 }
 
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+/** One POST on a kept-alive connection; resolves with the status and the body. */
+function post(url: string, body: Uint8Array): Promise<{ status: number; bytes: Uint8Array }> {
+  return new Promise((resolve, reject) => {
+    const r = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: new Uint8Array(Buffer.concat(chunks)) }));
+      res.on('error', reject);
+    });
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
 /** A terminal retries a batch whose connection failed (the same bytes: the service answers it once). */
-async function post(url: string, body: Uint8Array, tries = 3): Promise<Response> {
+async function postRetried(url: string, body: Uint8Array, tries = 3): Promise<{ status: number; bytes: Uint8Array }> {
   try {
-    return await fetch(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body });
+    return await post(url, body);
   } catch (e) {
     if (tries <= 1) throw e;
-    return post(url, body, tries - 1);
+    return postRetried(url, body, tries - 1);
   }
 }
 
@@ -111,15 +144,28 @@ async function upload(urls: string[], fleet: { terminal: TestTerminal; batches: 
       const url = urls[t % urls.length]!;
       // Plain HTTP posts: the terminals' own response checks would take CPU from the service.
       for (const body of batches) {
-        const r = await post(`${url}/v1/batches`, body);
-        const bytes = new Uint8Array(await r.arrayBuffer());
-        if (r.status !== 200) throw new Error(`${terminal.terminalId}: batch refused ${r.status} ${Buffer.from(bytes).toString()}`);
-        const refused = decodeBatchResponse(bytes).results.find((x) => x.status !== 0);
+        const r = await postRetried(`${url}/v1/batches`, body);
+        if (r.status !== 200) throw new Error(`${terminal.terminalId}: batch refused ${r.status} ${Buffer.from(r.bytes).toString()}`);
+        const refused = decodeBatchResponse(r.bytes).results.find((x) => x.status !== 0);
         if (refused) throw new Error(`${terminal.terminalId}: receipt ${refused.seq} refused: ${refused.reason}`);
       }
     }),
   );
   return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** `tapline serve` processes on one database; with `--profile DIR`, each writes its CPU profiles there. */
+async function services(world: World, database: string, n: number, label: string): Promise<Child[]> {
+  const dir = flag('--profile');
+  const children: Child[] = [];
+  for (let i = 0; i < n; i++) children.push(await serve(world.keys.dir, database, {}, dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}/${label}-${i}`] : []));
+  world.externalUrl = children[0]!.url;
+  return children;
+}
+
+async function settledCount(url: string): Promise<number> {
+  const health = (await fetch(`${url}/v1/health`).then((r) => r.json())) as { receipts: Record<string, number> };
+  return health.receipts.settled ?? 0;
 }
 
 function flag(name: string): string | undefined {
@@ -128,11 +174,13 @@ function flag(name: string): string | undefined {
 }
 
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {
-  const perCore = verifyRates(report, options.quick);
+  const { perCore, newKeyPerCore } = verifyRates(report, options.quick);
   const cores = availableParallelism();
   // Per receipt: the wallet's payment signature, its certificate once per wallet (remembered after),
   // the terminal's batch signature once per batch.
   const ceilingFor = (w: Workload) => (perCore * cores) / (1 + w.wallets / w.receipts + 1 / w.batchSize);
+  // The same with what a wallet seen for the first time adds: its key parsed and used the first time.
+  const cryptoCeilingFor = (w: Workload) => cores / ((1 + w.wallets / w.receipts + 1 / w.batchSize) / perCore + (w.wallets / w.receipts) * (1 / newKeyPerCore - 1 / perCore));
   const workloads: Workload[] = options.quick
     ? [{ terminals: 10, wallets: 400, receipts: 2000, batchSize: 64 }]
     : [
@@ -152,6 +200,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
       receiptsPerSecond: w.receipts / seconds,
       verifyCeiling: ceiling,
       ofCeiling: w.receipts / seconds / ceiling,
+      cryptoCeiling: cryptoCeilingFor(w),
       msPerBatch: (seconds * 1000) / Math.ceil(w.receipts / w.batchSize),
       cores,
     });
@@ -159,23 +208,8 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
   for (const { name, start } of BACKENDS) {
     const backend = await start();
     try {
-      for (const w of workloads) {
-        const world = await World.create({ seed: `bench ${name}` });
-        try {
-          await world.start(await backend.fresh());
-          const devices = fastElements(Array.from({ length: w.wallets }, () => world.wallet({ balance: 1e12, alg: ALG_P256 })));
-          const terminals: TestTerminal[] = [];
-          for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`B${t}`));
-          const batches = makeBatches(terminals, devices, w);
-          const seconds = await upload([world.url], terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
-          const stats = await world.service!.settlement.stats();
-          if (stats.settled !== w.receipts) throw new Error(`settled ${stats.settled} of ${w.receipts}`);
-          row(name, w, seconds, { processes: 1 });
-        } finally {
-          await world.close();
-        }
-      }
-      if (name === 'postgres') await twoProcesses(backend, workloads[0]!, row);
+      for (const w of workloads) await ingest(name, backend, w, 1, row);
+      if (name === 'postgres') await ingest(name, backend, workloads[0]!, 2, row);
       await scaleCurve(name, backend, report, options.quick, ceilingFor);
     } finally {
       await backend.stop();
@@ -184,39 +218,37 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
   await fleet(report, options.quick);
 }
 
-/** The same workload through two `tapline serve` processes on one PostgreSQL, terminals split between them. */
-async function twoProcesses(backend: Backend, w: Workload, row: (name: string, w: Workload, seconds: number, extra: Record<string, unknown>) => void): Promise<void> {
-  const world = await World.create({ seed: 'bench two processes' });
-  const database = await backend.fresh();
-  const children: Child[] = [];
+/** One workload through `processes` service processes on one database, the terminals split between them. */
+async function ingest(name: string, backend: Backend, w: Workload, processes: number, row: (name: string, w: Workload, seconds: number, extra: Record<string, unknown>) => void): Promise<void> {
+  const world = await World.create({ seed: `bench ${name}` });
+  const children = await services(world, await backend.fresh(), processes, `${name}-${w.batchSize}-x${processes}`);
   try {
-    for (let i = 0; i < 2; i++) children.push(await serve(world.keys.dir, database));
-    world.externalUrl = children[0]!.url;
     const devices = fastElements(Array.from({ length: w.wallets }, () => world.wallet({ balance: 1e12, alg: ALG_P256 })));
     const terminals: TestTerminal[] = [];
     for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`B${t}`));
     const batches = makeBatches(terminals, devices, w);
     const seconds = await upload(children.map((c) => c.url), terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
-    const health = (await fetch(`${children[1]!.url}/v1/health`).then((r) => r.json())) as { receipts: Record<string, number> };
-    if (health.receipts.settled !== w.receipts) throw new Error(`settled ${health.receipts.settled} of ${w.receipts}`);
-    row('postgres', w, seconds, { processes: 2 });
+    const settled = await settledCount(children[0]!.url);
+    if (settled !== w.receipts) throw new Error(`settled ${settled} of ${w.receipts}`);
+    row(name, w, seconds, { processes });
   } finally {
-    for (const c of children) await kill(c);
+    for (const c of children) await stop(c);
     await world.close();
   }
 }
 
 /**
  * One growing database: receipts/s for each segment as the tables fill (`--scale N` receipts in all,
- * default 200,000; 1,000,000 for the full curve).
+ * default 200,000; 1,000,000 for the full curve; 0 skips it).
  */
 async function scaleCurve(name: string, backend: Backend, report: Report, quick: boolean, ceilingFor: (w: Workload) => number): Promise<void> {
   const total = Number(flag('--scale') ?? (quick ? 20_000 : 200_000));
+  if (total === 0) return;
   const segment = total >= 500_000 ? 100_000 : Math.max(10_000, Math.floor(total / 5));
   const w: Workload = { terminals: 20, wallets: 10_000, receipts: segment, batchSize: 64 };
   const world = await World.create({ seed: `bench scale ${name}` });
+  const children = await services(world, await backend.fresh(), 1, `${name}-scale`);
   try {
-    await world.start(await backend.fresh());
     const devices = fastElements(Array.from({ length: w.wallets }, () => world.wallet({ balance: 1e12, alg: ALG_P256 })));
     const terminals: TestTerminal[] = [];
     for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`S${t}`));
@@ -224,16 +256,22 @@ async function scaleCurve(name: string, backend: Backend, report: Report, quick:
     for (let done = 0; done < total; done += segment) {
       const batches = makeBatches(terminals, devices, w, seqs, done);
       const seconds = await upload([world.url], terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
-      report({ bench: 'settlement scale', backend: name, receiptsBefore: done, receipts: segment, wallets: w.wallets, receiptsPerSecond: segment / seconds, verifyCeiling: ceilingFor({ ...w, receipts: done + segment }) });
+      // Only the first segment meets its wallets (and their certificates) for the first time.
+      const verifyCeiling = ceilingFor({ ...w, wallets: done === 0 ? w.wallets : 0 });
+      report({ bench: 'settlement scale', backend: name, receiptsBefore: done, receipts: segment, wallets: w.wallets, receiptsPerSecond: segment / seconds, verifyCeiling });
     }
+    const settled = await settledCount(world.url);
+    if (settled !== total) throw new Error(`settled ${settled} of ${total}`);
   } finally {
+    for (const c of children) await stop(c);
     await world.close();
   }
 }
 
-/** `--fleet T,W,P` (default 100,10000,20000; 10,300,3000 with --quick). */
+/** `--fleet T,W,P` (default 100,10000,20000; 10,300,3000 with --quick; 0 skips it). */
 async function fleet(report: Report, quick: boolean): Promise<void> {
   const [terminals, wallets, payments] = (flag('--fleet') ?? (quick ? '10,300,3000' : '100,10000,20000')).split(',').map(Number) as [number, number, number];
+  if (!payments) return;
   const backend = await sqliteBackend();
   try {
     const r = await runFleet(backend, { terminals, wallets, payments, cloneShare: 0.01, outage: 0.05, lostAnswer: 0.05, uploadEvery: 64, seed: 'fleet bench' });

@@ -86,8 +86,8 @@ export interface Child {
 }
 
 /** `tapline serve` in a child process; resolves once it listens. */
-export function serve(keys: string, database: string, env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'serve', '--keys', keys, '--db', database, '--port', '0'], {
+export function serve(keys: string, database: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'host/cli/main.ts', 'serve', '--keys', keys, '--db', database, '--port', '0'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -105,6 +105,15 @@ export function serve(keys: string, database: string, env: Record<string, string
       check();
     });
   return waitFor('listening on ').then(() => ({ process: child, url: /listening on (\S+)/.exec(output)![1]!, waitFor }));
+}
+
+/** Stops a service the way an operator does (SIGTERM: it closes and exits, a CPU profile is written). */
+export function stop(child: Child): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) return resolve();
+    child.process.once('exit', () => resolve());
+    child.process.kill('SIGTERM');
+  });
 }
 
 export function kill(child: Child): Promise<void> {

@@ -25,7 +25,6 @@ export class VerifyPool implements SignatureVerifier {
   readonly size: number;
   #slots: Slot[] = [];
   #inline = new NodeVerifier();
-  #next = 0;
   #closed = false;
 
   constructor(options: { threads?: number } = {}) {
@@ -36,12 +35,18 @@ export class VerifyPool implements SignatureVerifier {
   async verifyAll(checks: SignatureCheck[]): Promise<boolean[]> {
     if (this.#closed) throw new Error('verify pool is closed');
     if (checks.length < INLINE_BELOW) return checks.map((c) => this.#inline.verify(c.alg, c.publicKey, c.message, c.signature));
-    const parts = Math.min(this.size, Math.ceil(checks.length / INLINE_BELOW));
-    const per = Math.ceil(checks.length / parts);
-    const answers: Promise<Uint8Array>[] = [];
-    for (let i = 0; i < checks.length; i += per) answers.push(this.#send(checks.slice(i, i + per)));
-    const out: boolean[] = [];
-    for (const verdicts of await Promise.all(answers)) for (const v of verdicts) out.push(v === 1);
+    // A wallet's checks always go to the same worker: each key is parsed (and cached) in one worker,
+    // not in all of them. Wallet keys are uniformly random, so the workers' shares stay even.
+    const groups: number[][] = this.#slots.map(() => []);
+    for (let i = 0; i < checks.length; i++) groups[shardOf(checks[i]!, this.size)]!.push(i);
+    const out = new Array<boolean>(checks.length);
+    await Promise.all(
+      groups.map(async (indexes, worker) => {
+        if (indexes.length === 0) return;
+        const verdicts = await this.#send(worker, indexes.map((i) => checks[i]!));
+        indexes.forEach((i, k) => (out[i] = verdicts[k] === 1));
+      }),
+    );
     return out;
   }
 
@@ -50,8 +55,8 @@ export class VerifyPool implements SignatureVerifier {
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 
-  #send(checks: SignatureCheck[]): Promise<Uint8Array> {
-    const slot = this.#slots[this.#next++ % this.#slots.length]!;
+  #send(worker: number, checks: SignatureCheck[]): Promise<Uint8Array> {
+    const slot = this.#slots[worker]!;
     const packed = pack(checks);
     return new Promise((resolve, reject) => {
       slot.queue.push({ resolve, reject });
@@ -76,6 +81,12 @@ export class VerifyPool implements SignatureVerifier {
     worker.on('exit', (code) => fail(new Error(`verify worker exited (${code})`)));
     return slot;
   }
+}
+
+/** The worker for a check: by the bytes it names as its shard (default its key), last two bytes. */
+function shardOf(check: SignatureCheck, size: number): number {
+  const key = check.shard ?? check.publicKey;
+  return (((key[key.length - 1] ?? 0) << 8) | (key[key.length - 2] ?? 0)) % size;
 }
 
 // Packed: per check alg (1), key length (1), key, signature length (1), signature, message length (2), message.

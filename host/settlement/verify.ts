@@ -9,7 +9,7 @@
 // certificate whose issuer signature verified once is not verified again (its dates and its issuer
 // key's state still are, on every receipt); the signatures themselves run in a pool of worker threads
 // (verify-pool.ts) while the main thread parses and settles.
-import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, ECDH, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { checkDates, issuerKeyFor, type KeyLookup } from '../../firmware/core/crypto/certificate';
 import { ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type Alg } from '../../firmware/core/crypto/verify';
 import { certificateSignedPayload, paymentSignedPayload, type Certificate } from '../../firmware/core/protocol/messages';
@@ -19,10 +19,6 @@ import { TlvError } from '../../firmware/core/protocol/tlv';
 import { decline, DeclineError } from '../../firmware/base/reasons';
 import { toHex } from '../../firmware/base/bytes';
 
-// SubjectPublicKeyInfo headers: OpenSSL decodes compressed and uncompressed P-256 points and refuses
-// points off the curve, as the core's noble decoding does.
-const P256_SPKI_COMPRESSED = Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex');
-const P256_SPKI_UNCOMPRESSED = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 /** A bounded map that forgets the entry used longest ago. */
@@ -84,9 +80,12 @@ export class NodeVerifier {
 }
 
 function parseKey(alg: Alg, publicKey: Uint8Array): KeyObject | null {
-  const prefix = alg !== ALG_P256 ? ED25519_SPKI_PREFIX : publicKey.length === 33 ? P256_SPKI_COMPRESSED : P256_SPKI_UNCOMPRESSED;
   try {
-    return createPublicKey({ key: Buffer.concat([prefix, publicKey]), format: 'der', type: 'spki' });
+    if (alg !== ALG_P256) return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    // OpenSSL 3.0's DER decoder costs two to three signature verifications per key; decompressing the
+    // point (ECDH.convertKey refuses points off the curve) and importing its coordinates costs about one.
+    const point = ECDH.convertKey(publicKey, 'prime256v1', undefined, undefined, 'uncompressed') as Buffer;
+    return createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33, 65).toString('base64url') }, format: 'jwk' });
   } catch {
     return null;
   }
@@ -98,6 +97,8 @@ export interface SignatureCheck {
   publicKey: Uint8Array;
   message: Uint8Array;
   signature: Uint8Array;
+  /** Checks with the same shard run in the same worker (default: the same public key). */
+  shard?: Uint8Array;
 }
 
 /** Checks many signatures at once: in this thread (NodeVerifier) or in worker threads (VerifyPool). */
@@ -177,9 +178,11 @@ export class ReceiptVerifier {
         publicKey: certificate.publicKey,
         message: paymentSignedPayload(certificate.alg, certificate.bytes, r.request, response.tbs),
         signature: response.signature,
+        shard: certificate.publicKey,
       };
       if (this.#certificates.get(certificateKey)) return { content, certificateKey, payment };
-      const check = { alg: key.alg, publicKey: key.publicKey, message: certificateSignedPayload(certificate.tbs), signature: certificate.signature };
+      // Beside the wallet's payment check: the issuer's key is parsed once per worker, the wallet's once.
+      const check = { alg: key.alg, publicKey: key.publicKey, message: certificateSignedPayload(certificate.tbs), signature: certificate.signature, shard: certificate.publicKey };
       return { content, certificateKey, certificate: check, payment };
     } catch (e) {
       if (e instanceof DeclineError) return { done: { ok: false, reason: e.decline } };
