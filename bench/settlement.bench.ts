@@ -9,6 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { Agent, request } from 'node:http';
 import type { Report } from './main';
+import { present } from '../firmware/base/assert';
 import { ALG_ED25519, ALG_P256, verifySignature, type Alg } from '../firmware/core/crypto/verify';
 import { encodePayRequest } from '../firmware/core/protocol/messages';
 import { decodeResponse, payCommand, readCertificateCommand, selectCommand } from '../firmware/core/protocol/apdu';
@@ -159,7 +160,7 @@ async function services(world: World, database: string, n: number, label: string
   const dir = flag('--profile');
   const children: Child[] = [];
   for (let i = 0; i < n; i++) children.push(await serve(world.keys.dir, database, {}, dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}/${label}-${i}`] : []));
-  world.externalUrl = children[0]!.url;
+  world.externalUrl = present(children[0], 'a service').url;
   return children;
 }
 
@@ -209,7 +210,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
     const backend = await start();
     try {
       for (const w of workloads) await ingest(name, backend, w, 1, row);
-      if (name === 'postgres') await ingest(name, backend, workloads[0]!, 2, row);
+      if (name === 'postgres') await ingest(name, backend, present(workloads[0], 'a workload'), 2, row);
       await scaleCurve(name, backend, report, options.quick, ceilingFor);
     } finally {
       await backend.stop();
@@ -228,7 +229,7 @@ async function ingest(name: string, backend: Backend, w: Workload, processes: nu
     for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`B${t}`));
     const batches = makeBatches(terminals, devices, w);
     const seconds = await upload(children.map((c) => c.url), terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
-    const settled = await settledCount(children[0]!.url);
+    const settled = await settledCount(world.url);
     if (settled !== w.receipts) throw new Error(`settled ${settled} of ${w.receipts}`);
     row(name, w, seconds, { processes });
   } finally {

@@ -4,6 +4,7 @@
 // packed in one transferred buffer per worker and come back as one byte per verdict.
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { present } from '../../firmware/base/assert';
 import type { Alg } from '../../firmware/core/crypto/verify';
 import { NodeVerifier, type SignatureCheck, type SignatureVerifier } from './verify';
 
@@ -38,12 +39,12 @@ export class VerifyPool implements SignatureVerifier {
     // A wallet's checks always go to the same worker: each key is parsed (and cached) in one worker,
     // not in all of them. Wallet keys are uniformly random, so the workers' shares stay even.
     const groups: number[][] = this.#slots.map(() => []);
-    for (let i = 0; i < checks.length; i++) groups[shardOf(checks[i]!, this.size)]!.push(i);
+    checks.forEach((check, i) => present(groups[shardOf(check, this.size)], 'shard').push(i));
     const out = new Array<boolean>(checks.length);
     await Promise.all(
       groups.map(async (indexes, worker) => {
         if (indexes.length === 0) return;
-        const verdicts = await this.#send(worker, indexes.map((i) => checks[i]!));
+        const verdicts = await this.#send(worker, indexes.map((i) => present(checks[i], 'check')));
         indexes.forEach((i, k) => (out[i] = verdicts[k] === 1));
       }),
     );
@@ -56,7 +57,7 @@ export class VerifyPool implements SignatureVerifier {
   }
 
   #send(worker: number, checks: SignatureCheck[]): Promise<Uint8Array> {
-    const slot = this.#slots[worker]!;
+    const slot = present(this.#slots[worker], 'worker');
     const packed = pack(checks);
     return new Promise((resolve, reject) => {
       slot.queue.push({ resolve, reject });
