@@ -206,11 +206,15 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
       cores,
     });
   };
-  for (const { name, start } of BACKENDS) {
+  // `--backends sqlite` (or postgres) runs one; `--no-ingest` leaves only the scale curve and the fleet.
+  const only = flag('--backends')?.split(',');
+  for (const { name, start } of BACKENDS.filter((b) => !only || only.includes(b.name))) {
     const backend = await start();
     try {
-      for (const w of workloads) await ingest(name, backend, w, 1, row);
-      if (name === 'postgres') await ingest(name, backend, present(workloads[0], 'a workload'), 2, row);
+      if (!process.argv.includes('--no-ingest')) {
+        for (const w of workloads) await ingest(name, backend, w, 1, row);
+        if (name === 'postgres') await ingest(name, backend, present(workloads[0], 'a workload'), 2, row);
+      }
       await scaleCurve(name, backend, report, options.quick, ceilingFor);
     } finally {
       await backend.stop();
