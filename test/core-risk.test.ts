@@ -140,6 +140,20 @@ describe('payment core: risk state', () => {
     expect(() => risk.assess({ ...facts, time: NOW + DEFAULT_RISK_CONFIG.maxOfflineSeconds + 1 })).to.throw(/offlineTooLong/);
   });
 
+  it('keeps anti-passback across a reboot: the last approval time is in the checkpoint, the floor stands in for an unknown clock', () => {
+    const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: NOW });
+    const cert = { walletId: '00112233aabbccdd', serial: '0102030405060708', walletClass: 2, singleLimit: 1_000_000, dailyLimit: 1_000_000 } as unknown as Parameters<RiskEngine['assess']>[0]['certificate'];
+    const facts = (time: number | undefined, nowMs: number) => ({ certificate: cert, amount: 200, mode: 'transit' as const, time, nowMs });
+    risk.assess(facts(NOW + 100, 5_000));
+    risk.record({ walletId: cert.walletId, counter: 1, amount: 200, terminalSeq: 1, time: NOW + 100, deferred: true, nowMs: 5_000 });
+    expect(() => risk.assess(facts(NOW + 110, 15_000))).to.throw(/passback/);
+    // Power cut: the monotonic clock starts again from 0, the wall time may be unknown.
+    const rebooted = RiskEngine.decode(risk.encode(), { config: DEFAULT_RISK_CONFIG });
+    expect(() => rebooted.assess(facts(NOW + 110, 0))).to.throw(/passback/);
+    expect(() => rebooted.assess(facts(undefined, 0))).to.throw(/passback/);
+    expect(rebooted.assess(facts(NOW + 131, 0)).mayDefer).to.equal(true);
+  });
+
   it('keeps at most maxWallets wallets and maxDenied entries', () => {
     const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: NOW, maxWallets: 3, maxDenied: 2 });
     for (let i = 0; i < 10; i++) risk.record({ walletId: `00000000000000${i.toString(16).padStart(2, '0')}`, counter: 1, amount: 1, terminalSeq: i + 1, time: NOW, deferred: false });

@@ -10,7 +10,7 @@ import { RECORD_CLOCK, type Terminal } from '../core/terminal/terminal';
 import { InDoubt } from '../core/terminal/in-doubt';
 import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
 import { decodeFields, required, encodeTlv, type FieldRule } from '../core/protocol/tlv';
-import { UPDATE_RECORD_TYPES } from '../core/uplink/store';
+import { RECORD_DENY_LIST, UPDATE_RECORD_TYPES } from '../core/uplink/store';
 
 /** Journal record type of the terminal's state checkpoint: risk state and open intents (the latest one counts). */
 export const RECORD_RISK_STATE = 2;
@@ -53,6 +53,8 @@ export class TerminalStore {
       log: o.log,
       acknowledgedTypes: [RECORD_RECEIPT],
       keyedTypes: [RECORD_RISK_STATE, RECORD_CLOCK, ...UPDATE_RECORD_TYPES],
+      // A checkpoint of many wallets and a deny list of 10,000 ids do not fit one record.
+      spanningTypes: [RECORD_RISK_STATE, RECORD_DENY_LIST],
       checkpoint: { type: RECORD_RISK_STATE, snapshot: () => encodeState(this.risk, this.inDoubt) },
       ...o.journal,
     });

@@ -69,6 +69,11 @@ export interface JournalOptions {
   acknowledgedTypes?: number[];
   /** Record types of which only the latest counts; copied forward when their block is reclaimed. */
   keyedTypes?: number[];
+  /**
+   * Keyed types whose value may be larger than one record (a long deny list, a big checkpoint): written
+   * as parts over several records, it counts once its last part is durable (docs/JOURNAL.md, J13).
+   */
+  spanningTypes?: number[];
   /** Blocks kept free for acknowledgements, reclaim bookkeeping and carried records (default 4). */
   reserveBlocks?: number;
   /**
@@ -133,10 +138,13 @@ interface Block {
 }
 
 interface Located {
+  /** The record (for a spanning value: its last part). */
   seq: number;
   block: Block;
   offset: number;
   size: number;
+  /** A spanning value: the sequence it was started at (every part is at or after it), its parts, their bytes on flash. */
+  span?: { valueId: number; parts: number; bytes: number };
 }
 
 interface Parsed {
@@ -148,6 +156,16 @@ interface Parsed {
 }
 
 type Room = 'user' | 'internal' | 'reclaim';
+
+/** Header of each part of a spanning value: value id (u32), part index (u16), part count (u16). */
+export const PART_HEADER_BYTES = 8;
+
+function partHeader(p: Uint8Array): { valueId: number; index: number; count: number } | undefined {
+  if (p.length < PART_HEADER_BYTES) return undefined;
+  const count = (p[6]! << 8) | p[7]!;
+  const index = (p[4]! << 8) | p[5]!;
+  return count > 0 && index < count ? { valueId: readU32(p, 0), index, count } : undefined;
+}
 
 function align4(n: number): number {
   return (n + 3) & ~3;
@@ -167,6 +185,7 @@ export class Journal implements DurableLog {
   #lastCheckpointSeq = 0;
   readonly #ackTypes: Set<number>;
   readonly #keyedTypes: Set<number>;
+  readonly #spanning: Set<number>;
   readonly #reserve: number;
   readonly #checkpoint: JournalOptions['checkpoint'];
   readonly #verifyChain: boolean;
@@ -187,6 +206,8 @@ export class Journal implements DurableLog {
     this.#ackTypes = new Set(options.acknowledgedTypes ?? [1]);
     this.#keyedTypes = new Set([...(options.keyedTypes ?? []), RECORD_ACK, RECORD_RECLAIM]);
     if (options.checkpoint) this.#keyedTypes.add(options.checkpoint.type);
+    this.#spanning = new Set(options.spanningTypes ?? []);
+    for (const t of this.#spanning) if (!this.#keyedTypes.has(t)) throw new JournalBug(`spanning type ${t} is not keyed`);
     if (this.#keyedTypes.size > MAX_INDEX_ENTRIES) throw new JournalBug(`at most ${MAX_INDEX_ENTRIES} keyed record types`);
     // Two at least: one the acknowledgement may take, one that reclaim bookkeeping always finds.
     this.#reserve = Math.max(2, options.reserveBlocks ?? 4);
@@ -205,6 +226,15 @@ export class Journal implements DurableLog {
   /** Largest payload one record can hold. */
   get maxPayload(): number {
     return this.#blockLength - RECORDS_START - RECORD_OVERHEAD;
+  }
+
+  /**
+   * Largest value of a type: one record's payload, or for a spanning type what a quarter of the
+   * partition holds (a value is copied forward whole, and the reserve must hold the copy).
+   */
+  maxValueBytes(type: number): number {
+    if (!this.#spanning.has(type)) return this.maxPayload;
+    return Math.max(1, Math.floor((this.#blocks - this.#reserve - 2) / 4)) * (this.maxPayload - PART_HEADER_BYTES);
   }
 
   get lastSeq(): number {
@@ -255,7 +285,8 @@ export class Journal implements DurableLog {
       const dirty = this.#scanBlock(block, this.#verifyChain, (r, offset) => {
         if (this.#keyedTypes.has(r.type)) {
           const seen = keyed.get(r.type);
-          if (!seen || seen.seq < r.seq) keyed.set(r.type, { seq: r.seq, block, offset, size: r.size });
+          const at = this.#locate(r, block, offset);
+          if (at && (!seen || seen.seq < r.seq)) keyed.set(r.type, at);
         }
         if (r.type === RECORD_ACK && r.payload.length === 4) ackedUpTo = Math.max(ackedUpTo, readU32(r.payload, 0));
         if (r.type === RECORD_RECLAIM && r.payload.length === 4) reclaimed = Math.max(reclaimed, readU32(r.payload, 0));
@@ -339,19 +370,30 @@ export class Journal implements DurableLog {
     if (bytes > this.maxPayload) return false;
     const size = align4(RECORD_OVERHEAD + bytes);
     const free = this.#blocks - this.#ring.length;
-    const reclaimable = free <= this.#reserve ? this.#reclaimable() : 0;
-    if (reclaimable === 0) return this.#userFits(size) || free > this.#reserve;
+    const reserve = this.#reserveBlocks();
+    const reclaimable = free <= reserve ? this.#reclaimable() : 0;
+    if (reclaimable === 0) return this.#userFits(size) || free > reserve;
     // The append will reclaim first, which writes a checkpoint and copies keyed records forward.
     let bookkeeping = 64;
-    for (const at of this.#keyed.values()) bookkeeping += at.size;
+    for (const [type, at] of this.#keyed) bookkeeping += this.#span(type, at)?.bytes ?? at.size;
     const usable = this.#blockLength - RECORDS_START;
-    return free + reclaimable - Math.ceil(bookkeeping / usable) - 1 > this.#reserve;
+    return free + reclaimable - Math.ceil(bookkeeping / usable) - 1 > reserve;
   }
 
   /** A payment may use the head block only while no bookkeeping has dipped into the reserve. */
   #userFits(size: number): boolean {
     const head = this.#ring[this.#ring.length - 1];
-    return head !== undefined && head.end + size <= this.#blockLength && this.#blocks - this.#ring.length >= this.#reserve;
+    return head !== undefined && head.end + size <= this.#blockLength && this.#blocks - this.#ring.length >= this.#reserveBlocks();
+  }
+
+  /**
+   * Free blocks payments leave alone: the configured reserve, plus room to copy every spanning value
+   * forward in a reclaim (a part fills about a block).
+   */
+  #reserveBlocks(): number {
+    let parts = 0;
+    for (const [type, at] of this.#keyed) parts += this.#span(type, at)?.parts ?? 0;
+    return this.#reserve + parts;
   }
 
   /** Appends a record; resolves once it is durable (written and read back). Throws JournalFullError. */
@@ -365,6 +407,7 @@ export class Journal implements DurableLog {
 
   appendSync(type: number, payload: Uint8Array): number {
     if (!Number.isInteger(type) || type < 1 || type >= RECORD_ACK) throw new JournalBug(`record type ${type} is reserved or invalid`);
+    if (this.#spanning.has(type)) return this.#appendValue(type, payload, 'user');
     return this.#append(type, payload, 'user');
   }
 
@@ -384,21 +427,61 @@ export class Journal implements DurableLog {
   checkpoint(): number {
     const cp = this.#checkpoint;
     if (!cp) throw new JournalBug('no checkpoint configured');
-    return this.#append(cp.type, cp.snapshot(), 'internal');
+    return this.#appendValue(cp.type, cp.snapshot(), 'internal');
   }
 
   /** The latest record of a keyed type, if any. */
   latest(type: number): JournalRecord | undefined {
     const at = this.#keyed.get(type);
     if (!at) return undefined;
-    this.#verify(at.block);
-    const r = this.#parseAt(at.block, at.offset);
-    if (!r || r.seq !== at.seq || r.type !== type || r.seq > at.block.lastSeq) {
+    const payload = this.#readValue(type, at);
+    if (!payload) {
       this.#log('error', 'journal', `record ${at.seq} (type ${type}) the index names does not read back`);
       this.#keyed.delete(type);
       return undefined;
     }
-    return { seq: r.seq, type: r.type, payload: r.payload };
+    return { seq: at.seq, type, payload };
+  }
+
+  /** The value a keyed location holds: its record's payload, or a spanning value's parts joined. */
+  #readValue(type: number, at: Located): Uint8Array | undefined {
+    this.#verify(at.block);
+    const r = this.#parseAt(at.block, at.offset);
+    if (!r || r.seq !== at.seq || r.type !== type || r.seq > at.block.lastSeq) return undefined;
+    if (!this.#spanning.has(type)) return r.payload;
+    const span = this.#span(type, at);
+    if (!span) return undefined;
+    const parts: Uint8Array[] = [];
+    this.replay(span.valueId - 1, (p) => {
+      if (p.seq > at.seq) return false;
+      const h = p.type === type ? partHeader(p.payload) : undefined;
+      if (h && h.valueId === span.valueId && h.count === span.parts && h.index === parts.length) parts.push(p.payload.slice(PART_HEADER_BYTES));
+      return parts.length < span.parts;
+    });
+    if (parts.length !== span.parts) return undefined;
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+
+  /** Where a keyed record counts from: a spanning type only at its last part. */
+  #locate(r: Parsed, block: Block, offset: number): Located | undefined {
+    if (!this.#spanning.has(r.type)) return { seq: r.seq, block, offset, size: r.size };
+    const h = partHeader(r.payload);
+    if (!h || h.index !== h.count - 1 || h.valueId > r.seq || r.seq - h.valueId > 0xffff) return undefined;
+    return { seq: r.seq, block, offset, size: r.size, span: { valueId: h.valueId, parts: h.count, bytes: h.count * (this.#blockLength - RECORDS_START) } };
+  }
+
+  /** A spanning location's span, read from its last part when boot took it from an index. */
+  #span(type: number, at: Located): Located['span'] {
+    if (at.span || !this.#spanning.has(type)) return at.span;
+    const r = this.#parseAt(at.block, at.offset);
+    if (r && r.seq === at.seq && r.type === type) at.span = this.#locate(r, at.block, at.offset)?.span;
+    return at.span;
   }
 
   /**
@@ -470,23 +553,16 @@ export class Journal implements DurableLog {
    * acknowledgement may use all but one block, reclaim bookkeeping the last one, so that a reclaim can
    * always finish and free space.
    */
-  #append(type: number, payload: Uint8Array, room: Room): number {
+  #append(type: number, payload: Uint8Array, room: Room, part?: { last: boolean }): number {
     this.#mustBeOpen();
     const size = align4(RECORD_OVERHEAD + payload.length);
     if (payload.length > this.maxPayload) {
       throw new JournalBug(`record of ${payload.length} bytes exceeds the ${this.maxPayload} one block holds`);
     }
     const cp = this.#checkpoint;
-    if (room === 'user' && cp && this.#nextSeq - this.#lastCheckpointSeq > this.#checkpointEvery) {
-      // Boot replays the records after the newest checkpoint: keep that a short walk. Only where it
-      // takes nothing a payment was promised (canAppend does not count it).
-      const snapshot = cp.snapshot();
-      const head = this.#ring[this.#ring.length - 1];
-      const inHead = head !== undefined && head.end + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
-      if (inHead || this.#blocks - this.#ring.length > this.#reserve + 1) this.#append(cp.type, snapshot, 'internal');
-    }
+    // The parts of a spanning value go one after the other: its first part did the housekeeping.
+    if (room === 'user' && !part) this.#housekeeping(size);
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (room === 'user' && this.#blocks - this.#ring.length <= this.#reserve) this.#reclaim();
       let head = this.#ring[this.#ring.length - 1];
       const fits = room === 'user' ? this.#userFits(size) : head !== undefined && head.end + size <= this.#blockLength;
       if (!head || !fits) head = this.#openBlock(room);
@@ -514,14 +590,76 @@ export class Journal implements DurableLog {
       head.lastSeq = seq;
       head.endChain = chain;
       if (this.#ackTypes.has(type)) head.needsAck = seq;
-      if (this.#keyedTypes.has(type)) this.#keyed.set(type, { seq, block: head, offset, size });
-      if (cp && type === cp.type) this.#lastCheckpointSeq = seq;
+      if (this.#keyedTypes.has(type) && (!part || part.last)) {
+        const at = this.#locate({ type, seq, chain, payload, size }, head, offset);
+        if (at) this.#keyed.set(type, at);
+        if (cp && type === cp.type) this.#lastCheckpointSeq = seq;
+      }
       this.#nextSeq = seq + 1;
       this.#chain = chain;
       this.#checkInvariants(false);
       return seq;
     }
     throw new FlashError('flash keeps failing to program');
+  }
+
+  /**
+   * Before a payment's record: the periodic checkpoint, and a reclaim once payments reach the reserve.
+   * Boot replays the records after the newest checkpoint: keep that a short walk (a checkpoint of
+   * several parts comes as many times less often, so checkpoints stay a small share of the writes).
+   * Only where it takes nothing a payment was promised (canAppend does not count it).
+   */
+  #housekeeping(size: number): void {
+    const cp = this.#checkpoint;
+    const cpAt = cp && this.#keyed.get(cp.type);
+    const cpParts = (cp && cpAt && this.#span(cp.type, cpAt)?.parts) || 1;
+    if (cp && this.#nextSeq - this.#lastCheckpointSeq > this.#checkpointEvery * cpParts) {
+      const snapshot = cp.snapshot();
+      const head = this.#ring[this.#ring.length - 1];
+      const inHead = head !== undefined && head.end + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
+      const parts = this.#partsOf(cp.type, snapshot.length);
+      if ((parts === 1 && inHead) || this.#blocks - this.#ring.length > this.#reserveBlocks() + parts) this.#appendValue(cp.type, snapshot, 'internal');
+    }
+    if (this.#blocks - this.#ring.length <= this.#reserveBlocks()) this.#reclaim();
+  }
+
+  #partsOf(type: number, bytes: number): number {
+    if (!this.#spanning.has(type)) return 1;
+    return Math.max(1, Math.ceil(bytes / (this.maxPayload - PART_HEADER_BYTES)));
+  }
+
+  /**
+   * A keyed value: one record, or for a spanning type its parts, each headed by the value id (the
+   * sequence number it starts at), its index and the count. It counts once its last part is durable.
+   */
+  #appendValue(type: number, value: Uint8Array, room: Room): number {
+    this.#mustBeOpen();
+    if (!this.#spanning.has(type)) return this.#append(type, value, room);
+    if (value.length > this.maxValueBytes(type)) throw new JournalBug(`value of ${value.length} bytes exceeds the ${this.maxValueBytes(type)} a spanning type holds`);
+    const chunk = this.maxPayload - PART_HEADER_BYTES;
+    const count = this.#partsOf(type, value.length);
+    if (room === 'user') {
+      this.#housekeeping(this.#blockLength);
+      // All of it or nothing: a value cut short by a full journal would only waste the blocks it took.
+      // After it, the reserve must still hold a copy of it (and not of the value it replaces).
+      const old = this.#keyed.get(type);
+      const reserveAfter = this.#reserveBlocks() - ((old && this.#span(type, old)?.parts) ?? 0) + count;
+      if (this.#blocks - this.#ring.length - count <= reserveAfter) throw new JournalFullError();
+    }
+    const valueId = this.#nextSeq;
+    let seq = 0;
+    for (let index = 0; index < count; index++) {
+      const data = value.subarray(index * chunk, Math.min(value.length, (index + 1) * chunk));
+      const payload = new Uint8Array(PART_HEADER_BYTES + data.length);
+      writeU32(payload, 0, valueId);
+      payload[4] = index >> 8;
+      payload[5] = index & 0xff;
+      payload[6] = count >> 8;
+      payload[7] = count & 0xff;
+      payload.set(data, PART_HEADER_BYTES);
+      seq = this.#append(type, payload, room === 'user' ? 'internal' : room, { last: index === count - 1 });
+    }
+    return seq;
   }
 
   /**
@@ -570,16 +708,14 @@ export class Journal implements DurableLog {
     // A checkpoint newer than everything dropped already covers it (e.g. a reclaim cut short by power).
     const cp = this.#checkpoint;
     const at = cp && this.#keyed.get(cp.type);
-    if (cp && !(at && at.seq > last.lastSeq && !dropped.includes(at.block))) {
-      const snapshot = { type: cp.type, payload: cp.snapshot() };
-      if (!this.#keyedTypes.has(snapshot.type)) throw new JournalBug(`checkpoint type ${snapshot.type} is not keyed`);
-      this.#append(snapshot.type, snapshot.payload, 'reclaim');
-    }
+    // Parts of a spanning value are at or after its value id: it is touched if that is in a dropped block.
+    const touched = (type: number, at: Located): boolean => (this.#span(type, at)?.valueId ?? at.seq) <= last.lastSeq || dropped.includes(at.block);
+    if (cp && !(at && !touched(cp.type, at))) this.#appendValue(cp.type, cp.snapshot(), 'reclaim');
     for (const [type, at] of [...this.#keyed]) {
-      if (type === RECORD_RECLAIM || !dropped.includes(at.block)) continue;
-      const record = this.#parseAt(at.block, at.offset);
-      if (!record) throw new FlashError(`record ${at.seq} no longer reads back`);
-      this.#append(type, record.payload.slice(), 'reclaim');
+      if (type === RECORD_RECLAIM || !touched(type, at)) continue;
+      const value = this.#readValue(type, at);
+      if (!value) throw new FlashError(`record ${at.seq} (type ${type}) no longer reads back`);
+      this.#appendValue(type, value.slice(), 'reclaim');
     }
     const payload = new Uint8Array(4);
     writeU32(payload, 0, last.epoch);

@@ -22,8 +22,10 @@ interface WalletState {
   counter: number;
   day: number;
   dayTotal: number;
-  /** Monotonic ms of the last approval, for anti-passback; not kept across a reboot. */
+  /** Monotonic ms of the last approval, for anti-passback within this boot. */
   lastTapMs?: number;
+  /** Unix seconds of the last approval (when the time was known): anti-passback across a reboot. */
+  lastTapTime?: number;
 }
 
 export interface Assessment {
@@ -72,16 +74,20 @@ export interface RiskOptions {
   settledAt?: number;
   /** Most wallets remembered (counters, daily totals); the least recently seen is forgotten first. */
   maxWallets?: number;
-  /** Most deny-list entries of each kind. */
+  /** Most wallets on the deny list (default 16,384). */
   maxDenied?: number;
+  /** Most serials on the deny list (default 4,096: they live in the checkpoint, which must stay under 64 KiB). */
+  maxDeniedSerials?: number;
 }
 
 export class RiskStateError extends TaplineError {
   override readonly name: string = 'RiskStateError';
 }
 
-const CHECKPOINT_VERSION = 2;
-const WALLET_RECORD = 8 + 4 + 4 + 6;
+// 3: the service's deny list left the checkpoint (it is stored once, by the update store); wallets
+// carry the time of their last approval, for anti-passback across a reboot.
+const CHECKPOINT_VERSION = 3;
+const WALLET_RECORD = 8 + 4 + 4 + 6 + 4;
 const CK = {
   version: 0x80,
   lastTerminalSeq: 0x81,
@@ -90,7 +96,6 @@ const CK = {
   offlineAmount: 0x84,
   offlineCount: 0x85,
   unverifiedExposure: 0x86,
-  denyVersion: 0x87,
   denyWallets: 0x88,
   denySerials: 0x89,
   wallets: 0x8a,
@@ -100,6 +105,7 @@ export class RiskEngine {
   config: RiskConfig;
   readonly maxWallets: number;
   readonly maxDenied: number;
+  readonly maxDeniedSerials: number;
   /** Highest terminal sequence number applied: replaying older receipts is a no-op. */
   lastTerminalSeq = 0;
   /** Last known time, settlement time and time offline, counted forward with uptime (clock-state.ts). */
@@ -112,6 +118,8 @@ export class RiskEngine {
   deferredLoss = 0;
   denyVersion = 0;
   #denyWallets = new Set<string>();
+  /** Wallets this terminal denied itself (a failed deferred verification): the checkpoint keeps them. */
+  #localDeny = new Set<string>();
   #denySerials = new Set<string>();
   #wallets = new Map<string, WalletState>();
   /** Some wallet's total is on UNKNOWN_DAY. */
@@ -121,7 +129,8 @@ export class RiskEngine {
     this.config = options.config;
     this.clock = new ClockState({ settledAt: options.settledAt });
     this.maxWallets = options.maxWallets ?? 1000;
-    this.maxDenied = options.maxDenied ?? 4096;
+    this.maxDenied = options.maxDenied ?? 16384;
+    this.maxDeniedSerials = Math.min(options.maxDeniedSerials ?? 4096, this.maxDenied);
   }
 
   get settledAt(): number | undefined {
@@ -170,7 +179,7 @@ export class RiskEngine {
     const offline = Math.max(this.clock.secondsOffline(f.nowMs), f.time === undefined || this.settledAt === undefined ? 0 : f.time - this.settledAt);
     if (offline > this.config.maxOfflineSeconds) throw new DeclineError('offlineTooLong', `${offline} s since settlement`);
     const passback = this.config.transit.passbackSeconds;
-    if (f.mode === 'transit' && passback > 0 && wallet?.lastTapMs !== undefined && f.nowMs - wallet.lastTapMs < passback * 1000) {
+    if (f.mode === 'transit' && passback > 0 && wallet && this.#sinceLastTap(wallet, f) < passback) {
       throw new DeclineError('passback', `wallet ${cert.walletId}`);
     }
     const t = this.config.transit;
@@ -183,6 +192,17 @@ export class RiskEngine {
         // Every deferral may be a forgery: defer only while one more loss still fits under the cap.
         this.deferredLoss + amount <= t.deferredLossCap,
     };
+  }
+
+  /**
+   * Seconds since the wallet's last approval here: by the monotonic clock within this boot, else by
+   * unix time across a reboot, where the floor stands in for an unknown clock (it is behind the real
+   * time, so the gap can only look shorter: a refusal, never a second ride).
+   */
+  #sinceLastTap(w: WalletState, f: TapFacts): number {
+    if (w.lastTapMs !== undefined) return (f.nowMs - w.lastTapMs) / 1000;
+    if (w.lastTapTime === undefined) return Infinity;
+    return Math.max(f.time ?? 0, this.clock.lastKnownTime) - w.lastTapTime;
   }
 
   /** The tighter of the class table and the certificate's own limits. */
@@ -218,6 +238,7 @@ export class RiskEngine {
       day,
       dayTotal: (prior ? this.#dayTotal(prior, day) : 0) + a.amount,
       lastTapMs: a.nowMs,
+      lastTapTime: a.time ?? (a.nowMs === undefined ? undefined : this.clock.lastKnownTime) ?? prior?.lastTapTime,
     };
     if (day === UNKNOWN_DAY) this.#unknownDaySpends = true;
     this.#wallets.delete(a.walletId);
@@ -265,6 +286,7 @@ export class RiskEngine {
     this.deferredLoss += amount;
     try {
       this.#deny(this.#denyWallets, walletId);
+      this.#localDeny.add(walletId);
     } catch (e) {
       // A full deny list must not undo the loss just counted.
       if (!(e instanceof RiskStateError)) throw e;
@@ -283,7 +305,10 @@ export class RiskEngine {
 
   applyDenyDelta(d: DenyDelta): boolean {
     if (d.version <= this.denyVersion) return false;
-    for (const id of d.removeWallets) this.#denyWallets.delete(id);
+    for (const id of d.removeWallets) {
+      this.#denyWallets.delete(id);
+      this.#localDeny.delete(id);
+    }
     for (const id of d.removeSerials) this.#denySerials.delete(id);
     for (const id of d.addWallets) this.#deny(this.#denyWallets, id);
     for (const id of d.addSerials) this.#deny(this.#denySerials, id);
@@ -293,7 +318,8 @@ export class RiskEngine {
 
   #deny(set: Set<string>, id: string): void {
     if (!/^[0-9a-f]{16}$/.test(id)) throw new RiskStateError(`deny-list entry "${id}" is not 16 hex digits`);
-    if (set.size >= this.maxDenied && !set.has(id)) throw new RiskStateError(`deny list holds ${this.maxDenied} entries`);
+    const max = set === this.#denySerials ? this.maxDeniedSerials : this.maxDenied;
+    if (set.size >= max && !set.has(id)) throw new RiskStateError(`deny list holds ${max} entries`);
     set.add(id);
   }
 
@@ -321,7 +347,15 @@ export class RiskEngine {
     return 0;
   }
 
-  /** A compact checkpoint of the whole state (anti-passback times excepted). */
+  /** Wallets on the deny list (the service's and the terminal's own). */
+  get deniedWallets(): number {
+    return this.#denyWallets.size;
+  }
+
+  /**
+   * A compact checkpoint of the state, but for the service's deny list (the update store keeps that,
+   * once; boot hands it back through applyDenyDelta): the terminal's own denials and the serials stay.
+   */
   encode(): Uint8Array {
     const ids = (set: Set<string>) => {
       const out = new Uint8Array(set.size * 8);
@@ -336,6 +370,7 @@ export class RiskEngine {
       wallets.set(encodeUint(w.counter, 4), o + 8);
       wallets.set(encodeUint(w.day, 4), o + 12);
       wallets.set(encodeUint(w.dayTotal, 6), o + 16);
+      wallets.set(encodeUint(Math.min(w.lastTapTime ?? 0, 0xffffffff), 4), o + 22);
       o += WALLET_RECORD;
     }
     return encodeTlv([
@@ -346,8 +381,7 @@ export class RiskEngine {
       { tag: CK.offlineAmount, value: encodeUint(this.offlineAmount, 6) },
       { tag: CK.offlineCount, value: encodeUint(this.offlineCount, 4) },
       { tag: CK.unverifiedExposure, value: encodeUint(this.unverifiedExposure, 6) },
-      { tag: CK.denyVersion, value: encodeUint(this.denyVersion, 4) },
-      { tag: CK.denyWallets, value: ids(this.#denyWallets) },
+      { tag: CK.denyWallets, value: ids(this.#localDeny) },
       { tag: CK.denySerials, value: ids(this.#denySerials) },
       { tag: CK.wallets, value: wallets },
     ]);
@@ -356,7 +390,7 @@ export class RiskEngine {
   /** Rebuilds an engine from a checkpoint (untrusted bytes: a torn or foreign record). Throws TlvError. */
   static decode(bytes: Uint8Array, options: RiskOptions): RiskEngine {
     const engine = new RiskEngine(options);
-    const maxIds = engine.maxDenied * 8;
+    const maxIds = Math.max(engine.maxDenied, engine.maxDeniedSerials) * 8;
     const rules: Record<number, FieldRule> = {
       [CK.version]: { min: 1, max: 1 },
       [CK.lastTerminalSeq]: { min: 4, max: 4 },
@@ -365,7 +399,6 @@ export class RiskEngine {
       [CK.offlineAmount]: { min: 6, max: 6 },
       [CK.offlineCount]: { min: 4, max: 4 },
       [CK.unverifiedExposure]: { min: 6, max: 6 },
-      [CK.denyVersion]: { min: 4, max: 4 },
       [CK.denyWallets]: { min: 0, max: Math.min(maxIds, 0xffff) },
       [CK.denySerials]: { min: 0, max: Math.min(maxIds, 0xffff) },
       [CK.wallets]: { min: 0, max: Math.min(engine.maxWallets * WALLET_RECORD, 0xffff) },
@@ -378,11 +411,10 @@ export class RiskEngine {
     engine.offlineAmount = decodeUint(required(f, CK.offlineAmount));
     engine.offlineCount = decodeUint(required(f, CK.offlineCount));
     engine.unverifiedExposure = decodeUint(required(f, CK.unverifiedExposure));
-    engine.denyVersion = decodeUint(required(f, CK.denyVersion));
-    for (const [tag, set] of [[CK.denyWallets, engine.#denyWallets], [CK.denySerials, engine.#denySerials]] as const) {
+    for (const [tag, sets] of [[CK.denyWallets, [engine.#denyWallets, engine.#localDeny]], [CK.denySerials, [engine.#denySerials]]] as const) {
       const v = required(f, tag);
       if (v.length % 8 !== 0) throw new TlvError(`deny list of ${v.length} bytes`);
-      for (let i = 0; i < v.length; i += 8) set.add(toHex(v.subarray(i, i + 8)));
+      for (let i = 0; i < v.length; i += 8) for (const set of sets) set.add(toHex(v.subarray(i, i + 8)));
     }
     const w = required(f, CK.wallets);
     if (w.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${w.length} bytes`);
@@ -393,6 +425,7 @@ export class RiskEngine {
         counter: decodeUint(w.subarray(i + 8, i + 12)),
         day,
         dayTotal: decodeUint(w.subarray(i + 16, i + 22)),
+        lastTapTime: decodeUint(w.subarray(i + 22, i + 26)) || undefined,
       });
     }
     return engine;

@@ -9,7 +9,7 @@ import type { Journal } from '../journal/journal';
 import { type Log, silentLog } from '../../base/platform';
 import {
   type ConfigUpdate, type KeyringUpdate, type Update, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, UPDATE_TIME, UpdateError,
-  updateKindName, verifyUpdate,
+  updateKindName, verifyUpdate, MAX_WALLET_ID_BYTES,
 } from './updates';
 
 export const RECORD_DENY_LIST = 0x30;
@@ -105,7 +105,9 @@ export class UpdateStore {
         for (const id of update.add) next.add(toHex(id));
         for (const id of update.remove) next.delete(toHex(id));
         const snapshot = encodeDenySnapshot(update.version, [...next].sort());
-        if (snapshot.length > this.#o.journal.maxPayload) throw new UpdateError(`deny list of ${next.size} entries exceeds what the journal stores`);
+        if (snapshot.length > this.#o.journal.maxValueBytes(RECORD_DENY_LIST)) {
+          throw new UpdateError(`deny list of ${next.size} entries exceeds what the journal stores`);
+        }
         this.#o.journal.appendSync(RECORD_DENY_LIST, snapshot);
         this.#deny = next;
         this.#denyVersion = update.version;
@@ -168,30 +170,50 @@ function equalNonce(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function encodeDenySnapshot(version: number, ids: string[]): Uint8Array {
+/**
+ * The applied deny list, compactly: version (u32), then runs of ids of one length: length (u8), count
+ * (u16), the ids back to back. Wallet ids are all 8 bytes, so 10,000 of them take 80,007 bytes: the
+ * journal spreads it over records (docs/JOURNAL.md, J13).
+ */
+export function encodeDenySnapshot(version: number, ids: string[]): Uint8Array {
+  const byLength = new Map<number, Uint8Array[]>();
+  for (const id of ids) {
+    const bytes = fromHex(id);
+    const run = byLength.get(bytes.length) ?? [];
+    run.push(bytes);
+    byLength.set(bytes.length, run);
+  }
+  const runs: Array<[number, Uint8Array[]]> = [];
+  for (const [n, list] of byLength) for (let i = 0; i < list.length; i += 0xffff) runs.push([n, list.slice(i, i + 0xffff)]);
   let length = 4;
-  for (const id of ids) length += 1 + id.length / 2;
+  for (const [n, list] of runs) length += 3 + n * list.length;
   const out = new Uint8Array(length);
   writeU32(out, 0, version);
   let at = 4;
-  for (const id of ids) {
-    const bytes = fromHex(id);
-    out[at++] = bytes.length;
-    out.set(bytes, at);
-    at += bytes.length;
+  for (const [n, list] of runs) {
+    out[at] = n;
+    out[at + 1] = list.length >> 8;
+    out[at + 2] = list.length & 0xff;
+    at += 3;
+    for (const id of list) {
+      out.set(id, at);
+      at += n;
+    }
   }
   return out;
 }
 
-function decodeDenySnapshot(bytes: Uint8Array): { version: number; ids: string[] } {
+export function decodeDenySnapshot(bytes: Uint8Array): { version: number; ids: string[] } {
   if (bytes.length < 4) throw new UpdateError('deny-list snapshot too short');
   const ids: string[] = [];
   let at = 4;
   while (at < bytes.length) {
-    const n = bytes[at++]!;
-    if (n === 0 || at + n > bytes.length) throw new UpdateError('deny-list snapshot truncated');
-    ids.push(toHex(bytes.subarray(at, at + n)));
-    at += n;
+    if (at + 3 > bytes.length) throw new UpdateError('deny-list snapshot truncated');
+    const n = bytes[at]!;
+    const count = (bytes[at + 1]! << 8) | bytes[at + 2]!;
+    at += 3;
+    if (n === 0 || n > MAX_WALLET_ID_BYTES || count === 0 || at + n * count > bytes.length) throw new UpdateError('deny-list snapshot truncated');
+    for (let i = 0; i < count; i++, at += n) ids.push(toHex(bytes.subarray(at, at + n)));
   }
   return { version: readU32(bytes, 0), ids };
 }
