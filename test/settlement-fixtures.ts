@@ -2,6 +2,7 @@
 // PostgreSQL server started from Debian's package), a world of keys + a running service on loopback,
 // wallets (emulated secure elements, clonable) and terminals that tap with the payment core's own Tap
 // and risk engine, then upload signed batches over HTTP and apply the signed updates they get back.
+import type { MerchantPlace } from '../firmware/core/protocol/purpose';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -217,7 +218,7 @@ export class World {
   /** A terminal, registered with the service unless `register: false`. */
   async terminal(
     terminalId: string,
-    options: { merchantId?: string; config?: RiskConfig; register?: boolean; seed?: string; deviceSecretKey?: Uint8Array; lastSeq?: number; wallTime?: number; verify?: VerifyFn } = {},
+    options: { merchantId?: string; config?: RiskConfig; register?: boolean; seed?: string; deviceSecretKey?: Uint8Array; lastSeq?: number; wallTime?: number; verify?: VerifyFn; place?: MerchantPlace; registeredPlace?: MerchantPlace } = {},
   ): Promise<TestTerminal> {
     const terminal = new TestTerminal({
       terminalId,
@@ -231,13 +232,16 @@ export class World {
       lastSeq: options.lastSeq,
       wallTime: options.wallTime,
       verify: options.verify,
+      place: options.place,
     });
+    const registered = options.registeredPlace ?? options.place;
     if (options.register !== false) {
       const r = await this.admin('POST', '/v1/terminals', {
         terminalId,
         publicKey: toHex(terminal.devicePublicKey),
         merchantId: terminal.merchantId,
         maxTransaction: terminal.risk.config.maxTransaction,
+        ...(registered ? { merchantCategory: registered.category, region: registered.region } : {}),
       });
       if (r.status !== 201 && r.status !== 200) throw new Error(`registration failed: ${r.status} ${JSON.stringify(r.body)}`);
     }
@@ -328,6 +332,7 @@ export class TestTerminal {
   #seq = 0;
   #rootAlg: Alg;
   #rootPublicKey: Uint8Array;
+  #place: MerchantPlace | undefined;
 
   constructor(o: {
     terminalId: string;
@@ -343,6 +348,8 @@ export class TestTerminal {
     wallTime?: number;
     /** The signature primitive of the terminal's verifier (default: the core's pure-JS one). */
     verify?: VerifyFn;
+    /** The merchant category and region it is provisioned with (purpose-bound funds). */
+    place?: MerchantPlace;
   }) {
     this.terminalId = o.terminalId;
     this.merchantId = o.merchantId;
@@ -356,6 +363,7 @@ export class TestTerminal {
     this.devicePublicKey = publicKeyOf(ALG_P256, this.deviceSecretKey);
     this.#rootAlg = o.rootAlg;
     this.#rootPublicKey = o.rootPublicKey;
+    this.#place = o.place;
   }
 
   /** One tap with the payment core's Tap; the wallet leaves the field afterwards. */
@@ -373,6 +381,7 @@ export class TestTerminal {
       log: silentLog,
       inDoubt: new InDoubt(),
       link: wallet,
+      place: this.#place,
       amount,
       terminalSeq: ++this.#seq,
     });

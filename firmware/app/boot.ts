@@ -147,6 +147,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     log,
     verifyBeforeOpen,
     inDoubt,
+    ...(provisioning.place ? { place: provisioning.place } : {}),
   });
   const clock = journal.latest(RECORD_CLOCK);
   if (clock) {

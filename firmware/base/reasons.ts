@@ -35,6 +35,8 @@ export const DECLINE = {
   // The wallet's own caps, purpose-bound funds and offline refunds (docs/PROTOCOL.md).
   walletOfflineAmount: 'card offline limit',
   walletOfflineCount: 'card offline count',
+  purposeMismatch: 'funds not for here',
+  purposeExpired: 'bound funds expired',
   passback: 'already tapped',
   journalFull: 'journal full: connect to upload',
   storageError: 'storage error',

@@ -52,6 +52,8 @@ export interface Provisioning {
   /** Base URL of the settlement service, e.g. http://192.168.1.10:8080 */
   settlementUrl: string;
   wifi?: ProvisionedWifi;
+  /** Where the merchant is, for purpose-bound funds: ISO 18245 category (0..9999) and region code (0..65535). */
+  place?: { category: number; region: number };
 }
 
 export class ProvisioningError extends TaplineError {
@@ -77,7 +79,7 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   const o = object(value, 'provisioning');
   known(o, 'provisioning', [
     'version', 'terminalId', 'devicePrivateKey', 'devicePublicKey', 'merchantId', 'mode', 'fare',
-    'risk', 'issuerKeys', 'rootPublicKey', 'settlementUrl', 'wifi',
+    'risk', 'issuerKeys', 'rootPublicKey', 'settlementUrl', 'wifi', 'place',
   ]);
   const version = integer(o.version, 'version', 1, 1000);
   if (version !== PROVISIONING_VERSION) throw new ProvisioningError(`version ${version} is not supported (expected ${PROVISIONING_VERSION})`);
@@ -116,6 +118,11 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   };
   if (fare !== undefined) result.fare = fare;
   if (o.wifi !== undefined) result.wifi = wifi(o.wifi);
+  if (o.place !== undefined) {
+    const p = object(o.place, 'place');
+    known(p, 'place', ['category', 'region']);
+    result.place = { category: integer(p.category, 'place.category', 0, 9999), region: integer(p.region, 'place.region', 0, 0xffff) };
+  }
   return result;
 }
 

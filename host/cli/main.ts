@@ -161,14 +161,16 @@ service cannot be reached nothing is written. \`tapline register --wallet FILE\`
     summary: 'provision a terminal: device key, merchant, mode, caps, issuer keys, root key, service URL, Wi-Fi',
     usage: `tapline provision-terminal --out FILE --terminal-id ID --merchant-id ID --service URL [--keys DIR]
                      [--mode merchant|transit] [--fare N] [--risk FILE.json] [--currency N] [--max-transaction N]
-                     [--wifi-ssid SSID --wifi-password PASS] [--register]
+                     [--wifi-ssid SSID --wifi-password PASS] [--category MCC --region N] [--register]
 
 Writes the provisioning file (0600: it holds the terminal's device private key and the Wi-Fi password)
 that the simulator loads and the device build writes to flash. --risk takes a whole risk configuration
 (firmware/core/risk/config.ts); --currency and --max-transaction adjust the default one. --register also
 registers the terminal (device public key, merchant, cap) with the settlement service at --service; if
 that fails nothing is written. \`tapline register --terminal FILE\` registers a provisioned file later.
-A device needs --wifi-ssid to upload, and a --service address it can reach (not 127.0.0.1).`,
+A device needs --wifi-ssid to upload, and a --service address it can reach (not 127.0.0.1).
+--category (ISO 18245 merchant category, e.g. 5411 grocery) and --region (0..65535) say where the
+merchant is: a wallet's purpose-bound balance pays only where its grant allows (docs/PROTOCOL.md).`,
     options: {
       ...keysOption,
       out: { type: 'string' },
@@ -182,6 +184,8 @@ A device needs --wifi-ssid to upload, and a --service address it can reach (not 
       'max-transaction': { type: 'string' },
       'wifi-ssid': { type: 'string' },
       'wifi-password': { type: 'string', default: '' },
+      category: { type: 'string' },
+      region: { type: 'string' },
       register: { type: 'boolean', default: false },
     },
     async run(v, out) {
@@ -211,6 +215,8 @@ A device needs --wifi-ssid to upload, and a --service address it can reach (not 
       };
       if (v.fare !== undefined) provisioning.fare = int(v.fare, 'fare', 1, 2 ** 40);
       if (v['wifi-ssid'] !== undefined) provisioning.wifi = { ssid: str(v['wifi-ssid']), password: str(v['wifi-password']) };
+      if ((v.category === undefined) !== (v.region === undefined)) throw new UsageError('--category and --region come together');
+      if (v.category !== undefined) provisioning.place = { category: int(v.category, 'category', 0, 9999), region: int(v.region, 'region', 0, 0xffff) };
       const text = formatProvisioning(provisioning);
       if (v.register === true) await registerTerminal(store, provisioning, service, out, `${outPath} was not written`);
       writeSecretFile(outPath, text);
@@ -411,7 +417,13 @@ function walletIds(list: string): Uint8Array[] {
 }
 
 async function registerTerminal(store: Keystore, p: Provisioning, service: string, out: (line: string) => void, unwritten?: string): Promise<void> {
-  const body = { terminalId: p.terminalId, publicKey: p.devicePublicKey, merchantId: p.merchantId, maxTransaction: p.risk.maxTransaction };
+  const body = {
+    terminalId: p.terminalId,
+    publicKey: p.devicePublicKey,
+    merchantId: p.merchantId,
+    maxTransaction: p.risk.maxTransaction,
+    ...(p.place ? { merchantCategory: p.place.category, region: p.place.region } : {}),
+  };
   await postJson(service, '/v1/terminals', store.adminToken(), body, unwritten);
   out(`registered terminal ${p.terminalId} with ${service}`);
 }

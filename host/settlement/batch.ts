@@ -7,6 +7,7 @@ import type { ReceiptCheck } from '../../firmware/core/crypto/receipt';
 import { decodeReceipt } from '../../firmware/core/protocol/receipt';
 import { RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED, type ReceiptResult } from '../../firmware/core/uplink/wire';
 import type { Param, Tx } from './db';
+import { programAccount, purposeViolation } from './purposes';
 
 /** How one receipt was settled (stored with the receipt). */
 export type Outcome =
@@ -20,6 +21,7 @@ export type Outcome =
   | 'over-cap' // above the caps in force: not credited
   | 'ignored-deny' // the terminal already held a deny list naming the wallet: not credited
   | 'replayed' // the very same payment again under another sequence number: not credited
+  | 'purpose-violation' // a bound balance spent where or when its grant does not allow: not credited
   | 'invalid'; // failed verification: not credited
 
 export interface Checked {
@@ -41,6 +43,9 @@ export interface TerminalRow {
   deny_offered_version: number;
   deny_offered_seq: number;
   deny_offered_at: number;
+  /** Where the terminal is (purpose-bound funds); null: not registered with one. */
+  merchant_category: number | null;
+  region: number | null;
 }
 
 export interface ReceiptRow {
@@ -266,7 +271,7 @@ export class BatchSettler {
       this.#record(item, { walletId: null, counter: null, amount: 0, issuerKeyId: null, balanceAfter: null, paidAt: null }, 'invalid', reason, false);
       return { seq, status: RESULT_REJECTED, reason: `invalid: ${reason}` };
     }
-    const { certificate, request, response } = check;
+    const { certificate, request, response, grant } = check;
     const walletId = certificate.walletId;
     const paymentTime = request.terminalTime || this.#now;
     const facts = {
@@ -274,7 +279,8 @@ export class BatchSettler {
       counter: response.counter,
       amount: request.amount,
       issuerKeyId: certificate.issuerKeyId,
-      balanceAfter: response.balanceAfter,
+      // A bound payment signs its purse's balance, not the free money's: no neighbour for the balance check.
+      balanceAfter: grant ? null : response.balanceAfter,
       paidAt: paymentTime,
     };
     const refuse = (outcome: Outcome, reason: string, text = reason): ReceiptResult => {
@@ -288,6 +294,11 @@ export class BatchSettler {
     if (request.amount > terminal.max_transaction || request.amount > certificate.singleLimit) {
       const cap = Math.min(terminal.max_transaction, certificate.singleLimit);
       return refuse('over-cap', `amount ${request.amount} above the cap in force (${cap})`);
+    }
+    const violation = grant && purposeViolation(grant, request, terminal);
+    if (violation) {
+      this.#finding('purpose-violation', walletId, seq, certificate.issuerKeyId, 0, undefined, violation, item, response.counter, { program: grant.program, purse: grant.purse });
+      return refuse('purpose-violation', violation, `purpose-violation: ${violation}`);
     }
 
     const wallet = this.#wallets.get(walletId)!;
@@ -332,7 +343,7 @@ export class BatchSettler {
     } else if (dayTotal > dailyLimit) {
       outcome = 'overspend';
       reason = `wallet ${walletId} spent ${dayTotal} on day ${dayOf(paymentTime)} across terminals, over its daily limit of ${dailyLimit}`;
-    } else {
+    } else if (!grant) {
       const conflict = balanceConflict(known, walletId, response.counter, request.amount, response.balanceAfter) ??
         (request.terminalTime ? counterClockConflict(known, walletId, response.counter, request.terminalTime) : undefined);
       if (conflict) ({ reason, other } = conflict), (outcome = conflict.outcome);
@@ -348,7 +359,14 @@ export class BatchSettler {
     // Credited first: the merchant is paid from the advance account for every receipt within the caps.
     this.#post(`merchant:${terminal.merchant_id}`, request.amount, seq, 'credit for receipt');
     this.#post('advance', -request.amount, seq, 'advance to merchant');
-    this.#spent.set(walletId, (this.#spent.get(walletId) ?? 0) + request.amount);
+    if (!grant) this.#spent.set(walletId, (this.#spent.get(walletId) ?? 0) + request.amount);
+    if (outcome === 'settled' && grant) {
+      // ...and a bound payment is paid by its program.
+      this.#post(programAccount(grant), -request.amount, seq, `bound payment, purse ${grant.purse}`);
+      this.#post('advance', request.amount, seq, `recovered from ${programAccount(grant)}`);
+      this.#gap(known, walletId, response.counter, seq);
+      return { seq, status: RESULT_ACCEPTED };
+    }
     if (outcome === 'settled') {
       // ...deducted when verified: the wallet's owner repays the advance.
       this.#post(`wallet:${walletId}`, -request.amount, seq, 'debit for receipt');

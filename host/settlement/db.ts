@@ -404,6 +404,14 @@ const MIGRATIONS: Migration[] = [
       `ALTER TABLE terminals ADD COLUMN deny_since_at {int} NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    version: 6,
+    statements: [
+      // Where the terminal is, for purpose-bound funds (host/settlement/purposes.ts); null: not said.
+      `ALTER TABLE terminals ADD COLUMN merchant_category {int}`,
+      `ALTER TABLE terminals ADD COLUMN region {int}`,
+    ],
+  },
 ];
 
 function dialect(sql: string, kind: Database['kind']): string {

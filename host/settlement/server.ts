@@ -126,12 +126,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
             publicKey: { type: 'string', pattern: '^([0-9a-f]{66}|[0-9a-f]{130})$' },
             merchantId: ID_SCHEMA,
             maxTransaction: AMOUNT_SCHEMA,
+            merchantCategory: { type: 'integer', minimum: 0, maximum: 9999 },
+            region: { type: 'integer', minimum: 0, maximum: 65535 },
           },
         },
       },
     },
     async (request, reply) => {
-      const b = request.body as { terminalId: string; publicKey: string; merchantId: string; maxTransaction: number };
+      const b = request.body as { terminalId: string; publicKey: string; merchantId: string; maxTransaction: number; merchantCategory?: number; region?: number };
       const { created } = await settlement.registerTerminal({ ...b, publicKey: fromHex(b.publicKey) });
       return reply.code(created ? 201 : 200).send({ terminalId: b.terminalId, created });
     },

@@ -86,6 +86,9 @@ export interface TerminalRegistration {
   merchantId: string;
   /** The per-payment cap in force at this terminal: receipts above it are not credited. */
   maxTransaction: number;
+  /** Where it is, for purpose-bound funds: ISO 18245 merchant category and region code (both or neither). */
+  merchantCategory?: number;
+  region?: number;
 }
 
 export type { Outcome } from './batch';
@@ -297,6 +300,12 @@ export class Settlement {
     if (!ID.test(t.merchantId) || t.merchantId.length > 16) throw new SettlementError(400, 'bad-merchant-id', 'merchant id must be 1..16 of A-Z a-z 0-9 . _ -');
     if (t.publicKey.length !== 33 && t.publicKey.length !== 65) throw new SettlementError(400, 'bad-public-key', 'device key must be a P-256 SEC1 public key');
     if (!Number.isSafeInteger(t.maxTransaction) || t.maxTransaction < 0) throw new SettlementError(400, 'bad-cap', 'maxTransaction must be a non-negative integer');
+    if ((t.merchantCategory === undefined) !== (t.region === undefined)) throw new SettlementError(400, 'bad-place', 'merchantCategory and region come together');
+    if (t.merchantCategory !== undefined && !(Number.isInteger(t.merchantCategory) && t.merchantCategory >= 0 && t.merchantCategory <= 9999 && Number.isInteger(t.region) && t.region! >= 0 && t.region! <= 0xffff)) {
+      throw new SettlementError(400, 'bad-place', 'merchantCategory is 0..9999, region 0..65535');
+    }
+    const category = t.merchantCategory ?? null;
+    const region = t.region ?? null;
     const now = this.#clock();
     return this.db.transaction(async (tx) => {
       await tx.lock([`terminal:${t.terminalId}`]);
@@ -305,12 +314,12 @@ export class Settlement {
         if (toHex(existing.public_key) !== toHex(t.publicKey)) {
           throw new SettlementError(409, 'terminal-exists', `terminal ${t.terminalId} is registered with another device key`);
         }
-        await tx.run('UPDATE terminals SET merchant_id = $1, max_transaction = $2 WHERE terminal_id = $3', [t.merchantId, t.maxTransaction, t.terminalId]);
+        await tx.run('UPDATE terminals SET merchant_id = $1, max_transaction = $2, merchant_category = $3, region = $4 WHERE terminal_id = $5', [t.merchantId, t.maxTransaction, category, region, t.terminalId]);
         return { created: false };
       }
       await tx.run(
-        'INSERT INTO terminals (terminal_id, public_key, merchant_id, max_transaction, registered_at) VALUES ($1, $2, $3, $4, $5)',
-        [t.terminalId, t.publicKey, t.merchantId, t.maxTransaction, now],
+        'INSERT INTO terminals (terminal_id, public_key, merchant_id, max_transaction, registered_at, merchant_category, region) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [t.terminalId, t.publicKey, t.merchantId, t.maxTransaction, now, category, region],
       );
       return { created: true };
     });

@@ -15,6 +15,7 @@ import { ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type Alg } from '../../firmw
 import { certificateSignedPayload, paymentSignedPayload, type Certificate } from '../../firmware/core/protocol/messages';
 import { decodeReceipt, openReceipt, type Receipt, type ReceiptContent } from '../../firmware/core/protocol/receipt';
 import { verifyReceipt, type ReceiptCheck } from '../../firmware/core/crypto/receipt';
+import { checkGrantSignature } from '../../firmware/core/crypto/grant';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { decline, DeclineError } from '../../firmware/base/reasons';
 import { toHex } from '../../firmware/base/bytes';
@@ -128,6 +129,7 @@ type Prepared =
 export class ReceiptVerifier {
   readonly signatures: SignatureVerifier;
   #certificates: Lru<string, true>;
+  #node = new NodeVerifier();
 
   constructor(signatures: SignatureVerifier = new InlineVerifier(), options: { maxCachedCertificates?: number } = {}) {
     this.signatures = signatures;
@@ -172,6 +174,8 @@ export class ReceiptVerifier {
       const { certificate, response } = content;
       const key = issuerKeyFor(certificate, keys);
       checkDates(certificate, key, content.request.terminalTime || now);
+      // A bound payment's grant (rare): checked here, in this thread.
+      if (content.grant) checkGrantSignature(content.grant, certificate, keys, (a, k, m, s) => this.#node.verify(a, k, m, s));
       const certificateKey = certificateId(certificate, key.publicKey);
       const payment = {
         alg: certificate.alg,

@@ -13,6 +13,7 @@ import {
   INS_READ_BALANCE,
   INS_READ_CERTIFICATE,
   INS_RECALL,
+  INS_READ_PURSE,
   INS_SELECT,
   INS_VERIFY_PIN,
   isSelectOf,
@@ -44,6 +45,8 @@ import { encodeRecallResponse } from '../../firmware/core/protocol/intent';
 import { equalBytes } from '../../firmware/base/bytes';
 import { sign } from './issuer';
 import { OfflineSpend, type OfflineSpent } from './offline-caps';
+import { Purses, type BoundBalance } from './purses';
+import { encodePurseResponse } from '../../firmware/core/protocol/purpose';
 
 export type WalletProfile = 'card' | 'phone';
 
@@ -69,6 +72,9 @@ export interface WalletOptions {
   logSize?: number;
   /** Spent offline since the last sync with the issuer, against the certificate's caps (default none). */
   offlineSpent?: OfflineSpent;
+  /** Bound balances with their issuer-signed grants (purpose-bound funds), and the one the holder chose. */
+  purses?: BoundBalance[];
+  payWith?: number;
 }
 
 interface Signed {
@@ -98,6 +104,8 @@ export class WalletEmulator implements CardLink {
   /** Every response signed with a counter at or above this one is in the log. */
   #heldFrom: number;
   readonly #offline: OfflineSpend;
+  /** The bound balances; `balance` is the free money. */
+  readonly purses: Purses;
 
   constructor(options: WalletOptions) {
     this.profile = options.profile;
@@ -116,6 +124,8 @@ export class WalletEmulator implements CardLink {
     this.#logSize = options.logSize ?? 8;
     this.#heldFrom = this.#counter + 1;
     this.#offline = new OfflineSpend(this.info, options.offlineSpent);
+    this.purses = new Purses(this.info.walletId, options.purses);
+    this.purses.choose(options.payWith);
   }
 
   /** Spent offline since the last sync (what the wallet's caps count). */
@@ -181,6 +191,7 @@ export class WalletEmulator implements CardLink {
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_PAY) return this.#pay(command.data);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_BALANCE) return encodeResponse(balanceBytes(this.#balance), SW_OK);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_RECALL) return this.#recall(command.data);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_PURSE) return encodeResponse(encodePurseResponse(this.purses.choice()), SW_OK);
     return status(SW_INS_NOT_SUPPORTED);
   }
 
@@ -210,7 +221,9 @@ export class WalletEmulator implements CardLink {
     // The same request again (its answer was lost): the same answer, not a second debit.
     const done = this.#find(request.challenge);
     if (done) return done.rapdu;
-    if (request.amount > this.#balance) return status(SW_INSUFFICIENT_BALANCE);
+    const bound = request.bound;
+    const refused = bound ? this.purses.refusal(request) : request.amount > this.#balance ? SW_INSUFFICIENT_BALANCE : undefined;
+    if (refused !== undefined) return status(refused);
     if (request.amount > this.info.singleLimit) return status(SW_OVER_WALLET_LIMIT);
     const capped = this.#offline.refusal(request.amount);
     if (capped !== undefined) return status(capped);
@@ -219,10 +232,12 @@ export class WalletEmulator implements CardLink {
     if (request.cvmRequired && !holderVerified) return status(SW_SECURITY_NOT_SATISFIED);
     // Counter and balance move before the signature leaves: a torn exchange never yields a reusable one.
     this.#counter++;
-    this.#balance -= request.amount;
+    let balanceAfter: number;
+    if (bound) balanceAfter = this.purses.debit(bound.purse, request.amount);
+    else balanceAfter = this.#balance -= request.amount;
     this.#offline.paid(request.amount);
     this.#pinVerified = false;
-    const body = { counter: this.#counter, balanceAfter: this.#balance, holderVerified };
+    const body = { counter: this.#counter, balanceAfter, holderVerified };
     const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));
     const rapdu = encodeResponse(encodePayResponse(body, this.#sign(payload)), SW_OK);
     this.#log.push({ challenge: request.challenge, counter: this.#counter, rapdu });

@@ -64,6 +64,8 @@ export interface WorldOptions {
   journalBytes?: number;
   /** Transit: check signatures before the gate opens (the device with native verification). */
   verifyBeforeOpen?: boolean;
+  /** The merchant category and region provisioned (purpose-bound funds). */
+  place?: { category: number; region: number };
 }
 
 export interface WalletSpec {
@@ -111,6 +113,7 @@ export class World {
       clock: this.clock,
       random: this.random,
       verifyBeforeOpen: o.verifyBeforeOpen,
+      place: o.place,
     });
     this.effects.push(...this.terminal.start());
   }

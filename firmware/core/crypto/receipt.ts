@@ -5,6 +5,7 @@ import { decodeReceipt, openReceipt, type Receipt, type ReceiptContent } from '.
 import { TlvError } from '../protocol/tlv';
 import { issuerKeyFor, checkDates, checkCertificateSignature, checkPaymentSignature, type KeyLookup } from './certificate';
 import type { IssuerKey } from './keyring';
+import { checkGrantSignature } from './grant';
 import { verifySignature, type VerifyFn } from './verify';
 
 export type ReceiptCheck = ({ ok: true } & ReceiptContent) | { ok: false; reason: Decline };
@@ -29,6 +30,8 @@ export function verifyReceipt(
     checkDates(content.certificate, key, content.request.terminalTime || now);
     checkCertificateSignature(content.certificate, key, verify);
     checkPaymentSignature(content.certificate, r.request, content.response, verify);
+    // Where a bound payment may be spent is the service's check (it knows the terminal's place).
+    if (content.grant) checkGrantSignature(content.grant, content.certificate, keys, verify);
     return { ok: true, ...content };
   } catch (e) {
     if (e instanceof DeclineError) return { ok: false, reason: e.decline };

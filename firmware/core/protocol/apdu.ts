@@ -17,6 +17,8 @@ export const INS_READ_BALANCE = 0x40;
 export const BALANCE_BYTES = 6;
 /** A signed PAY response the wallet still holds, by the request's challenge (power cut after PAY). */
 export const INS_RECALL = 0x32;
+/** The bound balance the holder chose for the next payment, with its grant (protocol/purpose.ts). */
+export const INS_READ_PURSE = 0x34;
 
 export const SW_OK = 0x9000;
 export const SW_WRONG_LENGTH = 0x6700;
@@ -30,6 +32,9 @@ export const SW_INSUFFICIENT_BALANCE = 0x6a84;
 /** The wallet's own offline caps since its last sync (certificate fields 8D, 8E): amount, then count. */
 export const SW_WALLET_OFFLINE_AMOUNT = 0x6a8a;
 export const SW_WALLET_OFFLINE_COUNT = 0x6a8b;
+/** A bound balance named by PAY may not be spent here (category, region), or no longer (expiry). */
+export const SW_PURPOSE_MISMATCH = 0x6a8c;
+export const SW_PURPOSE_EXPIRED = 0x6a8d;
 export const SW_INS_NOT_SUPPORTED = 0x6d00;
 export const SW_CLA_NOT_SUPPORTED = 0x6e00;
 /** 63Cx: wrong PIN, x tries left. */
@@ -108,6 +113,10 @@ export function payCommand(request: Uint8Array): Uint8Array {
 /** Asks the wallet for the PAY response it signed for `challenge`, if any (docs/PROTOCOL.md, in-doubt payments). */
 export function recallCommand(challenge: Uint8Array): Uint8Array {
   return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_RECALL, p1: 0, p2: 0, data: challenge, le: 256 });
+}
+
+export function readPurseCommand(): Uint8Array {
+  return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_READ_PURSE, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 });
 }
 
 /** PIN as ASCII digits, 4 to 12 of them. */

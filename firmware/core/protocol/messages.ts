@@ -190,6 +190,10 @@ const Q = {
   terminalTime: 0x85,
   terminalSeq: 0x86,
   cvmRequired: 0x87,
+  // Purpose-bound funds (protocol/purpose.ts): the balance that pays and where; all three or none.
+  purse: 0x88,
+  merchantCategory: 0x89,
+  region: 0x8a,
 } as const;
 
 const REQUEST_RULES: Record<number, FieldRule> = {
@@ -201,6 +205,9 @@ const REQUEST_RULES: Record<number, FieldRule> = {
   [Q.terminalTime]: { min: 4, max: 4 },
   [Q.terminalSeq]: { min: 4, max: 4 },
   [Q.cvmRequired]: { min: 1, max: 1 },
+  [Q.purse]: { min: 1, max: 1, optional: true },
+  [Q.merchantCategory]: { min: 2, max: 2, optional: true },
+  [Q.region]: { min: 2, max: 2, optional: true },
 };
 
 export interface PayRequest {
@@ -219,6 +226,8 @@ export interface PayRequest {
   terminalSeq: number;
   /** The terminal requires the holder verified (amount above the CVM threshold). */
   cvmRequired: boolean;
+  /** A bound balance pays (absent: the free money), at this merchant category and region. */
+  bound?: { purse: number; merchantCategory: number; region: number };
 }
 
 function asciiId(name: string, text: string): Uint8Array {
@@ -254,12 +263,25 @@ export function encodePayRequest(r: PayRequest): Uint8Array {
     { tag: Q.terminalTime, value: encodeUint(r.terminalTime, 4) },
     { tag: Q.terminalSeq, value: encodeUint(r.terminalSeq, 4) },
     { tag: Q.cvmRequired, value: encodeUint(r.cvmRequired ? 1 : 0, 1) },
+    ...(r.bound
+      ? [
+          { tag: Q.purse, value: encodeUint(r.bound.purse, 1) },
+          { tag: Q.merchantCategory, value: encodeUint(r.bound.merchantCategory, 2) },
+          { tag: Q.region, value: encodeUint(r.bound.region, 2) },
+        ]
+      : []),
   ]);
 }
 
 export function decodePayRequest(bytes: Uint8Array): PayRequest {
   const f = decodeFields(bytes, REQUEST_RULES, MAX_REQUEST_BYTES);
+  const purse = f.get(Q.purse);
+  const category = f.get(Q.merchantCategory);
+  const region = f.get(Q.region);
+  if (!(purse && category && region) && (purse || category || region)) throw new TlvError('purse, merchant category and region come together');
+  if (purse && (decodeUint(purse) === 0 || decodeUint(purse) > 15)) throw new TlvError(`purse ${decodeUint(purse)} outside 1..15`);
   return {
+    ...(purse && category && region ? { bound: { purse: decodeUint(purse), merchantCategory: decodeUint(category), region: decodeUint(region) } } : {}),
     challenge: required(f, Q.challenge).slice(),
     amount: decodeUint(required(f, Q.amount)),
     currency: decodeUint(required(f, Q.currency)),

@@ -12,14 +12,15 @@ import {
   type PayRequest,
   type PayResponse,
 } from './messages';
+import { decodeGrant, MAX_GRANT_BYTES, type Grant } from './purpose';
 import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
 
 export const RECEIPT_VERSION = 1;
-export const MAX_RECEIPT_BYTES = 600;
+export const MAX_RECEIPT_BYTES = 800;
 /** The journal record type of a receipt. */
 export const RECORD_RECEIPT = 1;
 
-const T = { version: 0x80, terminalSeq: 0x81, certificate: 0x82, request: 0x83, response: 0x84, flags: 0x85 } as const;
+const T = { version: 0x80, terminalSeq: 0x81, certificate: 0x82, request: 0x83, response: 0x84, flags: 0x85, grant: 0x86 } as const;
 
 const RULES: Record<number, FieldRule> = {
   [T.version]: { min: 1, max: 1 },
@@ -28,6 +29,7 @@ const RULES: Record<number, FieldRule> = {
   [T.request]: { min: 1, max: MAX_REQUEST_BYTES },
   [T.response]: { min: 1, max: MAX_RESPONSE_BYTES },
   [T.flags]: { min: 1, max: 1 },
+  [T.grant]: { min: 1, max: MAX_GRANT_BYTES, optional: true },
 };
 
 const FLAG_DEFERRED = 1;
@@ -41,6 +43,8 @@ export interface Receipt {
   response: Uint8Array;
   /** Approved before the wallet's signatures were verified (transit, low amount). */
   deferred: boolean;
+  /** The grant of the bound balance that paid (protocol/purpose.ts); absent: free money. */
+  grant?: Uint8Array;
 }
 
 export function encodeReceipt(r: Receipt): Uint8Array {
@@ -51,6 +55,7 @@ export function encodeReceipt(r: Receipt): Uint8Array {
     { tag: T.request, value: r.request },
     { tag: T.response, value: r.response },
     { tag: T.flags, value: encodeUint(r.deferred ? FLAG_DEFERRED : 0, 1) },
+    ...(r.grant ? [{ tag: T.grant, value: r.grant }] : []),
   ]);
 }
 
@@ -59,6 +64,7 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
   const f = decodeFields(bytes, RULES, MAX_RECEIPT_BYTES);
   if (required(f, T.version)[0] !== RECEIPT_VERSION) throw new TlvError(`receipt version ${required(f, T.version)[0]}`);
   const flags = decodeUint(required(f, T.flags));
+  const grant = f.get(T.grant);
   if (flags & ~FLAG_DEFERRED) throw new TlvError(`unknown receipt flags ${flags}`);
   return {
     terminalSeq: decodeUint(required(f, T.terminalSeq)),
@@ -66,6 +72,7 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
     request: required(f, T.request).slice(),
     response: required(f, T.response).slice(),
     deferred: (flags & FLAG_DEFERRED) !== 0,
+    ...(grant ? { grant: grant.slice() } : {}),
   };
 }
 
@@ -74,6 +81,7 @@ export interface ReceiptContent {
   certificate: Certificate;
   request: PayRequest;
   response: PayResponse;
+  grant?: Grant;
 }
 
 /** Parses the messages inside a receipt. Throws TlvError. */
@@ -86,5 +94,10 @@ export function openReceipt(r: Receipt): ReceiptContent {
   if (content.request.terminalSeq !== r.terminalSeq) {
     throw new TlvError(`receipt ${r.terminalSeq} holds a request for ${content.request.terminalSeq}`);
   }
-  return content;
+  // A bound payment carries its grant, and the grant is the purse the wallet signed for.
+  const grant = r.grant ? decodeGrant(r.grant) : undefined;
+  if ((grant === undefined) !== (content.request.bound === undefined) || (grant && grant.purse !== content.request.bound!.purse)) {
+    throw new TlvError(`receipt ${r.terminalSeq}: its grant and its request disagree on the purse`);
+  }
+  return grant ? { ...content, grant } : content;
 }

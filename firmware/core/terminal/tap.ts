@@ -9,6 +9,7 @@ import {
   payCommand,
   readBalanceCommand,
   readCertificateCommand,
+  readPurseCommand,
   recallCommand,
   selectCommand,
   SW_INSUFFICIENT_BALANCE,
@@ -35,6 +36,8 @@ import { encodeReceipt, RECORD_RECEIPT } from '../protocol/receipt';
 import { decodeRecallResponse, encodeIntent, encodeRelease, judgeRecall, MAX_INTENT_BYTES, RECORD_INTENT, RECORD_RELEASE, type Intent } from '../protocol/intent';
 import type { InDoubt } from './in-doubt';
 import { walletRefusal } from './wallet-refusal';
+import { boundBalance, boundFields } from './bound-balance';
+import type { Grant, MerchantPlace } from '../protocol/purpose';
 import { TlvError } from '../protocol/tlv';
 import type { IssuerKey } from '../crypto/keyring';
 import type { Verifier } from '../crypto/verifier';
@@ -62,6 +65,8 @@ export interface TapContext {
    * verifier is fast enough for the gate: native code on the device). Default false.
    */
   verifyBeforeOpen?: boolean;
+  /** The terminal's merchant category and region: bound balances may pay where their grant allows. */
+  place?: MerchantPlace;
 }
 
 /** One tap: the terminal's context plus the card and what this tap asks of it. */
@@ -127,6 +132,8 @@ export class Tap {
   /** The wallet's last answer to PAY was a refusal: it holds no signature for this request. */
   #refused = false;
   readonly recovered: Recovery[] = [];
+  /** The grant of the bound balance paying (undefined: free money). */
+  #grant: Grant | undefined;
 
   constructor(options: TapOptions) {
     this.#ctx = options;
@@ -157,6 +164,8 @@ export class Tap {
         if (this.#assessment.mayDefer && this.#ctx.verifyBeforeOpen !== true) this.#deferCertificate = true;
         else verifier.verifySignature(cert, this.#key);
       }
+      const place = this.#ctx.place;
+      if (place) this.#grant = boundBalance(await this.#send(readPurseCommand()), cert, verifier, place, time, this.amount);
       const request: PayRequest = {
         challenge: this.#ctx.random(this.#ctx.challengeBytes ?? 16),
         amount: this.amount,
@@ -166,6 +175,7 @@ export class Tap {
         terminalTime: time ?? 0,
         terminalSeq: this.terminalSeq,
         cvmRequired: this.#assessment.cvmRequired,
+        ...(place ? boundFields(this.#grant, place) : {}),
       };
       this.#request = encodePayRequest(request);
       // Refuse before the wallet signs: a wallet that paid must find its payment journaled.
@@ -216,7 +226,7 @@ export class Tap {
     this.#ctx.risk.checkResponse(cert, response, present(this.#assessment, 'assessment before PAY').cvmRequired);
     const deferred = this.#deferCertificate;
     if (!deferred) this.#ctx.verifier.checkPayment(cert, request, response);
-    const receipt = encodeReceipt({ terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred });
+    const receipt = encodeReceipt({ terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred, ...(this.#grant ? { grant: this.#grant.bytes } : {}) });
     let journalSeq: number;
     try {
       journalSeq = await this.#ctx.journal.append(RECORD_RECEIPT, receipt);
@@ -292,6 +302,12 @@ export class Tap {
     const { inDoubt, verifier, risk, journal, clock, log } = this.#ctx;
     for (const intent of inDoubt.openFor(cert.walletId)) {
       const request = decodePayRequest(intent.request);
+      if (request.bound) {
+        // The intent does not keep the grant a bound receipt must carry: the wallet's own log settles it.
+        log('warn', 'tap', `in-doubt ${intent.terminalSeq}: a bound-balance payment; left to the service`);
+        this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
+        continue;
+      }
       const r = await this.#send(recallCommand(request.challenge));
       if (r.sw !== SW_OK) {
         log('warn', 'tap', `in-doubt ${intent.terminalSeq}: RECALL answered ${r.sw.toString(16)}; left to the service`);

@@ -13,6 +13,7 @@ import { ClockState } from '../risk/clock-state';
 import { readBalance, Tap, verifyPending, type PendingVerification, type Recovery, type TapResult } from './tap';
 import { InDoubt } from './in-doubt';
 import { present } from '../../base/assert';
+import type { MerchantPlace } from '../protocol/purpose';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -90,6 +91,8 @@ export interface TerminalOptions {
   timeouts?: Partial<Timeouts>;
   /** Transit: verify signatures before the gate opens (see TapContext.verifyBeforeOpen). */
   verifyBeforeOpen?: boolean;
+  /** The merchant category and region provisioned (bound balances, protocol/purpose.ts). */
+  place?: MerchantPlace;
 }
 
 export interface Timeouts {
@@ -362,6 +365,7 @@ export class Terminal {
       log: this.#log,
       verifyBeforeOpen: this.#o.verifyBeforeOpen,
       inDoubt: this.inDoubt,
+      place: this.#o.place,
       link,
       amount: this.#amount,
       terminalSeq: seq,
