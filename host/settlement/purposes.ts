@@ -2,6 +2,7 @@
 // `program:<id>`), not by the wallet's owner, and only where its grant allows. The service checks the
 // grant against where the terminal is registered (its merchant category and region) and against the
 // place the request names: a bound payment that should not have happened is a finding, not credited.
+import { present } from '../../firmware/base/assert';
 import { grantRefusal, type Grant } from '../../firmware/core/protocol/purpose';
 import type { PayRequest } from '../../firmware/core/protocol/messages';
 
@@ -16,7 +17,7 @@ export function programAccount(grant: Grant): string {
 
 /** Why this bound payment should not have happened, or undefined when its grant allows it. */
 export function purposeViolation(grant: Grant, request: PayRequest, terminal: RegisteredPlace): string | undefined {
-  const named = request.bound!;
+  const named = present(request.bound, 'a bound request');
   if (terminal.merchant_category === null || terminal.region === null) {
     return `the terminal has no registered merchant category and region, yet took purse ${grant.purse} (${grant.program})`;
   }

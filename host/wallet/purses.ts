@@ -2,6 +2,7 @@
 // an issuer-signed grant (firmware/core/protocol/purpose.ts) naming the merchant categories, and
 // optionally the regions and the expiry, where it may be spent. The secure element refuses PAY from a
 // bound balance anywhere else (6A8C) or after its expiry (6A8D), whatever the terminal says.
+import { present } from '../../firmware/base/assert';
 import {
   SW_INSUFFICIENT_BALANCE,
   SW_PURPOSE_EXPIRED,
@@ -70,7 +71,7 @@ export class Purses {
 
   /** The status word refusing a PAY from a bound balance, or undefined when it may pay. */
   refusal(request: PayRequest): number | undefined {
-    const bound = request.bound!;
+    const bound = present(request.bound, 'a bound request');
     const p = this.#purses.get(bound.purse);
     if (!p) return SW_WRONG_DATA;
     const why = grantRefusal(p.grant, { category: bound.merchantCategory, region: bound.region }, request.terminalTime || undefined);
@@ -82,7 +83,7 @@ export class Purses {
 
   /** Debits a purse `refusal` allowed; returns its balance after. */
   debit(purse: number, amount: number): number {
-    const p = this.#purses.get(purse)!;
+    const p = present(this.#purses.get(purse), `purse ${purse}`);
     p.balance -= amount;
     return p.balance;
   }

@@ -4,7 +4,7 @@
 // and the receipt carries the grant so the service books the payment to the program's account.
 import { concatBytes, fromHex, toHex, utf8Encode } from '../../base/bytes';
 import { isAlg, SIGNATURE_LENGTH, type Alg } from './alg';
-import { decodeFields, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule, type Tlv } from './tlv';
+import { decodeFields, decodeUint, encodeTlv, encodeUint, required, TlvError, type FieldRule, type Tlv } from './tlv';
 
 export const PURPOSE_DOMAIN = utf8Encode('tapline/purpose/v1\u0000');
 export const GRANT_VERSION = 1;
@@ -110,28 +110,28 @@ export function encodeGrant(b: GrantBody, signature: Uint8Array): Uint8Array {
 /** Parses a grant (untrusted bytes). Throws TlvError. Says nothing about its signature. */
 export function decodeGrant(bytes: Uint8Array): Grant {
   const f = decodeFields(bytes, RULES, MAX_GRANT_BYTES);
-  if (f.get(G.version)![0] !== GRANT_VERSION) throw new TlvError(`grant version ${f.get(G.version)![0]}`);
-  const purse = f.get(G.purse)![0]!;
+  if (decodeUint(required(f, G.version)) !== GRANT_VERSION) throw new TlvError(`grant version ${decodeUint(required(f, G.version))}`);
+  const purse = decodeUint(required(f, G.purse));
   if (purse < 1 || purse > MAX_PURSE) throw new TlvError(`purse ${purse} outside 1..${MAX_PURSE}`);
-  const programBytes = f.get(G.program)!;
+  const programBytes = required(f, G.program);
   let programText = '';
   for (const b of programBytes) {
     if (b < 0x21 || b > 0x7e) throw new TlvError('program is not printable ASCII');
     programText += String.fromCharCode(b);
   }
-  const alg = f.get(G.issuerAlg)![0]!;
+  const alg = decodeUint(required(f, G.issuerAlg));
   if (!isAlg(alg)) throw new TlvError(`grant: unknown algorithm ${alg}`);
-  const signature = f.get(G.signature)!;
+  const signature = required(f, G.signature);
   const regions = f.get(G.regions);
   const notAfter = f.get(G.notAfter);
   return {
-    walletId: toHex(f.get(G.walletId)!),
+    walletId: toHex(required(f, G.walletId)),
     purse,
     program: programText,
-    categories: readCodes(f.get(G.categories)!),
+    categories: readCodes(required(f, G.categories)),
     ...(regions ? { regions: readCodes(regions) } : {}),
     ...(notAfter ? { notAfter: decodeUint(notAfter) } : {}),
-    issuerKeyId: decodeUint(f.get(G.issuerKeyId)!),
+    issuerKeyId: decodeUint(required(f, G.issuerKeyId)),
     issuerAlg: alg,
     signature: signature.slice(),
     tbs: bytes.slice(0, signature.byteOffset - bytes.byteOffset - 2),
@@ -175,5 +175,5 @@ export function encodePurseResponse(p: PurseChoice | undefined): Uint8Array {
 export function decodePurseResponse(bytes: Uint8Array): PurseChoice | undefined {
   if (bytes.length === 0) return undefined;
   const f = decodeFields(bytes, PURSE_RULES, 2 + 6 + 3 + MAX_GRANT_BYTES);
-  return { balance: decodeUint(f.get(P.balance)!), grant: f.get(P.grant)!.slice() };
+  return { balance: decodeUint(required(f, P.balance)), grant: required(f, P.grant).slice() };
 }
