@@ -50,6 +50,9 @@ for (const { name, start } of BACKENDS) {
       expect(await s.balance(`wallet:${wallet.info.walletId}`)).to.equal(-20 * YUAN);
       expect(await s.balance('advance')).to.equal(0);
       expect(await s.findings(wallet.info.walletId)).to.deep.equal([]);
+      // The back office's accounts page lists the program's account.
+      const page = await (await fetch(`${world.url}/office/accounts`, { headers: { authorization: `Bearer ${world.token}` } })).text();
+      expect(page).to.contain('Programs (purpose-bound funds paid)').and.to.contain('program:FOOD-2026');
     });
 
     it('flags a subsidy payment at a terminal registered as a restaurant: a finding, the merchant not credited', async () => {

@@ -16,7 +16,9 @@ import { ALG_P256 } from '../../firmware/core/crypto/verify';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { generateKeyPair, issueWallet } from '../wallet/issuer';
 import { algFromName, algToName, Keystore, KeystoreError, nodeRandom, writePublicFile, writeSecretFile, keyJson } from './keystore';
-import { formatWalletFile, parseWalletFile, walletFileOf, WalletFileError } from './wallet-file';
+import { formatWalletFile, parseWalletFile, walletFileOf, WalletFileError, type WalletFile } from './wallet-file';
+import { signGrant } from '../wallet/purses';
+import { decodeGrant, MAX_PURSE } from '../../firmware/core/protocol/purpose';
 import { decodeCertificate } from '../../firmware/core/protocol/messages';
 import { BENCH_COMMANDS } from './bench';
 
@@ -154,6 +156,52 @@ service cannot be reached nothing is written. \`tapline register --wallet FILE\`
       }
       writeSecretFile(outPath, formatWalletFile(file));
       out(`issued wallet ${file.walletId} (${profile}, class ${walletClass}, balance ${balance}) to ${outPath}`);
+    },
+  },
+
+  'grant-purse': {
+    summary: 'grant a wallet a purpose-bound balance (e.g. a food subsidy): an issuer-signed grant in its file',
+    usage: `tapline grant-purse --wallet FILE --program ID --categories MCC[,MCC...] --balance N [--keys DIR]
+                   [--regions N[,N...]] [--valid-days N] [--pay-with]
+
+Adds the next free purse (1..15) to the wallet file: money for program ID that may be spent only at the
+ISO 18245 merchant categories given (and, with --regions, only there; with --valid-days, only until then),
+signed by the issuer key. --pay-with makes it the balance the holder pays with. Amounts in minor units.`,
+    options: {
+      ...keysOption,
+      wallet: { type: 'string' },
+      program: { type: 'string' },
+      categories: { type: 'string' },
+      regions: { type: 'string' },
+      balance: { type: 'string' },
+      'valid-days': { type: 'string' },
+      'pay-with': { type: 'boolean', default: false },
+    },
+    async run(v, out) {
+      const store = new Keystore(str(v.keys));
+      const path = required(v.wallet, 'wallet');
+      const text = readInput(path, 'wallet');
+      const wallet = parseWalletFile(text);
+      const file = JSON.parse(text) as WalletFile;
+      const list = (value: string | boolean | undefined, name: string) => required(value, name).split(',').map((c) => int(c, name, 0, name === 'categories' ? 9999 : 0xffff));
+      const taken = new Set((wallet.purses ?? []).map((p) => decodeGrant(p.grant).purse));
+      const purse = [...Array(MAX_PURSE).keys()].map((i) => i + 1).find((n) => !taken.has(n));
+      if (purse === undefined) throw new CommandError(`${path} holds ${MAX_PURSE} purses already`);
+      const program = required(v.program, 'program');
+      if (!/^[\x21-\x7e]{1,16}$/.test(program)) throw new UsageError('--program must be 1 to 16 printable ASCII characters');
+      const balance = int(v.balance, 'balance', 0, 2 ** 48 - 1);
+      const grant = signGrant(store.issuer(decodeCertificate(wallet.certificate).issuerKeyId), {
+        walletId: wallet.walletId,
+        purse,
+        program,
+        categories: list(v.categories, 'categories'),
+        ...(v.regions !== undefined ? { regions: list(v.regions, 'regions') } : {}),
+        ...(v['valid-days'] !== undefined ? { notAfter: unixNow() + int(v['valid-days'], 'valid-days', 1, 36500) * DAY } : {}),
+      });
+      const next: WalletFile = { ...file, purses: [...(file.purses ?? []), { grant: toHex(grant), balance }] };
+      if (v['pay-with'] === true) next.payWith = purse;
+      writeSecretFile(path, formatWalletFile(next), true);
+      out(`granted purse ${purse} (${program}, ${balance}) to wallet ${wallet.walletId} in ${path}${v['pay-with'] === true ? '; the holder pays with it' : ''}`);
     },
   },
 

@@ -5,6 +5,9 @@ import { fromHex, toHex } from '../../firmware/base/bytes';
 import { decodeCertificate } from '../../firmware/core/protocol/messages';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import type { WalletOptions, WalletProfile } from '../wallet/emulator';
+import type { BoundBalance, Purses } from '../wallet/purses';
+import { decodeGrant, MAX_PURSE } from '../../firmware/core/protocol/purpose';
+import { present } from '../../firmware/base/assert';
 
 export const WALLET_FILE_VERSION = 1;
 
@@ -22,6 +25,10 @@ export interface WalletFile {
   pin?: string;
   /** Card profile: wrong PINs still allowed before the PIN blocks (absent: all 3); 0 is blocked. */
   pinTriesLeft?: number;
+  /** Bound balances (purpose-bound funds): each issuer-signed grant, hex, and its balance. */
+  purses?: { grant: string; balance: number }[];
+  /** The purse the holder pays with (absent: the free money). */
+  payWith?: number;
 }
 
 /** Wrong PINs a card allows (the emulator's default). */
@@ -71,18 +78,43 @@ export function parseWalletFile(text: string): WalletOptions & { walletId: strin
   const options: WalletOptions & { walletId: string } = { walletId, profile: o.profile, certificate, secretKey, balance: o.balance!, counter: o.counter! };
   if (o.pin !== undefined) options.pin = o.pin;
   if (o.pinTriesLeft !== undefined) options.pinTriesLeft = o.pinTriesLeft;
+  if (o.purses !== undefined) options.purses = purses(o.purses, walletId);
+  if (o.payWith !== undefined) {
+    if (!options.purses?.some((p) => decodeGrant(p.grant).purse === o.payWith)) throw new WalletFileError(`payWith ${o.payWith} names no purse of the file`);
+    options.payWith = o.payWith;
+  }
   return options;
+}
+
+function purses(value: unknown, walletId: string): BoundBalance[] {
+  if (!Array.isArray(value) || value.length > MAX_PURSE) throw new WalletFileError(`purses must be a list of at most ${MAX_PURSE}`);
+  return value.map((p: { grant?: unknown; balance?: unknown }, i) => {
+    if (!p || typeof p !== 'object' || !Number.isSafeInteger(p.balance) || (p.balance as number) < 0) throw new WalletFileError(`purses[${i}] needs a grant and a non-negative balance`);
+    let grant: Uint8Array;
+    try {
+      grant = fromHex(String(p.grant));
+      const g = decodeGrant(grant);
+      if (g.walletId !== walletId) throw new WalletFileError(`purses[${i}]: the grant is for wallet ${g.walletId}`);
+    } catch (e) {
+      if (e instanceof WalletFileError) throw e;
+      throw new WalletFileError(`purses[${i}].grant: ${(e as Error).message}`);
+    }
+    return { grant, balance: p.balance as number };
+  });
 }
 
 /**
  * The file with the wallet's state after use: balance, counter and the PIN tries left (a reload must
  * not give a holder, or a thief, fresh PIN tries). Undefined when nothing changed.
  */
-export function walletFileWithState(file: WalletFile, w: { balance: number; counter: number; pinTriesLeft: number }): WalletFile | undefined {
+export function walletFileWithState(file: WalletFile, w: { balance: number; counter: number; pinTriesLeft: number; purses?: Purses }): WalletFile | undefined {
   const tries = file.pin === undefined ? undefined : w.pinTriesLeft;
-  if (file.balance === w.balance && file.counter === w.counter && (file.pinTriesLeft ?? PIN_TRIES) === (tries ?? PIN_TRIES)) return undefined;
+  const purseBalances = w.purses?.balances ?? [];
+  const pursesChanged = (file.purses ?? []).some((p) => purseBalances.find((b) => b.purse === decodeGrant(fromHex(p.grant)).purse)?.balance !== p.balance);
+  if (!pursesChanged && file.balance === w.balance && file.counter === w.counter && (file.pinTriesLeft ?? PIN_TRIES) === (tries ?? PIN_TRIES)) return undefined;
   const next: WalletFile = { ...file, balance: w.balance, counter: w.counter };
   if (tries !== undefined) next.pinTriesLeft = tries;
+  if (file.purses) next.purses = file.purses.map((p) => ({ grant: p.grant, balance: present(purseBalances.find((b) => b.purse === decodeGrant(fromHex(p.grant)).purse), 'the purse').balance }));
   return next;
 }
 

@@ -18,7 +18,7 @@ export interface TuiState {
 }
 
 /** Wallet keys, in the order of the demo wallets. */
-export const WALLET_KEYS = 'abcm';
+export const WALLET_KEYS = 'abcmd';
 
 const WIDE_HELP = (wallets: string[]) => [
   'keypad   0-9   A-D (shift)   * cancel   # or Enter: OK   Backspace: B',

@@ -32,6 +32,8 @@ export interface DemoWallet {
   pin?: string;
   /** A copy of another wallet's secure element (same keys, same counter): a clone. */
   cloneOf?: string;
+  /** A purpose-bound balance the issuer grants (`tapline grant-purse`), which the holder pays with. */
+  subsidy?: { program: string; categories: string; regions: string; validDays: number; balance: number };
 }
 
 export const DEMO_WALLETS: DemoWallet[] = [
@@ -39,7 +41,12 @@ export const DEMO_WALLETS: DemoWallet[] = [
   { name: 'bob-phone', profile: 'phone', walletClass: 1, balance: 200_000 },
   { name: 'carol-card', profile: 'card', walletClass: 4, balance: 300, pin: '0000' },
   { name: 'mallory-clone', profile: 'card', walletClass: 2, balance: 50_000, cloneOf: 'alice-card' },
+  // A food subsidy: groceries, food stores and fast food (ISO 18245 5411, 5499, 5814) in district 101.
+  { name: 'dora-phone', profile: 'phone', walletClass: 2, balance: 5_000, subsidy: { program: 'FOOD-2026', categories: '5411,5499,5814', regions: '101', validDays: 30, balance: 20_000 } },
 ];
+
+/** Where the demo's till is (fast food, district 101): the food subsidy may be spent there. */
+const TILL_PLACE = { category: '5814', region: '101' };
 
 /** The demo's terminals: the one on screen (merchant or transit) and a peer till for "elsewhere" payments. */
 const TERMINALS = [
@@ -119,6 +126,7 @@ export class World {
       const args = ['provision-terminal', '--keys', keys, '--out', path, '--service', service.url, '--register', '--risk', riskFile];
       args.push('--terminal-id', id, '--merchant-id', merchant, '--mode', m);
       if (m === 'transit') args.push('--fare', '200');
+      if (id === 'SIM-TILL-1') args.push('--category', TILL_PLACE.category, '--region', TILL_PLACE.region);
       await run(args, say);
     }
     const terminalFile = join(dir, `terminal-${mode}.json`);
@@ -142,6 +150,8 @@ export class World {
       const args = ['issue-wallet', '--keys', keys, '--out', file, '--profile', w.profile, '--class', String(w.walletClass), '--balance', String(w.balance), '--service', service.url];
       if (w.pin) args.push('--pin', w.pin);
       await run(args, say);
+      const g = w.subsidy;
+      if (g) await run(['grant-purse', '--keys', keys, '--wallet', file, '--program', g.program, '--categories', g.categories, '--regions', g.regions, '--valid-days', String(g.validDays), '--balance', String(g.balance), '--pay-with'], say);
     }
     const world = new World(options, service, terminalText);
     for (const w of DEMO_WALLETS) {

@@ -223,11 +223,13 @@ ${table(
         ],
         empty,
       );
-    const body = html`<p class="lead">Double-entry: every credited receipt pays the merchant from the advance account; a settled receipt recovers it from the wallet's owner; a finding closes it against the issuer as a loss.</p>
+    const body = html`<p class="lead">Double-entry: every credited receipt pays the merchant from the advance account; a settled receipt recovers it from the wallet's owner, or from its program when a purpose-bound balance paid; a finding closes it against the issuer as a loss.</p>
 <div class="columns">
 <section><h2>Merchants (owed)</h2>${accountsTable(group('merchant:'), 'No merchant has been credited yet.')}</section>
 <section><h2>Advance and losses</h2>${accountsTable([...group('advance'), ...group('loss:')], 'No postings yet.')}</section>
 </div>
+<h2>Programs (purpose-bound funds paid)</h2>
+${accountsTable(group('program:'), 'No purpose-bound balance has paid yet.')}
 <h2>Wallets (debited)</h2>
 ${accountsTable(group('wallet:'), 'No wallet has been debited yet.')}
 <h2>Advance / recovery ledger${chosen ? html`: ${chosen} <a class="more" href="/office/accounts">all accounts</a>` : ''}</h2>
