@@ -140,6 +140,6 @@ describe('simulator: errors are one line that names what to fix', function () {
     const r = sim(dir, '--script', bad);
     expect(r.status).to.equal(2);
     expect(r.stdout).to.equal('');
-    expect(oneLine(r)).to.match(/zed\.json: event 1: no wallet named "zed-card" \(the demo wallets are alice-card, bob-phone, carol-card, mallory-clone\)$/);
+    expect(oneLine(r)).to.match(/zed\.json: event 1: no wallet named "zed-card" \(the demo wallets are alice-card, bob-phone, carol-card, mallory-clone, dora-phone\)$/);
   });
 });
