@@ -10,6 +10,9 @@ import { TaplineError } from '../../firmware/base/errors';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { open, type FileHandle } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 
 export type Row = Record<string, unknown>;
 export type Param = string | number | bigint | Uint8Array | null;
@@ -60,6 +63,8 @@ class SqliteDatabase implements Database {
   /** The sync under way, and the one the commits since it started wait for. */
   #syncing: Promise<void> | undefined;
   #nextSync: Promise<void> | undefined;
+  #checkpointer: Worker | undefined;
+  #commits = 0;
 
   constructor(file: string) {
     this.#db = new BetterSqlite3(file);
@@ -70,6 +75,15 @@ class SqliteDatabase implements Database {
     // The log is appended in commit order, so a sync covers every commit before it.
     this.#db.pragma('synchronous = NORMAL');
     this.#wal = file === ':memory:' || file === '' ? undefined : `${file}-wal`;
+    // Copying the log into the database file (a checkpoint, with its two syncs) happens in a thread of
+    // its own, not inside a batch's COMMIT on the thread that serves. Past MAX_WAL_BYTES the log is
+    // checkpointed here, once, so it cannot grow without bound if the thread falls behind.
+    if (this.#wal) {
+      this.#db.pragma('wal_autocheckpoint = 0');
+      this.#checkpointer = new Worker(CHECKPOINTER, { eval: true, workerData: { module: require.resolve('better-sqlite3'), file, everyMs: CHECKPOINT_EVERY_MS } });
+      this.#checkpointer.unref();
+      this.#checkpointer.on('error', () => this.#db.pragma('wal_autocheckpoint = 1000'));
+    }
     this.#db.pragma('foreign_keys = ON');
     const statements = new Map<string, { stmt: BetterSqlite3.Statement; order: number[] }>();
     const prepare = (sql: string) => {
@@ -112,6 +126,7 @@ class SqliteDatabase implements Database {
       try {
         const value = await fn(this.#tx);
         this.#db.exec('COMMIT');
+        if (this.#wal && ++this.#commits % 64 === 0 && walBytes(this.#wal) > MAX_WAL_BYTES) this.#db.pragma('wal_checkpoint(RESTART)');
         return value;
       } catch (e) {
         if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
@@ -155,7 +170,28 @@ class SqliteDatabase implements Database {
     await this.#queue;
     await this.#nextSync?.catch(() => undefined);
     await (await this.#walFile?.catch(() => undefined))?.close();
+    await this.#checkpointer?.terminate();
     if (this.#db.open) this.#db.close();
+  }
+}
+
+const CHECKPOINT_EVERY_MS = 200;
+const MAX_WAL_BYTES = 64 * 1024 * 1024;
+const require = createRequire(import.meta.url);
+// A second connection that checkpoints without blocking the writer (PASSIVE: it copies what no reader
+// still needs and waits for no one).
+const CHECKPOINTER = `
+const { workerData } = require('node:worker_threads');
+const db = new (require(workerData.module))(workerData.file);
+db.pragma('busy_timeout = 100');
+setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.everyMs);
+`;
+
+function walBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 
