@@ -5,7 +5,7 @@ import { ApduError, decodeCommand, decodeResponse, payCommand, readCertificateCo
 import { decodeCertificate, decodePayRequest, decodePayResponse } from '../firmware/core/protocol/messages';
 import { decodeReceipt, openReceipt } from '../firmware/core/protocol/receipt';
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
-import { decodeTlv, TlvError } from '../firmware/core/protocol/tlv';
+import { decodeTlv, encodeTlv, TlvError } from '../firmware/core/protocol/tlv';
 import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
 import { RiskEngine } from '../firmware/core/risk/engine';
 import { ClockState } from '../firmware/core/risk/clock-state';
@@ -73,6 +73,24 @@ function hash(text: string): number {
 
 const isTlv = (e: unknown) => e instanceof TlvError;
 const isApdu = (e: unknown) => e instanceof ApduError;
+
+describe('payment core: TLV encoding', () => {
+  it('writes every tag and length form canonically, and decodes back to the same fields', () => {
+    const fields = [0, 0x7f, 0x80, 0xff, 0x100, 0xffff].map((n, i) => ({ tag: i === 5 ? 0x9f21 : 0x80 + i, value: new Uint8Array(n).fill(i) }));
+    const bytes = encodeTlv(fields);
+    const heads = [[0x80, 0x00], [0x81, 0x7f], [0x82, 0x81, 0x80], [0x83, 0x81, 0xff], [0x84, 0x82, 0x01, 0x00], [0x9f, 0x21, 0x82, 0xff, 0xff]];
+    let offset = 0;
+    fields.forEach((f, i) => {
+      expect([...bytes.subarray(offset, offset + heads[i]!.length)], `field ${i}`).to.deep.equal(heads[i]);
+      offset += heads[i]!.length + f.value.length;
+    });
+    expect(offset).to.equal(bytes.length);
+    const back = decodeTlv(bytes, { maxBytes: bytes.length, maxFields: 6 });
+    expect(back.map((f) => [f.tag, f.value.length])).to.deep.equal(fields.map((f) => [f.tag, f.value.length]));
+    expect(() => encodeTlv([{ tag: 0x1f, value: new Uint8Array(0) }])).to.throw(TlvError);
+    expect(() => encodeTlv([{ tag: 0x80, value: new Uint8Array(0x10000) }])).to.throw(TlvError);
+  });
+});
 
 describe('payment core: fuzzed parsers', function () {
   this.timeout(300_000);

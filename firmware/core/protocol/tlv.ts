@@ -22,41 +22,51 @@ export function isConstructed(tag: number): boolean {
   return (first & 0x20) !== 0;
 }
 
-function tagBytes(tag: number): number[] {
+/** Bytes of a canonical tag (1 or 2); throws TlvError for a tag that has no canonical form. */
+function tagSize(tag: number): number {
   if (!Number.isInteger(tag) || tag < 0 || tag > 0xffff) throw new TlvError(`bad tag ${tag}`);
   if (tag <= 0xff) {
     if ((tag & 0x1f) === 0x1f) throw new TlvError(`tag ${tag.toString(16)} needs a second byte`);
-    return [tag];
+    return 1;
   }
   const first = tag >> 8;
   const second = tag & 0xff;
   if ((first & 0x1f) !== 0x1f || second & 0x80 || second < 0x1f) throw new TlvError(`bad two-byte tag ${tag.toString(16)}`);
-  return [first, second];
+  return 2;
 }
 
-function lengthBytes(length: number): number[] {
-  if (length < 0x80) return [length];
-  if (length <= 0xff) return [0x81, length];
-  if (length <= TLV_MAX_VALUE_BYTES) return [0x82, length >> 8, length & 0xff];
+/** Bytes of the shortest length form (1 to 3). */
+function lengthSize(length: number): number {
+  if (length < 0x80) return 1;
+  if (length <= 0xff) return 2;
+  if (length <= TLV_MAX_VALUE_BYTES) return 3;
   throw new TlvError(`value of ${length} bytes is too long`);
 }
 
-/** Encodes fields in the order given. */
+/**
+ * Encodes fields in the order given. Sizes first, then one buffer written in place: no array per field
+ * (a tap encodes five messages; on XS every small array is slots and a chunk for the collector).
+ */
 export function encodeTlv(fields: Tlv[]): Uint8Array {
-  const parts: { head: number[]; value: Uint8Array }[] = [];
   let total = 0;
-  for (const { tag, value } of fields) {
-    const head = [...tagBytes(tag), ...lengthBytes(value.length)];
-    parts.push({ head, value });
-    total += head.length + value.length;
-  }
+  for (const { tag, value } of fields) total += tagSize(tag) + lengthSize(value.length) + value.length;
   const out = new Uint8Array(total);
   let offset = 0;
-  for (const { head, value } of parts) {
-    out.set(head, offset);
-    offset += head.length;
+  for (const { tag, value } of fields) {
+    if (tag > 0xff) out[offset++] = tag >> 8;
+    out[offset++] = tag & 0xff;
+    const length = value.length;
+    if (length >= 0x80) {
+      if (length > 0xff) {
+        out[offset++] = 0x82;
+        out[offset++] = length >> 8;
+      } else {
+        out[offset++] = 0x81;
+      }
+    }
+    out[offset++] = length & 0xff;
     out.set(value, offset);
-    offset += value.length;
+    offset += length;
   }
   return out;
 }
