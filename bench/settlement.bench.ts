@@ -61,6 +61,26 @@ function verifyRates(report: Report, quick: boolean): { perCore: number; newKeyP
   return { perCore: p256PerCore, newKeyPerCore };
 }
 
+/**
+ * P-256 verifies per second on one core, measured for half a second just before and just after an
+ * upload: on a shared machine the cores' speed moves within a run, and each ceiling uses its own moment.
+ */
+function verifyRateNow(): number {
+  const node = new NodeVerifier();
+  const pair = generateKeyPair(ALG_P256, seededRandom('bench rate'));
+  const message = new Uint8Array(300);
+  const signature = sign(pair, message);
+  node.verify(ALG_P256, pair.publicKey, message, signature);
+  let n = 0;
+  const start = process.hrtime.bigint();
+  let seconds = 0;
+  while (seconds < 0.5) {
+    for (let i = 0; i < 20; i++) if (node.verify(ALG_P256, pair.publicKey, message, signature)) n++;
+    seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  }
+  return n / seconds;
+}
+
 interface Workload {
   terminals: number;
   wallets: number;
@@ -179,17 +199,18 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
   const cores = availableParallelism();
   // Per receipt: the wallet's payment signature, its certificate once per wallet (remembered after),
   // the terminal's batch signature once per batch.
-  const ceilingFor = (w: Workload) => (perCore * cores) / (1 + w.wallets / w.receipts + 1 / w.batchSize);
+  const ceilingFor = (w: Workload, rate = perCore) => (rate * cores) / (1 + w.wallets / w.receipts + 1 / w.batchSize);
   // The same with what a wallet seen for the first time adds: its key parsed and used the first time.
-  const cryptoCeilingFor = (w: Workload) => cores / ((1 + w.wallets / w.receipts + 1 / w.batchSize) / perCore + (w.wallets / w.receipts) * (1 / newKeyPerCore - 1 / perCore));
+  const cryptoCeilingFor = (w: Workload, rate = perCore) =>
+    cores / ((1 + w.wallets / w.receipts + 1 / w.batchSize) / rate + (w.wallets / w.receipts) * (perCore / rate) * (1 / newKeyPerCore - 1 / perCore));
   const workloads: Workload[] = options.quick
     ? [{ terminals: 10, wallets: 400, receipts: 2000, batchSize: 64 }]
     : [
         { terminals: 20, wallets: 4000, receipts: 20000, batchSize: 64 },
         { terminals: 20, wallets: 4000, receipts: 20000, batchSize: 100 },
       ];
-  const row = (name: string, w: Workload, seconds: number, extra: Record<string, unknown> = {}) => {
-    const ceiling = ceilingFor(w);
+  const row = (name: string, w: Workload, seconds: number, rate: number, extra: Record<string, unknown> = {}) => {
+    const ceiling = ceilingFor(w, rate);
     report({
       bench: 'settlement ingest',
       backend: name,
@@ -201,7 +222,8 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
       receiptsPerSecond: w.receipts / seconds,
       verifyCeiling: ceiling,
       ofCeiling: w.receipts / seconds / ceiling,
-      cryptoCeiling: cryptoCeilingFor(w),
+      cryptoCeiling: cryptoCeilingFor(w, rate),
+      verifiesPerSecondPerCore: rate,
       msPerBatch: (seconds * 1000) / Math.ceil(w.receipts / w.batchSize),
       cores,
     });
@@ -224,7 +246,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
 }
 
 /** One workload through `processes` service processes on one database, the terminals split between them. */
-async function ingest(name: string, backend: Backend, w: Workload, processes: number, row: (name: string, w: Workload, seconds: number, extra: Record<string, unknown>) => void): Promise<void> {
+async function ingest(name: string, backend: Backend, w: Workload, processes: number, row: (name: string, w: Workload, seconds: number, rate: number, extra: Record<string, unknown>) => void): Promise<void> {
   const world = await World.create({ seed: `bench ${name}` });
   const children = await services(world, await backend.fresh(), processes, `${name}-${w.batchSize}-x${processes}`);
   try {
@@ -232,10 +254,12 @@ async function ingest(name: string, backend: Backend, w: Workload, processes: nu
     const terminals: TestTerminal[] = [];
     for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`B${t}`));
     const batches = makeBatches(terminals, devices, w);
+    const before = verifyRateNow();
     const seconds = await upload(children.map((c) => c.url), terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
+    const rate = (before + verifyRateNow()) / 2;
     const settled = await settledCount(world.url);
     if (settled !== w.receipts) throw new Error(`settled ${settled} of ${w.receipts}`);
-    row(name, w, seconds, { processes });
+    row(name, w, seconds, rate, { processes });
   } finally {
     for (const c of children) await stop(c);
     await world.close();
@@ -246,7 +270,7 @@ async function ingest(name: string, backend: Backend, w: Workload, processes: nu
  * One growing database: receipts/s for each segment as the tables fill (`--scale N` receipts in all,
  * default 200,000; 1,000,000 for the full curve; 0 skips it).
  */
-async function scaleCurve(name: string, backend: Backend, report: Report, quick: boolean, ceilingFor: (w: Workload) => number): Promise<void> {
+async function scaleCurve(name: string, backend: Backend, report: Report, quick: boolean, ceilingFor: (w: Workload, rate: number) => number): Promise<void> {
   const total = Number(flag('--scale') ?? (quick ? 20_000 : 200_000));
   if (total === 0) return;
   const segment = total >= 500_000 ? 100_000 : Math.max(10_000, Math.floor(total / 5));
@@ -260,9 +284,11 @@ async function scaleCurve(name: string, backend: Backend, report: Report, quick:
     const seqs = terminals.map(() => 0);
     for (let done = 0; done < total; done += segment) {
       const batches = makeBatches(terminals, devices, w, seqs, done);
+      const before = verifyRateNow();
       const seconds = await upload([world.url], terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
+      const rate = (before + verifyRateNow()) / 2;
       // Only the first segment meets its wallets (and their certificates) for the first time.
-      const verifyCeiling = ceilingFor({ ...w, wallets: done === 0 ? w.wallets : 0 });
+      const verifyCeiling = ceilingFor({ ...w, wallets: done === 0 ? w.wallets : 0 }, rate);
       report({ bench: 'settlement scale', backend: name, receiptsBefore: done, receipts: segment, wallets: w.wallets, receiptsPerSecond: segment / seconds, verifyCeiling });
     }
     const settled = await settledCount(world.url);
