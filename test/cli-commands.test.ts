@@ -78,6 +78,12 @@ describe('cli: tapline', function () {
       expect(h.code, c).to.equal(0);
       expect(h.out).to.match(new RegExp(`usage: tapline ${c}`));
     }
+    // serve names the back office, the token it asks for, and where it listens
+    const serve = (await run('serve', '--help')).out;
+    expect(serve).to.match(/\/office/);
+    expect(serve).to.match(/operator token/);
+    expect(serve).to.match(/admin\.token/);
+    expect(serve).to.match(/127\.0\.0\.1:8080 unless --host/);
     const unknown = await run('frobnicate');
     expect(unknown.code).to.equal(2);
     expect(unknown.err).to.match(/unknown command "frobnicate"/);

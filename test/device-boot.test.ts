@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { XSScenario } from '../host/xs/scenario';
-import { badProvisioning, bootAndPay, DeviceWorld, offlineCapAcrossReboot, payThenReboot, slowReader } from './xs/device-world';
+import { badProvisioning, bootAndPay, DeviceWorld, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle } from './xs/device-world';
 import { verifySignature, type VerifyFn } from '../firmware/core/crypto/verify';
 import type { HashPort } from '../firmware/base/hash';
 import { referenceHashes } from '../firmware/app/native';
@@ -29,6 +29,27 @@ function checks(engine: () => Engine): void {
       expect(r.logs.some((l) => /^\[info\] pay: APPROVED 1200 /.test(l))).to.equal(true);
     });
   }
+
+  for (const transport of ['i2c', 'uart'] as const)
+    it(`answers a card tapped before any amount, keeps scanning keys while it searches, and pays the card left on the reader (${transport})`, async () => {
+      const r = await engine().call<Awaited<ReturnType<typeof tapAtIdle>>>('tapAtIdle', { transport });
+      const shown = r.screens.map((s) => s.join(' | '));
+      const answer = shown.indexOf('enter amount | then tap card');
+      expect(answer, shown.join('\n')).to.be.greaterThan(-1);
+      expect(r.stepsToAnswer, 'steps from the tap to its screen').to.be.below(5);
+      // every key after it counted, though a search ran the whole time
+      const keyed = shown.slice(answer).filter((s) => s.startsWith('amount | ') || s.startsWith('pay '));
+      expect(keyed.slice(0, 5)).to.deep.equal(['amount | 0.01', 'amount | 0.12', 'amount | 1.20', 'amount | 12.00', 'pay 12.00 | tap card']);
+      expect(r.approved, r.logs.join('\n')).to.equal(1);
+      expect(r.logs.some((l) => /^\[info\] pay: APPROVED 1200 /.test(l))).to.equal(true);
+      // the second payment nobody tapped for: keyed, then cancelled by * during the search
+      expect(shown.slice(-4).some((s) => s === 'pay 0.05 | tap card'), shown.join('\n')).to.equal(true);
+      expect(shown.at(-2)).to.equal('cancelled');
+      expect(r.declined).to.equal(1);
+      // keys cancel the search with an ACK abort, and a new one starts after them
+      expect(r.aborts).to.be.greaterThan(3);
+      expect(r.searches).to.be.greaterThan(r.aborts);
+    });
 
   it('recovers the journal after a power cut and rebuilds the offline totals from it', async () => {
     const r = await engine().call<Awaited<ReturnType<typeof payThenReboot>>>('payThenReboot');
@@ -71,6 +92,7 @@ describe('device app: boot and main loop on Node', () => {
         offlineCapAcrossReboot,
         slowReader,
         badProvisioning,
+        tapAtIdle: () => tapAtIdle(a.transport),
       };
       return (await table[handler]!()) as T;
     },

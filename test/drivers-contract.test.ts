@@ -10,6 +10,9 @@ import pinMap from '../hardware/pins.json';
 import { SSD1306 } from '../drivers/display/ssd1306';
 import { Framebuffer } from '../drivers/display/framebuffer';
 import { PN532I2C, PN532SPI, PN532UART } from '../drivers/pn532/transport';
+import { PN532 } from '../drivers/pn532/pn532';
+import { NfcReader } from '../drivers/pn532/reader';
+import { IsoDep } from '../drivers/pn532/isodep';
 import { Keypad } from '../drivers/keypad';
 import { Buzzer, Feedback } from '../drivers/feedback/feedback';
 import type { IOClass } from '../drivers/io';
@@ -153,6 +156,62 @@ describe('drivers: the driver contract', () => {
     transport.close();
     expect(() => transport.read()).to.throw(/PN532 UART is closed/);
     new PN532UART({ io, clock }).close();
+  });
+
+  it('PN532 and NfcReader: a probe the chip does not answer closes the bus, so the address can be opened again', async () => {
+    const clock = new VirtualClock();
+    const bus = new SimI2CBus();
+    // nothing at 0x24: every transaction goes unacknowledged
+    const reader = new NfcReader({ pn532: new PN532({ transport: new PN532I2C({ io: i2cOn(bus), data: 21, clock: 22 }), clock }) });
+    expect(await reader.begin().catch((e: Error) => e.message)).to.match(/no ACK/);
+    const chip = new SimPN532({ clock });
+    bus.attach(0x24, { i2cWrite: (b) => chip.i2cWrite(b), i2cRead: (n) => chip.i2cRead(n) });
+    const again = new NfcReader({ pn532: new PN532({ transport: new PN532I2C({ io: i2cOn(bus), data: 21, clock: 22 }), clock }) });
+    expect((await again.begin()).ic).to.equal(0x32);
+    again.close();
+  });
+
+  it('PN532 and NfcReader: a silent chip on SPI or UART frees the device too', async () => {
+    const clock = new VirtualClock();
+    const silent = { spiTransfer: (b: Uint8Array) => new Uint8Array(b.length), uartWrite: () => {}, uartRead: () => undefined };
+    const spi = spiOn(silent);
+    const pins = { clock: 14, in: 12, out: 13, select: 15 };
+    const overSpi = new NfcReader({ pn532: new PN532({ transport: new PN532SPI({ io: spi, ...pins }), clock }) });
+    expect(await overSpi.begin().catch((e: Error) => e.name)).to.equal('PN532TimeoutError');
+    new PN532SPI({ io: spi, ...pins }).close();
+    const serial = serialOn(silent);
+    const overUart = new NfcReader({ pn532: new PN532({ transport: new PN532UART({ io: serial, clock }), clock }) });
+    expect(await overUart.begin().catch((e: Error) => e.name)).to.equal('PN532TimeoutError');
+    new PN532UART({ io: serial, clock }).close();
+  });
+
+  it('PN532, NfcReader and IsoDep: options range-checked, close twice, use after close throws', async () => {
+    const clock = new VirtualClock();
+    const bus = new SimI2CBus();
+    const chip = new SimPN532({ clock });
+    bus.attach(0x24, { i2cWrite: (b) => chip.i2cWrite(b), i2cRead: (n) => chip.i2cRead(n) });
+    const io = i2cOn(bus);
+    const transport = () => new PN532I2C({ io, data: 21, clock: 22 });
+    for (const bad of [{ ackTimeoutMs: 0 }, { timeoutMs: -1 }, { pollMs: 0 }, { retries: 11 }, { maxNacks: 1.5 }, { chunkBytes: 300 }]) {
+      const t = transport();
+      expect(() => new PN532({ transport: t, clock, ...bad }), JSON.stringify(bad)).to.throw(RangeError, /PN532/);
+      t.close();
+    }
+    const pn532 = new PN532({ transport: transport(), clock });
+    expect(() => new NfcReader({ pn532, exchangeTimeoutMs: 0 })).to.throw(RangeError, /NfcReader exchangeTimeoutMs/);
+    expect(() => new IsoDep({ pn532, tg: 3 })).to.throw(RangeError, /IsoDep tg/);
+    expect(() => new IsoDep({ pn532, tg: 1, maxGetResponse: 0 })).to.throw(RangeError, /IsoDep maxGetResponse/);
+    const reader = new NfcReader({ pn532 });
+    await reader.begin();
+    reader.close();
+    reader.close();
+    pn532.close();
+    expect(await pn532.getFirmwareVersion().catch((e: Error) => e.message)).to.equal('PN532 is closed');
+    expect(await reader.waitForCard(10).catch((e: Error) => e.message)).to.equal('NfcReader is closed');
+    expect(await reader.startSearch().catch((e: Error) => e.message)).to.equal('NfcReader is closed');
+    expect(await reader.begin().catch((e: Error) => e.message)).to.equal('NfcReader is closed');
+    // the bus is free again
+    transport().close();
   });
 
   it('Keypad: opens rows open-drain and columns pulled up in their banks, range-checked, close twice', () => {

@@ -716,3 +716,96 @@ describe('drivers: a PN532 as the card (target mode, ISO/IEC 14443-4 PICC)', () 
       expect(target.chip.commands.filter((c) => c === '86').length).to.be.greaterThan(4);
     });
 });
+
+describe('drivers: PN532 target search that never blocks (InListPassiveTarget polled)', () => {
+  /** What the host put on the wire, as the chip reads it (SPI: prefix dropped, bits put back in order). */
+  function hostBytes(r: ReturnType<typeof rig>, via: Interface): string {
+    // SPI: only the data writes (prefix 0x01, 0x80 on the wire); the reads clock out zeros
+    return via === 'spi' ? r.events.filter((e) => e.dir === 'host' && e.hex.startsWith('80')).map((e) => mirror(e.hex).slice(2)).join('') : stream(r.events, 'host');
+  }
+  /** The chip's answer to a card placed now is queued once its promise settles, as on a real chip a little later. */
+  const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+  function chipBytes(r: ReturnType<typeof rig>, via: Interface): string {
+    return via === 'spi' ? r.events.filter((e) => e.dir === 'chip').map((e) => mirror(e.hex).slice(2)).join('') : stream(r.events, 'chip');
+  }
+
+  for (const via of ['i2c', 'spi', 'uart'] as const) {
+    it(`sends InListPassiveTarget once, then polls the ready status without waiting until a card answers (${via})`, async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      const search = await r.reader.startSearch();
+      expect(hostBytes(r, via).endsWith(spaced(KNOWN.inListPassiveTarget))).to.equal(true);
+      const sent = hostBytes(r, via);
+      for (let i = 0; i < 50; i++) {
+        const before = r.clock.now();
+        expect(await search.poll()).to.equal(false);
+        // a poll is one look at the status: no time passes in it
+        expect(r.clock.now()).to.equal(before);
+        r.clock.advance(10);
+      }
+      // 500 ms of polling: no resend, no abort
+      expect(hostBytes(r, via)).to.equal(sent);
+      // the chip is taken while it searches
+      expect(await r.pn532.getFirmwareVersion().catch((e: Error) => e.message)).to.match(/already running/);
+      r.chip.placeCard(new TestCard());
+      let polls = 0;
+      while (!(await search.poll())) {
+        r.clock.advance(1);
+        if (++polls > 20) throw new Error('the card was not found');
+      }
+      expect(search.cancelled).to.equal(false);
+      expect(toHex(search.tap!.target.uid)).to.equal('08123456');
+      expect(chipBytes(r, via)).to.include(spaced(KNOWN.targetFound));
+      expect(hostBytes(r, via)).to.equal(sent);
+      // the card works, and the chip takes commands again
+      expect(toHex((await search.tap!.link.transceive(SELECT)).subarray(-2))).to.equal('9000');
+      expect((await r.pn532.getFirmwareVersion()).ic).to.equal(0x32);
+    });
+
+    it(`cancels a search with an ACK abort, after which the chip takes commands and searches again (${via})`, async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      const search = await r.reader.startSearch();
+      r.clock.advance(100);
+      expect(await search.poll()).to.equal(false);
+      await search.cancel();
+      expect(search.cancelled).to.equal(true);
+      expect(search.tap).to.equal(undefined);
+      expect(hostBytes(r, via).endsWith(spaced(KNOWN.inListPassiveTarget) + spaced(KNOWN.ack))).to.equal(true);
+      await search.cancel();
+      expect(hostBytes(r, via).endsWith(spaced(KNOWN.ack))).to.equal(true);
+      expect((await r.pn532.getFirmwareVersion()).ic).to.equal(0x32);
+      const again = await r.reader.startSearch();
+      r.chip.placeCard(new TestCard());
+      await settle();
+      r.clock.advance(5);
+      expect(await again.poll()).to.equal(true);
+      expect(again.tap?.target.tg).to.equal(1);
+    });
+
+    it(`a cancel takes an answer already waiting instead of aborting: the card that came with the key is kept (${via})`, async () => {
+      const r = rig(via);
+      await r.reader.begin();
+      const search = await r.reader.startSearch();
+      const sent = hostBytes(r, via);
+      r.chip.placeCard(new TestCard());
+      await settle();
+      r.clock.advance(5);
+      await search.cancel();
+      expect(search.cancelled).to.equal(false);
+      expect(toHex(search.tap!.target.uid)).to.equal('08123456');
+      expect(hostBytes(r, via)).to.equal(sent);
+    });
+  }
+
+  it('a corrupt answer to the search is NACKed by a poll and taken when it comes again', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    const search = await r.reader.startSearch();
+    r.chip.faults.corruptResponses = 1;
+    r.chip.placeCard(new TestCard());
+    for (let i = 0; i < 10 && !(await search.poll()); i++) r.clock.advance(5);
+    expect(search.tap?.target.tg).to.equal(1);
+    expect(stream(r.events, 'host')).to.include(spaced(KNOWN.nack));
+  });
+});

@@ -5,6 +5,7 @@ import type { Clock, Log } from '../../firmware/base/platform';
 import { silentLog } from '../../firmware/base/platform';
 import { ACK_FRAME, NACK_FRAME, encodeFrame, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA_BYTES, PN532_TO_HOST, type Frame } from './frame';
 import type { PN532Transport } from './transport';
+import { checkRange, closed } from '../io';
 
 export const PN532Command = {
   Diagnose: 0x00,
@@ -119,117 +120,183 @@ export interface CommandOptions {
   resend?: boolean;
 }
 
-export class PN532 {
+/**
+ * An InListPassiveTarget the chip has acknowledged and runs on its own: the host looks for the answer
+ * with `poll()`, which never waits, so a main loop keeps scanning its keys meanwhile. The driver runs
+ * no other command until the search is done or cancelled.
+ */
+export interface TargetSearch {
+  /** One look at the chip's ready status; true once the search is over (see `target`). */
+  poll(): Promise<boolean>;
+  /**
+   * Ends the search: an answer already waiting is taken (a card that came with the key press is not
+   * lost), otherwise the search is aborted with an ACK and the line drained.
+   */
+  cancel(): Promise<void>;
+  /** The target found; undefined while searching, when the chip's retries ran out, or when cancelled. */
+  readonly target: TargetInfo | undefined;
+  /** Cancelled before the chip answered. */
+  readonly cancelled: boolean;
+}
+
+/** InListPassiveTarget for one target at 106 kbps type A; its answer carries at most 64 bytes. */
+const LIST_ONE_TYPE_A = Uint8Array.of(0x01, 0x00);
+const LIST_MAX_RESPONSE = 64;
+
+/** How a frame is being read: when bytes last came, and how many came since the read began. */
+interface LineState {
+  progress: number;
+  bytes: number;
+}
+
+/**
+ * The driver's state. A PN532 keeps it in one private field and hands it to the functions below: XS
+ * reads a private field about seven times slower than a plain property (68 against 9 computrons), and
+ * the receive loop reads this state for every poll of the line.
+ */
+interface Chip {
   readonly transport: PN532Transport;
   readonly clock: Clock;
-  private readonly log: Log;
-  private readonly ackTimeoutMs: number;
-  private readonly timeoutMs: number;
-  private readonly pollMs: number;
-  private readonly retries: number;
-  private readonly maxNacks: number;
+  readonly log: Log;
+  readonly ackTimeoutMs: number;
+  readonly timeoutMs: number;
+  readonly pollMs: number;
+  readonly retries: number;
+  readonly maxNacks: number;
   readonly chunkBytes: number;
-  private readonly parser = new FrameParser(MAX_FRAME_DATA_BYTES * 2 + 32);
-  private asleep: boolean;
-  private busy = false;
+  readonly parser: FrameParser;
+  asleep: boolean;
+  busy: boolean;
+  closed: boolean;
+}
+
+export class PN532 {
+  readonly #chip: Chip;
 
   constructor(options: PN532Options) {
-    this.transport = options.transport;
-    this.clock = options.clock;
-    this.log = options.log ?? silentLog;
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 30;
-    this.timeoutMs = options.timeoutMs ?? 1000;
-    this.pollMs = options.pollMs ?? 1;
-    this.retries = options.retries ?? 2;
-    this.maxNacks = options.maxNacks ?? 3;
-    this.chunkBytes = options.chunkBytes ?? 252;
-    if (!(this.chunkBytes >= 1 && this.chunkBytes <= MAX_FRAME_DATA_BYTES - 3)) throw new RangeError(`chunkBytes ${this.chunkBytes} out of range`);
-    // HSU starts in low-battery mode and needs the wake-up preamble; I2C and SPI listen at once.
-    this.asleep = this.transport.name === 'uart';
+    this.#chip = {
+      ackTimeoutMs: checkRange('PN532 ackTimeoutMs', options.ackTimeoutMs ?? 30, 1, 1000),
+      timeoutMs: checkRange('PN532 timeoutMs', options.timeoutMs ?? 1000, 1, 600_000),
+      pollMs: checkRange('PN532 pollMs', options.pollMs ?? 1, 1, 100),
+      retries: checkRange('PN532 retries', options.retries ?? 2, 0, 10),
+      maxNacks: checkRange('PN532 maxNacks', options.maxNacks ?? 3, 0, 10),
+      chunkBytes: checkRange('PN532 chunkBytes', options.chunkBytes ?? 252, 1, MAX_FRAME_DATA_BYTES - 3),
+      transport: options.transport,
+      clock: options.clock,
+      log: options.log ?? silentLog,
+      parser: new FrameParser(MAX_FRAME_DATA_BYTES * 2 + 32),
+      // HSU starts in low-battery mode and needs the wake-up preamble; I2C and SPI listen at once.
+      asleep: options.transport.name === 'uart',
+      busy: false,
+      closed: false,
+    };
+  }
+
+  get transport(): PN532Transport {
+    return this.#chip.transport;
+  }
+
+  get clock(): Clock {
+    return this.#chip.clock;
+  }
+
+  /** Largest DataOut / DataIn carried in one frame. */
+  get chunkBytes(): number {
+    return this.#chip.chunkBytes;
   }
 
   /** Sends command `code` and resolves with the response data after the response code. */
   async command(code: number, params: Uint8Array = new Uint8Array(0), options: CommandOptions = {}): Promise<Uint8Array> {
-    if (this.busy) throw new PN532Error('a command is already running');
-    this.busy = true;
+    const chip = this.#chip;
+    claim(chip);
     try {
-      return await this.run(code, params, options);
+      const name = `command 0x${hex(code)}`;
+      const most = frameSize((options.maxResponseBytes ?? MAX_FRAME_DATA_BYTES - 1) + 1);
+      const timeoutMs = options.timeoutMs ?? chip.timeoutMs;
+      let early = await issue(chip, code, params, options.resend ?? true, name);
+      let nacks = 0;
+      const deadline = chip.clock.now() + timeoutMs;
+      for (;;) {
+        const answer = early ?? (await receive(chip, deadline - chip.clock.now(), most));
+        early = undefined;
+        if (!answer) {
+          await abort(chip).catch((error) => chip.log('debug', 'pn532', `abort failed: ${describe(error)}`));
+          throw new PN532TimeoutError(`${name}: no response within ${timeoutMs} ms`, 'response');
+        }
+        if (answer.kind === 'corrupt') nacks++;
+        const data = responseData(chip, answer, code, name, nacks);
+        if (data === 'nack') await send(chip, NACK_FRAME, `${name}: NACK`);
+        else if (data) return data;
+      }
     } finally {
-      this.busy = false;
+      chip.busy = false;
     }
   }
 
-  private async run(code: number, params: Uint8Array, options: CommandOptions): Promise<Uint8Array> {
+  /**
+   * Starts a search for one 106 kbps type A target and resolves once the chip has acknowledged it (a few
+   * milliseconds); see TargetSearch. With the reader's retries at 0xFF the chip searches until a card
+   * comes or the host cancels.
+   */
+  async startTargetSearch(): Promise<TargetSearch> {
+    const chip = this.#chip;
+    const code = PN532Command.InListPassiveTarget;
     const name = `command 0x${hex(code)}`;
-    if (this.asleep) {
-      await this.send(new Uint8Array(0), `${name}: wake-up`, true);
-      this.asleep = false;
-    }
-    const payload = new Uint8Array(params.length + 1);
-    payload[0] = code;
-    payload.set(params, 1);
-    const frame = encodeFrame(HOST_TO_PN532, payload);
-    const most = frameSize((options.maxResponseBytes ?? MAX_FRAME_DATA_BYTES - 1) + 1);
+    claim(chip);
     let early: Frame | undefined;
-    let acked = false;
-    let lastError = '';
-    const resend = options.resend ?? true;
-    let sent = false;
-    for (let attempt = 0; attempt <= this.retries && !acked; attempt++) {
-      if (sent && !resend) break;
-      // whatever is on the line now answers an earlier command (libnfc flushes the same way)
-      this.flush();
-      try {
-        await this.transport.write(frame);
-      } catch (error) {
-        // the chip refused the bytes, so it cannot run the command: safe to send again
-        lastError = `: ${describe(error)}`;
-        await this.clock.sleep(this.ackTimeoutMs);
-        continue;
-      }
-      sent = true;
-      const ackDeadline = this.clock.now() + this.ackTimeoutMs;
-      for (;;) {
-        const answer = await this.receive(ackDeadline - this.clock.now(), ACK_FRAME.length);
-        if (answer?.kind === 'ack') acked = true;
-        else if (answer?.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
-        else if (answer?.kind === 'info' && this.isResponse(answer, code)) {
-          // the ACK was lost on the way but the answer came
-          early = answer;
-          acked = true;
-        } else if (answer?.kind === 'info' || answer?.kind === 'nack') {
-          // a frame for someone else (a late answer to an aborted command): not this command's ACK
-          this.log('debug', 'pn532', `${name}: ignored a stray frame while waiting for the ACK`);
-          continue;
-        } else this.log('debug', 'pn532', `${name}: no ACK (attempt ${attempt + 1})${lastError}`);
-        break;
-      }
+    try {
+      early = await issue(chip, code, LIST_ONE_TYPE_A, true, name);
+    } catch (error) {
+      chip.busy = false;
+      throw error;
     }
-    if (!acked && !(sent && !resend)) throw new PN532TimeoutError(`${name}: no ACK after ${this.retries + 1} tries${lastError}`, 'ack');
-
+    const most = frameSize(LIST_MAX_RESPONSE + 1);
+    const line: LineState = { progress: chip.clock.now(), bytes: 0 };
     let nacks = 0;
-    const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
-    for (;;) {
-      const answer = early ?? (await this.receive(deadline - this.clock.now(), most));
-      early = undefined;
-      if (!answer) {
-        await this.abort().catch((error) => this.log('debug', 'pn532', `abort failed: ${describe(error)}`));
-        throw new PN532TimeoutError(`${name}: no response within ${options.timeoutMs ?? this.timeoutMs} ms`, 'response');
+    let done = false;
+    let cancelled = false;
+    let target: TargetInfo | undefined;
+    const finish = (found: TargetInfo | undefined, aborted: boolean): void => {
+      done = true;
+      target = found;
+      cancelled = aborted;
+      chip.busy = false;
+    };
+    const poll = async (): Promise<boolean> => {
+      if (done) return true;
+      try {
+        const answer = early ?? look(chip, most, line);
+        early = undefined;
+        if (!answer) return false;
+        if (answer.kind === 'corrupt') nacks++;
+        const data = responseData(chip, answer, code, name, nacks);
+        if (data === 'nack') await send(chip, NACK_FRAME, `${name}: NACK`);
+        if (!data || data === 'nack') return false;
+        finish(parseTargets(data)[0], false);
+        return true;
+      } catch (error) {
+        if (!done) finish(undefined, false);
+        throw error;
       }
-      if (answer.kind === 'corrupt') {
-        if (++nacks > this.maxNacks) throw new PN532Error(`${name}: response checksum wrong ${nacks} times`);
-        this.log('debug', 'pn532', `${name}: bad checksum, NACK`);
-        await this.send(NACK_FRAME, `${name}: NACK`);
-        continue;
+    };
+    const cancel = async (): Promise<void> => {
+      if (await poll()) return;
+      try {
+        await abort(chip);
+      } finally {
+        finish(undefined, true);
       }
-      if (answer.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
-      if (answer.kind !== 'info') continue;
-      if (!this.isResponse(answer, code)) {
-        this.log('warn', 'pn532', `${name}: ignored a stray frame (TFI 0x${hex(answer.tfi)})`);
-        continue;
-      }
-      return answer.data.subarray(1);
-    }
+    };
+    return {
+      poll,
+      cancel,
+      get target() {
+        return target;
+      },
+      get cancelled() {
+        return cancelled;
+      },
+    };
   }
 
   /**
@@ -237,83 +304,8 @@ export class PN532 {
    * may have begun its answer before the abort reached it: the line is drained until it has been quiet
    * for `ackTimeoutMs`, so that late answer is not taken for the next command's.
    */
-  async abort(): Promise<void> {
-    this.parser.reset();
-    await this.send(ACK_FRAME, 'abort');
-    const start = this.clock.now();
-    let quietSince = start;
-    while (this.clock.now() - quietSince < this.ackTimeoutMs && this.clock.now() - start < 4 * this.ackTimeoutMs) {
-      if (this.flush() > 0) quietSince = this.clock.now();
-      await this.clock.sleep(this.pollMs);
-    }
-    this.parser.reset();
-  }
-
-  /** Drops what the chip has sent and nobody asked for; returns how many bytes that was. */
-  private flush(): number {
-    let dropped = 0;
-    for (let reads = 0; reads < 16; reads++) {
-      let bytes: Uint8Array | undefined;
-      try {
-        bytes = this.transport.read(frameSize(MAX_FRAME_DATA_BYTES), frameSize(MAX_FRAME_DATA_BYTES));
-      } catch {
-        break;
-      }
-      if (!bytes || bytes.length === 0) break;
-      dropped += bytes.length;
-    }
-    if (dropped > 0) this.log('debug', 'pn532', `flushed ${dropped} stale bytes`);
-    this.parser.reset();
-    return dropped;
-  }
-
-  /** Writes a control frame (or the wake-up); a bus error becomes a PN532Error. */
-  private async send(frame: Uint8Array, what: string, wake = false): Promise<void> {
-    try {
-      await (wake ? this.transport.wake() : this.transport.write(frame));
-    } catch (error) {
-      throw new PN532Error(`${what}: ${describe(error)}`);
-    }
-  }
-
-  private isResponse(frame: { tfi: number; data: Uint8Array }, code: number): boolean {
-    return frame.tfi === PN532_TO_HOST && frame.data.length >= 1 && frame.data[0] === code + 1;
-  }
-
-  /**
-   * Polls the transport for the next frame. A frame that starts but stops short (bytes lost on the line)
-   * comes back as 'corrupt' once nothing more arrives for `ackTimeoutMs`, so the caller can NACK it.
-   */
-  private async receive(timeoutMs: number, most: number): Promise<Frame | undefined> {
-    const deadline = this.clock.now() + timeoutMs;
-    let progress = this.clock.now();
-    let junk = 0;
-    for (;;) {
-      const frame = this.parser.next();
-      if (frame) return frame;
-      // a floating or shorted line can deliver bytes without end, and time may not move meanwhile
-      if (junk > 4 * (MAX_FRAME_DATA_BYTES + 10)) throw new PN532Error(`${junk} bytes on the line without a frame`);
-      let bytes: Uint8Array | undefined;
-      try {
-        bytes = this.transport.read(this.parser.needed(), most);
-      } catch (error) {
-        this.log('debug', 'pn532', `read failed: ${describe(error)}`);
-      }
-      const now = this.clock.now();
-      if (bytes && bytes.length > 0) {
-        this.parser.push(bytes);
-        junk += bytes.length;
-        progress = now;
-        if (now >= deadline && !this.parser.pending()) return undefined;
-        continue;
-      }
-      if (this.parser.pending() && now - progress >= this.ackTimeoutMs) {
-        this.parser.reset();
-        return { kind: 'corrupt' };
-      }
-      if (now >= deadline) return undefined;
-      await this.clock.sleep(this.pollMs);
-    }
+  abort(): Promise<void> {
+    return abort(this.#chip);
   }
 
   async getFirmwareVersion(): Promise<FirmwareVersion> {
@@ -357,7 +349,7 @@ export class PN532 {
    * Looks for one 106 kbps type A target. Resolves undefined when none came within `timeoutMs`
    * (the search is aborted) or the chip's own retries ran out.
    */
-  async inListPassiveTarget(timeoutMs = this.timeoutMs): Promise<TargetInfo | undefined> {
+  async inListPassiveTarget(timeoutMs = this.#chip.timeoutMs): Promise<TargetInfo | undefined> {
     let r: Uint8Array;
     try {
       r = await this.command(PN532Command.InListPassiveTarget, Uint8Array.of(0x01, 0x00), { timeoutMs, maxResponseBytes: 64 });
@@ -369,12 +361,13 @@ export class PN532 {
   }
 
   /** Exchanges data with target `tg`, chaining (MI) in both directions past `chunkBytes`. */
-  async inDataExchange(tg: number, data: Uint8Array, timeoutMs = this.timeoutMs): Promise<Uint8Array> {
+  async inDataExchange(tg: number, data: Uint8Array, timeoutMs = this.#chip.timeoutMs): Promise<Uint8Array> {
+    const chunkBytes = this.#chip.chunkBytes;
     // the chip, not the host, decides how much DataIn one frame carries (up to 262 bytes)
     const maxResponseBytes = MAX_FRAME_DATA_BYTES - 1;
-    for (let offset = 0; ; offset += this.chunkBytes) {
-      const last = offset + this.chunkBytes >= data.length;
-      const part = data.subarray(offset, Math.min(data.length, offset + this.chunkBytes));
+    for (let offset = 0; ; offset += chunkBytes) {
+      const last = offset + chunkBytes >= data.length;
+      const part = data.subarray(offset, Math.min(data.length, offset + chunkBytes));
       const params = new Uint8Array(part.length + 1);
       params[0] = last ? tg : tg | 0x40;
       params.set(part, 1);
@@ -427,11 +420,198 @@ export class PN532 {
   /** Puts the chip to sleep; the next command wakes it (0xB0: I2C, SPI and HSU may wake it). */
   async powerDown(wakeUpEnable = 0xb0): Promise<void> {
     checkStatus(await this.command(PN532Command.PowerDown, Uint8Array.of(wakeUpEnable), { maxResponseBytes: 2 }), 'PowerDown');
-    this.asleep = true;
+    this.#chip.asleep = true;
   }
 
+  /** Closes the transport and its bus; a second call does nothing, and any command after it throws. */
   close(): void {
-    this.transport.close();
+    this.#chip.closed = true;
+    this.#chip.transport.close();
+  }
+}
+
+/** Claims the chip for one command (or a search); it must be open and idle. */
+function claim(chip: Chip): void {
+  if (chip.closed) closed('PN532');
+  if (chip.busy) throw new PN532Error('a command is already running');
+  chip.busy = true;
+}
+
+/**
+ * Sends the command frame and waits for its ACK, sending it again (when `resend`) if the ACK does not
+ * come. Resolves with the response when it came in place of the ACK (the ACK lost on the way).
+ */
+async function issue(chip: Chip, code: number, params: Uint8Array, resend: boolean, name: string): Promise<Frame | undefined> {
+  const { transport, clock, log, ackTimeoutMs, retries } = chip;
+  if (chip.asleep) {
+    await send(chip, new Uint8Array(0), `${name}: wake-up`, true);
+    chip.asleep = false;
+  }
+  const payload = new Uint8Array(params.length + 1);
+  payload[0] = code;
+  payload.set(params, 1);
+  const frame = encodeFrame(HOST_TO_PN532, payload);
+  let lastError = '';
+  let sent = false;
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    if (sent && !resend) return undefined;
+    // whatever is on the line now answers an earlier command (libnfc flushes the same way)
+    flush(chip);
+    try {
+      await transport.write(frame);
+    } catch (error) {
+      // the chip refused the bytes, so it cannot run the command: safe to send again
+      lastError = `: ${describe(error)}`;
+      await clock.sleep(ackTimeoutMs);
+      continue;
+    }
+    sent = true;
+    const ackDeadline = clock.now() + ackTimeoutMs;
+    for (;;) {
+      const answer = await receive(chip, ackDeadline - clock.now(), ACK_FRAME.length);
+      if (answer?.kind === 'ack') return undefined;
+      if (answer?.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
+      // the ACK was lost on the way but the answer came
+      if (answer?.kind === 'info' && isResponse(answer, code)) return answer;
+      if (answer?.kind === 'info' || answer?.kind === 'nack') {
+        // a frame for someone else (a late answer to an aborted command): not this command's ACK
+        log('debug', 'pn532', `${name}: ignored a stray frame while waiting for the ACK`);
+        continue;
+      }
+      log('debug', 'pn532', `${name}: no ACK (attempt ${attempt + 1})${lastError}`);
+      break;
+    }
+  }
+  // an unresendable command that was sent waits for its response: its ACK may just have been lost
+  if (sent && !resend) return undefined;
+  throw new PN532TimeoutError(`${name}: no ACK after ${retries + 1} tries${lastError}`, 'ack');
+}
+
+/**
+ * What one frame read after the ACK means for command `code`: its response data, 'nack' for a corrupt
+ * one (the `nacks`-th) the caller must NACK, or undefined to read on past a stray frame.
+ */
+function responseData(chip: Chip, answer: Frame, code: number, name: string, nacks: number): Uint8Array | 'nack' | undefined {
+  if (answer.kind === 'corrupt') {
+    if (nacks > chip.maxNacks) throw new PN532Error(`${name}: response checksum wrong ${nacks} times`);
+    chip.log('debug', 'pn532', `${name}: bad checksum, NACK`);
+    return 'nack';
+  }
+  if (answer.kind === 'error') throw new PN532Error(`${name}: the chip reports a syntax error`);
+  if (answer.kind !== 'info') return undefined;
+  if (!isResponse(answer, code)) {
+    chip.log('warn', 'pn532', `${name}: ignored a stray frame (TFI 0x${hex(answer.tfi)})`);
+    return undefined;
+  }
+  return answer.data.subarray(1);
+}
+
+async function abort(chip: Chip): Promise<void> {
+  const { clock, ackTimeoutMs } = chip;
+  chip.parser.reset();
+  await send(chip, ACK_FRAME, 'abort');
+  const start = clock.now();
+  let quietSince = start;
+  while (clock.now() - quietSince < ackTimeoutMs && clock.now() - start < 4 * ackTimeoutMs) {
+    if (flush(chip) > 0) quietSince = clock.now();
+    await clock.sleep(chip.pollMs);
+  }
+  chip.parser.reset();
+}
+
+/** Drops what the chip has sent and nobody asked for; returns how many bytes that was. */
+function flush(chip: Chip): number {
+  let dropped = 0;
+  for (let reads = 0; reads < 16; reads++) {
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = chip.transport.read(frameSize(MAX_FRAME_DATA_BYTES), frameSize(MAX_FRAME_DATA_BYTES));
+    } catch {
+      break;
+    }
+    if (!bytes || bytes.length === 0) break;
+    dropped += bytes.length;
+  }
+  if (dropped > 0) chip.log('debug', 'pn532', `flushed ${dropped} stale bytes`);
+  chip.parser.reset();
+  return dropped;
+}
+
+/** Writes a control frame (or the wake-up); a bus error becomes a PN532Error. */
+async function send(chip: Chip, frame: Uint8Array, what: string, wake = false): Promise<void> {
+  try {
+    await (wake ? chip.transport.wake() : chip.transport.write(frame));
+  } catch (error) {
+    throw new PN532Error(`${what}: ${describe(error)}`);
+  }
+}
+
+function isResponse(frame: { tfi: number; data: Uint8Array }, code: number): boolean {
+  return frame.tfi === PN532_TO_HOST && frame.data.length >= 1 && frame.data[0] === code + 1;
+}
+
+/**
+ * One look at the line, without waiting: a whole frame, or undefined. While the chip has bytes ready
+ * they are read on (SPI reads a frame in pieces). A frame that starts but stops short (bytes lost on
+ * the line) comes back as 'corrupt' once nothing more arrived for `ackTimeoutMs`, so the caller can
+ * NACK it.
+ */
+function look(chip: Chip, most: number, line: LineState): Frame | undefined {
+  const { parser, clock } = chip;
+  for (let reads = 0; reads < 8; reads++) {
+    const frame = parser.next();
+    if (frame) return frame;
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = chip.transport.read(parser.needed(), most);
+    } catch (error) {
+      chip.log('debug', 'pn532', `read failed: ${describe(error)}`);
+    }
+    if (!bytes || bytes.length === 0) break;
+    parser.push(bytes);
+    line.bytes += bytes.length;
+    line.progress = clock.now();
+  }
+  const frame = parser.next();
+  if (frame) return frame;
+  if (parser.pending() && clock.now() - line.progress >= chip.ackTimeoutMs) {
+    parser.reset();
+    return { kind: 'corrupt' };
+  }
+  return undefined;
+}
+
+/** Polls the line for the next frame until `timeoutMs` (the loop of look, inlined: it runs for every poll). */
+async function receive(chip: Chip, timeoutMs: number, most: number): Promise<Frame | undefined> {
+  const { parser, clock, transport } = chip;
+  const deadline = clock.now() + timeoutMs;
+  let progress = clock.now();
+  let junk = 0;
+  for (;;) {
+    const frame = parser.next();
+    if (frame) return frame;
+    // a floating or shorted line can deliver bytes without end, and time may not move meanwhile
+    if (junk > 4 * (MAX_FRAME_DATA_BYTES + 10)) throw new PN532Error(`${junk} bytes on the line without a frame`);
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = transport.read(parser.needed(), most);
+    } catch (error) {
+      chip.log('debug', 'pn532', `read failed: ${describe(error)}`);
+    }
+    const now = clock.now();
+    if (bytes && bytes.length > 0) {
+      parser.push(bytes);
+      junk += bytes.length;
+      progress = now;
+      if (now >= deadline && !parser.pending()) return undefined;
+      continue;
+    }
+    if (parser.pending() && now - progress >= chip.ackTimeoutMs) {
+      parser.reset();
+      return { kind: 'corrupt' };
+    }
+    if (now >= deadline) return undefined;
+    await clock.sleep(chip.pollMs);
   }
 }
 

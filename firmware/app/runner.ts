@@ -1,12 +1,13 @@
 // The terminal's main loop after boot: keys, card taps and removals, ticks and network changes go to
 // the state machine; its effects go to the display, buzzer and LEDs and to the log. Watchdog-friendly:
 // the caller schedules `step()` from a timer and the next step only after this one settled, so the
-// engine always returns to the event loop (the ESP32's task watchdog is fed there), and no step waits
-// on the reader for longer than `pollWindowMs`.
+// engine always returns to the event loop (the ESP32's task watchdog is fed there). No step waits on
+// the reader: a card search runs on the chip (drivers/pn532: startSearch) and each step looks once at
+// its ready status, so the keypad is scanned every step, with or without a card search.
 import type { Log } from '../base/platform';
 import { toHex } from '../base/bytes';
 import type { Effect, Key, Screen, Terminal, TerminalEvent } from '../core/terminal/terminal';
-import type { Activation, NfcReader } from '../../drivers/pn532/reader';
+import type { Activation, CardSearch, NfcReader } from '../../drivers/pn532/reader';
 
 export interface EffectSink {
   /** `screen` says what the lines mean, for a display that draws more than text. */
@@ -24,7 +25,7 @@ export interface RunnerOptions {
   keypad?: { poll(): string[] };
   /** The online side (firmware/app/online.ts): told of network changes and new receipts. */
   online?: { network(up: boolean): void; receiptAdded(): void; check(): void };
-  /** How long one step may wait for a card in the field. */
+  /** How long a search must find nothing before a card handled counts as removed. */
   pollWindowMs?: number;
   /** Sees every effect of the state machine (the simulator prints them; a test checks them). */
   observe?: (effect: Effect) => void;
@@ -33,18 +34,26 @@ export interface RunnerOptions {
 const KEYS = '0123456789ABCD*#';
 
 /**
- * How long one step lets the chip search. It must outlast a whole activation (anticollision, select,
- * RATS), which takes a phone or a slow card well over 50 ms: a shorter window aborts every search
- * before the chip can answer, and the card is never found. The wait yields to the event loop, so the
- * watchdog is fed meanwhile.
+ * How long a search must find nothing before the card that was handled counts as removed. It must
+ * outlast a whole activation (anticollision, select, RATS), which takes a phone or a slow card well over
+ * 50 ms: a shorter window would call a card that is still there removed.
  */
 export const POLL_WINDOW_MS = 300;
 
 export class Runner {
   readonly #o: RunnerOptions;
   readonly #window: number;
+  /** The state machine wants a card (for a payment or a balance): nfc effects say so. */
   #polling = false;
   #tap: Activation | undefined;
+  /** #tap came while a card was wanted; one that came before (told to key the amount first) is offered again. */
+  #tapWanted = false;
+  /** Keys seen at the end of the last step, handled at the start of the next. */
+  #keys: string[] = [];
+  /** When the card handled is next looked for (it was still in the field at the last look). */
+  #nextLook = 0;
+  /** The card search running on the chip, polled once a step. */
+  #search: CardSearch | undefined;
   /** The card in #tap is still activated (selected, mid-session). */
   #activated = false;
   #busy = false;
@@ -74,13 +83,20 @@ export class Runner {
     await this.#send({ type: 'network', up });
   }
 
-  /** One turn of the loop: a tick, then one short look for a card (or for its removal). */
+  /**
+   * One turn of the loop: the keys, a tick, then one look at the card search. A key cancels the search
+   * (an ACK abort; a card that answered meanwhile is kept), and the next step starts one anew for what
+   * the key led to.
+   */
   async step(): Promise<void> {
     if (this.#busy) return;
     this.#busy = true;
     try {
       this.#o.online?.check();
-      for (const legend of this.#o.keypad?.poll() ?? []) await this.key(legend);
+      const keys = this.#keys.concat(this.#o.keypad?.poll() ?? []);
+      this.#keys = [];
+      if (keys.length > 0 && this.#search) await this.#search.cancel();
+      for (const legend of keys) await this.key(legend);
       await this.#send({ type: 'tick' });
       const reader = this.#o.reader;
       if (!reader) return;
@@ -88,31 +104,72 @@ export class Runner {
         // While the holder keys a PIN the card's session stays open: the PAY that follows needs it.
         if (this.#o.terminal.state === 'pin') return;
         await this.#release(reader);
-        // A card was handled: it counts as removed once the field no longer finds it.
-        const again = await reader.waitForCard(this.#window);
-        if (again) {
-          await reader.release(again);
+        // A card was handled: it counts as removed once a search finds nothing for a whole window. One
+        // look a window is enough; each costs a field reset, commands that hold the loop a little.
+        const now = reader.pn532.clock.now();
+        if (!this.#search && now < this.#nextLook) return;
+        const search = await this.#searching(reader);
+        if (!(await search.poll())) {
+          if (search.elapsedMs() < this.#window) return;
+          await search.cancel();
+        }
+        this.#search = undefined;
+        if (search.cancelled && search.elapsedMs() < this.#window) return;
+        if (search.tap) {
+          // A card left on the reader since it was told to wait (amount first) pays once one is wanted.
+          if (this.#polling && !this.#tapWanted) return await this.#card(reader, search.tap);
+          this.#nextLook = now + this.#window;
+          await reader.release(search.tap);
           return;
         }
         this.#tap = undefined;
         await this.#send({ type: 'card-removed' });
-      } else if (this.#polling) {
-        const tap = await reader.waitForCard(this.#window);
-        if (!tap) return;
-        this.#tap = tap;
-        this.#activated = true;
-        this.#o.log('info', 'nfc', `card ${toHex(tap.target.uid)} in the field`);
-        try {
-          await this.#send({ type: 'card', link: tap.link });
-        } finally {
-          if (this.#o.terminal.state !== 'pin') await this.#release(reader);
-        }
+      } else if (this.#o.terminal.answersCard) {
+        const search = await this.#searching(reader);
+        if (!(await search.poll())) return;
+        this.#search = undefined;
+        if (search.tap) await this.#card(reader, search.tap);
+      } else if (this.#search) {
+        // nobody wants a card now (a result on screen): the field goes quiet until someone does
+        const search = this.#search;
+        this.#search = undefined;
+        await search.cancel();
       }
     } catch (e) {
+      this.#search = undefined;
       this.#o.log('error', 'loop', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
     } finally {
       this.#busy = false;
+      // scanned again after the reader's commands, so a short press during them is not missed
+      this.#scanKeys();
     }
+  }
+
+  #scanKeys(): void {
+    try {
+      for (const legend of this.#o.keypad?.poll() ?? []) this.#keys.push(legend);
+    } catch (e) {
+      this.#o.log('error', 'keypad', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    }
+  }
+
+  /** A card in the field goes to the state machine; its session ends unless a PIN follows. */
+  async #card(reader: NfcReader, tap: Activation): Promise<void> {
+    this.#tap = tap;
+    this.#tapWanted = this.#polling;
+    this.#activated = true;
+    this.#o.log('info', 'nfc', `card ${toHex(tap.target.uid)} in the field`);
+    try {
+      await this.#send({ type: 'card', link: tap.link });
+    } finally {
+      if (this.#o.terminal.state !== 'pin') await this.#release(reader);
+    }
+  }
+
+  /** The search in progress, or a new one. */
+  async #searching(reader: NfcReader): Promise<CardSearch> {
+    this.#search ??= await reader.startSearch();
+    return this.#search;
   }
 
   /** Ends the card's ISO-DEP session once the terminal is done with it. */

@@ -403,9 +403,14 @@ and for loading a terminal by hand.`,
     usage: `tapline serve [--keys DIR] [--db FILE | --db postgres://...] [--host H] [--port N] [--log]
 
 Stores in a SQLite file by default (tapline.db), or in PostgreSQL given a postgres:// URL.
-Listens on 127.0.0.1:8080 by default: only this machine can reach it (the simulator does). For devices
-on the network use --host 0.0.0.0 (or this machine's LAN address) and provision them with
---service http://LAN-ADDRESS:8080.`,
+Listens on 127.0.0.1:8080 unless --host says otherwise: only this machine can reach it (the simulator
+does). For devices on the network use --host 0.0.0.0 (or this machine's LAN address) and provision
+them with --service http://LAN-ADDRESS:8080.
+
+The back office is at /office (http://127.0.0.1:8080/office by default): terminals, receipts, findings,
+the deny list, merchant accounts. It asks for the operator token, which \`tapline init\` wrote to
+admin.token in the --keys folder (tapline-keys/admin.token by default); the operator API takes the same token
+as Authorization: Bearer.`,
     options: {
       ...keysOption,
       db: { type: 'string', default: 'tapline.db' },

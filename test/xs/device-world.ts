@@ -219,6 +219,40 @@ export async function bootAndPay(transport: ReaderTransport, keep?: (w: DeviceWo
   };
 }
 
+/**
+ * A card tapped before any amount gets a screen, and the keys keep working while the reader searches:
+ * the card stays on the reader while the amount is keyed, pays once it is confirmed; then, with a search
+ * running, `*` cancels a payment nobody tapped for.
+ */
+export async function tapAtIdle(transport: ReaderTransport): Promise<{
+  screens: string[][]; approved: number; declined: number; searches: number; aborts: number; stepsToAnswer: number; logs: string[];
+}> {
+  const w = new DeviceWorld({ transport });
+  await w.boot();
+  w.chip.placeCard(w.wallet());
+  const shown = () => w.screens.some((s) => s[1] === 'then tap card');
+  const stepsToAnswer = await w.steps(20, shown);
+  // the card is still there; the amount is keyed, and the resting card pays once # confirms it
+  await w.keys('1200#');
+  await w.steps(50, () => w.runner!.approved > 0);
+  w.chip.removeCard();
+  await w.steps(500, () => w.booted!.terminal.state === 'idle');
+  // no card now: a payment is keyed, and * cancels it while the search runs
+  await w.keys('5#');
+  await w.steps(3);
+  await w.keys('*');
+  await w.steps(3);
+  return {
+    screens: w.screens,
+    approved: w.runner!.approved,
+    declined: w.runner!.declined,
+    searches: w.chip.commands.filter((c) => c === '4a0100').length,
+    aborts: w.chip.aborts,
+    stepsToAnswer,
+    logs: w.logs,
+  };
+}
+
 /** Two payments, then a power cut (a new boot on the same flash): the receipts restore the risk state. */
 export async function payThenReboot(): Promise<{ before: number; restored: number; offlineCount: number; offlineAmount: number; logs: string[] }> {
   const first = new DeviceWorld({ seed: 'reboot' });

@@ -156,6 +156,15 @@ export class Terminal {
     return this.#state;
   }
 
+  /**
+   * A card in the field now gets an answer: a payment, a balance, or what to do first (an amount, its
+   * confirmation). The runner keeps a search running while this holds.
+   */
+  get answersCard(): boolean {
+    const state = this.#state;
+    return state === 'waiting' || state === 'enquiry' || state === 'amount' || (state === 'idle' && this.mode === 'merchant');
+  }
+
   get online(): boolean {
     return this.#online;
   }
@@ -335,8 +344,7 @@ export class Terminal {
       out.push({ type: 'beep', pattern: r.kind === 'balance' ? 'key' : 'declined' });
       return this.#info(r.kind === 'balance' ? { kind: 'balance', amount: r.balance } : { kind: 'enquiryFailed', reason: r.decline.text }, out);
     }
-    // A card while the merchant keys gets an answer, not silence. The device's runner does not search
-    // for cards then (a search holds the key scan for its whole window); a reader that does, does.
+    // A card before the amount, or while it is keyed, gets an answer, not silence (see answersCard).
     if (this.#state === 'idle' && this.mode === 'merchant') {
       out.push({ type: 'beep', pattern: 'declined' });
       return this.#info({ kind: 'amountFirst' }, out);

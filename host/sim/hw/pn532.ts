@@ -104,6 +104,8 @@ export class SimPN532 {
   };
   /** Every command the chip accepted, as `code params` hex, for tests to read. */
   readonly commands: string[] = [];
+  /** ACK frames from the host: the commands it aborted (a search cancelled, say). */
+  aborts = 0;
   private readonly clock: Clock;
   private readonly log: Log;
   private readonly responseMs: number;
@@ -324,6 +326,7 @@ export class SimPN532 {
     for (let frame = this.parser.next(); frame; frame = this.parser.next()) {
       if (frame.kind === 'ack') {
         // the host aborts whatever runs
+        this.aborts++;
         const lateUntil = this.clock.now() + this.faults.abortLagMs;
         this.lateGeneration = this.faults.abortLagMs > 0 ? this.generation : -1;
         this.lateUntil = lateUntil;
