@@ -42,6 +42,10 @@ export class RamFlash implements Flash {
   #steps = 0;
   #cutAt = -1;
   #dead = false;
+  /** Worn NOR: blocks whose erase leaves bits at 0, bytes with bits that no longer clear, bits that flip on read. */
+  readonly #wornErase = new Set<number>();
+  readonly #stuck = new Map<number, number>();
+  readonly #flips: Array<{ offset: number; bit: number; reads: number }> = [];
 
   constructor(options: RamFlashOptions) {
     this.blockLength = options.blockLength ?? 4096;
@@ -67,6 +71,21 @@ export class RamFlash implements Flash {
     this.#cutAt = -1;
   }
 
+  /** The block wears out: an erase leaves some of its bits at 0 (it no longer reads back blank). */
+  wearErase(block: number): void {
+    this.#wornErase.add(block);
+  }
+
+  /** The byte at `byteOffset` wears out: the bits of `mask` stay at 1 whatever is programmed. */
+  wearProgram(byteOffset: number, mask = 0x01): void {
+    this.#stuck.set(byteOffset, (this.#stuck.get(byteOffset) ?? 0) | mask);
+  }
+
+  /** A weak cell: the next `reads` reads that cover `byteOffset` return `bit` flipped (read disturb). */
+  flipOnRead(byteOffset: number, bit = 0, reads = 1): void {
+    this.#flips.push({ offset: byteOffset, bit, reads });
+  }
+
   get steps(): number {
     return this.#steps;
   }
@@ -84,7 +103,13 @@ export class RamFlash implements Flash {
     this.#range(byteOffset, byteLength);
     this.counters.reads++;
     this.counters.bytesRead += byteLength;
-    return this.data.slice(byteOffset, byteOffset + byteLength).buffer;
+    const out = this.data.slice(byteOffset, byteOffset + byteLength);
+    for (const f of this.#flips) {
+      if (f.reads <= 0 || f.offset < byteOffset || f.offset >= byteOffset + byteLength) continue;
+      out[f.offset - byteOffset]! ^= 1 << f.bit;
+      f.reads--;
+    }
+    return out.buffer;
   }
 
   write(buffer: ArrayBuffer | ArrayBufferView, byteOffset: number): void {
@@ -103,7 +128,7 @@ export class RamFlash implements Flash {
       }
       this.#die();
     }
-    for (let i = 0; i < bytes.length; i++) this.data[byteOffset + i]! &= bytes[i]!;
+    for (let i = 0; i < bytes.length; i++) this.data[byteOffset + i]! &= bytes[i]! | (this.#stuck.get(byteOffset + i) ?? 0);
   }
 
   eraseBlock(start: number, end = start + 1): void {
@@ -127,6 +152,7 @@ export class RamFlash implements Flash {
         this.#die();
       }
       this.data.fill(0xff, base, base + this.blockLength);
+      if (this.#wornErase.has(block)) for (let i = 0; i < this.blockLength; i += 509) this.data[base + i] = 0xef;
     }
   }
 

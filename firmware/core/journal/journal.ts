@@ -25,6 +25,10 @@ const RECORD_MARK = 0xa5;
 /** Internal record types: the service's acknowledgement (u32 sequence) and the reclaim point (u32 epoch). */
 export const RECORD_ACK = 0xf0;
 export const RECORD_RECLAIM = 0xf1;
+/** Internal, keyed: the blocks retired as worn (u16 each), never opened again (docs/JOURNAL.md, J14). */
+export const RECORD_RETIRED = 0x2f;
+/** Most blocks the journal retires; past that the flash is worn out and appends fail with FlashError. */
+export const MAX_RETIRED = 16;
 /**
  * After each block header, written with it: acknowledged-up-to, the reclaimed epoch and where the
  * newest record of each keyed type was when the block opened (+ CRC-32), so that a boot reads the head
@@ -135,6 +139,8 @@ interface Block {
   needsAck: number;
   /** Its records were walked and their chain checked (boot leaves older blocks for later). */
   verified: boolean;
+  /** Retired: nothing more is written to it; its records stay until acknowledged. */
+  worn?: boolean;
 }
 
 interface Located {
@@ -197,6 +203,9 @@ export class Journal implements DurableLog {
   #ackedUpTo = 0;
   #reclaimedEpoch = 0;
   #keyed = new Map<number, Located>();
+  /** Blocks retired as worn, and whether a RECORD_RETIRED still has to say so. */
+  #retired = new Set<number>();
+  #retiredUnsaved = false;
   #opened = false;
   #breaks: string[] = [];
 
@@ -204,7 +213,7 @@ export class Journal implements DurableLog {
     this.#flash = options.flash;
     this.#log = options.log ?? silentLog;
     this.#ackTypes = new Set(options.acknowledgedTypes ?? [1]);
-    this.#keyedTypes = new Set([...(options.keyedTypes ?? []), RECORD_ACK, RECORD_RECLAIM]);
+    this.#keyedTypes = new Set([...(options.keyedTypes ?? []), RECORD_ACK, RECORD_RECLAIM, RECORD_RETIRED]);
     if (options.checkpoint) this.#keyedTypes.add(options.checkpoint.type);
     this.#spanning = new Set(options.spanningTypes ?? []);
     for (const t of this.#spanning) if (!this.#keyedTypes.has(t)) throw new JournalBug(`spanning type ${t} is not keyed`);
@@ -252,7 +261,33 @@ export class Journal implements DurableLog {
 
   /** Blocks in use, and the whole partition. */
   get usage(): { usedBlocks: number; blocks: number; freeBlocks: number } {
-    return { usedBlocks: this.#ring.length, blocks: this.#blocks, freeBlocks: this.#blocks - this.#ring.length };
+    return { usedBlocks: this.#ring.length, blocks: this.#blocks, freeBlocks: this.#free() };
+  }
+
+  /** Blocks retired as worn (still in the ring until their records are acknowledged, then never reused). */
+  get retiredBlocks(): number[] {
+    return [...this.#retired].sort((a, b) => a - b);
+  }
+
+  /** Blocks neither in the ring nor retired. */
+  #free(): number {
+    let retiredOutside = 0;
+    for (const index of this.#retired) if (!this.#ring.some((b) => b.index === index)) retiredOutside++;
+    return this.#blocks - this.#ring.length - retiredOutside;
+  }
+
+  /**
+   * A block that failed to erase or program, or returned different bits on two reads: it takes no more
+   * records and is never opened again; what it holds stays readable until acknowledged (J14, J15).
+   */
+  #retire(index: number, why: string): void {
+    const block = this.#ring.find((b) => b.index === index);
+    if (block) block.worn = true;
+    if (this.#retired.has(index)) return;
+    this.#retired.add(index);
+    this.#retiredUnsaved = true;
+    const held = block ? block.lastSeq - block.firstSeq + 1 : 0;
+    this.#log('error', 'journal', `block ${index} retired (${why}); ${held > 0 ? `its ${held} records stay until acknowledged` : 'it held no records'}; ${this.#retired.size} of ${this.#blocks} blocks retired`);
   }
 
   /** Scans the partition and rebuilds the head, sequence, chain and acknowledgement. Call once at boot. */
@@ -265,16 +300,23 @@ export class Journal implements DurableLog {
       if (h && (!newest || h.epoch > newest.epoch)) newest = h;
     }
     // The ring: the newest block, then its predecessors by index whose epochs count down by one.
+    // Retired blocks in between are stepped over (J14): no valid header, or an older epoch.
     const run: Block[] = [];
     for (let b = newest; b && run.length < this.#blocks; ) {
       run.unshift(b);
-      const prev = headers[(b.index - 1 + this.#blocks) % this.#blocks];
-      b = prev && prev.epoch === b.epoch - 1 && prev.epoch > 0 && prev.firstSeq <= b.firstSeq ? prev : undefined;
+      let prev: Block | undefined;
+      for (let back = 1; back <= MAX_RETIRED + 1 && back < this.#blocks; back++) {
+        const h = headers[(b.index - back + this.#blocks) % this.#blocks];
+        if (h && h.epoch === b.epoch - 1 && h.firstSeq <= b.firstSeq) prev = h;
+        if (h && h.epoch >= b.epoch - 1) break;
+      }
+      b = prev && prev.epoch > 0 && !run.includes(prev) ? prev : undefined;
     }
     const keyed = new Map<number, Located>();
     let ackedUpTo = 0;
     let reclaimed = 0;
     const torn = new Set<Block>();
+    const flipped: number[] = [];
     // Read from the head back to the newest block whose index record reads back: that index says what
     // the older blocks hold, so they are not read at all (docs/JOURNAL.md, boot).
     let index: Uint8Array | undefined;
@@ -292,7 +334,8 @@ export class Journal implements DurableLog {
         if (r.type === RECORD_RECLAIM && r.payload.length === 4) reclaimed = Math.max(reclaimed, readU32(r.payload, 0));
       });
       block.verified = this.#verifyChain;
-      if (dirty) torn.add(block);
+      if (dirty === 'flipped') flipped.push(block.index);
+      else if (dirty) torn.add(block);
     }
     // Blocks older than the index: complete when the next one opened, so the next header says where they end.
     for (let i = start; i >= 0; i--) {
@@ -332,6 +375,15 @@ export class Journal implements DurableLog {
     this.#chain = head ? head.endChain : new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = Math.min(ackedUpTo, this.#nextSeq - 1);
     this.#lastCheckpointSeq = this.#checkpoint ? (this.#keyed.get(this.#checkpoint.type)?.seq ?? 0) : 0;
+    this.#retired = new Set();
+    this.#retiredUnsaved = false;
+    const retired = this.latest(RECORD_RETIRED)?.payload;
+    for (let i = 0; retired && i + 1 < retired.length; i += 2) {
+      const index = (retired[i]! << 8) | retired[i + 1]!;
+      if (index < this.#blocks) this.#retired.add(index);
+    }
+    for (const b of live) if (this.#retired.has(b.index)) b.worn = true;
+    for (const index of flipped) this.#retire(index, 'two reads of it differ');
     this.#opened = true;
     this.#checkInvariants();
     const report: RecoveryReport = {
@@ -362,6 +414,8 @@ export class Journal implements DurableLog {
     this.#reclaimedEpoch = 0;
     this.#keyed.clear();
     this.#lastCheckpointSeq = 0;
+    this.#retired = new Set();
+    this.#retiredUnsaved = false;
     this.#opened = true;
     this.#checkInvariants();
   }
@@ -369,7 +423,7 @@ export class Journal implements DurableLog {
   canAppend(bytes: number): boolean {
     if (bytes > this.maxPayload) return false;
     const size = align4(RECORD_OVERHEAD + bytes);
-    const free = this.#blocks - this.#ring.length;
+    const free = this.#free();
     const reserve = this.#reserveBlocks();
     const reclaimable = free <= reserve ? this.#reclaimable() : 0;
     if (reclaimable === 0) return this.#userFits(size) || free > reserve;
@@ -383,7 +437,7 @@ export class Journal implements DurableLog {
   /** A payment may use the head block only while no bookkeeping has dipped into the reserve. */
   #userFits(size: number): boolean {
     const head = this.#ring[this.#ring.length - 1];
-    return head !== undefined && head.end + size <= this.#blockLength && this.#blocks - this.#ring.length >= this.#reserveBlocks();
+    return head !== undefined && !head.worn && head.end + size <= this.#blockLength && this.#free() >= this.#reserveBlocks();
   }
 
   /**
@@ -492,7 +546,7 @@ export class Journal implements DurableLog {
     if (block.verified) return;
     const expected = block.lastSeq;
     const saved = { end: block.end, endChain: block.endChain };
-    this.#scanBlock(block, true, () => undefined);
+    if (this.#scanBlock(block, true, () => undefined) === 'flipped') this.#retire(block.index, 'two reads of it differ');
     block.verified = true;
     block.end = saved.end;
     if (block.lastSeq !== expected) {
@@ -514,11 +568,12 @@ export class Journal implements DurableLog {
       if (block.lastSeq <= afterSeq) continue;
       this.#verify(block);
       let stop = false;
-      this.#scanBlock(block, false, (r) => {
+      const found = this.#scanBlock(block, false, (r) => {
         // Only what open() verified: a record past a chain break is not replayed.
         if (stop || r.seq <= afterSeq || r.seq > block.lastSeq) return;
         if (visit({ seq: r.seq, type: r.type, payload: r.payload }) === false) stop = true;
       }, false);
+      if (found === 'flipped') this.#retire(block.index, 'two reads of it differ');
       if (stop) return;
     }
   }
@@ -564,7 +619,7 @@ export class Journal implements DurableLog {
     if (room === 'user' && !part) this.#housekeeping(size);
     for (let attempt = 0; attempt < 3; attempt++) {
       let head = this.#ring[this.#ring.length - 1];
-      const fits = room === 'user' ? this.#userFits(size) : head !== undefined && head.end + size <= this.#blockLength;
+      const fits = room === 'user' ? this.#userFits(size) : head !== undefined && !head.worn && head.end + size <= this.#blockLength;
       if (!head || !fits) head = this.#openBlock(room);
       const seq = this.#nextSeq;
       const record = new Uint8Array(size).fill(0xff);
@@ -579,10 +634,10 @@ export class Journal implements DurableLog {
       writeU32(record, 24 + payload.length, this.#crc.compute(record, 0, 24 + payload.length));
       const at = head.index * this.#blockLength + head.end;
       this.#flash.write(record, at);
-      if (!equalBytes(readBytes(this.#flash, at, size), record)) {
-        // A bad cell or dirty space: write the record again past whatever this one left behind.
-        this.#log('warn', 'journal', `record ${seq} did not read back in block ${head.index}; moving on`);
+      if (!equalBytes(readBytes(this.#flash, at, size), record) && !equalBytes(readBytes(this.#flash, at, size), record)) {
+        // Twice wrong: worn cells. The block takes nothing more; the record goes again into a new one.
         head.end = this.#dirtyEnd(readBytes(this.#flash, head.index * this.#blockLength, this.#blockLength), head.end + 4);
+        this.#retire(head.index, `record ${seq} did not read back`);
         continue;
       }
       const offset = head.end;
@@ -598,6 +653,7 @@ export class Journal implements DurableLog {
       this.#nextSeq = seq + 1;
       this.#chain = chain;
       this.#checkInvariants(false);
+      if (this.#retiredUnsaved && type !== RECORD_RETIRED && room !== 'reclaim' && !part) this.#saveRetired();
       return seq;
     }
     throw new FlashError('flash keeps failing to program');
@@ -618,9 +674,9 @@ export class Journal implements DurableLog {
       const head = this.#ring[this.#ring.length - 1];
       const inHead = head !== undefined && head.end + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
       const parts = this.#partsOf(cp.type, snapshot.length);
-      if ((parts === 1 && inHead) || this.#blocks - this.#ring.length > this.#reserveBlocks() + parts) this.#appendValue(cp.type, snapshot, 'internal');
+      if ((parts === 1 && inHead) || this.#free() > this.#reserveBlocks() + parts) this.#appendValue(cp.type, snapshot, 'internal');
     }
-    if (this.#blocks - this.#ring.length <= this.#reserveBlocks()) this.#reclaim();
+    if (this.#free() <= this.#reserveBlocks()) this.#reclaim();
   }
 
   #partsOf(type: number, bytes: number): number {
@@ -644,7 +700,7 @@ export class Journal implements DurableLog {
       // After it, the reserve must still hold a copy of it (and not of the value it replaces).
       const old = this.#keyed.get(type);
       const reserveAfter = this.#reserveBlocks() - ((old && this.#span(type, old)?.parts) ?? 0) + count;
-      if (this.#blocks - this.#ring.length - count <= reserveAfter) throw new JournalFullError();
+      if (this.#free() - count <= reserveAfter) throw new JournalFullError();
     }
     const valueId = this.#nextSeq;
     let seq = 0;
@@ -688,6 +744,23 @@ export class Journal implements DurableLog {
     }
   }
 
+  /** Makes the retired set durable (a keyed record), so a reboot does not open those blocks again. */
+  #saveRetired(): void {
+    const list = this.retiredBlocks;
+    const payload = new Uint8Array(list.length * 2);
+    list.forEach((index, i) => {
+      payload[2 * i] = index >> 8;
+      payload[2 * i + 1] = index & 0xff;
+    });
+    try {
+      this.#append(RECORD_RETIRED, payload, 'internal');
+      this.#retiredUnsaved = false;
+    } catch (e) {
+      // Not durable yet: the next append tries again; until then a reboot may find the block worn anew.
+      if (!(e instanceof JournalFullError || e instanceof FlashError)) throw e;
+    }
+  }
+
   #reclaimable(): number {
     let n = 0;
     for (; n < this.#ring.length - 1; n++) {
@@ -727,10 +800,21 @@ export class Journal implements DurableLog {
   }
 
   #openBlock(room: Room): Block {
-    const free = this.#blocks - this.#ring.length;
-    if (free <= (room === 'user' ? this.#reserve : room === 'internal' ? 1 : 0)) throw new JournalFullError();
     const head = this.#ring[this.#ring.length - 1];
-    const index = head ? (head.index + 1) % this.#blocks : 0;
+    let index = head ? (head.index + 1) % this.#blocks : 0;
+    for (;;) {
+      const free = this.#free();
+      if (free <= (room === 'user' ? this.#reserve : room === 'internal' ? 1 : 0)) throw new JournalFullError();
+      if (this.#retired.size > MAX_RETIRED) throw new FlashError(`${this.#retired.size} blocks retired: the flash is worn out`);
+      while (this.#retired.has(index)) index = (index + 1) % this.#blocks;
+      const block = this.#tryOpen(index, head);
+      if (block) return block;
+      index = (index + 1) % this.#blocks;
+    }
+  }
+
+  /** Erases and opens block `index` as the new head; undefined (and the block retired) if it is worn. */
+  #tryOpen(index: number, head: Block | undefined): Block | undefined {
     const epoch = Math.max(head ? head.epoch : 0, this.#reclaimedEpoch) + 1;
     const base = index * this.#blockLength;
     const old = this.#parseHeader(index, readBytes(this.#flash, base, BLOCK_HEADER_BYTES));
@@ -755,7 +839,8 @@ export class Journal implements DurableLog {
     writeU32(header, 12, block.eraseCount);
     header.set(block.prevChain, 16);
     writeU32(header, 32, this.#crc.compute(header, 0, 32));
-    for (let attempt = 0; attempt < 3; attempt++) {
+    let why = 'does not erase';
+    for (let attempt = 0; attempt < 2; attempt++) {
       this.#flash.eraseBlock(index);
       if (!readBytes(this.#flash, base, this.#blockLength).every((b) => b === 0xff)) continue;
       this.#flash.write(header, base);
@@ -764,8 +849,12 @@ export class Journal implements DurableLog {
         this.#checkInvariants(false);
         return block;
       }
+      why = 'its header does not program';
     }
-    throw new FlashError(`block ${index} cannot be erased and programmed`);
+    // Never a valid header on a retired block: clearing the magic always works on NOR (bits go to 0).
+    this.#flash.write(new Uint8Array(4), base);
+    this.#retire(index, why);
+    return undefined;
   }
 
   #parseHeader(index: number, h: Uint8Array): Block | undefined {
@@ -805,8 +894,13 @@ export class Journal implements DurableLog {
   }
 
   #parseAt(block: Block, offset: number): Parsed | undefined {
-    const bytes = readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength);
-    return this.#parse(bytes, offset);
+    const read = () => this.#parse(readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength), offset);
+    const r = read();
+    if (r) return r;
+    // A weak cell may read wrong once: a second read that parses means the block is failing (J15).
+    const again = read();
+    if (again) this.#retire(block.index, 'two reads of it differ');
+    return again;
   }
 
   #link(prev: Uint8Array, head: Uint8Array, payload: Uint8Array): Uint8Array {
@@ -864,12 +958,36 @@ export class Journal implements DurableLog {
    * at a time, to the record that continues the sequence (a retry written after it), if any. With
    * `update`, sets the block's end (past any garbage), last sequence, chain and acknowledgement need.
    */
-  #scanBlock(block: Block, verifyChain: boolean, visit: (r: Parsed, offset: number) => void, update = true): boolean {
-    const bytes = readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength);
+  #scanBlock(block: Block, verifyChain: boolean, visit: (r: Parsed, offset: number) => void, update = true): boolean | 'flipped' {
+    let bytes = readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength);
+    let walk = this.#walk(block, bytes, verifyChain);
+    let flipped = false;
+    // Garbage after the last record: a torn write, or a weak cell that read wrong this once (J15).
+    // Read again: bits that differ between two reads are the flash's fault, not a torn write's.
+    for (let again = 0; again < 2 && walk.end > walk.offset; again++) {
+      const second = readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength);
+      if (equalBytes(second, bytes)) break;
+      flipped = true;
+      const retry = this.#walk(block, second, verifyChain);
+      if (retry.records.length >= walk.records.length) [bytes, walk] = [second, retry];
+    }
+    for (const [r, offset] of walk.records) visit(r, offset);
+    if (update) {
+      block.end = walk.end;
+      block.lastSeq = block.firstSeq + walk.records.length - 1;
+      block.endChain = walk.chain;
+      block.needsAck = walk.needsAck;
+    }
+    if (flipped) return 'flipped';
+    return walk.end > walk.offset;
+  }
+
+  #walk(block: Block, bytes: Uint8Array, verifyChain: boolean): { records: Array<[Parsed, number]>; offset: number; end: number; chain: Uint8Array; needsAck: number } {
     let offset = RECORDS_START;
     let seq = block.firstSeq;
     let chain = block.prevChain;
     let needsAck = 0;
+    const records: Array<[Parsed, number]> = [];
     const next = (at: number): Parsed | undefined => {
       const r = this.#parse(bytes, at);
       if (!r || r.seq !== seq) return undefined;
@@ -884,19 +1002,13 @@ export class Journal implements DurableLog {
       if (!r) break;
       chain = r.chain.slice();
       if (this.#ackTypes.has(r.type)) needsAck = r.seq;
-      visit(r, offset);
+      records.push([r, offset]);
       offset += r.size;
       seq++;
     }
-    const end = this.#dirtyEnd(bytes, offset);
-    if (update) {
-      block.end = end;
-      block.lastSeq = seq - 1;
-      block.endChain = chain;
-      block.needsAck = needsAck;
-    }
-    return end > offset;
+    return { records, offset, end: this.#dirtyEnd(bytes, offset), chain, needsAck };
   }
+
 
   /** First 4-aligned offset at or after `from` past which the block is blank (0xFF). */
   #dirtyEnd(bytes: Uint8Array, from: number): number {
