@@ -441,12 +441,16 @@ export class Journal implements DurableLog {
   }
 
   /**
-   * Free blocks payments leave alone: the configured reserve, plus room to copy every spanning value
-   * forward in a reclaim (a part fills about a block).
+   * Free blocks payments leave alone: the configured reserve, plus room to copy every spanning value of
+   * several parts forward in a reclaim (a part fills about a block).
    */
   #reserveBlocks(): number {
     let parts = 0;
-    for (const [type, at] of this.#keyed) parts += this.#span(type, at)?.parts ?? 0;
+    // A value of one part is copied like any keyed record: the configured reserve already holds it.
+    for (const [type, at] of this.#keyed) {
+      const n = this.#span(type, at)?.parts ?? 0;
+      if (n > 1) parts += n;
+    }
     return this.#reserve + parts;
   }
 
