@@ -10,6 +10,7 @@ import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError } from '../firmwa
 import { RiskEngine, RiskStateError } from '../firmware/core/risk/engine';
 import { ClockState } from '../firmware/core/risk/clock-state';
 import { DECLINE } from '../firmware/base/reasons';
+import { FARE_SCENARIOS } from './xs/fares-scenarios';
 import { Terminal } from '../firmware/core/terminal/terminal';
 import { NOW, SCENARIOS, World } from './xs/core-scenarios';
 import { WALLET_RULE_SCENARIOS } from './xs/wallet-rules-scenarios';
@@ -59,7 +60,7 @@ describe('payment core: clock state', () => {
 describe('payment core: risk state', () => {
   it('every decline reason is produced by at least one tap scenario', () => {
     // a scenario's expected outcome names the decline codes it ends in, alone or within a longer story
-    const outcomes = [...Object.values(SCENARIOS), ...Object.values(WALLET_RULE_SCENARIOS)].map((s) => s.expect);
+    const outcomes = [...Object.values(SCENARIOS), ...Object.values(WALLET_RULE_SCENARIOS), ...Object.values(FARE_SCENARIOS)].map((s) => s.expect);
     const produced = new Set(outcomes.flatMap((e) => e.split(/[^A-Za-z]+/)));
     expect(Object.keys(DECLINE).filter((code) => !produced.has(code))).to.deep.equal([]);
   });

@@ -38,6 +38,9 @@ export const DECLINE = {
   purposeMismatch: 'funds not for here',
   purposeExpired: 'bound funds expired',
   passback: 'already tapped',
+  // transit fares (docs/PROTOCOL.md "Transit fares")
+  transitLog: 'card log refused',
+  noFare: 'no fare here: see staff',
   journalFull: 'journal full: connect to upload',
   storageError: 'storage error',
   inDoubtFull: 'unresolved taps: connect',

@@ -12,6 +12,7 @@ import {
   BALANCE_BYTES,
   INS_READ_BALANCE,
   INS_READ_CERTIFICATE,
+  INS_READ_TRANSIT_LOG,
   INS_RECALL,
   INS_READ_PURSE,
   INS_SELECT,
@@ -27,6 +28,7 @@ import {
   SW_PIN_BLOCKED,
   SW_PIN_WRONG_BASE,
   SW_SECURITY_NOT_SATISFIED,
+  SW_TRANSIT_LOG_MISMATCH,
   SW_WRONG_DATA,
   SW_WRONG_LENGTH,
 } from '../../firmware/core/protocol/apdu';
@@ -47,6 +49,8 @@ import { sign } from './issuer';
 import { OfflineSpend, type OfflineSpent } from './offline-caps';
 import { Purses, type BoundBalance } from './purses';
 import { encodePurseResponse } from '../../firmware/core/protocol/purpose';
+import type { TransitEntry } from '../../firmware/core/protocol/transit-log';
+import { WalletTransitLog } from './transit-log';
 
 export type WalletProfile = 'card' | 'phone';
 
@@ -75,6 +79,8 @@ export interface WalletOptions {
   /** Bound balances with their issuer-signed grants (purpose-bound funds), and the one the holder chose. */
   purses?: BoundBalance[];
   payWith?: number;
+  /** The transit log as kept across power-off (default: empty). */
+  transitLog?: TransitEntry[];
 }
 
 interface Signed {
@@ -106,6 +112,7 @@ export class WalletEmulator implements CardLink {
   readonly #offline: OfflineSpend;
   /** The bound balances; `balance` is the free money. */
   readonly purses: Purses;
+  readonly #transit: WalletTransitLog;
 
   constructor(options: WalletOptions) {
     this.profile = options.profile;
@@ -126,6 +133,7 @@ export class WalletEmulator implements CardLink {
     this.#offline = new OfflineSpend(this.info, options.offlineSpent);
     this.purses = new Purses(this.info.walletId, options.purses);
     this.purses.choose(options.payWith);
+    this.#transit = new WalletTransitLog(options.transitLog);
   }
 
   /** Spent offline since the last sync (what the wallet's caps count). */
@@ -136,6 +144,11 @@ export class WalletEmulator implements CardLink {
   /** The wallet synced with its issuer: its offline caps count from zero again. */
   synced(): void {
     this.#offline.synced();
+  }
+
+  /** The transit log's entries, oldest first (kept across power-off with the balance). */
+  get transitLog(): TransitEntry[] {
+    return this.#transit.entries;
   }
 
   /** The payments this wallet signed and still holds, oldest first (what it would report to its issuer). */
@@ -192,6 +205,7 @@ export class WalletEmulator implements CardLink {
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_BALANCE) return encodeResponse(balanceBytes(this.#balance), SW_OK);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_RECALL) return this.#recall(command.data);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_PURSE) return encodeResponse(encodePurseResponse(this.purses.choice()), SW_OK);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_TRANSIT_LOG) return encodeResponse(this.#transit.read(this.#counter), SW_OK);
     return status(SW_INS_NOT_SUPPORTED);
   }
 
@@ -230,12 +244,17 @@ export class WalletEmulator implements CardLink {
     if (this.#counter >= MAX_COUNTER) return status(SW_CONDITIONS_NOT_SATISFIED);
     const holderVerified = this.profile === 'phone' ? this.#phoneVerified : this.#pinVerified;
     if (request.cvmRequired && !holderVerified) return status(SW_SECURITY_NOT_SATISFIED);
-    // Counter and balance move before the signature leaves: a torn exchange never yields a reusable one.
+    if (request.transit && this.#transit.refusal(request.transit, this.#counter) !== undefined) return status(SW_TRANSIT_LOG_MISMATCH);
+    // Counter, balance and transit log move before the signature leaves: a torn exchange never yields a reusable one.
     this.#counter++;
     let balanceAfter: number;
     if (bound) balanceAfter = this.purses.debit(bound.purse, request.amount);
     else balanceAfter = this.#balance -= request.amount;
     this.#offline.paid(request.amount);
+    if (request.transit) {
+      this.#balance += request.transit.refund;
+      this.#transit.add(request.transit, request.amount, request.terminalTime, this.#counter);
+    }
     this.#pinVerified = false;
     const body = { counter: this.#counter, balanceAfter, holderVerified };
     const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));

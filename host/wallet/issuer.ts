@@ -86,6 +86,8 @@ export function issueWallet(
     notAfter: options.notAfter,
     ...(options.offlineAmountCap !== undefined ? { offlineAmountCap: options.offlineAmountCap } : {}),
     ...(options.offlineCountCap !== undefined ? { offlineCountCap: options.offlineCountCap } : {}),
+    ...(options.concession !== undefined ? { concession: options.concession } : {}),
+    ...(options.concessionUntil !== undefined ? { concessionUntil: options.concessionUntil } : {}),
   });
   return { keys, certificate };
 }

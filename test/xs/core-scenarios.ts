@@ -27,6 +27,8 @@ import { createIssuer, issueWallet, signCertificate, type Issuer } from '../../h
 import { WalletEmulator, type WalletProfile } from '../../host/wallet/emulator';
 import { seededRandom } from '../../host/wallet/random';
 import type { RandomBytes } from '../../firmware/base/platform';
+import type { TransitFares } from '../../firmware/core/terminal/fare-tap';
+import type { TransitEntry } from '../../firmware/core/protocol/transit-log';
 
 export const NOW = 1_790_000_000; // 2026-09-21
 const YEAR = 365 * 86400;
@@ -66,6 +68,8 @@ export interface WorldOptions {
   verifyBeforeOpen?: boolean;
   /** The merchant category and region provisioned (purpose-bound funds). */
   place?: { category: number; region: number };
+  /** Transit: fare rules and the validator's station (test/xs/fares-scenarios.ts). */
+  fares?: TransitFares;
 }
 
 export interface WalletSpec {
@@ -79,6 +83,10 @@ export interface WalletSpec {
   notAfter?: number;
   issuer?: Issuer;
   singleLimit?: number;
+  concession?: number;
+  concessionUntil?: number;
+  transitLog?: TransitEntry[];
+  counter?: number;
 }
 
 export class World {
@@ -114,6 +122,7 @@ export class World {
       random: this.random,
       verifyBeforeOpen: o.verifyBeforeOpen,
       place: o.place,
+      ...(o.fares ? { fares: o.fares } : {}),
     });
     this.effects.push(...this.terminal.start());
   }
@@ -130,6 +139,8 @@ export class World {
       notBefore: s.notBefore ?? NOW - 30 * 86400,
       notAfter: s.notAfter ?? NOW + YEAR,
       singleLimit: s.singleLimit,
+      ...(s.concession !== undefined ? { concession: s.concession } : {}),
+      ...(s.concessionUntil !== undefined ? { concessionUntil: s.concessionUntil } : {}),
     });
     return new WalletEmulator({
       profile: s.profile ?? 'card',
@@ -138,6 +149,8 @@ export class World {
       balance: s.balance ?? 10_000 * YUAN,
       pin: s.pin,
       holderVerified: s.holderVerified,
+      ...(s.transitLog ? { transitLog: s.transitLog } : {}),
+      ...(s.counter !== undefined ? { counter: s.counter } : {}),
     });
   }
 

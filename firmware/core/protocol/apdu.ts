@@ -19,6 +19,8 @@ export const BALANCE_BYTES = 6;
 export const INS_RECALL = 0x32;
 /** The bound balance the holder chose for the next payment, with its grant (protocol/purpose.ts). */
 export const INS_READ_PURSE = 0x34;
+/** The wallet's transit log (protocol/transit-log.ts), unsigned: the PAY that follows names and signs it. */
+export const INS_READ_TRANSIT_LOG = 0x38;
 
 export const SW_OK = 0x9000;
 export const SW_WRONG_LENGTH = 0x6700;
@@ -35,6 +37,8 @@ export const SW_WALLET_OFFLINE_COUNT = 0x6a8b;
 /** A bound balance named by PAY may not be spent here (category, region), or no longer (expiry). */
 export const SW_PURPOSE_MISMATCH = 0x6a8c;
 export const SW_PURPOSE_EXPIRED = 0x6a8d;
+/** PAY names a transit log (its digest) that is not the one the wallet holds, or a refund it cannot give. */
+export const SW_TRANSIT_LOG_MISMATCH = 0x6a88;
 export const SW_INS_NOT_SUPPORTED = 0x6d00;
 export const SW_CLA_NOT_SUPPORTED = 0x6e00;
 /** 63Cx: wrong PIN, x tries left. */
@@ -104,6 +108,10 @@ export function readCertificateCommand(): Uint8Array {
 
 export function readBalanceCommand(): Uint8Array {
   return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_READ_BALANCE, p1: 0, p2: 0, data: new Uint8Array(0), le: BALANCE_BYTES });
+}
+
+export function readTransitLogCommand(): Uint8Array {
+  return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_READ_TRANSIT_LOG, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 });
 }
 
 export function payCommand(request: Uint8Array): Uint8Array {

@@ -5,6 +5,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, fromHex, toHex, utf8Encode } from '../../base/bytes';
 import { isAlg, type Alg, publicKeyFits, SIGNATURE_LENGTH } from './alg';
 import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule, type Tlv } from './tlv';
+import { decodeTransitTap, encodeTransitTap, TRANSIT_TAP_BYTES, type TransitTap } from './transit-log';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -13,7 +14,8 @@ export const CERTIFICATE_DOMAIN = utf8Encode('tapline/certificate/v1\u0000');
 export const PAYMENT_DOMAIN = utf8Encode('tapline/payment/v1\u0000');
 
 export const MAX_CERTIFICATE_BYTES = 255;
-export const MAX_REQUEST_BYTES = 128;
+// 128 for a payment, plus a transit tap (tag 8C, 44 bytes)
+export const MAX_REQUEST_BYTES = 176;
 export const MAX_RESPONSE_BYTES = 128;
 export const MIN_CHALLENGE_BYTES = 16;
 export const MAX_CHALLENGE_BYTES = 32;
@@ -38,6 +40,9 @@ const C = {
   // The wallet's own offline caps (optional): after the signature on the wire, inside what is signed.
   offlineAmountCap: 0x8d,
   offlineCountCap: 0x8e,
+  // transit fares: a concession entitlement and the day it ends (both optional)
+  concession: 0x90,
+  concessionUntil: 0x91,
 } as const;
 
 const CERTIFICATE_RULES: Record<number, FieldRule> = {
@@ -56,6 +61,8 @@ const CERTIFICATE_RULES: Record<number, FieldRule> = {
   [C.signature]: { min: SIGNATURE_LENGTH, max: SIGNATURE_LENGTH },
   [C.offlineAmountCap]: { min: 6, max: 6, optional: true },
   [C.offlineCountCap]: { min: 2, max: 2, optional: true },
+  [C.concession]: { min: 1, max: 1, optional: true },
+  [C.concessionUntil]: { min: 4, max: 4, optional: true },
 };
 
 /** What an issuer signs about a wallet. Ids are 8 bytes, written as 16 lowercase hex digits. */
@@ -80,6 +87,12 @@ export interface CertificateBody {
    */
   offlineAmountCap?: number;
   offlineCountCap?: number;
+  /**
+   * A concession entitlement (1..255: the operator's fare rules say what each is worth), until
+   * `concessionUntil` (unix seconds). Fields 90 and 91, after the signature in the encoding and signed.
+   */
+  concession?: number;
+  concessionUntil?: number;
 }
 
 export interface Certificate extends CertificateBody {
@@ -126,6 +139,17 @@ function capFields(body: CertificateBody): Tlv[] {
   return out;
 }
 
+function concessionFields(body: CertificateBody): Tlv[] {
+  if (body.concession === undefined) {
+    if (body.concessionUntil !== undefined) throw new TlvError('a concession end without a concession');
+    return [];
+  }
+  if (!Number.isInteger(body.concession) || body.concession < 1 || body.concession > 255) throw new TlvError(`concession ${body.concession}`);
+  const out: Tlv[] = [{ tag: C.concession, value: encodeUint(body.concession, 1) }];
+  if (body.concessionUntil !== undefined) out.push({ tag: C.concessionUntil, value: encodeUint(body.concessionUntil, 4) });
+  return out;
+}
+
 /** The bytes an issuer signs for `body`. */
 export function certificateSignedPayload(tbs: Uint8Array): Uint8Array {
   return concatBytes(CERTIFICATE_DOMAIN, tbs);
@@ -133,12 +157,12 @@ export function certificateSignedPayload(tbs: Uint8Array): Uint8Array {
 
 /** What the issuer signs: every field but the signature, in order. */
 export function encodeCertificateBody(body: CertificateBody): Uint8Array {
-  return encodeTlv([...certificateFields(body), ...capFields(body)]);
+  return encodeTlv([...certificateFields(body), ...capFields(body), ...concessionFields(body)]);
 }
 
 export function encodeCertificate(body: CertificateBody, signature: Uint8Array): Uint8Array {
   if (signature.length !== SIGNATURE_LENGTH) throw new TlvError(`signature of ${signature.length} bytes`);
-  return encodeTlv([...certificateFields(body), { tag: C.signature, value: signature }, ...capFields(body)]);
+  return encodeTlv([...certificateFields(body), { tag: C.signature, value: signature }, ...capFields(body), ...concessionFields(body)]);
 }
 
 /** Parses a certificate (untrusted bytes). Throws TlvError. Says nothing about its signature. */
@@ -151,6 +175,10 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
   const signature = required(f, C.signature);
   const sigStart = signature.byteOffset - bytes.byteOffset - 2;
   const sigEnd = sigStart + 2 + SIGNATURE_LENGTH;
+  const concession = f.get(C.concession);
+  const concessionUntil = f.get(C.concessionUntil);
+  if (concessionUntil && !concession) throw new TlvError('a concession end without a concession');
+  if (concession && concession[0] === 0) throw new TlvError('concession 0');
   const notBefore = decodeUint(required(f, C.notBefore));
   const notAfter = decodeUint(required(f, C.notAfter));
   const amountCap = f.get(C.offlineAmountCap);
@@ -169,6 +197,8 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
     notAfter,
     issuerKeyId: decodeUint(required(f, C.issuerKeyId)),
     issuerAlg: algByte('issuer', required(f, C.issuerAlg)),
+    ...(concession ? { concession: decodeUint(concession) } : {}),
+    ...(concessionUntil ? { concessionUntil: decodeUint(concessionUntil) } : {}),
     signature: signature.slice(),
     tbs: concatBytes(bytes.subarray(0, sigStart), bytes.subarray(sigEnd)),
     bytes: bytes.slice(),
@@ -194,6 +224,7 @@ const Q = {
   purse: 0x88,
   merchantCategory: 0x89,
   region: 0x8a,
+  transit: 0x8c,
 } as const;
 
 const REQUEST_RULES: Record<number, FieldRule> = {
@@ -208,6 +239,7 @@ const REQUEST_RULES: Record<number, FieldRule> = {
   [Q.purse]: { min: 1, max: 1, optional: true },
   [Q.merchantCategory]: { min: 2, max: 2, optional: true },
   [Q.region]: { min: 2, max: 2, optional: true },
+  [Q.transit]: { min: TRANSIT_TAP_BYTES, max: TRANSIT_TAP_BYTES, optional: true },
 };
 
 export interface PayRequest {
@@ -228,6 +260,8 @@ export interface PayRequest {
   cvmRequired: boolean;
   /** A bound balance pays (absent: the free money), at this merchant category and region. */
   bound?: { purse: number; merchantCategory: number; region: number };
+  /** Transit with fare rules: the log the fare was computed from and the tap the wallet adds to it. */
+  transit?: TransitTap;
 }
 
 function asciiId(name: string, text: string): Uint8Array {
@@ -270,6 +304,7 @@ export function encodePayRequest(r: PayRequest): Uint8Array {
           { tag: Q.region, value: encodeUint(r.bound.region, 2) },
         ]
       : []),
+    ...(r.transit ? [{ tag: Q.transit, value: encodeTransitTap(r.transit) }] : []),
   ]);
 }
 
@@ -290,6 +325,7 @@ export function decodePayRequest(bytes: Uint8Array): PayRequest {
     terminalTime: decodeUint(required(f, Q.terminalTime)),
     terminalSeq: decodeUint(required(f, Q.terminalSeq)),
     cvmRequired: flag('cvmRequired', required(f, Q.cvmRequired)),
+    ...(f.has(Q.transit) ? { transit: decodeTransitTap(required(f, Q.transit)) } : {}),
   };
 }
 

@@ -14,13 +14,15 @@ import {
 } from './messages';
 import { decodeGrant, MAX_GRANT_BYTES, type Grant } from './purpose';
 import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
+import { MAX_TRANSIT_LOG_BYTES } from './transit-log';
 
 export const RECEIPT_VERSION = 1;
-export const MAX_RECEIPT_BYTES = 800;
+// certificate, request and response (~570 bytes at most), a grant and a transit log (222)
+export const MAX_RECEIPT_BYTES = 1200;
 /** The journal record type of a receipt. */
 export const RECORD_RECEIPT = 1;
 
-const T = { version: 0x80, terminalSeq: 0x81, certificate: 0x82, request: 0x83, response: 0x84, flags: 0x85, grant: 0x86 } as const;
+const T = { version: 0x80, terminalSeq: 0x81, certificate: 0x82, request: 0x83, response: 0x84, flags: 0x85, grant: 0x86, transitLog: 0x88 } as const;
 
 const RULES: Record<number, FieldRule> = {
   [T.version]: { min: 1, max: 1 },
@@ -30,6 +32,7 @@ const RULES: Record<number, FieldRule> = {
   [T.response]: { min: 1, max: MAX_RESPONSE_BYTES },
   [T.flags]: { min: 1, max: 1 },
   [T.grant]: { min: 1, max: MAX_GRANT_BYTES, optional: true },
+  [T.transitLog]: { min: 1, max: MAX_TRANSIT_LOG_BYTES, optional: true },
 };
 
 const FLAG_DEFERRED = 1;
@@ -45,6 +48,8 @@ export interface Receipt {
   deferred: boolean;
   /** The grant of the bound balance that paid (protocol/purpose.ts); absent: free money. */
   grant?: Uint8Array;
+  /** Transit with fare rules: the wallet's log as read, which the request names by digest (signed). */
+  transitLog?: Uint8Array;
 }
 
 export function encodeReceipt(r: Receipt): Uint8Array {
@@ -56,6 +61,7 @@ export function encodeReceipt(r: Receipt): Uint8Array {
     { tag: T.response, value: r.response },
     { tag: T.flags, value: encodeUint(r.deferred ? FLAG_DEFERRED : 0, 1) },
     ...(r.grant ? [{ tag: T.grant, value: r.grant }] : []),
+    ...(r.transitLog ? [{ tag: T.transitLog, value: r.transitLog }] : []),
   ]);
 }
 
@@ -73,6 +79,7 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
     response: required(f, T.response).slice(),
     deferred: (flags & FLAG_DEFERRED) !== 0,
     ...(grant ? { grant: grant.slice() } : {}),
+    ...(f.has(T.transitLog) ? { transitLog: required(f, T.transitLog).slice() } : {}),
   };
 }
 

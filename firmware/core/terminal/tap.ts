@@ -19,6 +19,7 @@ import {
   SW_PIN_WRONG_BASE,
   SW_SECURITY_NOT_SATISFIED,
   SW_INS_NOT_SUPPORTED,
+  SW_TRANSIT_LOG_MISMATCH,
   verifyPinCommand,
   type ResponseApdu,
 } from '../protocol/apdu';
@@ -44,6 +45,8 @@ import type { Verifier } from '../crypto/verifier';
 import type { Assessment, Mode, RiskEngine } from '../risk/engine';
 import { decline, DeclineError, type Decline } from '../../base/reasons';
 import { present } from '../../base/assert';
+import { checkFollowsLog, priceTap, type PricedTap, type TransitFares } from './fare-tap';
+import type { FareDecision } from '../fares/engine';
 
 export interface TapContext {
   mode: Mode;
@@ -67,6 +70,8 @@ export interface TapContext {
   verifyBeforeOpen?: boolean;
   /** The terminal's merchant category and region: bound balances may pay where their grant allows. */
   place?: MerchantPlace;
+  /** Transit: price each tap from the operator's fare rules and the wallet's log (fare-tap.ts). */
+  fares?: TransitFares;
 }
 
 /** One tap: the terminal's context plus the card and what this tap asks of it. */
@@ -98,6 +103,8 @@ export type TapResult =
       balanceAfter: number;
       deferred: boolean;
       pending?: PendingVerification;
+      /** Transit with fare rules: how the fare was made (tap-on, tap-off and its refund, transfer, cap). */
+      fare?: FareDecision;
     }
   | { kind: 'declined'; decline: Decline; walletId?: string }
   | { kind: 'pin'; triesLeft?: number };
@@ -112,7 +119,8 @@ export interface Recovery {
 }
 
 export class Tap {
-  readonly amount: number;
+  /** The amount keyed or the fixed fare; with fare rules, what the rules price once the log is read. */
+  amount: number;
   readonly terminalSeq: number;
   #ctx: TapContext;
   #link: CardLink;
@@ -131,6 +139,7 @@ export class Tap {
   #intentOpen = false;
   /** The wallet's last answer to PAY was a refusal: it holds no signature for this request. */
   #refused = false;
+  #priced: PricedTap | undefined;
   readonly recovered: Recovery[] = [];
   /** The grant of the bound balance paying (undefined: free money). */
   #grant: Grant | undefined;
@@ -159,6 +168,10 @@ export class Tap {
       this.#wallTime = time;
       this.#key = verifier.precheck(cert, time, risk.lastKnownTime);
       await this.#recover(cert, this.#key);
+      if (this.#ctx.fares) {
+        this.#priced = await priceTap((apdu) => this.#send(apdu), this.#ctx.fares, cert, time, risk.counterOf(cert.walletId));
+        this.amount = this.#priced.decision.amount;
+      }
       this.#assessment = risk.assess({ certificate: cert, amount: this.amount, mode: this.#ctx.mode, time, nowMs: clock.now() });
       if (!verifier.isVerified(cert)) {
         if (this.#assessment.mayDefer && this.#ctx.verifyBeforeOpen !== true) this.#deferCertificate = true;
@@ -176,10 +189,11 @@ export class Tap {
         terminalSeq: this.terminalSeq,
         cvmRequired: this.#assessment.cvmRequired,
         ...(place ? boundFields(this.#grant, place) : {}),
+        ...(this.#priced ? { transit: this.#priced.tap } : {}),
       };
       this.#request = encodePayRequest(request);
       // Refuse before the wallet signs: a wallet that paid must find its payment journaled.
-      if (!this.#ctx.journal.canAppend(MAX_INTENT_BYTES + cert.bytes.length + this.#request.length + MAX_RESPONSE_BYTES + 64)) {
+      if (!this.#ctx.journal.canAppend(MAX_INTENT_BYTES + cert.bytes.length + this.#request.length + MAX_RESPONSE_BYTES + (this.#priced?.logBytes.length ?? 0) + 64)) {
         throw new DeclineError('journalFull');
       }
       if (this.#ctx.inDoubt.full) throw new DeclineError('inDoubtFull');
@@ -221,12 +235,17 @@ export class Tap {
     if (r.sw === SW_OVER_WALLET_LIMIT) throw new DeclineError('overWalletSingleLimit', 'the wallet refused');
     const refusal = walletRefusal(r.sw);
     if (refusal) throw new DeclineError(refusal, `the wallet refused (${r.sw.toString(16)})`);
+    if (r.sw === SW_TRANSIT_LOG_MISMATCH && this.#priced) throw new DeclineError('transitLog', 'the wallet holds another log');
     if (r.sw !== SW_OK) throw new DeclineError('walletRefused', `PAY answered ${r.sw.toString(16)}`);
     const response = decodePayResponse(r.data);
     this.#ctx.risk.checkResponse(cert, response, present(this.#assessment, 'assessment before PAY').cvmRequired);
+    if (this.#priced) checkFollowsLog(this.#priced, response);
     const deferred = this.#deferCertificate;
     if (!deferred) this.#ctx.verifier.checkPayment(cert, request, response);
-    const receipt = encodeReceipt({ terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred, ...(this.#grant ? { grant: this.#grant.bytes } : {}) });
+    const receipt = encodeReceipt({
+      terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred,
+      ...(this.#grant ? { grant: this.#grant.bytes } : {}), transitLog: this.#priced?.logBytes,
+    });
     let journalSeq: number;
     try {
       journalSeq = await this.#ctx.journal.append(RECORD_RECEIPT, receipt);
@@ -254,6 +273,7 @@ export class Tap {
       balanceAfter: response.balanceAfter,
       deferred,
       pending: deferred ? { terminalSeq: this.terminalSeq, amount: this.amount, certificate: cert, key: present(this.#key, 'issuer key of a deferred tap'), request, response } : undefined,
+      fare: this.#priced?.decision,
     };
   }
 

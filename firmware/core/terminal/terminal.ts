@@ -14,6 +14,8 @@ import { readBalance, Tap, verifyPending, type PendingVerification, type Recover
 import { InDoubt } from './in-doubt';
 import { present } from '../../base/assert';
 import type { MerchantPlace } from '../protocol/purpose';
+import type { TransitFares } from './fare-tap';
+import type { FareDecision } from '../fares/engine';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -60,7 +62,7 @@ export type Effect =
   | { type: 'beep'; pattern: 'key' | 'approved' | 'declined' }
   | { type: 'led'; color: 'off' | 'green' | 'red' }
   | { type: 'nfc'; poll: boolean }
-  | { type: 'outcome'; approved: true; amount: number; terminalSeq: number; journalSeq: number; walletId: string; deferred: boolean }
+  | { type: 'outcome'; approved: true; amount: number; terminalSeq: number; journalSeq: number; walletId: string; deferred: boolean; fare?: FareDecision }
   | { type: 'outcome'; approved: false; amount: number; decline: Decline; walletId?: string }
   | { type: 'verified'; terminalSeq: number; ok: boolean; decline?: Decline }
   /** An earlier in-doubt payment of this wallet, resolved (or not) at this contact. */
@@ -93,6 +95,8 @@ export interface TerminalOptions {
   verifyBeforeOpen?: boolean;
   /** The merchant category and region provisioned (bound balances, protocol/purpose.ts). */
   place?: MerchantPlace;
+  /** Transit: fare rules and this validator's station; without them every tap pays `fare`. */
+  fares?: TransitFares;
 }
 
 export interface Timeouts {
@@ -150,6 +154,11 @@ export class Terminal {
     this.#timeouts = { ...DEFAULT_TIMEOUTS, resultMs, ...options.timeouts };
     this.#nextSeq = options.nextSeq ?? options.risk.lastTerminalSeq + 1;
     this.inDoubt = options.inDoubt ?? new InDoubt();
+  }
+
+  /** New fare rules (a signed update took effect): the next tap is priced by them. */
+  setFares(fares: TransitFares | undefined): void {
+    this.#o.fares = fares;
   }
 
   get state(): State {
@@ -261,7 +270,9 @@ export class Terminal {
         return this.#toIdle(out);
       }
     }
-    if ((this.#state === 'idle' || (this.mode === 'transit' && this.#state === 'waiting')) && this.#pending.length > 0) this.#verifyOne(out);
+    // A transit gate takes no card while the result shows (the rider walks through): time to verify too.
+    const gateIdle = this.mode === 'transit' && (this.#state === 'waiting' || this.#state === 'result');
+    if ((this.#state === 'idle' || gateIdle) && this.#pending.length > 0) this.#verifyOne(out);
     return out;
   }
 
@@ -374,6 +385,7 @@ export class Terminal {
       verifyBeforeOpen: this.#o.verifyBeforeOpen,
       inDoubt: this.inDoubt,
       place: this.#o.place,
+      ...(this.#o.fares ? { fares: this.#o.fares } : {}),
       link,
       amount: this.#amount,
       terminalSeq: seq,
@@ -401,7 +413,10 @@ export class Terminal {
       if (result.pending) this.#pending.push(result.pending);
       this.#log('info', 'tap', `approved ${result.amount} seq ${result.terminalSeq}${result.deferred ? ' (deferred)' : ''}`);
       out.push(
-        { type: 'outcome', approved: true, amount: result.amount, terminalSeq: result.terminalSeq, journalSeq: result.journalSeq, walletId: result.walletId, deferred: result.deferred },
+        {
+          type: 'outcome', approved: true, amount: result.amount, terminalSeq: result.terminalSeq, journalSeq: result.journalSeq, walletId: result.walletId, deferred: result.deferred,
+          ...(result.fare ? { fare: result.fare } : {}),
+        },
         { type: 'display', screen: earlier ? { kind: 'approved', amount: result.amount, balanceAfter: result.balanceAfter, earlier } : { kind: 'approved', amount: result.amount, balanceAfter: result.balanceAfter } },
         { type: 'led', color: 'green' },
         { type: 'beep', pattern: 'approved' },

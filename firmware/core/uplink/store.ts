@@ -8,14 +8,16 @@ import type { Alg } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
 import { type Log, silentLog } from '../../base/platform';
 import {
-  type ConfigUpdate, type KeyringUpdate, type Update, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, UPDATE_TIME, UpdateError,
-  updateKindName, verifyUpdate, MAX_WALLET_ID_BYTES,
+  type ConfigUpdate, type FareRulesUpdate, type KeyringUpdate, type Update, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_FARE_RULES, UPDATE_KEYRING,
+  UPDATE_TIME, UpdateError, updateKindName, verifyUpdate, MAX_WALLET_ID_BYTES,
 } from './updates';
 
 export const RECORD_DENY_LIST = 0x30;
 export const RECORD_KEYRING = 0x31;
 export const RECORD_CONFIG = 0x32;
-export const UPDATE_RECORD_TYPES = [RECORD_DENY_LIST, RECORD_KEYRING, RECORD_CONFIG];
+/** Transit fare rules (signed update kind 6), kept as signed. */
+export const RECORD_FARE_RULES = 0x0c;
+export const UPDATE_RECORD_TYPES = [RECORD_DENY_LIST, RECORD_KEYRING, RECORD_CONFIG, RECORD_FARE_RULES];
 
 export interface UpdateStoreOptions {
   journal: Journal;
@@ -30,6 +32,13 @@ export interface UpdateStoreOptions {
   onKeyring?: (keys: IssuerKey[], version: number) => void;
   onConfig?: (settings: Record<string, unknown>, version: number) => void;
   onTime?: (unixSeconds: number) => void;
+  /** This terminal's operator (its merchant id): fare rules signed for another are refused. */
+  operatorId?: string;
+  /** Checks fare rules before they take effect (throws to refuse), then hands them over. */
+  validateFareRules?: (rules: Record<string, unknown>) => void;
+  onFareRules?: (rules: Record<string, unknown>, version: number) => void;
+  /** The version of the fare rules in force from provisioning: an update must be newer. */
+  fareRulesVersion?: number;
 }
 
 export class UpdateStore {
@@ -41,10 +50,16 @@ export class UpdateStore {
   #keyringVersion = 0;
   #config: Record<string, unknown> | undefined;
   #configVersion = 0;
+  #fareRulesVersion: number;
 
   constructor(options: UpdateStoreOptions) {
     this.#o = options;
     this.#log = options.log ?? silentLog;
+    this.#fareRulesVersion = options.fareRulesVersion ?? 0;
+  }
+
+  get fareRulesVersion(): number {
+    return this.#fareRulesVersion;
   }
 
   get versions(): { denyListVersion: number; keyringVersion: number; configVersion: number } {
@@ -77,12 +92,17 @@ export class UpdateStore {
         this.#log('error', 'uplink', `stored deny list unreadable: ${(e as Error).message}`);
       }
     }
-    for (const type of [RECORD_KEYRING, RECORD_CONFIG]) {
+    for (const type of [RECORD_KEYRING, RECORD_CONFIG, RECORD_FARE_RULES]) {
       const r = j.latest(type);
       if (!r) continue;
       try {
         const update = verifyUpdate(r.payload, this.#o.root.alg, this.#o.root.publicKey);
         if (update.kind === UPDATE_CONFIG) this.#forThisTerminal(update);
+        if (update.kind === UPDATE_FARE_RULES) {
+          // provisioning may have brought newer rules since this one was stored
+          if (update.version <= this.#fareRulesVersion) continue;
+          this.#checkFareRules(update);
+        }
         this.#take(update);
       } catch (e) {
         this.#log('error', 'uplink', `stored update refused: ${(e as Error).message}`);
@@ -130,6 +150,12 @@ export class UpdateStore {
         this.#store(RECORD_CONFIG, bytes);
         this.#take(update);
         break;
+      case UPDATE_FARE_RULES:
+        if (update.version <= this.#fareRulesVersion) throw new UpdateError(`fare rules version ${update.version} is not newer than ${this.#fareRulesVersion}`);
+        this.#checkFareRules(update);
+        this.#store(RECORD_FARE_RULES, bytes);
+        this.#take(update);
+        break;
       case UPDATE_TIME:
         if (!batchNonce || !equalNonce(update.nonce, batchNonce)) throw new UpdateError('service time answers another batch');
         this.#o.onTime?.(update.unixSeconds);
@@ -143,6 +169,17 @@ export class UpdateStore {
   #forThisTerminal(update: ConfigUpdate): void {
     if (update.terminalId !== this.#o.terminalId) {
       throw new UpdateError(`config version ${update.version} is signed for terminal ${update.terminalId}, not ${this.#o.terminalId}`);
+    }
+  }
+
+  #checkFareRules(update: FareRulesUpdate): void {
+    if (update.operatorId !== this.#o.operatorId) {
+      throw new UpdateError(`fare rules version ${update.version} are signed for operator ${update.operatorId}, not ${this.#o.operatorId ?? 'this terminal'}`);
+    }
+    try {
+      this.#o.validateFareRules?.(update.rules);
+    } catch (e) {
+      throw new UpdateError(`fare rules version ${update.version} refused: ${(e as Error).message}`);
     }
   }
 
@@ -162,6 +199,9 @@ export class UpdateStore {
       this.#config = u.settings;
       this.#configVersion = u.version;
       this.#o.onConfig?.(u.settings, u.version);
+    } else if (update.kind === UPDATE_FARE_RULES) {
+      this.#fareRulesVersion = update.version;
+      this.#o.onFareRules?.(update.rules, update.version);
     }
   }
 }

@@ -12,6 +12,8 @@
 //   config     A2 = 80 settings (UTF-8 JSON object: the risk settings to change) | 81 terminal id
 //              (the one terminal it is for: a configuration signed for one terminal is refused by others)
 //   time       A2 = 80 unix seconds | 81 nonce of the batch answered
+//   fare rules A2 = 80 rules (UTF-8 JSON, firmware/core/fares/rules.ts) | 81 operator id
+//              (the merchant id of the operator's validators: every validator of it takes the same rules)
 import { TaplineError } from '../../base/errors';
 import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { type IssuerKey } from '../crypto/keyring';
@@ -24,6 +26,7 @@ export const UPDATE_DENY_LIST = 1;
 export const UPDATE_KEYRING = 2;
 export const UPDATE_CONFIG = 3;
 export const UPDATE_TIME = 4;
+export const UPDATE_FARE_RULES = 6;
 
 export const MAX_UPDATE_BYTES = 0xffff;
 
@@ -33,12 +36,14 @@ export function updateKindName(kind: number): string {
   if (kind === UPDATE_KEYRING) return 'keyring';
   if (kind === UPDATE_CONFIG) return 'configuration';
   if (kind === UPDATE_TIME) return 'time';
+  if (kind === UPDATE_FARE_RULES) return 'fare-rules';
   return `kind-${kind}`;
 }
 export const MAX_DENY_DELTA = 1024;
 export const MAX_WALLET_ID_BYTES = 32;
 export const MAX_KEYRING_KEYS = 32;
 export const MAX_CONFIG_BYTES = 2048;
+export const MAX_FARE_RULES_BYTES = 3072;
 
 const UPDATE_DOMAIN = utf8Encode('tapline/update/v1');
 
@@ -78,7 +83,16 @@ export interface TimeUpdate {
   nonce: Uint8Array;
 }
 
-export type Update = DenyListDelta | KeyringUpdate | ConfigUpdate | TimeUpdate;
+export interface FareRulesUpdate {
+  kind: typeof UPDATE_FARE_RULES;
+  version: number;
+  /** The operator whose validators take these rules (their merchant id), inside the signed bytes. */
+  operatorId: string;
+  /** A JSON object; firmware/core/fares/rules.ts validates it before it takes effect. */
+  rules: Record<string, unknown>;
+}
+
+export type Update = DenyListDelta | KeyringUpdate | ConfigUpdate | TimeUpdate | FareRulesUpdate;
 
 const MAX_TERMINAL_ID_BYTES = 16;
 
@@ -137,6 +151,14 @@ function body(update: Update): Uint8Array {
       return encodeTlv([
         { tag: 0x80, value: text },
         { tag: 0x81, value: terminalIdBytes(update.terminalId) },
+      ]);
+    }
+    case UPDATE_FARE_RULES: {
+      const text = utf8Encode(JSON.stringify(update.rules));
+      if (text.length > MAX_FARE_RULES_BYTES) throw new UpdateError('fare rules too large');
+      return encodeTlv([
+        { tag: 0x80, value: text },
+        { tag: 0x81, value: terminalIdBytes(update.operatorId) },
       ]);
     }
     case UPDATE_TIME:
@@ -227,17 +249,12 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
       return { kind, version, keys };
     }
     case UPDATE_CONFIG: {
-      const f = decodeFields(b, { 0x80: { min: 2, max: MAX_CONFIG_BYTES }, 0x81: { min: 1, max: MAX_TERMINAL_ID_BYTES } }, MAX_CONFIG_BYTES + 32);
-      const terminalId = utf8Decode(required(f, 0x81));
-      terminalIdBytes(terminalId);
-      let settings: unknown;
-      try {
-        settings = JSON.parse(utf8Decode(required(f, 0x80)));
-      } catch {
-        throw new UpdateError('configuration is not JSON');
-      }
-      if (!settings || typeof settings !== 'object' || Array.isArray(settings)) throw new UpdateError('configuration is not an object');
-      return { kind, version, terminalId, settings: settings as Record<string, unknown> };
+      const { json, id } = jsonFor(b, MAX_CONFIG_BYTES, 'configuration');
+      return { kind, version, terminalId: id, settings: json };
+    }
+    case UPDATE_FARE_RULES: {
+      const { json, id } = jsonFor(b, MAX_FARE_RULES_BYTES, 'fare rules');
+      return { kind, version, operatorId: id, rules: json };
     }
     case UPDATE_TIME: {
       const f = decodeFields(b, { 0x80: { min: 5, max: 5 }, 0x81: { min: NONCE_LENGTH, max: NONCE_LENGTH } }, 64);
@@ -246,6 +263,21 @@ function decodeBody(kind: number, version: number, b: Uint8Array): Update {
     default:
       throw new UpdateError(`unknown update kind ${kind}`);
   }
+}
+
+/** A body of a JSON object (80) and the id of the terminal or operator it is for (81). */
+function jsonFor(b: Uint8Array, maxBytes: number, what: string): { json: Record<string, unknown>; id: string } {
+  const f = decodeFields(b, { 0x80: { min: 2, max: maxBytes }, 0x81: { min: 1, max: MAX_TERMINAL_ID_BYTES } }, maxBytes + 32);
+  const id = utf8Decode(required(f, 0x81));
+  terminalIdBytes(id);
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8Decode(required(f, 0x80)));
+  } catch {
+    throw new UpdateError(`${what} is not JSON`);
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new UpdateError(`${what} is not an object`);
+  return { json: json as Record<string, unknown>, id };
 }
 
 export interface SignedUpdate {
