@@ -15,6 +15,7 @@ import { ALG_ED25519, ALG_P256, verifySignature, type Alg, type VerifyFn } from 
 import { RiskEngine } from '../core/risk/engine';
 import { RECORD_CLOCK, Terminal, type Screen } from '../core/terminal/terminal';
 import { TerminalStore } from './state';
+import { provisionedFares } from './fares';
 import type { NfcReader } from '../../drivers/pn532/reader';
 import type { FirmwareVersion } from '../../drivers/pn532/pn532';
 
@@ -89,6 +90,8 @@ export interface Booted {
   /** Why the reader is not available (the terminal then shows it and still uploads). */
   readerFault: string | undefined;
   selfTest: SelfTest;
+  /** The version of the fare rules in force from provisioning (0: none). */
+  fareRulesVersion: number;
 }
 
 function errorText(e: unknown): string {
@@ -134,6 +137,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   const verify = chooseVerify(o);
   const verifier = new Verifier({ keyring, cacheSize: 16, verify, sha256: hashes?.sha256 });
   const verifyBeforeOpen = o.verifyBeforeOpen ?? verify !== verifySignature;
+  const fares = provisioning.mode === 'transit' ? provisionedFares(provisioning, log) : undefined;
   const terminal = new Terminal({
     mode: provisioning.mode,
     terminalId: provisioning.terminalId,
@@ -148,6 +152,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     verifyBeforeOpen,
     inDoubt,
     ...(provisioning.place ? { place: provisioning.place } : {}),
+    ...(fares ? { fares: fares.fares } : {}),
   });
   const clock = journal.latest(RECORD_CLOCK);
   if (clock) {
@@ -195,7 +200,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     reader ? 'reader ok' : 'READER FAULT',
   ]);
   log('info', 'boot', `ready: journal ${usage.usedBlocks}/${usage.blocks} blocks used, ${journal.lastAcknowledgeable > journal.ackedUpTo ? 'receipts to upload' : 'every receipt acknowledged'}`);
-  return { provisioning, journal, recovery, risk, keyring, verifier, terminal, restored, reader, readerFirmware: firmware, readerFault: fault, selfTest };
+  return { provisioning, journal, recovery, risk, keyring, verifier, terminal, restored, reader, readerFirmware: firmware, readerFault: fault, selfTest, fareRulesVersion: fares?.version ?? 0 };
 }
 
 function ok(b: boolean): string {

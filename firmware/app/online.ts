@@ -10,6 +10,8 @@ import { UpdateStore } from '../core/uplink/store';
 import type { HttpTransport } from '../core/uplink/transport';
 import type { Booted } from './boot';
 import { FIRMWARE_VERSION } from './version';
+import { faresAt } from './fares';
+import { parseFareRules } from '../core/fares/rules';
 
 export interface OnlineOptions {
   booted: Booted;
@@ -41,6 +43,16 @@ export class Online {
         log('info', 'uplink', `issuer keyring version ${version}: ${keys.length} keys`);
       },
       onDenyList: (ids, version) => this.#denyList(ids, version),
+      operatorId: p.merchantId,
+      fareRulesVersion: booted.fareRulesVersion,
+      validateFareRules: (rules) => {
+        if (p.mode !== 'transit') throw new Error('a merchant terminal takes no fare rules');
+        parseFareRules(rules);
+      },
+      onFareRules: (rules, version) => {
+        booted.terminal.setFares(faresAt(p, rules));
+        log('info', 'fares', `fare rules version ${version} in force`);
+      },
       onTime: (seconds) => {
         try {
           // The clock never moves backwards: a signed time before what the terminal knows has passed is refused.

@@ -44,6 +44,10 @@ export interface Provisioning {
   mode: TerminalMode;
   /** Transit fare in minor units (required in transit mode, absent otherwise). */
   fare?: number;
+  /** Transit: the validator's station in its operator's fare rules. */
+  station?: number;
+  /** Transit: the operator's fare rules as signed (update kind 6, hex), verified at boot against the root key. */
+  fareRules?: string;
   /** The risk engine's parameters (firmware/core/risk/config.ts); its `currency` is the terminal's. */
   risk: RiskConfig;
   issuerKeys: ProvisionedIssuerKey[];
@@ -79,7 +83,7 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   const o = object(value, 'provisioning');
   known(o, 'provisioning', [
     'version', 'terminalId', 'devicePrivateKey', 'devicePublicKey', 'merchantId', 'mode', 'fare',
-    'risk', 'issuerKeys', 'rootPublicKey', 'settlementUrl', 'wifi', 'place',
+    'risk', 'issuerKeys', 'rootPublicKey', 'settlementUrl', 'wifi', 'place', 'station', 'fareRules',
   ]);
   const version = integer(o.version, 'version', 1, 1000);
   if (version !== PROVISIONING_VERSION) throw new ProvisioningError(`version ${version} is not supported (expected ${PROVISIONING_VERSION})`);
@@ -88,6 +92,11 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   let fare: number | undefined;
   if (mode === 'transit') fare = integer(o.fare, 'fare', 1, MAX_AMOUNT);
   else if (o.fare !== undefined) throw new ProvisioningError('fare is only allowed in transit mode');
+  if (mode !== 'transit' && (o.station !== undefined || o.fareRules !== undefined)) throw new ProvisioningError('station and fareRules are only allowed in transit mode');
+  const station = o.station === undefined ? undefined : integer(o.station, 'station', 0, 65535);
+  if (o.fareRules !== undefined && (typeof o.fareRules !== 'string' || !/^([0-9a-f]{2}){1,4096}$/.test(o.fareRules))) {
+    throw new ProvisioningError('fareRules must be the signed fare-rules update, lowercase hex');
+  }
   const keysValue = o.issuerKeys;
   if (!Array.isArray(keysValue)) throw new ProvisioningError('issuerKeys must be an array');
   if (keysValue.length < 1 || keysValue.length > MAX_ISSUER_KEYS) throw new ProvisioningError(`issuerKeys must hold 1..${MAX_ISSUER_KEYS} keys`);
@@ -117,6 +126,8 @@ export function parseProvisioning(input: string | unknown): Provisioning {
     settlementUrl: url(o.settlementUrl, 'settlementUrl'),
   };
   if (fare !== undefined) result.fare = fare;
+  if (station !== undefined) result.station = station;
+  if (typeof o.fareRules === 'string') result.fareRules = o.fareRules;
   if (o.wifi !== undefined) result.wifi = wifi(o.wifi);
   if (o.place !== undefined) {
     const p = object(o.place, 'place');
