@@ -3,7 +3,15 @@ import { ALG_ED25519, ALG_P256, algName, type Alg } from '../firmware/core/crypt
 import { XSScenario } from '../host/xs/scenario';
 import { FARE_SCENARIOS, FLAT_RULES, PEAK_RULES, ZONE_RULES } from './xs/fares-scenarios';
 import { p256 } from '@noble/curves/nist.js';
-import { toHex } from '../firmware/base/bytes';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fromHex, toHex } from '../firmware/base/bytes';
+import { decodeReceipt } from '../firmware/core/protocol/receipt';
+import { verifyReceipt } from '../firmware/core/crypto/receipt';
+import { transitLogDigest } from '../firmware/core/protocol/transit-log';
+import { makeTransitVector } from '../host/wallet/transit-vectors';
+import { formatWalletFile, parseWalletFile, walletFileOf, walletFileWithState, WalletFileError } from '../host/cli/wallet-file';
+import { WalletEmulator } from '../host/wallet/emulator';
+import { World } from './xs/core-scenarios';
 import { Journal } from '../firmware/core/journal/journal';
 import { UPDATE_RECORD_TYPES, UpdateStore } from '../firmware/core/uplink/store';
 import { encodeUpdate, UPDATE_FARE_RULES, UpdateError } from '../firmware/core/uplink/updates';
@@ -102,5 +110,42 @@ describe('transit fares: the operator-signed fare rules (update kind 6)', () => 
     expect(() => parseFareRules({ ...FLAT_RULES, capz: {} })).to.throw(FareRulesError, /unknown field "capz"/);
     expect(() => parseFareRules({ ...ZONE_RULES, fare: { ...ZONE_RULES.fare, stations: { '1': 5 } } })).to.throw(FareRulesError, /fare.stations 1/);
     expect(() => parseFareRules({ ...PEAK_RULES, peak: { ...PEAK_RULES.peak, windows: [['09:00', '08:00']] } })).to.throw(FareRulesError, /ends before/);
+  });
+});
+
+describe('transit fares: the protocol vector (docs/vectors/transit-tap-off.json)', () => {
+  const file = new URL('../docs/vectors/transit-tap-off.json', import.meta.url);
+  if (process.env.TAPLINE_WRITE_VECTORS) writeFileSync(file, `${JSON.stringify(makeTransitVector(), null, 2)}\n`);
+  const v = JSON.parse(readFileSync(file, 'utf8'));
+
+  it('is what the wallet emulator still produces', () => {
+    expect(JSON.parse(JSON.stringify(makeTransitVector()))).to.deep.equal(v);
+  });
+
+  it('the terminal side reads it: the log, the request naming it, a receipt that re-verifies with the refund', () => {
+    const log = fromHex(v.readTransitLog.response).subarray(0, -2);
+    expect(toHex(transitLogDigest(log))).to.equal(v.logDigest);
+    const receipt = decodeReceipt(fromHex(v.receipt));
+    const key = { ...v.issuerKey, publicKey: fromHex(v.issuerKey.publicKey) };
+    const check = verifyReceipt(receipt, [key], v.pay.request.terminalTime);
+    expect(check.ok).to.equal(true);
+    if (!check.ok) return;
+    expect(check.request.transit?.refund).to.equal(100);
+    expect(toHex(check.request.transit!.logDigest)).to.equal(v.logDigest);
+    expect(v.logAfter.entries.map((e: { kind: number; dayTotal: number }) => [e.kind, e.dayTotal])).to.deep.equal([[2, 600], [3, 500]]);
+  });
+});
+
+describe('transit fares: the wallet keeps its log across a power loss', () => {
+  it('the wallet file carries the log with the balance, and a reloaded card prices its next tap from it', async () => {
+    const w = new World({ mode: 'transit', fares: { rules: parseFareRules(ZONE_RULES), station: 1 } });
+    const card = w.wallet({ balance: 100_00 });
+    await w.send({ type: 'card', link: card });
+    const file = walletFileOf({ profile: 'card', certificate: card.certificate, secretKey: new Uint8Array(32), balance: 100_00 });
+    const saved = walletFileWithState(file, card)!;
+    const reloaded = new WalletEmulator(parseWalletFile(formatWalletFile(saved)));
+    expect(reloaded.transitLog).to.deep.equal(card.transitLog);
+    expect([reloaded.balance, reloaded.counter, reloaded.transitLog[0]?.kind]).to.deep.equal([100_00 - 400, 1, 2]);
+    expect(() => parseWalletFile(formatWalletFile({ ...saved, transitLog: saved.transitLog!.slice(0, -2) }))).to.throw(WalletFileError, /transitLog/);
   });
 });

@@ -8,6 +8,7 @@ import type { WalletOptions, WalletProfile } from '../wallet/emulator';
 import type { BoundBalance, Purses } from '../wallet/purses';
 import { decodeGrant, MAX_PURSE } from '../../firmware/core/protocol/purpose';
 import { present } from '../../firmware/base/assert';
+import { encodeTransitLog, transitLogFromHex, type TransitEntry } from '../../firmware/core/protocol/transit-log';
 
 export const WALLET_FILE_VERSION = 1;
 
@@ -29,6 +30,8 @@ export interface WalletFile {
   purses?: { grant: string; balance: number }[];
   /** The purse the holder pays with (absent: the free money). */
   payWith?: number;
+  /** The transit log's entries (firmware/core/protocol/transit-log.ts), hex, kept like the balance. */
+  transitLog?: string;
 }
 
 /** Wrong PINs a card allows (the emulator's default). */
@@ -83,6 +86,14 @@ export function parseWalletFile(text: string): WalletOptions & { walletId: strin
     if (!options.purses?.some((p) => decodeGrant(p.grant).purse === o.payWith)) throw new WalletFileError(`payWith ${o.payWith} names no purse of the file`);
     options.payWith = o.payWith;
   }
+  if (o.transitLog !== undefined) {
+    try {
+      options.transitLog = transitLogFromHex(String(o.transitLog)).entries;
+    } catch (e) {
+      if (e instanceof TlvError) throw new WalletFileError(`transitLog: ${e.message}`);
+      throw new WalletFileError('transitLog must be hex');
+    }
+  }
   return options;
 }
 
@@ -107,15 +118,25 @@ function purses(value: unknown, walletId: string): BoundBalance[] {
  * The file with the wallet's state after use: balance, counter and the PIN tries left (a reload must
  * not give a holder, or a thief, fresh PIN tries). Undefined when nothing changed.
  */
-export function walletFileWithState(file: WalletFile, w: { balance: number; counter: number; pinTriesLeft: number; purses?: Purses }): WalletFile | undefined {
+export function walletFileWithState(
+  file: WalletFile,
+  w: { balance: number; counter: number; pinTriesLeft: number; purses?: Purses; transitLog?: TransitEntry[] },
+): WalletFile | undefined {
   const tries = file.pin === undefined ? undefined : w.pinTriesLeft;
   const purseBalances = w.purses?.balances ?? [];
   const pursesChanged = (file.purses ?? []).some((p) => purseBalances.find((b) => b.purse === decodeGrant(fromHex(p.grant)).purse)?.balance !== p.balance);
-  if (!pursesChanged && file.balance === w.balance && file.counter === w.counter && (file.pinTriesLeft ?? PIN_TRIES) === (tries ?? PIN_TRIES)) return undefined;
+  const log = w.transitLog && w.transitLog.length > 0 ? transitHex(w.transitLog) : undefined;
+  if (!pursesChanged && file.balance === w.balance && file.counter === w.counter && (file.pinTriesLeft ?? PIN_TRIES) === (tries ?? PIN_TRIES) && file.transitLog === log) return undefined;
   const next: WalletFile = { ...file, balance: w.balance, counter: w.counter };
   if (tries !== undefined) next.pinTriesLeft = tries;
   if (file.purses) next.purses = file.purses.map((p) => ({ grant: p.grant, balance: present(purseBalances.find((b) => b.purse === decodeGrant(fromHex(p.grant)).purse), 'the purse').balance }));
+  if (log !== undefined) next.transitLog = log;
   return next;
+}
+
+/** The entries alone (the counter in a log's header is the wallet's, kept beside it). */
+function transitHex(entries: TransitEntry[]): string {
+  return toHex(encodeTransitLog({ counter: entries[entries.length - 1]?.counter ?? 0, entries }));
 }
 
 export function walletFileOf(w: { profile: WalletProfile; certificate: Uint8Array; secretKey: Uint8Array; balance: number; pin?: string }): WalletFile {
