@@ -30,7 +30,7 @@ function fastest(values: number[]): number {
   return Math.min(...values);
 }
 
-async function calibrate(runs: number): Promise<{ hostMsPerVerify: number; factor: number }> {
+export async function calibrate(runs: number): Promise<{ hostMsPerVerify: number; factor: number }> {
   const random = seededRandom('xsdev calibration');
   const pair = generateKeyPair(ALG_P256, random);
   const message = random(200);

@@ -64,6 +64,14 @@ serve({
   remove: async () => (session.on.remove(), session.report()),
   network: async (up: boolean) => (await session.on.network(up), session.report()),
   clock: async (unixSeconds: number | null) => (session.on.clock.setWallTime(unixSeconds ?? undefined), session.report()),
+  // the rider walks to the validator at another station (same operator, same rules)
+  gate: (station: number) => {
+    const terminal = session.on.booted?.terminal;
+    const fares = terminal?.fares;
+    if (!terminal || !fares) throw new Error('this terminal has no fare rules (script setup.fares)');
+    terminal.setFares({ rules: fares.rules, station });
+    return session.report();
+  },
   cutPowerInNextWrite: () => (session.on.cutPowerInNextWrite(), session.report()),
   cutPowerAfterPay: () => (session.on.cutPowerAfterPay(), session.report()),
 });

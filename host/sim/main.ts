@@ -156,6 +156,7 @@ async function apply(world: World, e: SimEvent): Promise<SimOutput[]> {
     return [];
   }
   if ('elsewhere' in e) return world.payElsewhere(e.elsewhere, e.amount);
+  if ('gate' in e) return world.gate(e.gate);
   if ('power' in e) {
     if (e.power === 'cut') {
       await world.powerOff();
@@ -206,6 +207,7 @@ function describe(e: SimEvent): string {
   if ('clock' in e) return `clock ${e.clock ?? 'unknown'}${note}`;
   if ('report' in e) return `${e.wallet} reported lost${note}`;
   if ('elsewhere' in e) return `${e.elsewhere} pays ${e.amount} at another terminal${note}`;
+  if ('gate' in e) return `at the gate of station ${e.gate}${note}`;
   return note.trim();
 }
 

@@ -2,7 +2,8 @@
 // checked by a test. Times are milliseconds of simulated time since the start of the run.
 //
 // { "mode": "transit",                         optional: the terminal this script needs (default: --mode)
-//   "setup": { "risk": { "maxTransaction": 10000 }, "journalBlocks": 8 },
+//   "setup": { "risk": { "maxTransaction": 10000 }, "journalBlocks": 8,
+//              "fares": { "rules": { ...fare rules... }, "station": 1 } },
 //                                               optional: a terminal provisioned with these risk settings and
 //                                               journal size (blocks of 4 KiB), in a demo world of its own
 //   "events": [
@@ -16,10 +17,12 @@
 //     { "at": 2000, "clock": "2026-11-23T10:00:00Z" },  the wall clock jumps (null: time unknown)
 //     { "at": 3000, "report": "lost", "wallet": "bob-phone" },  the owner reports a wallet lost to the service
 //     { "at": 3500, "elsewhere": "alice-card", "amount": 1000 },  the wallet pays at another terminal, which uploads
+//     { "at": 3800, "gate": 3 },                transit with setup.fares: the rider walks to the validator at station 3
 //     { "at": 4000, "note": "free text, printed in the output" } ] }
 //
 // Every event may carry "note". Unknown fields are errors, so a typo cannot silently do nothing.
 import { TaplineError } from '../../firmware/base/errors';
+import { FareRulesError, parseFareRules } from '../../firmware/core/fares/rules';
 
 export type SimEvent =
   | { at: number; note?: string; key: string }
@@ -30,6 +33,7 @@ export type SimEvent =
   | { at: number; note?: string; clock: string | null }
   | { at: number; note?: string; report: 'lost'; wallet: string }
   | { at: number; note?: string; elsewhere: string; amount: number }
+  | { at: number; note?: string; gate: number }
   | { at: number; note: string };
 
 export interface SimSetup {
@@ -37,6 +41,8 @@ export interface SimSetup {
   risk?: Record<string, unknown>;
   /** Size of the journal partition in 4 KiB blocks (default 256: 1 MiB). */
   journalBlocks?: number;
+  /** Transit: fare rules (firmware/core/fares/rules.ts), signed with the demo root key, and the gate's station. */
+  fares?: { rules: Record<string, unknown>; station: number };
 }
 
 export interface SimScript {
@@ -50,7 +56,7 @@ export class ScriptError extends TaplineError {
 }
 
 const KEYS = /^[0-9A-D*#C]+$/;
-const KINDS = ['key', 'tap', 'remove', 'network', 'power', 'clock', 'report', 'elsewhere'] as const;
+const KINDS = ['key', 'tap', 'remove', 'network', 'power', 'clock', 'report', 'elsewhere', 'gate'] as const;
 
 /** Parses a script; with `wallets`, a name outside it is refused here, before the terminal boots. */
 export function parseScript(text: string, source = 'script', wallets?: readonly string[]): SimScript {
@@ -70,7 +76,18 @@ export function parseScript(text: string, source = 'script', wallets?: readonly 
   }
   if (setup !== undefined) {
     if (!setup || typeof setup !== 'object') throw new ScriptError(`${source}: "setup" must be an object`);
-    const { risk, journalBlocks, ...other } = setup as SimSetup & Record<string, unknown>;
+    const { risk, journalBlocks, fares, ...other } = setup as SimSetup & Record<string, unknown>;
+    if (fares !== undefined) {
+      if (mode !== 'transit') throw new ScriptError(`${source}: setup.fares needs "mode": "transit"`);
+      const f = fares as { rules?: unknown; station?: unknown };
+      if (!f || typeof f.rules !== 'object' || !Number.isInteger(f.station)) throw new ScriptError(`${source}: setup.fares is { "rules": {...}, "station": N }`);
+      try {
+        parseFareRules(f.rules);
+      } catch (e) {
+        if (e instanceof FareRulesError) throw new ScriptError(`${source}: setup.fares.rules: ${e.message}`);
+        throw e;
+      }
+    }
     if (Object.keys(other).length) throw new ScriptError(`${source}: unknown setup field "${Object.keys(other)[0]}"`);
     if (risk !== undefined && (!risk || typeof risk !== 'object' || Array.isArray(risk))) throw new ScriptError(`${source}: setup.risk must be an object`);
     if (journalBlocks !== undefined && (!Number.isInteger(journalBlocks) || journalBlocks < 4 || journalBlocks > 4096)) {
@@ -123,6 +140,9 @@ export function parseScript(text: string, source = 'script', wallets?: readonly 
         if (typeof e.elsewhere !== 'string' || !Number.isSafeInteger(e.amount) || (e.amount as number) <= 0) {
           throw new ScriptError(`${where}: "elsewhere" names a wallet and needs a positive "amount" in minor units`);
         }
+        break;
+      case 'gate':
+        if (!Number.isInteger(e.gate) || (e.gate as number) < 0 || (e.gate as number) > 65535) throw new ScriptError(`${where}: "gate" is a station number`);
         break;
       case 'report':
         if (e.report !== 'lost' || typeof e.wallet !== 'string') {

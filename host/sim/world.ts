@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { openSerial } from './serial-port';
 import type { NodeSerial } from './hw/serial-node';
 import type { SimSetup } from './script';
+import { encodeUpdate, UPDATE_FARE_RULES } from '../../firmware/core/uplink/updates';
 import { SimDevice, type HostBridge, type SimBootOptions, type SimOutput } from './device';
 import { TransportError, type HttpResponse } from '../../firmware/core/uplink/transport';
 
@@ -128,6 +129,14 @@ export class World {
       if (m === 'transit') args.push('--fare', '200');
       if (id === 'SIM-TILL-1') args.push('--category', TILL_PLACE.category, '--region', TILL_PLACE.region);
       await run(args, say);
+      const fares = options.setup?.fares;
+      if (m === 'transit' && fares) {
+        // the operator signs its fare rules with the root key (update kind 6) for the gate's merchant id
+        const root = new Keystore(keys).root();
+        const signed = encodeUpdate({ kind: UPDATE_FARE_RULES, version: 1, operatorId: merchant, rules: fares.rules }, root.alg, root.secretKey);
+        const p = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+        writeFileSync(path, JSON.stringify({ ...p, station: fares.station, fareRules: toHex(signed) }, null, 2) + '\n');
+      }
     }
     const terminalFile = join(dir, `terminal-${mode}.json`);
     const terminalText = readFileSync(terminalFile, 'utf8');
@@ -230,6 +239,11 @@ export class World {
   network(up: boolean): Promise<SimOutput[]> {
     this.networkUp = up;
     return this.#call('network', up);
+  }
+
+  /** Transit with fare rules: the validator now stands at `station`. */
+  gate(station: number): Promise<SimOutput[]> {
+    return this.#call('gate', station);
   }
 
   setClock(unixSeconds: number | undefined): Promise<SimOutput[]> {

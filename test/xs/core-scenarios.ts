@@ -70,6 +70,8 @@ export interface WorldOptions {
   place?: { category: number; region: number };
   /** Transit: fare rules and the validator's station (test/xs/fares-scenarios.ts). */
   fares?: TransitFares;
+  /** Where the terminal's challenges come from (default: the world's seeded random). */
+  challenges?: RandomBytes;
 }
 
 export interface WalletSpec {
@@ -119,7 +121,7 @@ export class World {
       risk: this.risk,
       journal: this.journal,
       clock: this.clock,
-      random: this.random,
+      random: o.challenges ?? this.random,
       verifyBeforeOpen: o.verifyBeforeOpen,
       place: o.place,
       ...(o.fares ? { fares: o.fares } : {}),

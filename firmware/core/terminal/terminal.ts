@@ -16,6 +16,7 @@ import { present } from '../../base/assert';
 import type { MerchantPlace } from '../protocol/purpose';
 import type { TransitFares } from './fare-tap';
 import type { FareDecision } from '../fares/engine';
+import { TAP_OFF, TAP_ON } from '../protocol/transit-log';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -154,6 +155,10 @@ export class Terminal {
     this.#timeouts = { ...DEFAULT_TIMEOUTS, resultMs, ...options.timeouts };
     this.#nextSeq = options.nextSeq ?? options.risk.lastTerminalSeq + 1;
     this.inDoubt = options.inDoubt ?? new InDoubt();
+  }
+
+  get fares(): TransitFares | undefined {
+    return this.#o.fares;
   }
 
   /** New fare rules (a signed update took effect): the next tap is priced by them. */
@@ -412,6 +417,7 @@ export class Terminal {
     if (result.kind === 'approved') {
       if (result.pending) this.#pending.push(result.pending);
       this.#log('info', 'tap', `approved ${result.amount} seq ${result.terminalSeq}${result.deferred ? ' (deferred)' : ''}`);
+      if (result.fare) this.#log('info', 'fares', fareText(result.fare, this.#o.fares?.station ?? 0));
       out.push(
         {
           type: 'outcome', approved: true, amount: result.amount, terminalSeq: result.terminalSeq, journalSeq: result.journalSeq, walletId: result.walletId, deferred: result.deferred,
@@ -488,4 +494,13 @@ export class Terminal {
     out.push({ type: 'display', screen: { kind: 'idle' } }, { type: 'led', color: 'off' }, { type: 'nfc', poll: false });
     return out;
   }
+}
+
+/** One log line on how a fare was made, for the console and the simulator. */
+function fareText(f: FareDecision, station: number): string {
+  const how = [f.transfer ? 'transfer' : '', f.capped ? 'capped' : ''].filter((x) => x !== '').join(', ');
+  const tail = how ? ` (${how})` : '';
+  if (f.kind === TAP_OFF) return `tap-off at station ${station}: journey fare ${f.fare}, refund ${f.refund}${tail}`;
+  if (f.kind === TAP_ON) return `tap-on at station ${station}: charged ${f.amount}, the most a journey from here costs${tail}`;
+  return `ride at station ${station}: ${f.amount}${tail}`;
 }
