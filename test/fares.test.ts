@@ -5,13 +5,14 @@ import { FARE_SCENARIOS, FLAT_RULES, PEAK_RULES, ZONE_RULES } from './xs/fares-s
 import { p256 } from '@noble/curves/nist.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fromHex, toHex } from '../firmware/base/bytes';
-import { decodeReceipt } from '../firmware/core/protocol/receipt';
+import { decodeReceipt, encodeReceipt } from '../firmware/core/protocol/receipt';
+import { checkFare, operatorBooks } from '../host/settlement/fares';
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { transitLogDigest } from '../firmware/core/protocol/transit-log';
 import { makeTransitVector } from '../host/wallet/transit-vectors';
 import { formatWalletFile, parseWalletFile, walletFileOf, walletFileWithState, WalletFileError } from '../host/cli/wallet-file';
 import { WalletEmulator } from '../host/wallet/emulator';
-import { World } from './xs/core-scenarios';
+import { NOW, World } from './xs/core-scenarios';
 import { Journal } from '../firmware/core/journal/journal';
 import { UPDATE_RECORD_TYPES, UpdateStore } from '../firmware/core/uplink/store';
 import { encodeUpdate, UPDATE_FARE_RULES, UpdateError } from '../firmware/core/uplink/updates';
@@ -147,5 +148,34 @@ describe('transit fares: the wallet keeps its log across a power loss', () => {
     expect(reloaded.transitLog).to.deep.equal(card.transitLog);
     expect([reloaded.balance, reloaded.counter, reloaded.transitLog[0]?.kind]).to.deep.equal([100_00 - 400, 1, 2]);
     expect(() => parseWalletFile(formatWalletFile({ ...saved, transitLog: saved.transitLog!.slice(0, -2) }))).to.throw(WalletFileError, /transitLog/);
+  });
+});
+
+describe('transit fares: the settlement service prices each receipt again (host/settlement/fares.ts)', () => {
+  it('books the net fares to the operator and finds a validator that charged beyond the rules', async () => {
+    const rules = parseFareRules(ZONE_RULES);
+    const w = new World({ mode: 'transit', fares: { rules, station: 1 } });
+    const card = w.wallet({ balance: 100_00 });
+    await w.send({ type: 'card', link: card });
+    w.clock.advance(25 * 60_000);
+    await w.send({ type: 'tick' });
+    w.terminal.setFares({ rules, station: 3 });
+    await w.send({ type: 'card', link: card });
+    // a validator with stale rules (no refunds at all) prices the next journey
+    w.clock.advance(60 * 60_000);
+    await w.send({ type: 'tick' });
+    w.terminal.setFares({ rules: parseFareRules({ ...ZONE_RULES, fare: { ...ZONE_RULES.fare, table: [[500, 500, 500], [500, 500, 500], [500, 500, 500]] } }), station: 1 });
+    await w.send({ type: 'card', link: card });
+    const receipts = w.journal.records.map((r) => r.payload);
+    const books = operatorBooks(receipts, rules, [w.issuer.key], NOW);
+    expect([books.taps, books.charged, books.refunded, books.net]).to.deep.equal([3, 900, 100, 800]);
+    expect(books.findings).to.have.length(1);
+    expect(books.findings[0]).to.deep.include({ terminalSeq: 3, charged: 500, expectedCharge: 400 });
+    // a receipt whose kept log is not the one the wallet signed
+    const tampered = decodeReceipt(receipts[1]!);
+    const log = tampered.transitLog!.slice();
+    log[log.length - 1]! ^= 1;
+    const changed = checkFare(encodeReceipt({ ...tampered, transitLog: log }), rules, [w.issuer.key], NOW);
+    expect(changed?.finding?.reason).to.match(/another log/);
   });
 });

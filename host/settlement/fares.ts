@@ -1,0 +1,84 @@
+// The settlement service's fare check: each transit receipt priced again from the operator's fare
+// rules and the wallet's transit log the receipt keeps (signed with the payment: its digest is in the
+// request), with the same pure engine the validator runs (firmware/core/fares/engine.ts). A receipt
+// charged or refunded otherwise is a finding; the rest is booked to the operator as its net fares.
+import { verifyReceipt } from '../../firmware/core/crypto/receipt';
+import type { IssuerKey } from '../../firmware/core/crypto/keyring';
+import { computeFare, FareError } from '../../firmware/core/fares/engine';
+import type { FareRules } from '../../firmware/core/fares/rules';
+import { decodeReceipt } from '../../firmware/core/protocol/receipt';
+import { decodeTransitLog, transitLogDigest } from '../../firmware/core/protocol/transit-log';
+import { TlvError } from '../../firmware/core/protocol/tlv';
+import { equalBytes } from '../../firmware/base/bytes';
+
+export interface FareFinding {
+  terminalSeq: number;
+  walletId: string;
+  /** What the validator did and what the rules say, in minor units. */
+  charged: number;
+  refunded: number;
+  expectedCharge: number;
+  expectedRefund: number;
+  reason: string;
+}
+
+export interface OperatorBooks {
+  operatorId: string;
+  /** Receipts priced by these rules. */
+  taps: number;
+  charged: number;
+  refunded: number;
+  /** What the operator is owed for its rides: charged less refunded. */
+  net: number;
+  findings: FareFinding[];
+}
+
+export interface FareCheck {
+  charged: number;
+  refunded: number;
+  /** Present when the validator charged otherwise than the rules. */
+  finding?: FareFinding;
+}
+
+/** One receipt's fare against the rules; undefined for a receipt that is not a transit tap of this operator (or does not verify). */
+export function checkFare(bytes: Uint8Array, rules: FareRules, issuerKeys: IssuerKey[], now: number): FareCheck | undefined {
+  const receipt = decodeReceipt(bytes);
+  const check = verifyReceipt(receipt, issuerKeys, now);
+  if (!check.ok) return undefined;
+  const { request, certificate } = check;
+  const tap = request.transit;
+  if (!tap || !receipt.transitLog || request.merchantId !== rules.operatorId) return undefined;
+  const base = { terminalSeq: receipt.terminalSeq, walletId: certificate.walletId, charged: request.amount, refunded: tap.refund };
+  const found = (f: Omit<FareFinding, keyof typeof base>): FareCheck => ({ charged: base.charged, refunded: base.refunded, finding: { ...base, ...f } });
+  if (!equalBytes(transitLogDigest(receipt.transitLog), tap.logDigest)) {
+    return found({ expectedCharge: 0, expectedRefund: 0, reason: 'the receipt keeps another log than the one the wallet signed' });
+  }
+  let expected;
+  try {
+    expected = computeFare({
+      rules, log: decodeTransitLog(receipt.transitLog), station: tap.station, time: request.terminalTime, walletClass: certificate.walletClass,
+      ...(certificate.concession !== undefined ? { concession: certificate.concession } : {}),
+      ...(certificate.concessionUntil !== undefined ? { concessionUntil: certificate.concessionUntil } : {}),
+    });
+  } catch (e) {
+    if (!(e instanceof FareError || e instanceof TlvError)) throw e;
+    return found({ expectedCharge: 0, expectedRefund: 0, reason: e.message });
+  }
+  if (expected.amount === request.amount && expected.refund === tap.refund && expected.kind === tap.kind) return { charged: base.charged, refunded: base.refunded };
+  return found({ expectedCharge: expected.amount, expectedRefund: expected.refund, reason: `the rules price this tap ${expected.amount} (refund ${expected.refund}), the validator charged ${request.amount} (refund ${tap.refund})` });
+}
+
+/** An operator's books over its receipts (the settled ones), with the fare findings. */
+export function operatorBooks(receipts: Uint8Array[], rules: FareRules, issuerKeys: IssuerKey[], now: number): OperatorBooks {
+  const books: OperatorBooks = { operatorId: rules.operatorId, taps: 0, charged: 0, refunded: 0, net: 0, findings: [] };
+  for (const bytes of receipts) {
+    const c = checkFare(bytes, rules, issuerKeys, now);
+    if (!c) continue;
+    books.taps++;
+    books.charged += c.charged;
+    books.refunded += c.refunded;
+    if (c.finding) books.findings.push(c.finding);
+  }
+  books.net = books.charged - books.refunded;
+  return books;
+}
