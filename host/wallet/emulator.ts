@@ -252,7 +252,9 @@ export class WalletEmulator implements CardLink {
     else balanceAfter = this.#balance -= request.amount;
     this.#offline.paid(request.amount);
     if (request.transit) {
+      // a tap-off's refund goes back to the free money
       this.#balance += request.transit.refund;
+      if (!bound) balanceAfter = this.#balance;
       this.#transit.add(request.transit, request.amount, request.terminalTime, this.#counter);
     }
     this.#pinVerified = false;
