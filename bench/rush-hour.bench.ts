@@ -14,22 +14,11 @@
 import type { Report } from './main';
 import { XSScenario } from '../host/xs/scenario';
 import { calibrate, ESP32S3_P256_VERIFY_MS } from './xsdev.bench';
+import { prng } from '../host/sim/hw/prng';
 
 const RIDERS_PER_MINUTE = 45;
 const RESULT_MS = 800;
 const IDENTITIES = 48;
-
-/** A repeatable uniform random in [0, 1) (mulberry32). */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function percentile(values: number[], p: number): number {
   const s = [...values].sort((x, y) => x - y);
@@ -42,7 +31,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
   const xs = await XSScenario.load('test/xs/rush-hour.guest.ts');
   try {
     await xs.call('setup', { identities: IDENTITIES });
-    const next = uniform(45);
+    const next = prng(45);
     const arrivals: number[] = [];
     for (let t = 0; ; ) {
       t += (-Math.log(1 - next()) * 60_000) / RIDERS_PER_MINUTE;
