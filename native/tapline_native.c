@@ -176,3 +176,20 @@ void xs_tapline_crc32(xsMachine *the)
 		c = table[(c ^ bytes[i]) & 0xFF] ^ (c >> 8);
 	xsmcSetNumber(xsResult, (double)(c ^ 0xFFFFFFFF));
 }
+
+/*
+ * restart(): the chip restarts at once (esp_restart: the same reset as the watchdog's, RAM lost, the
+ * NVS and flash kept). The device app calls it after a bug, once the boot record is written
+ * (firmware/app/restart.ts). A host has no chip to restart: there it throws.
+ */
+#if ESP32
+#include "esp_system.h"
+#endif
+void xs_tapline_restart(xsMachine *the)
+{
+#if ESP32
+	esp_restart();
+#else
+	xsUnknownError("restart: no chip to restart on this host");
+#endif
+}

@@ -129,4 +129,15 @@ declare module 'tapline-native' {
   export const ed25519Verify: Native['ed25519Verify'];
   export const sha256: Native['sha256'];
   export const crc32: Native['crc32'];
+  export function restart(): void;
+}
+
+// Moddable's Preference module (modules/files/preference): NVS on the ESP32.
+declare module 'preference' {
+  const Preference: {
+    get(domain: string, key: string): boolean | number | string | ArrayBuffer | undefined;
+    set(domain: string, key: string, value: boolean | number | string | ArrayBuffer): void;
+    delete(domain: string, key: string): void;
+  };
+  export { Preference as default };
 }

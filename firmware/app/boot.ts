@@ -2,7 +2,7 @@
 // passes Moddable's parts) and under test with simulated hardware: load the provisioning file, recover
 // the journal and rebuild the risk state from it, bring the PN532 up with retries, self-test, show
 // status. Each step logs a line a firmware engineer can read on the serial console.
-import { TaplineError } from '../base/errors';
+import { rethrowIfProgrammerError, TaplineError } from '../base/errors';
 import type { Clock, Log, RandomBytes } from '../base/platform';
 import { equalBytes, fromHex, utf8Encode, xorByte } from '../base/bytes';
 import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
@@ -108,6 +108,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   try {
     provisioning = parseProvisioning(o.provisioningText());
   } catch (e) {
+    rethrowIfProgrammerError(e);
     log('error', 'boot', `no usable provisioning: ${errorText(e)}`);
     show(['NOT PROVISIONED', 'see serial log']);
     throw new BootError('config', errorText(e));
@@ -122,6 +123,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   try {
     recovery = journal.open();
   } catch (e) {
+    rethrowIfProgrammerError(e);
     log('error', 'journal', `cannot open the journal: ${errorText(e)}`);
     show(['JOURNAL FAULT', 'see serial log']);
     throw new BootError('journal', errorText(e));
@@ -159,6 +161,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     try {
       terminal.restoreClock(clock.payload);
     } catch (e) {
+      rethrowIfProgrammerError(e);
       log('warn', 'time', `clock state ${clock.seq} unreadable (${errorText(e)}); the checkpoint's and the receipts' times stand`);
     }
   }
@@ -218,6 +221,7 @@ async function bringUpReader(o: BootOptions): Promise<{ reader?: NfcReader; firm
       const firmware = await reader.begin();
       return { reader, firmware };
     } catch (e) {
+      rethrowIfProgrammerError(e);
       fault = errorText(e);
       o.log('warn', 'pn532', `attempt ${attempt}/${attempts} failed: ${fault}`);
       try {

@@ -8,10 +8,11 @@ import { Request } from 'http';
 import flash from 'embedded:storage/flash';
 import device from 'embedded:provider/builtin';
 import config from 'mc/config';
+import Preference from 'preference';
 import {
   boot, BootError, checkJournalPartition, DeviceSink, Display, JOURNAL_PARTITION, ModdableHttpTransport, openFeedback, openKeypad,
   Online, openReader, PartitionAdapter, PIN_MAP, PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard,
-  TicksClock, WifiLink, nativeHashes, nativeVerify,
+  TicksClock, WifiLink, nativeHashes, nativeVerify, countBoot, bootFinished, restartOnBug, causeOf, isProgrammerError, PreferenceBootRecords,
 } from './bundle';
 import * as native from 'tapline-native';
 
@@ -25,7 +26,19 @@ function log(level: Level, tag: string, message: string): void {
   print(`[${level}] ${tag}: ${message}\n`);
 }
 
+// The boot record in NVS: boots and restarts after a bug, read and logged first thing at boot.
+const bootRecords = new PreferenceBootRecords(Preference);
+
+let bootDone = false;
+
+/** A bug (firmware/app/restart.ts) is logged, counted, then the chip restarts; anything else is logged. */
+function fail(tag: string, e: unknown): void {
+  if (!isProgrammerError(e)) log('error', tag, causeOf(e));
+  else restartOnBug(e, { store: bootRecords, restart: () => native.restart(), log, phase: bootDone ? 'run' : 'boot' });
+}
+
 async function main(): Promise<void> {
+  countBoot(bootRecords, log);
   const boardName = typeof config.board === 'string' ? config.board : 'esp32-devkitc';
   const board = selectBoard(PIN_MAP, boardName);
   log('info', 'boot', `board ${boardName}: ${board.title}; reader on ${board.pn532.transport}`);
@@ -66,10 +79,12 @@ async function main(): Promise<void> {
     show: (screen) => sink.display(screen),
   });
   provisionPartition.close();
+  bootFinished(bootRecords);
+  bootDone = true;
 
   const p = booted.provisioning;
   const transport = new ModdableHttpTransport({ baseUrl: p.settlementUrl, Request: Request as never, setTimer, clearTimer });
-  const online = new Online({ booted, transport, clock, random, log });
+  const online = new Online({ booted, transport, clock, random, log, onBug: (e) => fail('uplink', e) });
   const runner = new Runner({ terminal: booted.terminal, reader: booted.reader, sink, keypad, online, log });
   runner.start();
   if (p.wifi) {
@@ -80,7 +95,9 @@ async function main(): Promise<void> {
       setTimer,
       clearTimer,
       log,
-      onChange: (up) => void runner.network(up),
+      onChange: (up) => {
+        runner.network(up).catch((e: unknown) => fail('wifi', e));
+      },
     });
     wifi.start();
   } else {
@@ -93,7 +110,8 @@ async function main(): Promise<void> {
     runner.step().then(
       () => Timer.set(loop, LOOP_MS),
       (e: unknown) => {
-        log('error', 'loop', String(e));
+        // the runner logs operating errors itself: what reaches here is a bug, and the chip restarts
+        fail('loop', e);
         Timer.set(loop, LOOP_MS);
       },
     );
@@ -105,7 +123,8 @@ async function main(): Promise<void> {
 // does nothing else, so the manifests can preload it with the bundle.
 export default function start(): void {
   main().catch((e: unknown) => {
-    const step = e instanceof BootError ? e.step : 'boot';
-    log('error', step, `halted: ${e instanceof Error ? e.message : String(e)}`);
+    // a BootError halts with its step named; a bug restarts, unless boot meets it every time
+    if (e instanceof BootError) log('error', e.step, `halted: ${e.message}`);
+    else fail('boot', e);
   });
 }

@@ -12,6 +12,7 @@ import type { Booted } from './boot';
 import { FIRMWARE_VERSION } from './version';
 import { faresAt } from './fares';
 import { parseFareRules } from '../core/fares/rules';
+import { isProgrammerError, rethrowIfProgrammerError } from '../base/errors';
 
 export interface OnlineOptions {
   booted: Booted;
@@ -19,6 +20,8 @@ export interface OnlineOptions {
   clock: Clock & { setWallTime?: (seconds: number) => void };
   random: RandomBytes;
   log: Log;
+  /** A bug in the background upload: the device app restarts (firmware/app/restart.ts). */
+  onBug?: (e: unknown) => void;
 }
 
 export class Online {
@@ -65,6 +68,7 @@ export class Online {
           o.clock.setWallTime?.(seconds);
           log('info', 'time', `service time ${isoTime(seconds)}`);
         } catch (e) {
+          rethrowIfProgrammerError(e);
           log('error', 'time', `service time ${isoTime(seconds)} refused: ${e instanceof Error ? e.message : String(e)}`);
         }
       },
@@ -104,6 +108,7 @@ export class Online {
       });
       this.#o.log('info', 'risk', `deny list version ${version}: ${ids.length} wallets`);
     } catch (e) {
+      rethrowIfProgrammerError(e);
       this.#o.log('error', 'risk', `deny list version ${version} not applied: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
@@ -130,6 +135,7 @@ export class Online {
       try {
         journal.checkpoint();
       } catch (e) {
+        rethrowIfProgrammerError(e);
         this.#o.log('warn', 'risk', `checkpoint after settlement not written: ${e instanceof Error ? e.message : String(e)}`);
       }
       this.#o.log('info', 'risk', `all receipts up to ${acked} acknowledged: offline totals reset`);
@@ -137,7 +143,10 @@ export class Online {
   }
 
   #run(work: Promise<void>): void {
-    work.catch((e: unknown) => this.#o.log('error', 'uplink', e instanceof Error ? `${e.name}: ${e.message}` : String(e)));
+    work.catch((e: unknown) => {
+      if (isProgrammerError(e) && this.#o.onBug) this.#o.onBug(e);
+      else this.#o.log('error', 'uplink', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    });
   }
 }
 

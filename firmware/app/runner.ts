@@ -6,6 +6,7 @@
 // its ready status, so the keypad is scanned every step, with or without a card search.
 import type { Log } from '../base/platform';
 import { toHex } from '../base/bytes';
+import { rethrowIfProgrammerError } from '../base/errors';
 import type { Effect, Key, Screen, Terminal, TerminalEvent } from '../core/terminal/terminal';
 import type { Activation, CardSearch, NfcReader } from '../../drivers/pn532/reader';
 
@@ -137,6 +138,8 @@ export class Runner {
       }
     } catch (e) {
       this.#search = undefined;
+      // a bug goes on to the caller, which restarts the device (firmware/app/restart.ts)
+      rethrowIfProgrammerError(e);
       this.#o.log('error', 'loop', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
     } finally {
       this.#busy = false;

@@ -11,6 +11,7 @@ import { InDoubt } from '../core/terminal/in-doubt';
 import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
 import { decodeFields, required, encodeTlv, type FieldRule } from '../core/protocol/tlv';
 import { RECORD_DENY_LIST, UPDATE_RECORD_TYPES } from '../core/uplink/store';
+import { rethrowIfProgrammerError } from '../base/errors';
 
 /** Journal record type of the terminal's state checkpoint: risk state and open intents (the latest one counts). */
 export const RECORD_RISK_STATE = 2;
@@ -68,6 +69,7 @@ export class TerminalStore {
       ({ risk: this.risk, inDoubt: this.inDoubt } = decodeState(checkpoint.payload, this.#riskOptions));
       this.replayFrom = checkpoint.seq;
     } catch (e) {
+      rethrowIfProgrammerError(e);
       this.#log('warn', 'risk', `checkpoint ${checkpoint.seq} unreadable (${errorText(e)}); rebuilding from the journal`);
     }
   }
@@ -97,6 +99,7 @@ export class TerminalStore {
         terminal.restore(decodeReceipt(r.payload), { afterCheckpoint: this.replayFrom > 0, offline: r.seq > acked });
         restored++;
       } catch (e) {
+        rethrowIfProgrammerError(e);
         unreadable++;
         this.#log('error', 'journal', `record ${r.seq} (type ${r.type}) does not restore: ${errorText(e)}`);
       }

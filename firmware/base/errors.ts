@@ -20,3 +20,8 @@ export class AssertionError extends Error {
 export function isProgrammerError(e: unknown): boolean {
   return e instanceof AssertionError || e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError;
 }
+
+/** For a catch that turns operating errors into a decline or a retry: a bug goes on up untouched. */
+export function rethrowIfProgrammerError(e: unknown): void {
+  if (isProgrammerError(e)) throw e;
+}

@@ -37,3 +37,25 @@ export class JournalFullError extends TaplineError {
     super(message);
   }
 }
+
+/**
+ * What the device keeps across a restart (NVS on the device, a plain object on a host): how often it
+ * booted, how often a bug restarted it, and the last bug's cause. Written before the restart it counts.
+ */
+export interface BootRecord {
+  boots: number;
+  bugRestarts: number;
+  /** Bug restarts in a row that came before boot finished: a bug that boot hits every time. */
+  bootBugStreak: number;
+  /** The last bug, `Name: message`, empty before the first. */
+  lastCause: string;
+}
+
+export interface BootRecordStore {
+  /** The record last saved; undefined on a device that never saved one. */
+  load(): BootRecord | undefined;
+  save(record: BootRecord): void;
+}
+
+/** Restarts the device at once (esp_restart on the ESP32); on a host, whatever models a restart there. */
+export type Restart = (cause: string) => void;

@@ -15,6 +15,8 @@ import type { Effect } from '../../firmware/core/terminal/terminal';
 import { boot, type Booted } from '../../firmware/app/boot';
 import { Runner, type EffectSink } from '../../firmware/app/runner';
 import { Online } from '../../firmware/app/online';
+import { bootFinished, countBoot, MemoryBootRecordStore, restartOnBug } from '../../firmware/app/restart';
+import type { BootRecordStore } from '../../firmware/base/ports';
 import { DeviceSink, Display, openFeedback, openKeypad, openReader } from '../../firmware/app/hardware';
 import { selectBoard, type BoardPins, type PinMap } from '../../firmware/app/pins';
 import pinMap from '../../hardware/pins.json';
@@ -42,6 +44,8 @@ export interface HostBridge {
   /** Bench mode: real time, since a real chip answers in real milliseconds. */
   now?(): number;
   sleep?(ms: number): void;
+  /** The boot record, kept across restarts as the device's NVS would (default: this device's own). */
+  bootRecords?: BootRecordStore;
 }
 
 /** Real time through the bridge: the engine blocks in sleep() while the host's clock runs. */
@@ -91,7 +95,9 @@ export type SimOutput =
   | { type: 'verified'; terminalSeq: number; ok: boolean; reason?: string }
   | { type: 'recovered'; terminalSeq: number; amount: number; walletId: string; outcome: 'recovered' | 'released' | 'unresolved' }
   | { type: 'log'; level: LogLevel; tag: string; message: string }
-  | { type: 'power'; state: 'lost' };
+  | { type: 'power'; state: 'lost' }
+  /** A bug restarted the device (firmware/app/restart.ts); it booted again on the same flash. */
+  | { type: 'power'; state: 'restart'; cause: string };
 
 export interface SimBootOptions {
   provisioningText: string;
@@ -167,6 +173,7 @@ export class SimDevice {
   readonly #log: Log;
   #booted: Booted | undefined;
   #runner: Runner | undefined;
+  readonly bootRecords: BootRecordStore;
   #powered = true;
   #cutAt: number | undefined;
   #cutAfterPay = false;
@@ -174,6 +181,7 @@ export class SimDevice {
   constructor(bridge: HostBridge, options: SimBootOptions) {
     this.#bridge = bridge;
     this.#options = options;
+    this.bootRecords = bridge.bootRecords ?? new MemoryBootRecordStore();
     const board = selectBoard(pinMap as PinMap, options.board ?? 'esp32-devkitc');
     const bench = options.reader === 'host-uart';
     // a real reader is wired to the terminal's UART (HSU)
@@ -195,8 +203,23 @@ export class SimDevice {
     return this.#booted;
   }
 
-  /** Boots as firmware/app/main.ts does, with the simulated board's IO classes in place of `device.io`. */
+  /**
+   * Boots as firmware/app/main.ts does, with the simulated board's IO classes in place of `device.io`;
+   * a bug during boot restarts it as on the device, until boot has met the bug too often in a row.
+   */
   async start(): Promise<void> {
+    countBoot(this.bootRecords, this.#log);
+    try {
+      await this.#start();
+    } catch (e) {
+      if (this.#bug(e, 'boot') === 'restarted') return this.start();
+      this.#powered = false;
+      return;
+    }
+    bootFinished(this.bootRecords);
+  }
+
+  async #start(): Promise<void> {
     const board = this.#board;
     const clock = this.clock;
     const log = this.#log;
@@ -228,7 +251,7 @@ export class SimDevice {
       openReader: () => openReader(board, io, clock, log),
       show: (screen) => sink.display(screen),
     });
-    const online = new Online({ booted: this.#booted, transport: new BridgedHttp(this.#bridge), clock, random, log });
+    const online = new Online({ booted: this.#booted, transport: new BridgedHttp(this.#bridge), clock, random, log, onBug: (e) => this.#uplinkBug(e) });
     this.#runner = new Runner({
       terminal: this.#booted.terminal,
       reader: this.#booted.reader,
@@ -247,7 +270,13 @@ export class SimDevice {
     while (this.#powered && this.#runner && this.clock.now() < end) {
       if (this.clock.advance) this.clock.advance(STEP_MS);
       else await this.clock.sleep(STEP_MS);
-      await this.#runner.step();
+      try {
+        await this.#runner.step();
+      } catch (e) {
+        // only a bug leaves the runner's step: the device restarts and boots again on the same flash
+        if (this.#bug(e, 'run') === 'restarted') await this.start();
+        else this.#powered = false;
+      }
       if (this.#cutAt !== undefined) return this.#powerLost(this.#cutAt);
     }
   }
@@ -313,6 +342,22 @@ export class SimDevice {
     this.#powered = false;
     this.output.splice(cutAt);
     this.output.push({ type: 'power', state: 'lost' });
+  }
+
+  /** A bug in the background upload restarts the device too, at once as on the device. */
+  #uplinkBug(e: unknown): void {
+    if (this.#bug(e, 'run') === 'restarted') void this.start();
+    else this.#powered = false;
+  }
+
+  /** firmware/app/restart.ts with the simulator's restart: noted in the output; the caller boots again. */
+  #bug(e: unknown, phase: 'boot' | 'run'): 'restarted' | 'halted' {
+    return restartOnBug(e, {
+      store: this.bootRecords,
+      log: this.#log,
+      phase,
+      restart: (cause) => this.output.push({ type: 'power', state: 'restart', cause }),
+    });
   }
 
   #observe(e: Effect): void {

@@ -4,6 +4,7 @@ import { concatBytes, fromHex, utf8Decode, utf8Encode } from '../../firmware/bas
 import { TransportError } from '../../firmware/core/uplink/transport';
 import { serve } from '../xs/guest';
 import { SimDevice, type HostBridge, type SimBootOptions } from './device';
+import { MemoryBootRecordStore } from '../../firmware/app/restart';
 
 declare function issueCommand(message: ArrayBuffer): ArrayBuffer;
 
@@ -19,6 +20,8 @@ function callHost(header: Record<string, unknown>, payload: Uint8Array = new Uin
 }
 
 const bridge: HostBridge = {
+  // the engine outlives every boot of the terminal, as the ESP32's NVS outlives a restart
+  bootRecords: new MemoryBootRecordStore(),
   flashImage: () => callHost({ op: 'flash-image' }).payload,
   apdu: (wallet, apdu) => callHost({ op: 'apdu', wallet }, apdu).payload,
   flashChanged: (offset, bytes) => void callHost({ op: 'flash', offset }, bytes),

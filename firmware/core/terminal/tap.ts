@@ -47,6 +47,7 @@ import { decline, DeclineError, type Decline } from '../../base/reasons';
 import { present } from '../../base/assert';
 import { checkFollowsLog, priceTap, type PricedTap, type TransitFares } from './fare-tap';
 import type { FareDecision } from '../fares/engine';
+import { rethrowIfProgrammerError } from '../../base/errors';
 
 export interface TapContext {
   mode: Mode;
@@ -250,6 +251,7 @@ export class Tap {
     try {
       journalSeq = await this.#ctx.journal.append(RECORD_RECEIPT, receipt);
     } catch (e) {
+      rethrowIfProgrammerError(e);
       if (e instanceof JournalFullError) throw new DeclineError('journalFull');
       throw new DeclineError('storageError', e instanceof Error ? e.message : String(e));
     }
@@ -283,6 +285,7 @@ export class Tap {
     try {
       await this.#ctx.journal.append(RECORD_INTENT, encodeIntent(intent));
     } catch (e) {
+      rethrowIfProgrammerError(e);
       if (e instanceof JournalFullError) throw new DeclineError('journalFull');
       throw new DeclineError('storageError', e instanceof Error ? e.message : String(e));
     }
@@ -307,6 +310,7 @@ export class Tap {
       this.#ctx.inDoubt.closed(terminalSeq);
       return seq;
     } catch (e) {
+      rethrowIfProgrammerError(e);
       // The intent stays open: harmless, it is resolved at the next contact or by the service.
       this.#ctx.log('warn', 'tap', `release of ${terminalSeq} not journaled: ${e instanceof Error ? e.message : String(e)}`);
       return undefined;
@@ -352,6 +356,7 @@ export class Tap {
         if (!verifier.isVerified(cert)) verifier.verifySignature(cert, key);
         verifier.checkPayment(cert, intent.request, response);
       } catch (e) {
+        rethrowIfProgrammerError(e);
         log('warn', 'tap', `in-doubt ${intent.terminalSeq}: recalled response does not verify (${e instanceof Error ? e.message : String(e)}); left to the service`);
         this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
         continue;
@@ -395,7 +400,7 @@ export class Tap {
     return decodeResponse(rapdu);
   }
 
-  /** Turns every failure into a decline with its reason: a tap never throws. */
+  /** Turns every operating error into a decline with its reason; only a bug goes on up. */
   async #guard(step: () => Promise<TapResult>): Promise<TapResult> {
     try {
       return await step();
@@ -431,7 +436,9 @@ function expectOk(r: ResponseApdu, what: string): void {
   if (r.sw !== SW_OK) throw new DeclineError('cardError', `${what} answered ${r.sw.toString(16)}`);
 }
 
+/** The decline an operating error means; a programmer error is rethrown (it restarts the device). */
 function toDecline(e: unknown): Decline {
+  rethrowIfProgrammerError(e);
   if (e instanceof DeclineError) return e.decline;
   if (e instanceof CardLostError) return decline('cardLost', e.message);
   if (e instanceof TlvError || e instanceof ApduError) return decline('protocol', e.message);

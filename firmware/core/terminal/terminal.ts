@@ -17,6 +17,7 @@ import type { MerchantPlace } from '../protocol/purpose';
 import type { TransitFares } from './fare-tap';
 import type { FareDecision } from '../fares/engine';
 import { TAP_OFF, TAP_ON } from '../protocol/transit-log';
+import { isProgrammerError, rethrowIfProgrammerError } from '../../base/errors';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -142,6 +143,8 @@ export class Terminal {
   #closeOnKey = false;
   readonly inDoubt: InDoubt;
   #queue: Promise<unknown> = Promise.resolve();
+  /** The first bug an event met: every later event is refused with it. */
+  #bug: unknown;
 
   constructor(options: TerminalOptions) {
     if (options.mode === 'transit' && !(options.fare !== undefined && Number.isSafeInteger(options.fare) && options.fare > 0)) {
@@ -193,10 +196,19 @@ export class Terminal {
     return this.#toIdle([]);
   }
 
-  /** Handles one event; events are processed one after another in arrival order. */
+  /**
+   * Handles one event; events are processed one after another in arrival order. An operating error
+   * rejects its own event only. A bug (isProgrammerError) rejects its event and every later one: the
+   * state machine's state can no longer be trusted, and the main loop restarts the device.
+   */
   handle(event: TerminalEvent): Promise<Effect[]> {
-    const run = this.#queue.then(() => this.#handle(event));
-    this.#queue = run.catch(() => undefined);
+    const run = this.#queue.then(() => {
+      if (this.#bug !== undefined) throw this.#bug;
+      return this.#handle(event);
+    });
+    this.#queue = run.catch((e: unknown) => {
+      if (isProgrammerError(e)) this.#bug = e;
+    });
     return run;
   }
 
@@ -213,7 +225,8 @@ export class Terminal {
         // Dates were checked at the tap; the key is what verification needs.
         const key = issuerKeyFor(c.certificate, this.#o.verifier.keyring);
         this.#pending.push({ terminalSeq: receipt.terminalSeq, amount: c.request.amount, certificate: c.certificate, key, request: receipt.request, response: c.response });
-      } catch {
+      } catch (e) {
+        rethrowIfProgrammerError(e);
         // Its issuer key is gone: the payment can never be verified here.
         this.#o.risk.deferredDone(c.certificate.walletId, c.request.amount, false);
       }
@@ -261,6 +274,7 @@ export class Terminal {
     try {
       await journal.append(RECORD_CLOCK, risk.clock.encode());
     } catch (e) {
+      rethrowIfProgrammerError(e);
       this.#log('warn', 'time', `clock state not saved: ${e instanceof Error ? e.message : String(e)}`);
     }
   }

@@ -169,7 +169,7 @@ export class WebTerminal {
         const what = o.approved ? `APPROVED ${o.amount}` : `DECLINED ${o.amount}: ${o.text ?? o.reason ?? ''}`;
         entries.push(this.#entry('decision', `${what}${o.walletId ? ` wallet ${o.walletId}` : ''}`));
       } else if (o.type === 'log' && o.level !== 'debug') entries.push({ ...this.#entry('log', `${o.tag}: ${o.message}`), level: o.level });
-      else if (o.type === 'power') entries.push(this.#entry('power', 'power lost'));
+      else if (o.type === 'power') entries.push(this.#entry('power', o.state === 'restart' ? `restarted after a bug: ${o.cause}` : 'power lost'));
     }
     this.log.push(...entries);
     if (this.log.length > LOG_KEEP) this.log.splice(0, this.log.length - LOG_KEEP);
