@@ -3,6 +3,7 @@
 // Platform-free: deterministic randomness and a virtual clock.
 import { VirtualClock, type Clock } from '../../firmware/base/platform';
 import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../firmware/base/ports';
+import { AssertionError } from '../../firmware/base/errors';
 import { Keyring, type IssuerKey } from '../../firmware/core/crypto/keyring';
 import { Verifier } from '../../firmware/core/crypto/verifier';
 import { ALG_ED25519, ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
@@ -979,7 +980,45 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       return r.some((e) => e.type === 'outcome' && e.approved && !e.deferred) && w.terminal.pendingVerifications === 0 ? 'approved' : 'deferred';
     },
   },
+  // Bugs against operating errors (firmware/base/errors.ts): an operating error declines and the next
+  // tap is served; a bug is never a decline, and the terminal refuses every later event with it.
+  'a bug in the middle of a tap (a TypeError from the card link)': {
+    expect: 'TypeError, then TypeError again',
+    run: async (alg) => programmerErrorScenario(alg, new TypeError("cannot read properties of undefined (reading 'sw')")),
+  },
+  'a failed assertion in the middle of a tap': {
+    expect: 'AssertionError, then AssertionError again',
+    run: async (alg) => programmerErrorScenario(alg, new AssertionError('request before PAY is missing')),
+  },
+  'a bug in the journal (an AssertionError from append) is not a storage decline': {
+    expect: 'AssertionError',
+    run: async (alg) => {
+      const w = new World({ alg });
+      w.journal.failWith = new AssertionError('head.end <= blockLength');
+      return w.tap(w.wallet()).then((outcome) => `no bug: ${outcome}`, (e: Error) => e.name);
+    },
+  },
+  'an operating error (card lost) declines and the next tap is served': {
+    expect: 'cardLost, then approved',
+    run: async (alg) => {
+      const w = new World({ alg });
+      const first = await w.tap({ transceive: () => Promise.reject(new CardLostError()) });
+      await w.next();
+      return `${first}, then ${await w.tap(w.wallet())}`;
+    },
+  },
 };
+
+async function programmerErrorScenario(alg: Alg, bug: Error): Promise<string> {
+  const w = new World({ alg });
+  const wallet = w.wallet();
+  let calls = 0;
+  // the bug strikes at the second command (READ CERTIFICATE), with the tap under way
+  const buggy: CardLink = { transceive: (apdu) => (++calls === 2 ? Promise.reject(bug) : wallet.transceive(apdu)) };
+  const first = await w.tap(buggy).then((outcome) => `no bug: ${outcome}`, (e: Error) => e.name);
+  const later = await w.send({ type: 'tick' }).then(() => 'served', (e: Error) => `${e.name} again`);
+  return `${first}, then ${later}`;
+}
 
 export { ALG_P256, ALG_ED25519 };
 export type { Clock, IssuerKey };
