@@ -10,7 +10,7 @@ import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, ty
 import { ClockState, CLOCK_STATE_BYTES } from './clock-state';
 import type { RiskConfig, WalletClassLimits } from './config';
 import { DeclineError } from '../../base/reasons';
-import { present } from '../../base/assert';
+import { assert, present } from '../../base/assert';
 
 export type Mode = 'merchant' | 'transit';
 
@@ -102,21 +102,21 @@ const CK = {
 } as const;
 
 export class RiskEngine {
-  config: RiskConfig;
+  readonly config: RiskConfig;
   readonly maxWallets: number;
   readonly maxDenied: number;
   readonly maxDeniedSerials: number;
   /** Highest terminal sequence number applied: replaying older receipts is a no-op. */
-  lastTerminalSeq = 0;
+  #lastTerminalSeq = 0;
   /** Last known time, settlement time and time offline, counted forward with uptime (clock-state.ts). */
   readonly clock: ClockState;
-  offlineAmount = 0;
-  offlineCount = 0;
+  #offlineAmount = 0;
+  #offlineCount = 0;
   /** Value approved before verification and not verified yet, plus what failed (kept until settlement). */
-  unverifiedExposure = 0;
+  #unverifiedExposure = 0;
   /** Value of deferred approvals whose verification failed since the last settlement: losses. */
-  deferredLoss = 0;
-  denyVersion = 0;
+  #deferredLoss = 0;
+  #denyVersion = 0;
   #denyWallets = new Set<string>();
   /** Wallets this terminal denied itself (a failed deferred verification): the checkpoint keeps them. */
   #localDeny = new Set<string>();
@@ -131,6 +131,35 @@ export class RiskEngine {
     this.maxWallets = options.maxWallets ?? 1000;
     this.maxDenied = options.maxDenied ?? 16384;
     this.maxDeniedSerials = Math.min(options.maxDeniedSerials ?? 4096, this.maxDenied);
+  }
+
+  /** Highest terminal sequence number applied. */
+  get lastTerminalSeq(): number {
+    return this.#lastTerminalSeq;
+  }
+
+  /** Offline payments since the last settlement: their value and count. */
+  get offlineAmount(): number {
+    return this.#offlineAmount;
+  }
+
+  get offlineCount(): number {
+    return this.#offlineCount;
+  }
+
+  /** Value approved before verification and not verified yet, plus what failed. */
+  get unverifiedExposure(): number {
+    return this.#unverifiedExposure;
+  }
+
+  /** Value of deferred approvals whose verification failed since the last settlement. */
+  get deferredLoss(): number {
+    return this.#deferredLoss;
+  }
+
+  /** Version of the deny list applied. */
+  get denyVersion(): number {
+    return this.#denyVersion;
   }
 
   get settledAt(): number | undefined {
@@ -167,10 +196,10 @@ export class RiskEngine {
     const wallet = this.#wallets.get(cert.walletId);
     const dayTotal = wallet ? this.#dayTotal(wallet, day) : 0;
     if (dayTotal + amount > limits.daily) throw new DeclineError('overWalletDailyLimit', `${dayTotal} + ${amount} > ${limits.daily}`);
-    if (this.offlineAmount + amount > this.config.maxOfflineAmount) {
-      throw new DeclineError('overOfflineAmount', `${this.offlineAmount} + ${amount} > ${this.config.maxOfflineAmount}`);
+    if (this.#offlineAmount + amount > this.config.maxOfflineAmount) {
+      throw new DeclineError('overOfflineAmount', `${this.#offlineAmount} + ${amount} > ${this.config.maxOfflineAmount}`);
     }
-    if (this.offlineCount + 1 > this.config.maxOfflineCount) throw new DeclineError('overOfflineCount', `${this.offlineCount} payments`);
+    if (this.#offlineCount + 1 > this.config.maxOfflineCount) throw new DeclineError('overOfflineCount', `${this.#offlineCount} payments`);
     if (f.time === undefined && amount > this.config.unknownTimeMaxAmount) {
       throw new DeclineError('timeUnknown', `${amount} > ${this.config.unknownTimeMaxAmount}`);
     }
@@ -188,9 +217,9 @@ export class RiskEngine {
       mayDefer:
         f.mode === 'transit' &&
         amount <= t.deferredMaxAmount &&
-        this.unverifiedExposure + amount <= t.unverifiedExposureCap &&
+        this.#unverifiedExposure + amount <= t.unverifiedExposureCap &&
         // Every deferral may be a forgery: defer only while one more loss still fits under the cap.
-        this.deferredLoss + amount <= t.deferredLossCap,
+        this.#deferredLoss + amount <= t.deferredLossCap,
     };
   }
 
@@ -223,14 +252,14 @@ export class RiskEngine {
 
   /** Counts an approved (journaled) payment. */
   record(a: Approval): void {
-    if (a.terminalSeq <= this.lastTerminalSeq && !a.late) return;
-    this.lastTerminalSeq = Math.max(this.lastTerminalSeq, a.terminalSeq);
+    if (a.terminalSeq <= this.#lastTerminalSeq && !a.late) return;
+    this.#lastTerminalSeq = Math.max(this.#lastTerminalSeq, a.terminalSeq);
     if (a.time !== undefined) this.clock.observe(a.time, a.nowMs);
     if (a.offline !== false) {
-      this.offlineAmount += a.amount;
-      this.offlineCount += 1;
+      this.#offlineAmount += a.amount;
+      this.#offlineCount += 1;
     }
-    if (a.deferred) this.unverifiedExposure += a.amount;
+    if (a.deferred) this.#unverifiedExposure += a.amount;
     const day = this.#day(a.time);
     const prior = this.#wallets.get(a.walletId);
     const wallet: WalletState = {
@@ -244,6 +273,8 @@ export class RiskEngine {
     this.#wallets.delete(a.walletId);
     this.#wallets.set(a.walletId, wallet);
     while (this.#wallets.size > this.maxWallets) this.#wallets.delete(present(this.#wallets.keys().next().value, 'oldest wallet'));
+    assert(this.#lastTerminalSeq >= a.terminalSeq, 'record: lastTerminalSeq covers the approval');
+    this.#assertInvariants();
   }
 
   /** The highest counter seen from a wallet here (0: none remembered). */
@@ -258,7 +289,7 @@ export class RiskEngine {
    * Throws TlvError.
    */
   applyReceipt(receipt: Receipt, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): boolean {
-    if (receipt.terminalSeq <= this.lastTerminalSeq && !o.afterCheckpoint) return false;
+    if (receipt.terminalSeq <= this.#lastTerminalSeq && !o.afterCheckpoint) return false;
     const { certificate, request, response } = openReceipt(receipt);
     this.record({
       walletId: certificate.walletId,
@@ -280,10 +311,10 @@ export class RiskEngine {
    */
   deferredDone(walletId: string, amount: number, verified: boolean): void {
     if (verified) {
-      this.unverifiedExposure = Math.max(0, this.unverifiedExposure - amount);
+      this.#unverifiedExposure = Math.max(0, this.#unverifiedExposure - amount);
       return;
     }
-    this.deferredLoss += amount;
+    this.#deferredLoss += amount;
     try {
       this.#deny(this.#denyWallets, walletId);
       this.#localDeny.add(walletId);
@@ -296,15 +327,17 @@ export class RiskEngine {
   /** The service acknowledged the receipts up to `terminalSeq` and told the time: the caps start again. */
   settled(time: number, nowMs?: number): void {
     this.clock.settled(time, nowMs);
-    this.offlineAmount = 0;
-    this.offlineCount = 0;
+    this.#offlineAmount = 0;
+    this.#offlineCount = 0;
     // The failed receipts went up with the rest: the service has them, deferral may start again.
-    this.unverifiedExposure = Math.max(0, this.unverifiedExposure - this.deferredLoss);
-    this.deferredLoss = 0;
+    this.#unverifiedExposure = Math.max(0, this.#unverifiedExposure - this.#deferredLoss);
+    this.#deferredLoss = 0;
+    assert(this.#offlineAmount === 0 && this.#offlineCount === 0, 'settled: the caps start again from zero');
+    this.#assertInvariants();
   }
 
   applyDenyDelta(d: DenyDelta): boolean {
-    if (d.version <= this.denyVersion) return false;
+    if (d.version <= this.#denyVersion) return false;
     for (const id of d.removeWallets) {
       this.#denyWallets.delete(id);
       this.#localDeny.delete(id);
@@ -312,8 +345,20 @@ export class RiskEngine {
     for (const id of d.removeSerials) this.#denySerials.delete(id);
     for (const id of d.addWallets) this.#deny(this.#denyWallets, id);
     for (const id of d.addSerials) this.#deny(this.#denySerials, id);
-    this.denyVersion = d.version;
+    this.#denyVersion = d.version;
+    this.#assertInvariants();
     return true;
+  }
+
+  /**
+   * What holds after every change: totals are whole, non-negative and safe, and the wallet table stays
+   * within the bound the constructor set.
+   */
+  #assertInvariants(): void {
+    for (const v of [this.#lastTerminalSeq, this.#offlineAmount, this.#offlineCount, this.#unverifiedExposure, this.#deferredLoss, this.#denyVersion]) {
+      assert(Number.isSafeInteger(v) && v >= 0, 'risk totals are non-negative safe integers');
+    }
+    assert(this.#wallets.size <= this.maxWallets, 'wallet table within maxWallets');
   }
 
   #deny(set: Set<string>, id: string): void {
@@ -375,12 +420,12 @@ export class RiskEngine {
     }
     return encodeTlv([
       { tag: CK.version, value: encodeUint(CHECKPOINT_VERSION, 1) },
-      { tag: CK.lastTerminalSeq, value: encodeUint(this.lastTerminalSeq, 4) },
+      { tag: CK.lastTerminalSeq, value: encodeUint(this.#lastTerminalSeq, 4) },
       { tag: CK.clock, value: this.clock.encode() },
-      { tag: CK.deferredLoss, value: encodeUint(this.deferredLoss, 6) },
-      { tag: CK.offlineAmount, value: encodeUint(this.offlineAmount, 6) },
-      { tag: CK.offlineCount, value: encodeUint(this.offlineCount, 4) },
-      { tag: CK.unverifiedExposure, value: encodeUint(this.unverifiedExposure, 6) },
+      { tag: CK.deferredLoss, value: encodeUint(this.#deferredLoss, 6) },
+      { tag: CK.offlineAmount, value: encodeUint(this.#offlineAmount, 6) },
+      { tag: CK.offlineCount, value: encodeUint(this.#offlineCount, 4) },
+      { tag: CK.unverifiedExposure, value: encodeUint(this.#unverifiedExposure, 6) },
       { tag: CK.denyWallets, value: ids(this.#localDeny) },
       { tag: CK.denySerials, value: ids(this.#denySerials) },
       { tag: CK.wallets, value: wallets },
@@ -405,12 +450,12 @@ export class RiskEngine {
     };
     const f = decodeFields(bytes, rules, 4 * 0x10000);
     if (required(f, CK.version)[0] !== CHECKPOINT_VERSION) throw new TlvError(`checkpoint version ${required(f, CK.version)[0]}`);
-    engine.lastTerminalSeq = decodeUint(required(f, CK.lastTerminalSeq));
+    engine.#lastTerminalSeq = decodeUint(required(f, CK.lastTerminalSeq));
     engine.clock.merge(ClockState.decode(required(f, CK.clock)));
-    engine.deferredLoss = decodeUint(required(f, CK.deferredLoss));
-    engine.offlineAmount = decodeUint(required(f, CK.offlineAmount));
-    engine.offlineCount = decodeUint(required(f, CK.offlineCount));
-    engine.unverifiedExposure = decodeUint(required(f, CK.unverifiedExposure));
+    engine.#deferredLoss = decodeUint(required(f, CK.deferredLoss));
+    engine.#offlineAmount = decodeUint(required(f, CK.offlineAmount));
+    engine.#offlineCount = decodeUint(required(f, CK.offlineCount));
+    engine.#unverifiedExposure = decodeUint(required(f, CK.unverifiedExposure));
     for (const [tag, sets] of [[CK.denyWallets, [engine.#denyWallets, engine.#localDeny]], [CK.denySerials, [engine.#denySerials]]] as const) {
       const v = required(f, tag);
       if (v.length % 8 !== 0) throw new TlvError(`deny list of ${v.length} bytes`);
