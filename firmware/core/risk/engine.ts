@@ -351,13 +351,16 @@ export class RiskEngine {
   }
 
   /**
-   * What holds after every change: totals are whole, non-negative and safe, and the wallet table stays
+   * What holds after every change: totals are non-negative with a safe integer sum, and the wallet table stays
    * within the bound the constructor set.
    */
   #assertInvariants(): void {
-    for (const v of [this.#lastTerminalSeq, this.#offlineAmount, this.#offlineCount, this.#unverifiedExposure, this.#deferredLoss, this.#denyVersion]) {
-      assert(Number.isSafeInteger(v) && v >= 0, 'risk totals are non-negative safe integers');
-    }
+    // no array, no loop: this runs on every approval
+    const sum = this.#lastTerminalSeq + this.#offlineAmount + this.#offlineCount + this.#unverifiedExposure + this.#deferredLoss + this.#denyVersion;
+    assert(
+      this.#lastTerminalSeq >= 0 && this.#offlineAmount >= 0 && this.#offlineCount >= 0 && this.#unverifiedExposure >= 0 && this.#deferredLoss >= 0 && this.#denyVersion >= 0 && Number.isSafeInteger(sum),
+      'risk totals are non-negative and their sum a safe integer',
+    );
     assert(this.#wallets.size <= this.maxWallets, 'wallet table within maxWallets');
   }
 
