@@ -1,7 +1,7 @@
 // The wallet file keeps what the secure element would keep across a power-off: balance, counter and the
 // PIN tries left. A reload must not hand out fresh PIN tries.
 import { expect } from 'chai';
-import { decodeResponse, selectCommand, SW_OK, SW_PIN_BLOCKED, SW_PIN_WRONG_BASE, verifyPinCommand } from '../firmware/core/protocol/apdu';
+import { decodeResponse, selectCommand, verifyPinCommand, SW } from '../firmware/core/protocol/apdu';
 import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { formatWalletFile, parseWalletFile, walletFileOf, walletFileWithState, WalletFileError, type WalletFile } from '../host/cli/wallet-file';
 import { createIssuer, issueWallet } from '../host/wallet/issuer';
@@ -11,7 +11,7 @@ import { seededRandom } from '../host/wallet/random';
 const NOW = 1_790_000_000;
 
 async function verify(w: WalletEmulator, pin: string): Promise<number> {
-  expect(decodeResponse(await w.transceive(selectCommand())).sw).to.equal(SW_OK);
+  expect(decodeResponse(await w.transceive(selectCommand())).sw).to.equal(SW.ok);
   return decodeResponse(await w.transceive(verifyPinCommand(pin))).sw;
 }
 
@@ -30,22 +30,22 @@ describe('wallet file: PIN lockout survives a reload', () => {
 
   it('two wrong PINs, a reload, one try left; the third blocks it, and a reload keeps it blocked', async () => {
     let w = new WalletEmulator(parseWalletFile(fresh));
-    expect(await verify(w, '1111')).to.equal(SW_PIN_WRONG_BASE + 2);
-    expect(await verify(w, '1111')).to.equal(SW_PIN_WRONG_BASE + 1);
+    expect(await verify(w, '1111')).to.equal(SW.pinWrongBase + 2);
+    expect(await verify(w, '1111')).to.equal(SW.pinWrongBase + 1);
     let r = reload(fresh, w);
     w = r.wallet;
     expect(w.pinTriesLeft).to.equal(1);
-    expect(await verify(w, '1111')).to.equal(SW_PIN_BLOCKED);
+    expect(await verify(w, '1111')).to.equal(SW.pinBlocked);
     r = reload(r.text, w);
     expect(JSON.parse(r.text).pinTriesLeft).to.equal(0);
-    expect(await verify(r.wallet, '2468')).to.equal(SW_PIN_BLOCKED);
+    expect(await verify(r.wallet, '2468')).to.equal(SW.pinBlocked);
   });
 
   it('the right PIN restores the tries, and the file says so', async () => {
     let w = new WalletEmulator(parseWalletFile(fresh));
     await verify(w, '1111');
     const r = reload(fresh, w);
-    expect(await verify(r.wallet, '2468')).to.equal(SW_OK);
+    expect(await verify(r.wallet, '2468')).to.equal(SW.ok);
     expect(JSON.parse(reload(r.text, r.wallet).text).pinTriesLeft).to.equal(3);
   });
 

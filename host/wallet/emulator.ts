@@ -18,19 +18,7 @@ import {
   INS_SELECT,
   INS_VERIFY_PIN,
   isSelectOf,
-  SW_CLA_NOT_SUPPORTED,
-  SW_CONDITIONS_NOT_SATISFIED,
-  SW_FILE_NOT_FOUND,
-  SW_INS_NOT_SUPPORTED,
-  SW_INSUFFICIENT_BALANCE,
-  SW_OK,
-  SW_OVER_WALLET_LIMIT,
-  SW_PIN_BLOCKED,
-  SW_PIN_WRONG_BASE,
-  SW_SECURITY_NOT_SATISFIED,
-  SW_TRANSIT_LOG_MISMATCH,
-  SW_WRONG_DATA,
-  SW_WRONG_LENGTH,
+  SW,
 } from '../../firmware/core/protocol/apdu';
 import {
   decodeCertificate,
@@ -189,39 +177,39 @@ export class WalletEmulator implements CardLink {
     try {
       command = decodeCommand(apdu);
     } catch (e) {
-      if (e instanceof ApduError) return status(SW_WRONG_LENGTH);
+      if (e instanceof ApduError) return status(SW.wrongLength);
       throw e;
     }
     if (command.cla === CLA_ISO && command.ins === INS_SELECT) {
       this.#selected = isSelectOf(command);
       this.#pinVerified = false;
-      return this.#selected ? status(SW_OK) : status(SW_FILE_NOT_FOUND);
+      return this.#selected ? status(SW.ok) : status(SW.fileNotFound);
     }
-    if (command.cla !== CLA_ISO && command.cla !== CLA_PROPRIETARY) return status(SW_CLA_NOT_SUPPORTED);
-    if (!this.#selected) return status(SW_CONDITIONS_NOT_SATISFIED);
+    if (command.cla !== CLA_ISO && command.cla !== CLA_PROPRIETARY) return status(SW.claNotSupported);
+    if (!this.#selected) return status(SW.conditionsNotSatisfied);
     if (command.cla === CLA_ISO && command.ins === INS_VERIFY_PIN) return this.#verifyPin(command.data);
-    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_CERTIFICATE) return encodeResponse(this.certificate, SW_OK);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_CERTIFICATE) return encodeResponse(this.certificate, SW.ok);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_PAY) return this.#pay(command.data);
-    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_BALANCE) return encodeResponse(balanceBytes(this.#balance), SW_OK);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_BALANCE) return encodeResponse(balanceBytes(this.#balance), SW.ok);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_RECALL) return this.#recall(command.data);
-    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_PURSE) return encodeResponse(encodePurseResponse(this.purses.choice()), SW_OK);
-    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_TRANSIT_LOG) return encodeResponse(this.#transit.read(this.#counter), SW_OK);
-    return status(SW_INS_NOT_SUPPORTED);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_PURSE) return encodeResponse(encodePurseResponse(this.purses.choice()), SW.ok);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_TRANSIT_LOG) return encodeResponse(this.#transit.read(this.#counter), SW.ok);
+    return status(SW.insNotSupported);
   }
 
   #verifyPin(data: Uint8Array): Uint8Array {
-    if (this.profile !== 'card' || this.#pin === undefined) return status(SW_INS_NOT_SUPPORTED);
-    if (this.#triesLeft === 0) return status(SW_PIN_BLOCKED);
+    if (this.profile !== 'card' || this.#pin === undefined) return status(SW.insNotSupported);
+    if (this.#triesLeft === 0) return status(SW.pinBlocked);
     let pin = '';
     for (const b of data) pin += String.fromCharCode(b);
     if (pin === this.#pin) {
       this.#triesLeft = this.#pinTries;
       this.#pinVerified = true;
-      return status(SW_OK);
+      return status(SW.ok);
     }
     this.#triesLeft--;
     this.#pinVerified = false;
-    return status(this.#triesLeft === 0 ? SW_PIN_BLOCKED : SW_PIN_WRONG_BASE + this.#triesLeft);
+    return status(this.#triesLeft === 0 ? SW.pinBlocked : SW.pinWrongBase + this.#triesLeft);
   }
 
   #pay(data: Uint8Array): Uint8Array {
@@ -229,22 +217,22 @@ export class WalletEmulator implements CardLink {
     try {
       request = decodePayRequest(data);
     } catch (e) {
-      if (e instanceof TlvError) return status(SW_WRONG_DATA);
+      if (e instanceof TlvError) return status(SW.wrongData);
       throw e;
     }
     // The same request again (its answer was lost): the same answer, not a second debit.
     const done = this.#find(request.challenge);
     if (done) return done.rapdu;
     const bound = request.bound;
-    const refused = bound ? this.purses.refusal(request) : request.amount > this.#balance ? SW_INSUFFICIENT_BALANCE : undefined;
+    const refused = bound ? this.purses.refusal(request) : request.amount > this.#balance ? SW.insufficientBalance : undefined;
     if (refused !== undefined) return status(refused);
-    if (request.amount > this.info.singleLimit) return status(SW_OVER_WALLET_LIMIT);
+    if (request.amount > this.info.singleLimit) return status(SW.overWalletLimit);
     const capped = this.#offline.refusal(request.amount);
     if (capped !== undefined) return status(capped);
-    if (this.#counter >= MAX_COUNTER) return status(SW_CONDITIONS_NOT_SATISFIED);
+    if (this.#counter >= MAX_COUNTER) return status(SW.conditionsNotSatisfied);
     const holderVerified = this.profile === 'phone' ? this.#phoneVerified : this.#pinVerified;
-    if (request.cvmRequired && !holderVerified) return status(SW_SECURITY_NOT_SATISFIED);
-    if (request.transit && this.#transit.refusal(request.transit, this.#counter) !== undefined) return status(SW_TRANSIT_LOG_MISMATCH);
+    if (request.cvmRequired && !holderVerified) return status(SW.securityNotSatisfied);
+    if (request.transit && this.#transit.refusal(request.transit, this.#counter) !== undefined) return status(SW.transitLogMismatch);
     // Counter, balance and transit log move before the signature leaves: a torn exchange never yields a reusable one.
     this.#counter++;
     let balanceAfter: number;
@@ -260,7 +248,7 @@ export class WalletEmulator implements CardLink {
     this.#pinVerified = false;
     const body = { counter: this.#counter, balanceAfter, holderVerified };
     const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));
-    const rapdu = encodeResponse(encodePayResponse(body, this.#sign(payload)), SW_OK);
+    const rapdu = encodeResponse(encodePayResponse(body, this.#sign(payload)), SW.ok);
     this.#log.push({ challenge: request.challenge, counter: this.#counter, rapdu });
     if (this.#log.length > this.#logSize) this.#heldFrom = this.#log.shift()!.counter + 1;
     return rapdu;
@@ -271,10 +259,10 @@ export class WalletEmulator implements CardLink {
   }
 
   #recall(challenge: Uint8Array): Uint8Array {
-    if (challenge.length < MIN_CHALLENGE_BYTES || challenge.length > MAX_CHALLENGE_BYTES) return status(SW_WRONG_DATA);
+    if (challenge.length < MIN_CHALLENGE_BYTES || challenge.length > MAX_CHALLENGE_BYTES) return status(SW.wrongData);
     const done = this.#find(challenge);
     const response = done?.rapdu.subarray(0, done.rapdu.length - 2);
-    return encodeResponse(encodeRecallResponse(response ? { heldFrom: this.#heldFrom, response } : { heldFrom: this.#heldFrom }), SW_OK);
+    return encodeResponse(encodeRecallResponse(response ? { heldFrom: this.#heldFrom, response } : { heldFrom: this.#heldFrom }), SW.ok);
   }
 }
 

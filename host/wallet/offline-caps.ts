@@ -2,7 +2,7 @@
 // counted since the last sync (amount and number of payments). The issuer writes the caps into the
 // certificate from the wallet class (fields 8D, 8E), so a terminal can show them and the wallet cannot
 // raise them; the wallet refuses PAY beyond them and says which one (6A8A amount, 6A8B count).
-import { SW_WALLET_OFFLINE_AMOUNT, SW_WALLET_OFFLINE_COUNT } from '../../firmware/core/protocol/apdu';
+import { SW } from '../../firmware/core/protocol/apdu';
 import type { Certificate } from '../../firmware/core/protocol/messages';
 
 const YUAN = 100;
@@ -40,8 +40,8 @@ export class OfflineSpend {
   /** The status word refusing a payment of `amount`, or undefined when the caps allow it. */
   refusal(amount: number): number | undefined {
     const { offlineAmountCap, offlineCountCap } = this.#cert;
-    if (offlineCountCap !== undefined && this.#spent.count + 1 > offlineCountCap) return SW_WALLET_OFFLINE_COUNT;
-    if (offlineAmountCap !== undefined && this.#spent.amount + amount > offlineAmountCap) return SW_WALLET_OFFLINE_AMOUNT;
+    if (offlineCountCap !== undefined && this.#spent.count + 1 > offlineCountCap) return SW.walletOfflineCount;
+    if (offlineAmountCap !== undefined && this.#spent.amount + amount > offlineAmountCap) return SW.walletOfflineAmount;
     return undefined;
   }
 

@@ -4,10 +4,7 @@
 // bound balance anywhere else (6A8C) or after its expiry (6A8D), whatever the terminal says.
 import { present } from '../../firmware/base/assert';
 import {
-  SW_INSUFFICIENT_BALANCE,
-  SW_PURPOSE_EXPIRED,
-  SW_PURPOSE_MISMATCH,
-  SW_WRONG_DATA,
+  SW,
 } from '../../firmware/core/protocol/apdu';
 import type { PayRequest } from '../../firmware/core/protocol/messages';
 import {
@@ -73,11 +70,11 @@ export class Purses {
   refusal(request: PayRequest): number | undefined {
     const bound = present(request.bound, 'a bound request');
     const p = this.#purses.get(bound.purse);
-    if (!p) return SW_WRONG_DATA;
+    if (!p) return SW.wrongData;
     const why = grantRefusal(p.grant, { category: bound.merchantCategory, region: bound.region }, request.terminalTime || undefined);
-    if (why === 'purposeMismatch') return SW_PURPOSE_MISMATCH;
-    if (why === 'purposeExpired') return SW_PURPOSE_EXPIRED;
-    if (request.amount > p.balance) return SW_INSUFFICIENT_BALANCE;
+    if (why === 'purposeMismatch') return SW.purposeMismatch;
+    if (why === 'purposeExpired') return SW.purposeExpired;
+    if (request.amount > p.balance) return SW.insufficientBalance;
     return undefined;
   }
 

@@ -22,27 +22,30 @@ export const INS_READ_PURSE = 0x34;
 /** The wallet's transit log (protocol/transit-log.ts), unsigned: the PAY that follows names and signs it. */
 export const INS_READ_TRANSIT_LOG = 0x38;
 
-export const SW_OK = 0x9000;
-export const SW_WRONG_LENGTH = 0x6700;
-export const SW_SECURITY_NOT_SATISFIED = 0x6982; // holder verification required
-export const SW_PIN_BLOCKED = 0x6983;
-export const SW_CONDITIONS_NOT_SATISFIED = 0x6985; // wrong order (e.g. PAY before SELECT)
-export const SW_WRONG_DATA = 0x6a80;
-export const SW_OVER_WALLET_LIMIT = 0x6a81;
-export const SW_FILE_NOT_FOUND = 0x6a82; // unknown AID
-export const SW_INSUFFICIENT_BALANCE = 0x6a84;
-/** The wallet's own offline caps since its last sync (certificate fields 8D, 8E): amount, then count. */
-export const SW_WALLET_OFFLINE_AMOUNT = 0x6a8a;
-export const SW_WALLET_OFFLINE_COUNT = 0x6a8b;
-/** A bound balance named by PAY may not be spent here (category, region), or no longer (expiry). */
-export const SW_PURPOSE_MISMATCH = 0x6a8c;
-export const SW_PURPOSE_EXPIRED = 0x6a8d;
-/** PAY names a transit log (its digest) that is not the one the wallet holds, or a refund it cannot give. */
-export const SW_TRANSIT_LOG_MISMATCH = 0x6a88;
-export const SW_INS_NOT_SUPPORTED = 0x6d00;
-export const SW_CLA_NOT_SUPPORTED = 0x6e00;
-/** 63Cx: wrong PIN, x tries left. */
-export const SW_PIN_WRONG_BASE = 0x63c0;
+/** The wallet's status words: one table, read by the terminal (tap.ts) and written by the wallet (host/wallet/). */
+export const SW = {
+  ok: 0x9000,
+  wrongLength: 0x6700,
+  securityNotSatisfied: 0x6982, // holder verification required
+  pinBlocked: 0x6983,
+  conditionsNotSatisfied: 0x6985, // wrong order (e.g. PAY before SELECT)
+  wrongData: 0x6a80,
+  overWalletLimit: 0x6a81,
+  fileNotFound: 0x6a82, // unknown AID
+  insufficientBalance: 0x6a84,
+  /** The wallet's own offline caps since its last sync (certificate fields 8D, 8E): amount, then count. */
+  walletOfflineAmount: 0x6a8a,
+  walletOfflineCount: 0x6a8b,
+  /** A bound balance named by PAY may not be spent here (category, region), or no longer (expiry). */
+  purposeMismatch: 0x6a8c,
+  purposeExpired: 0x6a8d,
+  /** PAY names a transit log (its digest) that is not the one the wallet holds, or a refund it cannot give. */
+  transitLogMismatch: 0x6a88,
+  insNotSupported: 0x6d00,
+  claNotSupported: 0x6e00,
+  /** 63Cx: wrong PIN, x tries left. */
+  pinWrongBase: 0x63c0,
+} as const;
 
 export const MAX_SHORT_DATA_BYTES = 255;
 

@@ -3,7 +3,7 @@
 // regions, expiry) or whose grant is not its issuer's. A wallet without bound balances pays with its
 // free money. The wallet checks the same grant itself: the terminal's check is so that the holder is
 // told why, and so that a terminal never journals a bound payment its own rules forbid.
-import { SW_INS_NOT_SUPPORTED, SW_OK, type ResponseApdu } from '../protocol/apdu';
+import { type ResponseApdu, SW } from '../protocol/apdu';
 import type { Certificate, PayRequest } from '../protocol/messages';
 import { decodeGrant, decodePurseResponse, type Grant, type MerchantPlace } from '../protocol/purpose';
 import { checkGrant } from '../crypto/grant';
@@ -12,8 +12,8 @@ import { DeclineError } from '../../base/reasons';
 
 /** The grant of the balance that pays, checked, or undefined for free money. Throws DeclineError or TlvError. */
 export function boundBalance(r: ResponseApdu, cert: Certificate, verifier: Verifier, place: MerchantPlace, time: number | undefined, amount: number): Grant | undefined {
-  if (r.sw === SW_INS_NOT_SUPPORTED) return undefined;
-  if (r.sw !== SW_OK) throw new DeclineError('cardError', `READ PURSE answered ${r.sw.toString(16)}`);
+  if (r.sw === SW.insNotSupported) return undefined;
+  if (r.sw !== SW.ok) throw new DeclineError('cardError', `READ PURSE answered ${r.sw.toString(16)}`);
   const choice = decodePurseResponse(r.data);
   if (!choice) return undefined;
   const grant = decodeGrant(choice.grant);

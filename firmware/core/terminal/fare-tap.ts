@@ -5,7 +5,7 @@
 // the response's counter must follow the log's, or the log was not the wallet's current one.
 import { computeFare, FareError, type FareDecision } from '../fares/engine';
 import type { FareRules } from '../fares/rules';
-import { readTransitLogCommand, SW_OK, type ResponseApdu } from '../protocol/apdu';
+import { readTransitLogCommand, type ResponseApdu, SW } from '../protocol/apdu';
 import type { Certificate, PayResponse } from '../protocol/messages';
 import { decodeTransitLog, transitLogDigest, type TransitLog, type TransitTap } from '../protocol/transit-log';
 import { TlvError } from '../protocol/tlv';
@@ -38,7 +38,7 @@ export async function priceTap(
 ): Promise<PricedTap> {
   if (time === undefined) throw new DeclineError('timeUnknown', 'transit fares need the time');
   const r = await send(readTransitLogCommand());
-  if (r.sw !== SW_OK) throw new DeclineError('transitLog', `READ TRANSIT LOG answered ${r.sw.toString(16)}`);
+  if (r.sw !== SW.ok) throw new DeclineError('transitLog', `READ TRANSIT LOG answered ${r.sw.toString(16)}`);
   let log: TransitLog;
   try {
     log = decodeTransitLog(r.data);

@@ -12,14 +12,7 @@ import {
   readPurseCommand,
   recallCommand,
   selectCommand,
-  SW_INSUFFICIENT_BALANCE,
-  SW_OK,
-  SW_OVER_WALLET_LIMIT,
-  SW_PIN_BLOCKED,
-  SW_PIN_WRONG_BASE,
-  SW_SECURITY_NOT_SATISFIED,
-  SW_INS_NOT_SUPPORTED,
-  SW_TRANSIT_LOG_MISMATCH,
+  SW,
   verifyPinCommand,
   type ResponseApdu,
 } from '../protocol/apdu';
@@ -214,9 +207,9 @@ export class Tap {
         throw e;
       }
       const r = await this.#send(command);
-      if (r.sw === SW_PIN_BLOCKED) throw new DeclineError('pinBlocked');
-      if ((r.sw & 0xfff0) === SW_PIN_WRONG_BASE) return { kind: 'pin', triesLeft: r.sw & 0x0f };
-      if (r.sw === SW_INS_NOT_SUPPORTED) throw new DeclineError('holderNotVerified', 'the wallet takes no PIN from the terminal');
+      if (r.sw === SW.pinBlocked) throw new DeclineError('pinBlocked');
+      if ((r.sw & 0xfff0) === SW.pinWrongBase) return { kind: 'pin', triesLeft: r.sw & 0x0f };
+      if (r.sw === SW.insNotSupported) throw new DeclineError('holderNotVerified', 'the wallet takes no PIN from the terminal');
       expectOk(r, 'VERIFY');
       return this.#pay();
     });
@@ -229,15 +222,15 @@ export class Tap {
     this.#refused = false;
     const r = await this.#send(payCommand(request), this.#ctx.risk.config.payMaxMs);
     // Any status but 9000 carries no signature: the wallet did not pay.
-    this.#refused = r.sw !== SW_OK;
+    this.#refused = r.sw !== SW.ok;
     this.#sameCard();
-    if (r.sw === SW_SECURITY_NOT_SATISFIED) return { kind: 'pin' };
-    if (r.sw === SW_INSUFFICIENT_BALANCE) throw new DeclineError('insufficientBalance');
-    if (r.sw === SW_OVER_WALLET_LIMIT) throw new DeclineError('overWalletSingleLimit', 'the wallet refused');
+    if (r.sw === SW.securityNotSatisfied) return { kind: 'pin' };
+    if (r.sw === SW.insufficientBalance) throw new DeclineError('insufficientBalance');
+    if (r.sw === SW.overWalletLimit) throw new DeclineError('overWalletSingleLimit', 'the wallet refused');
     const refusal = walletRefusal(r.sw);
     if (refusal) throw new DeclineError(refusal, `the wallet refused (${r.sw.toString(16)})`);
-    if (r.sw === SW_TRANSIT_LOG_MISMATCH && this.#priced) throw new DeclineError('transitLog', 'the wallet holds another log');
-    if (r.sw !== SW_OK) throw new DeclineError('walletRefused', `PAY answered ${r.sw.toString(16)}`);
+    if (r.sw === SW.transitLogMismatch && this.#priced) throw new DeclineError('transitLog', 'the wallet holds another log');
+    if (r.sw !== SW.ok) throw new DeclineError('walletRefused', `PAY answered ${r.sw.toString(16)}`);
     const response = decodePayResponse(r.data);
     this.#ctx.risk.checkResponse(cert, response, present(this.#assessment, 'assessment before PAY').cvmRequired);
     if (this.#priced) checkFollowsLog(this.#priced, response);
@@ -333,7 +326,7 @@ export class Tap {
         continue;
       }
       const r = await this.#send(recallCommand(request.challenge));
-      if (r.sw !== SW_OK) {
+      if (r.sw !== SW.ok) {
         log('warn', 'tap', `in-doubt ${intent.terminalSeq}: RECALL answered ${r.sw.toString(16)}; left to the service`);
         this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
         return;
@@ -433,7 +426,7 @@ export async function readBalance(link: CardLink, log: Log): Promise<{ kind: 'ba
 }
 
 function expectOk(r: ResponseApdu, what: string): void {
-  if (r.sw !== SW_OK) throw new DeclineError('cardError', `${what} answered ${r.sw.toString(16)}`);
+  if (r.sw !== SW.ok) throw new DeclineError('cardError', `${what} answered ${r.sw.toString(16)}`);
 }
 
 /** The decline an operating error means; a programmer error is rethrown (it restarts the device). */

@@ -1,18 +1,15 @@
 // What the wallet's own refusals of PAY mean to the holder: each status word of the wallet's rules
 // (its offline caps, its bound balances) becomes a decline with a reason the display can show.
 import {
-  SW_PURPOSE_EXPIRED,
-  SW_PURPOSE_MISMATCH,
-  SW_WALLET_OFFLINE_AMOUNT,
-  SW_WALLET_OFFLINE_COUNT,
+  SW,
 } from '../protocol/apdu';
 import type { DeclineCode } from '../../base/reasons';
 
 const REFUSALS: Record<number, DeclineCode> = {
-  [SW_WALLET_OFFLINE_AMOUNT]: 'walletOfflineAmount',
-  [SW_WALLET_OFFLINE_COUNT]: 'walletOfflineCount',
-  [SW_PURPOSE_MISMATCH]: 'purposeMismatch',
-  [SW_PURPOSE_EXPIRED]: 'purposeExpired',
+  [SW.walletOfflineAmount]: 'walletOfflineAmount',
+  [SW.walletOfflineCount]: 'walletOfflineCount',
+  [SW.purposeMismatch]: 'purposeMismatch',
+  [SW.purposeExpired]: 'purposeExpired',
 };
 
 /** The decline for a wallet's refusal of PAY, or undefined for a status word that is not one. */

@@ -2,7 +2,7 @@
 // PN532 + an emulated wallet: SELECT, READ CERTIFICATE, PAY, with the wallet's signature checked.
 // Platform-free, so the tests and the benchmark run the very same exchange on Node and in XS.
 import { VirtualClock, type Log, type RandomBytes } from '../../../firmware/base/platform';
-import { ApduError, decodeResponse, payCommand, readCertificateCommand, selectCommand, SW_OK } from '../../../firmware/core/protocol/apdu';
+import { ApduError, decodeResponse, payCommand, readCertificateCommand, selectCommand, SW } from '../../../firmware/core/protocol/apdu';
 import { decodeCertificate, decodePayResponse, encodePayRequest, type PayRequest } from '../../../firmware/core/protocol/messages';
 import { checkPaymentSignature } from '../../../firmware/core/crypto/certificate';
 import { toHex } from '../../../firmware/base/bytes';
@@ -47,7 +47,7 @@ export class TapBench {
     if (!tap) throw new Error('no card found');
     const send = async (name: string, apdu: Uint8Array) => {
       const r = decodeResponse(await tap.link.transceive(apdu));
-      if (r.sw !== SW_OK) throw new ApduError(`${name}: status ${r.sw.toString(16)}`);
+      if (r.sw !== SW.ok) throw new ApduError(`${name}: status ${r.sw.toString(16)}`);
       return r.data;
     };
     await send('SELECT', selectCommand());
