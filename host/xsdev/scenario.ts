@@ -3,15 +3,14 @@
 // append on flash semantics. The wallet's answers are recorded first by the same DeviceApp on Node
 // (with a live wallet emulator), so on XS the figures are the terminal's own work.
 import * as bundle from '../../firmware/app/bundle';
-import { ALG_P256, algName, type Alg } from '../../firmware/core/crypto/verify';
-import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
+import { algName, type Alg } from '../../firmware/core/crypto/verify';
 import type { Mode } from '../../firmware/core/risk/engine';
-import { publicKeyOf } from '../../firmware/core/uplink/sign';
-import { toHex } from '../../firmware/base/bytes';
 import { RamFlash } from '../flash/ram-flash';
 import { createIssuer, issueWallet } from '../wallet/issuer';
 import { WalletEmulator } from '../wallet/emulator';
 import { seededRandom } from '../wallet/random';
+import type { IssuerKey } from '../../firmware/core/crypto/keyring';
+import { fixedRootPublicKey, provisioningText } from './provisioning';
 import { DeviceApp, type BootArgs, type BootReply, type TapProfile } from './app';
 import type { DeviceHost, StepResult } from './device-host';
 
@@ -31,25 +30,9 @@ export interface TapScenario {
   exchange: Record<string, string>;
 }
 
-function provisioningFor(alg: Alg, mode: Mode, issuerKey: { keyId: number; publicKey: Uint8Array; notBefore: number; notAfter: number }): string {
+function provisioningFor(alg: Alg, mode: Mode, issuerKey: IssuerKey): string {
   const deviceKey = Uint8Array.from({ length: 32 }, (_, i) => 0x11 + i);
-  const rootKey = Uint8Array.from({ length: 32 }, (_, i) => 0x21 + i);
-  return JSON.stringify({
-    version: 1,
-    terminalId: 'T-0042',
-    devicePrivateKey: toHex(deviceKey),
-    devicePublicKey: toHex(publicKeyOf(ALG_P256, deviceKey)),
-    merchantId: 'M-metro',
-    mode,
-    ...(mode === 'transit' ? { fare: 200 } : {}),
-    risk: DEFAULT_RISK_CONFIG,
-    issuerKeys: [{
-      keyId: issuerKey.keyId, alg: alg === ALG_P256 ? 'p256' : 'ed25519', publicKey: toHex(issuerKey.publicKey),
-      notBefore: issuerKey.notBefore, notAfter: issuerKey.notAfter,
-    }],
-    rootPublicKey: { alg: 'p256', publicKey: toHex(publicKeyOf(ALG_P256, rootKey)) },
-    settlementUrl: 'http://192.168.1.10:8080',
-  });
+  return provisioningText({ deviceKey, merchantId: 'M-metro', mode, issuerAlg: alg, issuerKey, rootPublicKey: fixedRootPublicKey() });
 }
 
 export function bootArgs(s: TapScenario, native: boolean): BootArgs {

@@ -2,11 +2,10 @@
 // bus-level simulated PN532 behind the I2C/SPI/UART classes the pin map selects, a RAM flash as the
 // journal partition and the provisioning text as the `provision` partition would hold it. Platform-free,
 // so the same scenarios run on Node and, through test/xs/device.guest.ts, on the XS engine.
-import { toHex, utf8Encode } from '../../firmware/base/bytes';
+import { utf8Encode } from '../../firmware/base/bytes';
 import { VirtualClock, type Log } from '../../firmware/base/platform';
 import { ALG_P256, type VerifyFn } from '../../firmware/core/crypto/verify';
 import type { HashPort } from '../../firmware/base/hash';
-import { DEFAULT_RISK_CONFIG } from '../../firmware/core/risk/config';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { boot, type Booted } from '../../firmware/app/boot';
 import { Runner } from '../../firmware/app/runner';
@@ -18,6 +17,7 @@ import { PartitionAdapter, readProvisioningText } from '../../firmware/app/devic
 import { selectBoard, type BoardPins, type PinMap, type ReaderTransport } from '../../firmware/app/pins';
 import pinMap from '../../hardware/pins.json';
 import { RamFlash } from '../../host/flash/ram-flash';
+import { fixedRootPublicKey, provisioningText } from '../../host/xsdev/provisioning';
 import { KeyMatrix } from '../../host/sim/hw/keypad';
 import { BuzzerRecorder, OutputPins } from '../../host/sim/hw/feedback';
 import { SimSSD1306 } from '../../host/sim/hw/ssd1306';
@@ -97,22 +97,10 @@ export class DeviceWorld {
   #provisioningText(): string {
     const deviceKey = seededRandom(`${this.#seed}/device-key`)(32);
     deviceKey[0] = 0x11; // keep it below the curve order
-    const rootKey = Uint8Array.from({ length: 32 }, (_, i) => 0x21 + i);
     this.devicePublic = publicKeyOf(ALG_P256, deviceKey);
-    return JSON.stringify({
-      version: 1,
-      terminalId: 'T-0042',
-      devicePrivateKey: toHex(deviceKey),
-      devicePublicKey: toHex(publicKeyOf(ALG_P256, deviceKey)),
-      merchantId: 'M-bakery',
-      mode: 'merchant',
-      risk: DEFAULT_RISK_CONFIG,
-      issuerKeys: [{
-        keyId: this.issuer.key.keyId, alg: 'p256', publicKey: toHex(this.issuer.key.publicKey),
-        notBefore: this.issuer.key.notBefore, notAfter: this.issuer.key.notAfter,
-      }],
-      rootPublicKey: { alg: 'p256', publicKey: toHex(this.#rootPublic ?? publicKeyOf(ALG_P256, rootKey)) },
-      settlementUrl: 'http://192.168.1.10:8080',
+    return provisioningText({
+      deviceKey, merchantId: 'M-bakery', mode: 'merchant', issuerAlg: ALG_P256, issuerKey: this.issuer.key,
+      rootPublicKey: this.#rootPublic ?? fixedRootPublicKey(),
     });
   }
 
