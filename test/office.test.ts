@@ -7,33 +7,19 @@ import { readFileSync } from 'node:fs';
 import { FIRMWARE_VERSION } from '../firmware/app/version';
 import { decodeTlv, encodeTlv } from '../firmware/core/protocol/tlv';
 import { decodeBatch, encodeBatch, WireError } from '../firmware/core/uplink/wire';
-import { BACKENDS, World, type Backend } from './settlement-fixtures';
+import { BACKENDS, World, worldPerTest } from './settlement-fixtures';
 
 const HTML = { accept: 'text/html' };
 
 for (const { name, start } of BACKENDS) {
   describe(`back office (${name})`, function () {
     this.timeout(60_000);
-    let backend: Backend;
-    let world: World;
+    const ctx = worldPerTest(start, `office ${name}`);
 
-    before(async () => {
-      backend = await start();
-    });
-    after(async () => {
-      await backend?.stop();
-    });
-    beforeEach(async () => {
-      world = await World.create({ database: await backend.fresh(), seed: `office ${name} ${Math.random()}` });
-    });
-    afterEach(async () => {
-      await world?.close();
-    });
-
-    const get = (path: string, headers: Record<string, string> = {}) => fetch(world.url + path, { headers, redirect: 'manual' });
-    const bearer = () => ({ authorization: `Bearer ${world.token}` });
+    const get = (path: string, headers: Record<string, string> = {}) => fetch(ctx.world.url + path, { headers, redirect: 'manual' });
+    const bearer = () => ({ authorization: `Bearer ${ctx.world.token}` });
     const signIn = async (token: string) =>
-      fetch(world.url + '/office/login', {
+      fetch(ctx.world.url + '/office/login', {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ token }).toString(),
@@ -56,11 +42,11 @@ for (const { name, start } of BACKENDS) {
     });
 
     it('signs in with an HttpOnly SameSite cookie that never holds the token, refuses tampered and expired ones, signs out', async () => {
-      const ok = await signIn(world.token);
+      const ok = await signIn(ctx.world.token);
       expect(ok.status).to.equal(303);
       const setCookie = ok.headers.get('set-cookie')!;
       expect(setCookie).to.match(/^tapline_office=\d+\.[0-9a-f]{64}; Path=\/office; HttpOnly; SameSite=Strict; Max-Age=43200$/);
-      expect(setCookie).to.not.contain(world.token);
+      expect(setCookie).to.not.contain(ctx.world.token);
       const cookie = setCookie.split(';')[0]!;
       const page = await get('/office/terminals', { cookie });
       expect(page.status).to.equal(200);
@@ -73,20 +59,20 @@ for (const { name, start } of BACKENDS) {
       expect((await get('/office/terminals', { cookie: `tapline_office=${Number(expires) + 3600}.${mac}` })).status).to.equal(401);
       // correctly signed but expired
       const past = Math.floor(Date.now() / 1000) - 1;
-      const expired = createHmac('sha256', world.token).update(`tapline-office-session|${past}`).digest('hex');
+      const expired = createHmac('sha256', ctx.world.token).update(`tapline-office-session|${past}`).digest('hex');
       expect((await get('/office/terminals', { cookie: `tapline_office=${past}.${expired}` })).status).to.equal(401);
-      const out = await fetch(world.url + '/office/logout', { method: 'POST', headers: { cookie }, redirect: 'manual' });
+      const out = await fetch(ctx.world.url + '/office/logout', { method: 'POST', headers: { cookie }, redirect: 'manual' });
       expect(out.status).to.equal(303);
       expect(out.headers.get('set-cookie')).to.contain('Max-Age=0');
     });
 
     it('escapes what the database holds on every page', async () => {
-      const t = await world.terminal('T1');
-      const w = world.wallet({ balance: 50_000 }).emulator();
+      const t = await ctx.world.terminal('T1');
+      const w = ctx.world.wallet({ balance: 50_000 }).emulator();
       await t.pay(w, 700);
-      expect((await t.upload(world.url)).status).to.equal(200);
+      expect((await t.upload(ctx.world.url)).status).to.equal(200);
       const evil = '<script>alert(1)</script>"\'&';
-      await world.service!.settlement.db.transaction(async (tx) => {
+      await ctx.world.service!.settlement.db.transaction(async (tx) => {
         await tx.run('UPDATE receipts SET reason = $1', [evil]);
         await tx.run('INSERT INTO findings (kind, wallet_id, receipt_id, other_receipt_id, evidence, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
           '<b>kind</b>',
@@ -110,13 +96,13 @@ for (const { name, start } of BACKENDS) {
     });
 
     it('filters receipts, refuses a bad filter with 400, and exports CSV with quoting and formulas defused', async () => {
-      const t1 = await world.terminal('T1');
-      const t2 = await world.terminal('T2');
-      const w = world.wallet({ balance: 50_000 }).emulator();
+      const t1 = await ctx.world.terminal('T1');
+      const t2 = await ctx.world.terminal('T2');
+      const w = ctx.world.wallet({ balance: 50_000 }).emulator();
       for (const amount of [100, 200]) await t1.pay(w, amount);
       await t2.pay(w, 300);
-      await t1.upload(world.url);
-      await t2.upload(world.url);
+      await t1.upload(ctx.world.url);
+      await t2.upload(ctx.world.url);
       const rows = async (qs: string) => ((await (await get(`/office/receipts?${qs}`, bearer())).text()).match(/<tr><td class="num">/g) ?? []).length;
       expect(await rows('')).to.equal(3);
       expect(await rows('terminal=T1')).to.equal(2);
@@ -130,7 +116,7 @@ for (const { name, start } of BACKENDS) {
       expect(await bad.text()).to.contain('wallet id: 16 lowercase hex digits').and.to.contain('from: a date as YYYY-MM-DD');
       expect((await get('/office/receipts.csv?outcome=nope', bearer())).status).to.equal(400);
 
-      await world.service!.settlement.db.transaction((tx) => tx.run(`UPDATE receipts SET reason = $1 WHERE terminal_id = 'T2'`, ['=HYPERLINK("x"), said "hi"']));
+      await ctx.world.service!.settlement.db.transaction((tx) => tx.run(`UPDATE receipts SET reason = $1 WHERE terminal_id = 'T2'`, ['=HYPERLINK("x"), said "hi"']));
       const csv = await get('/office/receipts.csv', bearer());
       expect(csv.headers.get('content-type')).to.contain('text/csv');
       expect(csv.headers.get('content-disposition')).to.contain('attachment');
@@ -143,13 +129,13 @@ for (const { name, start } of BACKENDS) {
     });
 
     it('shows what terminals report in their batches: firmware, backlog, offline totals, state versions', async () => {
-      const t = await world.terminal('T1');
-      const w = world.wallet({ balance: 50_000 }).emulator();
+      const t = await ctx.world.terminal('T1');
+      const w = ctx.world.wallet({ balance: 50_000 }).emulator();
       for (const amount of [1000, 250]) await t.pay(w, amount);
       const body = encodeBatch(
         {
           terminalId: t.terminalId,
-          nonce: world.random(16),
+          nonce: ctx.world.random(16),
           denyListVersion: 0,
           keyringVersion: 3,
           configVersion: 2,
@@ -158,7 +144,7 @@ for (const { name, start } of BACKENDS) {
         },
         t.deviceSecretKey,
       );
-      expect((await t.upload(world.url, body)).status).to.equal(200);
+      expect((await t.upload(ctx.world.url, body)).status).to.equal(200);
       const page = await (await get('/office/terminals', bearer())).text();
       const row = page.split('<tr>').find((r) => r.includes('>T1</a>'))!;
       const cells = [...row.matchAll(/<td[^>]*>(.*?)<\/td>/gs)].map((m) => m[1]!.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim());
@@ -167,20 +153,20 @@ for (const { name, start } of BACKENDS) {
       expect(cells.slice(4, 12)).to.deep.equal(['2', '2', '17', '12.50 2 payments', FIRMWARE_VERSION, '3', '0', '2']);
       // a batch without the status still records its upload and versions
       await t.pay(w, 5);
-      expect((await t.upload(world.url)).status).to.equal(200);
-      const later = await world.service!.settlement.db.read((tx) => tx.get<{ firmware: string | null; backlog: number | null }>('SELECT firmware, backlog FROM terminal_reports'));
+      expect((await t.upload(ctx.world.url)).status).to.equal(200);
+      const later = await ctx.world.service!.settlement.db.read((tx) => tx.get<{ firmware: string | null; backlog: number | null }>('SELECT firmware, backlog FROM terminal_reports'));
       expect(later).to.deep.equal({ firmware: null, backlog: null });
     });
 
     it('plots receipts per time bucket: settled, credited with a finding, rejected', async () => {
-      const t1 = await world.terminal('T1');
-      const t2 = await world.terminal('T2');
-      const w = world.wallet({ balance: 50_000 });
+      const t1 = await ctx.world.terminal('T1');
+      const t2 = await ctx.world.terminal('T2');
+      const w = ctx.world.wallet({ balance: 50_000 });
       const clone = w.emulator();
       await t1.pay(w.emulator(), 400);
       await t2.pay(clone, 400); // the same counter at another terminal
-      await t1.upload(world.url);
-      await t2.upload(world.url);
+      await t1.upload(ctx.world.url);
+      await t2.upload(ctx.world.url);
       const page = await (await get('/office', bearer())).text();
       expect(page).to.contain('<svg').and.to.contain('1 settled</title>').and.to.contain('1 findings</title>');
     });

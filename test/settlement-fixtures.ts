@@ -29,6 +29,7 @@ import { WalletEmulator, type WalletOptions } from '../host/wallet/emulator';
 import { generateKeyPair, issueWallet, type Issuer } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import type { RandomBytes } from '../firmware/base/platform';
+import { present } from '../firmware/base/assert';
 
 export const DAY = 86400;
 export const unixNow = () => Math.floor(Date.now() / 1000);
@@ -450,3 +451,44 @@ export function updatesOf(response: BatchResponse): number[] {
 }
 
 export type { Issuer };
+
+// ---- per-test setup ----
+
+/** The backend of a describe block and the World of its running test. */
+export interface WorldPerTest {
+  /** The current test's World; a test may put another in its place (after closing this one). */
+  world: World;
+  readonly backend: Backend;
+}
+
+/**
+ * Call inside a describe: starts the backend once for the block and a fresh World on a fresh database
+ * before each test, and closes whichever World is current after it.
+ */
+export function worldPerTest(start: () => Promise<Backend>, seed: string): WorldPerTest {
+  let backend: Backend | undefined;
+  let world: World | undefined;
+  before(async () => {
+    backend = await start();
+  });
+  after(async () => {
+    await backend?.stop();
+  });
+  beforeEach(async () => {
+    world = await World.create({ database: await present(backend, 'the backend').fresh(), seed: `${seed} ${Math.random()}` });
+  });
+  afterEach(async () => {
+    await world?.close();
+  });
+  return {
+    get world() {
+      return present(world, "the test's World");
+    },
+    set world(w: World) {
+      world = w;
+    },
+    get backend() {
+      return present(backend, 'the backend');
+    },
+  };
+}

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { RESULT_ACCEPTED, RESULT_REJECTED } from '../firmware/core/uplink/wire';
 import { WalletEmulator } from '../host/wallet/emulator';
 import { signGrant } from '../host/wallet/purses';
-import { BACKENDS, DAY, World, unixNow, type Backend } from './settlement-fixtures';
+import { BACKENDS, DAY, World, unixNow, worldPerTest } from './settlement-fixtures';
 
 const YUAN = 100;
 const GROCERY = { category: 5411, region: 101 };
@@ -20,50 +20,36 @@ function subsidy(world: World): WalletEmulator {
 for (const { name, start } of BACKENDS) {
   describe(`settlement of purpose-bound funds (${name})`, function () {
     this.timeout(120_000);
-    let backend: Backend;
-    let world: World;
-
-    before(async () => {
-      backend = await start();
-    });
-    after(async () => {
-      await backend?.stop();
-    });
-    beforeEach(async () => {
-      world = await World.create({ database: await backend.fresh(), seed: `${name} purposes ${Math.random()}` });
-    });
-    afterEach(async () => {
-      await world?.close();
-    });
+    const ctx = worldPerTest(start, `${name} purposes`);
 
     it("books a subsidy payment to the program's account and a free-money one to the wallet's owner", async () => {
-      const shop = await world.terminal('T-shop', { place: GROCERY });
-      const wallet = subsidy(world);
+      const shop = await ctx.world.terminal('T-shop', { place: GROCERY });
+      const wallet = subsidy(ctx.world);
       expect((await shop.pay(wallet, 50 * YUAN)).kind).to.equal('approved');
       wallet.purses.choose(undefined);
       expect((await shop.pay(wallet, 20 * YUAN)).kind).to.equal('approved');
-      const results = (await shop.upload(world.url)).response!.results;
+      const results = (await shop.upload(ctx.world.url)).response!.results;
       expect(results.map((r) => [r.status, r.reason ?? 'ok'])).to.deep.equal([[RESULT_ACCEPTED, 'ok'], [RESULT_ACCEPTED, 'ok']]);
-      const s = world.service!.settlement;
+      const s = ctx.world.service!.settlement;
       expect(await s.balance('merchant:M-T-shop')).to.equal(70 * YUAN);
       expect(await s.balance('program:FOOD-2026')).to.equal(-50 * YUAN);
       expect(await s.balance(`wallet:${wallet.info.walletId}`)).to.equal(-20 * YUAN);
       expect(await s.balance('advance')).to.equal(0);
       expect(await s.findings(wallet.info.walletId)).to.deep.equal([]);
       // The back office's accounts page lists the program's account.
-      const page = await (await fetch(`${world.url}/office/accounts`, { headers: { authorization: `Bearer ${world.token}` } })).text();
+      const page = await (await fetch(`${ctx.world.url}/office/accounts`, { headers: { authorization: `Bearer ${ctx.world.token}` } })).text();
       expect(page).to.contain('Programs (purpose-bound funds paid)').and.to.contain('program:FOOD-2026');
     });
 
     it('flags a subsidy payment at a terminal registered as a restaurant: a finding, the merchant not credited', async () => {
       // Provisioned as a grocery, registered as what it is: the wallet was told 5411 and paid.
-      const cafe = await world.terminal('T-cafe', { place: GROCERY, registeredPlace: RESTAURANT });
-      const wallet = subsidy(world);
+      const cafe = await ctx.world.terminal('T-cafe', { place: GROCERY, registeredPlace: RESTAURANT });
+      const wallet = subsidy(ctx.world);
       expect((await cafe.pay(wallet, 30 * YUAN)).kind).to.equal('approved');
-      const [result] = (await cafe.upload(world.url)).response!.results;
+      const [result] = (await cafe.upload(ctx.world.url)).response!.results;
       expect(result!.status).to.equal(RESULT_REJECTED);
       expect(result!.reason).to.match(/^purpose-violation: the request names category 5411, region 101; the terminal is registered at 5812, 101/);
-      const s = world.service!.settlement;
+      const s = ctx.world.service!.settlement;
       const [finding] = await s.findings(wallet.info.walletId);
       expect(finding!.kind).to.equal('purpose-violation');
       expect(finding!.evidence.program).to.equal('FOOD-2026');
@@ -72,10 +58,10 @@ for (const { name, start } of BACKENDS) {
     });
 
     it('flags a subsidy payment at a terminal registered with no place', async () => {
-      const t = await world.terminal('T-old', { place: GROCERY, registeredPlace: undefined, register: false });
-      await world.admin('POST', '/v1/terminals', { terminalId: 'T-old', publicKey: Buffer.from(t.devicePublicKey).toString('hex'), merchantId: t.merchantId, maxTransaction: t.risk.config.maxTransaction });
-      expect((await t.pay(subsidy(world), 10 * YUAN)).kind).to.equal('approved');
-      const [result] = (await t.upload(world.url)).response!.results;
+      const t = await ctx.world.terminal('T-old', { place: GROCERY, registeredPlace: undefined, register: false });
+      await ctx.world.admin('POST', '/v1/terminals', { terminalId: 'T-old', publicKey: Buffer.from(t.devicePublicKey).toString('hex'), merchantId: t.merchantId, maxTransaction: t.risk.config.maxTransaction });
+      expect((await t.pay(subsidy(ctx.world), 10 * YUAN)).kind).to.equal('approved');
+      const [result] = (await t.upload(ctx.world.url)).response!.results;
       expect(result!.reason).to.match(/^purpose-violation: the terminal has no registered merchant category and region/);
     });
   });
