@@ -5,16 +5,15 @@
 import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
 import { decodePayRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, type PayRequest } from './messages';
 import { fromHex, toHex } from '../../base/bytes';
+import { decodeEnvelope, encodeEnvelope } from './envelope';
 
 /** Journal record types: the intent before PAY, and its release (the wallet never signed). */
 export const RECORD_INTENT = 3;
 export const RECORD_RELEASE = 4;
 
 const INTENT_VERSION = 1;
-const I = { version: 0x80, terminalSeq: 0x81, walletId: 0x82, counterFloor: 0x83, request: 0x84 } as const;
+const I = { walletId: 0x82, counterFloor: 0x83, request: 0x84 } as const;
 const INTENT_RULES: Record<number, FieldRule> = {
-  [I.version]: { min: 1, max: 1 },
-  [I.terminalSeq]: { min: 4, max: 4 },
   [I.walletId]: { min: 8, max: 8 },
   [I.counterFloor]: { min: 4, max: 4 },
   [I.request]: { min: 1, max: MAX_REQUEST_BYTES },
@@ -36,9 +35,7 @@ export interface Intent {
 }
 
 export function encodeIntent(i: Intent): Uint8Array {
-  return encodeTlv([
-    { tag: I.version, value: encodeUint(INTENT_VERSION, 1) },
-    { tag: I.terminalSeq, value: encodeUint(i.terminalSeq, 4) },
+  return encodeEnvelope(INTENT_VERSION, i.terminalSeq, [
     { tag: I.walletId, value: fromHex(i.walletId) },
     { tag: I.counterFloor, value: encodeUint(i.counterFloor, 4) },
     { tag: I.request, value: i.request },
@@ -47,11 +44,9 @@ export function encodeIntent(i: Intent): Uint8Array {
 
 /** Parses an intent record (untrusted bytes). Throws TlvError. */
 export function decodeIntent(bytes: Uint8Array): Intent & { parsed: PayRequest } {
-  const f = decodeFields(bytes, INTENT_RULES, MAX_INTENT_BYTES);
-  if (required(f, I.version)[0] !== INTENT_VERSION) throw new TlvError(`intent version ${required(f, I.version)[0]}`);
+  const { terminalSeq, fields: f } = decodeEnvelope(bytes, 'intent', INTENT_VERSION, INTENT_RULES, MAX_INTENT_BYTES);
   const request = required(f, I.request).slice();
   const parsed = decodePayRequest(request);
-  const terminalSeq = decodeUint(required(f, I.terminalSeq));
   if (parsed.terminalSeq !== terminalSeq) throw new TlvError(`intent ${terminalSeq} holds a request for ${parsed.terminalSeq}`);
   return { terminalSeq, walletId: toHex(required(f, I.walletId)), counterFloor: decodeUint(required(f, I.counterFloor)), request, parsed };
 }

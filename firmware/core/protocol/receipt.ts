@@ -13,8 +13,9 @@ import {
   type PayResponse,
 } from './messages';
 import { decodeGrant, MAX_GRANT_BYTES, type Grant } from './purpose';
-import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from './tlv';
+import { required, decodeUint, encodeUint, TlvError, type FieldRule } from './tlv';
 import { MAX_TRANSIT_LOG_BYTES } from './transit-log';
+import { decodeEnvelope, encodeEnvelope } from './envelope';
 
 export const RECEIPT_VERSION = 1;
 // certificate, request and response (~570 bytes at most), a grant and a transit log (222)
@@ -22,11 +23,9 @@ export const MAX_RECEIPT_BYTES = 1200;
 /** The journal record type of a receipt. */
 export const RECORD_RECEIPT = 1;
 
-const T = { version: 0x80, terminalSeq: 0x81, certificate: 0x82, request: 0x83, response: 0x84, flags: 0x85, grant: 0x86, transitLog: 0x88 } as const;
+const T = { certificate: 0x82, request: 0x83, response: 0x84, flags: 0x85, grant: 0x86, transitLog: 0x88 } as const;
 
 const RULES: Record<number, FieldRule> = {
-  [T.version]: { min: 1, max: 1 },
-  [T.terminalSeq]: { min: 4, max: 4 },
   [T.certificate]: { min: 1, max: MAX_CERTIFICATE_BYTES },
   [T.request]: { min: 1, max: MAX_REQUEST_BYTES },
   [T.response]: { min: 1, max: MAX_RESPONSE_BYTES },
@@ -53,9 +52,7 @@ export interface Receipt {
 }
 
 export function encodeReceipt(r: Receipt): Uint8Array {
-  return encodeTlv([
-    { tag: T.version, value: encodeUint(RECEIPT_VERSION, 1) },
-    { tag: T.terminalSeq, value: encodeUint(r.terminalSeq, 4) },
+  return encodeEnvelope(RECEIPT_VERSION, r.terminalSeq, [
     { tag: T.certificate, value: r.certificate },
     { tag: T.request, value: r.request },
     { tag: T.response, value: r.response },
@@ -67,13 +64,12 @@ export function encodeReceipt(r: Receipt): Uint8Array {
 
 /** Parses a receipt's envelope (untrusted bytes). Throws TlvError. The inner messages are not parsed. */
 export function decodeReceipt(bytes: Uint8Array): Receipt {
-  const f = decodeFields(bytes, RULES, MAX_RECEIPT_BYTES);
-  if (required(f, T.version)[0] !== RECEIPT_VERSION) throw new TlvError(`receipt version ${required(f, T.version)[0]}`);
+  const { terminalSeq, fields: f } = decodeEnvelope(bytes, 'receipt', RECEIPT_VERSION, RULES, MAX_RECEIPT_BYTES);
   const flags = decodeUint(required(f, T.flags));
   const grant = f.get(T.grant);
   if (flags & ~FLAG_DEFERRED) throw new TlvError(`unknown receipt flags ${flags}`);
   return {
-    terminalSeq: decodeUint(required(f, T.terminalSeq)),
+    terminalSeq,
     certificate: required(f, T.certificate).slice(),
     request: required(f, T.request).slice(),
     response: required(f, T.response).slice(),
