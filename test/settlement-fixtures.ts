@@ -17,6 +17,7 @@ import type { DurableLog } from '../firmware/base/ports';
 import { DEFAULT_RISK_CONFIG, type RiskConfig } from '../firmware/core/risk/config';
 import { RiskEngine } from '../firmware/core/risk/engine';
 import { Tap, type TapResult } from '../firmware/core/terminal/tap';
+import type { TransitFares } from '../firmware/core/terminal/fare-tap';
 import { InDoubt } from '../firmware/core/terminal/in-doubt';
 import { RECORD_RECEIPT } from '../firmware/core/protocol/receipt';
 import { publicKeyOf } from '../firmware/core/uplink/sign';
@@ -367,10 +368,11 @@ export class TestTerminal {
     this.#place = o.place;
   }
 
-  /** One tap with the payment core's Tap; the wallet leaves the field afterwards. */
-  async pay(wallet: WalletEmulator, amount: number): Promise<TapResult> {
+  /** One tap with the payment core's Tap (a transit validator's, priced by `fares`); the wallet leaves the field afterwards. */
+  async pay(wallet: WalletEmulator, amount: number, fares?: TransitFares): Promise<TapResult> {
     const tap = new Tap({
-      mode: 'merchant',
+      mode: fares ? 'transit' : 'merchant',
+      ...(fares ? { fares } : {}),
       terminalId: this.terminalId,
       merchantId: this.merchantId,
       currency: this.risk.config.currency,

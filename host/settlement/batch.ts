@@ -4,10 +4,12 @@
 // at the end, many per statement. Round trips per batch, not per receipt: on PostgreSQL they are the cost.
 import { toHex } from '../../firmware/base/bytes';
 import type { ReceiptCheck } from '../../firmware/core/crypto/receipt';
-import { decodeReceipt } from '../../firmware/core/protocol/receipt';
+import { decodeReceipt, type ReceiptContent } from '../../firmware/core/protocol/receipt';
 import { RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED, type ReceiptResult } from '../../firmware/core/uplink/wire';
 import type { Param, Tx } from './db';
 import { programAccount, purposeViolation } from './purposes';
+import { operatorRules, priceAgain } from './fares';
+import type { FareRules } from '../../firmware/core/fares/rules';
 
 /** How one receipt was settled (stored with the receipt). */
 export type Outcome =
@@ -23,6 +25,9 @@ export type Outcome =
   | 'replayed' // the very same payment again under another sequence number: not credited
   | 'purpose-violation' // a bound balance spent where or when its grant does not allow: not credited
   | 'invalid'; // failed verification: not credited
+
+/** What a finding flags: a receipt's outcome, or a fact about a credited one. */
+export type FindingKind = Outcome | 'counter-gap' | 'fare-mismatch'; // fare-mismatch: a transit tap charged otherwise than its operator's rules
 
 export interface Checked {
   seq: number;
@@ -107,7 +112,7 @@ interface Posting {
 }
 
 interface PendingFinding {
-  kind: Outcome | 'counter-gap';
+  kind: FindingKind;
   walletId: string;
   seq: number;
   issuerKeyId: number;
@@ -140,6 +145,8 @@ export class BatchSettler {
   #receipts: PendingReceipt[] = [];
   #postings: Posting[] = [];
   #findings: PendingFinding[] = [];
+  /** The operator's fare rules, for a batch with transit taps (host/settlement/fares.ts). */
+  #fareRules: FareRules | undefined;
 
   constructor(tx: Tx, terminal: TerminalRow, now: number, options: SettlerOptions) {
     this.#tx = tx;
@@ -152,6 +159,7 @@ export class BatchSettler {
   async settle(items: Checked[]): Promise<ReceiptResult[]> {
     const existing = await this.#existing(items);
     await this.#load(items.filter((i) => i.check.ok && !existing.has(i.seq)));
+    if (items.some((i) => i.check.ok && i.check.request.transit)) this.#fareRules = (await operatorRules(this.#tx, this.#terminal.merchant_id))?.rules;
     const results: ReceiptResult[] = [];
     for (const item of items) results.push(await this.#decide(item, existing.get(item.seq)));
     await this.#write();
@@ -274,10 +282,12 @@ export class BatchSettler {
     const { certificate, request, response, grant } = check;
     const walletId = certificate.walletId;
     const paymentTime = request.terminalTime || this.#now;
+    // A tap-off refunds part of its tap-on's fare: the wallet's balance rises, the operator pays it back.
+    const net = request.amount - (request.transit?.refund ?? 0);
     const facts = {
       walletId,
       counter: response.counter,
-      amount: request.amount,
+      amount: net,
       issuerKeyId: certificate.issuerKeyId,
       // A bound payment signs its purse's balance, not the free money's: no neighbour for the balance check.
       balanceAfter: grant ? null : response.balanceAfter,
@@ -314,7 +324,7 @@ export class BatchSettler {
     const knewText = knew && `wallet ${walletId} was on the deny list (version ${knew.version}) the terminal held since #${terminal.deny_since_seq}`;
     const spent = wallet.spent + (this.#spent.get(walletId) ?? 0);
     const dayKey = `${walletId}:${dayOf(paymentTime)}`;
-    const dayTotal = (this.#daily.get(dayKey) ?? 0) + request.amount;
+    const dayTotal = (this.#daily.get(dayKey) ?? 0) + net;
     const dailyLimit = Math.min(certificate.dailyLimit, this.#options.dailyLimits[certificate.walletClass] ?? certificate.dailyLimit);
     let outcome: Outcome = 'settled';
     let reason = 'settled';
@@ -337,14 +347,14 @@ export class BatchSettler {
     } else if (wallet.status === 'denied') {
       outcome = 'denied';
       reason = `wallet ${walletId} is on the deny list`;
-    } else if (wallet.funded !== null && spent + request.amount > Number(wallet.funded)) {
+    } else if (wallet.funded !== null && spent + net > Number(wallet.funded)) {
       outcome = 'overspend';
-      reason = `wallet ${walletId} spent ${spent + request.amount} of a known balance of ${wallet.funded}`;
+      reason = `wallet ${walletId} spent ${spent + net} of a known balance of ${wallet.funded}`;
     } else if (dayTotal > dailyLimit) {
       outcome = 'overspend';
       reason = `wallet ${walletId} spent ${dayTotal} on day ${dayOf(paymentTime)} across terminals, over its daily limit of ${dailyLimit}`;
     } else if (!grant) {
-      const conflict = balanceConflict(known, walletId, response.counter, request.amount, response.balanceAfter) ??
+      const conflict = balanceConflict(known, walletId, response.counter, net, response.balanceAfter) ??
         (request.terminalTime ? counterClockConflict(known, walletId, response.counter, request.terminalTime) : undefined);
       if (conflict) ({ reason, other } = conflict), (outcome = conflict.outcome);
     }
@@ -357,9 +367,10 @@ export class BatchSettler {
     }
     this.#daily.set(dayKey, dayTotal);
     // Credited first: the merchant is paid from the advance account for every receipt within the caps.
-    this.#post(`merchant:${terminal.merchant_id}`, request.amount, seq, 'credit for receipt');
-    this.#post('advance', -request.amount, seq, 'advance to merchant');
-    if (!grant) this.#spent.set(walletId, (this.#spent.get(walletId) ?? 0) + request.amount);
+    this.#post(`merchant:${terminal.merchant_id}`, net, seq, net < 0 ? 'tap-off refund' : 'credit for receipt');
+    this.#post('advance', -net, seq, 'advance to merchant');
+    if (!grant) this.#spent.set(walletId, (this.#spent.get(walletId) ?? 0) + net);
+    this.#fareCheck(item, check, walletId, response.counter);
     if (outcome === 'settled' && grant) {
       // ...and a bound payment is paid by its program.
       this.#post(programAccount(grant), -request.amount, seq, `bound payment, purse ${grant.purse}`);
@@ -369,15 +380,15 @@ export class BatchSettler {
     }
     if (outcome === 'settled') {
       // ...deducted when verified: the wallet's owner repays the advance.
-      this.#post(`wallet:${walletId}`, -request.amount, seq, 'debit for receipt');
-      this.#post('advance', request.amount, seq, 'recovered from wallet');
+      this.#post(`wallet:${walletId}`, -net, seq, 'debit for receipt');
+      this.#post('advance', net, seq, 'recovered from wallet');
       this.#gap(known, walletId, response.counter, seq);
       return { seq, status: RESULT_ACCEPTED };
     }
     // A loss: the advance is closed against the issuer, and a claim on the wallet is recorded.
-    this.#post(`loss:issuer:${certificate.issuerKeyId}`, -request.amount, seq, `${outcome} loss`);
-    this.#post('advance', request.amount, seq, `${outcome} loss booked`);
-    this.#finding(outcome, walletId, seq, certificate.issuerKeyId, request.amount, other, reason, item, response.counter);
+    this.#post(`loss:issuer:${certificate.issuerKeyId}`, -net, seq, `${outcome} loss`);
+    this.#post('advance', net, seq, `${outcome} loss booked`);
+    this.#finding(outcome, walletId, seq, certificate.issuerKeyId, Math.max(0, net), other, reason, item, response.counter);
     const version = await denyWallet(this.#tx, walletId, outcome, this.#now);
     this.#denied.set(walletId, version);
     if (wallet.status !== 'lost') wallet.status = 'denied';
@@ -391,7 +402,16 @@ export class BatchSettler {
     return row?.c !== null && row?.c !== undefined && Number(row.c) < counter;
   }
 
-  #finding(kind: Outcome | 'counter-gap', walletId: string, seq: number, issuerKeyId: number, loss: number, other: Known | undefined, reason: string, item: Checked, counter: number, extra: Record<string, unknown> = {}): void {
+  /** A credited transit tap priced again from its operator's rules: a finding where the validator charged otherwise. */
+  #fareCheck(item: Checked, content: ReceiptContent, walletId: string, counter: number): void {
+    if (!this.#fareRules || !content.request.transit) return;
+    const found = priceAgain(decodeReceipt(item.bytes), content, this.#fareRules)?.finding;
+    if (!found) return;
+    const { charged, refunded, expectedCharge, expectedRefund } = found;
+    this.#finding('fare-mismatch', walletId, item.seq, content.certificate.issuerKeyId, 0, undefined, found.reason, item, counter, { charged, refunded, expectedCharge, expectedRefund });
+  }
+
+  #finding(kind: FindingKind, walletId: string, seq: number, issuerKeyId: number, loss: number, other: Known | undefined, reason: string, item: Checked, counter: number, extra: Record<string, unknown> = {}): void {
     const evidence: Record<string, unknown> = {
       reason,
       walletId,

@@ -5,8 +5,11 @@
 import { verifyReceipt } from '../../firmware/core/crypto/receipt';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { computeFare, FareError } from '../../firmware/core/fares/engine';
-import type { FareRules } from '../../firmware/core/fares/rules';
-import { decodeReceipt } from '../../firmware/core/protocol/receipt';
+import { parseFareRules, type FareRules } from '../../firmware/core/fares/rules';
+import { decodeReceipt, type Receipt, type ReceiptContent } from '../../firmware/core/protocol/receipt';
+import { decodeUpdate, UPDATE_FARE_RULES } from '../../firmware/core/uplink/updates';
+import { assert } from '../../firmware/base/assert';
+import type { Tx } from './db';
 import { decodeTransitLog, transitLogDigest } from '../../firmware/core/protocol/transit-log';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { equalBytes } from '../../firmware/base/bytes';
@@ -45,7 +48,12 @@ export function checkFare(bytes: Uint8Array, rules: FareRules, issuerKeys: Issue
   const receipt = decodeReceipt(bytes);
   const check = verifyReceipt(receipt, issuerKeys, now);
   if (!check.ok) return undefined;
-  const { request, certificate } = check;
+  return priceAgain(receipt, check, rules);
+}
+
+/** A verified receipt's fare against the rules; undefined when it is not a transit tap of this operator. */
+export function priceAgain(receipt: Receipt, content: ReceiptContent, rules: FareRules): FareCheck | undefined {
+  const { request, certificate } = content;
   const tap = request.transit;
   if (!tap || !receipt.transitLog || request.merchantId !== rules.operatorId) return undefined;
   const base = { terminalSeq: receipt.terminalSeq, walletId: certificate.walletId, charged: request.amount, refunded: tap.refund };
@@ -66,6 +74,18 @@ export function checkFare(bytes: Uint8Array, rules: FareRules, issuerKeys: Issue
   }
   if (expected.amount === request.amount && expected.refund === tap.refund && expected.kind === tap.kind) return { charged: base.charged, refunded: base.refunded };
   return found({ expectedCharge: expected.amount, expectedRefund: expected.refund, reason: `the rules price this tap ${expected.amount} (refund ${expected.refund}), the validator charged ${request.amount} (refund ${tap.refund})` });
+}
+
+/**
+ * The newest fare rules the service holds for an operator (its merchant id): a signed update of kind 6
+ * it took through POST /v1/updates (verified against the root key and validated there). Undefined: none.
+ */
+export async function operatorRules(tx: Tx, operatorId: string): Promise<{ rules: FareRules; version: number } | undefined> {
+  const row = await tx.get<{ bytes: Uint8Array }>('SELECT bytes FROM updates WHERE kind = $1 AND terminal_id = $2 ORDER BY version DESC LIMIT 1', [UPDATE_FARE_RULES, operatorId]);
+  if (!row) return undefined;
+  const { update } = decodeUpdate(row.bytes);
+  assert(update.kind === UPDATE_FARE_RULES, 'a fare-rules row holds fare rules');
+  return { rules: parseFareRules(update.rules), version: update.version };
 }
 
 /** An operator's books over its receipts (the settled ones), with the fare findings. */

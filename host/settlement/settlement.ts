@@ -15,11 +15,13 @@ import {
   UPDATE_CONFIG,
   UPDATE_DENY_LIST,
   UPDATE_KEYRING,
+  UPDATE_FARE_RULES,
   UPDATE_TIME,
   UpdateError,
   verifyUpdate,
   MAX_DENY_DELTA,
 } from '../../firmware/core/uplink/updates';
+import { FareRulesError, parseFareRules } from '../../firmware/core/fares/rules';
 import {
   batchSignedPayload,
   decodeBatch,
@@ -377,13 +379,21 @@ export class Settlement {
       if (e instanceof UpdateError) throw new SettlementError(400, 'bad-update', e.message);
       throw e;
     }
-    if (update.kind !== UPDATE_CONFIG) {
-      throw new SettlementError(400, 'bad-update', 'only configuration updates are stored; the keyring and deny list are the service\'s own');
+    if (update.kind === UPDATE_FARE_RULES) {
+      // An operator's fare rules: kept for its merchant id, the rules settlement prices its transit taps by.
+      try {
+        parseFareRules(update.rules);
+      } catch (e) {
+        if (e instanceof FareRulesError) throw new SettlementError(400, 'bad-update', e.message);
+        throw e;
+      }
+    } else if (update.kind !== UPDATE_CONFIG) {
+      throw new SettlementError(400, 'bad-update', 'only configuration and fare-rules updates are stored; the keyring and deny list are the service\'s own');
     }
-    if (terminalId !== undefined && terminalId !== update.terminalId) {
-      throw new SettlementError(400, 'bad-update', `the update is signed for terminal ${update.terminalId}, not ${terminalId}`);
+    const target = update.kind === UPDATE_FARE_RULES ? update.operatorId : update.terminalId;
+    if (terminalId !== undefined && terminalId !== target) {
+      throw new SettlementError(400, 'bad-update', `the update is signed for ${update.kind === UPDATE_FARE_RULES ? 'operator' : 'terminal'} ${target}, not ${terminalId}`);
     }
-    const target = update.terminalId;
     const now = this.#clock();
     await this.db.transaction((tx) =>
       tx.run('INSERT INTO updates (kind, terminal_id, version, bytes, created_at) VALUES ($1, $2, $3, $4, $5)', [
