@@ -10,7 +10,8 @@ import { expect } from 'chai';
 import { fromHex, toHex } from '../firmware/base/bytes';
 import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { parseProvisioning, provisionedIssuerKeys } from '../firmware/core/provisioning';
-import { UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, verifyUpdate } from '../firmware/core/uplink/updates';
+import { UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_FARE_RULES, UPDATE_KEYRING, verifyUpdate } from '../firmware/core/uplink/updates';
+import { operatorRules } from '../host/settlement/fares';
 import { publicKeyOf } from '../firmware/core/uplink/sign';
 import { main } from '../host/cli/main';
 import { parseWalletFile } from '../host/cli/wallet-file';
@@ -253,5 +254,24 @@ describe('cli: with a running settlement service', function () {
 
     expect((await tapline('revoke-issuer', '--keys', world.keys.dir, '--id', '7')).code).to.equal(0);
     expect(world.keys.keyring().keys.map((k) => k.revoked)).to.deep.equal([true]);
+  });
+
+  it('sign-update --kind fares signs an operator\'s fare rules, and --service hands them to the service that prices its taps by them', async () => {
+    const rules = join(world.dir, 'rules.json');
+    fs.writeFileSync(rules, JSON.stringify({ operator: 7, operatorId: 'M-metro', fare: { kind: 'flat', amount: 250 } }));
+    const out = join(world.dir, 'fares.upd');
+    const r = await tapline('sign-update', '--keys', world.keys.dir, '--kind', 'fares', '--version', '2', '--rules', rules, '--out', out, '--service', world.url);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.contain('prices the transit taps of operator M-metro');
+    const u = verifyUpdate(new Uint8Array(readFileSync(out)), world.rootAlg, world.rootPublicKey);
+    expect(u.kind === UPDATE_FARE_RULES && [u.version, u.operatorId]).to.deep.equal([2, 'M-metro']);
+    const held = await world.service!.settlement.db.transaction((tx) => operatorRules(tx, 'M-metro'));
+    expect(held && [held.version, held.rules.fare]).to.deep.equal([2, { kind: 'flat', amount: 250 }]);
+    // rules that do not validate are named and nothing is written
+    fs.writeFileSync(rules, JSON.stringify({ operator: 7, operatorId: 'M-metro', fare: { kind: 'flat' } }));
+    const bad = await tapline('sign-update', '--keys', world.keys.dir, '--kind', 'fares', '--version', '3', '--rules', rules, '--out', join(world.dir, 'bad.upd'));
+    expect(bad.code).to.equal(2);
+    expect(bad.err).to.match(/--rules: fare\.amount/);
+    expect(fs.existsSync(join(world.dir, 'bad.upd'))).to.equal(false);
   });
 });

@@ -10,7 +10,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import { formatProvisioning, parseProvisioning, ProvisioningError, type Provisioning } from '../../firmware/core/provisioning';
 import { DEFAULT_RISK_CONFIG, parseRiskConfig, RiskConfigError, type RiskConfig } from '../../firmware/core/risk/config';
-import { encodeUpdate, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_KEYRING, UpdateError, type Update } from '../../firmware/core/uplink/updates';
+import { encodeUpdate, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_FARE_RULES, UPDATE_KEYRING, UpdateError, type Update } from '../../firmware/core/uplink/updates';
+import { FareRulesError, parseFareRules } from '../../firmware/core/fares/rules';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { ALG_P256 } from '../../firmware/core/crypto/verify';
 import { TlvError } from '../../firmware/core/protocol/tlv';
@@ -332,14 +333,16 @@ Spending by the wallet after --at (default now) is booked as a loss, not a debt 
   },
 
   'sign-update': {
-    summary: 'sign a deny-list, keyring or configuration update with the root key',
-    usage: `tapline sign-update --kind deny|keyring|config --out FILE [--keys DIR] [--version N]
+    summary: 'sign a deny-list, keyring, configuration or fare-rules update with the root key',
+    usage: `tapline sign-update --kind deny|keyring|config|fares --out FILE [--keys DIR] [--version N]
                     deny:    --from N [--add WALLET,...] [--remove WALLET,...]   (version defaults to from + 1)
                     keyring: the keyring of DIR at its version (--version overrides)
                     config:  --version N --settings FILE.json --terminal ID (signed for that terminal only) [--service URL]
+                    fares:   --version N --rules FILE.json (an operator's fare rules, signed for its operatorId) [--service URL]
 
 Writes the signed update's bytes to FILE (public: no secret in it). With --service a configuration
-update is also handed to the service, which delivers it to that terminal on its next upload. The service signs deny-list and keyring updates itself: deny-list a wallet with
+update is also handed to the service, which delivers it to that terminal on its next upload; fare rules
+are handed to the service too, which prices that operator's transit taps by them at settlement. The service signs deny-list and keyring updates itself: deny-list a wallet with
 \`tapline report-lost\`, rotate keys with \`tapline add-issuer\`; a deny or keyring file is for tests
 and for loading a terminal by hand.`,
     options: {
@@ -351,6 +354,7 @@ and for loading a terminal by hand.`,
       add: { type: 'string', default: '' },
       remove: { type: 'string', default: '' },
       settings: { type: 'string' },
+      rules: { type: 'string' },
       service: { type: 'string' },
       terminal: { type: 'string' },
     },
@@ -359,7 +363,7 @@ and for loading a terminal by hand.`,
       const outPath = required(v.out, 'out');
       const kind = required(v.kind, 'kind');
       const service = v.service === undefined ? undefined : serviceUrl(v.service, 'service');
-      if (service !== undefined && kind !== 'config') {
+      if (service !== undefined && kind !== 'config' && kind !== 'fares') {
         throw new UsageError(
           kind === 'deny'
             ? 'the service keeps the deny list itself: deny-list a wallet with tapline report-lost --wallet ID --service URL'
@@ -383,15 +387,26 @@ and for loading a terminal by hand.`,
           terminalId: required(v.terminal, 'terminal'),
           settings: settings as Record<string, unknown>,
         };
+      } else if (kind === 'fares') {
+        const rules = readJsonFile(required(v.rules, 'rules'), 'rules');
+        let operatorId: string;
+        try {
+          operatorId = parseFareRules(rules).operatorId;
+        } catch (e) {
+          if (e instanceof FareRulesError) throw new UsageError(`--rules: ${e.message}`);
+          throw e;
+        }
+        update = { kind: UPDATE_FARE_RULES, version: int(required(v.version, 'version'), 'version', 1, 0xffffffff), operatorId, rules: rules as Record<string, unknown> };
       } else {
-        throw new UsageError('--kind must be deny, keyring or config');
+        throw new UsageError('--kind must be deny, keyring, config or fares');
       }
       const root = store.root();
       const bytes = encodeUpdate(update, root.alg, root.secretKey);
       if (service !== undefined) {
         const query = v.terminal === undefined ? '' : `?terminal=${encodeURIComponent(str(v.terminal))}`;
         await postBytes(service, `/v1/updates${query}`, store.adminToken(), bytes, `${outPath} was not written`);
-        out(`the service at ${service} delivers it to ${v.terminal === undefined ? 'every terminal' : `terminal ${v.terminal}`} on its next upload`);
+        if (update.kind === UPDATE_FARE_RULES) out(`the service at ${service} prices the transit taps of operator ${update.operatorId} by these rules`);
+        else out(`the service at ${service} delivers it to ${v.terminal === undefined ? 'every terminal' : `terminal ${v.terminal}`} on its next upload`);
       }
       writePublicFile(outPath, bytes);
       out(`signed ${kind} update version ${update.version} (${bytes.length} bytes) to ${outPath}`);
