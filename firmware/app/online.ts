@@ -13,6 +13,7 @@ import { FIRMWARE_VERSION } from './version';
 import { faresAt } from './fares';
 import { parseFareRules } from '../core/fares/rules';
 import { isProgrammerError, rethrowIfProgrammerError } from '../base/errors';
+import { isoTime } from '../ui/text';
 
 export interface OnlineOptions {
   booted: Booted;
@@ -148,9 +149,4 @@ export class Online {
       else this.#o.log('error', 'uplink', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
     });
   }
-}
-
-/** Unix seconds as ISO 8601 UTC, the form a log reader can read at a glance. */
-function isoTime(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 }

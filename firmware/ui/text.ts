@@ -9,6 +9,11 @@ export function formatAmount(minor: number): string {
   return `${whole}.${cents < 10 ? '0' : ''}${cents}`;
 }
 
+/** Unix seconds as ISO 8601 UTC to the second, the form a log or page reader reads at a glance. */
+export function isoTime(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}
+
 export function screenLines(screen: Screen): string[] {
   switch (screen.kind) {
     case 'idle':

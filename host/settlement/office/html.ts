@@ -2,6 +2,8 @@
 // database (reasons, evidence, ids) can never become markup. Pages are plain HTML and one stylesheet,
 // no script: they work offline and under a strict Content-Security-Policy.
 
+import { isoTime } from '../../../firmware/ui/text';
+
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 export function esc(value: unknown): string {
@@ -43,7 +45,7 @@ export function money(minor: number | null | undefined): string {
 /** Unix seconds as ISO 8601 UTC, to the second. */
 export function time(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined) return '—';
-  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+  return isoTime(seconds);
 }
 
 /** "3 min ago" next to a time, relative to the service's clock. */
