@@ -7,6 +7,8 @@ import type { IssuerKey } from '../crypto/keyring';
 import type { Alg } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
 import { type Log, silentLog } from '../../base/platform';
+import { assert } from '../../base/assert';
+import { rethrowIfProgrammerError } from '../../base/errors';
 import {
   type ConfigUpdate, type FareRulesUpdate, type KeyringUpdate, type Update, UPDATE_CONFIG, UPDATE_DENY_LIST, UPDATE_FARE_RULES, UPDATE_KEYRING,
   UPDATE_TIME, UpdateError, updateKindName, verifyUpdate, MAX_WALLET_ID_BYTES,
@@ -89,6 +91,7 @@ export class UpdateStore {
         this.#denyVersion = version;
         this.#o.onDenyList?.(this.denyList, version);
       } catch (e) {
+        rethrowIfProgrammerError(e);
         this.#log('error', 'uplink', `stored deny list unreadable: ${(e as Error).message}`);
       }
     }
@@ -105,6 +108,7 @@ export class UpdateStore {
         }
         this.#take(update);
       } catch (e) {
+        rethrowIfProgrammerError(e);
         this.#log('error', 'uplink', `stored update refused: ${(e as Error).message}`);
       }
     }
@@ -128,6 +132,7 @@ export class UpdateStore {
         if (snapshot.length > this.#o.journal.maxValueBytes(RECORD_DENY_LIST)) {
           throw new UpdateError(`deny list of ${next.size} entries exceeds what the journal stores`);
         }
+        assert(update.version > this.#denyVersion, 'the deny-list version only rises');
         this.#o.journal.appendSync(RECORD_DENY_LIST, snapshot);
         this.#deny = next;
         this.#denyVersion = update.version;
@@ -189,17 +194,21 @@ export class UpdateStore {
   }
 
   #take(update: Update): void {
+    // apply() refused anything not newer, and load() meets each kind once from version 0
     if (update.kind === UPDATE_KEYRING) {
       const u = update as KeyringUpdate;
+      assert(u.version > this.#keyringVersion, 'the keyring version only rises');
       this.#keyring = u.keys;
       this.#keyringVersion = u.version;
       this.#o.onKeyring?.(u.keys, u.version);
     } else if (update.kind === UPDATE_CONFIG) {
       const u = update as ConfigUpdate;
+      assert(u.version > this.#configVersion, 'the configuration version only rises');
       this.#config = u.settings;
       this.#configVersion = u.version;
       this.#o.onConfig?.(u.settings, u.version);
     } else if (update.kind === UPDATE_FARE_RULES) {
+      assert(update.version > this.#fareRulesVersion, 'the fare rules version only rises');
       this.#fareRulesVersion = update.version;
       this.#o.onFareRules?.(update.rules, update.version);
     }

@@ -9,8 +9,17 @@ import type { Journal } from '../journal/journal';
 import { type Clock, type Log, type RandomBytes, silentLog } from '../../base/platform';
 import type { UpdateStore } from './store';
 import { BATCH_PATH, type HttpTransport, TransportError } from './transport';
-import { decodeBatchResponse, encodeBatch, NONCE_LENGTH, receiptItemBytes, verifyBatchResponse, WireError, type TerminalStatus } from './wire';
-import { present } from '../../base/assert';
+import {
+  decodeBatchResponse, encodeBatch, MAX_BATCH_RECEIPTS, MAX_RECEIPTS_FIELD_BYTES, NONCE_LENGTH, receiptItemBytes, SIGNATURE_FIELD_BYTES,
+  verifyBatchResponse, WireError, type TerminalStatus,
+} from './wire';
+import { assert, present } from '../../base/assert';
+import { rethrowIfProgrammerError } from '../../base/errors';
+
+const DEFAULT_MAX_BATCH_RECEIPTS = 64;
+const DEFAULT_MAX_BATCH_BYTES = 48_000;
+assert(DEFAULT_MAX_BATCH_RECEIPTS <= MAX_BATCH_RECEIPTS, 'the default batch is one the wire format takes');
+assert(DEFAULT_MAX_BATCH_BYTES <= MAX_RECEIPTS_FIELD_BYTES, 'the default byte budget is one the wire format takes');
 
 export interface UplinkOptions {
   journal: Journal;
@@ -49,8 +58,12 @@ export interface UplinkStats {
 interface Pending {
   bytes: Uint8Array;
   nonce: Uint8Array;
+  /** The batch carries the receipts after `fromSeq` (the journal's acknowledged-up-to when built) up to `lastSeq`. */
+  fromSeq: number;
   lastSeq: number;
   count: number;
+  /** The signature the batch was sent with: every retry must carry it (the very same bytes). */
+  signature: Uint8Array;
 }
 
 export class Uplink {
@@ -65,6 +78,14 @@ export class Uplink {
   readonly stats: UplinkStats = { posts: 0, batchesAcknowledged: 0, receiptsAcknowledged: 0, failures: 0, updatesApplied: 0, updatesRefused: 0 };
 
   constructor(options: UplinkOptions) {
+    const backoffMs = options.backoffMs ?? 1000;
+    if (!Number.isSafeInteger(backoffMs) || backoffMs < 1) throw new RangeError(`backoffMs must be a whole number of ms from 1, not ${backoffMs}`);
+    const cap = options.maxBackoffMs ?? 300_000;
+    if (!Number.isSafeInteger(cap) || cap < backoffMs) throw new RangeError(`maxBackoffMs must be a whole number of ms from backoffMs (${backoffMs}), not ${cap}`);
+    const receipts = options.maxBatchReceipts ?? DEFAULT_MAX_BATCH_RECEIPTS;
+    if (!Number.isInteger(receipts) || receipts < 1 || receipts > MAX_BATCH_RECEIPTS) throw new RangeError(`maxBatchReceipts must be 1..${MAX_BATCH_RECEIPTS}, not ${receipts}`);
+    const bytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    if (!Number.isInteger(bytes) || bytes < 1 || bytes > MAX_RECEIPTS_FIELD_BYTES) throw new RangeError(`maxBatchBytes must be 1..${MAX_RECEIPTS_FIELD_BYTES}, not ${bytes}`);
     this.#o = options;
     this.#log = options.log ?? silentLog;
   }
@@ -107,7 +128,11 @@ export class Uplink {
     while (this.#up && (this.#pending || this.#wantExchange || j.lastAcknowledgeable > j.ackedUpTo)) {
       this.#wantExchange = false;
       this.#state = 'uploading';
-      if (!this.#pending) this.#pending = this.#build();
+      if (!this.#pending) {
+        assert(this.#attempt === 0, 'a new batch is built only after the last one was acknowledged (a retry resends it)');
+        this.#pending = this.#build();
+      }
+      assert(sameBytes(this.#pending.bytes.subarray(this.#pending.bytes.length - this.#pending.signature.length), this.#pending.signature), 'a retry sends the bytes that were signed');
       const ok = await this.#exchange(this.#pending);
       if (ok) {
         this.#pending = undefined;
@@ -129,19 +154,24 @@ export class Uplink {
     const cap = this.#o.maxBackoffMs ?? 300_000;
     const d = Math.min(cap, base * 2 ** Math.min(this.#attempt, 30));
     const [hi, lo] = this.#o.random(2);
-    return Math.floor(d / 2 + ((d / 2) * ((present(hi, 'random byte') << 8) | present(lo, 'random byte'))) / 65536);
+    const delay = Math.floor(d / 2 + ((d / 2) * ((present(hi, 'random byte') << 8) | present(lo, 'random byte'))) / 65536);
+    assert(d >= base && d <= cap, 'the backoff stays between the first delay and the cap');
+    assert(delay >= Math.floor(d / 2), 'the jittered delay is at least half the backoff');
+    assert(delay < d, 'the jittered delay is below the backoff');
+    return delay;
   }
 
   #build(): Pending {
     const j = this.#o.journal;
-    const maxBytes = this.#o.maxBatchBytes ?? 48_000;
-    const records = j.unacknowledged(this.#o.maxBatchReceipts ?? 64, maxBytes);
+    const maxBytes = this.#o.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    const maxReceipts = this.#o.maxBatchReceipts ?? DEFAULT_MAX_BATCH_RECEIPTS;
+    const records = j.unacknowledged(maxReceipts, maxBytes);
     // Keep the receipts field under the wire limit, counting each item's own TLV header.
     let size = 0;
     const items: { seq: number; receipt: Uint8Array }[] = [];
     for (const r of records) {
       size += receiptItemBytes(r.seq, r.payload);
-      if (items.length > 0 && size > 0xffff) break;
+      if (items.length > 0 && size > MAX_RECEIPTS_FIELD_BYTES) break;
       items.push({ seq: r.seq, receipt: r.payload });
     }
     const nonce = this.#o.random(NONCE_LENGTH);
@@ -155,7 +185,9 @@ export class Uplink {
       this.#o.deviceSecretKey,
     );
     this.#log('info', 'uplink', `batch of ${items.length} receipt(s) up to ${lastSeq}, ${bytes.length} bytes`);
-    return { bytes, nonce, lastSeq, count: items.length };
+    const pending = { bytes, nonce, fromSeq: j.ackedUpTo, lastSeq, count: items.length, signature: bytes.slice(bytes.length - SIGNATURE_FIELD_BYTES + 2) };
+    assertBatchRange(pending, items, maxReceipts, j.lastSeq);
+    return pending;
   }
 
   /** One POST of the pending batch. True when the service's answer was taken in; false to retry later. */
@@ -198,6 +230,7 @@ export class Uplink {
       try {
         j.acknowledge(ack);
       } catch (e) {
+        rethrowIfProgrammerError(e);
         // The service holds them: the same batch is sent again later and answered as duplicates.
         this.#log('error', 'uplink', `could not record acknowledgement ${ack}: ${(e as Error).message}`);
         return false;
@@ -206,6 +239,7 @@ export class Uplink {
       this.stats.batchesAcknowledged++;
       this.#log('info', 'uplink', `acknowledged up to ${ack}`);
     }
+    assertAckedWithin(p, j.ackedUpTo, j.lastSeq);
     for (const r of response.results) {
       if (r.status === 2) this.#log('warn', 'uplink', `receipt ${r.seq} rejected by the service: ${r.reason ?? 'no reason'}`);
     }
@@ -221,6 +255,29 @@ export class Uplink {
     }
     return ack >= p.lastSeq;
   }
+}
+
+/**
+ * A batch starts right after what the service holds and ends at a record the journal wrote: the
+ * batches' ranges (fromSeq, lastSeq] follow each other without a gap or an overlap, since the next one
+ * is built from the acknowledged-up-to this one reaches.
+ */
+function assertBatchRange(p: Pending, items: { seq: number }[], maxReceipts: number, journalLastSeq: number): void {
+  assert(items.length <= maxReceipts, 'a batch holds at most maxBatchReceipts receipts');
+  let prev = p.fromSeq;
+  for (const item of items) {
+    assert(item.seq > prev, 'batch sequence numbers ascend from the acknowledged-up-to');
+    prev = item.seq;
+  }
+  assert(p.lastSeq === prev, 'a batch ends at its last receipt (or where it starts, when empty)');
+  assert(p.lastSeq <= journalLastSeq, 'a batch carries only records the journal wrote');
+}
+
+/** acknowledged <= sent <= written: the journal is never told the service holds more than was sent. */
+function assertAckedWithin(p: Pending, ackedUpTo: number, journalLastSeq: number): void {
+  assert(p.fromSeq <= ackedUpTo, 'the acknowledged-up-to never moves back');
+  assert(ackedUpTo <= p.lastSeq, 'nothing past the batch sent is acknowledged');
+  assert(p.lastSeq <= journalLastSeq, 'the batch sent ends at a record the journal wrote');
 }
 
 function countBetween(p: Pending, before: number, ack: number): number {

@@ -16,6 +16,7 @@ import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { ALG_P256, type Alg, verifySignature } from '../crypto/verify';
 import { decodeFields, required, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
 import { signMessage } from './sign';
+import { assert } from '../../base/assert';
 
 export const WIRE_VERSION = 1;
 export const NONCE_LENGTH = 16;
@@ -27,6 +28,21 @@ export const MAX_RECEIPTS_FIELD_BYTES = 0xffff;
 export const MAX_BATCH_BYTES = MAX_RECEIPTS_FIELD_BYTES + 512;
 export const MAX_UPDATES = 16;
 export const MAX_RESPONSE_BYTES = 0xffff * 2 + 512;
+/** Every message ends with its signature: DE 40 and the 64 bytes of r || s (P-256) or R || S (Ed25519). */
+export const SIGNATURE_FIELD_BYTES = 2 + 64;
+
+/** A receipt item's TLV around the receipt: A1 82 LL LL { 80 04 seq(4) | 81 82 LL LL receipt }. */
+export const MAX_ITEM_OVERHEAD_BYTES = 4 + 6 + 4;
+/** The largest header fields of a batch: 80..8A (version, id, nonce, wall time, three versions, the status). */
+const MAX_BATCH_HEAD_BYTES = 3 + (2 + 32) + (2 + NONCE_LENGTH) + 7 + 3 * 6 + (2 + 32) + 6 + 8 + 6;
+/** The largest header fields of a response: 80..83 (version, id, nonce, acked-up-to). */
+const MAX_RESPONSE_HEAD_BYTES = 3 + (2 + 32) + (2 + NONCE_LENGTH) + 6;
+
+assert(MAX_RECEIPTS_FIELD_BYTES <= 0xffff, 'the receipts field is one TLV value (a 2-byte length)');
+// the uplink always takes a batch's first receipt, even alone past the byte budget: the largest must fit
+assert(MAX_RECEIPT_BYTES + MAX_ITEM_OVERHEAD_BYTES <= MAX_RECEIPTS_FIELD_BYTES, 'the largest receipt fits one batch');
+assert(MAX_BATCH_BYTES >= MAX_BATCH_HEAD_BYTES + 4 + MAX_RECEIPTS_FIELD_BYTES + SIGNATURE_FIELD_BYTES, 'a batch of a full receipts field fits MAX_BATCH_BYTES');
+assert(MAX_RESPONSE_BYTES >= MAX_RESPONSE_HEAD_BYTES + 2 * (4 + 0xffff) + SIGNATURE_FIELD_BYTES, 'a response of full results and updates fits MAX_RESPONSE_BYTES');
 
 const BATCH_DOMAIN = utf8Encode('tapline/batch/v1');
 const RESPONSE_DOMAIN = utf8Encode('tapline/batch-response/v1');
@@ -187,9 +203,9 @@ function wrap<T>(what: string, f: () => T): T {
   }
 }
 
-/** A decoded message ends with its 66-byte signature field (DE 40 + 64 bytes): the rest is what was signed. */
+/** A decoded message ends with its signature field: the rest is what was signed. */
 export function withoutSignature(bytes: Uint8Array): Uint8Array {
-  return bytes.subarray(0, bytes.length - 66);
+  return bytes.subarray(0, bytes.length - SIGNATURE_FIELD_BYTES);
 }
 
 function version(v: Uint8Array): void {
