@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { XSScenario } from '../host/xs/scenario';
-import { badProvisioning, bootAndPay, DeviceWorld, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle } from './xs/device-world';
+import { backToBack, badProvisioning, bootAndPay, DeviceWorld, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle } from './xs/device-world';
 import { verifySignature, type VerifyFn } from '../firmware/core/crypto/verify';
 import type { HashPort } from '../firmware/base/hash';
 import { referenceHashes } from '../firmware/app/native';
@@ -74,6 +74,24 @@ function checks(engine: () => Engine): void {
     expect(r.attempts).to.equal(3);
   });
 
+  it('charges the next rider at a gate at once when a card with another fixed UID takes the place of the last', async () => {
+    const riders = ['04a1a2a3a4a5a6', '04b1b2b3b4b5b6', '04c1c2c3c4c5c6'];
+    const r = await engine().call<Awaited<ReturnType<typeof backToBack>>>('backToBack', { uids: riders, stayMs: 1000 });
+    expect(r.approved, r.logs.join('\n')).to.equal(3);
+    expect(r.declined).to.equal(0);
+    expect(r.cardsSeen).to.equal(3);
+  });
+
+  it('charges a card that stays on the reader once, and counts random UIDs (phones) as the card still there', async () => {
+    const stays = await engine().call<Awaited<ReturnType<typeof backToBack>>>('backToBack', { uids: ['04a1a2a3a4a5a6'], stayMs: 3000 });
+    expect(stays.approved, stays.logs.join('\n')).to.equal(1);
+    expect(stays.cardsSeen).to.equal(1);
+    // two phones back to back cannot be told apart: the second waits until the field is seen empty
+    const phones = await engine().call<Awaited<ReturnType<typeof backToBack>>>('backToBack', { uids: ['08a1a2a3', '08b1b2b3'], stayMs: 1000 });
+    expect(phones.approved, phones.logs.join('\n')).to.equal(1);
+    expect(phones.cardsSeen).to.equal(1);
+  });
+
   it('stops at the config step with the bad field named', async () => {
     const r = await engine().call<Awaited<ReturnType<typeof badProvisioning>>>('badProvisioning');
     expect(r.error).to.match(/^BootError: config: /);
@@ -85,7 +103,7 @@ describe('device app: boot and main loop on Node', () => {
   const node: Engine = {
     name: 'node',
     call: async <T>(handler: string, args?: unknown) => {
-      const a = args as { transport: 'i2c' | 'spi' | 'uart' };
+      const a = args as { transport: 'i2c' | 'spi' | 'uart'; uids: string[]; stayMs: number };
       const table: Record<string, () => Promise<unknown>> = {
         bootAndPay: () => bootAndPay(a.transport),
         payThenReboot,
@@ -93,6 +111,7 @@ describe('device app: boot and main loop on Node', () => {
         slowReader,
         badProvisioning,
         tapAtIdle: () => tapAtIdle(a.transport),
+        backToBack: () => backToBack(a.uids, a.stayMs),
       };
       return (await table[handler]!()) as T;
     },

@@ -10,6 +10,7 @@ import { IsoDep } from '../drivers/pn532/isodep';
 import { PN532Card } from '../drivers/pn532/target';
 import { readerRig, type Interface } from '../host/sim/hw/rig';
 import { TestCard, TEST_AID } from '../host/sim/hw/test-card';
+import { maybeSameCard } from '../drivers/pn532/reader';
 import { SimPN532 } from '../host/sim/hw/pn532';
 import { spaced, stream, tap } from './drivers-helpers';
 
@@ -598,6 +599,44 @@ describe("drivers: PN532 with a real chip's timing", () => {
     await r.reader.release(again);
     r.chip.removeCard();
     expect(await r.reader.waitForCard(100)).to.equal(undefined);
+  });
+
+  it('tells a card swapped in from its UID in the target the chip reports, unless the UIDs are random', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    const uid = (t: { target: { uid: Uint8Array } }) => toHex(t.target.uid);
+    const found = async (id: string) => {
+      r.chip.removeCard();
+      r.chip.placeCard(new TestCard(), { uid: fromHex(id) });
+      const t = (await r.reader.waitForCard(200))!;
+      await r.reader.release(t);
+      return t;
+    };
+    const first = await found('04a1a2a3a4a5a6');
+    // InListPassiveTarget's answer: Tg 1, SENS_RES, SEL_RES 20, NFCID1 length 7 and its bytes
+    expect(stream(r.events, 'chip').replace(/ /g, '')).to.include('d54b01010004200704a1a2a3a4a5a6');
+    expect(uid(first)).to.equal('04a1a2a3a4a5a6');
+    const same = await found('04a1a2a3a4a5a6');
+    const other = await found('04b1b2b3b4b5b6');
+    expect(maybeSameCard(first.target, same.target)).to.equal(true);
+    expect(maybeSameCard(first.target, other.target)).to.equal(false);
+    const phone = await found('08123456');
+    const phoneAgain = await found('08654321');
+    expect(maybeSameCard(first.target, phone.target), 'a fixed UID is never a random one').to.equal(false);
+    expect(maybeSameCard(phone.target, phoneAgain.target), 'random UIDs are drawn anew at each power-up').to.equal(true);
+  });
+
+  it('waitForCard is the polled search: InListPassiveTarget once, status looks, and one ACK abort when nobody taps', async () => {
+    const r = rig('i2c');
+    await r.reader.begin();
+    const sent = r.chip.commands.length;
+    expect(await r.reader.waitForCard(300)).to.equal(undefined);
+    expect(r.chip.commands.slice(sent)).to.deep.equal(['4a0100']);
+    expect(r.chip.aborts).to.equal(1);
+    expect(stream(r.events, 'host').endsWith(spaced(KNOWN.inListPassiveTarget) + spaced(KNOWN.ack))).to.equal(true);
+    // the chip takes commands again, and the next card is found by the same path
+    r.chip.placeCard(new TestCard());
+    expect(toHex((await r.reader.waitForCard(300))!.target.uid)).to.equal('08123456');
   });
 
   it('a card that leaves while the chip answers 0x27 is a lost card', async () => {

@@ -205,6 +205,11 @@ export class PN532 {
     return this.#chip.chunkBytes;
   }
 
+  /** How often a wait looks at the line. */
+  get pollMs(): number {
+    return this.#chip.pollMs;
+  }
+
   /** Sends command `code` and resolves with the response data after the response code. */
   async command(code: number, params: Uint8Array = new Uint8Array(0), options: CommandOptions = {}): Promise<Uint8Array> {
     const chip = this.#chip;
@@ -350,14 +355,9 @@ export class PN532 {
    * (the search is aborted) or the chip's own retries ran out.
    */
   async inListPassiveTarget(timeoutMs = this.#chip.timeoutMs): Promise<TargetInfo | undefined> {
-    let r: Uint8Array;
-    try {
-      r = await this.command(PN532Command.InListPassiveTarget, Uint8Array.of(0x01, 0x00), { timeoutMs, maxResponseBytes: 64 });
-    } catch (error) {
-      if (error instanceof PN532TimeoutError && error.phase === 'response') return undefined;
-      throw error;
-    }
-    return parseTargets(r)[0];
+    const search = await this.startTargetSearch();
+    await awaitSearch(search, this.#chip.clock, timeoutMs, this.#chip.pollMs);
+    return search.target;
   }
 
   /** Exchanges data with target `tg`, chaining (MI) in both directions past `chunkBytes`. */
@@ -427,6 +427,18 @@ export class PN532 {
   close(): void {
     this.#chip.closed = true;
     this.#chip.transport.close();
+  }
+}
+
+/**
+ * Polls a search every `pollMs` until it is over, and cancels it once `timeoutMs` has passed: the one
+ * way a caller that may block waits for a card (PN532.inListPassiveTarget, NfcReader.waitForCard).
+ */
+export async function awaitSearch(search: Pick<TargetSearch, 'poll' | 'cancel'>, clock: Clock, timeoutMs: number, pollMs: number): Promise<void> {
+  const deadline = clock.now() + timeoutMs;
+  while (!(await search.poll())) {
+    if (clock.now() >= deadline) return search.cancel();
+    await clock.sleep(pollMs);
   }
 }
 

@@ -1,10 +1,10 @@
 // The terminal's view of the NFC reader: bring the chip up, look for a card, hand out a CardLink.
 import type { Log } from '../../firmware/base/platform';
 import { silentLog } from '../../firmware/base/platform';
-import { toHex } from '../../firmware/base/bytes';
+import { equalBytes, toHex } from '../../firmware/base/bytes';
 import { checkRange, closed } from '../io';
 import { IsoDep } from './isodep';
-import { PN532, PN532Error, type FirmwareVersion, type TargetInfo, type TargetSearch } from './pn532';
+import { awaitSearch, PN532, PN532Error, type FirmwareVersion, type TargetInfo, type TargetSearch } from './pn532';
 
 export interface Activation {
   target: TargetInfo;
@@ -23,6 +23,22 @@ export interface CardSearch {
   readonly cancelled: boolean;
   /** Milliseconds since the search began. */
   elapsedMs(): number;
+}
+
+/**
+ * Whether a card found now may be the one handled before. ISO/IEC 14443-3 marks a random UID (single
+ * size, first byte 0x08: phone wallets and many bank cards) which a card draws anew at each power-up,
+ * so it tells nothing: two random UIDs count as the same card. A fixed UID tells a card swapped in for
+ * the old one (the next rider's at a gate), and a fixed and a random UID are never the same card.
+ */
+export function maybeSameCard(handled: TargetInfo, found: TargetInfo): boolean {
+  const random = isRandomUid(handled.uid);
+  if (random !== isRandomUid(found.uid)) return false;
+  return random || equalBytes(handled.uid, found.uid);
+}
+
+function isRandomUid(uid: Uint8Array): boolean {
+  return uid.length === 4 && uid[0] === 0x08;
 }
 
 /** Field-off time that resets every card in it (ISO/IEC 14443-2 asks for at least 5 ms). */
@@ -97,12 +113,14 @@ export class NfcReader {
     }
   }
 
-  /** Resolves with the card once an ISO/IEC 14443-4 target is in the field, or undefined after `timeoutMs`. */
+  /**
+   * Resolves with the card once an ISO/IEC 14443-4 target is in the field, or undefined after `timeoutMs`
+   * (the search is cancelled): startSearch, polled until it is over, for a caller that may block.
+   */
   async waitForCard(timeoutMs: number): Promise<Activation | undefined> {
-    const s = this.#s;
-    await resetHalted(s);
-    const target = await s.pn532.inListPassiveTarget(timeoutMs);
-    return target && accept(s, target);
+    const search = await this.startSearch();
+    await awaitSearch(search, this.#s.pn532.clock, timeoutMs, this.#s.pn532.pollMs);
+    return search.tap;
   }
 
   /** Starts looking for a card and returns at once; see CardSearch. */

@@ -8,7 +8,7 @@ import type { Log } from '../base/platform';
 import { toHex } from '../base/bytes';
 import { rethrowIfProgrammerError } from '../base/errors';
 import type { Effect, Key, Screen, Terminal, TerminalEvent } from '../core/terminal/terminal';
-import type { Activation, CardSearch, NfcReader } from '../../drivers/pn532/reader';
+import { type Activation, type CardSearch, maybeSameCard, type NfcReader } from '../../drivers/pn532/reader';
 
 export interface EffectSink {
   /** `screen` says what the lines mean, for a display that draws more than text. */
@@ -116,7 +116,7 @@ export class Runner {
         }
         this.#search = undefined;
         if (search.cancelled && search.elapsedMs() < this.#window) return;
-        if (search.tap) {
+        if (search.tap && maybeSameCard(this.#tap.target, search.tap.target)) {
           // A card left on the reader since it was told to wait (amount first) pays once one is wanted.
           if (this.#polling && !this.#tapWanted) return await this.#card(reader, search.tap);
           this.#nextLook = now + this.#window;
@@ -125,6 +125,11 @@ export class Runner {
         }
         this.#tap = undefined;
         await this.#send({ type: 'card-removed' });
+        // another card took the old one's place within the window: it is a new tap
+        if (search.tap) {
+          if (this.#o.terminal.answersCard) return await this.#card(reader, search.tap);
+          await reader.release(search.tap);
+        }
       } else if (this.#o.terminal.answersCard) {
         const search = await this.#searching(reader);
         if (!(await search.poll())) return;

@@ -18,6 +18,8 @@ import { selectBoard, type BoardPins, type PinMap, type ReaderTransport } from '
 import pinMap from '../../hardware/pins.json';
 import { RamFlash } from '../../host/flash/ram-flash';
 import { fixedRootPublicKey, provisioningText } from '../../host/xsdev/provisioning';
+import type { TerminalMode } from '../../firmware/core/provisioning';
+import { fromHex } from '../../firmware/base/bytes';
 import { KeyMatrix } from '../../host/sim/hw/keypad';
 import { BuzzerRecorder, OutputPins } from '../../host/sim/hw/feedback';
 import { SimSSD1306 } from '../../host/sim/hw/ssd1306';
@@ -45,6 +47,8 @@ export interface DeviceWorldOptions {
   hashes?: HashPort;
   /** The wall time at boot; null: unknown (a power cycle without network). */
   wallTime?: number | null;
+  /** Merchant (keyed amounts, the default) or transit (a flat fare of 200 per tap). */
+  mode?: TerminalMode;
 }
 
 export class DeviceWorld {
@@ -58,6 +62,7 @@ export class DeviceWorld {
   devicePublic: Uint8Array = new Uint8Array(0);
   #rootPublic: Uint8Array | undefined;
   #seed: string;
+  readonly #mode: TerminalMode;
   readonly logs: string[] = [];
   readonly screens: string[][] = [];
   readonly pinsSeen: Record<string, unknown> = {};
@@ -85,6 +90,7 @@ export class DeviceWorld {
     if (this.board.pn532.transport === 'uart') this.chip.powerUpAsleep();
     this.#rootPublic = o.rootPublic;
     this.#seed = o.seed ?? 'device';
+    this.#mode = o.mode ?? 'merchant';
     this.provisioning = o.provisioning ?? this.#provisioningText();
     this.keypad = new KeyMatrix({ rowPins: this.board.keypad.rows, columnPins: this.board.keypad.cols, clock: this.clock });
     this.leds = new OutputPins({ clock: this.clock });
@@ -99,7 +105,7 @@ export class DeviceWorld {
     deviceKey[0] = 0x11; // keep it below the curve order
     this.devicePublic = publicKeyOf(ALG_P256, deviceKey);
     return provisioningText({
-      deviceKey, merchantId: 'M-bakery', mode: 'merchant', issuerAlg: ALG_P256, issuerKey: this.issuer.key,
+      deviceKey, merchantId: 'M-bakery', mode: this.#mode, issuerAlg: ALG_P256, issuerKey: this.issuer.key,
       rootPublicKey: this.#rootPublic ?? fixedRootPublicKey(),
     });
   }
@@ -239,6 +245,30 @@ export async function tapAtIdle(transport: ReaderTransport): Promise<{
     stepsToAnswer,
     logs: w.logs,
   };
+}
+
+/**
+ * Riders back to back at a transit gate: each card leaves as the next one arrives, between two looks
+ * of the removal check. A fixed UID (7 bytes, NXP's 0x04) tells the next card from the one charged, so
+ * it is charged at once; a card that stays is charged once. Random UIDs (0x08, phones) cannot be told
+ * apart: the next rider's phone counts as the one still there until the field is seen empty.
+ */
+export async function backToBack(uids: string[], stayMs: number): Promise<{ approved: number; declined: number; cardsSeen: number; logs: string[] }> {
+  const w = new DeviceWorld({ mode: 'transit', seed: 'gate' });
+  await w.boot();
+  let cardsSeen = 0;
+  const observed = w.runner!;
+  for (const uid of uids) {
+    w.chip.removeCard();
+    w.chip.placeCard(w.wallet(), { uid: fromHex(uid) });
+    const before = observed.approved + observed.declined;
+    await w.steps(50, () => observed.approved + observed.declined > before);
+    // the card stays on the reader a while: a few looks of the removal check find it
+    const until = w.clock.now() + stayMs;
+    await w.steps(1000, () => w.clock.now() >= until);
+    cardsSeen = w.logs.filter((l) => l.includes('nfc: card') && l.includes('in the field')).length;
+  }
+  return { approved: observed.approved, declined: observed.declined, cardsSeen, logs: w.logs };
 }
 
 /** Two payments, then a power cut (a new boot on the same flash): the receipts restore the risk state. */

@@ -1,6 +1,6 @@
 // Runs inside XS: the device app's boot and main loop (test/xs/device-world.ts) on the device's engine.
 import { serve } from '../../host/xs/guest';
-import { badProvisioning, bootAndPay, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle } from './device-world';
+import { backToBack, badProvisioning, bootAndPay, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle } from './device-world';
 import type { ReaderTransport } from '../../firmware/app/pins';
 import type { DeviceWorld } from './device-world';
 
@@ -22,4 +22,5 @@ serve({
   slowReader: () => slowReader(),
   tapAtIdle: (a: { transport: ReaderTransport }) => tapAtIdle(a.transport),
   badProvisioning: () => badProvisioning(),
+  backToBack: (a: { uids: string[]; stayMs: number }) => backToBack(a.uids, a.stayMs),
 });
