@@ -24,6 +24,8 @@ import { p256 } from '@noble/curves/nist.js';
 /** ESP32-S3 at 240 MHz, mbedTLS ECDSA P-256 verify (software), ms: the anchor of the model. */
 export const ESP32S3_P256_VERIFY_MS = 267;
 const SLOT_BYTES_ESP32 = 16;
+/** The issue's target: XS heap in use during a tap on the DevKitC block. */
+const HEAP_TARGET_BYTES = 64 * 1024;
 
 /** The least-disturbed run: on a shared machine the other runs carry other processes' time. */
 function fastest(values: number[]): number {
@@ -80,6 +82,34 @@ async function smallestShare(s: TapScenario): Promise<number> {
     else high = k;
   }
   return high;
+}
+
+/**
+ * The XS heap in use: the most that is reachable at once (live bytes) during boot and during each tap,
+ * native, in the DevKitC block. The steps run with a collection before every allocation (xsdevLiveHeap),
+ * so each peak is live slots and chunk bytes, garbage excluded: what a collector running at the last
+ * moment needs, and a lower bound of any block that runs the step. At the start of a tap what is live is
+ * what the terminal keeps between taps (and the host's table of recorded wallet answers, ~500 bytes).
+ * Bytes on the ESP32: slots x 16 + chunk bytes (chunk bytes as this 64-bit build counts them: arrays of
+ * slots in chunks are twice the device's size, so an upper bound).
+ */
+async function liveHeap(report: Report, s: TapScenario): Promise<void> {
+  const host = await DeviceHost.start(creationOf('esp32-devkitc'));
+  try {
+    const r = await runScenario(host, s, true, { boot: true, taps: true });
+    for (const step of ['boot', 'cold', 'warm'] as const) {
+      const d = r[step].meter.device;
+      if (!d.live) throw new Error('the device-sized host did not measure live bytes');
+      report({
+        bench: 'xsdev.heap', alg: algName(s.alg), mode: s.mode, step: step === 'boot' ? 'boot' : `${step} tap`, impl: 'native', board: 'esp32-devkitc',
+        liveSlotsAtStart: d.startSlots, liveChunkBytesAtStart: d.startChunkBytes, liveBytesAtStartEsp32: d.startSlots * SLOT_BYTES_ESP32 + d.startChunkBytes,
+        peakSlots: d.peakSlots, peakChunkBytes: d.peakChunkBytes, peakLiveBytesEsp32: d.peakSlots * SLOT_BYTES_ESP32 + d.peakChunkBytes,
+        targetBytes: HEAP_TARGET_BYTES,
+      });
+    }
+  } finally {
+    await host.close();
+  }
 }
 
 /**
@@ -156,6 +186,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
           });
         }
       }
+      await liveHeap(report, s);
       if (alg === ALG_ED25519 && mode === 'transit') await fullBoot(report, s, factor);
       const host = await DeviceHost.start(creationOf('esp32-devkitc'));
       try {

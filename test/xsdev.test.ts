@@ -148,6 +148,32 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
     expect(Math.max(...turns.map((t) => t.computrons)), 'no turn holds most of the boot').to.be.below(total * 0.75);
   });
 
+  it('boot and both taps run in 64 KB of XS heap (36 KB of chunks + 1,792 slots of 16 bytes), native, both modes', async () => {
+    // the target for the heap in use during a tap; the stack stays the DevKitC's
+    const block = { chunk: 36 * 1024, heap: 1792, stack: creationOf('esp32-devkitc').stack };
+    expect(block.chunk + block.heap * 16).to.equal(64 * 1024);
+    for (const s of [merchant, transit]) {
+      const r = await onHost(block, (host) => runScenario(host, s, true));
+      for (const tap of [r.cold, r.warm]) expect(tap.value.outcome, s.mode).to.equal('approved');
+    }
+  });
+
+  it('the live heap of a tap is measured without garbage: a collection before every allocation', async () => {
+    const usual = await onHost(creationOf('esp32-devkitc'), (host) => runScenario(host, transit, true));
+    const live = await onHost(creationOf('esp32-devkitc'), (host) => runScenario(host, transit, true, { taps: true }));
+    expect(live.boot.meter.device.live, 'boot ran as usual').to.equal(false);
+    for (const cert of ['cold', 'warm'] as const) {
+      const [u, l] = [usual[cert], live[cert]];
+      expect(l.meter.device.live).to.equal(true);
+      expect(l.value).to.deep.equal(u.value);
+      expect(l.meter.compute, 'the same work').to.equal(u.meter.compute);
+      // the usual peaks count garbage the collector had not yet taken; the live ones do not
+      expect(l.meter.device.peakSlots).to.be.below(u.meter.device.peakSlots);
+      expect(l.meter.device.peakChunkBytes).to.be.below(u.meter.device.peakChunkBytes);
+      expect(l.meter.device.peakSlots).to.be.at.least(Math.max(l.meter.device.startSlots, l.meter.device.slots));
+    }
+  });
+
   it('refuses to run the firmware in a creation block too small for it, and says which limit it hit', async () => {
     const small = { ...creationOf('esp32-devkitc'), stack: 512 };
     const error = await onHost(small, (host) => runScenario(host, merchant, true)).then(() => 'none', (e: Error) => e.message);

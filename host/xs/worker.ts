@@ -29,6 +29,14 @@ export interface DeviceMeter {
   peakSlots: number;
   chunkBytes: number;
   peakChunkBytes: number;
+  /**
+   * The message ran with a collection before every allocation (xsdevLiveHeap): its peaks are then the
+   * most that was reachable at once, beyond the preloaded image, and garbage is not in them.
+   */
+  live: boolean;
+  /** Slots and chunk bytes in use as the message began (with `live`: reachable then, after a collection). */
+  startSlots: number;
+  startChunkBytes: number;
   /** Deepest XS stack, in slots. */
   stackPeak: number;
   hostMs: number;
@@ -179,7 +187,7 @@ export class XSWorker {
           allocate: meter.allocate ?? 0,
           currentHeapCount: meter.currentHeapCount ?? 0,
           device: meter.peakSlots === undefined ? undefined : {
-            slots: meter.slots, peakSlots: meter.peakSlots, chunkBytes: meter.chunkBytes, peakChunkBytes: meter.peakChunkBytes, stackPeak: meter.stackPeak,
+            slots: meter.slots, peakSlots: meter.peakSlots, chunkBytes: meter.chunkBytes, peakChunkBytes: meter.peakChunkBytes, live: meter.live === true, startSlots: meter.startSlots, startChunkBytes: meter.startChunkBytes, stackPeak: meter.stackPeak,
             hostMs: meter.hostMs, creation: meter.creation, preload: meter.preload,
           },
         },

@@ -14,7 +14,13 @@ interface HostFlash {
   ticks(): number;
 }
 
-const g = globalThis as unknown as { tapline: Tapline; hostFlash: HostFlash; taplineNative: NativePrimitives; xsdevMeter: () => number };
+const g = globalThis as unknown as {
+  tapline: Tapline;
+  hostFlash: HostFlash;
+  taplineNative: NativePrimitives;
+  xsdevMeter: () => number;
+  xsdevLiveHeap: (on: boolean) => void;
+};
 const BLOCK = 4096;
 
 /** embedded:storage/flash's partition object, over a host partition. */
@@ -73,5 +79,7 @@ serve({
     return ok;
   },
   gc: () => (globalThis as unknown as { gc(): void }).gc(),
+  /** From the next step on (until turned off), the steps' peaks are the live heap (a collection before every allocation). */
+  liveHeap: (a: { on: boolean }) => g.xsdevLiveHeap(a.on),
   noop: () => null,
 });

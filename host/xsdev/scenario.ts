@@ -75,14 +75,26 @@ export interface MeasuredScenario {
   warm: StepResult<{ outcome: string; deferred?: boolean; journalBytesProgrammed: number }>;
 }
 
-/** Replays a recorded scenario on the device-sized host; each step's meter is its own. */
-export async function runScenario(host: DeviceHost, s: TapScenario, native: boolean): Promise<MeasuredScenario> {
-  const boot = await host.call<{ logs: string[] }>('boot', bootArgs(s, native));
+/**
+ * Replays a recorded scenario on the device-sized host; each step's meter is its own. With `live`, the
+ * steps named there run with a collection before every allocation, so their peaks are live bytes
+ * (slow: use it for memory figures, never for times).
+ */
+export async function runScenario(host: DeviceHost, s: TapScenario, native: boolean, live: { boot?: boolean; taps?: boolean } = {}): Promise<MeasuredScenario> {
+  const step = async <T>(on: boolean | undefined, op: string, args?: unknown) => {
+    if (on) await host.call('liveHeap', { on: true });
+    try {
+      return await host.call<T>(op, args);
+    } finally {
+      if (on) await host.call('liveHeap', { on: false });
+    }
+  };
+  const boot = await step<{ logs: string[] }>(live.boot, 'boot', bootArgs(s, native));
   await host.call('replay', { exchange: s.exchange });
   const taps: MeasuredScenario['cold'][] = [];
   for (let i = 0; i < 2; i++) {
     if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
-    taps.push(await host.call('tap'));
+    taps.push(await step(live.taps, 'tap'));
     await host.call('idle', { ms: BETWEEN_TAPS_MS });
   }
   return { boot, cold: taps[0]!, warm: taps[1]! };

@@ -19,7 +19,9 @@
  *
  * Host functions, as the device has them: trace, the native primitives of native/tapline_native.c,
  * and NOR flash partitions in C memory (program clears bits only, erase sets 0xFF), outside the XS heap;
- * and one the device has not: xsdevMeter(), the computrons so far, for profiles by part.
+ * and two the device has not: xsdevMeter(), the computrons so far, for profiles by part, and
+ * xsdevLiveHeap(on), which makes the following messages run with a full collection before every
+ * allocation (XS's mxStress), so that their peaks are the live heap (reachable bytes), not garbage.
  */
 #include "xsAll.h"
 #include "xsnap.h"
@@ -36,6 +38,9 @@ extern void xs_tapline_ed25519_verify(xsMachine *the);
 extern void xs_tapline_sha256(xsMachine *the);
 extern void xs_tapline_crc32(xsMachine *the);
 extern void modInstallTextDecoder(xsMachine *the);
+/* xsMemory.c with mxStress: nonzero, the collector runs before every slot and chunk allocation */
+extern int gxStress;
+static int gLiveHeap = 0;
 extern void modInstallTextEncoder(xsMachine *the);
 
 enum {
@@ -164,6 +169,12 @@ static void xs_meter(xsMachine *the)
 	xsResult = xsNumber((double)xsGetCurrentMeter(the));
 }
 
+/* xsdevLiveHeap(on): from the next message on, peaks count only what is reachable (see the top). */
+static void xs_live_heap(xsMachine *the)
+{
+	gLiveHeap = xsTest(xsArg(0));
+}
+
 static void xs_set_timeout(xsMachine *the)
 {
 	xsSetTimer(xsToNumber(xsArg(1)), 0);
@@ -192,6 +203,7 @@ static void buildHost(xsMachine *the)
 	define(the, xsGlobal, "gc", xs_gc, 0);
 	define(the, xsGlobal, "setTimeout", xs_set_timeout, 2);
 	define(the, xsGlobal, "xsdevMeter", xs_meter, 0);
+	define(the, xsGlobal, "xsdevLiveHeap", xs_live_heap, 1);
 	xsVar(1) = xsNewObject();
 	define(the, xsVar(1), "p256Verify", xs_tapline_p256_verify, 3);
 	define(the, xsVar(1), "ed25519Verify", xs_tapline_ed25519_verify, 3);
@@ -470,6 +482,11 @@ int main(int argc, char *argv[])
 		int error = 0;
 		char *reply = NULL;
 		xsIntegerValue replyLength = 0;
+		gxStress = gLiveHeap;
+		if (gLiveHeap)
+			xsCollectGarbage_(machine);
+		long startSlots = (long)machine->currentHeapCount - baseSlots;
+		long startChunks = (long)machine->currentChunksSize - baseChunks;
 		machine->peakHeapCount = machine->currentHeapCount;
 		machine->peakChunksSize = machine->currentChunksSize;
 		machine->stackPeak = machine->stack;
@@ -497,6 +514,7 @@ int main(int argc, char *argv[])
 				fxRunLoop(machine);
 			double hostMs = nowMs() - started;
 			unsigned long compute = xsGetCurrentMeter(machine);
+			gxStress = 0;
 			if (machine->abortStatus)
 				break;
 			if (error) {
@@ -507,14 +525,14 @@ int main(int argc, char *argv[])
 				replyLength = xsGetArrayBufferLength(xsVar(1));
 				reply = xsToArrayBuffer(xsVar(1));
 			}
-			char meter[512];
+			char meter[768];
 			snprintf(meter, sizeof(meter),
 				".{\"compute\":%lu,\"currentHeapCount\":%ld,\"allocate\":%ld,\"slots\":%ld,\"peakSlots\":%ld,\"chunkBytes\":%ld,"
-				"\"peakChunkBytes\":%ld,\"stackPeak\":%ld,\"hostMs\":%.4f,\"creation\":{\"chunk\":%d,\"heap\":%d,\"stack\":%d},"
+				"\"peakChunkBytes\":%ld,\"live\":%s,\"startSlots\":%ld,\"startChunkBytes\":%ld,\"stackPeak\":%ld,\"hostMs\":%.4f,\"creation\":{\"chunk\":%d,\"heap\":%d,\"stack\":%d},"
 				"\"preload\":{\"slots\":%ld,\"chunkBytes\":%ld,\"keys\":%ld}}\1",
 				compute, (long)machine->currentHeapCount, (long)(machine->maximumChunksSize + machine->maximumHeapCount * sizeof(txSlot)),
 				(long)machine->currentHeapCount - baseSlots, (long)machine->peakHeapCount - baseSlots, (long)machine->currentChunksSize - baseChunks, (long)machine->peakChunksSize - baseChunks,
-				(long)(machine->stackTop - machine->stackPeak), hostMs, run.initialChunkSize, run.initialHeapCount, run.stackCount,
+				gLiveHeap ? "true" : "false", startSlots, startChunks, (long)(machine->stackTop - machine->stackPeak), hostMs, run.initialChunkSize, run.initialHeapCount, run.stackCount,
 				preloadSlots, preloadChunks, preloadKeys);
 			if (writeNetString(out, error ? "!" : meter, reply ? reply : "", reply ? replyLength : 0))
 				return E_IO_ERROR;
