@@ -198,6 +198,25 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
     expect(results.value.slice(0, 4).every(([r]) => r), 'the docs/vectors signatures').to.equal(true);
   });
 
+  it('native P-256 decompresses compressed keys as noble does: both parities, the other root refused, x >= p refused', async () => {
+    const random = seededRandom('xsdev compressed keys');
+    const cases: VerifyCase[] = [];
+    for (let i = 0; i < 48; i++) {
+      const pair = generateKeyPair(ALG_P256, random);
+      const message = random(40);
+      const c = { alg: ALG_P256 as Alg, publicKey: toHex(pair.publicKey), message: toHex(message), signature: toHex(sign(pair, message)) };
+      const otherRoot = (c.publicKey.startsWith('02') ? '03' : '02') + c.publicKey.slice(2);
+      cases.push(c, { ...c, publicKey: otherRoot });
+    }
+    const p = 'ffffffff00000001000000000000000000000000ffffffffffffffffffffffff';
+    cases.push({ ...cases[0]!, publicKey: `02${p}` }, { ...cases[0]!, publicKey: `03${'ff'.repeat(32)}` }, { ...cases[0]!, publicKey: `04${cases[0]!.publicKey.slice(2)}` });
+    const results = await onHost(creationOf('esp32s3-devkitc'), (host) => host.call<boolean[]>('nativeOnly', { cases }));
+    const expected = cases.map((c) => verifySignature(c.alg, fromHex(c.publicKey), fromHex(c.message), fromHex(c.signature)));
+    expect(results.value).to.deep.equal(expected);
+    expect(expected.filter((x) => x).length, 'every good signature, under its own root only').to.equal(48);
+    expect(new Set(cases.slice(0, 96).filter((_, i) => i % 2 === 0).map((c) => c.publicKey.slice(0, 2))).size, 'both parities').to.equal(2);
+  });
+
   it('native SHA-256 and CRC-32 agree with the JavaScript reference in XS, node:crypto and zlib on vectors and fuzzed inputs', async () => {
     const random = seededRandom('xsdev hashes');
     const vectors = ['pay-p256.json', 'pay-ed25519.json'].flatMap((f) => {

@@ -69,6 +69,12 @@ serve({
   profileTap: () => app!.profileTap(),
   idle: (a: { ms: number }) => app!.idle(a.ms),
   verify: (a) => make().verify(a.cases),
+  /** The native verifier alone (no noble in the machine): its verdict on each case. */
+  nativeOnly: (a: { cases: Array<{ alg: number; publicKey: string; message: string; signature: string }> }) => {
+    const t = g.tapline;
+    const verify = t.nativeVerify(g.taplineNative);
+    return a.cases.map((c) => verify(c.alg as never, t.fromHex(c.publicKey), t.fromHex(c.message), t.fromHex(c.signature)));
+  },
   hashes: (a) => make().hashes(a.inputs),
   /** `count` native P-256 verifications of one case, for the device model's calibration. */
   nativeP256: (a: { publicKey: string; message: string; signature: string; count: number }) => {
