@@ -3,6 +3,7 @@
 import { TaplineError } from '../../firmware/base/errors';
 import type { Clock, Log } from '../../firmware/base/platform';
 import { silentLog } from '../../firmware/base/platform';
+import { concatBytes } from '../../firmware/base/bytes';
 import { ACK_FRAME, NACK_FRAME, encodeFrame, FrameParser, HOST_TO_PN532, MAX_FRAME_DATA_BYTES, PN532_TO_HOST, type Frame } from './frame';
 import type { PN532Transport } from './transport';
 import { checkRange, closed } from '../io';
@@ -387,14 +388,7 @@ export class PN532 {
         total += next.length - 1;
         if (total > 65538) throw new PN532Error('InDataExchange: chained response longer than 64 KB');
       }
-      if (parts.length === 1) return parts[0]!.slice();
-      const out = new Uint8Array(total);
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return out;
+      return concatBytes(...parts);
     }
   }
 

@@ -2,7 +2,7 @@
 // survives a reboot: each applied update is kept as a keyed journal record (latest wins, carried
 // forward on reclaim). Keyring and configuration keep the signed update bytes and are verified again
 // at boot; the deny list keeps its applied snapshot (deltas chain, so the last delta alone is not enough).
-import { readU32, toHex, writeU32, fromHex } from '../../base/bytes';
+import { equalBytes, readU32, toHex, writeU32, fromHex } from '../../base/bytes';
 import type { IssuerKey } from '../crypto/keyring';
 import type { Alg } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
@@ -162,7 +162,7 @@ export class UpdateStore {
         this.#take(update);
         break;
       case UPDATE_TIME:
-        if (!batchNonce || !equalNonce(update.nonce, batchNonce)) throw new UpdateError('service time answers another batch');
+        if (!batchNonce || !equalBytes(update.nonce, batchNonce)) throw new UpdateError('service time answers another batch');
         this.#o.onTime?.(update.unixSeconds);
         break;
     }
@@ -213,10 +213,6 @@ export class UpdateStore {
       this.#o.onFareRules?.(update.rules, update.version);
     }
   }
-}
-
-function equalNonce(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**

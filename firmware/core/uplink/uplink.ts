@@ -3,7 +3,7 @@
 // response go through the UpdateStore. A failed exchange is retried with the very same bytes after an
 // exponential backoff with jitter, so the service sees an identical retry; after a reboot the next batch
 // starts again from the journal's acknowledged-up-to (the service dedupes by terminal id and sequence).
-import { utf8Decode } from '../../base/bytes';
+import { equalBytes, utf8Decode } from '../../base/bytes';
 import type { Alg } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
 import { type Clock, type Log, type RandomBytes, silentLog } from '../../base/platform';
@@ -132,7 +132,7 @@ export class Uplink {
         assert(this.#attempt === 0, 'a new batch is built only after the last one was acknowledged (a retry resends it)');
         this.#pending = this.#build();
       }
-      assert(sameBytes(this.#pending.bytes.subarray(this.#pending.bytes.length - this.#pending.signature.length), this.#pending.signature), 'a retry sends the bytes that were signed');
+      assert(equalBytes(this.#pending.bytes.subarray(this.#pending.bytes.length - this.#pending.signature.length), this.#pending.signature), 'a retry sends the bytes that were signed');
       const ok = await this.#exchange(this.#pending);
       if (ok) {
         this.#pending = undefined;
@@ -218,7 +218,7 @@ export class Uplink {
       this.#log('error', 'uplink', 'response not signed by the root key: ignored');
       return false;
     }
-    if (response.terminalId !== this.#o.terminalId || !sameBytes(response.nonce, p.nonce)) {
+    if (response.terminalId !== this.#o.terminalId || !equalBytes(response.nonce, p.nonce)) {
       this.#log('error', 'uplink', 'response answers another batch: ignored');
       return false;
     }
@@ -282,10 +282,6 @@ function assertAckedWithin(p: Pending, ackedUpTo: number, journalLastSeq: number
 
 function countBetween(p: Pending, before: number, ack: number): number {
   return ack >= p.lastSeq ? p.count : Math.max(0, Math.min(p.count, ack - before));
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function describeError(body: Uint8Array): string {
