@@ -49,6 +49,29 @@ function breach(file: string, spec: string, floors: Map<string, number>): string
   return `${file} (${from}, floor ${floors.get(from)}) -> ${target} (${to}, floor ${floors.get(to)})`;
 }
 
+/**
+ * Floor by unit, from the README's architecture picture: the bundle's rows `│ 4 firmware/core/{terminal,
+ * uplink} ...` (units joined by ` · `, a brace naming several in one folder) and the line below it,
+ * `7 host · hardware   8 test   9 bench: ...`.
+ */
+function readPicture(): Map<string, number> {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const picture = readme.split('\n## Architecture\n')[1]?.split('```')[1];
+  if (picture === undefined) throw new Error('README.md has no picture under "## Architecture"');
+  const floors = new Map<string, number>();
+  const take = (floor: string, units: string) => {
+    for (const unit of units.split(' · ')) {
+      const braced = /^(.*)\{(.+)\}$/.exec(unit.trim());
+      for (const name of braced ? braced[2]!.split(', ').map((n) => braced[1] + n) : [unit.trim()]) floors.set(name, Number(floor));
+    }
+  };
+  const unit = '[\\w/.-]+(?:\\{[^}]+\\})?';
+  for (const row of picture.matchAll(new RegExp(`[│┤] (\\d) (${unit}(?: · ${unit})*)`, 'g'))) take(row[1]!, row[2]!);
+  const outside = /^\s+(\d .*): /m.exec(picture);
+  for (const part of outside?.[1]!.split(/\s{3,}/) ?? []) take(part.slice(0, 1), part.slice(2));
+  return floors;
+}
+
 describe('architecture: imports run down the layers of docs/ARCHITECTURE.md', () => {
   const floors = readLayers();
 
@@ -56,6 +79,12 @@ describe('architecture: imports run down the layers of docs/ARCHITECTURE.md', ()
     expect(floors.get('firmware/base')).to.equal(0);
     expect(floors.get('firmware/app')!).to.be.greaterThan(floors.get('firmware/core/terminal')!);
     expect(floors.get('drivers')!).to.be.lessThan(floors.get('firmware/ui')!);
+  });
+
+  it("the README's architecture picture puts every unit on the floor the table does", () => {
+    const picture = [...readPicture()].sort();
+    expect(picture.length, 'units in the picture').to.be.greaterThan(10);
+    expect(picture).to.deep.equal([...floors].sort());
   });
 
   it('every source file belongs to a layer', () => {
