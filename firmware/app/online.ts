@@ -14,6 +14,8 @@ import { faresAt } from './fares';
 import { parseFareRules } from '../core/fares/rules';
 import { isProgrammerError, rethrowIfProgrammerError } from '../base/errors';
 import { isoTime } from '../ui/text';
+import { encodeIntent, encodeRelease, RECORD_RELEASE } from '../core/protocol/intent';
+import { INTENT_RECOVERED, type IntentOutcome } from '../core/uplink/wire';
 
 export interface OnlineOptions {
   booted: Booted;
@@ -86,6 +88,7 @@ export class Online {
       deviceSecretKey: fromHex(p.devicePrivateKey),
       root,
       status: () => ({ firmware: FIRMWARE_VERSION, offlineAmount: booted.risk.offlineAmount, offlineCount: booted.risk.offlineCount }),
+      intents: { open: () => booted.terminal.inDoubt.open.map(encodeIntent), settled: (o) => this.#intentSettled(o) },
     });
     this.#acknowledged = booted.journal.ackedUpTo;
   }
@@ -112,6 +115,27 @@ export class Online {
       rethrowIfProgrammerError(e);
       this.#o.log('error', 'risk', `deny list version ${version} not applied: ${e instanceof Error ? e.message : String(e)}`);
     }
+  }
+
+  /**
+   * The service settled an open intent from the wallet's log: credited there (recovered) or never
+   * signed (released). Either way nothing is left for this terminal to do: a release record closes it.
+   */
+  async #intentSettled({ terminalSeq, outcome }: IntentOutcome): Promise<void> {
+    const { terminal, journal } = this.#o.booted;
+    // A tap may have closed it meanwhile (RECALL at the next contact): then the service's answer is moot.
+    if (!terminal.inDoubt.open.some((i) => i.terminalSeq === terminalSeq)) return;
+    const what = outcome === INTENT_RECOVERED ? 'paid: settled by the service from the wallet\'s log' : 'not paid: the wallet\'s log shows it never signed';
+    try {
+      await journal.append(RECORD_RELEASE, encodeRelease(terminalSeq));
+    } catch (e) {
+      rethrowIfProgrammerError(e);
+      // Still open here: the next answer says it again.
+      this.#o.log('warn', 'tap', `in-doubt ${terminalSeq} ${what}; not closed: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    terminal.inDoubt.closed(terminalSeq);
+    this.#o.log('info', 'tap', `in-doubt ${terminalSeq} ${what}`);
   }
 
   network(up: boolean): void {

@@ -121,6 +121,12 @@ interface PendingFinding {
   evidence: Record<string, unknown>;
 }
 
+/**
+ * Receipts the service made itself from a wallet's log (host/settlement/intents.ts) are stored under this
+ * plus the intent's terminal sequence: batch sequences are 32-bit, so that range is theirs alone.
+ */
+export const RECOVERED_SEQ_BASE = 2 ** 32;
+
 const CHUNK = 100;
 /** A wallet's counter rises with every payment: a higher counter paid this much earlier is a second element. */
 const COUNTER_CLOCK_SLACK = 15 * 60;
@@ -316,6 +322,10 @@ export class BatchSettler {
     const same = known.filter((k) => k.counter === response.counter);
     const replay = same.find((k) => sameExchange(k.receipt, item.bytes));
     if (replay) {
+      // The terminal's own recovery of an in-doubt payment the service already settled from the wallet's log.
+      if (replay.terminalId === terminal.terminal_id && replay.seq === RECOVERED_SEQ_BASE + request.terminalSeq) {
+        return { seq, status: RESULT_DUPLICATE, reason: "already settled from the wallet's log" };
+      }
       const reason = `the same payment as ${replay.terminalId}#${replay.seq}`;
       return refuse('replayed', reason, `replayed: ${reason}`);
     }

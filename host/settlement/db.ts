@@ -448,6 +448,50 @@ const MIGRATIONS: Migration[] = [
       `ALTER TABLE terminals ADD COLUMN region {int}`,
     ],
   },
+  {
+    version: 7,
+    statements: [
+      // In-doubt payments (host/settlement/intents.ts): the open intents terminals upload, and the
+      // wallets' own logs of signed exchanges that settle them.
+      `CREATE TABLE intents (
+        id {id},
+        terminal_id TEXT NOT NULL,
+        terminal_seq {int} NOT NULL,
+        wallet_id TEXT NOT NULL,
+        counter_floor {int} NOT NULL,
+        amount {int} NOT NULL,
+        intent {blob} NOT NULL,
+        status TEXT NOT NULL,
+        received_at {int} NOT NULL,
+        resolved_at {int},
+        receipt_id {int},
+        overdue_at {int},
+        UNIQUE (terminal_id, terminal_seq)
+      )`,
+      `CREATE INDEX intents_wallet ON intents (wallet_id, status)`,
+      `CREATE INDEX intents_open ON intents (terminal_id, status)`,
+      `CREATE TABLE wallet_log (
+        wallet_id TEXT NOT NULL,
+        counter {int} NOT NULL,
+        certificate {blob} NOT NULL,
+        request {blob} NOT NULL,
+        response {blob} NOT NULL,
+        received_at {int} NOT NULL,
+        PRIMARY KEY (wallet_id, counter)
+      )`,
+      `CREATE TABLE wallet_syncs (
+        id {id},
+        wallet_id TEXT NOT NULL,
+        nonce {blob} NOT NULL,
+        nonce_at {int} NOT NULL,
+        counter {int} NOT NULL,
+        held_from {int} NOT NULL,
+        entries {int} NOT NULL,
+        received_at {int} NOT NULL,
+        UNIQUE (wallet_id, nonce)
+      )`,
+    ],
+  },
 ];
 
 function dialect(sql: string, kind: Database['kind']): string {

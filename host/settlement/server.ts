@@ -4,6 +4,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { fromHex, toHex } from '../../firmware/base/bytes';
 import { MAX_BATCH_BYTES } from '../../firmware/core/uplink/wire';
+import { MAX_WALLET_SYNC_BYTES } from '../wallet/sync';
 import { MAX_UPDATE_BYTES } from '../../firmware/core/uplink/updates';
 import { sameSecret } from './secret';
 import { Settlement, SettlementError } from './settlement';
@@ -94,6 +95,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   app.get('/v1/time', async () => ({ unixSeconds: settlement.now() }));
+
+  // ---- wallets: the sync that settles in-doubt payments (host/settlement/intents.ts) ----
+
+  app.get('/v1/wallet-sync/nonce', async () => ({ nonce: toHex(settlement.walletSyncNonce()) }));
+
+  app.post('/v1/wallet-sync', async (request: FastifyRequest) => settlement.walletSync(binaryBody(request, MAX_WALLET_SYNC_BYTES)));
 
   app.get('/v1/health', async () => {
     const stats = await settlement.stats();

@@ -5,7 +5,7 @@
 // transaction; everything a batch writes is written in one transaction, or nothing is.
 import { TaplineError } from '../../firmware/base/errors';
 import { createHash } from 'node:crypto';
-import { fromHex, toHex } from '../../firmware/base/bytes';
+import { concatBytes, fromHex, toHex } from '../../firmware/base/bytes';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
 import { TlvError } from '../../firmware/core/protocol/tlv';
@@ -36,6 +36,7 @@ import { VerifyPool } from './verify-pool';
 import { nodeSigner, type Signer } from './sign';
 import { BatchSettler, denyWallet, type Checked, type TerminalRow } from './batch';
 import { recordReport } from './office/reports';
+import { DEFAULT_INTENT_BOUND_SECONDS, parseUploadIntents, reconcileUpload, syncNonce, SyncRefused, walletSync, type IntentDeps, type SyncResult } from './intents';
 
 /** A refusal the HTTP layer turns into `{ error: code, message }` with this status. */
 export class SettlementError extends TaplineError {
@@ -74,6 +75,8 @@ export interface SettlementOptions {
    * class table): a wallet's credited spending per day across all terminals is held to it.
    */
   dailyLimits?: Record<number, number>;
+  /** An uploaded intent no wallet log has settled after this long (seconds) is a finding (default 14 days). */
+  intentBoundSeconds?: number;
 }
 
 export interface KeyringState {
@@ -121,6 +124,9 @@ export class Settlement {
   #sign: Signer;
   #dailyLimits: Record<number, number>;
   #beforeCommit: (() => Promise<void>) | undefined;
+  #intentBoundSeconds: number;
+  /** Authenticates the service's wallet-sync nonces (derived from the root key: every process has it). */
+  #syncKey: Uint8Array;
 
   constructor(options: SettlementOptions) {
     this.db = options.db;
@@ -134,6 +140,8 @@ export class Settlement {
     this.#refreshKeyring();
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#beforeCommit = options.beforeCommit;
+    this.#intentBoundSeconds = options.intentBoundSeconds ?? DEFAULT_INTENT_BOUND_SECONDS;
+    this.#syncKey = sha256(concatBytes(new TextEncoder().encode('tapline/wallet-sync-nonce-key'), options.root.secretKey));
     this.#dailyLimits = options.dailyLimits ?? Object.fromEntries(Object.entries(DEFAULT_RISK_CONFIG.walletClasses).map(([c, l]) => [c, l.daily]));
   }
 
@@ -159,8 +167,10 @@ export class Settlement {
     const digest = sha256(body);
     const terminal = await this.db.read((tx) => this.#terminal(tx, batch.terminalId));
     let payload: Uint8Array;
+    let intents: ReturnType<typeof parseUploadIntents>;
     try {
       payload = batchSignedPayload(batch);
+      intents = parseUploadIntents(batch);
     } catch (e) {
       if (e instanceof WireError || e instanceof TlvError) throw new SettlementError(400, 'malformed-batch', e.message);
       throw e;
@@ -200,6 +210,7 @@ export class Settlement {
         ]);
       }
       const results = await new BatchSettler(tx, current, now, { dailyLimits: this.#dailyLimits }).settle(checked);
+      const intentOutcomes = await reconcileUpload(tx, current, batch, intents, now, this.#intentDeps(now));
       if (highest > current.acked_seq) {
         await tx.run('UPDATE terminals SET acked_seq = $1 WHERE terminal_id = $2', [highest, current.terminal_id]);
       }
@@ -214,7 +225,7 @@ export class Settlement {
       }
       await recordReport(tx, batch, now);
       const response = encodeBatchResponse(
-        { terminalId: batch.terminalId, nonce: batch.nonce, ackedUpTo: acked, results, updates },
+        { terminalId: batch.terminalId, nonce: batch.nonce, ackedUpTo: acked, results, updates, intents: intentOutcomes },
         this.#root.alg,
         this.#root.secretKey,
         this.#sign,
@@ -229,6 +240,39 @@ export class Settlement {
       if (this.#beforeCommit) await this.#beforeCommit();
       return response;
     });
+  }
+
+  #intentDeps(now: number): IntentDeps {
+    return {
+      verify: (receipts) => this.#receipts.verify(receipts, this.#keys, now),
+      settler: { dailyLimits: this.#dailyLimits },
+      boundSeconds: this.#intentBoundSeconds,
+    };
+  }
+
+  // ---- wallets' syncs (host/settlement/intents.ts) ----
+
+  /** A fresh nonce the wallet signs its sync over. */
+  walletSyncNonce(): Uint8Array {
+    return syncNonce(this.#syncKey, this.#clock());
+  }
+
+  /** Takes a wallet's log of signed exchanges and settles the open intents it decides. Throws SettlementError. */
+  async walletSync(body: Uint8Array): Promise<SyncResult> {
+    const now = this.#clock();
+    this.#refreshKeyring();
+    try {
+      return await walletSync(body, now, {
+        ...this.#intentDeps(now),
+        db: this.db,
+        macKey: this.#syncKey,
+        keys: this.#keys,
+        verifySignature: (alg, key, message, signature) => this.#verifier.verify(alg as Alg, key, message, signature),
+      });
+    } catch (e) {
+      if (e instanceof SyncRefused) throw new SettlementError(e.status, e.code, e.message);
+      throw e;
+    }
   }
 
   #refreshKeyring(): void {

@@ -23,6 +23,7 @@ import {
 import {
   decodeCertificate,
   decodePayRequest,
+  decodePayResponse,
   encodePayResponse,
   encodePayResponseBody,
   paymentSignedPayload,
@@ -32,13 +33,14 @@ import {
 } from '../../firmware/core/protocol/messages';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { encodeRecallResponse } from '../../firmware/core/protocol/intent';
-import { equalBytes } from '../../firmware/base/bytes';
+import { concatBytes, equalBytes } from '../../firmware/base/bytes';
 import { sign } from './issuer';
 import { OfflineSpend, type OfflineSpent } from './offline-caps';
 import { Purses, type BoundBalance } from './purses';
 import { encodePurseResponse } from '../../firmware/core/protocol/purpose';
 import type { TransitEntry } from '../../firmware/core/protocol/transit-log';
 import { WalletTransitLog } from './transit-log';
+import { encodeWalletSync, type SignedExchange } from './sync';
 
 export type WalletProfile = 'card' | 'phone';
 
@@ -62,6 +64,9 @@ export interface WalletOptions {
   sign?: (message: Uint8Array) => Uint8Array;
   /** Signed PAY responses kept for RECALL, newest last (default 8). */
   logSize?: number;
+  /** The signed exchanges kept across power-off, oldest first, and the counter the log is whole from. */
+  signedLog?: SignedExchange[];
+  heldFrom?: number;
   /** Spent offline since the last sync with the issuer, against the certificate's caps (default none). */
   offlineSpent?: OfflineSpent;
   /** Bound balances with their issuer-signed grants (purpose-bound funds), and the one the holder chose. */
@@ -73,6 +78,8 @@ export interface WalletOptions {
 
 interface Signed {
   challenge: Uint8Array;
+  /** The request as received: with it the exchange verifies on its own, at the service (a sync). */
+  request: Uint8Array;
   counter: number;
   /** The whole R-APDU as sent, so a repeated PAY or a RECALL gets the same bytes. */
   rapdu: Uint8Array;
@@ -117,7 +124,11 @@ export class WalletEmulator implements CardLink {
     this.#phoneVerified = options.holderVerified ?? false;
     this.#sign = options.sign ?? ((m) => sign({ alg: this.info.alg, secretKey: options.secretKey }, m));
     this.#logSize = options.logSize ?? 8;
-    this.#heldFrom = this.#counter + 1;
+    this.#heldFrom = options.heldFrom ?? this.#counter + 1;
+    for (const e of options.signedLog ?? []) {
+      const response = decodePayResponse(e.response);
+      this.#log.push({ challenge: decodePayRequest(e.request).challenge, request: e.request, counter: response.counter, rapdu: concatBytes(e.response, Uint8Array.of(0x90, 0x00)) });
+    }
     this.#offline = new OfflineSpend(this.info, options.offlineSpent);
     this.purses = new Purses(this.info.walletId, options.purses);
     this.purses.choose(options.payWith);
@@ -140,8 +151,24 @@ export class WalletEmulator implements CardLink {
   }
 
   /** The payments this wallet signed and still holds, oldest first (what it would report to its issuer). */
-  get signedLog(): { challenge: Uint8Array; counter: number; response: Uint8Array }[] {
-    return this.#log.map((e) => ({ challenge: e.challenge, counter: e.counter, response: e.rapdu.subarray(0, e.rapdu.length - 2) }));
+  get signedLog(): { challenge: Uint8Array; counter: number; request: Uint8Array; response: Uint8Array }[] {
+    return this.#log.map((e) => ({ challenge: e.challenge, counter: e.counter, request: e.request, response: e.rapdu.subarray(0, e.rapdu.length - 2) }));
+  }
+
+  /** Every exchange signed at or above this counter is in the log. */
+  get heldFrom(): number {
+    return this.#heldFrom;
+  }
+
+  /**
+   * The wallet's sync with its service (host/wallet/sync.ts): what it holds, signed with its own key over
+   * the service's fresh nonce.
+   */
+  syncMessage(nonce: Uint8Array): Uint8Array {
+    return encodeWalletSync(
+      { certificate: this.certificate, nonce, counter: this.#counter, heldFrom: this.#heldFrom, entries: this.#log.map((e) => ({ request: e.request, response: e.rapdu.subarray(0, e.rapdu.length - 2) })) },
+      this.#sign,
+    );
   }
 
   get balance(): number {
@@ -249,7 +276,7 @@ export class WalletEmulator implements CardLink {
     const body = { counter: this.#counter, balanceAfter, holderVerified };
     const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));
     const rapdu = encodeResponse(encodePayResponse(body, this.#sign(payload)), SW.ok);
-    this.#log.push({ challenge: request.challenge, counter: this.#counter, rapdu });
+    this.#log.push({ challenge: request.challenge, request: data.slice(), counter: this.#counter, rapdu });
     if (this.#log.length > this.#logSize) this.#heldFrom = this.#log.shift()!.counter + 1;
     return rapdu;
   }

@@ -11,7 +11,7 @@ import type { UpdateStore } from './store';
 import { BATCH_PATH, type HttpTransport, TransportError } from './transport';
 import {
   decodeBatchResponse, encodeBatch, MAX_BATCH_RECEIPTS, MAX_RECEIPTS_FIELD_BYTES, NONCE_LENGTH, receiptItemBytes, SIGNATURE_FIELD_BYTES,
-  verifyBatchResponse, WireError, type TerminalStatus,
+  verifyBatchResponse, WireError, type IntentOutcome, type TerminalStatus,
 } from './wire';
 import { assert, present } from '../../base/assert';
 import { rethrowIfProgrammerError } from '../../base/errors';
@@ -42,6 +42,12 @@ export interface UplinkOptions {
   maxBatchBytes?: number;
   /** What each batch reports about the terminal (firmware, offline totals); the backlog is counted here. */
   status?: () => Omit<TerminalStatus, 'backlog'>;
+  /**
+   * In-doubt payments (docs/PROTOCOL.md, "Open intents at upload"): every batch carries the intents
+   * still open (encoded as journaled), and the answer names those the service settled from the wallet's
+   * own log, which the terminal then closes.
+   */
+  intents?: { open(): Uint8Array[]; settled(outcome: IntentOutcome): Promise<void> };
 }
 
 export type UplinkState = 'offline' | 'idle' | 'uploading' | 'backoff';
@@ -181,7 +187,10 @@ export class Uplink {
     const lastSeq = last ? last.seq : j.ackedUpTo;
     const status = this.#o.status ? { ...this.#o.status(), backlog: Math.max(0, j.lastAcknowledgeable - lastSeq) } : undefined;
     const bytes = encodeBatch(
-      { terminalId: this.#o.terminalId, nonce, ...(wallTime !== undefined ? { wallTime } : {}), ...versions, ...(status ? { status } : {}), items },
+      {
+        terminalId: this.#o.terminalId, nonce, ...(wallTime !== undefined ? { wallTime } : {}), ...versions, ...(status ? { status } : {}), items,
+        ...(this.#o.intents ? { intents: this.#o.intents.open() } : {}),
+      },
       this.#o.deviceSecretKey,
     );
     this.#log('info', 'uplink', `batch of ${items.length} receipt(s) up to ${lastSeq}, ${bytes.length} bytes`);
@@ -243,6 +252,7 @@ export class Uplink {
     for (const r of response.results) {
       if (r.status === 2) this.#log('warn', 'uplink', `receipt ${r.seq} rejected by the service: ${r.reason ?? 'no reason'}`);
     }
+    for (const outcome of response.intents ?? []) await this.#o.intents?.settled(outcome);
     for (const u of response.updates) {
       try {
         this.#o.store.apply(u, p.nonce);

@@ -6,9 +6,13 @@
 // Batch    = 80 version | 81 terminal id | 82 nonce(16) | 83 wall time? | 84 deny-list version
 //            | 85 keyring version | 86 config version | 87 firmware version? | 88 receipts left after
 //            this batch? | 89 offline amount? | 8A offline count? | A7 { A1 { 80 seq | 81 receipt } ... }
-//            | DE signature
+//            | A9 { 81 intent ... }? | DE signature
 // Response = 80 version | 81 terminal id | 82 batch nonce | 83 acked-up-to
-//            | A5 { A1 { 80 seq | 81 status | 82 reason? } ... } | A6 { 81 update ... } | DE signature
+//            | A5 { A1 { 80 seq | 81 status | 82 reason? } ... } | A6 { 81 update ... }
+//            | A9 { A1 { 80 terminal seq | 81 outcome } ... }? | DE signature
+// A9 is the in-doubt reconciliation (docs/PROTOCOL.md, "Open intents at upload"): in a batch, every intent
+// the terminal still holds open (absent: the terminal says nothing about them); in a response, the ones
+// the service settled from the wallet's own log.
 // The signature covers a domain string then the message's own bytes up to (not including) field DE.
 // (decodeFields orders tags numerically, so the signature tag DE sorts last.)
 import { TaplineError } from '../../base/errors';
@@ -17,6 +21,7 @@ import { ALG_P256, type Alg, verifySignature } from '../crypto/verify';
 import { decodeFields, required, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
 import { signMessage } from './sign';
 import { assert } from '../../base/assert';
+import { MAX_INTENT_BYTES } from '../protocol/intent';
 
 export const WIRE_VERSION = 1;
 export const NONCE_LENGTH = 16;
@@ -25,7 +30,10 @@ export const MAX_RECEIPT_BYTES = 4096;
 export const MAX_BATCH_RECEIPTS = 128;
 /** The receipts container is one TLV value, so at most 65535 bytes; the uplink fills batches to this. */
 export const MAX_RECEIPTS_FIELD_BYTES = 0xffff;
-export const MAX_BATCH_BYTES = MAX_RECEIPTS_FIELD_BYTES + 512;
+/** Open intents a batch carries at most (the terminal holds at most 16: firmware/core/terminal/in-doubt.ts). */
+export const MAX_BATCH_INTENTS = 16;
+export const MAX_INTENTS_FIELD_BYTES = MAX_BATCH_INTENTS * (MAX_INTENT_BYTES + 4);
+export const MAX_BATCH_BYTES = MAX_RECEIPTS_FIELD_BYTES + MAX_INTENTS_FIELD_BYTES + 512;
 export const MAX_UPDATES = 16;
 export const MAX_RESPONSE_BYTES = 0xffff * 2 + 512;
 /** Every message ends with its signature: DE 40 and the 64 bytes of r || s (P-256) or R || S (Ed25519). */
@@ -41,8 +49,8 @@ const MAX_RESPONSE_HEAD_BYTES = 3 + (2 + 32) + (2 + NONCE_LENGTH) + 6;
 assert(MAX_RECEIPTS_FIELD_BYTES <= 0xffff, 'the receipts field is one TLV value (a 2-byte length)');
 // the uplink always takes a batch's first receipt, even alone past the byte budget: the largest must fit
 assert(MAX_RECEIPT_BYTES + MAX_ITEM_OVERHEAD_BYTES <= MAX_RECEIPTS_FIELD_BYTES, 'the largest receipt fits one batch');
-assert(MAX_BATCH_BYTES >= MAX_BATCH_HEAD_BYTES + 4 + MAX_RECEIPTS_FIELD_BYTES + SIGNATURE_FIELD_BYTES, 'a batch of a full receipts field fits MAX_BATCH_BYTES');
-assert(MAX_RESPONSE_BYTES >= MAX_RESPONSE_HEAD_BYTES + 2 * (4 + 0xffff) + SIGNATURE_FIELD_BYTES, 'a response of full results and updates fits MAX_RESPONSE_BYTES');
+assert(MAX_BATCH_BYTES >= MAX_BATCH_HEAD_BYTES + 4 + MAX_RECEIPTS_FIELD_BYTES + 4 + MAX_INTENTS_FIELD_BYTES + SIGNATURE_FIELD_BYTES, 'a batch of full receipts and intents fields fits MAX_BATCH_BYTES');
+assert(MAX_RESPONSE_BYTES >= MAX_RESPONSE_HEAD_BYTES + 2 * (4 + 0xffff) + 2 + MAX_BATCH_INTENTS * 11 + SIGNATURE_FIELD_BYTES, 'a response of full results, updates and intent outcomes fits MAX_RESPONSE_BYTES');
 
 const BATCH_DOMAIN = utf8Encode('tapline/batch/v1');
 const RESPONSE_DOMAIN = utf8Encode('tapline/batch-response/v1');
@@ -70,6 +78,11 @@ export interface Batch {
   status?: TerminalStatus;
   /** Ascending, unique sequence numbers. */
   items: BatchItem[];
+  /**
+   * Every intent the terminal holds open (protocol/intent.ts encodeIntent, as journaled), for the service
+   * to reconcile against the wallet's own log; undefined: the batch says nothing about intents.
+   */
+  intents?: Uint8Array[];
 }
 
 export interface TerminalStatus {
@@ -102,6 +115,17 @@ export interface ReceiptResult {
   reason?: string;
 }
 
+/** The service settled an open intent from the wallet's log: it credited the payment itself. */
+export const INTENT_RECOVERED = 1;
+/** The wallet's log shows it never signed the intent's request: nothing was paid. */
+export const INTENT_RELEASED = 2;
+export type IntentOutcomeKind = typeof INTENT_RECOVERED | typeof INTENT_RELEASED;
+
+export interface IntentOutcome {
+  terminalSeq: number;
+  outcome: IntentOutcomeKind;
+}
+
 export interface BatchResponse {
   terminalId: string;
   /** The nonce of the batch this answers. */
@@ -114,6 +138,8 @@ export interface BatchResponse {
   results: ReceiptResult[];
   /** Signed updates (uplink/updates.ts encodeUpdate), verified one by one by the terminal. */
   updates: Uint8Array[];
+  /** Open intents of the batch the service has settled (ascending terminal sequence); the terminal closes them. */
+  intents?: IntentOutcome[];
 }
 
 export interface SignedBatchResponse extends BatchResponse {
@@ -173,6 +199,11 @@ function batchBody(b: Batch): Tlv[] {
     );
   }
   fields.push({ tag: 0xa7, value: receipts });
+  if (b.intents) {
+    if (b.intents.length > MAX_BATCH_INTENTS) throw new WireError(`more than ${MAX_BATCH_INTENTS} open intents`);
+    for (const i of b.intents) if (i.length < 1 || i.length > MAX_INTENT_BYTES) throw new WireError(`an intent of ${i.length} bytes`);
+    fields.push({ tag: 0xa9, value: encodeTlv(b.intents.map((value) => ({ tag: 0x81, value }))) });
+  }
   return fields;
 }
 
@@ -236,6 +267,7 @@ export function decodeBatch(bytes: Uint8Array): SignedBatch {
         0x89: { min: 6, max: 6, optional: true },
         0x8a: { min: 4, max: 4, optional: true },
         0xa7: { min: 0, max: MAX_RECEIPTS_FIELD_BYTES },
+        0xa9: { min: 0, max: MAX_INTENTS_FIELD_BYTES, optional: true },
         0xde: { min: 64, max: 64 },
       },
       MAX_BATCH_BYTES,
@@ -259,6 +291,13 @@ export function decodeBatch(bytes: Uint8Array): SignedBatch {
       signedBytes: withoutSignature(bytes),
     };
     if (wall) batch.wallTime = decodeUint(wall);
+    const intents = f.get(0xa9);
+    if (intents) {
+      batch.intents = decodeTlv(intents, { maxBytes: MAX_INTENTS_FIELD_BYTES, maxFields: MAX_BATCH_INTENTS }).map((t) => {
+        if (t.tag !== 0x81 || t.value.length === 0 || t.value.length > MAX_INTENT_BYTES) throw new WireError('bad intent entry');
+        return t.value;
+      });
+    }
     const firmware = f.get(0x87);
     const backlog = f.get(0x88);
     const amount = f.get(0x89);
@@ -290,7 +329,7 @@ function responseBody(r: BatchResponse): Tlv[] {
     if (reason !== undefined) fields.push({ tag: 0x82, value: utf8Encode(reason.slice(0, 200)) });
     return { tag: 0xa1, value: encodeTlv(fields) };
   });
-  return [
+  const fields: Tlv[] = [
     { tag: 0x80, value: u(WIRE_VERSION, 1) },
     { tag: 0x81, value: utf8Encode(r.terminalId) },
     { tag: 0x82, value: r.nonce },
@@ -298,6 +337,21 @@ function responseBody(r: BatchResponse): Tlv[] {
     { tag: 0xa5, value: encodeTlv(results) },
     { tag: 0xa6, value: encodeTlv(r.updates.map((value) => ({ tag: 0x81, value }))) },
   ];
+  // Absent when there is nothing to say, so a response without intents is what it always was.
+  if (r.intents && r.intents.length > 0) {
+    if (r.intents.length > MAX_BATCH_INTENTS) throw new WireError(`more than ${MAX_BATCH_INTENTS} intent outcomes`);
+    checkSeqs(r.intents.map((x) => x.terminalSeq), 'response intents');
+    fields.push({
+      tag: 0xa9,
+      value: encodeTlv(
+        r.intents.map(({ terminalSeq, outcome }) => {
+          if (outcome !== INTENT_RECOVERED && outcome !== INTENT_RELEASED) throw new WireError(`bad intent outcome ${outcome}`);
+          return { tag: 0xa1, value: encodeTlv([{ tag: 0x80, value: u(terminalSeq) }, { tag: 0x81, value: u(outcome, 1) }]) };
+        }),
+      ),
+    });
+  }
+  return fields;
 }
 
 export function responseSignedPayload(r: BatchResponse): Uint8Array {
@@ -331,6 +385,7 @@ export function decodeBatchResponse(bytes: Uint8Array): SignedBatchResponse {
         0x83: { min: 4, max: 4 },
         0xa5: { min: 0, max: 0xffff },
         0xa6: { min: 0, max: 0xffff },
+        0xa9: { min: 1, max: MAX_BATCH_INTENTS * 12, optional: true },
         0xde: { min: 64, max: 64 },
       },
       MAX_RESPONSE_BYTES,
@@ -351,7 +406,7 @@ export function decodeBatchResponse(bytes: Uint8Array): SignedBatchResponse {
       if (t.tag !== 0x81 || t.value.length === 0) throw new WireError('bad update entry');
       return t.value;
     });
-    return {
+    const response: SignedBatchResponse = {
       terminalId: terminalId(required(f, 0x81)),
       nonce: required(f, 0x82),
       ackedUpTo: decodeUint(required(f, 0x83)),
@@ -360,6 +415,18 @@ export function decodeBatchResponse(bytes: Uint8Array): SignedBatchResponse {
       signature: required(f, 0xde),
       signedBytes: withoutSignature(bytes),
     };
+    const intents = f.get(0xa9);
+    if (intents) {
+      response.intents = decodeTlv(intents, { maxBytes: MAX_BATCH_INTENTS * 12, maxFields: MAX_BATCH_INTENTS }).map((t) => {
+        if (t.tag !== 0xa1) throw new WireError(`unexpected tag ${t.tag.toString(16)} among intent outcomes`);
+        const x = decodeFields(t.value, { 0x80: { min: 4, max: 4 }, 0x81: { min: 1, max: 1 } }, 16);
+        const outcome = decodeUint(required(x, 0x81));
+        if (outcome !== INTENT_RECOVERED && outcome !== INTENT_RELEASED) throw new WireError(`unknown intent outcome ${outcome}`);
+        return { terminalSeq: decodeUint(required(x, 0x80)), outcome: outcome as IntentOutcomeKind };
+      });
+      checkSeqs(response.intents.map((x) => x.terminalSeq), 'response intents');
+    }
+    return response;
   });
 }
 
