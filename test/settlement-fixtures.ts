@@ -20,6 +20,7 @@ import { Tap, type TapResult } from '../firmware/core/terminal/tap';
 import type { TransitFares } from '../firmware/core/terminal/fare-tap';
 import { InDoubt } from '../firmware/core/terminal/in-doubt';
 import { RECORD_RECEIPT } from '../firmware/core/protocol/receipt';
+import { encodeIntent } from '../firmware/core/protocol/intent';
 import { publicKeyOf } from '../firmware/core/uplink/sign';
 import { decodeUpdate, UPDATE_DENY_LIST, UPDATE_TIME, verifyUpdate } from '../firmware/core/uplink/updates';
 import { decodeBatchResponse, encodeBatch, verifyBatchResponse, type BatchResponse } from '../firmware/core/uplink/wire';
@@ -330,6 +331,10 @@ export class TestTerminal {
   readonly deviceSecretKey: Uint8Array;
   keyringVersion = 0;
   configVersion = 0;
+  /** Payments in doubt (a cut after PAY); shared by every tap, so the next contact recalls them. */
+  readonly inDoubt = new InDoubt();
+  /** Batches carry the open intents (docs/PROTOCOL.md, "Open intents at upload"). */
+  reportsIntents = false;
   #random: RandomBytes;
   #seq = 0;
   #rootAlg: Alg;
@@ -382,15 +387,17 @@ export class TestTerminal {
       clock: this.clock,
       random: this.#random,
       log: silentLog,
-      inDoubt: new InDoubt(),
+      inDoubt: this.inDoubt,
       link: wallet,
       place: this.#place,
       amount,
       terminalSeq: ++this.#seq,
     });
+    const seq = this.#seq;
     const result = await tap.start();
     wallet.removed();
-    if (result.kind !== 'approved') this.#seq--;
+    // A number an open intent holds is never handed out again.
+    if (result.kind !== 'approved' && !this.inDoubt.open.some((i) => i.terminalSeq === seq)) this.#seq--;
     this.clock.advance(5000);
     return result;
   }
@@ -407,6 +414,7 @@ export class TestTerminal {
         keyringVersion: this.keyringVersion,
         configVersion: this.configVersion,
         items: records.map((r) => ({ seq: r.seq, receipt: r.payload })),
+        ...(this.reportsIntents ? { intents: this.inDoubt.open.map(encodeIntent) } : {}),
       },
       this.deviceSecretKey,
     );
@@ -440,6 +448,7 @@ export class TestTerminal {
       }
     }
     this.journal.records = this.journal.records.filter((r) => r.seq > response.ackedUpTo);
+    for (const o of response.intents ?? []) this.inDoubt.closed(o.terminalSeq);
     return response;
   }
 }

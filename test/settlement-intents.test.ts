@@ -1,0 +1,231 @@
+// In-doubt payments at the service (host/settlement/intents.ts, docs/SETTLEMENT.md "In-doubt payments"):
+// a terminal cut off after PAY uploads its open intent; the wallet's own signed log reaches the service
+// in a sync; the service credits the payment once (whichever arrives first, and whether or not the
+// terminal later recovers it too), releases one the wallet never signed, finds one left open too long,
+// and refuses a forged, stale or replayed sync. The taps are the payment core's own Tap. Both backends.
+import { expect } from 'chai';
+import { fromHex } from '../firmware/base/bytes';
+import { CardLostError, type CardLink } from '../firmware/base/ports';
+import { INS_PAY } from '../firmware/core/protocol/apdu';
+import { INTENT_RECOVERED, INTENT_RELEASED, RESULT_ACCEPTED, RESULT_DUPLICATE } from '../firmware/core/uplink/wire';
+import { DEFAULT_INTENT_BOUND_SECONDS, SYNC_NONCE_TTL_SECONDS } from '../host/settlement/intents';
+import type { WalletEmulator } from '../host/wallet/emulator';
+import { sign } from '../host/wallet/issuer';
+import { decodeWalletSync, encodeWalletSync } from '../host/wallet/sync';
+import { BACKENDS, unixNow, World, type Backend, type TestTerminal } from './settlement-fixtures';
+
+/** A tap whose PAY answer never reaches the terminal: after the wallet signed (`signed`), or before. */
+function cutLink(wallet: WalletEmulator, signed: boolean): CardLink & { removed(): void } {
+  return {
+    transceive: async (apdu) => {
+      if (apdu[1] !== INS_PAY) return wallet.answer(apdu);
+      if (signed) wallet.answer(apdu);
+      throw new CardLostError('power cut');
+    },
+    removed: () => wallet.removed(),
+  };
+}
+
+for (const { name, start } of BACKENDS) {
+  describe(`settlement of in-doubt payments (${name})`, function () {
+    this.timeout(120_000);
+    let backend: Backend;
+    let world: World;
+    /** The service's clock (unix seconds): a sync's nonce must be later than the intent's upload. */
+    let now: number;
+    before(async () => (backend = await start()));
+    after(async () => backend.stop());
+    beforeEach(async () => {
+      now = unixNow();
+      world = await World.create({ seed: `${name} intents ${Math.random()}` });
+      await world.start(await backend.fresh(), { clock: () => now });
+    });
+    afterEach(async () => world.close());
+
+    async function terminal(id: string): Promise<TestTerminal> {
+      const t = await world.terminal(id);
+      t.reportsIntents = true;
+      return t;
+    }
+
+    /** A tap cut after PAY (or before it): the payment is in doubt at the terminal. */
+    async function cut(t: TestTerminal, wallet: WalletEmulator, amount: number, signed = true): Promise<number> {
+      const tap = await t.pay(cutLink(wallet, signed) as unknown as WalletEmulator, amount);
+      expect(tap.kind).to.equal('declined');
+      expect(t.inDoubt.open).to.have.length(1);
+      return t.inDoubt.open[0]!.terminalSeq;
+    }
+
+    async function nonce(): Promise<Uint8Array> {
+      const r = await fetch(`${world.url}/v1/wallet-sync/nonce`);
+      return fromHex(((await r.json()) as { nonce: string }).nonce);
+    }
+
+    async function sync(wallet: WalletEmulator, body?: Uint8Array) {
+      return world.post('/v1/wallet-sync', body ?? wallet.syncMessage(await nonce()));
+    }
+
+    async function rows(table: string): Promise<number> {
+      return world.service!.settlement.db.read(async (tx) => Number((await tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`))!.n));
+    }
+
+    async function balances(t: TestTerminal, wallet: WalletEmulator): Promise<number[]> {
+      const s = world.service!.settlement;
+      return [await s.balance(`merchant:${t.merchantId}`), await s.balance(`wallet:${wallet.info.walletId}`), await s.balance('advance')];
+    }
+
+    it("settles an uploaded intent when the wallet's sync shows it signed: credited once, and the terminal told", async () => {
+      const t = await terminal('T-1');
+      const wallet = world.wallet().emulator();
+      const seq = await cut(t, wallet, 1500);
+      const first = await t.upload(world.url);
+      expect(first.response!.intents ?? []).to.deep.equal([]);
+      expect(t.inDoubt.open).to.have.length(1);
+
+      now += 1;
+      const synced = await sync(wallet);
+      expect(synced.status, JSON.stringify(synced.json)).to.equal(200);
+      expect(synced.json.recovered).to.deep.equal([{ terminalId: 'T-1', terminalSeq: seq, amount: 1500 }]);
+      expect(await balances(t, wallet)).to.deep.equal([1500, -1500, 0]);
+      // a second sync of the same log credits nothing more
+      now += 1;
+      expect((await sync(wallet)).json.recovered).to.deep.equal([]);
+      expect(await balances(t, wallet)).to.deep.equal([1500, -1500, 0]);
+
+      const second = await t.upload(world.url);
+      expect(second.response!.intents).to.deep.equal([{ terminalSeq: seq, outcome: INTENT_RECOVERED }]);
+      expect(t.inDoubt.open).to.deep.equal([]);
+      expect((await world.service!.settlement.stats()).settled).to.equal(1);
+    });
+
+    it("settles an intent that arrives after the wallet's sync, in the answer to its own upload", async () => {
+      const t = await terminal('T-2');
+      const wallet = world.wallet().emulator();
+      const seq = await cut(t, wallet, 800);
+      const synced = await sync(wallet);
+      expect([synced.status, synced.json.stored, synced.json.recovered]).to.deep.equal([200, 1, []]);
+      const up = await t.upload(world.url);
+      expect(up.response!.intents).to.deep.equal([{ terminalSeq: seq, outcome: INTENT_RECOVERED }]);
+      expect(t.inDoubt.open).to.deep.equal([]);
+      expect(await balances(t, wallet)).to.deep.equal([800, -800, 0]);
+    });
+
+    it('releases an intent the wallet never signed, but only on a sync made after the intent reached the service', async () => {
+      const t = await terminal('T-3');
+      const wallet = world.wallet().emulator();
+      expect((await t.pay(wallet, 300)).kind).to.equal('approved');
+      const seq = await cut(t, wallet, 1200, false);
+      // before the upload the service cannot know the tap happened before the sync
+      const early = await nonce();
+      await t.upload(world.url);
+      const tooEarly = await sync(wallet, wallet.syncMessage(early));
+      expect([tooEarly.status, tooEarly.json.released]).to.deep.equal([200, []]);
+      now += 1;
+      const synced = await sync(wallet);
+      expect(synced.json.released).to.deep.equal([{ terminalId: 'T-3', terminalSeq: seq, amount: 1200 }]);
+      const up = await t.upload(world.url);
+      expect(up.response!.intents).to.deep.equal([{ terminalSeq: seq, outcome: INTENT_RELEASED }]);
+      expect(t.inDoubt.open).to.deep.equal([]);
+      expect(await balances(t, wallet)).to.deep.equal([300, -300, 0]);
+    });
+
+    it("credits once when the terminal recovers the payment itself too, before or after the wallet's sync", async () => {
+      const t = await terminal('T-4');
+      const wallet = world.wallet().emulator();
+      const seq = await cut(t, wallet, 1500);
+      await t.upload(world.url);
+      now += 1;
+      expect((await sync(wallet)).json.recovered).to.have.length(1);
+      // the holder taps again before the terminal's next upload: RECALL recovers the same payment there
+      const next = await t.pay(wallet, 700);
+      expect(next.kind).to.equal('approved');
+      expect(t.journal.records).to.have.length(2);
+      const up = await t.upload(world.url);
+      expect(up.response!.results.map((r) => [r.status, r.reason ?? 'ok'])).to.deep.equal([
+        [RESULT_DUPLICATE, "already settled from the wallet's log"],
+        [RESULT_ACCEPTED, 'ok'],
+      ]);
+      expect(await balances(t, wallet)).to.deep.equal([2200, -2200, 0]);
+
+      // the other order: the terminal's recovered receipt first, the wallet's sync after
+      const u = await terminal('T-5');
+      const other = world.wallet().emulator();
+      const seq2 = await cut(u, other, 900);
+      await u.upload(world.url);
+      expect((await u.pay(other, 100)).kind).to.equal('approved');
+      const mine = await u.upload(world.url);
+      expect(mine.response!.results.map((r) => r.status)).to.deep.equal([RESULT_ACCEPTED, RESULT_ACCEPTED]);
+      now += 1;
+      const late = await sync(other);
+      expect([late.json.recovered, late.json.released]).to.deep.equal([[], []]);
+      expect(await balances(u, other)).to.deep.equal([1000, -1000, 0]);
+      expect([seq, seq2]).to.deep.equal([1, 1]);
+    });
+
+    it('applies the checks of any receipt to a recovered one: an overspend is booked as a loss and the wallet denied', async () => {
+      const t = await terminal('T-6');
+      const spec = world.wallet();
+      const wallet = spec.emulator();
+      expect((await world.admin('POST', '/v1/wallets', { walletId: wallet.info.walletId, balance: 1000 })).status).to.equal(200);
+      await cut(t, wallet, 1500);
+      await t.upload(world.url);
+      now += 1;
+      expect((await sync(wallet)).json.recovered).to.have.length(1);
+      expect(await world.service!.settlement.stats()).to.deep.equal({ overspend: 1 });
+      const findings = (await world.service!.settlement.findings(wallet.info.walletId)).map((f) => f.kind);
+      expect(findings).to.deep.equal(['overspend']);
+      expect((await world.service!.settlement.denyList(0)).entries.map((e) => e.walletId)).to.deep.equal([wallet.info.walletId]);
+    });
+
+    it('refuses a forged, tampered, incomplete, stale or replayed sync, and writes nothing for it', async () => {
+      const t = await terminal('T-7');
+      const spec = world.wallet();
+      const wallet = spec.emulator();
+      expect((await t.pay(wallet, 200)).kind).to.equal('approved');
+      await cut(t, wallet, 1500);
+      await t.upload(world.url);
+      now += 1;
+      const before = [await rows('wallet_log'), await rows('wallet_syncs')];
+      const good = wallet.syncMessage(await nonce());
+      const parsed = decodeWalletSync(good);
+      const walletSign = (m: Uint8Array) => sign({ alg: wallet.info.alg, secretKey: spec.options.secretKey }, m);
+      const intruder = world.wallet().options.secretKey;
+
+      const refusals: [string, Uint8Array][] = [
+        ['bad-nonce', wallet.syncMessage(new Uint8Array(16).fill(7))],
+        ['bad-signature', encodeWalletSync(parsed, (m) => sign({ alg: wallet.info.alg, secretKey: intruder }, m))],
+        ['bad-signature', Uint8Array.from(good, (b, i) => (i === good.length - 1 ? b ^ 1 : b))],
+        ['bad-exchange', encodeWalletSync({ ...parsed, entries: parsed.entries.map((e, i) => (i === 1 ? { ...e, response: Uint8Array.from(e.response, (b, k) => (k === e.response.length - 1 ? b ^ 1 : b)) } : e)) }, walletSign)],
+        ['incomplete-sync', encodeWalletSync({ ...parsed, entries: parsed.entries.slice(1) }, walletSign)],
+        ['malformed-sync', good.subarray(0, 40)],
+      ];
+      for (const [code, body] of refusals) {
+        const r = await sync(wallet, body);
+        expect([r.status >= 400, r.json.error], code).to.deep.equal([true, code]);
+      }
+      expect([await rows('wallet_log'), await rows('wallet_syncs')]).to.deep.equal(before);
+
+      expect((await sync(wallet, good)).status).to.equal(200);
+      const replay = await sync(wallet, good);
+      expect([replay.status, replay.json.error]).to.deep.equal([409, 'replayed-sync']);
+      const old = wallet.syncMessage(await nonce());
+      now += SYNC_NONCE_TTL_SECONDS + 1;
+      const stale = await sync(wallet, old);
+      expect([stale.status, stale.json.error]).to.deep.equal([409, 'stale-sync']);
+      expect(await balances(t, wallet)).to.deep.equal([1700, -1700, 0]);
+    });
+
+    it('makes an intent no wallet log settles within the bound a finding, once', async () => {
+      const t = await terminal('T-8');
+      const wallet = world.wallet().emulator();
+      const seq = await cut(t, wallet, 2500);
+      await t.upload(world.url);
+      now += DEFAULT_INTENT_BOUND_SECONDS + 1;
+      await t.upload(world.url);
+      await t.upload(world.url);
+      const found = await world.service!.settlement.findings(wallet.info.walletId);
+      expect(found.map((f) => [f.kind, f.evidence.terminalSeq, f.evidence.amount])).to.deep.equal([['intent-unresolved', seq, 2500]]);
+      expect(t.inDoubt.open).to.have.length(1);
+    });
+  });
+}
