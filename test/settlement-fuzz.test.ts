@@ -11,6 +11,9 @@ import { NodeVerifier, verifyReceiptFast } from '../host/settlement/verify';
 import { parseWalletFile, WalletFileError, formatWalletFile, walletFileOf } from '../host/cli/wallet-file';
 import { main } from '../host/cli/main';
 import { World } from './settlement-fixtures';
+import { decodeWalletSync } from '../host/wallet/sync';
+import { TlvError } from '../firmware/core/protocol/tlv';
+import type { WalletEmulator } from '../host/wallet/emulator';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -56,7 +59,7 @@ function mutate(input: Uint8Array, rng: Rng): Uint8Array {
 describe('settlement fuzz', function () {
   this.timeout(180_000);
   let world: World;
-  const samples: { batch: Uint8Array; receipts: Uint8Array[]; provisioning: string; wallet: string } = {
+  const samples: { batch: Uint8Array; receipts: Uint8Array[]; provisioning: string; wallet: string; payer?: WalletEmulator } = {
     batch: new Uint8Array(0),
     receipts: [],
     provisioning: '',
@@ -72,6 +75,7 @@ describe('settlement fuzz', function () {
     for (let i = 0; i < 3; i++) await t.pay(w, 100 + i);
     samples.batch = t.batch();
     samples.receipts = t.journal.records.map((r) => r.payload);
+    samples.payer = w;
     const out = join(world.dir, 'terminal.json');
     const code = await main(
       ['provision-terminal', '--keys', world.keys.dir, '--out', out, '--terminal-id', 'T1', '--merchant-id', 'M1', '--service', 'http://127.0.0.1:9', '--wifi-ssid', 'shop', '--wifi-password', 'secret-pass'],
@@ -116,6 +120,39 @@ describe('settlement fuzz', function () {
       const stats = await settlement.stats();
       expect(Object.keys(stats).every((k) => k === 'settled')).to.equal(true);
       expect(stats.settled ?? 0).to.be.at.most(3);
+    } finally {
+      await settlement.close();
+      await db.close();
+    }
+  });
+
+  it(`wallet sync survives ${N.toLocaleString('en')} mutated syncs in its parser, and ${(N / 50).toLocaleString('en')} at the service with SettlementError only, writing nothing`, async () => {
+    const db = await openDatabase(':memory:');
+    const settlement = new Settlement({ db, root: world.keys.root(), keyring: world.keys.keyring() });
+    try {
+      const sample = samples.payer!.syncMessage(settlement.walletSyncNonce());
+      const rng = prng(`sync ${SEED}`);
+      for (let i = 0; i < N; i++) {
+        try {
+          decodeWalletSync(mutate(sample, rng));
+        } catch (e) {
+          if (!(e instanceof TlvError)) throw new Error(`sync input ${i} (seed ${SEED}): ${(e as Error).stack}`);
+        }
+      }
+      const codes = new Map<string, number>();
+      for (let i = 0; i < N / 50; i++) {
+        try {
+          await settlement.walletSync(mutate(sample, rng));
+          codes.set('ok', (codes.get('ok') ?? 0) + 1);
+        } catch (e) {
+          if (!(e instanceof SettlementError)) throw new Error(`sync input ${i} (seed ${SEED}): ${(e as Error).stack}`);
+          codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+        }
+      }
+      expect(codes.get('malformed-sync')).to.be.greaterThan(N / 100);
+      // only a mutation that left every signed byte as it was may be taken, and only once
+      const taken = await db.read(async (tx) => Number((await tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM wallet_syncs'))!.n));
+      expect(taken).to.be.at.most(1);
     } finally {
       await settlement.close();
       await db.close();

@@ -4,14 +4,26 @@
 // terminal later recovers it too), releases one the wallet never signed, finds one left open too long,
 // and refuses a forged, stale or replayed sync. The taps are the payment core's own Tap. Both backends.
 import { expect } from 'chai';
-import { fromHex } from '../firmware/base/bytes';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main } from '../host/cli/main';
+import { formatWalletFile, walletFileOf, walletFileWithState } from '../host/cli/wallet-file';
+import { concatBytes, fromHex, toHex } from '../firmware/base/bytes';
+import type { IssuerKey } from '../firmware/core/crypto/keyring';
+import { verifyReceipt } from '../firmware/core/crypto/receipt';
+import { ALG_P256, verifySignature } from '../firmware/core/crypto/verify';
+import { decodeIntent } from '../firmware/core/protocol/intent';
+import { decodeCertificate } from '../firmware/core/protocol/messages';
+import { decodeBatch, decodeBatchResponse, verifyBatch, verifyBatchResponse } from '../firmware/core/uplink/wire';
+import { IN_DOUBT_VECTOR_FILE, makeInDoubtVector } from '../host/wallet/intent-vectors';
+import { VECTOR_TIME } from '../host/wallet/vectors';
 import { CardLostError, type CardLink } from '../firmware/base/ports';
 import { INS_PAY } from '../firmware/core/protocol/apdu';
 import { INTENT_RECOVERED, INTENT_RELEASED, RESULT_ACCEPTED, RESULT_DUPLICATE } from '../firmware/core/uplink/wire';
 import { DEFAULT_INTENT_BOUND_SECONDS, SYNC_NONCE_TTL_SECONDS } from '../host/settlement/intents';
 import type { WalletEmulator } from '../host/wallet/emulator';
 import { sign } from '../host/wallet/issuer';
-import { decodeWalletSync, encodeWalletSync } from '../host/wallet/sync';
+import { decodeWalletSync, encodeWalletSync, WALLET_SYNC_DOMAIN } from '../host/wallet/sync';
 import { BACKENDS, unixNow, World, type Backend, type TestTerminal } from './settlement-fixtures';
 
 /** A tap whose PAY answer never reaches the terminal: after the wallet signed (`signed`), or before. */
@@ -57,7 +69,7 @@ for (const { name, start } of BACKENDS) {
     }
 
     async function nonce(): Promise<Uint8Array> {
-      const r = await fetch(`${world.url}/v1/wallet-sync/nonce`);
+      const r = await fetch(`${world.url}/v1/wallet-sync/nonce`, { method: 'POST' });
       return fromHex(((await r.json()) as { nonce: string }).nonce);
     }
 
@@ -215,6 +227,22 @@ for (const { name, start } of BACKENDS) {
       expect(await balances(t, wallet)).to.deep.equal([1700, -1700, 0]);
     });
 
+    it('tapline wallet-sync sends the log a wallet file keeps, and says what it settled', async () => {
+      const t = await terminal('T-9');
+      const spec = world.wallet();
+      const wallet = spec.emulator();
+      const seq = await cut(t, wallet, 4200);
+      await t.upload(world.url);
+      now += 1;
+      const path = join(world.dir, 'bob.json');
+      writeFileSync(path, formatWalletFile(walletFileWithState(walletFileOf({ ...spec.options, profile: 'phone' }), wallet)!), { mode: 0o600 });
+      const lines: string[] = [];
+      const code = await main(['wallet-sync', '--wallet', path, '--service', world.url], (l) => lines.push(l), (l) => lines.push(l));
+      expect(code, lines.join('\n')).to.equal(0);
+      expect(lines[1]).to.equal(`in-doubt payment T-9#${seq} of 4200: signed by the wallet, credited to the terminal`);
+      expect(await balances(t, wallet)).to.deep.equal([4200, -4200, 0]);
+    });
+
     it('makes an intent no wallet log settles within the bound a finding, once', async () => {
       const t = await terminal('T-8');
       const wallet = world.wallet().emulator();
@@ -229,3 +257,30 @@ for (const { name, start } of BACKENDS) {
     });
   });
 }
+
+describe('in-doubt reconciliation vector (docs/vectors/in-doubt-sync.json)', () => {
+  const file = new URL(`../docs/vectors/${IN_DOUBT_VECTOR_FILE}`, import.meta.url);
+  if (process.env.TAPLINE_WRITE_VECTORS) writeFileSync(file, `${JSON.stringify(makeInDoubtVector(), null, 2)}\n`);
+  const v = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+
+  it('is what the wallet emulator and the wire codecs produce', () => {
+    expect(makeInDoubtVector()).to.deep.equal(v);
+  });
+
+  it("decodes: the batch carries the intent under the device key, the sync is the wallet's signed exchange, the answer says recovered", () => {
+    const batch = decodeBatch(fromHex(v.batch!));
+    expect(verifyBatch(batch, fromHex(v.devicePublicKey!))).to.equal(true);
+    expect(batch.intents!.map(toHex)).to.deep.equal([v.intent]);
+    const intent = decodeIntent(fromHex(v.intent!));
+    expect([intent.terminalSeq, intent.counterFloor, toHex(intent.request)]).to.deep.equal([7, 41, v.request]);
+    const s = decodeWalletSync(fromHex(v.walletSync!));
+    const cert = decodeCertificate(fromHex(v.certificate!));
+    expect(verifySignature(cert.alg, cert.publicKey, concatBytes(WALLET_SYNC_DOMAIN, s.signedBytes), s.signature)).to.equal(true);
+    expect([s.counter, s.heldFrom, toHex(s.nonce), s.entries.map((e) => [toHex(e.request), toHex(e.response)])]).to.deep.equal([42, 42, v.syncNonce, [[v.request, v.payResponse]]]);
+    const key = { ...(v.issuerKey as unknown as { keyId: number; alg: number; notBefore: number; notAfter: number; revoked: boolean }), publicKey: fromHex((v.issuerKey as unknown as { publicKey: string }).publicKey) };
+    expect(verifyReceipt(fromHex(v.receipt!), [key as IssuerKey], VECTOR_TIME).ok).to.equal(true);
+    const answer = decodeBatchResponse(fromHex(v.batchResponse!));
+    expect(verifyBatchResponse(answer, ALG_P256, fromHex(v.rootPublicKey!))).to.equal(true);
+    expect(answer.intents).to.deep.equal([{ terminalSeq: 7, outcome: INTENT_RECOVERED }]);
+  });
+});

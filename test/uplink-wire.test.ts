@@ -4,7 +4,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { utf8Encode } from '../firmware/base/bytes';
 import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
 import {
-  decodeBatch, decodeBatchResponse, encodeBatch, encodeBatchResponse, RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED,
+  decodeBatch, decodeBatchResponse, encodeBatch, encodeBatchResponse, INTENT_RECOVERED, INTENT_RELEASED, RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED,
   verifyBatch, verifyBatchResponse, WireError, type Batch,
 } from '../firmware/core/uplink/wire';
 import {
@@ -51,6 +51,23 @@ describe('uplink wire format', () => {
     const tampered = bytes.slice();
     tampered[tampered.length - 100]! ^= 1;
     expect(verifyBatch(decodeBatch(tampered), devicePub)).to.equal(false);
+  });
+
+  it('carries the open intents in a batch (A9) and the ones the service settled in its answer, and says nothing when absent', () => {
+    const intents = [utf8Encode('intent seven'), new Uint8Array(170).fill(0x33)];
+    const back = decodeBatch(encodeBatch({ ...batch, intents }, deviceKey));
+    expect(back.intents).to.deep.equal(intents);
+    expect(verifyBatch(back, devicePub)).to.equal(true);
+    expect(decodeBatch(encodeBatch({ ...batch, intents: [] }, deviceKey)).intents).to.deep.equal([]);
+    expect(decodeBatch(encodeBatch(batch, deviceKey)).intents).to.equal(undefined);
+    expect(() => encodeBatch({ ...batch, intents: Array.from({ length: 17 }, () => intents[0]!) }, deviceKey)).to.throw(WireError, /more than 16/);
+    const answer = { terminalId: 'T-1', nonce, ackedUpTo: 9, results: [], updates: [] };
+    const settled = decodeBatchResponse(encodeBatchResponse({ ...answer, intents: [{ terminalSeq: 3, outcome: INTENT_RECOVERED }, { terminalSeq: 8, outcome: INTENT_RELEASED }] }, ALG_P256, rootKey));
+    expect(settled.intents).to.deep.equal([{ terminalSeq: 3, outcome: INTENT_RECOVERED }, { terminalSeq: 8, outcome: INTENT_RELEASED }]);
+    expect(verifyBatchResponse(settled, ALG_P256, rootPub)).to.equal(true);
+    // an answer with nothing to settle is byte for byte the answer without the field
+    expect(encodeBatchResponse({ ...answer, intents: [] }, ALG_P256, rootKey)).to.deep.equal(encodeBatchResponse(answer, ALG_P256, rootKey));
+    expect(() => encodeBatchResponse({ ...answer, intents: [{ terminalSeq: 3, outcome: 3 as 1 }] }, ALG_P256, rootKey)).to.throw(WireError, /outcome/);
   });
 
   it('refuses batches with sequence numbers out of order', () => {
@@ -103,6 +120,11 @@ describe('uplink wire format', () => {
     const random = seededRandom(seed);
     const samples = [
       { bytes: encodeBatch(batch, deviceKey), decode: decodeBatch },
+      { bytes: encodeBatch({ ...batch, intents: [new Uint8Array(150).fill(0x42)] }, deviceKey), decode: decodeBatch },
+      {
+        bytes: encodeBatchResponse({ terminalId: 'T-1', nonce, ackedUpTo: 9, results: [], updates: [], intents: [{ terminalSeq: 4, outcome: INTENT_RELEASED }] }, ALG_P256, rootKey),
+        decode: decodeBatchResponse,
+      },
       {
         bytes: encodeBatchResponse(
           { terminalId: 'T-1', nonce, ackedUpTo: 9, results: [{ seq: 9, status: 0 }], updates: updates.map((u) => encodeUpdate(u, ALG_P256, rootKey)) },

@@ -22,6 +22,8 @@ import { signGrant } from '../wallet/purses';
 import { decodeGrant, MAX_PURSE } from '../../firmware/core/protocol/purpose';
 import { decodeCertificate } from '../../firmware/core/protocol/messages';
 import { BENCH_COMMANDS } from './bench';
+import { WalletEmulator } from '../wallet/emulator';
+import type { SyncResult } from '../settlement/intents';
 
 export class UsageError extends TaplineError {
   override readonly name: string = 'UsageError';
@@ -311,6 +313,33 @@ the file's settlementUrl. Registering again is safe: the service updates what it
       const issuerKeyId = decodeCertificate(wallet.certificate).issuerKeyId;
       await postJson(service, '/v1/wallets', store.adminToken(), { walletId: wallet.walletId, balance, issuerKeyId });
       out(`registered wallet ${wallet.walletId} (balance ${balance}) with ${service}`);
+    },
+  },
+
+  'wallet-sync': {
+    summary: "send a wallet's signed payments to the service: it settles the terminals' in-doubt payments they decide",
+    usage: `tapline wallet-sync --wallet FILE --service URL
+
+The wallet signs what it holds (its last signed PAY exchanges and its counter) over a fresh nonce from
+the service. A payment a terminal kept in doubt (a power cut after PAY) that the wallet signed is
+credited to that terminal once; one it never signed is released. Needs no operator token: the wallet's
+own key and certificate authenticate it.`,
+    options: { wallet: { type: 'string' }, service: { type: 'string' } },
+    async run(v, out) {
+      const path = str(required(v.wallet, 'wallet'));
+      let wallet: WalletEmulator;
+      try {
+        wallet = new WalletEmulator(parseWalletFile(readInput(path, 'wallet')));
+      } catch (e) {
+        if (e instanceof WalletFileError) throw new CommandError(`${path} is not a wallet file: ${e.message}`);
+        throw e;
+      }
+      const service = serviceUrl(v.service, 'service');
+      const { nonce } = (await postJson(service, '/v1/wallet-sync/nonce', '', {})) as { nonce: string };
+      const answer = (await postBytes(service, '/v1/wallet-sync', '', wallet.syncMessage(fromHex(nonce)))) as SyncResult;
+      out(`wallet ${answer.walletId} synced with ${service}: counter ${answer.counter}, ${answer.stored} signed payment(s) new to the service`);
+      for (const r of answer.recovered) out(`in-doubt payment ${r.terminalId}#${r.terminalSeq} of ${r.amount}: signed by the wallet, credited to the terminal`);
+      for (const r of answer.released) out(`in-doubt payment ${r.terminalId}#${r.terminalSeq} of ${r.amount}: never signed by the wallet, released`);
     },
   },
 

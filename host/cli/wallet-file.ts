@@ -2,7 +2,7 @@
 // JSON holding the wallet's secret key, so it is written 0600 like every other secret.
 import { TaplineError } from '../../firmware/base/errors';
 import { fromHex, toHex } from '../../firmware/base/bytes';
-import { decodeCertificate } from '../../firmware/core/protocol/messages';
+import { decodeCertificate, decodePayRequest, decodePayResponse } from '../../firmware/core/protocol/messages';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import type { WalletOptions, WalletProfile } from '../wallet/emulator';
 import type { BoundBalance, Purses } from '../wallet/purses';
@@ -32,6 +32,10 @@ export interface WalletFile {
   payWith?: number;
   /** The transit log's entries (firmware/core/protocol/transit-log.ts), hex, kept like the balance. */
   transitLog?: string;
+  /** The signed PAY exchanges the wallet holds (RECALL, and its sync with the service), hex, oldest first. */
+  signedLog?: { request: string; response: string }[];
+  /** Every exchange signed at or above this counter is in `signedLog`. */
+  heldFrom?: number;
 }
 
 /** Wrong PINs a card allows (the emulator's default). */
@@ -94,6 +98,21 @@ export function parseWalletFile(text: string): WalletOptions & { walletId: strin
       throw new WalletFileError('transitLog must be hex');
     }
   }
+  if (o.signedLog !== undefined || o.heldFrom !== undefined) {
+    if (!Array.isArray(o.signedLog) || o.signedLog.length > 64) throw new WalletFileError('signedLog must be a list of at most 64 exchanges');
+    if (!Number.isSafeInteger(o.heldFrom) || o.heldFrom! < 1 || o.heldFrom! > o.counter! + 1) throw new WalletFileError('heldFrom must be an integer 1..counter + 1');
+    options.heldFrom = o.heldFrom!;
+    options.signedLog = o.signedLog.map((e: { request?: unknown; response?: unknown }, i) => {
+      try {
+        const exchange = { request: fromHex(String(e?.request)), response: fromHex(String(e?.response)) };
+        decodePayRequest(exchange.request);
+        decodePayResponse(exchange.response);
+        return exchange;
+      } catch (err) {
+        throw new WalletFileError(`signedLog[${i}]: ${(err as Error).message}`);
+      }
+    });
+  }
   return options;
 }
 
@@ -120,7 +139,7 @@ function purses(value: unknown, walletId: string): BoundBalance[] {
  */
 export function walletFileWithState(
   file: WalletFile,
-  w: { balance: number; counter: number; pinTriesLeft: number; purses?: Purses; transitLog?: TransitEntry[] },
+  w: { balance: number; counter: number; pinTriesLeft: number; purses?: Purses; transitLog?: TransitEntry[]; signedLog?: { request: Uint8Array; response: Uint8Array }[]; heldFrom?: number },
 ): WalletFile | undefined {
   const tries = file.pin === undefined ? undefined : w.pinTriesLeft;
   const purseBalances = w.purses?.balances ?? [];
@@ -131,6 +150,11 @@ export function walletFileWithState(
   if (tries !== undefined) next.pinTriesLeft = tries;
   if (file.purses) next.purses = file.purses.map((p) => ({ grant: p.grant, balance: present(purseBalances.find((b) => b.purse === decodeGrant(fromHex(p.grant)).purse), 'the purse').balance }));
   if (log !== undefined) next.transitLog = log;
+  // The signed log changes only with the counter.
+  if (w.signedLog && w.heldFrom !== undefined) {
+    next.signedLog = w.signedLog.map((e) => ({ request: toHex(e.request), response: toHex(e.response) }));
+    next.heldFrom = w.heldFrom;
+  }
   return next;
 }
 

@@ -98,7 +98,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   // ---- wallets: the sync that settles in-doubt payments (host/settlement/intents.ts) ----
 
-  app.get('/v1/wallet-sync/nonce', async () => ({ nonce: toHex(settlement.walletSyncNonce()) }));
+  app.post('/v1/wallet-sync/nonce', async () => ({ nonce: toHex(settlement.walletSyncNonce()) }));
 
   app.post('/v1/wallet-sync', async (request: FastifyRequest) => settlement.walletSync(binaryBody(request, MAX_WALLET_SYNC_BYTES)));
 
