@@ -2,13 +2,15 @@
 // block, the exact device bundle (build/device/tapline.js) and the host app (host/xsdev/guest.ts)
 // preloaded as xsl would put them in flash. Calls go to DeviceApp's steps; each reports the engine's
 // computrons and that step's peak slots, chunk bytes, stack depth and host time (Meter.device).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDevice, DEVICE_BUNDLE } from '../build/device';
 import { bundleForXS, repoRoot } from '../xs/bundle';
 import { XSWorker, type DeviceMeter, type Meter } from '../xs/worker';
 
 export const XSDEV_BINARY = join(repoRoot, 'build', 'native', 'xsdev');
+/** What the binary is built from in this repository: a newer one means the binary lags the code. */
+const XSDEV_SOURCES = ['native/xsdev/xsdev.c', 'native/xsdev/Makefile', 'native/tapline_native.c'];
 export const BOARDS = ['esp32-devkitc', 'esp32s3-devkitc'] as const;
 export type Board = (typeof BOARDS)[number];
 
@@ -62,6 +64,9 @@ export class DeviceHost {
 
   static async start(creation: Creation, options: { onPrint?: (line: string) => void } = {}): Promise<DeviceHost> {
     if (!existsSync(XSDEV_BINARY)) throw new Error(`${XSDEV_BINARY} is missing: run "npm install" (it builds native/xsdev)`);
+    const built = statSync(XSDEV_BINARY).mtimeMs;
+    const stale = XSDEV_SOURCES.filter((f) => statSync(join(repoRoot, f)).mtimeMs > built);
+    if (stale.length) throw new Error(`build/native/xsdev is older than ${stale.join(', ')}: run "make -f native/xsdev/Makefile" (or "npm install")`);
     const preload = await preparePreload();
     const args = ['--chunk', String(creation.chunk), '--heap', String(creation.heap), '--stack', String(creation.stack), ...preload];
     return new DeviceHost(new XSWorker({ engine: { path: XSDEV_BINARY, args }, onPrint: options.onPrint }), creation);
