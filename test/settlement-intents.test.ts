@@ -17,6 +17,8 @@ import { decodeCertificate } from '../firmware/core/protocol/messages';
 import { decodeBatch, decodeBatchResponse, verifyBatch, verifyBatchResponse } from '../firmware/core/uplink/wire';
 import { IN_DOUBT_VECTOR_FILE, makeInDoubtVector } from '../host/wallet/intent-vectors';
 import { VECTOR_TIME } from '../host/wallet/vectors';
+import { XSScenario } from '../host/xs/scenario';
+import { UploadScenario } from './xs/in-doubt-upload';
 import { CardLostError, type CardLink } from '../firmware/base/ports';
 import { INS_PAY } from '../firmware/core/protocol/apdu';
 import { INTENT_RECOVERED, INTENT_RELEASED, RESULT_ACCEPTED, RESULT_DUPLICATE } from '../firmware/core/uplink/wire';
@@ -284,3 +286,78 @@ describe('in-doubt reconciliation vector (docs/vectors/in-doubt-sync.json)', () 
     expect(answer.intents).to.deep.equal([{ terminalSeq: 7, outcome: INTENT_RECOVERED }]);
   });
 });
+
+/** The scenario's calls, made directly on Node or across to the XS engine. */
+interface Engine {
+  call<T>(op: string, args?: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+async function nodeEngine(): Promise<Engine> {
+  let s: UploadScenario | undefined;
+  const ops: Record<string, (a: any) => unknown> = {
+    start: (o) => (s = new UploadScenario(o)).terminal,
+    cutAfterPay: () => s!.cutAfterPay(),
+    networkUp: () => s!.networkUp(),
+    answer: (a) => s!.answer(a),
+    walletSync: (a) => s!.walletSync(a),
+    reboot: () => s!.reboot(),
+  };
+  return { call: async <T>(op: string, args?: unknown) => (await ops[op]!(args)) as T, close: async () => {} };
+}
+
+async function xsEngine(): Promise<Engine> {
+  const xs = await XSScenario.load('test/xs/in-doubt-upload.guest.ts');
+  return { call: async <T>(op: string, args?: unknown) => (await xs.call<T>(op, args ?? {})).value, close: async () => xs.close() };
+}
+
+for (const [label, engine] of [['Node', nodeEngine], ['the XS engine @xs', xsEngine]] as const) {
+  describe(`a power cut after PAY settled at the service: the device app on ${label}, a real service (sqlite)`, function () {
+    this.timeout(300_000);
+    let backend: Backend;
+    let world: World;
+    let e: Engine;
+    before(async () => {
+      backend = await BACKENDS[0]!.start();
+      world = await World.create({ database: await backend.fresh(), seed: `device intents ${label}` });
+      e = await engine();
+    });
+    after(async () => {
+      await e?.close();
+      await world?.close();
+      await backend?.stop();
+    });
+
+    async function post(batchHex: string): Promise<{ status: number; body: string }> {
+      const r = await world.post('/v1/batches', fromHex(batchHex));
+      return { status: r.status, body: toHex(r.body) };
+    }
+
+    it("uploads the open intent after the reboot, the wallet's sync settles it, and the next answer closes it on the terminal", async () => {
+      const issuer = world.issuer;
+      const t = await e.call<{ terminalId: string; publicKey: string; merchantId: string }>('start', {
+        rootPublic: toHex(world.rootPublicKey),
+        issuer: { keyId: issuer.key.keyId, publicKey: toHex(issuer.key.publicKey), secretKey: toHex(issuer.secretKey), notBefore: issuer.key.notBefore, notAfter: issuer.key.notAfter },
+        now: unixNow(),
+      });
+      expect((await world.admin('POST', '/v1/terminals', { ...t, maxTransaction: 100_000 })).status).to.equal(201);
+      const cut = await e.call<{ approved: number; openAfterBoot: number; walletBalance: number; logs: string[] }>('cutAfterPay');
+      // the wallet paid, nothing was approved, the torn receipt is gone and the intent survived
+      expect([cut.approved, cut.openAfterBoot, cut.walletBalance], cut.logs.join('\n')).to.deep.equal([0, 1, 100_000 - 3000]);
+      expect(cut.logs.some((l) => l.includes('torn tail dropped'))).to.equal(true);
+
+      const first = await e.call<{ open: number }>('answer', await post(await e.call<string>('networkUp')));
+      expect(first.open).to.equal(1);
+      const { nonce } = (await (await fetch(`${world.url}/v1/wallet-sync/nonce`, { method: 'POST' })).json()) as { nonce: string };
+      const synced = await world.post('/v1/wallet-sync', fromHex(await e.call<string>('walletSync', { nonce })));
+      expect(synced.json.recovered.map((r: { terminalId: string; amount: number }) => [r.terminalId, r.amount])).to.deep.equal([['T-0042', 3000]]);
+
+      const second = await e.call<{ open: number; logs: string[] }>('answer', await post(await e.call<string>('networkUp')));
+      expect(second.open, second.logs.join('\n')).to.equal(0);
+      expect(second.logs.some((l) => /in-doubt \d+ paid: settled by the service from the wallet's log/.test(l)), second.logs.join('\n')).to.equal(true);
+      expect(await e.call<number>('reboot')).to.equal(0);
+      const s = world.service!.settlement;
+      expect([await s.balance('merchant:M-bakery'), await s.balance('advance')]).to.deep.equal([3000, 0]);
+    });
+  });
+}
