@@ -11,9 +11,10 @@ import type { Journal, RecoveryReport } from '../core/journal/journal';
 import type { Flash } from '../core/journal/flash';
 import { Keyring } from '../core/crypto/keyring';
 import { Verifier } from '../core/crypto/verifier';
-import { ALG_ED25519, ALG_P256, verifySignature, type Alg, type VerifyFn } from '../core/crypto/verify';
+import { ALG_ED25519, ALG_P256, algName, verifySignature, type Alg, type VerifyFn } from '../core/crypto/verify';
 import { RiskEngine } from '../core/risk/engine';
 import { RECORD_CLOCK, Terminal, type Screen } from '../core/terminal/terminal';
+import type { VerifyBeforeOpen } from '../core/terminal/tap';
 import { TerminalStore } from './state';
 import { provisionedFares } from './fares';
 import type { NfcReader } from '../../drivers/pn532/reader';
@@ -52,11 +53,12 @@ export interface BootOptions {
    */
   verify?: VerifyFn;
   /**
-   * Transit: check signatures before the gate opens. Default: only when the native verifier passed the
-   * self-test (modelled at a few ms on an ESP32-S3, docs/DEVICE.md); noble in JavaScript is too slow for
-   * a gate, so then the terminal defers as before.
+   * Transit: which cards' signatures are checked before the gate opens. Default: Ed25519 cards when the
+   * native verifier passed the self-test (tens of ms on an ESP32-S3, docs/DEVICE.md); P-256 (267 ms a
+   * signature natively) and everything on noble in JavaScript are too slow for a gate, so those are
+   * deferred and checked in the gate's idle slots.
    */
-  verifyBeforeOpen?: boolean;
+  verifyBeforeOpen?: VerifyBeforeOpen;
   /**
    * SHA-256 and CRC-32 for the journal (hash chain, torn-write check) and the certificate digests
    * (default: noble's and firmware/core/journal/crc32.ts). The device passes native ones; boot checks
@@ -138,7 +140,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   const keyring = new Keyring(provisionedIssuerKeys(provisioning));
   const verify = chooseVerify(o);
   const verifier = new Verifier({ keyring, cacheSize: 16, verify, sha256: hashes?.sha256 });
-  const verifyBeforeOpen = o.verifyBeforeOpen ?? verify !== verifySignature;
+  const verifyBeforeOpen: VerifyBeforeOpen = o.verifyBeforeOpen ?? (verify !== verifySignature ? [ALG_ED25519] : false);
   const fares = provisioning.mode === 'transit' ? provisionedFares(provisioning, log) : undefined;
   const terminal = new Terminal({
     mode: provisioning.mode,
@@ -166,7 +168,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     }
   }
   if (provisioning.mode === 'transit') {
-    log('info', 'boot', `transit: signatures checked ${verifyBeforeOpen ? 'before the gate opens' : 'after the gate opens (deferred)'}`);
+    log('info', 'boot', `transit: signatures checked ${beforeOpenText(verifyBeforeOpen)}`);
   }
   // Only the records after the checkpoint: the checkpoint holds the state of everything before it.
   // In slices, each its own turn of the event loop: a full journal's replay would otherwise hold the
@@ -336,4 +338,10 @@ function runSelfTest(o: BootOptions, verify: VerifyFn, journal: Journal, reader:
     o.log('error', 'selftest', `journal: ${errorText(e)}`);
   }
   return { crypto, random, journal: journalOk, reader };
+}
+
+function beforeOpenText(policy: VerifyBeforeOpen): string {
+  if (policy === true) return 'before the gate opens';
+  if (policy === false || policy.length === 0) return 'after the gate opens (deferred, in idle slots)';
+  return `before the gate opens for ${policy.map(algName).join(' and ')} cards, after it (in idle slots) for the others`;
 }

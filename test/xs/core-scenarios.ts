@@ -6,11 +6,12 @@ import { CardLostError, JournalFullError, type CardLink, type DurableLog } from 
 import { AssertionError } from '../../firmware/base/errors';
 import { Keyring, type IssuerKey } from '../../firmware/core/crypto/keyring';
 import { Verifier } from '../../firmware/core/crypto/verifier';
-import { ALG_ED25519, ALG_P256, type Alg } from '../../firmware/core/crypto/verify';
+import { ALG_ED25519, ALG_P256, algName, verifySignature, type Alg, type VerifyFn } from '../../firmware/core/crypto/verify';
 import { RiskEngine, type Mode } from '../../firmware/core/risk/engine';
 import { DEFAULT_RISK_CONFIG, type RiskConfig } from '../../firmware/core/risk/config';
 import { screenLines } from '../../firmware/ui/text';
-import { Terminal, type Effect, type Key } from '../../firmware/core/terminal/terminal';
+import { Terminal, type DeferredSchedule, type Effect, type Key } from '../../firmware/core/terminal/terminal';
+import type { VerifyBeforeOpen } from '../../firmware/core/terminal/tap';
 import { decodeCommand, encodeCommand, encodeResponse, decodeResponse, INS_PAY, INS_READ_CERTIFICATE } from '../../firmware/core/protocol/apdu';
 import {
   decodeCertificate,
@@ -66,7 +67,11 @@ export interface WorldOptions {
   settledAt?: number;
   journalBytes?: number;
   /** Transit: check signatures before the gate opens (the device with native verification). */
-  verifyBeforeOpen?: boolean;
+  verifyBeforeOpen?: VerifyBeforeOpen;
+  /** Transit: when the gate checks deferred signatures. */
+  schedule?: Partial<DeferredSchedule>;
+  /** The signature primitive (default: noble). */
+  verify?: VerifyFn;
   /** The merchant category and region provisioned (purpose-bound funds). */
   place?: { category: number; region: number };
   /** Transit: fare rules and the validator's station (test/xs/fares-scenarios.ts). */
@@ -110,7 +115,7 @@ export class World {
     this.clock = new VirtualClock({ start: 1000, wallTime: o.time === null ? undefined : (o.time ?? NOW) });
     this.issuer = createIssuer(this.alg, this.random, { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
     this.keyring = new Keyring([this.issuer.key]);
-    this.verifier = new Verifier({ keyring: this.keyring, cacheSize: 8 });
+    this.verifier = new Verifier({ keyring: this.keyring, cacheSize: 8, ...(o.verify ? { verify: o.verify } : {}) });
     this.risk = new RiskEngine({ config: { ...DEFAULT_RISK_CONFIG, ...o.config }, settledAt: o.settledAt ?? NOW - 3600 });
     this.journal = new MemoryJournal(o.journalBytes);
     this.terminal = new Terminal({
@@ -124,6 +129,7 @@ export class World {
       clock: this.clock,
       random: o.challenges ?? this.random,
       verifyBeforeOpen: o.verifyBeforeOpen,
+      ...(o.schedule ? { schedule: o.schedule } : {}),
       place: o.place,
       ...(o.fares ? { fares: o.fares } : {}),
     });
@@ -188,6 +194,18 @@ export class World {
     await this.send({ type: 'tick' });
     if (this.terminal.mode === 'merchant' && this.terminal.state !== 'idle') throw new Error(`terminal stuck in ${this.terminal.state}`);
   }
+}
+
+/** Counts the signature checks from now on: call the result to read the count. */
+function countVerifies(w: World): () => number {
+  const verifier = w.verifier as { verify: VerifyFn };
+  const inner = verifier.verify;
+  let n = 0;
+  verifier.verify = (...args) => (n++, inner(...args));
+  return () => {
+    verifier.verify = inner;
+    return n;
+  };
 }
 
 export function outcomeOf(effects: Effect[]): string {
@@ -703,10 +721,91 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
       const before = [w.terminal.pendingVerifications, w.risk.unverifiedExposure];
       if (!deferred || before[0] !== 1 || before[1] !== 200) return 'not deferred';
       await w.next();
-      const idle = await w.send({ type: 'tick' });
+      // one signature a tick: the certificate's, then the payment's
+      const idle = [...(await w.send({ type: 'tick' })), ...(await w.send({ type: 'tick' }))];
       const ok = w.effects.concat(idle).some((e) => e.type === 'verified' && e.ok);
       const after = [w.terminal.pendingVerifications, w.risk.unverifiedExposure];
       return ok && after[0] === 0 && after[1] === 0 ? outcomeOf(r) : 'not verified';
+    },
+  },
+  'transit: deferred checks run one signature a tick while the result shows, only where they end before it does': {
+    expect: 'certificate at +0, payment at +300; next tap: none at +600, 1 pending',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit', schedule: { verifyMs: 300 } });
+      const deferred = (r: Effect[]) => r.some((e) => e.type === 'outcome' && e.approved && e.deferred);
+      if (!deferred(await w.send({ type: 'card', link: w.wallet() }))) return 'not deferred';
+      const steps: string[] = [];
+      for (const at of [0, 300]) {
+        w.clock.advance(at);
+        const verifies = countVerifies(w);
+        const out = await w.send({ type: 'tick' });
+        steps.push(`${verifies() === 0 ? 'none' : out.some((e) => e.type === 'verified' && e.ok) ? 'payment' : 'certificate'} at +${at}`);
+      }
+      await w.next();
+      if (!deferred(await w.send({ type: 'card', link: w.wallet() }))) return 'second not deferred';
+      // 600 + 300 ms would outlast the 800 ms screen
+      w.clock.advance(600);
+      const verifies = countVerifies(w);
+      await w.send({ type: 'tick' });
+      return `${steps.join(', ')}; next tap: ${verifies() === 0 ? 'none' : 'checked'} at +600, ${w.terminal.pendingVerifications} pending`;
+    },
+  },
+  'transit: a gate waiting for a card leaves its backlog until quiet, or until the backlog is high': {
+    expect: 'quiet 0.2 s: 1 pending; quiet 3 s: 0; high water 2: 1 pending after two ticks',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit', schedule: { verifyMs: 900, quietMs: 3000 }, config: { transit: { deferredMaxAmount: 1000, unverifiedExposureCap: 10_000, deferredLossCap: 1000, passbackSeconds: 0 } } });
+      await w.send({ type: 'card', link: w.wallet() });
+      // 900 ms a check never fits the 800 ms screen: only the waiting gate may check
+      w.clock.advance(1000);
+      await w.send({ type: 'tick' });
+      await w.send({ type: 'tick' });
+      const early = w.terminal.pendingVerifications;
+      w.clock.advance(2800);
+      await w.send({ type: 'tick' });
+      await w.send({ type: 'tick' });
+      const quiet = w.terminal.pendingVerifications;
+      const h = new World({ alg, mode: 'transit', schedule: { verifyMs: 900, quietMs: 60_000, backlogHighWater: 2 }, config: { transit: { deferredMaxAmount: 1000, unverifiedExposureCap: 10_000, deferredLossCap: 1000, passbackSeconds: 0 } } });
+      for (let i = 0; i < 2; i++) {
+        await h.send({ type: 'card', link: h.wallet() });
+        h.clock.advance(1000);
+        await h.send({ type: 'tick' });
+      }
+      await h.send({ type: 'tick' });
+      await h.send({ type: 'tick' });
+      return `quiet 0.2 s: ${early} pending; quiet 3 s: ${quiet}; high water 2: ${h.terminal.pendingVerifications} pending after two ticks`;
+    },
+  },
+  'transit: a check slower than budgeted raises the budget, and no longer starts where it would outlast the screen': {
+    expect: 'budget 500 ms; at +400: not started',
+    run: async (alg) => {
+      // the device model: each signature check takes 500 ms of the terminal's own clock
+      let clock: VirtualClock | undefined;
+      const slow: VerifyFn = (a, pk, m, sig) => (clock!.advance(500), verifySignature(a, pk, m, sig));
+      const w = new World({ alg, mode: 'transit', schedule: { verifyMs: 300 }, verify: slow, config: { transit: { deferredMaxAmount: 1000, unverifiedExposureCap: 10_000, deferredLossCap: 1000, passbackSeconds: 0 } } });
+      clock = w.clock;
+      await w.send({ type: 'card', link: w.wallet() });
+      await w.send({ type: 'tick' });
+      const budget = w.terminal.verifyMs;
+      await w.next();
+      await w.send({ type: 'card', link: w.wallet() });
+      w.clock.advance(400);
+      const before = w.terminal.pendingVerifications;
+      await w.send({ type: 'tick' });
+      return `budget ${budget} ms; at +400: ${w.terminal.pendingVerifications === before ? 'not started' : 'started'}`;
+    },
+  },
+  'transit, Ed25519 cards checked before the gate opens, P-256 cards deferred': {
+    expect: 'Ed25519: verified before opening; P-256: deferred',
+    run: async () => {
+      const out: string[] = [];
+      for (const a of [ALG_ED25519, ALG_P256] as Alg[]) {
+        const w = new World({ alg: a, mode: 'transit', verifyBeforeOpen: [ALG_ED25519] });
+        const r = await w.send({ type: 'card', link: w.wallet() });
+        const o = r.find((e) => e.type === 'outcome');
+        if (!o?.approved) return `${algName(a)} declined`;
+        out.push(`${algName(a)}: ${o.deferred ? 'deferred' : 'verified before opening'}`);
+      }
+      return out.join('; ');
     },
   },
   'transit: a forged wallet opens the gate once, then is denied': {

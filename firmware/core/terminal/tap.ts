@@ -34,6 +34,7 @@ import { boundBalance, boundFields } from './bound-balance';
 import type { Grant, MerchantPlace } from '../protocol/purpose';
 import { TlvError } from '../protocol/tlv';
 import type { IssuerKey } from '../crypto/keyring';
+import type { Alg } from '../crypto/verify';
 import type { Verifier } from '../crypto/verifier';
 import type { Assessment, Mode, RiskEngine } from '../risk/engine';
 import { decline, DeclineError, type Decline } from '../../base/reasons';
@@ -58,15 +59,19 @@ export interface TapContext {
   /** Challenge length in bytes (16..32). */
   challengeBytes?: number;
   /**
-   * Transit: check the signatures before the gate opens instead of deferring them (set where the
-   * verifier is fast enough for the gate: native code on the device). Default false.
+   * Transit: check the signatures before the gate opens instead of deferring them, for every card
+   * (true) or for cards whose signatures are all of the algorithms listed (where the verifier is fast
+   * enough for the gate: native Ed25519 on the device, not P-256). Default false.
    */
-  verifyBeforeOpen?: boolean;
+  verifyBeforeOpen?: VerifyBeforeOpen;
   /** The terminal's merchant category and region: bound balances may pay where their grant allows. */
   place?: MerchantPlace;
   /** Transit: price each tap from the operator's fare rules and the wallet's log (fare-tap.ts). */
   fares?: TransitFares;
 }
+
+/** Which transit taps check their signatures before the gate opens (TapContext.verifyBeforeOpen). */
+export type VerifyBeforeOpen = boolean | readonly Alg[];
 
 /** One tap: the terminal's context plus the card and what this tap asks of it. */
 export interface TapOptions extends TapContext {
@@ -85,6 +90,8 @@ export interface PendingVerification {
   key: IssuerKey;
   request: Uint8Array;
   response: PayResponse;
+  /** The issuer's signature is checked (the first of the two steps, verifyPendingStep). */
+  certificateChecked?: boolean;
 }
 
 export type TapResult =
@@ -168,7 +175,7 @@ export class Tap {
       }
       this.#assessment = risk.assess({ certificate: cert, amount: this.amount, mode: this.#ctx.mode, time, nowMs: clock.now() });
       if (!verifier.isVerified(cert)) {
-        if (this.#assessment.mayDefer && this.#ctx.verifyBeforeOpen !== true) this.#deferCertificate = true;
+        if (this.#assessment.mayDefer && !beforeOpen(this.#ctx.verifyBeforeOpen, [cert.alg, cert.issuerAlg])) this.#deferCertificate = true;
         else verifier.verifySignature(cert, this.#key);
       }
       const place = this.#ctx.place;
@@ -438,10 +445,25 @@ function toDecline(e: unknown): Decline {
   return decline('cardError', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 }
 
-/** Finishes a deferred approval's checks: the issuer's signature, then the wallet's. */
-export function verifyPending(verifier: Verifier, p: PendingVerification): Decline | undefined {
+function beforeOpen(policy: VerifyBeforeOpen | undefined, algs: Alg[]): boolean {
+  if (typeof policy === 'boolean' || policy === undefined) return policy === true;
+  return algs.every((a) => policy.includes(a));
+}
+
+/**
+ * One signature of a deferred approval's checks, so the gate can spend short idle slots on them: the
+ * issuer's signature first (skipped when a tap verified the certificate meanwhile), then the wallet's.
+ * 'more' when the payment's signature is still to come; else undefined (verified) or the decline.
+ */
+export function verifyPendingStep(verifier: Verifier, p: PendingVerification): 'more' | Decline | undefined {
   try {
-    verifier.verifySignature(p.certificate, p.key);
+    if (!p.certificateChecked) {
+      p.certificateChecked = true;
+      if (!verifier.isVerified(p.certificate)) {
+        verifier.verifySignature(p.certificate, p.key);
+        return 'more';
+      }
+    }
     verifier.checkPayment(p.certificate, p.request, p.response);
     return undefined;
   } catch (e) {

@@ -1,7 +1,8 @@
 // The terminal's state machine: events in (keys, card present/removed, ticks, network), effects out
 // (display, beep, LEDs, NFC polling, outcomes). Merchant mode: idle -> amount entry -> waiting for a
 // card -> exchange (-> PIN) -> result -> idle. Transit mode: waiting with the fixed fare -> exchange ->
-// result -> waiting. Deferred transit verifications are finished on ticks while nothing else happens.
+// result -> waiting. Deferred transit verifications are finished on ticks while nothing else happens,
+// one signature a tick, only where no rider has to wait for it (see DeferredSchedule).
 import { silentLog, type Clock, type Log, type RandomBytes } from '../../base/platform';
 import type { CardLink, DurableLog } from '../../base/ports';
 import { openReceipt, type Receipt } from '../protocol/receipt';
@@ -10,7 +11,7 @@ import type { Verifier } from '../crypto/verifier';
 import type { Mode, RiskEngine } from '../risk/engine';
 import { decline, type Decline } from '../../base/reasons';
 import { ClockState } from '../risk/clock-state';
-import { readBalance, Tap, verifyPending, type PendingVerification, type Recovery, type TapResult } from './tap';
+import { readBalance, Tap, verifyPendingStep, type PendingVerification, type Recovery, type TapResult, type VerifyBeforeOpen } from './tap';
 import { InDoubt } from './in-doubt';
 import { present } from '../../base/assert';
 import type { MerchantPlace } from '../protocol/purpose';
@@ -94,7 +95,9 @@ export interface TerminalOptions {
   nextSeq?: number;
   timeouts?: Partial<Timeouts>;
   /** Transit: verify signatures before the gate opens (see TapContext.verifyBeforeOpen). */
-  verifyBeforeOpen?: boolean;
+  verifyBeforeOpen?: VerifyBeforeOpen;
+  /** Transit: when the gate spends idle time on deferred verifications. */
+  schedule?: Partial<DeferredSchedule>;
   /** The merchant category and region provisioned (bound balances, protocol/purpose.ts). */
   place?: MerchantPlace;
   /** Transit: fare rules and this validator's station; without them every tap pays `fare`. */
@@ -114,6 +117,27 @@ export interface Timeouts {
    */
   clockSaveMs: number;
 }
+
+/**
+ * When a transit gate checks what it deferred: one signature a tick, and only where no rider waits for
+ * it. While the result shows the gate takes no card (the rider walks through), so a check starts there
+ * only if it ends before the screen does; while the gate waits for a card, only once it has been quiet
+ * for a while, or when the backlog is high (before the exposure cap makes every rider wait for
+ * verification before the gate opens). A rider who taps during a check waits at most one signature.
+ */
+export interface DeferredSchedule {
+  /**
+   * How long one signature check takes on this device, ms; the terminal raises it to the longest check
+   * it has timed (267 ms: native P-256 on an ESP32-S3, docs/DEVICE.md).
+   */
+  verifyMs: number;
+  /** A gate waiting for a card starts a check once no card has come for this long (ms)... */
+  quietMs: number;
+  /** ...or while this many approvals wait for their checks. */
+  backlogHighWater: number;
+}
+
+const DEFAULT_SCHEDULE: DeferredSchedule = { verifyMs: 300, quietMs: 3_000, backlogHighWater: 16 };
 
 /** Journal record type of the clock state (firmware/core/risk/clock-state.ts); keyed: the latest counts. */
 export const RECORD_CLOCK = 0x20;
@@ -137,6 +161,9 @@ export class Terminal {
   #tap: Tap | undefined;
   #nextSeq: number;
   #pending: PendingVerification[] = [];
+  #schedule: DeferredSchedule;
+  /** When the gate last began to wait for a card (monotonic ms): its quiet time counts from here. */
+  #waitingSinceMs = 0;
   #online = false;
   #clockSavedMs: number | undefined;
   /** The result on screen is an information screen (balance, status) that any key closes. */
@@ -157,6 +184,7 @@ export class Terminal {
     const resultMs = options.mode === 'transit' ? TRANSIT_RESULT_MS : DEFAULT_TIMEOUTS.resultMs;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, resultMs, ...options.timeouts };
     this.#nextSeq = options.nextSeq ?? options.risk.lastTerminalSeq + 1;
+    this.#schedule = { ...DEFAULT_SCHEDULE, ...options.schedule };
     this.inDoubt = options.inDoubt ?? new InDoubt();
   }
 
@@ -241,8 +269,13 @@ export class Terminal {
   /** Finishes every deferred verification (before an upload). Returns the effects it produced. */
   verifyAllPending(): Effect[] {
     const out: Effect[] = [];
-    while (this.#pending.length > 0) this.#verifyOne(out);
+    while (this.#pending.length > 0) this.#verifyStep(out);
     return out;
+  }
+
+  /** The time one signature check is budgeted at now (ms): the schedule's, or the longest timed. */
+  get verifyMs(): number {
+    return this.#schedule.verifyMs;
   }
 
   async #handle(e: TerminalEvent): Promise<Effect[]> {
@@ -289,18 +322,30 @@ export class Terminal {
         return this.#toIdle(out);
       }
     }
-    // A transit gate takes no card while the result shows (the rider walks through): time to verify too.
-    const gateIdle = this.mode === 'transit' && (this.#state === 'waiting' || this.#state === 'result');
-    if ((this.#state === 'idle' || gateIdle) && this.#pending.length > 0) this.#verifyOne(out);
+    if (this.#pending.length > 0 && this.#timeToVerify(now)) this.#verifyStep(out);
     return out;
   }
 
-  #verifyOne(out: Effect[]): void {
-    const p = present(this.#pending.shift(), 'pending verification');
-    const failure = verifyPending(this.#o.verifier, p);
-    this.#o.risk.deferredDone(p.certificate.walletId, p.amount, failure === undefined);
-    if (failure) this.#log('warn', 'risk', `deferred payment ${p.terminalSeq} failed verification (${failure.code}): wallet ${p.certificate.walletId} denied`);
-    out.push(failure ? { type: 'verified', terminalSeq: p.terminalSeq, ok: false, decline: failure } : { type: 'verified', terminalSeq: p.terminalSeq, ok: true });
+  #timeToVerify(now: number): boolean {
+    if (this.mode !== 'transit') return this.#state === 'idle';
+    const s = this.#schedule;
+    if (this.#state === 'result') return this.#deadline !== undefined && now + s.verifyMs <= this.#deadline;
+    if (this.#state !== 'waiting') return false;
+    return now - this.#waitingSinceMs >= s.quietMs || this.#pending.length >= s.backlogHighWater;
+  }
+
+  /** One signature of the oldest deferred approval; its outcome once both are checked. */
+  #verifyStep(out: Effect[]): void {
+    const p = present(this.#pending[0], 'pending verification');
+    const started = this.#o.clock.now();
+    const step = verifyPendingStep(this.#o.verifier, p);
+    const took = this.#o.clock.now() - started;
+    if (took > this.#schedule.verifyMs) this.#schedule.verifyMs = took;
+    if (step === 'more') return;
+    this.#pending.shift();
+    this.#o.risk.deferredDone(p.certificate.walletId, p.amount, step === undefined);
+    if (step) this.#log('warn', 'risk', `deferred payment ${p.terminalSeq} failed verification (${step.code}): wallet ${p.certificate.walletId} denied`);
+    out.push(step ? { type: 'verified', terminalSeq: p.terminalSeq, ok: false, decline: step } : { type: 'verified', terminalSeq: p.terminalSeq, ok: true });
   }
 
   async #key(key: Key, out: Effect[]): Promise<Effect[]> {
@@ -467,6 +512,9 @@ export class Terminal {
   }
 
   #toWaiting(amount: number, out: Effect[]): Effect[] {
+    // the gate has been free since the result screen's end, however late the tick that noticed
+    const now = this.#o.clock.now();
+    this.#waitingSinceMs = this.#state === 'result' && this.#deadline !== undefined ? Math.min(now, this.#deadline) : now;
     this.#amount = amount;
     this.#state = 'waiting';
     this.#deadline = this.mode === 'merchant' ? this.#o.clock.now() + this.#timeouts.cardMs : undefined;
