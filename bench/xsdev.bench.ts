@@ -33,23 +33,28 @@ function fastest(values: number[]): number {
 }
 
 export async function calibrate(runs: number): Promise<{ hostMsPerVerify: number; factor: number }> {
+  const hostMsPerVerify = await nativeVerifyHostMs(ALG_P256, runs);
+  return { hostMsPerVerify, factor: ESP32S3_P256_VERIFY_MS / hostMsPerVerify };
+}
+
+/** Host time of one native verification of `alg` through the device-sized host, the fastest of `runs`. */
+export async function nativeVerifyHostMs(alg: Alg, runs: number): Promise<number> {
   const random = seededRandom('xsdev calibration');
-  const pair = generateKeyPair(ALG_P256, random);
+  const pair = generateKeyPair(alg, random);
   const message = random(200);
-  // uncompressed: the published figure is mbedtls_ecdsa_verify itself, without decompressing the key
-  const publicKey = p256.Point.fromBytes(pair.publicKey).toBytes(false);
+  // P-256 uncompressed: the published figure is mbedtls_ecdsa_verify itself, without decompressing the key
+  const publicKey = alg === ALG_P256 ? p256.Point.fromBytes(pair.publicKey).toBytes(false) : pair.publicKey;
   const c = { publicKey: toHex(publicKey), message: toHex(message), signature: toHex(sign(pair, message)) };
   const host = await DeviceHost.start(creationOf('esp32-devkitc'));
   try {
     const count = 50;
     const per: number[] = [];
     for (let i = 0; i < runs; i++) {
-      const r = await host.call<number>('nativeP256', { ...c, count });
+      const r = await host.call<number>(alg === ALG_P256 ? 'nativeP256' : 'nativeEd25519', { ...c, count });
       if (r.value !== count) throw new Error('the calibration signature did not verify');
       per.push(r.meter.device.hostMs / count);
     }
-    const hostMsPerVerify = fastest(per);
-    return { hostMsPerVerify, factor: ESP32S3_P256_VERIFY_MS / hostMsPerVerify };
+    return fastest(per);
   } finally {
     await host.close();
   }

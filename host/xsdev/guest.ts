@@ -77,15 +77,26 @@ serve({
   },
   hashes: (a) => make().hashes(a.inputs),
   /** `count` native P-256 verifications of one case, for the device model's calibration. */
-  nativeP256: (a: { publicKey: string; message: string; signature: string; count: number }) => {
-    const t = g.tapline;
-    const args = [t.fromHex(a.publicKey), t.fromHex(a.message), t.fromHex(a.signature)] as const;
-    let ok = 0;
-    for (let i = 0; i < a.count; i++) if (g.taplineNative.p256Verify(...args)) ok++;
-    return ok;
-  },
+  nativeP256: (a: VerifyCase) => timesVerified(g.taplineNative.p256Verify, a),
+  /** The same for native Ed25519 (libsodium). */
+  nativeEd25519: (a: VerifyCase) => timesVerified(g.taplineNative.ed25519Verify, a),
   gc: () => (globalThis as unknown as { gc(): void }).gc(),
   /** From the next step on (until turned off), the steps' peaks are the live heap (a collection before every allocation). */
   liveHeap: (a: { on: boolean }) => g.xsdevLiveHeap(a.on),
   noop: () => null,
 });
+
+interface VerifyCase {
+  publicKey: string;
+  message: string;
+  signature: string;
+  count: number;
+}
+
+function timesVerified(verify: NativePrimitives['p256Verify'], a: VerifyCase): number {
+  const t = g.tapline;
+  const args = [t.fromHex(a.publicKey), t.fromHex(a.message), t.fromHex(a.signature)] as const;
+  let ok = 0;
+  for (let i = 0; i < a.count; i++) if (verify(...args)) ok++;
+  return ok;
+}

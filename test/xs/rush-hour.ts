@@ -1,18 +1,22 @@
 // The rush-hour gate of bench/rush-hour.bench.ts, platform-free so it runs inside XS: one transit
-// validator with zone fare rules (transfers, a daily cap), riders with P-256 cards whose transit logs
-// vary (a new journey, a transfer, a capped day), taps deferred and verified when the bench's device
-// model says the gate has time. Each rider's wallet answers are made in `prepare` (the wallet signs
-// there, unmetered), so the metered `tap` is the terminal's work alone: the PAY request is predicted
-// exactly (the fare is the same pure engine), and a tap that sends anything else fails loudly.
+// validator with zone fare rules (transfers, a daily cap), riders with P-256 cards (deferred, checked
+// in the gate's idle slots as the terminal schedules them) and Ed25519 cards (checked before the gate
+// opens), whose transit logs vary (a new journey, a transfer, a capped day). Each rider's wallet
+// answers are made in `prepare` (the wallet signs there, unmetered), so the metered `tap` is the
+// terminal's work alone: the PAY request is predicted exactly (the fare is the same pure engine), and
+// a tap that sends anything else fails loudly. The device's time runs on the terminal's own clock: a
+// signature check advances it by the modelled native cost of its algorithm, a tap by the modelled
+// cost of its XS work (given by the bench) before its receipt is durable.
 import { toHex } from '../../firmware/base/bytes';
 import type { CardLink } from '../../firmware/base/ports';
-import { ALG_P256, type VerifyFn } from '../../firmware/core/crypto/verify';
+import { ALG_ED25519, ALG_P256, type Alg, type VerifyFn } from '../../firmware/core/crypto/verify';
+import { RECORD_RECEIPT } from '../../firmware/core/protocol/receipt';
 import { computeFare, serviceDay } from '../../firmware/core/fares/engine';
 import { parseFareRules, type FareRules } from '../../firmware/core/fares/rules';
 import { payCommand, readCertificateCommand, readTransitLogCommand, selectCommand } from '../../firmware/core/protocol/apdu';
 import { encodePayRequest } from '../../firmware/core/protocol/messages';
 import { decodeTransitLog, TAP_OFF, TAP_RIDE, transitLogDigest, type TransitEntry } from '../../firmware/core/protocol/transit-log';
-import { issueWallet } from '../../host/wallet/issuer';
+import { issueWallet, type Issuer } from '../../host/wallet/issuer';
 import { WalletEmulator } from '../../host/wallet/emulator';
 import { NOW, outcomeOf, World } from './core-scenarios';
 import { ZONE_RULES } from './fares-scenarios';
@@ -21,6 +25,7 @@ const STATION = 1;
 const CHALLENGE_BYTES = 16;
 
 interface Rider {
+  alg: Alg;
   certificate: Uint8Array;
   secretKey: Uint8Array;
   counter: number;
@@ -30,8 +35,19 @@ export interface TapReport {
   outcome: string;
   deferred: boolean;
   amount: number;
-  /** Signature checks the tap did itself (the exposure cap full: verified before opening). */
+  /** Signature checks the tap did itself (an Ed25519 card, or the exposure cap full: verified before opening). */
   verifies: number;
+  alg: string;
+  /** The terminal's clock at the decision (ms since setup). */
+  nowMs: number;
+  journalBytes: number;
+}
+
+export interface TickReport {
+  verifies: number;
+  pending: number;
+  state: string;
+  nowMs: number;
 }
 
 export class RushHour {
@@ -41,14 +57,24 @@ export class RushHour {
   #answers = new Map<string, Uint8Array>();
   #challenges: Uint8Array[] = [];
   #seq = 0;
-  #atMs = 0;
   #verifies = 0;
+  #baseMs = 0;
+  #tapMs = 0;
+  #alg: Alg = ALG_P256;
+  #inTap = false;
 
-  /** `identities` distinct cards (each comes back every `identities` riders, past anti-passback). */
-  setup(a: { identities: number }): number {
+  /**
+   * `identities` distinct cards (each comes back every `identities` riders, past anti-passback), one in
+   * `ed25519Every` of them Ed25519 (0: none); `verifyMs` the device's time of one native signature check.
+   */
+  setup(a: { identities: number; ed25519Every: number; verifyMs: { p256: number; ed25519: number } }): number {
     const w = new World({
       alg: ALG_P256,
       mode: 'transit',
+      // the default is Ed25519 before opening when native: the bench models native checks
+      verifyBeforeOpen: [ALG_ED25519],
+      schedule: { verifyMs: a.verifyMs.p256 },
+      journalBytes: 4 << 20,
       fares: { rules: this.#rules, station: STATION },
       // An hour at a busy gate is ~2,700 payments: a validator provisioned for it (the default 500 would refuse the 501st).
       config: { maxOfflineCount: 10_000, maxOfflineAmount: 10_000_000 },
@@ -59,17 +85,33 @@ export class RushHour {
       },
     });
     this.#w = w;
+    this.#baseMs = w.clock.now();
     const random = w.random;
+    const ed = w.newIssuer(ALG_ED25519, 2);
+    w.verifier.replaceKeys([w.issuer.key, ed.key]);
     for (let i = 0; i < a.identities; i++) {
-      const issued = issueWallet(w.issuer, random, { alg: ALG_P256, walletClass: 2, notBefore: NOW - 30 * 86400, notAfter: NOW + 365 * 86400 });
-      this.#riders.push({ certificate: issued.certificate, secretKey: issued.keys.secretKey, counter: 0 });
+      const alg = a.ed25519Every > 0 && i % a.ed25519Every === a.ed25519Every - 1 ? ALG_ED25519 : ALG_P256;
+      const issuer: Issuer = alg === ALG_ED25519 ? ed : w.issuer;
+      const issued = issueWallet(issuer, random, { alg, walletClass: 2, notBefore: NOW - 30 * 86400, notAfter: NOW + 365 * 86400 });
+      this.#riders.push({ alg, certificate: issued.certificate, secretKey: issued.keys.secretKey, counter: 0 });
     }
-    // counts the signature checks (the primitive is the verifier's own, wrapped)
+    // counts the signature checks and lets the device's time of each pass (the verifier's own primitive, wrapped)
     const verifier = w.verifier as { verify: VerifyFn };
     const inner = verifier.verify;
-    verifier.verify = (...args) => {
+    verifier.verify = (alg, ...rest) => {
       this.#verifies++;
-      return inner(...args);
+      const ms = alg === ALG_ED25519 ? a.verifyMs.ed25519 : a.verifyMs.p256;
+      // inside a tap the time passes with the tap's (below): the request's time is the one predicted
+      if (this.#inTap) this.#tapMs += ms;
+      else w.clock.advance(ms);
+      return inner(alg, ...rest);
+    };
+    // the tap's own XS work, at the device's speed, passes before its receipt is durable
+    const journal = w.journal;
+    const append = journal.append.bind(journal);
+    journal.append = (type, payload) => {
+      if (type === RECORD_RECEIPT) w.clock.advance(this.#tapMs);
+      return append(type, payload);
     };
     return this.#riders.length;
   }
@@ -79,6 +121,7 @@ export class RushHour {
     const w = this.#w!;
     this.#advance(a.atMs);
     const rider = this.#riders[a.i % this.#riders.length]!;
+    this.#alg = rider.alg;
     const time = Math.max(w.clock.wallTime()!, w.risk.lastKnownTime);
     const day = serviceDay(this.#rules, time);
     const kind = a.i % 10;
@@ -109,8 +152,8 @@ export class RushHour {
     return fare.transfer ? 'transfer' : fare.capped ? 'capped' : 'journey';
   }
 
-  /** The measured tap: the card event, against the answers `prepare` made. */
-  async tap(): Promise<TapReport> {
+  /** The measured tap: the card event, against the answers `prepare` made; `tapMs` its modelled XS time. */
+  async tap(a: { tapMs: number }): Promise<TapReport> {
     const w = this.#w!;
     const link: CardLink = {
       transceive: async (apdu) => {
@@ -120,40 +163,37 @@ export class RushHour {
       },
     };
     this.#verifies = 0;
-    const effects = await w.send({ type: 'card', link });
+    this.#tapMs = a.tapMs;
+    this.#inTap = true;
+    let effects;
+    try {
+      effects = await w.send({ type: 'card', link });
+    } finally {
+      this.#inTap = false;
+    }
     const outcome = outcomeOf(effects);
     const o = effects.find((e) => e.type === 'outcome');
-    return { outcome, deferred: o?.type === 'outcome' && o.approved ? o.deferred : false, amount: o?.type === 'outcome' ? o.amount : 0, verifies: this.#verifies };
+    return {
+      outcome, deferred: o?.type === 'outcome' && o.approved ? o.deferred : false, amount: o?.type === 'outcome' ? o.amount : 0, verifies: this.#verifies,
+      alg: this.#alg === ALG_ED25519 ? 'Ed25519' : 'P-256', nowMs: this.#nowMs(), journalBytes: w.journal.used,
+    };
   }
 
-  /** Back to waiting once the result has shown (no verification happens in this tick). */
-  async ready(a: { atMs: number }): Promise<string> {
-    this.#advance(a.atMs);
-    await this.#w!.send({ type: 'tick' });
-    return this.#w!.terminal.state;
-  }
-
-  /** One deferred verification at `atMs`, as a tick runs it: how many signatures it checked. */
-  async verifyOne(a: { atMs: number }): Promise<{ verifies: number; ok: boolean; pending: number }> {
+  /** One turn of the device's loop at `atMs` (or now, if the clock is past it): what the tick checked. */
+  async tick(a: { atMs: number }): Promise<TickReport> {
     const w = this.#w!;
     this.#advance(a.atMs);
     this.#verifies = 0;
-    let ok = false;
-    for (let i = 0; i < 2 && this.#verifies === 0; i++) {
-      const effects = await w.send({ type: 'tick' });
-      ok = effects.some((e) => e.type === 'verified' && e.ok);
-    }
-    return { verifies: this.#verifies, ok, pending: w.terminal.pendingVerifications };
+    await w.send({ type: 'tick' });
+    return { verifies: this.#verifies, pending: w.terminal.pendingVerifications, state: w.terminal.state, nowMs: this.#nowMs() };
   }
 
-  get pending(): number {
-    return this.#w!.terminal.pendingVerifications;
+  #nowMs(): number {
+    return this.#w!.clock.now() - this.#baseMs;
   }
 
   #advance(atMs: number): void {
-    if (atMs > this.#atMs) {
-      this.#w!.clock.advance(atMs - this.#atMs);
-      this.#atMs = atMs;
-    }
+    const now = this.#nowMs();
+    if (atMs > now) this.#w!.clock.advance(atMs - now);
   }
 }
