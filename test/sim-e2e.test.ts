@@ -11,6 +11,8 @@ import type { SimOutput } from '../host/sim/device';
 import { SimPN532 } from '../host/sim/hw/pn532';
 import { PtyExposure, socatAvailable } from '../host/sim/hw/pty-node';
 import { SystemClock } from '../host/sim/hw/serial-node';
+import { Keystore } from '../host/cli/keystore';
+import { encodeUpdate, UPDATE_FARE_RULES } from '../firmware/core/uplink/updates';
 
 type Line = SimOutput | { type: 'event'; event: SimEvent } | { type: 'note'; note: string };
 
@@ -185,6 +187,46 @@ describe('the simulator, end to end @xs', function () {
       await world.close();
       await exposure.close();
     }
+  });
+
+  it('a gate takes newer fare rules from an upload answer; settlement prices each receipt by the rules it names', async () => {
+    const commute = example('commute.json');
+    const v1 = commute.setup!.fares!.rules;
+    // version 2 cuts every zone fare by 1.00: a tap priced by version 1 is wrong by version 2's rules
+    const fare = v1.fare as { table: number[][] };
+    const v2 = { ...v1, fare: { ...fare, table: fare.table.map((row) => row.map((f) => f - 100)) } };
+    const dir = mkdtempSync(join(tmpdir(), 'tapline-sim-'));
+    dirs.push(dir);
+    const world = await World.open({ dir, mode: 'transit', setup: commute.setup });
+    worlds.push(world);
+    const root = new Keystore(join(dir, 'keys')).root();
+    for (const [version, rules] of [[1, v1], [2, v2]] as const) {
+      await world.service.settlement.addUpdate(encodeUpdate({ kind: UPDATE_FARE_RULES, version, operatorId: 'METRO', rules }, root.alg, root.secretKey));
+    }
+    const lines: Line[] = [];
+    await runScript(world, [
+      { at: 500, tap: 'alice-card' },
+      { at: 800, remove: true },
+      { at: 1000, network: 'up' },
+      { at: 6000, gate: 3 },
+      { at: 6500, tap: 'alice-card' },
+      { at: 6800, remove: true },
+      { at: 12000, note: 'uploaded' },
+    ], (_at, line) => lines.push(line));
+    const run = { lines, world };
+    const fares = logs(run, 'fares');
+    // the tap-on by version 1 (4.00 held), the tap-off by version 2 (a 2.00 journey: 2.00 back)
+    expect(fares.filter((m) => m.startsWith('tap-'))).to.deep.equal([
+      'tap-on at station 1: charged 400, the most a journey from here costs',
+      'tap-off at station 3: journey fare 200, refund 200',
+    ]);
+    expect(fares).to.include('fare rules version 2 in force');
+    expect(logs(run, 'uplink').filter((m) => /acknowledged up to/.test(m)).length).to.be.at.least(2);
+    const wallet = world.wallets.get('alice-card')!.info.walletId;
+    const s = world.service.settlement;
+    // no fare-mismatch: the tap-on is priced again by version 1, which it names, though version 2 is newer
+    expect(await s.findings(wallet)).to.deep.equal([]);
+    expect(await s.balance('merchant:METRO')).to.equal(200);
   });
 
   it('a transit gate takes the fare with the signature checked after the gate opens, and refuses passback', async () => {

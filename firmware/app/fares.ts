@@ -8,9 +8,9 @@ import { algId, type Provisioning } from '../core/provisioning';
 import type { TransitFares } from '../core/terminal/fare-tap';
 import { UPDATE_FARE_RULES, UpdateError, verifyUpdate } from '../core/uplink/updates';
 
-/** Fares of a rules object (from a verified update) at this terminal's station. Throws FareRulesError. */
-export function faresAt(p: Provisioning, rules: Record<string, unknown>): TransitFares {
-  return { rules: parseFareRules(rules), station: p.station ?? 0 };
+/** Fares of a rules object (from a verified update of `version`) at this terminal's station. Throws FareRulesError. */
+export function faresAt(p: Provisioning, rules: Record<string, unknown>, version: number): TransitFares {
+  return { rules: parseFareRules(rules), station: p.station ?? 0, version };
 }
 
 /** The provisioned fare rules, verified; undefined (and logged) when there are none or they are refused. */
@@ -20,7 +20,7 @@ export function provisionedFares(p: Provisioning, log: Log): { fares: TransitFar
     const update = verifyUpdate(fromHex(p.fareRules), algId(p.rootPublicKey.alg), fromHex(p.rootPublicKey.publicKey));
     if (update.kind !== UPDATE_FARE_RULES) throw new UpdateError(`a signed update of kind ${update.kind}, not fare rules`);
     if (update.operatorId !== p.merchantId) throw new UpdateError(`fare rules for operator ${update.operatorId}, not ${p.merchantId}`);
-    const fares = faresAt(p, update.rules);
+    const fares = faresAt(p, update.rules, update.version);
     log('info', 'fares', `fare rules version ${update.version}: ${fares.rules.fare.kind} fare at station ${fares.station}`);
     return { fares, version: update.version };
   } catch (e) {

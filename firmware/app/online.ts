@@ -55,10 +55,15 @@ export class Online {
         if (p.mode !== 'transit') throw new Error('a merchant terminal takes no fare rules');
         parseFareRules(rules);
       },
-      onFareRules: (rules, version) => {
-        booted.terminal.setFares(faresAt(p, rules));
-        log('info', 'fares', `fare rules version ${version} in force`);
-      },
+      // a validator asks for newer fare rules at each upload (the version it holds goes in the batch)
+      ...(p.mode === 'transit'
+        ? {
+            onFareRules: (rules: Record<string, unknown>, version: number) => {
+              booted.terminal.setFares(faresAt(p, rules, version));
+              log('info', 'fares', `fare rules version ${version} in force`);
+            },
+          }
+        : {}),
       onTime: (seconds) => {
         try {
           // The clock never moves backwards: a signed time before what the terminal knows has passed is refused.

@@ -8,8 +8,7 @@ import { decodeReceipt, type ReceiptContent } from '../../firmware/core/protocol
 import { RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED, type ReceiptResult } from '../../firmware/core/uplink/wire';
 import type { Param, Tx } from './db';
 import { programAccount, purposeViolation } from './purposes';
-import { operatorRules, priceAgain } from './fares';
-import type { FareRules } from '../../firmware/core/fares/rules';
+import { operatorRuleBook, type RuleBook } from './fares';
 
 /** How one receipt was settled (stored with the receipt). */
 export type Outcome =
@@ -151,8 +150,8 @@ export class BatchSettler {
   #receipts: PendingReceipt[] = [];
   #postings: Posting[] = [];
   #findings: PendingFinding[] = [];
-  /** The operator's fare rules, for a batch with transit taps (host/settlement/fares.ts). */
-  #fareRules: FareRules | undefined;
+  /** The operator's fare rules, every version held, for a batch with transit taps (host/settlement/fares.ts). */
+  #fareRules: RuleBook | undefined;
 
   constructor(tx: Tx, terminal: TerminalRow, now: number, options: SettlerOptions) {
     this.#tx = tx;
@@ -165,7 +164,7 @@ export class BatchSettler {
   async settle(items: Checked[]): Promise<ReceiptResult[]> {
     const existing = await this.#existing(items);
     await this.#load(items.filter((i) => i.check.ok && !existing.has(i.seq)));
-    if (items.some((i) => i.check.ok && i.check.request.transit)) this.#fareRules = (await operatorRules(this.#tx, this.#terminal.merchant_id))?.rules;
+    if (items.some((i) => i.check.ok && i.check.request.transit)) this.#fareRules = await operatorRuleBook(this.#tx, this.#terminal.merchant_id);
     const results: ReceiptResult[] = [];
     for (const item of items) results.push(await this.#decide(item, existing.get(item.seq)));
     await this.#write();
@@ -415,7 +414,7 @@ export class BatchSettler {
   /** A credited transit tap priced again from its operator's rules: a finding where the validator charged otherwise. */
   #fareCheck(item: Checked, content: ReceiptContent, walletId: string, counter: number): void {
     if (!this.#fareRules || !content.request.transit) return;
-    const found = priceAgain(decodeReceipt(item.bytes), content, this.#fareRules)?.finding;
+    const found = this.#fareRules.priceAgain(decodeReceipt(item.bytes), content)?.finding;
     if (!found) return;
     const { charged, refunded, expectedCharge, expectedRefund } = found;
     this.#finding('fare-mismatch', walletId, item.seq, content.certificate.issuerKeyId, 0, undefined, found.reason, item, counter, { charged, refunded, expectedCharge, expectedRefund });

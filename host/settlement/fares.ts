@@ -8,7 +8,7 @@ import { computeFare, FareError } from '../../firmware/core/fares/engine';
 import { parseFareRules, type FareRules } from '../../firmware/core/fares/rules';
 import { decodeReceipt, type Receipt, type ReceiptContent } from '../../firmware/core/protocol/receipt';
 import { decodeUpdate, UPDATE_FARE_RULES } from '../../firmware/core/uplink/updates';
-import { assert } from '../../firmware/base/assert';
+import { assert, present } from '../../firmware/base/assert';
 import type { Tx } from './db';
 import { decodeTransitLog, transitLogDigest } from '../../firmware/core/protocol/transit-log';
 import { TlvError } from '../../firmware/core/protocol/tlv';
@@ -77,15 +77,67 @@ export function priceAgain(receipt: Receipt, content: ReceiptContent, rules: Far
 }
 
 /**
+ * Every version of an operator's fare rules the service holds: a receipt is priced again by the version
+ * its validator priced it with (receipt field 89), so a validator still on older rules after an update
+ * is not found to charge wrongly. A receipt that names no version (from before receipts named it) is
+ * priced by the newest.
+ */
+export class RuleBook {
+  constructor(
+    readonly operatorId: string,
+    readonly versions: ReadonlyMap<number, FareRules>,
+    readonly newest: number,
+  ) {}
+
+  /** The rules of `version` (undefined: the newest); undefined when the service does not hold it. */
+  rulesOf(version: number | undefined): FareRules | undefined {
+    return this.versions.get(version ?? this.newest);
+  }
+
+  /** A verified receipt priced again by the rules it names (priceAgain), or a finding if the service lacks them. */
+  priceAgain(receipt: Receipt, content: ReceiptContent): FareCheck | undefined {
+    const rules = this.rulesOf(receipt.fareRulesVersion);
+    if (rules) return priceAgain(receipt, content, rules);
+    const tap = content.request.transit;
+    if (!tap || content.request.merchantId !== this.operatorId) return undefined;
+    const charged = content.request.amount;
+    return {
+      charged, refunded: tap.refund,
+      finding: {
+        terminalSeq: receipt.terminalSeq, walletId: content.certificate.walletId, charged, refunded: tap.refund, expectedCharge: 0, expectedRefund: 0,
+        reason: `priced with fare rules version ${String(receipt.fareRulesVersion)}, which the service does not hold (it holds ${[...this.versions.keys()].join(', ')})`,
+      },
+    };
+  }
+}
+
+/** Every fare-rules version the service holds for an operator (its merchant id), as a RuleBook. Undefined: none. */
+export async function operatorRuleBook(tx: Tx, operatorId: string): Promise<RuleBook | undefined> {
+  const rows = await tx.all<{ bytes: Uint8Array }>('SELECT bytes FROM updates WHERE kind = $1 AND terminal_id = $2 ORDER BY version', [UPDATE_FARE_RULES, operatorId]);
+  const versions = new Map<number, FareRules>();
+  let newest = 0;
+  for (const row of rows) {
+    const { update } = decodeUpdate(row.bytes);
+    assert(update.kind === UPDATE_FARE_RULES, 'a fare-rules row holds fare rules');
+    versions.set(update.version, parseFareRules(update.rules));
+    newest = Math.max(newest, update.version);
+  }
+  return versions.size === 0 ? undefined : new RuleBook(operatorId, versions, newest);
+}
+
+/** The signed fare rules to hand a validator holding `version`: the operator's newest, if newer. */
+export async function newerFareRules(tx: Tx, operatorId: string, version: number): Promise<Uint8Array | undefined> {
+  const row = await tx.get<{ bytes: Uint8Array }>('SELECT bytes FROM updates WHERE kind = $1 AND terminal_id = $2 AND version > $3 ORDER BY version DESC LIMIT 1', [UPDATE_FARE_RULES, operatorId, version]);
+  return row?.bytes;
+}
+
+/**
  * The newest fare rules the service holds for an operator (its merchant id): a signed update of kind 6
  * it took through POST /v1/updates (verified against the root key and validated there). Undefined: none.
  */
 export async function operatorRules(tx: Tx, operatorId: string): Promise<{ rules: FareRules; version: number } | undefined> {
-  const row = await tx.get<{ bytes: Uint8Array }>('SELECT bytes FROM updates WHERE kind = $1 AND terminal_id = $2 ORDER BY version DESC LIMIT 1', [UPDATE_FARE_RULES, operatorId]);
-  if (!row) return undefined;
-  const { update } = decodeUpdate(row.bytes);
-  assert(update.kind === UPDATE_FARE_RULES, 'a fare-rules row holds fare rules');
-  return { rules: parseFareRules(update.rules), version: update.version };
+  const book = await operatorRuleBook(tx, operatorId);
+  return book && { rules: present(book.rulesOf(book.newest), 'the newest fare rules'), version: book.newest };
 }
 
 /** An operator's books over its receipts (the settled ones), with the fare findings. */

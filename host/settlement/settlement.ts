@@ -35,6 +35,7 @@ import { NodeVerifier, ReceiptVerifier, InlineVerifier } from './verify';
 import { VerifyPool } from './verify-pool';
 import { nodeSigner, type Signer } from './sign';
 import { BatchSettler, denyWallet, type Checked, type TerminalRow } from './batch';
+import { newerFareRules } from './fares';
 import { recordReport } from './office/reports';
 import { DEFAULT_INTENT_BOUND_SECONDS, parseUploadIntents, reconcileUpload, syncNonce, SyncRefused, walletSync, type IntentDeps, type SyncResult } from './intents';
 
@@ -214,7 +215,7 @@ export class Settlement {
       if (highest > current.acked_seq) {
         await tx.run('UPDATE terminals SET acked_seq = $1 WHERE terminal_id = $2', [highest, current.terminal_id]);
       }
-      const { updates, denyVersion } = await this.#updatesFor(tx, batch, now);
+      const { updates, denyVersion } = await this.#updatesFor(tx, batch, now, current.merchant_id);
       if (denyVersion !== undefined) {
         await tx.run('UPDATE terminals SET deny_offered_version = $1, deny_offered_seq = $2, deny_offered_at = $3 WHERE terminal_id = $4', [
           denyVersion,
@@ -307,7 +308,7 @@ export class Settlement {
     return row;
   }
 
-  async #updatesFor(tx: Tx, batch: SignedBatch, now: number): Promise<{ updates: Uint8Array[]; denyVersion?: number }> {
+  async #updatesFor(tx: Tx, batch: SignedBatch, now: number, merchantId: string): Promise<{ updates: Uint8Array[]; denyVersion?: number }> {
     const updates: Uint8Array[] = [];
     const delta = await this.#denyDelta(tx, batch.denyListVersion);
     if (delta) updates.push(delta.bytes);
@@ -319,6 +320,9 @@ export class Settlement {
       [UPDATE_CONFIG, batch.terminalId, batch.configVersion],
     );
     if (config) updates.push(config.bytes);
+    // a validator (it reports its fare rules version) gets its operator's newer rules
+    const fares = batch.fareRulesVersion === undefined ? undefined : await newerFareRules(tx, merchantId, batch.fareRulesVersion);
+    if (fares) updates.push(fares);
     updates.push(encodeUpdate({ kind: UPDATE_TIME, version: 0, unixSeconds: now, nonce: batch.nonce }, this.#root.alg, this.#root.secretKey, this.#sign));
     return { updates, denyVersion: delta?.version };
   }

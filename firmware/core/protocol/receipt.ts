@@ -23,7 +23,7 @@ export const MAX_RECEIPT_BYTES = 1200;
 /** The journal record type of a receipt. */
 export const RECORD_RECEIPT = 1;
 
-const T = { certificate: 0x82, request: 0x83, response: 0x84, flags: 0x85, grant: 0x86, transitLog: 0x88 } as const;
+const T = { certificate: 0x82, request: 0x83, response: 0x84, flags: 0x85, grant: 0x86, transitLog: 0x88, fareRulesVersion: 0x89 } as const;
 
 const RULES: Record<number, FieldRule> = {
   [T.certificate]: { min: 1, max: MAX_CERTIFICATE_BYTES },
@@ -32,6 +32,7 @@ const RULES: Record<number, FieldRule> = {
   [T.flags]: { min: 1, max: 1 },
   [T.grant]: { min: 1, max: MAX_GRANT_BYTES, optional: true },
   [T.transitLog]: { min: 1, max: MAX_TRANSIT_LOG_BYTES, optional: true },
+  [T.fareRulesVersion]: { min: 4, max: 4, optional: true },
 };
 
 const FLAG_DEFERRED = 1;
@@ -49,6 +50,11 @@ export interface Receipt {
   grant?: Uint8Array;
   /** Transit with fare rules: the wallet's log as read, which the request names by digest (signed). */
   transitLog?: Uint8Array;
+  /**
+   * Transit: the version of the operator's signed fare rules (update kind 6) the tap was priced with,
+   * so settlement prices it again by the same rules after a newer version came out.
+   */
+  fareRulesVersion?: number;
 }
 
 export function encodeReceipt(r: Receipt): Uint8Array {
@@ -59,6 +65,7 @@ export function encodeReceipt(r: Receipt): Uint8Array {
     { tag: T.flags, value: encodeUint(r.deferred ? FLAG_DEFERRED : 0, 1) },
     ...(r.grant ? [{ tag: T.grant, value: r.grant }] : []),
     ...(r.transitLog ? [{ tag: T.transitLog, value: r.transitLog }] : []),
+    ...(r.fareRulesVersion !== undefined ? [{ tag: T.fareRulesVersion, value: encodeUint(r.fareRulesVersion, 4) }] : []),
   ]);
 }
 
@@ -76,6 +83,7 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
     deferred: (flags & FLAG_DEFERRED) !== 0,
     ...(grant ? { grant: grant.slice() } : {}),
     ...(f.has(T.transitLog) ? { transitLog: required(f, T.transitLog).slice() } : {}),
+    ...(f.has(T.fareRulesVersion) ? { fareRulesVersion: decodeUint(required(f, T.fareRulesVersion)) } : {}),
   };
 }
 

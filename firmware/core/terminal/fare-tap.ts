@@ -15,6 +15,8 @@ import { DeclineError } from '../../base/reasons';
 export interface TransitFares {
   rules: FareRules;
   station: number;
+  /** The signed update's version (receipts name it); absent for rules given without one. */
+  version?: number;
 }
 
 export interface PricedTap {

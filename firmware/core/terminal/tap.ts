@@ -246,6 +246,7 @@ export class Tap {
     const receipt = encodeReceipt({
       terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred,
       ...(this.#grant ? { grant: this.#grant.bytes } : {}), transitLog: this.#priced?.logBytes,
+      ...(this.#priced && this.#ctx.fares?.version !== undefined ? { fareRulesVersion: this.#ctx.fares.version } : {}),
     });
     let journalSeq: number;
     try {

@@ -64,8 +64,10 @@ export class UpdateStore {
     return this.#fareRulesVersion;
   }
 
-  get versions(): { denyListVersion: number; keyringVersion: number; configVersion: number } {
-    return { denyListVersion: this.#denyVersion, keyringVersion: this.#keyringVersion, configVersion: this.#configVersion };
+  /** The versions a batch reports; the fare rules' only where they are taken (a validator). */
+  get versions(): { denyListVersion: number; keyringVersion: number; configVersion: number; fareRulesVersion?: number } {
+    const v = { denyListVersion: this.#denyVersion, keyringVersion: this.#keyringVersion, configVersion: this.#configVersion };
+    return this.#o.onFareRules ? { ...v, fareRulesVersion: this.#fareRulesVersion } : v;
   }
 
   get denyList(): string[] {

@@ -5,8 +5,8 @@
 //
 // Batch    = 80 version | 81 terminal id | 82 nonce(16) | 83 wall time? | 84 deny-list version
 //            | 85 keyring version | 86 config version | 87 firmware version? | 88 receipts left after
-//            this batch? | 89 offline amount? | 8A offline count? | A7 { A1 { 80 seq | 81 receipt } ... }
-//            | A9 { 81 intent ... }? | DE signature
+//            this batch? | 89 offline amount? | 8A offline count? | 8C fare rules version? (a validator)
+//            | A7 { A1 { 80 seq | 81 receipt } ... } | A9 { 81 intent ... }? | DE signature
 // Response = 80 version | 81 terminal id | 82 batch nonce | 83 acked-up-to
 //            | A5 { A1 { 80 seq | 81 status | 82 reason? } ... } | A6 { 81 update ... }
 //            | A9 { A1 { 80 terminal seq | 81 outcome } ... }? | DE signature
@@ -41,8 +41,8 @@ export const SIGNATURE_FIELD_BYTES = 2 + 64;
 
 /** A receipt item's TLV around the receipt: A1 82 LL LL { 80 04 seq(4) | 81 82 LL LL receipt }. */
 export const MAX_ITEM_OVERHEAD_BYTES = 4 + 6 + 4;
-/** The largest header fields of a batch: 80..8A (version, id, nonce, wall time, three versions, the status). */
-const MAX_BATCH_HEAD_BYTES = 3 + (2 + 32) + (2 + NONCE_LENGTH) + 7 + 3 * 6 + (2 + 32) + 6 + 8 + 6;
+/** The largest header fields of a batch: 80..8C (version, id, nonce, wall time, three versions, the status, the fare rules version). */
+const MAX_BATCH_HEAD_BYTES = 3 + (2 + 32) + (2 + NONCE_LENGTH) + 7 + 3 * 6 + (2 + 32) + 6 + 8 + 6 + 6;
 /** The largest header fields of a response: 80..83 (version, id, nonce, acked-up-to). */
 const MAX_RESPONSE_HEAD_BYTES = 3 + (2 + 32) + (2 + NONCE_LENGTH) + 6;
 
@@ -74,6 +74,8 @@ export interface Batch {
   denyListVersion: number;
   keyringVersion: number;
   configVersion: number;
+  /** A validator's fare rules version (absent: the terminal takes no fare rules). */
+  fareRulesVersion?: number;
   /** What the terminal reports about itself, for the operators' view (optional, signed with the rest). */
   status?: TerminalStatus;
   /** Ascending, unique sequence numbers. */
@@ -198,6 +200,7 @@ function batchBody(b: Batch): Tlv[] {
       { tag: 0x8a, value: u(b.status.offlineCount) },
     );
   }
+  if (b.fareRulesVersion !== undefined) fields.push({ tag: 0x8c, value: u(b.fareRulesVersion) });
   fields.push({ tag: 0xa7, value: receipts });
   if (b.intents) {
     if (b.intents.length > MAX_BATCH_INTENTS) throw new WireError(`more than ${MAX_BATCH_INTENTS} open intents`);
@@ -266,6 +269,7 @@ export function decodeBatch(bytes: Uint8Array): SignedBatch {
         0x88: { min: 4, max: 4, optional: true },
         0x89: { min: 6, max: 6, optional: true },
         0x8a: { min: 4, max: 4, optional: true },
+        0x8c: { min: 4, max: 4, optional: true },
         0xa7: { min: 0, max: MAX_RECEIPTS_FIELD_BYTES },
         0xa9: { min: 0, max: MAX_INTENTS_FIELD_BYTES, optional: true },
         0xde: { min: 64, max: 64 },
@@ -291,6 +295,8 @@ export function decodeBatch(bytes: Uint8Array): SignedBatch {
       signedBytes: withoutSignature(bytes),
     };
     if (wall) batch.wallTime = decodeUint(wall);
+    const fareRules = f.get(0x8c);
+    if (fareRules) batch.fareRulesVersion = decodeUint(fareRules);
     const intents = f.get(0xa9);
     if (intents) {
       batch.intents = decodeTlv(intents, { maxBytes: MAX_INTENTS_FIELD_BYTES, maxFields: MAX_BATCH_INTENTS }).map((t) => {
