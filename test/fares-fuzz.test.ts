@@ -9,7 +9,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { equalBytes, fromHex, utf8Encode } from '../firmware/base/bytes';
 import { decodeCommand, decodeResponse, INS_READ_TRANSIT_LOG, payCommand, readTransitLogCommand, selectCommand } from '../firmware/core/protocol/apdu';
 import { decodePayRequest, encodePayRequest, type PayRequest } from '../firmware/core/protocol/messages';
-import { decodeReceipt, openReceipt } from '../firmware/core/protocol/receipt';
+import { decodeReceipt, encodeReceipt, openReceipt } from '../firmware/core/protocol/receipt';
 import { TlvError } from '../firmware/core/protocol/tlv';
 import {
   decodeTransitLog,
@@ -94,9 +94,12 @@ describe('transit fares: fuzzed parsers', function () {
     for (const r of [log, t]) expect(r.ok).to.be.within(1, INPUTS - 1);
   });
 
-  it(`a PAY request with a transit tap (8C), a receipt with a transit log (88): ${INPUTS} inputs each, TlvError or a value`, () => {
+  it(`a PAY request with a transit tap (8C), a receipt with a transit log (88) and a fare rules version (89): ${INPUTS} inputs each, TlvError or a value`, () => {
     const req = fuzz('transit request', [request], decodePayRequest, isTlv);
-    const receipt = fuzz('transit receipt', [fromHex(vector.receipt)], (b) => {
+    // one naming the fare rules version it was priced with (field 89)
+    const versioned = encodeReceipt({ ...decodeReceipt(fromHex(vector.receipt)), fareRulesVersion: 3 });
+    expect(decodeReceipt(versioned).fareRulesVersion).to.equal(3);
+    const receipt = fuzz('transit receipt', [fromHex(vector.receipt), versioned], (b) => {
       const r = openReceipt(decodeReceipt(b));
       const transitLog = decodeReceipt(b).transitLog;
       if (transitLog) {

@@ -1,11 +1,12 @@
 // Transit fares at settlement: the service holds each operator's signed fare rules (update kind 6,
 // POST /v1/updates), books a tap-off's refund back from the operator to the wallet (not an overspend:
 // the signed balance rises), and prices each transit tap again from the rules and the log the receipt
-// keeps: a validator that charged otherwise leaves a finding with what it charged and what the rules
-// say. Both backends.
+// keeps, by the version of the rules the receipt names: a validator that charged otherwise leaves a
+// finding with what it charged and what the rules say. A validator reporting an older fare rules
+// version in its batch gets the newer signed rules in the answer. Both backends.
 import { expect } from 'chai';
 import { RESULT_ACCEPTED } from '../firmware/core/uplink/wire';
-import { encodeUpdate, UPDATE_FARE_RULES } from '../firmware/core/uplink/updates';
+import { decodeUpdate, encodeUpdate, UPDATE_FARE_RULES } from '../firmware/core/uplink/updates';
 import { parseFareRules } from '../firmware/core/fares/rules';
 import { BACKENDS, worldPerTest, type TestTerminal } from './settlement-fixtures';
 import { ZONE_RULES } from './xs/fares-scenarios';
@@ -23,10 +24,10 @@ for (const { name, start } of BACKENDS) {
       expect(await ctx.world.service!.settlement.addUpdate(update)).to.deep.equal({ kind: UPDATE_FARE_RULES, version, terminalId: t.merchantId });
     }
 
-    /** Tap-on at station 1 (400 held), tap-off at station 3 (a 300 journey: 100 back), priced by `rules`. */
-    async function journey(t: TestTerminal, rules: Record<string, unknown>) {
+    /** Tap-on at station 1 (400 held), tap-off at station 3 (a 300 journey: 100 back), priced by `rules` (of `version`, if given). */
+    async function journey(t: TestTerminal, rules: Record<string, unknown>, version?: number) {
       const wallet = ctx.world.wallet({ balance: 100_00 }).emulator();
-      const fares = (station: number) => ({ rules: parseFareRules({ ...rules, operatorId: t.merchantId }), station });
+      const fares = (station: number) => ({ rules: parseFareRules({ ...rules, operatorId: t.merchantId }), station, ...(version !== undefined ? { version } : {}) });
       expect((await t.pay(wallet, 0, fares(1))).kind).to.equal('approved');
       t.clock.advance(20 * MINUTE);
       expect((await t.pay(wallet, 0, fares(3))).kind).to.equal('approved');
@@ -63,6 +64,42 @@ for (const { name, start } of BACKENDS) {
       expect(findings.map((f) => f.kind)).to.deep.equal(['fare-mismatch']);
       expect(findings[0]!.evidence).to.include({ charged: 0, refunded: 150, expectedCharge: 0, expectedRefund: 100 });
       expect(findings[0]!.evidence.reason).to.equal('the rules price this tap 0 (refund 100), the validator charged 0 (refund 150)');
+    });
+
+    it('prices each receipt by the fare rules version it names: a validator still on older rules after an update is not a finding, one on rules the service lacks is', async () => {
+      const gate = await ctx.world.terminal('G-4');
+      const cheaper = { ...ZONE_RULES, fare: { ...ZONE_RULES.fare, table: [[100, 200, 300], [200, 100, 200], [300, 200, 100]] } };
+      await operatorWithRules(gate, 1);
+      await operatorWithRules(gate, 2, cheaper);
+      // the gate had not uploaded since version 2 came out: its journey is priced by version 1, and says so
+      const late = await journey(gate, ZONE_RULES, 1);
+      const current = await journey(gate, cheaper, 2);
+      // version 5 was never handed to the service
+      const unknown = await journey(gate, cheaper, 5);
+      const results = (await gate.upload(ctx.world.url)).response!.results;
+      expect(results.map((r) => r.status)).to.deep.equal(Array(6).fill(RESULT_ACCEPTED));
+      const s = ctx.world.service!.settlement;
+      expect(await s.findings(late.info.walletId)).to.deep.equal([]);
+      expect(await s.findings(current.info.walletId)).to.deep.equal([]);
+      const findings = await s.findings(unknown.info.walletId);
+      expect(findings.map((f) => f.kind)).to.deep.equal(['fare-mismatch', 'fare-mismatch']);
+      expect(findings[0]!.evidence.reason).to.equal('priced with fare rules version 5, which the service does not hold (it holds 1, 2)');
+      // booked as charged: 300 by version 1, 200 by version 2 and 200 by the unknown version
+      expect(await s.balance(`merchant:${gate.merchantId}`)).to.equal(700);
+    });
+
+    it("hands a validator its operator's newer signed fare rules in the upload answer, and nothing to one up to date or to a terminal that takes none", async () => {
+      const gate = await ctx.world.terminal('G-5');
+      await operatorWithRules(gate, 1);
+      await operatorWithRules(gate, 2);
+      const fareUpdates = async (fareRulesVersion?: number) => {
+        const r = await gate.upload(ctx.world.url, gate.batch(fareRulesVersion === undefined ? {} : { fareRulesVersion }));
+        return r.response!.updates.map((u) => decodeUpdate(u).update).filter((u) => u.kind === UPDATE_FARE_RULES).map((u) => `${u.kind === UPDATE_FARE_RULES ? u.operatorId : ''} v${u.version}`);
+      };
+      expect(await fareUpdates(0)).to.deep.equal([`${gate.merchantId} v2`]);
+      expect(await fareUpdates(1)).to.deep.equal([`${gate.merchantId} v2`]);
+      expect(await fareUpdates(2)).to.deep.equal([]);
+      expect(await fareUpdates(undefined)).to.deep.equal([]);
     });
 
     it('prices by the newest rules it holds, and refuses rules that do not validate or are signed for another operator', async () => {

@@ -403,7 +403,7 @@ export class TestTerminal {
   }
 
   /** The signed batch of every receipt not yet acknowledged (or of `records`). */
-  batch(options: { nonce?: Uint8Array; records?: { seq: number; payload: Uint8Array }[] } = {}): Uint8Array {
+  batch(options: { nonce?: Uint8Array; records?: { seq: number; payload: Uint8Array }[]; fareRulesVersion?: number } = {}): Uint8Array {
     const records = options.records ?? this.journal.records;
     return encodeBatch(
       {
@@ -413,6 +413,7 @@ export class TestTerminal {
         denyListVersion: this.risk.denyVersion,
         keyringVersion: this.keyringVersion,
         configVersion: this.configVersion,
+        ...(options.fareRulesVersion !== undefined ? { fareRulesVersion: options.fareRulesVersion } : {}),
         items: records.map((r) => ({ seq: r.seq, receipt: r.payload })),
         ...(this.reportsIntents ? { intents: this.inDoubt.open.map(encodeIntent) } : {}),
       },

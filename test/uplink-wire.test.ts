@@ -46,7 +46,12 @@ describe('uplink wire format', () => {
     expect(back.items.map((i) => i.seq)).to.deep.equal([5, 9]);
     expect(back.items[1]!.receipt).to.deep.equal(batch.items[1]!.receipt);
     expect(back.wallTime).to.equal(1_790_000_000);
+    expect(back.fareRulesVersion).to.equal(undefined);
     expect(verifyBatch(back, devicePub)).to.equal(true);
+    // a validator's batch names its fare rules version (tag 8C, after the status fields)
+    const gate = decodeBatch(encodeBatch({ ...batch, fareRulesVersion: 4, status: { firmware: '0.1.0', backlog: 2, offlineAmount: 900, offlineCount: 3 } }, deviceKey));
+    expect([gate.fareRulesVersion, gate.status?.offlineCount]).to.deep.equal([4, 3]);
+    expect(verifyBatch(gate, devicePub)).to.equal(true);
     expect(encodeBatch(batch, deviceKey)).to.deep.equal(bytes, 'deterministic: a rebuilt batch is byte-identical');
     const tampered = bytes.slice();
     tampered[tampered.length - 100]! ^= 1;
@@ -120,7 +125,7 @@ describe('uplink wire format', () => {
     const random = seededRandom(seed);
     const samples = [
       { bytes: encodeBatch(batch, deviceKey), decode: decodeBatch },
-      { bytes: encodeBatch({ ...batch, intents: [new Uint8Array(150).fill(0x42)] }, deviceKey), decode: decodeBatch },
+      { bytes: encodeBatch({ ...batch, intents: [new Uint8Array(150).fill(0x42)], fareRulesVersion: 4 }, deviceKey), decode: decodeBatch },
       {
         bytes: encodeBatchResponse({ terminalId: 'T-1', nonce, ackedUpTo: 9, results: [], updates: [], intents: [{ terminalSeq: 4, outcome: INTENT_RELEASED }] }, ALG_P256, rootKey),
         decode: decodeBatchResponse,
