@@ -8,13 +8,14 @@
 //   updates) are first copied forward. A RECLAIM record names the newest epoch dropped, so a block
 //   whose erase was cut short can never come back.
 import { AssertionError, TaplineError } from '../../base/errors';
-import { assert } from '../../base/assert';
+import { assert, present } from '../../base/assert';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, readU32, writeU32 } from '../../base/bytes';
 import { type Log, silentLog } from '../../base/platform';
 import { type DurableLog, JournalFullError } from '../../base/ports';
 import { Crc32 } from './crc32';
 import { type Flash, readBytes } from './flash';
+import { BlockTable, HEADER, IN_RING, VERIFIED, WORN } from './blocks';
 
 export const BLOCK_HEADER_BYTES = 36;
 export const RECORD_OVERHEAD = 28;
@@ -56,8 +57,8 @@ export class JournalBug extends AssertionError {
   override readonly name: string = 'JournalBug';
 }
 
-function expect(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new JournalBug(message);
+function fail(message: string): never {
+  throw new JournalBug(message);
 }
 
 // The layout constants agree with each other (checked once, at module load).
@@ -125,28 +126,11 @@ export interface RecoveryReport {
   breaks: string[];
 }
 
-interface Block {
-  index: number;
-  epoch: number;
-  firstSeq: number;
-  prevChain: Uint8Array;
-  eraseCount: number;
-  /** Offset of free space in the block. */
-  end: number;
-  lastSeq: number;
-  endChain: Uint8Array;
-  /** Highest sequence number in the block that needs acknowledgement (0: none). */
-  needsAck: number;
-  /** Its records were walked and their chain checked (boot leaves older blocks for later). */
-  verified: boolean;
-  /** Retired: nothing more is written to it; its records stay until acknowledged. */
-  worn?: boolean;
-}
-
 interface Located {
   /** The record (for a spanning value: its last part). */
   seq: number;
-  block: Block;
+  /** Its block's number. */
+  block: number;
   offset: number;
   size: number;
   /** A spanning value: the sequence it was started at (every part is at or after it), its parts, their bytes on flash. */
@@ -197,8 +181,10 @@ export class Journal implements DurableLog {
   readonly #verifyChain: boolean;
   readonly #blocks: number;
   readonly #blockLength: number;
-  #ring: Block[] = [];
+  /** Every block's state and the ring's order (packed: docs/JOURNAL.md, RAM). */
+  readonly #t: BlockTable;
   #nextSeq = 1;
+  /** The chain value after the last record (the head's end). */
   #chain: Uint8Array = new Uint8Array(CHAIN_BYTES);
   #ackedUpTo = 0;
   #reclaimedEpoch = 0;
@@ -230,6 +216,8 @@ export class Journal implements DurableLog {
     this.#blockLength = status.blockLength;
     if (this.#blockLength < 512 || this.#blockLength % 4 !== 0) throw new JournalBug(`unsupported block length ${this.#blockLength}`);
     if (this.#blocks < this.#reserve + 2) throw new JournalBug(`${this.#blocks} blocks: need at least ${this.#reserve + 2}`);
+    if (this.#blocks > 0xffff) throw new JournalBug(`${this.#blocks} blocks: at most 65535 (block numbers are u16)`);
+    this.#t = new BlockTable(this.#blocks);
   }
 
   /** Largest payload one record can hold. */
@@ -261,7 +249,7 @@ export class Journal implements DurableLog {
 
   /** Blocks in use, and the whole partition. */
   get usage(): { usedBlocks: number; blocks: number; freeBlocks: number } {
-    return { usedBlocks: this.#ring.length, blocks: this.#blocks, freeBlocks: this.#free() };
+    return { usedBlocks: this.#t.length, blocks: this.#blocks, freeBlocks: this.#free() };
   }
 
   /** Blocks retired as worn (still in the ring until their records are acknowledged, then never reused). */
@@ -272,8 +260,8 @@ export class Journal implements DurableLog {
   /** Blocks neither in the ring nor retired. */
   #free(): number {
     let retiredOutside = 0;
-    for (const index of this.#retired) if (!this.#ring.some((b) => b.index === index)) retiredOutside++;
-    return this.#blocks - this.#ring.length - retiredOutside;
+    for (const index of this.#retired) if (!this.#t.has(index, IN_RING)) retiredOutside++;
+    return this.#blocks - this.#t.length - retiredOutside;
   }
 
   /**
@@ -281,50 +269,58 @@ export class Journal implements DurableLog {
    * records and is never opened again; what it holds stays readable until acknowledged (J14, J15).
    */
   #retire(index: number, why: string): void {
-    const block = this.#ring.find((b) => b.index === index);
-    if (block) block.worn = true;
+    const t = this.#t;
+    const inRing = t.has(index, IN_RING);
+    if (inRing) t.set(index, WORN);
     if (this.#retired.has(index)) return;
     this.#retired.add(index);
     this.#retiredUnsaved = true;
-    const held = block ? block.lastSeq - block.firstSeq + 1 : 0;
+    const held = inRing ? t.lastSeq[index]! - t.firstSeq[index]! + 1 : 0;
     this.#log('error', 'journal', `block ${index} retired (${why}); ${held > 0 ? `its ${held} records stay until acknowledged` : 'it held no records'}; ${this.#retired.size} of ${this.#blocks} blocks retired`);
   }
 
   /** Scans the partition and rebuilds the head, sequence, chain and acknowledgement. Call once at boot. */
   open(): RecoveryReport {
-    const headers: (Block | undefined)[] = [];
-    let newest: Block | undefined;
-    for (let i = 0; i < this.#blocks; i++) {
-      const h = this.#parseHeader(i, readBytes(this.#flash, i * this.#blockLength, BLOCK_HEADER_BYTES));
-      headers.push(h);
-      if (h && (!newest || h.epoch > newest.epoch)) newest = h;
+    const t = this.#t;
+    const n = this.#blocks;
+    t.clear();
+    let newest = -1;
+    for (let i = 0; i < n; i++) {
+      if (!this.#readHeader(i)) continue;
+      t.set(i, HEADER);
+      if (newest < 0 || t.epoch[i]! > t.epoch[newest]!) newest = i;
     }
     // The ring: the newest block, then its predecessors by index whose epochs count down by one.
     // Retired blocks in between are stepped over (J14): no valid header, or an older epoch.
-    const run: Block[] = [];
-    for (let b = newest; b && run.length < this.#blocks; ) {
-      run.unshift(b);
-      let prev: Block | undefined;
-      for (let back = 1; back <= MAX_RETIRED + 1 && back < this.#blocks; back++) {
-        const h = headers[(b.index - back + this.#blocks) % this.#blocks];
-        if (h && h.epoch === b.epoch - 1 && h.firstSeq <= b.firstSeq) prev = h;
-        if (h && h.epoch >= b.epoch - 1) break;
+    for (let b = newest; b >= 0 && t.length < n; ) {
+      t.unshift(b);
+      const want = t.epoch[b]! - 1;
+      let prev = -1;
+      for (let back = 1; back <= MAX_RETIRED + 1 && back < n; back++) {
+        const h = (b - back + n) % n;
+        if (!t.has(h, HEADER)) continue;
+        if (t.epoch[h] === want && t.firstSeq[h]! <= t.firstSeq[b]!) prev = h;
+        if (t.epoch[h]! >= want) break;
       }
-      b = prev && prev.epoch > 0 && !run.includes(prev) ? prev : undefined;
+      b = prev >= 0 && want > 0 && !t.has(prev, IN_RING) ? prev : -1;
     }
     const keyed = new Map<number, Located>();
     let ackedUpTo = 0;
     let reclaimed = 0;
-    const torn = new Set<Block>();
+    let tornHead = false;
     const flipped: number[] = [];
+    /** The blocks boot walked: their anchors and end chains, for the checks between them. */
+    const walked = new Map<number, { anchor: Uint8Array; chain: Uint8Array }>();
     // Read from the head back to the newest block whose index record reads back: that index says what
     // the older blocks hold, so they are not read at all (docs/JOURNAL.md, boot).
     let index: Uint8Array | undefined;
-    let start = run.length - 1;
+    let indexBlock = -1;
+    let start = t.length - 1;
     for (; start >= 0 && !index; start--) {
-      const block = run[start]!;
+      const block = t.at(start);
       index = this.#indexOf(block);
-      const dirty = this.#scanBlock(block, this.#verifyChain, (r, offset) => {
+      if (index) indexBlock = block;
+      const scan = this.#scanBlock(block, this.#verifyChain, (r, offset) => {
         if (this.#keyedTypes.has(r.type)) {
           const seen = keyed.get(r.type);
           const at = this.#locate(r, block, offset);
@@ -333,20 +329,20 @@ export class Journal implements DurableLog {
         if (r.type === RECORD_ACK && r.payload.length === 4) ackedUpTo = Math.max(ackedUpTo, readU32(r.payload, 0));
         if (r.type === RECORD_RECLAIM && r.payload.length === 4) reclaimed = Math.max(reclaimed, readU32(r.payload, 0));
       });
-      block.verified = this.#verifyChain;
-      if (dirty === 'flipped') flipped.push(block.index);
-      else if (dirty) torn.add(block);
+      walked.set(block, scan);
+      if (this.#verifyChain) t.set(block, VERIFIED);
+      if (scan.dirty === 'flipped') flipped.push(block);
+      else if (scan.dirty && block === t.head) tornHead = true;
     }
     // Blocks older than the index: complete when the next one opened, so the next header says where they end.
     for (let i = start; i >= 0; i--) {
-      const [block, next] = [run[i]!, run[i + 1]!];
-      block.lastSeq = next.firstSeq - 1;
-      block.endChain = next.prevChain;
-      block.end = this.#blockLength;
-      block.needsAck = block.lastSeq; // unknown until read: assume a receipt up to its end
+      const block = t.at(i);
+      t.lastSeq[block] = t.firstSeq[t.at(i + 1)]! - 1;
+      t.end[block] = this.#blockLength;
+      t.needsAck[block] = t.lastSeq[block]!; // unknown until read: assume a receipt up to its end
     }
     if (index) {
-      const at = this.#readIndex(index, run.slice(0, start + 2));
+      const at = this.#readIndex(index, t.epoch[indexBlock]!);
       ackedUpTo = Math.max(ackedUpTo, at.ackedUpTo);
       reclaimed = Math.max(reclaimed, at.reclaimed);
       for (const [type, loc] of at.keyed) {
@@ -354,25 +350,27 @@ export class Journal implements DurableLog {
         if (!seen || seen.seq < loc.seq) keyed.set(type, loc);
       }
     }
-    const live = run.filter((b) => b.epoch > reclaimed);
-    const staleBlocks = run.length - live.length;
+    // Epochs rise along the ring: the blocks at or below the reclaimed epoch are its oldest.
+    let stale = 0;
+    while (stale < t.length && t.epoch[t.at(stale)]! <= reclaimed) stale++;
+    t.dropOldest(stale);
     const breaks: string[] = (this.#breaks = []);
-    for (let i = 1; i < live.length; i++) {
-      const [a, b] = [live[i - 1]!, live[i]!];
-      if (!a.verified) continue;
-      if (b.firstSeq !== a.lastSeq + 1 || !equalBytes(b.prevChain, a.endChain)) {
-        breaks.push(`block ${b.index} (epoch ${b.epoch}) starts at ${b.firstSeq} but block ${a.index} ends at ${a.lastSeq}`);
+    for (let i = 1; i < t.length; i++) {
+      const [a, b] = [walked.get(t.at(i - 1)), t.at(i)];
+      if (!a || !t.has(t.at(i - 1), VERIFIED)) continue;
+      const anchor = walked.get(b)?.anchor;
+      if (t.firstSeq[b] !== t.lastSeq[t.at(i - 1)]! + 1 || !anchor || !equalBytes(anchor, a.chain)) {
+        breaks.push(`block ${b} (epoch ${t.epoch[b]}) starts at ${t.firstSeq[b]} but block ${t.at(i - 1)} ends at ${t.lastSeq[t.at(i - 1)]}`);
       }
     }
     for (const message of breaks) this.#log('error', 'journal', `chain break: ${message}`);
-    this.#ring = live;
-    const head = live[live.length - 1];
-    const lastSeq = head ? head.lastSeq : 0;
+    const head = t.head;
+    const lastSeq = head >= 0 ? t.lastSeq[head]! : 0;
     // An index entry naming a record past the end of the journal (forged flash) is dropped, not trusted.
-    this.#keyed = new Map([...keyed].filter(([, at]) => at.block.epoch > reclaimed && at.seq <= lastSeq));
+    this.#keyed = new Map([...keyed].filter(([, at]) => t.has(at.block, IN_RING) && at.seq <= lastSeq));
     this.#reclaimedEpoch = reclaimed;
-    this.#nextSeq = head ? head.lastSeq + 1 : 1;
-    this.#chain = head ? head.endChain : new Uint8Array(CHAIN_BYTES);
+    this.#nextSeq = lastSeq + 1;
+    this.#chain = head >= 0 ? present(walked.get(head), 'the head is walked at boot').chain : new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = Math.min(ackedUpTo, this.#nextSeq - 1);
     this.#lastCheckpointSeq = this.#checkpoint ? (this.#keyed.get(this.#checkpoint.type)?.seq ?? 0) : 0;
     this.#retired = new Set();
@@ -382,17 +380,17 @@ export class Journal implements DurableLog {
       const index = (retired[i]! << 8) | retired[i + 1]!;
       if (index < this.#blocks) this.#retired.add(index);
     }
-    for (const b of live) if (this.#retired.has(b.index)) b.worn = true;
+    for (const b of this.#retired) if (t.has(b, IN_RING)) t.set(b, WORN);
     for (const index of flipped) this.#retire(index, 'two reads of it differ');
     this.#opened = true;
     this.#checkInvariants();
     const report: RecoveryReport = {
-      blocks: live.length,
+      blocks: t.length,
       records: this.#countRecords(),
       lastSeq: this.lastSeq,
       ackedUpTo: this.#ackedUpTo,
-      tornTail: head !== undefined && torn.has(head),
-      staleBlocks,
+      tornTail: head >= 0 && tornHead,
+      staleBlocks: stale,
       breaks,
     };
     this.#log(
@@ -407,7 +405,7 @@ export class Journal implements DurableLog {
   /** Erases the whole partition: a new, empty journal. */
   format(): void {
     this.#flash.eraseBlock(0, this.#blocks);
-    this.#ring = [];
+    this.#t.clear();
     this.#nextSeq = 1;
     this.#chain = new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = 0;
@@ -436,10 +434,9 @@ export class Journal implements DurableLog {
 
   /** A payment may use the head block only while no bookkeeping has dipped into the reserve. */
   #userFits(size: number): boolean {
-    const head = this.#ring[this.#ring.length - 1];
-    return head !== undefined && !head.worn && head.end + size <= this.#blockLength && this.#free() >= this.#reserveBlocks();
+    const head = this.#t.head;
+    return head >= 0 && !this.#t.has(head, WORN) && this.#t.end[head]! + size <= this.#blockLength && this.#free() >= this.#reserveBlocks();
   }
-
   /**
    * Free blocks payments leave alone: the configured reserve, plus room to copy every spanning value of
    * several parts forward in a reclaim (a part fills about a block).
@@ -505,7 +502,7 @@ export class Journal implements DurableLog {
   #readValue(type: number, at: Located): Uint8Array | undefined {
     this.#verify(at.block);
     const r = this.#parseAt(at.block, at.offset);
-    if (!r || r.seq !== at.seq || r.type !== type || r.seq > at.block.lastSeq) return undefined;
+    if (!r || r.seq !== at.seq || r.type !== type || r.seq > this.#t.lastSeq[at.block]!) return undefined;
     if (!this.#spanning.has(type)) return r.payload;
     const span = this.#span(type, at);
     if (!span) return undefined;
@@ -527,7 +524,7 @@ export class Journal implements DurableLog {
   }
 
   /** Where a keyed record counts from: a spanning type only at its last part. */
-  #locate(r: Parsed, block: Block, offset: number): Located | undefined {
+  #locate(r: Parsed, block: number, offset: number): Located | undefined {
     if (!this.#spanning.has(r.type)) return { seq: r.seq, block, offset, size: r.size };
     const h = partHeader(r.payload);
     if (!h || h.index !== h.count - 1 || h.valueId > r.seq || r.seq - h.valueId > 0xffff) return undefined;
@@ -546,19 +543,18 @@ export class Journal implements DurableLog {
    * A block boot did not read: walk it with the chain checked now. Records past a break are not
    * accepted (the block ends there for replay) and the break is logged as tamper evidence.
    */
-  #verify(block: Block): void {
-    if (block.verified) return;
-    const expected = block.lastSeq;
-    const saved = { end: block.end, endChain: block.endChain };
-    if (this.#scanBlock(block, true, () => undefined) === 'flipped') this.#retire(block.index, 'two reads of it differ');
-    block.verified = true;
-    block.end = saved.end;
-    if (block.lastSeq !== expected) {
-      const message = `block ${block.index} (epoch ${block.epoch}) verifies up to ${block.lastSeq}, its successor starts at ${expected + 1}`;
+  #verify(block: number): void {
+    const t = this.#t;
+    if (t.has(block, VERIFIED)) return;
+    const expected = t.lastSeq[block]!;
+    const end = t.end[block]!;
+    if (this.#scanBlock(block, true, () => undefined).dirty === 'flipped') this.#retire(block, 'two reads of it differ');
+    t.set(block, VERIFIED);
+    t.end[block] = end;
+    if (t.lastSeq[block] !== expected) {
+      const message = `block ${block} (epoch ${t.epoch[block]}) verifies up to ${t.lastSeq[block]}, its successor starts at ${expected + 1}`;
       this.#breaks.push(message);
       this.#log('error', 'journal', `chain break: ${message}`);
-    } else {
-      block.endChain = saved.endChain;
     }
   }
 
@@ -568,16 +564,19 @@ export class Journal implements DurableLog {
    */
   replay(afterSeq: number, visit: (record: JournalRecord) => boolean | void): void {
     this.#mustBeOpen();
-    for (const block of this.#ring) {
-      if (block.lastSeq <= afterSeq) continue;
+    const t = this.#t;
+    for (let i = 0; i < t.length; i++) {
+      const block = t.at(i);
+      if (t.lastSeq[block]! <= afterSeq) continue;
       this.#verify(block);
+      const lastSeq = t.lastSeq[block]!;
       let stop = false;
       const found = this.#scanBlock(block, false, (r) => {
         // Only what open() verified: a record past a chain break is not replayed.
-        if (stop || r.seq <= afterSeq || r.seq > block.lastSeq) return;
+        if (stop || r.seq <= afterSeq || r.seq > lastSeq) return;
         if (visit({ seq: r.seq, type: r.type, payload: r.payload }) === false) stop = true;
       }, false);
-      if (found === 'flipped') this.#retire(block.index, 'two reads of it differ');
+      if (found.dirty === 'flipped') this.#retire(block, 'two reads of it differ');
       if (stop) return;
     }
   }
@@ -599,7 +598,7 @@ export class Journal implements DurableLog {
   /** Sequence number of the newest record that needs acknowledgement (0 when none). */
   get lastAcknowledgeable(): number {
     let seq = 0;
-    for (const b of this.#ring) seq = Math.max(seq, b.needsAck);
+    for (let i = 0; i < this.#t.length; i++) seq = Math.max(seq, this.#t.needsAck[this.#t.at(i)]!);
     return seq;
   }
 
@@ -614,6 +613,7 @@ export class Journal implements DurableLog {
    */
   #append(type: number, payload: Uint8Array, room: Room, part?: { last: boolean }): number {
     this.#mustBeOpen();
+    const t = this.#t;
     const size = align4(RECORD_OVERHEAD + payload.length);
     if (payload.length > this.maxPayload) {
       throw new JournalBug(`record of ${payload.length} bytes exceeds the ${this.maxPayload} one block holds`);
@@ -622,9 +622,9 @@ export class Journal implements DurableLog {
     // The parts of a spanning value go one after the other: its first part did the housekeeping.
     if (room === 'user' && !part) this.#housekeeping(size);
     for (let attempt = 0; attempt < 3; attempt++) {
-      let head = this.#ring[this.#ring.length - 1];
-      const fits = room === 'user' ? this.#userFits(size) : head !== undefined && !head.worn && head.end + size <= this.#blockLength;
-      if (!head || !fits) head = this.#openBlock(room);
+      let head = t.head;
+      const fits = room === 'user' ? this.#userFits(size) : head >= 0 && !t.has(head, WORN) && t.end[head]! + size <= this.#blockLength;
+      if (head < 0 || !fits) head = this.#openBlock(room);
       const seq = this.#nextSeq;
       const record = new Uint8Array(size).fill(0xff);
       record[0] = RECORD_MARK;
@@ -636,19 +636,18 @@ export class Journal implements DurableLog {
       record.set(chain, 8);
       record.set(payload, 24);
       writeU32(record, 24 + payload.length, this.#crc.compute(record, 0, 24 + payload.length));
-      const at = head.index * this.#blockLength + head.end;
+      const offset = t.end[head]!;
+      const at = head * this.#blockLength + offset;
       this.#flash.write(record, at);
       if (!equalBytes(readBytes(this.#flash, at, size), record) && !equalBytes(readBytes(this.#flash, at, size), record)) {
         // Twice wrong: worn cells. The block takes nothing more; the record goes again into a new one.
-        head.end = this.#dirtyEnd(readBytes(this.#flash, head.index * this.#blockLength, this.#blockLength), head.end + 4);
-        this.#retire(head.index, `record ${seq} did not read back`);
+        t.end[head] = this.#dirtyEnd(readBytes(this.#flash, head * this.#blockLength, this.#blockLength), offset + 4);
+        this.#retire(head, `record ${seq} did not read back`);
         continue;
       }
-      const offset = head.end;
-      head.end += size;
-      head.lastSeq = seq;
-      head.endChain = chain;
-      if (this.#ackTypes.has(type)) head.needsAck = seq;
+      t.end[head] = offset + size;
+      t.lastSeq[head] = seq;
+      if (this.#ackTypes.has(type)) t.needsAck[head] = seq;
       if (this.#keyedTypes.has(type) && (!part || part.last)) {
         const at = this.#locate({ type, seq, chain, payload, size }, head, offset);
         if (at) this.#keyed.set(type, at);
@@ -656,7 +655,7 @@ export class Journal implements DurableLog {
       }
       this.#nextSeq = seq + 1;
       this.#chain = chain;
-      this.#checkInvariants(false);
+      this.#checkHead();
       if (this.#retiredUnsaved && type !== RECORD_RETIRED && room !== 'reclaim' && !part) this.#saveRetired();
       return seq;
     }
@@ -675,14 +674,13 @@ export class Journal implements DurableLog {
     const cpParts = (cp && cpAt && this.#span(cp.type, cpAt)?.parts) || 1;
     if (cp && this.#nextSeq - this.#lastCheckpointSeq > this.#checkpointEvery * cpParts) {
       const snapshot = cp.snapshot();
-      const head = this.#ring[this.#ring.length - 1];
-      const inHead = head !== undefined && head.end + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
+      const head = this.#t.head;
+      const inHead = head >= 0 && this.#t.end[head]! + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
       const parts = this.#partsOf(cp.type, snapshot.length);
       if ((parts === 1 && inHead) || this.#free() > this.#reserveBlocks() + parts) this.#appendValue(cp.type, snapshot, 'internal');
     }
     if (this.#free() <= this.#reserveBlocks()) this.#reclaim();
   }
-
   #partsOf(type: number, bytes: number): number {
     if (!this.#spanning.has(type)) return 1;
     return Math.max(1, Math.ceil(bytes / (this.maxPayload - PART_HEADER_BYTES)));
@@ -723,29 +721,46 @@ export class Journal implements DurableLog {
   }
 
   /**
-   * The journal's invariants, checked at the end of every state-changing function: a failure is a bug
-   * in the journal (JournalBug), never what the flash held, which open() has already judged.
+   * The journal's invariants, checked at the end of every function that changes the ring (open,
+   * format, acknowledge, reclaim): a failure is a bug in the journal (JournalBug), never what the flash
+   * held, which open() has already judged. O(blocks): the append path checks only the head (#checkHead).
    */
-  #checkInvariants(whole = true): void {
-    const ring = this.#ring;
-    expect(ring.length <= this.#blocks, `ring of ${ring.length} blocks in a partition of ${this.#blocks}`);
-    expect(this.#ackedUpTo <= this.lastSeq, `acknowledged up to ${this.#ackedUpTo} beyond the last record ${this.lastSeq}`);
-    expect(this.#lastCheckpointSeq <= this.lastSeq, `checkpoint ${this.#lastCheckpointSeq} beyond the last record ${this.lastSeq}`);
-    // An append changes only the head: the rest is checked where the ring changes (open, reclaim).
-    for (let i = whole ? 0 : Math.max(0, ring.length - 2); i < ring.length; i++) {
-      const b = ring[i]!;
-      expect(b.end >= RECORDS_START && b.end <= this.#blockLength && b.end % 4 === 0, `block ${b.index} ends at ${b.end}`);
-      expect(b.epoch > this.#reclaimedEpoch, `block ${b.index} of epoch ${b.epoch} is at or below the reclaimed epoch ${this.#reclaimedEpoch}`);
-      expect(b.lastSeq >= b.firstSeq - 1, `block ${b.index} ends at ${b.lastSeq} before it starts at ${b.firstSeq}`);
-      const prev = ring[i - 1];
-      if (prev) expect(b.epoch > prev.epoch, `epoch ${b.epoch} of block ${b.index} follows epoch ${prev.epoch}`);
+  #checkInvariants(): void {
+    const t = this.#t;
+    if (t.length > this.#blocks) fail(`ring of ${t.length} blocks in a partition of ${this.#blocks}`);
+    for (let i = 0; i < t.length; i++) {
+      const b = t.at(i);
+      this.#checkBlock(b);
+      if (i > 0 && !(t.epoch[b]! > t.epoch[t.at(i - 1)]!)) fail(`epoch ${t.epoch[b]} of block ${b} follows epoch ${t.epoch[t.at(i - 1)]}`);
     }
-    const head = ring[ring.length - 1];
-    expect(!head || head.lastSeq === this.lastSeq, `the head ends at ${head?.lastSeq}, the journal at ${this.lastSeq}`);
-    if (!whole) return;
+    this.#checkHead();
     for (const [type, at] of this.#keyed) {
-      expect(at.seq <= this.lastSeq && ring.includes(at.block), `keyed record ${at.seq} (type ${type}) is outside the ring`);
+      if (!(at.seq <= this.lastSeq && t.has(at.block, IN_RING))) fail(`keyed record ${at.seq} (type ${type}) is outside the ring`);
     }
+  }
+
+  /**
+   * The invariants an append can break, in O(1) (plain comparisons; a message is built only on
+   * failure): the head block's bounds, its epoch above its predecessor's, the journal's counters.
+   */
+  #checkHead(): void {
+    const t = this.#t;
+    const last = this.#nextSeq - 1;
+    if (this.#ackedUpTo > last) fail(`acknowledged up to ${this.#ackedUpTo} beyond the last record ${last}`);
+    if (this.#lastCheckpointSeq > last) fail(`checkpoint ${this.#lastCheckpointSeq} beyond the last record ${last}`);
+    const head = t.head;
+    if (head < 0) return;
+    this.#checkBlock(head);
+    if (t.lastSeq[head] !== last) fail(`the head ends at ${t.lastSeq[head]}, the journal at ${last}`);
+    if (t.length > 1 && !(t.epoch[head]! > t.epoch[t.at(t.length - 2)]!)) fail(`epoch ${t.epoch[head]} of the head follows epoch ${t.epoch[t.at(t.length - 2)]}`);
+  }
+
+  #checkBlock(b: number): void {
+    const t = this.#t;
+    const end = t.end[b]!;
+    if (!(end >= RECORDS_START && end <= this.#blockLength && (end & 3) === 0)) fail(`block ${b} ends at ${end}`);
+    if (!(t.epoch[b]! > this.#reclaimedEpoch)) fail(`block ${b} of epoch ${t.epoch[b]} is at or below the reclaimed epoch ${this.#reclaimedEpoch}`);
+    if (!(t.lastSeq[b]! >= t.firstSeq[b]! - 1)) fail(`block ${b} ends at ${t.lastSeq[b]} before it starts at ${t.firstSeq[b]}`);
   }
 
   /** Makes the retired set durable (a keyed record), so a reboot does not open those blocks again. */
@@ -766,27 +781,32 @@ export class Journal implements DurableLog {
   }
 
   #reclaimable(): number {
+    const t = this.#t;
     let n = 0;
-    for (; n < this.#ring.length - 1; n++) {
-      const block = this.#ring[n]!;
+    for (; n < t.length - 1; n++) {
+      const block = t.at(n);
       // Boot assumed a receipt up to the end of a block it did not read: look before deciding.
-      if (block.needsAck > this.#ackedUpTo && !block.verified) this.#verify(block);
-      if (block.needsAck > this.#ackedUpTo) break;
+      if (t.needsAck[block]! > this.#ackedUpTo && !t.has(block, VERIFIED)) this.#verify(block);
+      if (t.needsAck[block]! > this.#ackedUpTo) break;
     }
     return n;
   }
 
   /** Drops acknowledged blocks from the tail of the ring (their erase happens when they are reused). */
   #reclaim(): void {
+    const t = this.#t;
     const n = this.#reclaimable();
     if (n === 0) return;
-    const dropped = this.#ring.slice(0, n);
-    const last = dropped[dropped.length - 1]!;
+    const last = t.at(n - 1);
+    const lastEpoch = t.epoch[last]!;
+    const lastSeq = t.lastSeq[last]!;
+    // Epochs rise along the ring: a block is among the dropped if it is in the ring at or below `last`'s.
+    const dropped = (block: number): boolean => t.has(block, IN_RING) && t.epoch[block]! <= lastEpoch;
     // A checkpoint newer than everything dropped already covers it (e.g. a reclaim cut short by power).
     const cp = this.#checkpoint;
     const at = cp && this.#keyed.get(cp.type);
     // Parts of a spanning value are at or after its value id: it is touched if that is in a dropped block.
-    const touched = (type: number, at: Located): boolean => (this.#span(type, at)?.valueId ?? at.seq) <= last.lastSeq || dropped.includes(at.block);
+    const touched = (type: number, at: Located): boolean => (this.#span(type, at)?.valueId ?? at.seq) <= lastSeq || dropped(at.block);
     if (cp && !(at && !touched(cp.type, at))) this.#appendValue(cp.type, cp.snapshot(), 'reclaim');
     for (const [type, at] of [...this.#keyed]) {
       if (type === RECORD_RECLAIM || !touched(type, at)) continue;
@@ -795,92 +815,80 @@ export class Journal implements DurableLog {
       this.#appendValue(type, value.slice(), 'reclaim');
     }
     const payload = new Uint8Array(4);
-    writeU32(payload, 0, last.epoch);
+    writeU32(payload, 0, lastEpoch);
     this.#append(RECORD_RECLAIM, payload, 'reclaim');
-    this.#ring = this.#ring.filter((b) => !dropped.includes(b));
-    this.#reclaimedEpoch = last.epoch;
-    this.#log('debug', 'journal', `reclaimed ${n} block(s) up to epoch ${last.epoch}`);
+    t.dropOldest(n);
+    this.#reclaimedEpoch = lastEpoch;
+    this.#log('debug', 'journal', `reclaimed ${n} block(s) up to epoch ${lastEpoch}`);
     this.#checkInvariants();
   }
 
-  #openBlock(room: Room): Block {
-    const head = this.#ring[this.#ring.length - 1];
-    let index = head ? (head.index + 1) % this.#blocks : 0;
+  #openBlock(room: Room): number {
+    const head = this.#t.head;
+    let index = head >= 0 ? (head + 1) % this.#blocks : 0;
     for (;;) {
       const free = this.#free();
       if (free <= (room === 'user' ? this.#reserve : room === 'internal' ? 1 : 0)) throw new JournalFullError();
       if (this.#retired.size > MAX_RETIRED) throw new FlashError(`${this.#retired.size} blocks retired: the flash is worn out`);
       while (this.#retired.has(index)) index = (index + 1) % this.#blocks;
-      const block = this.#tryOpen(index, head);
-      if (block) return block;
+      if (this.#tryOpen(index, head)) return index;
       index = (index + 1) % this.#blocks;
     }
   }
 
-  /** Erases and opens block `index` as the new head; undefined (and the block retired) if it is worn. */
-  #tryOpen(index: number, head: Block | undefined): Block | undefined {
-    const epoch = Math.max(head ? head.epoch : 0, this.#reclaimedEpoch) + 1;
+  /** Erases and opens block `index` as the new head; false (and the block retired) if it is worn. */
+  #tryOpen(index: number, head: number): boolean {
+    const t = this.#t;
+    const epoch = Math.max(head >= 0 ? t.epoch[head]! : 0, this.#reclaimedEpoch) + 1;
     const base = index * this.#blockLength;
-    const old = this.#parseHeader(index, readBytes(this.#flash, base, BLOCK_HEADER_BYTES));
-    const block: Block = {
-      index,
-      epoch,
-      firstSeq: this.#nextSeq,
-      prevChain: this.#chain,
-      eraseCount: (old?.eraseCount ?? 0) + 1,
-      end: RECORDS_START,
-      lastSeq: this.#nextSeq - 1,
-      endChain: this.#chain,
-      needsAck: 0,
-      verified: true,
-    };
+    const old = readBytes(this.#flash, base, BLOCK_HEADER_BYTES);
+    const eraseCount = (this.#headerValid(old) ? readU32(old, 12) : 0) + 1;
     const header = new Uint8Array(RECORDS_START).fill(0xff);
     header.set(this.#indexPayload(), BLOCK_HEADER_BYTES);
     writeU32(header, RECORDS_START - 4, this.#crc.compute(header, BLOCK_HEADER_BYTES, RECORDS_START - 4));
     writeU32(header, 0, BLOCK_MAGIC);
     writeU32(header, 4, epoch);
-    writeU32(header, 8, block.firstSeq);
-    writeU32(header, 12, block.eraseCount);
-    header.set(block.prevChain, 16);
+    writeU32(header, 8, this.#nextSeq);
+    writeU32(header, 12, eraseCount);
+    header.set(this.#chain, 16);
     writeU32(header, 32, this.#crc.compute(header, 0, 32));
     let why = 'does not erase';
     for (let attempt = 0; attempt < 2; attempt++) {
       this.#flash.eraseBlock(index);
-      if (!readBytes(this.#flash, base, this.#blockLength).every((b) => b === 0xff)) continue;
+      if (!isBlank(readBytes(this.#flash, base, this.#blockLength))) continue;
       this.#flash.write(header, base);
       if (equalBytes(readBytes(this.#flash, base, RECORDS_START), header)) {
-        this.#ring.push(block);
-        this.#checkInvariants(false);
-        return block;
+        t.reset(index, epoch, this.#nextSeq, RECORDS_START);
+        t.set(index, VERIFIED);
+        t.push(index);
+        this.#checkHead();
+        return true;
       }
       why = 'its header does not program';
     }
     // Never a valid header on a retired block: clearing the magic always works on NOR (bits go to 0).
     this.#flash.write(new Uint8Array(4), base);
     this.#retire(index, why);
-    return undefined;
+    return false;
   }
 
-  #parseHeader(index: number, h: Uint8Array): Block | undefined {
-    if (readU32(h, 0) !== BLOCK_MAGIC || readU32(h, 32) !== this.#crc.compute(h, 0, 32)) return undefined;
-    const epoch = readU32(h, 4);
-    const firstSeq = readU32(h, 8);
-    if (epoch === 0 || firstSeq === 0) return undefined;
-    const prevChain = h.slice(16, 32);
-    return {
-      index,
-      epoch,
-      firstSeq,
-      prevChain,
-      eraseCount: readU32(h, 12),
-      end: RECORDS_START,
-      lastSeq: firstSeq - 1,
-      endChain: prevChain,
-      needsAck: 0,
-      verified: false,
-    };
+  /** A block header's magic, CRC and fields hold. */
+  #headerValid(h: Uint8Array): boolean {
+    return readU32(h, 0) === BLOCK_MAGIC && readU32(h, 32) === this.#crc.compute(h, 0, 32) && readU32(h, 4) !== 0 && readU32(h, 8) !== 0;
   }
 
+  /** Reads block `index`'s header into the table (as an empty block); false if it is not valid. */
+  #readHeader(index: number): boolean {
+    const h = readBytes(this.#flash, index * this.#blockLength, BLOCK_HEADER_BYTES);
+    if (!this.#headerValid(h)) return false;
+    const t = this.#t;
+    t.epoch[index] = readU32(h, 4);
+    t.firstSeq[index] = readU32(h, 8);
+    t.lastSeq[index] = t.firstSeq[index]! - 1;
+    t.end[index] = RECORDS_START;
+    t.needsAck[index] = 0;
+    return true;
+  }
   #parse(bytes: Uint8Array, offset: number): Parsed | undefined {
     if (offset + RECORD_OVERHEAD > bytes.length || bytes[offset] !== RECORD_MARK) return undefined;
     const type = bytes[offset + 1]!;
@@ -897,13 +905,13 @@ export class Journal implements DurableLog {
     };
   }
 
-  #parseAt(block: Block, offset: number): Parsed | undefined {
-    const read = () => this.#parse(readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength), offset);
+  #parseAt(block: number, offset: number): Parsed | undefined {
+    const read = () => this.#parse(readBytes(this.#flash, block * this.#blockLength, this.#blockLength), offset);
     const r = read();
     if (r) return r;
     // A weak cell may read wrong once: a second read that parses means the block is failing (J15).
     const again = read();
-    if (again) this.#retire(block.index, 'two reads of it differ');
+    if (again) this.#retire(block, 'two reads of it differ');
     return again;
   }
 
@@ -921,8 +929,8 @@ export class Journal implements DurableLog {
       const o = 9 + i * INDEX_ENTRY;
       out[o] = type;
       writeU32(out, o + 1, at.seq);
-      out[o + 5] = at.block.index >> 8;
-      out[o + 6] = at.block.index & 0xff;
+      out[o + 5] = at.block >> 8;
+      out[o + 6] = at.block & 0xff;
       out[o + 7] = at.offset >> 8;
       out[o + 8] = at.offset & 0xff;
       out[o + 9] = at.size >> 8;
@@ -932,25 +940,30 @@ export class Journal implements DurableLog {
   }
 
   /** The index area of a block, if its CRC holds. */
-  #indexOf(block: Block): Uint8Array | undefined {
-    const area = readBytes(this.#flash, block.index * this.#blockLength + BLOCK_HEADER_BYTES, INDEX_BYTES);
+  #indexOf(block: number): Uint8Array | undefined {
+    const area = readBytes(this.#flash, block * this.#blockLength + BLOCK_HEADER_BYTES, INDEX_BYTES);
     if (readU32(area, INDEX_BYTES - 4) !== this.#crc.compute(area, 0, INDEX_BYTES - 4)) return undefined;
     const n = area[8]!;
     return n > MAX_INDEX_ENTRIES ? undefined : area.subarray(0, 9 + n * INDEX_ENTRY);
   }
 
-  /** An index read at boot (its CRC held). Entries naming blocks not in `blocks` are dropped. */
-  #readIndex(p: Uint8Array, blocks: Block[]): { ackedUpTo: number; reclaimed: number; keyed: Map<number, Located> } {
+  /**
+   * An index read at boot (its CRC held). Entries naming blocks not in the ring at or before the
+   * index's own block (of epoch `maxEpoch`) are dropped.
+   */
+  #readIndex(p: Uint8Array, maxEpoch: number): { ackedUpTo: number; reclaimed: number; keyed: Map<number, Located> } {
+    const t = this.#t;
     const keyed = new Map<number, Located>();
     if (p.length < 9 || p.length !== 9 + p[8]! * INDEX_ENTRY) return { ackedUpTo: 0, reclaimed: 0, keyed };
     for (let i = 0; i < p[8]!; i++) {
       const o = 9 + i * INDEX_ENTRY;
       const type = p[o]!;
       const seq = readU32(p, o + 1);
-      const block = blocks.find((b) => b.index === ((p[o + 5]! << 8) | p[o + 6]!));
+      const block = (p[o + 5]! << 8) | p[o + 6]!;
       const offset = (p[o + 7]! << 8) | p[o + 8]!;
       const size = (p[o + 9]! << 8) | p[o + 10]!;
-      if (!block || !this.#keyedTypes.has(type) || seq < block.firstSeq || offset < RECORDS_START || offset + size > this.#blockLength) continue;
+      if (block >= this.#blocks || !t.has(block, IN_RING) || t.epoch[block]! > maxEpoch) continue;
+      if (!this.#keyedTypes.has(type) || seq < t.firstSeq[block]! || offset < RECORDS_START || offset + size > this.#blockLength) continue;
       keyed.set(type, { seq, block, offset, size });
     }
     return { ackedUpTo: readU32(p, 0), reclaimed: readU32(p, 4), keyed };
@@ -960,16 +973,18 @@ export class Journal implements DurableLog {
    * Walks a block's records from its header, keeping only those that continue the sequence (and, when
    * asked, the chain). A torn write leaves garbage of unknown length: the walk steps over it, four bytes
    * at a time, to the record that continues the sequence (a retry written after it), if any. With
-   * `update`, sets the block's end (past any garbage), last sequence, chain and acknowledgement need.
+   * `update`, sets the block's end (past any garbage), last sequence and acknowledgement need.
+   * Returns whether garbage followed (or 'flipped': two reads differed), the block's anchor and the
+   * chain value after its last record.
    */
-  #scanBlock(block: Block, verifyChain: boolean, visit: (r: Parsed, offset: number) => void, update = true): boolean | 'flipped' {
-    let bytes = readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength);
+  #scanBlock(block: number, verifyChain: boolean, visit: (r: Parsed, offset: number) => void, update = true): { dirty: boolean | 'flipped'; anchor: Uint8Array; chain: Uint8Array } {
+    let bytes = readBytes(this.#flash, block * this.#blockLength, this.#blockLength);
     let walk = this.#walk(block, bytes, verifyChain);
     let flipped = false;
     // Garbage after the last record: a torn write, or a weak cell that read wrong this once (J15).
     // Read again: bits that differ between two reads are the flash's fault, not a torn write's.
     for (let again = 0; again < 2 && walk.end > walk.offset; again++) {
-      const second = readBytes(this.#flash, block.index * this.#blockLength, this.#blockLength);
+      const second = readBytes(this.#flash, block * this.#blockLength, this.#blockLength);
       if (equalBytes(second, bytes)) break;
       flipped = true;
       const retry = this.#walk(block, second, verifyChain);
@@ -977,19 +992,20 @@ export class Journal implements DurableLog {
     }
     for (const [r, offset] of walk.records) visit(r, offset);
     if (update) {
-      block.end = walk.end;
-      block.lastSeq = block.firstSeq + walk.records.length - 1;
-      block.endChain = walk.chain;
-      block.needsAck = walk.needsAck;
+      const t = this.#t;
+      t.end[block] = walk.end;
+      t.lastSeq[block] = t.firstSeq[block]! + walk.records.length - 1;
+      t.needsAck[block] = walk.needsAck;
     }
-    if (flipped) return 'flipped';
-    return walk.end > walk.offset;
+    const anchor = bytes.slice(16, 16 + CHAIN_BYTES);
+    return { dirty: flipped ? 'flipped' : walk.end > walk.offset, anchor, chain: walk.chain };
   }
 
-  #walk(block: Block, bytes: Uint8Array, verifyChain: boolean): { records: Array<[Parsed, number]>; offset: number; end: number; chain: Uint8Array; needsAck: number } {
+  #walk(block: number, bytes: Uint8Array, verifyChain: boolean): { records: Array<[Parsed, number]>; offset: number; end: number; chain: Uint8Array; needsAck: number } {
     let offset = RECORDS_START;
-    let seq = block.firstSeq;
-    let chain = block.prevChain;
+    let seq = this.#t.firstSeq[block]!;
+    // The anchor: the chain value before the block's first record, in its header.
+    let chain = bytes.subarray(16, 16 + CHAIN_BYTES);
     let needsAck = 0;
     const records: Array<[Parsed, number]> = [];
     const next = (at: number): Parsed | undefined => {
@@ -1004,26 +1020,51 @@ export class Journal implements DurableLog {
         if (bytes[at] === RECORD_MARK && (r = next(at))) offset = at;
       }
       if (!r) break;
-      chain = r.chain.slice();
+      chain = r.chain;
       if (this.#ackTypes.has(r.type)) needsAck = r.seq;
       records.push([r, offset]);
       offset += r.size;
       seq++;
     }
-    return { records, offset, end: this.#dirtyEnd(bytes, offset), chain, needsAck };
+    return { records, offset, end: this.#dirtyEnd(bytes, offset), chain: chain.slice(), needsAck };
   }
-
 
   /** First 4-aligned offset at or after `from` past which the block is blank (0xFF). */
   #dirtyEnd(bytes: Uint8Array, from: number): number {
-    let last = bytes.length - 1;
-    while (last >= from && bytes[last] === 0xff) last--;
-    return Math.max(from, align4(last + 1));
+    return Math.max(from, align4(lastNotBlank(bytes, from) + 1));
   }
 
   #countRecords(): number {
     let n = 0;
-    for (const b of this.#ring) n += b.lastSeq - b.firstSeq + 1;
+    for (let i = 0; i < this.#t.length; i++) {
+      const b = this.#t.at(i);
+      n += this.#t.lastSeq[b]! - this.#t.firstSeq[b]! + 1;
+    }
     return n;
   }
+}
+
+/**
+ * Whether `bytes` are all 0xFF (an erased block), a 32-bit word at a time: the check after each erase
+ * is on the tap path once per block, where a byte loop cost ~100 k computrons.
+ */
+export function isBlank(bytes: Uint8Array): boolean {
+  return lastNotBlank(bytes, 0) < 0;
+}
+
+/** The offset of the last byte at or after `from` that is not 0xFF (-1 if none); words where aligned. */
+export function lastNotBlank(bytes: Uint8Array, from: number): number {
+  let last = bytes.length - 1;
+  if ((bytes.byteOffset & 3) === 0) {
+    // whole words above `from`, from the end down: an erased word reads as -1
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+    const low = (from + 3) >> 2;
+    let w = words.length - 1;
+    if ((bytes.length & 3) === 0) {
+      while (w >= low && words[w] === -1) w--;
+      last = w * 4 + 3;
+    }
+  }
+  while (last >= from && bytes[last] === 0xff) last--;
+  return last;
 }
