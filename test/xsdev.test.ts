@@ -13,7 +13,7 @@ import { HASH_SELF_TEST, REPLAY_SLICE_RECORDS, SELF_TEST_VECTORS } from '../firm
 import type { HashInput, HashOutput } from '../host/xsdev/app';
 import { verifySignature } from '../firmware/core/crypto/verify';
 import { BOARDS, creationOf, DeviceHost, type Creation } from '../host/xsdev/device-host';
-import { fullJournalBoot, recordScenario, runScenario, type TapScenario } from '../host/xsdev/scenario';
+import { fullJournalBoot, recordRebootScenario, recordScenario, runScenario, type TapScenario } from '../host/xsdev/scenario';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { p256 } from '@noble/curves/nist.js';
@@ -172,6 +172,22 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
       expect(l.meter.device.peakChunkBytes).to.be.below(u.meter.device.peakChunkBytes);
       expect(l.meter.device.peakSlots).to.be.at.least(Math.max(l.meter.device.startSlots, l.meter.device.slots));
     }
+  });
+
+  it('esp32-devkitc: reboots on a 1 MiB journal full but for a payment block, and pays (the ring packed, not an object per block)', async () => {
+    const s = await recordRebootScenario(ALG_ED25519, 'transit', 6);
+    // The manifest's own block: chunks and slots fit with room to spare, the stack is the limit (see docs/JOURNAL.md, RAM).
+    const creation = creationOf('esp32-devkitc');
+    const r = await onHost(creation, (host) => fullJournalBoot(host, s, { leaveFreeBlocks: 6, tapAfter: true }));
+    expect(r.fill.usedBlocks, 'every block but the payment block and the reserve').to.equal(r.fill.blocks - 6);
+    const recovered = r.boot.value.logs.find((l) => l.startsWith('[info] journal: recovered'))!;
+    expect(Number(/recovered (\d+) records in (\d+) blocks/.exec(recovered)![2])).to.equal(r.fill.usedBlocks);
+    expect(r.tap!.value.outcome, 'the tap after the reboot').to.equal('approved');
+    expect(r.tap!.value.journalBytesProgrammed, 'its receipt went to flash').to.be.greaterThan(300);
+    // what stays in RAM after boot: the journal's per-block state is a few KB, not ~20 slots a block
+    expect(r.boot.meter.device.slots, 'slots in use after boot').to.be.below(creation.heap * 0.5);
+    expect(r.boot.meter.device.chunkBytes, 'chunk bytes in use after boot').to.be.below(creation.chunk * 0.5);
+    expect(r.bootBytesRead, 'boot reads the headers and some blocks, not the partition').to.be.below(128 * 1024);
   });
 
   it('refuses to run the firmware in a creation block too small for it, and says which limit it hit', async () => {

@@ -136,6 +136,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   await o.clock.sleep(0); // a turn of the event loop (the watchdog) after the longest step
 
   store.loadCheckpoint();
+  log('debug', 'journal', `state from checkpoint ${store.replayFrom}`);
   const { risk, inDoubt } = store;
   const keyring = new Keyring(provisionedIssuerKeys(provisioning));
   const verify = chooseVerify(o);

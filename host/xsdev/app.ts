@@ -17,8 +17,8 @@ export interface DeviceAppEnv {
   tapline: Tapline;
   /** An erased partition of `size` bytes in 4 KB blocks (the host's flash, outside the XS heap). */
   partition(size: number): PartitionFlash;
-  /** Bytes programmed and erased so far on a partition made by `partition`. */
-  flashCounters(partition: PartitionFlash): { programmed: number; erased: number };
+  /** Bytes programmed, erased (and, where the host counts them, read) so far on a partition made by `partition`. */
+  flashCounters(partition: PartitionFlash): { programmed: number; erased: number; read?: number };
   native?: NativePrimitives;
   /** Where a tap's APDUs go when no recorded exchange is given (Node: the wallet emulator). */
   wallet?: CardLink;
@@ -107,6 +107,7 @@ function repeatableRandom(seed: number): (length: number) => Uint8Array {
 export class DeviceApp {
   readonly #env: DeviceAppEnv;
   #ticks = 1000;
+  #boots = 0;
   #booted: Booted | undefined;
   #journal: PartitionFlash | undefined;
   /** The recorded wallet answers, as bytes, by command: set before the taps so a tap only looks them up. */
@@ -149,7 +150,8 @@ export class DeviceApp {
     if (profile && hashes) hashes = { sha256: profile.probe('sha256', hashes.sha256), crc32: profile.probe('crc32', hashes.crc32) };
     this.#booted = await t.boot({
       clock,
-      random: repeatableRandom(0x7a91),
+      // Another seed each boot, as a device's random source is: a reboot does not repeat its challenges.
+      random: repeatableRandom(0x7a91 + this.#boots++),
       log: (level, tag, message) => {
         if (meter) stamps.push(meter() - started);
         if (now) stampsMs.push(now() - startedMs);
@@ -187,16 +189,31 @@ export class DeviceApp {
   }
 
   /**
+   * Power off: the RAM state goes (the terminal, its journal object), the flash stays; the next boot
+   * (reboot) starts from the flash alone, as the device does, not beside the old state.
+   */
+  powerOff(): void {
+    this.#booted = undefined;
+    this.#profile = undefined;
+  }
+
+  /** Bytes read from the journal partition so far (where the host counts them). */
+  journalBytesRead(): number {
+    return this.#journal ? (this.#env.flashCounters(this.#journal).read ?? 0) : 0;
+  }
+
+  /**
    * Fills the journal with copies of its first receipt, as a terminal that took payments offline until
    * the journal refused more (checkpoints every 32 records included, as the journal writes them).
    */
-  fill(): { records: number; usedBlocks: number; blocks: number } {
+  fill(o: { leaveFreeBlocks?: number } = {}): { records: number; usedBlocks: number; blocks: number } {
     const journal = this.#booted?.journal;
     if (!journal) throw new Error('not booted');
     const receipt = journal.unacknowledged(1, 4096)[0];
     if (!receipt) throw new Error('no receipt to copy: tap first');
     let records = 0;
-    while (journal.canAppend(receipt.payload.length)) {
+    // With leaveFreeBlocks: stop while that many blocks are still free (room for a few more payments).
+    while (journal.canAppend(receipt.payload.length) && journal.usage.freeBlocks > (o.leaveFreeBlocks ?? 0)) {
       journal.appendSync(receipt.type, receipt.payload);
       records++;
     }

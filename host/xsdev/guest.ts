@@ -26,10 +26,13 @@ const BLOCK = 4096;
 /** embedded:storage/flash's partition object, over a host partition. */
 class HostPartition implements PartitionFlash {
   readonly id: number;
+  /** Bytes read (the journal's boot figure). */
+  bytesRead = 0;
   constructor(size: number) {
     this.id = g.hostFlash.create(size, BLOCK);
   }
   read(byteLength: number, byteOffset: number): ArrayBuffer {
+    this.bytesRead += byteLength;
     return g.hostFlash.read(this.id, byteLength, byteOffset);
   }
   write(buffer: Uint8Array, byteOffset: number): void {
@@ -51,7 +54,7 @@ const make = () =>
     partition: (size) => new HostPartition(size),
     flashCounters: (p) => {
       const s = g.hostFlash.stats((p as HostPartition).id);
-      return { programmed: s[2], erased: s[3] };
+      return { programmed: s[2], erased: s[3], read: (p as HostPartition).bytesRead };
     },
     native: g.taplineNative,
     meter: g.xsdevMeter,
@@ -62,7 +65,14 @@ serve({
   boot: (a) => (app = make()).boot(a),
   /** Boots again on the same journal partition (a power cycle). */
   reboot: (a) => app!.boot({ ...a, reuseJournal: true }),
-  fill: () => app!.fill(),
+  fill: (a: { leaveFreeBlocks?: number } | null) => app!.fill(a ?? {}),
+  /** A power cut: the RAM state dropped and collected, the flash kept (then `reboot`). */
+  powerOff: () => {
+    app!.powerOff();
+    (globalThis as unknown as { gc(): void }).gc();
+    return app!.journalBytesRead();
+  },
+  journalBytesRead: () => app!.journalBytesRead(),
   keys: (a: { text: string }) => app!.keys(a.text),
   replay: (a: { exchange: Record<string, string> }) => app!.replay(a.exchange),
   tap: () => app!.tap(),

@@ -39,8 +39,8 @@ export function bootArgs(s: TapScenario, native: boolean): BootArgs {
   return { provisioning: s.provisioning, journalBytes: JOURNAL_BYTES, native, wallTime: NOW, verifyBeforeOpen: s.mode === 'transit' ? true : undefined };
 }
 
-/** Issues a wallet and records its answers to a boot, a cold tap and a warm tap, on Node. */
-export async function recordScenario(alg: Alg, mode: Mode): Promise<TapScenario> {
+/** A scenario's provisioning and, on Node, a DeviceApp over RAM flash that taps a live wallet emulator. */
+function recordingWorld(alg: Alg, mode: Mode): { s: TapScenario; app: DeviceApp } {
   const random = seededRandom(`xsdev ${algName(alg)} ${mode}`);
   const issuer = createIssuer(alg, random, { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
   const issued = issueWallet(issuer, random, { alg, walletClass: 2, notBefore: NOW - 30 * 86400, notAfter: NOW + YEAR });
@@ -58,6 +58,12 @@ export async function recordScenario(alg: Alg, mode: Mode): Promise<TapScenario>
     wallet: { transceive: async (apdu) => wallet.answer(apdu) },
   });
   const s: TapScenario = { alg, mode, provisioning: provisioningFor(alg, mode, issuer.key), exchange: {} };
+  return { s, app };
+}
+
+/** Issues a wallet and records its answers to a boot, a cold tap and a warm tap, on Node. */
+export async function recordScenario(alg: Alg, mode: Mode): Promise<TapScenario> {
+  const { s, app } = recordingWorld(alg, mode);
   await app.boot(bootArgs(s, false));
   for (let i = 0; i < 2; i++) {
     if (mode === 'merchant') await app.keys(MERCHANT_AMOUNT);
@@ -114,18 +120,53 @@ export async function profileScenario(host: DeviceHost, s: TapScenario): Promise
 }
 
 /**
- * A terminal whose journal partition is full (every receipt unacknowledged), rebooted: the boot's
- * figures, and the computrons between its log lines (the boot's steps).
+ * Records a scenario on Node (live wallet) for `fullJournalBoot` with `leaveFreeBlocks` and `tapAfter`:
+ * boot, a tap, the journal filled but for `leaveFreeBlocks` blocks, a power cut, a reboot, a tap.
  */
-export async function fullJournalBoot(host: DeviceHost, s: TapScenario): Promise<{ fill: { records: number; usedBlocks: number; blocks: number }; boot: StepResult<BootReply> }> {
+export async function recordRebootScenario(alg: Alg, mode: Mode, leaveFreeBlocks: number): Promise<TapScenario> {
+  const { s, app } = recordingWorld(alg, mode);
+  await app.boot(bootArgs(s, false));
+  const taps = [];
+  if (mode === 'merchant') await app.keys(MERCHANT_AMOUNT);
+  taps.push(await app.tap());
+  app.fill({ leaveFreeBlocks });
+  app.powerOff();
+  await app.boot({ ...bootArgs(s, false), reuseJournal: true });
+  await app.idle(BETWEEN_TAPS_MS);
+  if (mode === 'merchant') await app.keys(MERCHANT_AMOUNT);
+  taps.push(await app.tap());
+  for (const [i, tap] of taps.entries()) {
+    if (tap.outcome !== 'approved') throw new Error(`recording the reboot of ${algName(alg)} ${mode}: tap ${i + 1} ${tap.outcome}`);
+    Object.assign(s.exchange, tap.recorded);
+  }
+  return s;
+}
+
+/**
+ * A terminal whose journal partition is full (every receipt unacknowledged; with `leaveFreeBlocks`,
+ * full but for that many blocks), powered off (its RAM state dropped) and rebooted: the boot's figures,
+ * the computrons between its log lines (the boot's steps) and the flash bytes it read; with `tapAfter`,
+ * a tap after the reboot (the scenario from recordRebootScenario).
+ */
+export async function fullJournalBoot(
+  host: DeviceHost,
+  s: TapScenario,
+  o: { leaveFreeBlocks?: number; tapAfter?: boolean } = {},
+): Promise<{ fill: { records: number; usedBlocks: number; blocks: number }; boot: StepResult<BootReply>; bootBytesRead: number; tap?: MeasuredScenario['cold'] }> {
   await host.call('boot', bootArgs(s, true));
   await host.call('replay', { exchange: s.exchange });
   if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
-  const tap = await host.call<{ outcome: string }>('tap');
-  if (tap.value.outcome !== 'approved') throw new Error(`the tap before filling: ${tap.value.outcome}`);
-  const fill = (await host.call<{ records: number; usedBlocks: number; blocks: number }>('fill')).value;
+  const first = await host.call<{ outcome: string }>('tap');
+  if (first.value.outcome !== 'approved') throw new Error(`the tap before filling: ${first.value.outcome}`);
+  const fill = (await host.call<{ records: number; usedBlocks: number; blocks: number }>('fill', { leaveFreeBlocks: o.leaveFreeBlocks })).value;
+  const readBefore = (await host.call<number>('powerOff')).value;
   const boot = await host.call<BootReply>('reboot', bootArgs(s, true));
-  return { fill, boot };
+  const bootBytesRead = (await host.call<number>('journalBytesRead')).value - readBefore;
+  if (!o.tapAfter) return { fill, boot, bootBytesRead };
+  await host.call('idle', { ms: BETWEEN_TAPS_MS });
+  if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
+  const tap = await host.call<MeasuredScenario['cold']['value']>('tap');
+  return { fill, boot, bootBytesRead, tap };
 }
 
 /** The steps of a boot from its log stamps: computrons spent before each line, since the previous one. */

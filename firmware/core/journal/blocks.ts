@@ -1,6 +1,6 @@
 // The ring's per-block state, packed: a few typed arrays indexed by block number and the ring's order
-// as a circular list of block numbers. A full 1 MiB partition (256 blocks) then costs ~5.9 KB of
-// chunks and a handful of slots, the same as an empty one; an object per block cost ~20 slots each,
+// as a list of block numbers. A full 1 MiB partition (256 blocks) then costs ~5.4 KB of chunks and a
+// handful of slots (an empty one next to nothing); an object per block cost ~20 slots each,
 // more than the DevKitC's 6,144 slots hold (docs/JOURNAL.md, RAM).
 // The chain values are not kept: a block's anchor is in its header, read with the block whenever it
 // is walked, and the journal keeps the head's end chain itself.
@@ -16,48 +16,58 @@ export const HEADER = 8;
 
 export class BlockTable {
   readonly blocks: number;
-  readonly epoch: Uint32Array;
+  /** Block numbers below it have room in the arrays: they grow to the highest block in use, so an empty journal costs next to nothing. */
+  capacity = 0;
+  epoch = new Uint32Array(0);
   /** Sequence number of the block's first record (its header's). */
-  readonly firstSeq: Uint32Array;
+  firstSeq = new Uint32Array(0);
   /** Sequence number of its last record (firstSeq - 1 when empty). */
-  readonly lastSeq: Uint32Array;
+  lastSeq = new Uint32Array(0);
   /** Highest sequence number in the block that needs acknowledgement (0: none). */
-  readonly needsAck: Uint32Array;
-  /** Offset of free space in the block. */
-  readonly end: Uint32Array;
-  readonly flags: Uint8Array;
-  /** The ring, oldest first: block numbers from `#first`, `#length` of them, wrapping. */
-  readonly #order: Uint16Array;
-  #first = 0;
-  #length = 0;
+  needsAck = new Uint32Array(0);
+  /** Offset of free space in the block (the journal takes blocks of at most 32 KiB). */
+  end = new Uint16Array(0);
+  flags = new Uint8Array(0);
+  /**
+   * The ring, oldest first: `order[0..length)` are block numbers. Hot loops read these arrays
+   * directly (a call per block costs more computrons than the loop's own work); they are replaced
+   * when they grow (`ensure`), so a loop takes them after any call that may grow them.
+   */
+  order = new Uint16Array(0);
+  length = 0;
 
   constructor(blocks: number) {
     if (blocks > 0xffff) throw new RangeError(`${blocks} blocks: at most 65535`);
     this.blocks = blocks;
-    this.epoch = new Uint32Array(blocks);
-    this.firstSeq = new Uint32Array(blocks);
-    this.lastSeq = new Uint32Array(blocks);
-    this.needsAck = new Uint32Array(blocks);
-    this.end = new Uint32Array(blocks);
-    this.flags = new Uint8Array(blocks);
-    this.#order = new Uint16Array(blocks);
   }
 
-  /** Blocks in the ring. */
-  get length(): number {
-    return this.#length;
+  /** Room for block numbers below `count` (doubling, up to the partition's blocks). */
+  ensure(count: number): void {
+    if (count <= this.capacity) return;
+    const c = Math.min(this.blocks, Math.max(count, this.capacity * 2, 16));
+    const grow = <T extends Uint8Array | Uint16Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const a = make(c);
+      a.set(old);
+      return a;
+    };
+    this.epoch = grow(this.epoch, (n) => new Uint32Array(n));
+    this.firstSeq = grow(this.firstSeq, (n) => new Uint32Array(n));
+    this.lastSeq = grow(this.lastSeq, (n) => new Uint32Array(n));
+    this.needsAck = grow(this.needsAck, (n) => new Uint32Array(n));
+    this.end = grow(this.end, (n) => new Uint16Array(n));
+    this.flags = grow(this.flags, (n) => new Uint8Array(n));
+    this.order = grow(this.order, (n) => new Uint16Array(n));
+    this.capacity = c;
   }
 
   /** The `i`-th oldest block of the ring (0 <= i < length). */
   at(i: number): number {
-    let p = this.#first + i;
-    if (p >= this.blocks) p -= this.blocks;
-    return this.#order[p]!;
+    return this.order[i]!;
   }
 
   /** The newest block (-1: the ring is empty). */
   get head(): number {
-    return this.#length === 0 ? -1 : this.at(this.#length - 1);
+    return this.length === 0 ? -1 : this.order[this.length - 1]!;
   }
 
   has(block: number, flag: number): boolean {
@@ -70,37 +80,44 @@ export class BlockTable {
 
   /** A block joins the ring as its newest. */
   push(block: number): void {
-    let p = this.#first + this.#length;
-    if (p >= this.blocks) p -= this.blocks;
-    this.#order[p] = block;
-    this.#length++;
+    this.order[this.length++] = block;
     this.flags[block]! |= IN_RING;
   }
 
-  /** A block joins the ring as its oldest (open() builds the ring from the head back). */
-  unshift(block: number): void {
-    this.#first = this.#first === 0 ? this.blocks - 1 : this.#first - 1;
-    this.#order[this.#first] = block;
-    this.#length++;
-    this.flags[block]! |= IN_RING;
+  /** The ring is the first `count` entries of `order`, newest first (open() finds it from the head back). */
+  adoptReversed(count: number): void {
+    this.order.subarray(0, count).reverse();
+    this.length = count;
   }
 
   /** The `n` oldest blocks leave the ring. */
   dropOldest(n: number): void {
-    for (let i = 0; i < n; i++) this.flags[this.at(i)]! &= ~(IN_RING | VERIFIED | WORN);
-    this.#first = (this.#first + n) % this.blocks;
-    this.#length -= n;
+    for (let i = 0; i < n; i++) this.flags[this.order[i]!]! &= ~(IN_RING | VERIFIED | WORN);
+    this.order.copyWithin(0, n, this.length);
+    this.length -= n;
   }
 
   /** An empty ring, every block's state cleared. */
   clear(): void {
     this.flags.fill(0);
-    this.#first = 0;
-    this.#length = 0;
+    this.length = 0;
+  }
+
+  /** Position in the ring of the oldest block whose last sequence is above `seq` (length if none): lastSeq rises along the ring. */
+  firstAfter(seq: number): number {
+    let low = 0;
+    let high = this.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (this.lastSeq[this.order[mid]!]! > seq) high = mid;
+      else low = mid + 1;
+    }
+    return low;
   }
 
   /** Block `block` opened empty: first record `nextSeq`, records from `recordsStart`. */
   reset(block: number, epoch: number, nextSeq: number, recordsStart: number): void {
+    this.ensure(block + 1);
     this.epoch[block] = epoch;
     this.firstSeq[block] = nextSeq;
     this.lastSeq[block] = nextSeq - 1;

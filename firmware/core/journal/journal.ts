@@ -214,7 +214,7 @@ export class Journal implements DurableLog {
     const status = this.#flash.status();
     this.#blocks = status.blocks;
     this.#blockLength = status.blockLength;
-    if (this.#blockLength < 512 || this.#blockLength % 4 !== 0) throw new JournalBug(`unsupported block length ${this.#blockLength}`);
+    if (this.#blockLength < 512 || this.#blockLength > 0x8000 || this.#blockLength % 4 !== 0) throw new JournalBug(`unsupported block length ${this.#blockLength}`);
     if (this.#blocks < this.#reserve + 2) throw new JournalBug(`${this.#blocks} blocks: need at least ${this.#reserve + 2}`);
     if (this.#blocks > 0xffff) throw new JournalBug(`${this.#blocks} blocks: at most 65535 (block numbers are u16)`);
     this.#t = new BlockTable(this.#blocks);
@@ -287,23 +287,30 @@ export class Journal implements DurableLog {
     let newest = -1;
     for (let i = 0; i < n; i++) {
       if (!this.#readHeader(i)) continue;
-      t.set(i, HEADER);
+      t.flags[i] = HEADER;
       if (newest < 0 || t.epoch[i]! > t.epoch[newest]!) newest = i;
     }
+    // Sized now (to the highest block with a header): block numbers at or above the capacity have none.
+    const { epoch, firstSeq, flags, capacity } = t;
     // The ring: the newest block, then its predecessors by index whose epochs count down by one.
     // Retired blocks in between are stepped over (J14): no valid header, or an older epoch.
-    for (let b = newest; b >= 0 && t.length < n; ) {
-      t.unshift(b);
-      const want = t.epoch[b]! - 1;
+    const run = t.order;
+    let found = 0;
+    for (let b = newest; b >= 0 && found < n; ) {
+      run[found++] = b;
+      flags[b]! |= IN_RING;
+      const want = epoch[b]! - 1;
       let prev = -1;
       for (let back = 1; back <= MAX_RETIRED + 1 && back < n; back++) {
-        const h = (b - back + n) % n;
-        if (!t.has(h, HEADER)) continue;
-        if (t.epoch[h] === want && t.firstSeq[h]! <= t.firstSeq[b]!) prev = h;
-        if (t.epoch[h]! >= want) break;
+        const h = b - back < 0 ? b - back + n : b - back;
+        if (h >= capacity || (flags[h]! & HEADER) === 0) continue;
+        if (epoch[h] === want && firstSeq[h]! <= firstSeq[b]!) prev = h;
+        if (epoch[h]! >= want) break;
       }
-      b = prev >= 0 && want > 0 && !t.has(prev, IN_RING) ? prev : -1;
+      b = prev >= 0 && want > 0 && (flags[prev]! & IN_RING) === 0 ? prev : -1;
     }
+    t.adoptReversed(found);
+    const { order, lastSeq, needsAck } = t;
     const keyed = new Map<number, Located>();
     let ackedUpTo = 0;
     let reclaimed = 0;
@@ -336,10 +343,10 @@ export class Journal implements DurableLog {
     }
     // Blocks older than the index: complete when the next one opened, so the next header says where they end.
     for (let i = start; i >= 0; i--) {
-      const block = t.at(i);
-      t.lastSeq[block] = t.firstSeq[t.at(i + 1)]! - 1;
+      const block = order[i]!;
+      lastSeq[block] = firstSeq[order[i + 1]!]! - 1;
       t.end[block] = this.#blockLength;
-      t.needsAck[block] = t.lastSeq[block]!; // unknown until read: assume a receipt up to its end
+      needsAck[block] = lastSeq[block]!; // unknown until read: assume a receipt up to its end
     }
     if (index) {
       const at = this.#readIndex(index, t.epoch[indexBlock]!);
@@ -352,24 +359,26 @@ export class Journal implements DurableLog {
     }
     // Epochs rise along the ring: the blocks at or below the reclaimed epoch are its oldest.
     let stale = 0;
-    while (stale < t.length && t.epoch[t.at(stale)]! <= reclaimed) stale++;
+    while (stale < t.length && epoch[order[stale]!]! <= reclaimed) stale++;
     t.dropOldest(stale);
     const breaks: string[] = (this.#breaks = []);
-    for (let i = 1; i < t.length; i++) {
-      const [a, b] = [walked.get(t.at(i - 1)), t.at(i)];
-      if (!a || !t.has(t.at(i - 1), VERIFIED)) continue;
+    // Between the blocks boot walked (the rest are checked when first read).
+    for (let i = Math.max(1, start + 2 - stale); i < t.length; i++) {
+      const [p, b] = [order[i - 1]!, order[i]!];
+      const a = walked.get(p);
+      if (!a || (flags[p]! & VERIFIED) === 0) continue;
       const anchor = walked.get(b)?.anchor;
-      if (t.firstSeq[b] !== t.lastSeq[t.at(i - 1)]! + 1 || !anchor || !equalBytes(anchor, a.chain)) {
-        breaks.push(`block ${b} (epoch ${t.epoch[b]}) starts at ${t.firstSeq[b]} but block ${t.at(i - 1)} ends at ${t.lastSeq[t.at(i - 1)]}`);
+      if (firstSeq[b] !== lastSeq[p]! + 1 || !anchor || !equalBytes(anchor, a.chain)) {
+        breaks.push(`block ${b} (epoch ${epoch[b]}) starts at ${firstSeq[b]} but block ${p} ends at ${lastSeq[p]}`);
       }
     }
     for (const message of breaks) this.#log('error', 'journal', `chain break: ${message}`);
     const head = t.head;
-    const lastSeq = head >= 0 ? t.lastSeq[head]! : 0;
+    const last = head >= 0 ? lastSeq[head]! : 0;
     // An index entry naming a record past the end of the journal (forged flash) is dropped, not trusted.
-    this.#keyed = new Map([...keyed].filter(([, at]) => t.has(at.block, IN_RING) && at.seq <= lastSeq));
+    this.#keyed = new Map([...keyed].filter(([, at]) => t.has(at.block, IN_RING) && at.seq <= last));
     this.#reclaimedEpoch = reclaimed;
-    this.#nextSeq = lastSeq + 1;
+    this.#nextSeq = last + 1;
     this.#chain = head >= 0 ? present(walked.get(head), 'the head is walked at boot').chain : new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = Math.min(ackedUpTo, this.#nextSeq - 1);
     this.#lastCheckpointSeq = this.#checkpoint ? (this.#keyed.get(this.#checkpoint.type)?.seq ?? 0) : 0;
@@ -548,7 +557,7 @@ export class Journal implements DurableLog {
     if (t.has(block, VERIFIED)) return;
     const expected = t.lastSeq[block]!;
     const end = t.end[block]!;
-    if (this.#scanBlock(block, true, () => undefined).dirty === 'flipped') this.#retire(block, 'two reads of it differ');
+    if (this.#scanBlock(block, true).dirty === 'flipped') this.#retire(block, 'two reads of it differ');
     t.set(block, VERIFIED);
     t.end[block] = end;
     if (t.lastSeq[block] !== expected) {
@@ -565,19 +574,21 @@ export class Journal implements DurableLog {
   replay(afterSeq: number, visit: (record: JournalRecord) => boolean | void): void {
     this.#mustBeOpen();
     const t = this.#t;
-    for (let i = 0; i < t.length; i++) {
+    // lastSeq rises along the ring unless a chain break was found: then every block is looked at.
+    for (let i = this.#breaks.length === 0 ? t.firstAfter(afterSeq) : 0; i < t.length; i++) {
       const block = t.at(i);
       if (t.lastSeq[block]! <= afterSeq) continue;
       this.#verify(block);
       const lastSeq = t.lastSeq[block]!;
-      let stop = false;
-      const found = this.#scanBlock(block, false, (r) => {
-        // Only what open() verified: a record past a chain break is not replayed.
-        if (stop || r.seq <= afterSeq || r.seq > lastSeq) return;
-        if (visit({ seq: r.seq, type: r.type, payload: r.payload }) === false) stop = true;
-      }, false);
+      // The visitor is called from here, not from inside the walk: a frame less under what it does
+      // (a receipt's restore at boot is the deepest stack the DevKitC's 768 slots see).
+      const found = this.#scanBlock(block, false, undefined, false);
       if (found.dirty === 'flipped') this.#retire(block, 'two reads of it differ');
-      if (stop) return;
+      for (const [r] of found.records) {
+        // Only what open() verified: a record past a chain break is not replayed.
+        if (r.seq <= afterSeq || r.seq > lastSeq) continue;
+        if (visit({ seq: r.seq, type: r.type, payload: r.payload }) === false) return;
+      }
     }
   }
 
@@ -597,9 +608,10 @@ export class Journal implements DurableLog {
 
   /** Sequence number of the newest record that needs acknowledgement (0 when none). */
   get lastAcknowledgeable(): number {
-    let seq = 0;
-    for (let i = 0; i < this.#t.length; i++) seq = Math.max(seq, this.#t.needsAck[this.#t.at(i)]!);
-    return seq;
+    // A block's records all follow its predecessor's: the newest block that needs any has the highest.
+    const { order, needsAck } = this.#t;
+    for (let i = this.#t.length - 1; i >= 0; i--) if (needsAck[order[i]!]! > 0) return needsAck[order[i]!]!;
+    return 0;
   }
 
   #mustBeOpen(): void {
@@ -727,11 +739,18 @@ export class Journal implements DurableLog {
    */
   #checkInvariants(): void {
     const t = this.#t;
+    const { order, epoch, end, firstSeq, lastSeq } = t;
     if (t.length > this.#blocks) fail(`ring of ${t.length} blocks in a partition of ${this.#blocks}`);
+    // #checkBlock's checks inline: a call per block would cost more than the checks.
+    let previous = this.#reclaimedEpoch;
     for (let i = 0; i < t.length; i++) {
-      const b = t.at(i);
-      this.#checkBlock(b);
-      if (i > 0 && !(t.epoch[b]! > t.epoch[t.at(i - 1)]!)) fail(`epoch ${t.epoch[b]} of block ${b} follows epoch ${t.epoch[t.at(i - 1)]}`);
+      const b = order[i]!;
+      const e = end[b]!;
+      if (!(e >= RECORDS_START && e <= this.#blockLength && (e & 3) === 0) || !(lastSeq[b]! >= firstSeq[b]! - 1) || !(epoch[b]! > previous)) {
+        this.#checkBlock(b);
+        fail(`epoch ${epoch[b]} of block ${b} follows epoch ${previous}`);
+      }
+      previous = epoch[b]!;
     }
     this.#checkHead();
     for (const [type, at] of this.#keyed) {
@@ -882,6 +901,7 @@ export class Journal implements DurableLog {
     const h = readBytes(this.#flash, index * this.#blockLength, BLOCK_HEADER_BYTES);
     if (!this.#headerValid(h)) return false;
     const t = this.#t;
+    t.ensure(index + 1);
     t.epoch[index] = readU32(h, 4);
     t.firstSeq[index] = readU32(h, 8);
     t.lastSeq[index] = t.firstSeq[index]! - 1;
@@ -977,7 +997,7 @@ export class Journal implements DurableLog {
    * Returns whether garbage followed (or 'flipped': two reads differed), the block's anchor and the
    * chain value after its last record.
    */
-  #scanBlock(block: number, verifyChain: boolean, visit: (r: Parsed, offset: number) => void, update = true): { dirty: boolean | 'flipped'; anchor: Uint8Array; chain: Uint8Array } {
+  #scanBlock(block: number, verifyChain: boolean, visit?: (r: Parsed, offset: number) => void, update = true): { dirty: boolean | 'flipped'; anchor: Uint8Array; chain: Uint8Array; records: Array<[Parsed, number]> } {
     let bytes = readBytes(this.#flash, block * this.#blockLength, this.#blockLength);
     let walk = this.#walk(block, bytes, verifyChain);
     let flipped = false;
@@ -990,7 +1010,7 @@ export class Journal implements DurableLog {
       const retry = this.#walk(block, second, verifyChain);
       if (retry.records.length >= walk.records.length) [bytes, walk] = [second, retry];
     }
-    for (const [r, offset] of walk.records) visit(r, offset);
+    if (visit) for (const [r, offset] of walk.records) visit(r, offset);
     if (update) {
       const t = this.#t;
       t.end[block] = walk.end;
@@ -998,7 +1018,7 @@ export class Journal implements DurableLog {
       t.needsAck[block] = walk.needsAck;
     }
     const anchor = bytes.slice(16, 16 + CHAIN_BYTES);
-    return { dirty: flipped ? 'flipped' : walk.end > walk.offset, anchor, chain: walk.chain };
+    return { dirty: flipped ? 'flipped' : walk.end > walk.offset, anchor, chain: walk.chain, records: walk.records };
   }
 
   #walk(block: number, bytes: Uint8Array, verifyChain: boolean): { records: Array<[Parsed, number]>; offset: number; end: number; chain: Uint8Array; needsAck: number } {
@@ -1035,11 +1055,9 @@ export class Journal implements DurableLog {
   }
 
   #countRecords(): number {
+    const { order, firstSeq, lastSeq } = this.#t;
     let n = 0;
-    for (let i = 0; i < this.#t.length; i++) {
-      const b = this.#t.at(i);
-      n += this.#t.lastSeq[b]! - this.#t.firstSeq[b]! + 1;
-    }
+    for (let i = 0; i < this.#t.length; i++) n += lastSeq[order[i]!]! - firstSeq[order[i]!]! + 1;
     return n;
   }
 }
