@@ -191,6 +191,23 @@ for (const { name, start } of BACKENDS) {
       expect((await world.service!.settlement.denyList(0)).entries.map((e) => e.walletId)).to.deep.equal([wallet.info.walletId]);
     });
 
+    it("finds a clone in the wallet's own log: its sync signed another exchange under a counter a terminal's receipt holds", async () => {
+      const t = await terminal('T-10');
+      const spec = world.wallet();
+      const original = spec.emulator();
+      const clone = spec.emulator();
+      expect((await t.pay(clone, 500)).kind).to.equal('approved');
+      expect((await t.upload(world.url)).response!.results.map((r) => r.status)).to.deep.equal([RESULT_ACCEPTED]);
+      // the original spends its counter 1 at a terminal still offline: only its log says so
+      const offline = await world.terminal('T-11');
+      expect((await offline.pay(original, 700)).kind).to.equal('approved');
+      const synced = await sync(original);
+      expect(synced.status).to.equal(200);
+      const found = await world.service!.settlement.findings(spec.walletId);
+      expect(found.map((f) => [f.kind, f.evidence.counter, (f.evidence.other as { terminalId: string }).terminalId])).to.deep.equal([['clone', 1, 'T-10']]);
+      expect((await world.service!.settlement.denyList(0)).entries.map((e) => [e.walletId, e.reason])).to.deep.equal([[spec.walletId, 'clone']]);
+    });
+
     it('refuses a forged, tampered, incomplete, stale or replayed sync, and writes nothing for it', async () => {
       const t = await terminal('T-7');
       const spec = world.wallet();

@@ -12,17 +12,17 @@
 // The terminal learns recovered and released ones in its next upload's answer, and closes them.
 import { createHmac } from 'node:crypto';
 import { TaplineError } from '../../firmware/base/errors';
-import { equalBytes, readU32, toHex } from '../../firmware/base/bytes';
+import { concatBytes, equalBytes, readU32, toHex } from '../../firmware/base/bytes';
 import type { ReceiptCheck } from '../../firmware/core/crypto/receipt';
 import { checkCertificateSignature, checkPaymentSignature, issuerKeyFor, type KeyLookup } from '../../firmware/core/crypto/certificate';
 import { DeclineError } from '../../firmware/base/reasons';
 import { decodeIntent, type Intent } from '../../firmware/core/protocol/intent';
 import { decodeCertificate, decodePayRequest, decodePayResponse, type Certificate, type PayRequest } from '../../firmware/core/protocol/messages';
-import { encodeReceipt } from '../../firmware/core/protocol/receipt';
+import { decodeReceipt, encodeReceipt } from '../../firmware/core/protocol/receipt';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { INTENT_RECOVERED, INTENT_RELEASED, type IntentOutcome, type SignedBatch } from '../../firmware/core/uplink/wire';
 import { decodeWalletSync, SYNC_NONCE_BYTES, WALLET_SYNC_DOMAIN, type SignedWalletSync } from '../wallet/sync';
-import { BatchSettler, RECOVERED_SEQ_BASE, type SettlerOptions, type TerminalRow } from './batch';
+import { BatchSettler, denyWallet, RECOVERED_SEQ_BASE, type SettlerOptions, type TerminalRow } from './batch';
 import type { Tx } from './db';
 
 export { RECOVERED_SEQ_BASE };
@@ -231,7 +231,7 @@ async function checkSync(body: Uint8Array, now: number, deps: SyncDeps): Promise
     if (e instanceof DeclineError) throw new SyncRefused(401, 'bad-certificate', `the wallet's certificate: ${e.decline.code}`);
     throw e;
   }
-  if (!deps.verifySignature(cert.alg, cert.publicKey, concat(WALLET_SYNC_DOMAIN, sync.signedBytes), sync.signature)) {
+  if (!deps.verifySignature(cert.alg, cert.publicKey, concatBytes(WALLET_SYNC_DOMAIN, sync.signedBytes), sync.signature)) {
     throw new SyncRefused(401, 'bad-signature', `the sync is not signed by wallet ${cert.walletId}'s key`);
   }
   // What the wallet says it holds must be what it sends: every counter from heldFrom to its counter now,
@@ -260,11 +260,46 @@ async function checkSync(body: Uint8Array, now: number, deps: SyncDeps): Promise
   return { sync, cert, nonceAt };
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
+/**
+ * One key, one exchange per counter: an exchange of the sync that differs from what the service already
+ * holds for that counter (an earlier sync, or a receipt some terminal uploaded) means two elements sign
+ * with the wallet's key. A clone finding with both exchanges, and the wallet on the deny list.
+ */
+async function cloneCheck(tx: Tx, walletId: string, sync: SignedWalletSync, now: number): Promise<void> {
+  if (sync.entries.length === 0) return;
+  const range = [walletId, sync.heldFrom, sync.counter];
+  const held = new Map<number, { request: Uint8Array; response: Uint8Array; where: Record<string, unknown> }>();
+  for (const r of await tx.all<LogRow>('SELECT counter, certificate, request, response FROM wallet_log WHERE wallet_id = $1 AND counter BETWEEN $2 AND $3', range)) {
+    held.set(Number(r.counter), { request: r.request, response: r.response, where: { walletSync: true } });
+  }
+  for (const r of await tx.all<{ id: number; terminal_id: string; terminal_seq: number; counter: number; receipt: Uint8Array }>(
+    `SELECT id, terminal_id, terminal_seq, counter, receipt FROM receipts WHERE wallet_id = $1 AND counter BETWEEN $2 AND $3 AND outcome <> 'invalid'`,
+    range,
+  )) {
+    const receipt = decodeReceipt(r.receipt);
+    held.set(Number(r.counter), { request: receipt.request, response: receipt.response, where: { receiptId: Number(r.id), terminalId: r.terminal_id, seq: Number(r.terminal_seq) } });
+  }
+  for (const [i, e] of sync.entries.entries()) {
+    const counter = sync.heldFrom + i;
+    const other = held.get(counter);
+    if (!other || (equalBytes(other.request, e.request) && equalBytes(other.response, e.response))) continue;
+    const evidence = {
+      reason: `wallet ${walletId} signed two exchanges with counter ${counter}: its sync and ${other.where.terminalId ? `${String(other.where.terminalId)}#${String(other.where.seq)}` : 'an earlier sync'}`,
+      walletId,
+      counter,
+      sync: { request: toHex(e.request), response: toHex(e.response) },
+      other: { ...other.where, request: toHex(other.request), response: toHex(other.response) },
+    };
+    await tx.run('INSERT INTO findings (kind, wallet_id, receipt_id, other_receipt_id, evidence, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+      'clone',
+      walletId,
+      (other.where.receiptId as number | undefined) ?? null,
+      null,
+      JSON.stringify(evidence),
+      now,
+    ]);
+    await denyWallet(tx, walletId, 'clone', now);
+  }
 }
 
 /** Takes a wallet's sync: stores its exchanges and settles every open intent of the wallet they decide. */
@@ -288,6 +323,7 @@ export async function walletSync(body: Uint8Array, now: number, deps: SyncDeps):
       sync.entries.length,
       now,
     ]);
+    await cloneCheck(tx, walletId, sync, now);
     let stored = 0;
     for (const [i, e] of sync.entries.entries()) {
       stored += await tx.run('INSERT INTO wallet_log (wallet_id, counter, certificate, request, response, received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wallet_id, counter) DO NOTHING', [
