@@ -34,7 +34,7 @@ interface Recovery {
   bytesCrc: number;
 }
 
-function modelReadMs(bytes: number, commands: number): number {
+export function modelReadMs(bytes: number, commands: number): number {
   return ((bytes * CLOCKS_PER_BYTE + commands * CLOCKS_PER_COMMAND) / SPI_HZ) * 1000;
 }
 
