@@ -15,6 +15,7 @@ import { ALG_ED25519, ALG_P256, algName, verifySignature, type Alg, type VerifyF
 import { RiskEngine } from '../core/risk/engine';
 import { RECORD_CLOCK, Terminal, type Screen } from '../core/terminal/terminal';
 import type { VerifyBeforeOpen } from '../core/terminal/tap';
+import { provisionedRefunds } from './refunds';
 import { TerminalStore } from './state';
 import { provisionedFares } from './fares';
 import type { NfcReader } from '../../drivers/pn532/reader';
@@ -158,6 +159,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     inDoubt,
     ...(provisioning.place ? { place: provisioning.place } : {}),
     ...(fares ? { fares: fares.fares } : {}),
+    refunds: provisionedRefunds(provisioning, { journal, verifier, clock: o.clock, log }),
   });
   const clock = journal.latest(RECORD_CLOCK);
   if (clock) {

@@ -12,6 +12,8 @@ import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
 import { decodeFields, required, encodeTlv, type FieldRule } from '../core/protocol/tlv';
 import { RECORD_DENY_LIST, UPDATE_RECORD_TYPES } from '../core/uplink/store';
 import { rethrowIfProgrammerError } from '../base/errors';
+import { decodeRefundRecord, RECORD_REFUND, RECORD_REFUND_INTENT } from '../core/protocol/refund';
+import { RECORD_REFUND_PIN } from '../core/refund/flow';
 
 /** Journal record type of the terminal's state checkpoint: risk state and open intents (the latest one counts). */
 export const RECORD_RISK_STATE = 2;
@@ -52,8 +54,9 @@ export class TerminalStore {
     this.journal = new Journal({
       flash: o.flash,
       log: o.log,
-      acknowledgedTypes: [RECORD_RECEIPT],
-      keyedTypes: [RECORD_RISK_STATE, RECORD_CLOCK, ...UPDATE_RECORD_TYPES],
+      // A refund and its intent go to the service like receipts (an intent keeps its block until then).
+      acknowledgedTypes: [RECORD_RECEIPT, RECORD_REFUND, RECORD_REFUND_INTENT],
+      keyedTypes: [RECORD_RISK_STATE, RECORD_CLOCK, RECORD_REFUND_PIN, ...UPDATE_RECORD_TYPES],
       // A checkpoint of many wallets and a deny list of 10,000 ids do not fit one record.
       spanningTypes: [RECORD_RISK_STATE, RECORD_DENY_LIST],
       checkpoint: { type: RECORD_RISK_STATE, snapshot: () => encodeState(this.risk, this.inDoubt) },
@@ -95,6 +98,8 @@ export class TerminalStore {
       this.#replayedUpTo = r.seq;
       try {
         this.inDoubt.replay(r.type, r.payload);
+        // A refund's terminal sequence is never handed out again.
+        if (r.type === RECORD_REFUND || r.type === RECORD_REFUND_INTENT) this.inDoubt.lastSeq = Math.max(this.inDoubt.lastSeq, decodeRefundRecord(r.payload).refundSeq);
         if (r.type !== RECORD_RECEIPT) return;
         terminal.restore(decodeReceipt(r.payload), { afterCheckpoint: this.replayFrom > 0, offline: r.seq > acked });
         restored++;

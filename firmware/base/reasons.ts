@@ -32,6 +32,15 @@ export const DECLINE = {
   pinBlocked: 'PIN blocked',
   insufficientBalance: 'insufficient funds',
   walletRefused: 'card refused',
+  // offline refunds (docs/PROTOCOL.md "Offline refunds")
+  refundUnavailable: 'refunds not set up',
+  refundLocked: 'refunds locked',
+  refundUnknown: 'no such payment',
+  refundOverOriginal: 'over the payment',
+  refundOtherWallet: 'not the paying card',
+  refundUntrusted: 'card refused terminal',
+  refundReplayed: 'refund replayed',
+  refundRefused: 'card refused refund',
   // The wallet's own caps, purpose-bound funds and offline refunds (docs/PROTOCOL.md).
   walletOfflineAmount: 'card offline limit',
   walletOfflineCount: 'card offline count',

@@ -58,6 +58,11 @@ export interface Provisioning {
   wifi?: ProvisionedWifi;
   /** Where the merchant is, for purpose-bound funds: ISO 18245 category (0..9999) and region code (0..65535). */
   place?: { category: number; region: number };
+  /**
+   * Merchant mode, offline refunds: the terminal's certificate (protocol/refund.ts, signed by the root
+   * key, hex) and the merchant PIN as SHA-256(salt || PIN), both hex.
+   */
+  refunds?: { certificate: string; pinSalt: string; pinHash: string };
 }
 
 export class ProvisioningError extends TaplineError {
@@ -83,7 +88,7 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   const o = object(value, 'provisioning');
   known(o, 'provisioning', [
     'version', 'terminalId', 'devicePrivateKey', 'devicePublicKey', 'merchantId', 'mode', 'fare',
-    'risk', 'issuerKeys', 'rootPublicKey', 'settlementUrl', 'wifi', 'place', 'station', 'fareRules',
+    'risk', 'issuerKeys', 'rootPublicKey', 'settlementUrl', 'wifi', 'place', 'station', 'fareRules', 'refunds',
   ]);
   const version = integer(o.version, 'version', 1, 1000);
   if (version !== PROVISIONING_VERSION) throw new ProvisioningError(`version ${version} is not supported (expected ${PROVISIONING_VERSION})`);
@@ -133,6 +138,13 @@ export function parseProvisioning(input: string | unknown): Provisioning {
     const p = object(o.place, 'place');
     known(p, 'place', ['category', 'region']);
     result.place = { category: integer(p.category, 'place.category', 0, 9999), region: integer(p.region, 'place.region', 0, 0xffff) };
+  }
+  if (o.refunds !== undefined) {
+    if (mode !== 'merchant') throw new ProvisioningError('refunds are only allowed in merchant mode');
+    const r = object(o.refunds, 'refunds');
+    known(r, 'refunds', ['certificate', 'pinSalt', 'pinHash']);
+    if (typeof r.certificate !== 'string' || !/^([0-9a-f]{2}){40,160}$/.test(r.certificate)) throw new ProvisioningError('refunds.certificate must be the terminal certificate, lowercase hex');
+    result.refunds = { certificate: r.certificate, pinSalt: hex(r.pinSalt, 'refunds.pinSalt', [16]), pinHash: hex(r.pinHash, 'refunds.pinHash', [32]) };
   }
   return result;
 }

@@ -1,7 +1,7 @@
 // The terminal's screens on a 128x64 framebuffer: amount entry, tap prompt, approved, declined with
 // its reason, balance, PIN entry, offline status. Each call redraws the whole frame; the caller flushes.
 import type { Screen } from '../core/terminal/terminal';
-import { earlierText, formatAmount } from './text';
+import { earlierText, formatAmount, refundLines } from './text';
 import { Framebuffer } from '../../drivers/display/framebuffer';
 
 export interface OfflineStatus {
@@ -61,6 +61,8 @@ export class Screens {
         return this.balance(screen.amount);
       case 'enquiryFailed':
         return this.lines(['BALANCE', screen.reason.toUpperCase()]);
+      case 'refund':
+        return this.lines(refundLines(screen).map((l) => l.toUpperCase()).slice(0, 6));
       case 'status':
         return this.offlineStatus(screen.minutesSinceSync === undefined ? { online: screen.online, pending: screen.pending } : screen);
     }

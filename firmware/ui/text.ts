@@ -1,6 +1,7 @@
 // The terminal's screens as short lines of text: for the serial log, the simulator's transcript and any
 // display that shows text only. firmware/ui/screens.ts draws the same screens on the OLED.
 import type { Earlier, Screen } from '../core/terminal/terminal';
+import type { RefundScreen } from '../core/refund/flow';
 
 /** Minor units as major.minor with two decimals: 1250 -> "12.50". */
 export function formatAmount(minor: number): string {
@@ -47,12 +48,33 @@ export function screenLines(screen: Screen): string[] {
       return ['balance', formatAmount(screen.amount)];
     case 'enquiryFailed':
       return ['balance', screen.reason];
+    case 'refund':
+      return refundLines(screen);
     case 'status':
       return [
         screen.online ? 'online' : 'offline',
         `${screen.pending} pending`,
         screen.minutesSinceSync === undefined ? 'never settled' : `settled ${screen.minutesSinceSync} min ago`,
       ];
+  }
+}
+
+/** A refund's steps in lines of 21 characters at most. */
+export function refundLines(s: RefundScreen): string[] {
+  switch (s.step) {
+    case 'pin':
+      if (s.triesLeft !== undefined) return ['refund: merchant PIN', `wrong PIN: ${s.triesLeft} left`];
+      return ['refund: merchant PIN', '*'.repeat(s.digits)];
+    case 'pick':
+      return ['refund which payment', s.digits === '' ? '# = newest' : `no. ${s.digits}`, ...s.recent.map((r) => `#${r.terminalSeq} ${formatAmount(r.amount)}`)];
+    case 'amount':
+      return [`refund of #${s.terminalSeq}`, `left ${formatAmount(s.left)}`, s.digits === '' ? '# = all left' : formatAmount(Number(s.digits))];
+    case 'tap':
+      return [`refund ${formatAmount(s.amount)}`, 'tap the paying card'];
+    case 'done':
+      return ['REFUNDED', formatAmount(s.amount), `balance ${formatAmount(s.balanceAfter)}`, ...(s.recovered > 0 ? [`+ ${formatAmount(s.recovered)} in doubt`] : [])];
+    case 'refused':
+      return ['NO REFUND', s.reason];
   }
 }
 

@@ -15,6 +15,8 @@ import {
   INS_READ_TRANSIT_LOG,
   INS_RECALL,
   INS_READ_PURSE,
+  INS_REFUND,
+  INS_TERMINAL_CERTIFICATE,
   INS_SELECT,
   INS_VERIFY_PIN,
   isSelectOf,
@@ -41,6 +43,7 @@ import { encodePurseResponse } from '../../firmware/core/protocol/purpose';
 import type { TransitEntry } from '../../firmware/core/protocol/transit-log';
 import { WalletTransitLog } from './transit-log';
 import { encodeWalletSync, type SignedExchange } from './sync';
+import { RefundBook, type BookEntry, type RefundRoot } from './refunds';
 
 export type WalletProfile = 'card' | 'phone';
 
@@ -74,6 +77,10 @@ export interface WalletOptions {
   payWith?: number;
   /** The transit log as kept across power-off (default: empty). */
   transitLog?: TransitEntry[];
+  /** Offline refunds: the root key terminal certificates are signed with (absent: the wallet takes none). */
+  refundRoot?: RefundRoot;
+  /** The payments it may be refunded for, as kept across power-off (default: none). */
+  refundBook?: BookEntry[];
 }
 
 interface Signed {
@@ -108,6 +115,7 @@ export class WalletEmulator implements CardLink {
   /** The bound balances; `balance` is the free money. */
   readonly purses: Purses;
   readonly #transit: WalletTransitLog;
+  readonly #refunds: RefundBook;
 
   constructor(options: WalletOptions) {
     this.profile = options.profile;
@@ -133,6 +141,12 @@ export class WalletEmulator implements CardLink {
     this.purses = new Purses(this.info.walletId, options.purses);
     this.purses.choose(options.payWith);
     this.#transit = new WalletTransitLog(options.transitLog);
+    this.#refunds = new RefundBook(options.refundRoot, options.refundBook);
+  }
+
+  /** The payments it may be refunded for, with what each was refunded (kept across power-off). */
+  get refundBook(): BookEntry[] {
+    return this.#refunds.entries;
   }
 
   /** Spent offline since the last sync (what the wallet's caps count). */
@@ -192,6 +206,7 @@ export class WalletEmulator implements CardLink {
   removed(): void {
     this.#selected = false;
     this.#pinVerified = false;
+    this.#refunds.endSession();
   }
 
   async transceive(apdu: Uint8Array): Promise<Uint8Array> {
@@ -210,6 +225,7 @@ export class WalletEmulator implements CardLink {
     if (command.cla === CLA_ISO && command.ins === INS_SELECT) {
       this.#selected = isSelectOf(command);
       this.#pinVerified = false;
+      this.#refunds.endSession();
       return this.#selected ? status(SW.ok) : status(SW.fileNotFound);
     }
     if (command.cla !== CLA_ISO && command.cla !== CLA_PROPRIETARY) return status(SW.claNotSupported);
@@ -221,7 +237,24 @@ export class WalletEmulator implements CardLink {
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_RECALL) return this.#recall(command.data);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_PURSE) return encodeResponse(encodePurseResponse(this.purses.choice()), SW.ok);
     if (command.cla === CLA_PROPRIETARY && command.ins === INS_READ_TRANSIT_LOG) return encodeResponse(this.#transit.read(this.#counter), SW.ok);
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_TERMINAL_CERTIFICATE) return status(this.#refunds.present(command.data));
+    if (command.cla === CLA_PROPRIETARY && command.ins === INS_REFUND) return this.#refunds.refund(command.data, this.#refundWallet());
     return status(SW.insNotSupported);
+  }
+
+  #refundWallet() {
+    return {
+      info: this.info,
+      certificate: this.certificate,
+      exhausted: () => this.#counter >= MAX_COUNTER,
+      sign: this.#sign,
+      credit: (purse: number | undefined, amount: number) => {
+        this.#counter++;
+        const balanceAfter = purse === undefined ? (this.#balance += amount) : this.purses.credit(purse, amount);
+        this.#offline.credited(amount);
+        return { counter: this.#counter, balanceAfter };
+      },
+    };
   }
 
   #verifyPin(data: Uint8Array): Uint8Array {
@@ -277,6 +310,8 @@ export class WalletEmulator implements CardLink {
     const payload = paymentSignedPayload(this.info.alg, this.certificate, data, encodePayResponseBody(body));
     const rapdu = encodeResponse(encodePayResponse(body, this.#sign(payload)), SW.ok);
     this.#log.push({ challenge: request.challenge, request: data.slice(), counter: this.#counter, rapdu });
+    const signature = rapdu.subarray(rapdu.length - 2 - 64, rapdu.length - 2);
+    this.#refunds.paid({ counter: this.#counter, terminalId: request.terminalId, terminalSeq: request.terminalSeq, amount: request.amount, signature: signature.slice(), ...(bound ? { purse: bound.purse } : {}) });
     if (this.#log.length > this.#logSize) this.#heldFrom = this.#log.shift()!.counter + 1;
     return rapdu;
   }

@@ -19,6 +19,9 @@ export const BALANCE_BYTES = 6;
 export const INS_RECALL = 0x32;
 /** The bound balance the holder chose for the next payment, with its grant (protocol/purpose.ts). */
 export const INS_READ_PURSE = 0x34;
+/** Offline refunds (protocol/refund.ts): the terminal's root-signed certificate, then the signed REFUND. */
+export const INS_REFUND = 0x35;
+export const INS_TERMINAL_CERTIFICATE = 0x36;
 /** The wallet's transit log (protocol/transit-log.ts), unsigned: the PAY that follows names and signs it. */
 export const INS_READ_TRANSIT_LOG = 0x38;
 
@@ -41,6 +44,14 @@ export const SW = {
   purposeExpired: 0x6a8d,
   /** PAY names a transit log (its digest) that is not the one the wallet holds, or a refund it cannot give. */
   transitLogMismatch: 0x6a88,
+  /** Offline refunds: the original is not in the wallet's book (6A88, as above: referenced data not found). */
+  refundUnknownOriginal: 0x6a88,
+  /** The refund's id is not above the last one this terminal gave the wallet (a replay). */
+  refundReplayed: 0x6a89,
+  /** The terminal's certificate or its signature does not verify, or the certificate has expired. */
+  refundForged: 0x6a8e,
+  /** The refunds of this original would pass its amount. */
+  refundOverOriginal: 0x6a8f,
   insNotSupported: 0x6d00,
   claNotSupported: 0x6e00,
   /** 63Cx: wrong PIN, x tries left. */
@@ -128,6 +139,14 @@ export function recallCommand(challenge: Uint8Array): Uint8Array {
 
 export function readPurseCommand(): Uint8Array {
   return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_READ_PURSE, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 });
+}
+
+export function terminalCertificateCommand(certificate: Uint8Array): Uint8Array {
+  return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_TERMINAL_CERTIFICATE, p1: 0, p2: 0, data: certificate });
+}
+
+export function refundCommand(request: Uint8Array): Uint8Array {
+  return encodeCommand({ cla: CLA_PROPRIETARY, ins: INS_REFUND, p1: 0, p2: 0, data: request, le: 256 });
 }
 
 /** PIN as ASCII digits, 4 to 12 of them. */

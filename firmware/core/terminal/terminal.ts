@@ -19,6 +19,7 @@ import type { TransitFares } from './fare-tap';
 import type { FareDecision } from '../fares/engine';
 import { TAP_OFF, TAP_ON } from '../protocol/transit-log';
 import { isProgrammerError, rethrowIfProgrammerError } from '../../base/errors';
+import { RefundFlow, type FlowStep, type RefundScreen, type RefundSetup } from '../refund/flow';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -57,6 +58,8 @@ export type Screen =
   | { kind: 'enquiryFailed'; reason: string }
   /** The terminal's offline status: payments not yet settled, minutes since the offline window began. */
   | { kind: 'status'; online: boolean; pending: number; minutesSinceSync?: number }
+  /** A merchant's offline refund, step by step (firmware/core/refund/flow.ts). */
+  | ({ kind: 'refund' } & RefundScreen)
   /** A message of the device itself (boot, faults), line by line. */
   | { kind: 'notice'; lines: string[] };
 
@@ -68,14 +71,18 @@ export type Effect =
   | { type: 'outcome'; approved: true; amount: number; terminalSeq: number; journalSeq: number; walletId: string; deferred: boolean; fare?: FareDecision }
   | { type: 'outcome'; approved: false; amount: number; decline: Decline; walletId?: string }
   | { type: 'verified'; terminalSeq: number; ok: boolean; decline?: Decline }
+  /** An offline refund journaled. */
+  | { type: 'refunded'; amount: number; refundSeq: number; journalSeq: number; walletId: string }
   /** An earlier in-doubt payment of this wallet, resolved (or not) at this contact. */
   | ({ type: 'recovered'; walletId: string } & Recovery);
 
-export type State = 'idle' | 'amount' | 'waiting' | 'enquiry' | 'exchange' | 'pin' | 'result';
+export type State = 'idle' | 'amount' | 'waiting' | 'enquiry' | 'exchange' | 'pin' | 'result' | 'refund';
 
 /** Merchant idle keys: a balance enquiry (then tap), and the terminal's offline status. */
 export const KEY_BALANCE: Key = 'A';
 export const KEY_STATUS: Key = 'D';
+/** Merchant idle key: an offline refund, behind the merchant PIN. */
+export const KEY_REFUND: Key = 'C';
 
 export interface TerminalOptions {
   mode: Mode;
@@ -102,6 +109,8 @@ export interface TerminalOptions {
   place?: MerchantPlace;
   /** Transit: fare rules and this validator's station; without them every tap pays `fare`. */
   fares?: TransitFares;
+  /** Merchant: offline refunds (absent: the C key says they are not set up). */
+  refunds?: RefundSetup;
 }
 
 export interface Timeouts {
@@ -172,6 +181,7 @@ export class Terminal {
   #queue: Promise<unknown> = Promise.resolve();
   /** The first bug an event met: every later event is refused with it. */
   #bug: unknown;
+  #refund: RefundFlow | undefined;
 
   constructor(options: TerminalOptions) {
     if (options.mode === 'transit' && !(options.fare !== undefined && Number.isSafeInteger(options.fare) && options.fare > 0)) {
@@ -207,6 +217,7 @@ export class Terminal {
    */
   get answersCard(): boolean {
     const state = this.#state;
+    if (state === 'refund') return this.#refund?.waitingForCard === true;
     return state === 'waiting' || state === 'enquiry' || state === 'amount' || (state === 'idle' && this.mode === 'merchant');
   }
 
@@ -317,7 +328,7 @@ export class Terminal {
     if (this.#deadline !== undefined && now >= this.#deadline) {
       if (this.#state === 'result') return this.#toIdle(out);
       if (this.#state === 'pin') return await this.#finish({ kind: 'declined', decline: decline('timeout') }, out);
-      if (this.#state === 'waiting' || this.#state === 'amount' || this.#state === 'enquiry') {
+      if (this.#state === 'waiting' || this.#state === 'amount' || this.#state === 'enquiry' || this.#state === 'refund') {
         out.push({ type: 'display', screen: { kind: 'timedOut' } });
         return this.#toIdle(out);
       }
@@ -362,6 +373,7 @@ export class Terminal {
           out.push({ type: 'beep', pattern: 'key' });
           return this.#info(this.#statusScreen(), out);
         }
+        if (this.mode === 'merchant' && key === KEY_REFUND) return this.#startRefund(out);
         if (this.mode === 'merchant' && digit && key !== '0') {
           this.#digits = key;
           this.#state = 'amount';
@@ -383,6 +395,8 @@ export class Terminal {
       case 'enquiry':
         if (key === '*') return this.#toIdle(out);
         return out;
+      case 'refund':
+        return this.#refundStep(await present(this.#refund, 'refund under way').key(key), out);
       case 'result':
         // an information screen closes on a key, and the key counts: a digit starts the amount
         if (this.#closeOnKey) return this.#key(key, this.#toIdle(out));
@@ -414,6 +428,12 @@ export class Terminal {
   }
 
   async #card(link: CardLink, out: Effect[]): Promise<Effect[]> {
+    if (this.#state === 'refund') {
+      const flow = present(this.#refund, 'refund under way');
+      if (!flow.waitingForCard) return out;
+      out.push({ type: 'display', screen: { kind: 'processing' } });
+      return this.#refundStep(await flow.card(link), out);
+    }
     if (this.#state === 'enquiry') {
       const r = await readBalance(link, this.#log);
       out.push({ type: 'beep', pattern: r.kind === 'balance' ? 'key' : 'declined' });
@@ -432,9 +452,7 @@ export class Terminal {
     this.#state = 'exchange';
     this.#deadline = undefined;
     out.push({ type: 'display', screen: { kind: 'processing' } });
-    // Never a number an intent or receipt already has, whatever the boot rebuilt.
-    const seq = Math.max(this.#nextSeq, this.inDoubt.lastSeq + 1, this.#o.risk.lastTerminalSeq + 1);
-    this.#nextSeq = seq + 1;
+    const seq = this.#takeSeq();
     this.#tap = new Tap({
       mode: this.mode,
       terminalId: this.#o.terminalId,
@@ -455,6 +473,41 @@ export class Terminal {
       terminalSeq: seq,
     });
     return this.#finish(await this.#tap.start(), out);
+  }
+
+  /** Never a number an intent, receipt or refund already has, whatever the boot rebuilt. */
+  #takeSeq(): number {
+    const seq = Math.max(this.#nextSeq, this.inDoubt.lastSeq + 1, this.#o.risk.lastTerminalSeq + 1);
+    this.#nextSeq = seq + 1;
+    // The checkpoint carries inDoubt.lastSeq: a refund's number survives a reboot as a payment's does.
+    this.inDoubt.lastSeq = Math.max(this.inDoubt.lastSeq, seq);
+    return seq;
+  }
+
+  #startRefund(out: Effect[]): Effect[] {
+    out.push({ type: 'beep', pattern: 'key' });
+    const setup = this.#o.refunds;
+    if (!setup) return this.#info({ kind: 'refund', step: 'refused', reason: decline('refundUnavailable').text }, out);
+    this.#refund = new RefundFlow({ setup, takeSeq: () => this.#takeSeq(), log: this.#log });
+    this.#state = 'refund';
+    return this.#refundStep(this.#refund.start(), out, false);
+  }
+
+  #refundStep(step: FlowStep, out: Effect[], beep = true): Effect[] {
+    if (beep) out.push({ type: 'beep', pattern: step.beep });
+    if (step.refunded) out.push({ type: 'refunded', ...step.refunded });
+    out.push({ type: 'display', screen: { kind: 'refund', ...step.screen } });
+    if (step.done) {
+      this.#refund = undefined;
+      out.push({ type: 'nfc', poll: false }, { type: 'led', color: step.beep === 'approved' ? 'green' : 'red' });
+      this.#state = 'result';
+      this.#closeOnKey = true;
+      this.#deadline = this.#o.clock.now() + this.#timeouts.resultMs;
+      return out;
+    }
+    this.#deadline = this.#o.clock.now() + (this.#refund?.waitingForCard ? this.#timeouts.cardMs : this.#timeouts.entryMs);
+    if (this.#refund?.waitingForCard) out.push({ type: 'nfc', poll: true });
+    return out;
   }
 
   async #finish(result: TapResult, out: Effect[]): Promise<Effect[]> {
@@ -547,6 +600,7 @@ export class Terminal {
     this.#digits = '';
     this.#pin = '';
     this.#tap = undefined;
+    this.#refund = undefined;
     if (this.mode === 'transit') {
       out.push({ type: 'led', color: 'off' });
       return this.#toWaiting(this.fare, out);
