@@ -21,6 +21,7 @@ import type { TransitFares } from '../firmware/core/terminal/fare-tap';
 import { InDoubt } from '../firmware/core/terminal/in-doubt';
 import { RECORD_RECEIPT } from '../firmware/core/protocol/receipt';
 import { encodeIntent } from '../firmware/core/protocol/intent';
+import { RECORD_REFUND, RECORD_REFUND_INTENT } from '../firmware/core/protocol/refund';
 import { publicKeyOf } from '../firmware/core/uplink/sign';
 import { decodeUpdate, UPDATE_DENY_LIST, UPDATE_TIME, verifyUpdate } from '../firmware/core/uplink/updates';
 import { decodeBatchResponse, encodeBatch, verifyBatchResponse, type BatchResponse } from '../firmware/core/uplink/wire';
@@ -295,7 +296,7 @@ export class WalletSpec {
 
 /** An in-memory journal: what the payment core appends; the receipts wait here until acknowledged. */
 export class MemoryJournal implements DurableLog {
-  records: { seq: number; payload: Uint8Array }[] = [];
+  records: { seq: number; type: number; payload: Uint8Array }[] = [];
   #seq: number;
 
   constructor(lastSeq = 0) {
@@ -303,14 +304,19 @@ export class MemoryJournal implements DurableLog {
   }
 
   async append(type: number, payload: Uint8Array): Promise<number> {
-    // Intents and releases stay on the terminal: the batch carries receipts.
-    if (type !== RECORD_RECEIPT) return this.#seq;
-    this.records.push({ seq: ++this.#seq, payload });
+    // Intents and releases of payments stay on the terminal: the batch carries receipts and refunds.
+    if (type !== RECORD_RECEIPT && type !== RECORD_REFUND && type !== RECORD_REFUND_INTENT) return this.#seq;
+    this.records.push({ seq: ++this.#seq, type, payload });
     return this.#seq;
   }
 
   canAppend(): boolean {
     return true;
+  }
+
+  /** What the refund desk reads (firmware/core/refund/desk.ts). */
+  replay(afterSeq: number, visit: (r: { seq: number; type: number; payload: Uint8Array }) => boolean | void): void {
+    for (const r of this.records) if (r.seq > afterSeq && visit(r) === false) return;
   }
 }
 

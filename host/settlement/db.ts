@@ -492,6 +492,29 @@ const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 8,
+    statements: [
+      // Offline refunds (host/settlement/refunds.ts): every refund record and intent a terminal uploads,
+      // by its journal sequence; a credited one also has a receipts row (its negative amount).
+      `CREATE TABLE refunds (
+        id {id},
+        terminal_id TEXT NOT NULL REFERENCES terminals (terminal_id),
+        terminal_seq {int} NOT NULL,
+        refund_seq {int},
+        original_seq {int},
+        wallet_id TEXT,
+        amount {int} NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        record {blob} NOT NULL,
+        received_at {int} NOT NULL,
+        UNIQUE (terminal_id, terminal_seq)
+      )`,
+      `CREATE INDEX refunds_original ON refunds (terminal_id, original_seq)`,
+      `CREATE INDEX refunds_refund ON refunds (terminal_id, refund_seq)`,
+    ],
+  },
 ];
 
 function dialect(sql: string, kind: Database['kind']): string {

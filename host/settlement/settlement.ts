@@ -34,7 +34,9 @@ import type { Database, Tx } from './db';
 import { NodeVerifier, ReceiptVerifier, InlineVerifier } from './verify';
 import { VerifyPool } from './verify-pool';
 import { nodeSigner, type Signer } from './sign';
-import { BatchSettler, denyWallet, type Checked, type TerminalRow } from './batch';
+import { BatchSettler, denyWallet, type TerminalRow } from './batch';
+import { isRefundItem, RefundSettler, settleInOrder } from './refunds';
+import { present } from '../../firmware/base/assert';
 import { newerFareRules } from './fares';
 import { recordReport } from './office/reports';
 import { DEFAULT_INTENT_BOUND_SECONDS, parseUploadIntents, reconcileUpload, syncNonce, SyncRefused, walletSync, type IntentDeps, type SyncResult } from './intents';
@@ -185,8 +187,10 @@ export class Settlement {
 
     const now = this.#clock();
     this.#refreshKeyring();
-    const checks = await this.#receipts.verify(batch.items.map((i) => i.receipt), this.#keys, now);
-    const checked: Checked[] = batch.items.map(({ seq, receipt }, i) => ({ seq, bytes: receipt, check: checks[i]! }));
+    // Refund records are verified as they settle (host/settlement/refunds.ts); receipts here, in the pool.
+    const receiptItems = batch.items.filter((i) => !isRefundItem(i));
+    const checks = await this.#receipts.verify(receiptItems.map((i) => i.receipt), this.#keys, now);
+    const checkOf = new Map(receiptItems.map(({ seq }, i) => [seq, checks[i]!]));
 
     return this.db.transaction(async (tx) => {
       // One batch of a terminal at a time (its sequence numbers, its acknowledgements, its deny-list state).
@@ -210,7 +214,12 @@ export class Settlement {
           current.terminal_id,
         ]);
       }
-      const results = await new BatchSettler(tx, current, now, { dailyLimits: this.#dailyLimits }).settle(checked);
+      const results = await settleInOrder(
+        batch.items,
+        (seq) => present(checkOf.get(seq), `check of ${seq}`),
+        (run) => new BatchSettler(tx, current, now, { dailyLimits: this.#dailyLimits }).settle(run),
+        new RefundSettler(tx, current, now, (...a) => this.#verifier.verify(...a)),
+      );
       const intentOutcomes = await reconcileUpload(tx, current, batch, intents, now, this.#intentDeps(now));
       if (highest > current.acked_seq) {
         await tx.run('UPDATE terminals SET acked_seq = $1 WHERE terminal_id = $2', [highest, current.terminal_id]);
