@@ -124,7 +124,7 @@ export class World {
 }
 
 /** The wallet behind a link that can lose power at an APDU boundary: 2k before command k, 2k+1 after. */
-class CutLink implements CardLink {
+export class CutLink implements CardLink {
   boundaries = 0;
   constructor(readonly wallet: WalletEmulator, readonly flash: RamFlash, readonly cutAt = -1) {}
   async transceive(apdu: Uint8Array): Promise<Uint8Array> {

@@ -23,6 +23,7 @@ import { createIssuer, generateKeyPair, issueWallet, type Issuer, type KeyPair }
 import { seededRandom } from '../host/wallet/random';
 import { signTerminalCertificate } from '../host/wallet/refunds';
 import { publicKeyOf } from '../firmware/core/uplink/sign';
+import { CutLink } from './in-doubt-campaign';
 
 export const NOW = 1_790_000_000;
 const YEAR = 365 * 86400;
@@ -322,24 +323,6 @@ function countType(device: RefundDevice, type: number): number {
 function present<T>(v: T | undefined, what: string): T {
   if (v === undefined) throw new Error(`${what} missing`);
   return v;
-}
-
-/** The wallet behind a link that loses power at an APDU boundary: 2k before command k, 2k+1 after. */
-class CutLink implements CardLink {
-  boundaries = 0;
-  constructor(readonly wallet: WalletEmulator, readonly flash: RamFlash, readonly cutAt = -1) {}
-  async transceive(apdu: Uint8Array): Promise<Uint8Array> {
-    this.#boundary();
-    const answer = this.wallet.answer(apdu);
-    this.#boundary();
-    return answer;
-  }
-  #boundary(): void {
-    if (this.boundaries++ === this.cutAt) {
-      this.flash.cutPowerNow();
-      throw new PowerLossError('power lost between APDUs');
-    }
-  }
 }
 
 export interface RefundCampaignResult {

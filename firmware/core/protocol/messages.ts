@@ -264,12 +264,13 @@ export interface PayRequest {
   transit?: TransitTap;
 }
 
-function asciiId(name: string, text: string): Uint8Array {
+/** Printable ASCII ids of 1 to 16 characters (terminal, merchant). Throws TlvError. */
+export function asciiId(name: string, text: string): Uint8Array {
   if (!/^[\x21-\x7e]{1,16}$/.test(text)) throw new TlvError(`${name} must be 1 to 16 printable ASCII characters`);
   return utf8Encode(text);
 }
 
-function readAsciiId(name: string, value: Uint8Array): string {
+export function readAsciiId(name: string, value: Uint8Array): string {
   let s = '';
   for (const b of value) {
     if (b < 0x21 || b > 0x7e) throw new TlvError(`${name} is not printable ASCII`);

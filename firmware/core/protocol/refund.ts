@@ -6,7 +6,7 @@ import { concatBytes, fromHex, toHex, utf8Encode } from '../../base/bytes';
 import { SIGNATURE_LENGTH, type Alg } from './alg';
 import { decodeFields, decodeUint, encodeTlv, encodeUint, required, TlvError, type FieldRule, type Tlv } from './tlv';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
-import { MAX_CERTIFICATE_BYTES, MAX_AMOUNT } from './messages';
+import { asciiId, MAX_CERTIFICATE_BYTES, MAX_AMOUNT, readAsciiId } from './messages';
 
 export const TERMINAL_CERTIFICATE_DOMAIN = utf8Encode('tapline/terminal/v1\u0000');
 export const REFUND_REQUEST_DOMAIN = utf8Encode('tapline/refund-request/v1\u0000');
@@ -22,20 +22,6 @@ export const MAX_REFUND_REQUEST_BYTES = 220;
 export const MAX_REFUND_RESPONSE_BYTES = 90;
 export const MAX_REFUND_RECORD_BYTES = 600;
 const P256_COMPRESSED_BYTES = 33;
-
-function ascii(name: string, text: string): Uint8Array {
-  if (!/^[\x21-\x7e]{1,16}$/.test(text)) throw new TlvError(`${name} must be 1 to 16 printable ASCII characters`);
-  return utf8Encode(text);
-}
-
-function readAscii(name: string, value: Uint8Array): string {
-  let s = '';
-  for (const b of value) {
-    if (b < 0x21 || b > 0x7e) throw new TlvError(`${name} is not printable ASCII`);
-    s += String.fromCharCode(b);
-  }
-  return s;
-}
 
 function amount(name: string, value: number): Uint8Array {
   if (!Number.isSafeInteger(value) || value < 1 || value > MAX_AMOUNT) throw new TlvError(`${name} ${value}`);
@@ -79,8 +65,8 @@ export function encodeTerminalCertificateBody(b: TerminalCertificateBody): Uint8
   if (b.publicKey.length !== P256_COMPRESSED_BYTES) throw new TlvError(`device key of ${b.publicKey.length} bytes`);
   return encodeTlv([
     { tag: TC.version, value: encodeUint(1, 1) },
-    { tag: TC.terminalId, value: ascii('terminalId', b.terminalId) },
-    { tag: TC.merchantId, value: ascii('merchantId', b.merchantId) },
+    { tag: TC.terminalId, value: asciiId('terminalId', b.terminalId) },
+    { tag: TC.merchantId, value: asciiId('merchantId', b.merchantId) },
     { tag: TC.publicKey, value: b.publicKey },
     { tag: TC.notAfter, value: encodeUint(b.notAfter, 4) },
   ]);
@@ -101,8 +87,8 @@ export function decodeTerminalCertificate(bytes: Uint8Array): TerminalCertificat
   if (required(f, TC.version)[0] !== 1) throw new TlvError(`terminal certificate version ${required(f, TC.version)[0]}`);
   const signature = required(f, TC.signature);
   return {
-    terminalId: readAscii('terminalId', required(f, TC.terminalId)),
-    merchantId: readAscii('merchantId', required(f, TC.merchantId)),
+    terminalId: readAsciiId('terminalId', required(f, TC.terminalId)),
+    merchantId: readAsciiId('merchantId', required(f, TC.merchantId)),
     publicKey: required(f, TC.publicKey).slice(),
     notAfter: decodeUint(required(f, TC.notAfter)),
     signature: signature.slice(),
@@ -169,7 +155,7 @@ export function encodeRefundRequestBody(r: RefundRequestBody): Uint8Array {
   if (!/^[0-9a-f]{16}$/.test(r.walletId)) throw new TlvError('walletId must be 16 lowercase hex digits');
   return encodeTlv([
     { tag: Q.refundSeq, value: encodeUint(r.refundSeq, 4) },
-    { tag: Q.terminalId, value: ascii('terminalId', r.terminalId) },
+    { tag: Q.terminalId, value: asciiId('terminalId', r.terminalId) },
     { tag: Q.walletId, value: fromHex(r.walletId) },
     { tag: Q.originalSeq, value: encodeUint(r.originalSeq, 4) },
     { tag: Q.originalCounter, value: encodeUint(r.originalCounter, 4) },
@@ -196,7 +182,7 @@ export function decodeRefundRequest(bytes: Uint8Array): RefundRequest {
   const signature = required(f, Q.signature);
   const r = {
     refundSeq: decodeUint(required(f, Q.refundSeq)),
-    terminalId: readAscii('terminalId', required(f, Q.terminalId)),
+    terminalId: readAsciiId('terminalId', required(f, Q.terminalId)),
     walletId: toHex(required(f, Q.walletId)),
     originalSeq: decodeUint(required(f, Q.originalSeq)),
     originalCounter: decodeUint(required(f, Q.originalCounter)),

@@ -3,10 +3,10 @@
 // (SELECT, READ CERTIFICATE, TERMINAL CERTIFICATE, REFUND) with the intent journaled before REFUND and
 // the refund record after the wallet's signed answer, so a power cut loses neither money nor a refund.
 import type { Clock, Log } from '../../base/platform';
-import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../base/ports';
-import { decline, DeclineError, type Decline } from '../../base/reasons';
+import { JournalFullError, type CardLink, type DurableLog } from '../../base/ports';
+import { DeclineError, type Decline } from '../../base/reasons';
 import { rethrowIfProgrammerError } from '../../base/errors';
-import { ApduError, decodeResponse, readCertificateCommand, refundCommand, selectCommand, SW, terminalCertificateCommand } from '../protocol/apdu';
+import { decodeResponse, readCertificateCommand, refundCommand, selectCommand, SW, terminalCertificateCommand } from '../protocol/apdu';
 import { decodeCertificate, decodePayRequest, decodePayResponse, type Certificate } from '../protocol/messages';
 import { decodeReceipt, RECORD_RECEIPT } from '../protocol/receipt';
 import {
@@ -25,7 +25,7 @@ import {
   refundRequestSignedPayload,
   refundSignedPayload,
 } from '../protocol/refund';
-import { TlvError } from '../protocol/tlv';
+import { toDecline } from '../protocol/decline';
 import type { Verifier } from '../crypto/verifier';
 
 /** A journal read from the oldest record it still holds (firmware/core/journal/journal.ts `replay`). */
@@ -233,10 +233,3 @@ function expectOk(r: { sw: number }, what: string): void {
   if (r.sw !== SW.ok) throw new DeclineError('cardError', `${what} answered ${r.sw.toString(16)}`);
 }
 
-function toDecline(e: unknown): Decline {
-  rethrowIfProgrammerError(e);
-  if (e instanceof DeclineError) return e.decline;
-  if (e instanceof CardLostError) return decline('cardLost', e.message);
-  if (e instanceof TlvError || e instanceof ApduError) return decline('protocol', e.message);
-  return decline('cardError', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-}

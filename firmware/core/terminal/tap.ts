@@ -1,7 +1,7 @@
 // One tap, from SELECT to the journaled receipt: the APDU exchange and the decision. The terminal's
 // state machine (terminal.ts) drives it; it can pause once to collect a PIN on the keypad.
 import type { Clock, Log, RandomBytes } from '../../base/platform';
-import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../base/ports';
+import { JournalFullError, type CardLink, type DurableLog } from '../../base/ports';
 import {
   ApduError,
   BALANCE_BYTES,
@@ -32,16 +32,16 @@ import type { InDoubt } from './in-doubt';
 import { walletRefusal } from './wallet-refusal';
 import { boundBalance, boundFields } from './bound-balance';
 import type { Grant, MerchantPlace } from '../protocol/purpose';
-import { TlvError } from '../protocol/tlv';
 import type { IssuerKey } from '../crypto/keyring';
 import type { Alg } from '../crypto/verify';
 import type { Verifier } from '../crypto/verifier';
 import type { Assessment, Mode, RiskEngine } from '../risk/engine';
-import { decline, DeclineError, type Decline } from '../../base/reasons';
+import { DeclineError, type Decline } from '../../base/reasons';
 import { present } from '../../base/assert';
 import { checkFollowsLog, priceTap, type PricedTap, type TransitFares } from './fare-tap';
 import type { FareDecision } from '../fares/engine';
 import { rethrowIfProgrammerError } from '../../base/errors';
+import { toDecline } from '../protocol/decline';
 
 export interface TapContext {
   mode: Mode;
@@ -435,15 +435,6 @@ export async function readBalance(link: CardLink, log: Log): Promise<{ kind: 'ba
 
 function expectOk(r: ResponseApdu, what: string): void {
   if (r.sw !== SW.ok) throw new DeclineError('cardError', `${what} answered ${r.sw.toString(16)}`);
-}
-
-/** The decline an operating error means; a programmer error is rethrown (it restarts the device). */
-function toDecline(e: unknown): Decline {
-  rethrowIfProgrammerError(e);
-  if (e instanceof DeclineError) return e.decline;
-  if (e instanceof CardLostError) return decline('cardLost', e.message);
-  if (e instanceof TlvError || e instanceof ApduError) return decline('protocol', e.message);
-  return decline('cardError', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 }
 
 function beforeOpen(policy: VerifyBeforeOpen | undefined, algs: Alg[]): boolean {
