@@ -9,7 +9,7 @@ import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { InlineVerifier, NodeVerifier, ReceiptVerifier, verifyReceiptFast, type SignatureCheck } from '../host/settlement/verify';
-import { VerifyPool } from '../host/settlement/verify-pool';
+import { ReceiptPool, shardOf } from '../host/settlement/verify-pool';
 import { nodeSigner } from '../host/settlement/sign';
 import { World } from './settlement-fixtures';
 
@@ -124,7 +124,7 @@ describe('settlement: node:crypto verifier agrees with the payment core', functi
 
   it('the worker pool and the certificate memory give verifyReceipt\'s verdicts, valid and mutated', async () => {
     const world = await World.create({ seed: 'verify pool' });
-    const pool = new VerifyPool({ threads: 2 });
+    const verifier = new ReceiptPool({ threads: 2 });
     try {
       const t = await world.terminal('T1', { register: false });
       const keys = world.keys.keyring().keys;
@@ -132,7 +132,9 @@ describe('settlement: node:crypto verifier agrees with the payment core', functi
       const wallets = [world.wallet(), world.wallet({ alg: ALG_ED25519 }), world.wallet()].map((w) => w.emulator());
       for (let i = 0; i < 9; i++) expect((await t.pay(wallets[i % 3]!, 100 + i)).kind).to.equal('approved');
       const now = Math.floor(Date.now() / 1000);
-      const verifier = new ReceiptVerifier(pool);
+      // A wallet's receipts meet one worker: its key parsed and its certificate remembered once.
+      const shards = t.journal.records.map((r) => shardOf(r.payload, 2));
+      for (let i = 3; i < shards.length; i++) expect(shards[i]).to.equal(shards[i % 3]);
       const inputs: Uint8Array[] = [];
       for (const { payload } of t.journal.records) {
         inputs.push(payload);
@@ -155,8 +157,13 @@ describe('settlement: node:crypto verifier agrees with the payment core', functi
         expect(disagreements, `pass ${pass}`).to.equal(0);
         expect(got.filter((c) => c.ok).length).to.be.at.least(9);
       }
+      // Once the keyring changes, a revoked issuer key refuses what the workers remember.
+      verifier.forgetCertificates();
+      const revoked = new Map([...lookup].map(([id, k]) => [id, { ...k, revoked: true }]));
+      const again = await verifier.verify(t.journal.records.map((r) => r.payload), revoked, now);
+      expect(again.map((c) => !c.ok && c.reason.code)).to.deep.equal(again.map(() => 'issuerKeyRevoked'));
     } finally {
-      await pool.close();
+      await verifier.close();
       await world.close();
     }
   });

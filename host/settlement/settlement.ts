@@ -31,8 +31,8 @@ import {
 } from '../../firmware/core/uplink/wire';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import type { Database, Tx } from './db';
-import { NodeVerifier, ReceiptVerifier, InlineVerifier } from './verify';
-import { VerifyPool } from './verify-pool';
+import { NodeVerifier, ReceiptVerifier, InlineVerifier, type ReceiptChecker } from './verify';
+import { ReceiptPool } from './verify-pool';
 import { nodeSigner, type Signer } from './sign';
 import { BatchSettler, denyWallet, type TerminalRow } from './batch';
 import { isRefundItem, RefundSettler, settleInOrder } from './refunds';
@@ -71,7 +71,7 @@ export interface SettlementOptions {
   clock?: () => number;
   /** Fault injection for crash tests: runs inside each batch's transaction just before it commits. */
   beforeCommit?: () => Promise<void>;
-  /** Worker threads verifying receipt signatures (default: one per core; 0 verifies in this thread). */
+  /** Worker threads parsing and verifying receipts (default: one per core; 0 verifies in this thread). */
   verifyThreads?: number;
   /**
    * The daily limit per wallet class the terminals enforce (default: the default risk configuration's
@@ -123,7 +123,7 @@ export class Settlement {
   #keys = new Map<number, IssuerKey>();
   #clock: () => number;
   #verifier = new NodeVerifier();
-  #receipts: ReceiptVerifier;
+  #receipts: ReceiptChecker;
   #sign: Signer;
   #dailyLimits: Record<number, number>;
   #beforeCommit: (() => Promise<void>) | undefined;
@@ -137,7 +137,7 @@ export class Settlement {
     this.#rootPublicKey = publicKeyOf(options.root.alg, options.root.secretKey);
     this.#sign = nodeSigner(options.root.alg, options.root.secretKey);
     const threads = options.verifyThreads;
-    this.#receipts = new ReceiptVerifier(threads === 0 ? new InlineVerifier(this.#verifier) : new VerifyPool({ threads }));
+    this.#receipts = threads === 0 ? new ReceiptVerifier(new InlineVerifier(this.#verifier)) : new ReceiptPool({ threads });
     const keyring = options.keyring;
     this.#keyringSource = typeof keyring === 'function' ? keyring : () => keyring;
     this.#refreshKeyring();
@@ -295,7 +295,7 @@ export class Settlement {
 
   /** Stops the verify workers (the database is the caller's). */
   async close(): Promise<void> {
-    await this.#receipts.signatures.close();
+    await this.#receipts.close();
   }
 
   async #earlierAnswer(tx: Tx, batch: SignedBatch, digest: Uint8Array): Promise<Uint8Array | undefined> {

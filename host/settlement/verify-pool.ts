@@ -1,31 +1,46 @@
-// Signature verification in worker threads, one per core by default: OpenSSL verifies in whichever
-// thread calls it, so the main thread's event loop (HTTP, SQL, settling) keeps going while the pool
-// checks a batch's signatures. Each worker keeps its own bounded cache of parsed keys. The checks travel
-// packed in one transferred buffer per worker and come back as one byte per verdict.
+// Receipt re-verification in worker threads, one per core by default. A worker does all the work a
+// receipt needs before the settlement may look at it: it parses the envelope and the messages, checks
+// the issuer key and the dates, builds the signed payloads and verifies both signatures (verify.ts
+// ReceiptVerifier, with its own certificate memory and key cache), then hands back the parsed content.
+// The main thread only splits a batch and settles it: it runs HTTP and SQL for every receipt, and on
+// two cores every microsecond it spends per receipt counts (docs/SCALING.md).
+//
+// A wallet's receipts always go to the same worker, chosen by its certificate's bytes, so each wallet's
+// key is parsed, and its certificate verified, in one worker, not in every one. The receipts travel
+// packed in one transferred buffer per worker; the checks come back as structured-cloned objects.
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { present } from '../../firmware/base/assert';
-import type { Alg } from '../../firmware/core/crypto/verify';
-import { NodeVerifier, type SignatureCheck, type SignatureVerifier } from './verify';
+import type { IssuerKey } from '../../firmware/core/crypto/keyring';
+import type { ReceiptCheck } from '../../firmware/core/crypto/receipt';
+import { ReceiptVerifier, type ReceiptChecker } from './verify';
 
-/** Below this many checks a round trip to a worker costs more than it saves. */
-const INLINE_BELOW = 8;
-const ROLE = 'tapline verify worker';
+const ROLE = 'tapline receipt worker';
+
+/** What the main thread sends: receipts packed (2-byte length, bytes), and the keys when they changed. */
+interface Job {
+  receipts: Uint8Array;
+  now: number;
+  keys?: IssuerKey[];
+  forget?: boolean;
+}
 
 interface Pending {
-  resolve(verdicts: Uint8Array): void;
+  resolve(checks: ReceiptCheck[]): void;
   reject(e: Error): void;
 }
 
 interface Slot {
   worker: Worker;
   queue: Pending[];
+  /** The key map this worker holds, by identity: a new map is sent once. */
+  keys: ReadonlyMap<number, IssuerKey> | undefined;
+  forget: boolean;
 }
 
-export class VerifyPool implements SignatureVerifier {
+export class ReceiptPool implements ReceiptChecker {
   readonly size: number;
   #slots: Slot[] = [];
-  #inline = new NodeVerifier();
   #closed = false;
 
   constructor(options: { threads?: number } = {}) {
@@ -33,22 +48,24 @@ export class VerifyPool implements SignatureVerifier {
     for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
   }
 
-  async verifyAll(checks: SignatureCheck[]): Promise<boolean[]> {
-    if (this.#closed) throw new Error('verify pool is closed');
-    if (checks.length < INLINE_BELOW) return checks.map((c) => this.#inline.verify(c.alg, c.publicKey, c.message, c.signature));
-    // A wallet's checks always go to the same worker: each key is parsed (and cached) in one worker,
-    // not in all of them. Wallet keys are uniformly random, so the workers' shares stay even.
+  async verify(receipts: Uint8Array[], keys: ReadonlyMap<number, IssuerKey>, now: number): Promise<ReceiptCheck[]> {
+    if (this.#closed) throw new Error('receipt pool is closed');
     const groups: number[][] = this.#slots.map(() => []);
-    checks.forEach((check, i) => present(groups[shardOf(check, this.size)], 'shard').push(i));
-    const out = new Array<boolean>(checks.length);
+    receipts.forEach((r, i) => present(groups[shardOf(r, this.size)], 'shard').push(i));
+    const out = new Array<ReceiptCheck>(receipts.length);
     await Promise.all(
       groups.map(async (indexes, worker) => {
         if (indexes.length === 0) return;
-        const verdicts = await this.#send(worker, indexes.map((i) => present(checks[i], 'check')));
-        indexes.forEach((i, k) => (out[i] = verdicts[k] === 1));
+        const checks = await this.#send(worker, indexes.map((i) => present(receipts[i], 'receipt')), keys, now);
+        indexes.forEach((i, k) => (out[i] = present(checks[k], 'check')));
       }),
     );
     return out;
+  }
+
+  /** The keyring changed: every worker verifies certificates again under the new keys. */
+  forgetCertificates(): void {
+    for (const slot of this.#slots) slot.forget = true;
   }
 
   async close(): Promise<void> {
@@ -56,12 +73,14 @@ export class VerifyPool implements SignatureVerifier {
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 
-  #send(worker: number, checks: SignatureCheck[]): Promise<Uint8Array> {
+  #send(worker: number, receipts: Uint8Array[], keys: ReadonlyMap<number, IssuerKey>, now: number): Promise<ReceiptCheck[]> {
     const slot = present(this.#slots[worker], 'worker');
-    const packed = pack(checks);
+    const job: Job = { receipts: pack(receipts), now };
+    if (slot.keys !== keys) (job.keys = [...keys.values()]), (slot.keys = keys);
+    if (slot.forget) (job.forget = true), (slot.forget = false);
     return new Promise((resolve, reject) => {
       slot.queue.push({ resolve, reject });
-      slot.worker.postMessage(packed, [packed.buffer as ArrayBuffer]);
+      slot.worker.postMessage(job, [job.receipts.buffer as ArrayBuffer]);
     });
   }
 
@@ -69,9 +88,9 @@ export class VerifyPool implements SignatureVerifier {
     // The service runs its TypeScript through tsx; a worker starts without the parent's loader.
     const source = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`;
     const worker = new Worker(source, { eval: true, workerData: { role: ROLE } });
-    const slot: Slot = { worker, queue: [] };
+    const slot: Slot = { worker, queue: [], keys: undefined, forget: false };
     worker.unref();
-    worker.on('message', (verdicts: Uint8Array) => slot.queue.shift()?.resolve(verdicts));
+    worker.on('message', (checks: ReceiptCheck[]) => slot.queue.shift()?.resolve(checks));
     const fail = (e: Error) => {
       for (const p of slot.queue.splice(0)) p.reject(e);
       if (this.#closed) return;
@@ -79,57 +98,62 @@ export class VerifyPool implements SignatureVerifier {
       if (index >= 0) this.#slots[index] = this.#spawn();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`verify worker exited (${code})`)));
+    worker.on('exit', (code) => fail(new Error(`receipt worker exited (${code})`)));
     return slot;
   }
 }
 
-/** The worker for a check: by the bytes it names as its shard (default its key), last two bytes. */
-function shardOf(check: SignatureCheck, size: number): number {
-  const key = check.shard ?? check.publicKey;
-  return (((key[key.length - 1] ?? 0) << 8) | (key[key.length - 2] ?? 0)) % size;
+/**
+ * The worker for a receipt: by the last two bytes of its certificate (the issuer's signature, or the
+ * signed fields after it), found where the canonical envelope puts it (version 80, sequence 81, then
+ * the certificate 82). Only a routing choice: a receipt not laid out so goes to worker 0, which then
+ * refuses it with the parser's reason.
+ */
+export function shardOf(receipt: Uint8Array, size: number): number {
+  let at = 9;
+  if (receipt[0] !== 0x80 || receipt[at] !== 0x82) return 0;
+  let length = receipt[at + 1] ?? 0;
+  at += 2;
+  if (length === 0x81) length = receipt[at++] ?? 0;
+  else if (length === 0x82) (length = ((receipt[at] ?? 0) << 8) | (receipt[at + 1] ?? 0)), (at += 2);
+  const end = at + length;
+  if (length < 2 || length > 0x7fff || end > receipt.length) return 0;
+  return (((receipt[end - 1] ?? 0) << 8) | (receipt[end - 2] ?? 0)) % size;
 }
 
-// Packed: per check alg (1), key length (1), key, signature length (1), signature, message length (2), message.
-function pack(checks: SignatureCheck[]): Uint8Array {
+function pack(receipts: Uint8Array[]): Uint8Array {
   let size = 0;
-  for (const c of checks) size += 5 + c.publicKey.length + c.signature.length + c.message.length;
+  for (const r of receipts) size += 2 + r.length;
   const out = new Uint8Array(size);
   let at = 0;
-  const put = (bytes: Uint8Array) => (out.set(bytes, at), (at += bytes.length));
-  for (const c of checks) {
-    if (c.publicKey.length > 255 || c.signature.length > 255 || c.message.length > 0xffff) throw new RangeError('signature check too large to pack');
-    out[at++] = c.alg;
-    out[at++] = c.publicKey.length;
-    put(c.publicKey);
-    out[at++] = c.signature.length;
-    put(c.signature);
-    out[at++] = c.message.length >> 8;
-    out[at++] = c.message.length & 0xff;
-    put(c.message);
+  for (const r of receipts) {
+    if (r.length > 0xffff) throw new RangeError('receipt too large to pack');
+    out[at++] = r.length >> 8;
+    out[at++] = r.length & 0xff;
+    out.set(r, at);
+    at += r.length;
   }
   return out;
 }
 
-function verifyPacked(verifier: NodeVerifier, bytes: Uint8Array): Uint8Array {
-  const verdicts: number[] = [];
+function unpack(bytes: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
   let at = 0;
-  const take = (n: number) => bytes.subarray(at, (at += n));
   while (at < bytes.length) {
-    const alg = bytes[at++]! as Alg;
-    const publicKey = take(bytes[at++]!);
-    const signature = take(bytes[at++]!);
     const length = (bytes[at]! << 8) | bytes[at + 1]!;
     at += 2;
-    verdicts.push(verifier.verify(alg, publicKey, take(length), signature) ? 1 : 0);
+    out.push(bytes.subarray(at, (at += length)));
   }
-  return Uint8Array.from(verdicts);
+  return out;
 }
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
-  const verifier = new NodeVerifier();
-  parentPort!.on('message', (bytes: Uint8Array) => {
-    const verdicts = verifyPacked(verifier, bytes);
-    parentPort!.postMessage(verdicts, [verdicts.buffer as ArrayBuffer]);
+  const verifier = new ReceiptVerifier();
+  let keys = new Map<number, IssuerKey>();
+  parentPort!.on('message', (job: Job) => {
+    if (job.keys) keys = new Map(job.keys.map((k) => [k.keyId, k]));
+    if (job.forget) verifier.forgetCertificates();
+    // A programmer error rejects: unhandled, it ends the worker, and the batch waiting on it fails.
+    void verifier.verify(unpack(job.receipts), keys, job.now).then((checks) => parentPort!.postMessage(checks));
   });
 }

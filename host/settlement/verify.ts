@@ -7,10 +7,11 @@
 //
 // What makes it fast: parsed public keys (KeyObjects) are kept, bounded, across batches; a wallet's
 // certificate whose issuer signature verified once is not verified again (its dates and its issuer
-// key's state still are, on every receipt); the signatures themselves run in a pool of worker threads
-// (verify-pool.ts) while the main thread parses and settles.
+// key's state still are, on every receipt); whole receipts are checked in a pool of worker threads
+// (verify-pool.ts) while the main thread settles.
 import { createHash, createPublicKey, ECDH, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { checkDates, issuerKeyFor, type KeyLookup } from '../../firmware/core/crypto/certificate';
+import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type Alg } from '../../firmware/core/crypto/verify';
 import { certificateSignedPayload, paymentSignedPayload, type Certificate } from '../../firmware/core/protocol/messages';
 import { decodeReceipt, openReceipt, type Receipt, type ReceiptContent } from '../../firmware/core/protocol/receipt';
@@ -98,11 +99,9 @@ export interface SignatureCheck {
   publicKey: Uint8Array;
   message: Uint8Array;
   signature: Uint8Array;
-  /** Checks with the same shard run in the same worker (default: the same public key). */
-  shard?: Uint8Array;
 }
 
-/** Checks many signatures at once: in this thread (NodeVerifier) or in worker threads (VerifyPool). */
+/** Checks many signatures at once (NodeVerifier in this thread, or a counting stand-in in tests). */
 export interface SignatureVerifier {
   verifyAll(checks: SignatureCheck[]): Promise<boolean[]>;
   close(): Promise<void>;
@@ -121,12 +120,20 @@ type Prepared =
   | { done: ReceiptCheck }
   | { done?: undefined; content: ReceiptContent; certificateKey: string; certificate?: SignatureCheck; payment: SignatureCheck };
 
+/** What settles a batch's receipts needs: their checks, in order. */
+export interface ReceiptChecker {
+  verify(receipts: Uint8Array[], keys: ReadonlyMap<number, IssuerKey>, now: number): Promise<ReceiptCheck[]>;
+  /** The keyring changed: a certificate is verified again under the new keys. */
+  forgetCertificates(): void;
+  close(): Promise<void>;
+}
+
 /**
  * Re-verifies receipts as firmware/core/protocol/receipt.ts verifyReceipt does, with node:crypto for
  * the two signatures and a bounded memory of certificates already verified. `now` (unix seconds) stands
  * in for the payment time when the terminal did not know it.
  */
-export class ReceiptVerifier {
+export class ReceiptVerifier implements ReceiptChecker {
   readonly signatures: SignatureVerifier;
   #certificates: Lru<string, true>;
   #node = new NodeVerifier();
@@ -136,9 +143,12 @@ export class ReceiptVerifier {
     this.#certificates = new Lru(options.maxCachedCertificates ?? 200_000);
   }
 
-  /** The keyring changed: a certificate is verified again under the new keys. */
   forgetCertificates(): void {
     this.#certificates.clear();
+  }
+
+  async close(): Promise<void> {
+    await this.signatures.close();
   }
 
   async verify(receipts: (Receipt | Uint8Array)[], keys: KeyLookup, now: number): Promise<ReceiptCheck[]> {
@@ -180,13 +190,11 @@ export class ReceiptVerifier {
       const payment = {
         alg: certificate.alg,
         publicKey: certificate.publicKey,
-        message: paymentSignedPayload(certificate.alg, certificate.bytes, r.request, response.tbs),
+        message: paymentSignedPayload(certificate.alg, certificate.bytes, r.request, response.tbs, sha256(certificate.bytes)),
         signature: response.signature,
-        shard: certificate.publicKey,
       };
       if (this.#certificates.get(certificateKey)) return { content, certificateKey, payment };
-      // Beside the wallet's payment check: the issuer's key is parsed once per worker, the wallet's once.
-      const check = { alg: key.alg, publicKey: key.publicKey, message: certificateSignedPayload(certificate.tbs), signature: certificate.signature, shard: certificate.publicKey };
+      const check = { alg: key.alg, publicKey: key.publicKey, message: certificateSignedPayload(certificate.tbs), signature: certificate.signature };
       return { content, certificateKey, certificate: check, payment };
     } catch (e) {
       if (e instanceof DeclineError) return { done: { ok: false, reason: e.decline } };
@@ -194,6 +202,11 @@ export class ReceiptVerifier {
       throw e;
     }
   }
+}
+
+/** node:crypto's SHA-256: the core's certificateDigest, without the pure-JS hash. */
+function sha256(bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest();
 }
 
 /** The whole certificate as sent and the issuer key it verified under. */
