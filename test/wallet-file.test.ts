@@ -1,7 +1,8 @@
 // The wallet file keeps what the secure element would keep across a power-off: balance, counter and the
 // PIN tries left. A reload must not hand out fresh PIN tries.
 import { expect } from 'chai';
-import { decodeResponse, selectCommand, verifyPinCommand, SW } from '../firmware/core/protocol/apdu';
+import { decodeResponse, payCommand, selectCommand, verifyPinCommand, SW } from '../firmware/core/protocol/apdu';
+import { encodePayRequest } from '../firmware/core/protocol/messages';
 import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { formatWalletFile, parseWalletFile, walletFileOf, walletFileWithState, WalletFileError, type WalletFile } from '../host/cli/wallet-file';
 import { createIssuer, issueWallet } from '../host/wallet/issuer';
@@ -54,5 +55,39 @@ describe('wallet file: PIN lockout survives a reload', () => {
       const text = JSON.stringify({ ...JSON.parse(fresh), pinTriesLeft: bad });
       expect(() => parseWalletFile(text), String(bad)).to.throw(WalletFileError, /pinTriesLeft/);
     }
+  });
+});
+
+describe('wallet file: spend since sync, the refund root and the refund book survive a reload', () => {
+  const random = seededRandom('wallet-file refunds');
+  const issuer = createIssuer(ALG_P256, random, { keyId: 1, notBefore: NOW - 86400, notAfter: NOW + 86400 });
+  const issued = issueWallet(issuer, random, { alg: ALG_P256, walletClass: 2, notBefore: NOW - 86400, notAfter: NOW + 86400, offlineAmountCap: 5_000, offlineCountCap: 5 });
+  const root = { alg: 'p256' as const, publicKey: '02'.padEnd(66, '1') };
+
+  it('a payment counts against the offline cap after a reload, and the book still names it', () => {
+    const fresh = formatWalletFile(walletFileOf({ profile: 'phone', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 9_000 }, root));
+    const w = new WalletEmulator({ ...parseWalletFile(fresh), holderVerified: true });
+    w.answer(selectCommand());
+    const request = encodePayRequest({ challenge: random(16), amount: 3_000, currency: 156, terminalId: 'T-1', merchantId: 'M-1', terminalTime: NOW, terminalSeq: 4, cvmRequired: false });
+    expect(decodeResponse(w.answer(payCommand(request))).sw).to.equal(SW.ok);
+    const r = reload(fresh, w);
+    const file = JSON.parse(r.text) as WalletFile;
+    expect(file.offlineSpent).to.deep.equal({ amount: 3_000, count: 1 });
+    expect(file.refundRoot).to.deep.equal(root);
+    expect(r.wallet.offlineSpent).to.deep.equal({ amount: 3_000, count: 1 });
+    expect(r.wallet.refundBook.map((e) => [e.terminalId, e.terminalSeq, e.amount, e.refunded])).to.deep.equal([['T-1', 4, 3_000, 0]]);
+    // 3000 spent of a 5000 cap: 2500 more is over it, after the reload as before.
+    const again = new WalletEmulator({ ...parseWalletFile(r.text), holderVerified: true });
+    again.answer(selectCommand());
+    const more = encodePayRequest({ challenge: random(16), amount: 2_500, currency: 156, terminalId: 'T-1', merchantId: 'M-1', terminalTime: NOW, terminalSeq: 5, cvmRequired: false });
+    expect(decodeResponse(again.answer(payCommand(more))).sw).to.equal(SW.walletOfflineAmount);
+  });
+
+  it('refuses a damaged refund book or spend', () => {
+    const base = walletFileOf({ profile: 'phone', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 9_000 }, root);
+    expect(() => parseWalletFile(formatWalletFile({ ...base, offlineSpent: { amount: -1, count: 0 } }))).to.throw(WalletFileError, /offlineSpent/);
+    expect(() => parseWalletFile(formatWalletFile({ ...base, refundRoot: { alg: 'p256', publicKey: 'zz' } }))).to.throw(WalletFileError, /refundRoot/);
+    const entry = { counter: 1, terminalId: 'T-1', terminalSeq: 4, amount: 100, signature: '00'.repeat(64), refunded: 200, lastRefundSeq: 0 };
+    expect(() => parseWalletFile(formatWalletFile({ ...base, refundBook: [entry] }))).to.throw(WalletFileError, /refunded above/);
   });
 });

@@ -152,7 +152,9 @@ service cannot be reached nothing is written. \`tapline register --wallet FILE\`
         notBefore: Math.max(now - DAY, issuer.key.notBefore),
         notAfter: Math.min(now + int(v['valid-days'], 'valid-days', 1, 36500) * DAY, issuer.key.notAfter),
       });
-      const file = walletFileOf({ profile, certificate: wallet.certificate, secretKey: wallet.keys.secretKey, balance, pin });
+      // The wallet trusts the root key's terminal certificates (offline refunds).
+      const root = store.root();
+      const file = walletFileOf({ profile, certificate: wallet.certificate, secretKey: wallet.keys.secretKey, balance, pin }, { alg: algToName(root.alg), publicKey: toHex(root.publicKey) });
       if (service !== undefined) {
         await postJson(service, '/v1/wallets', store.adminToken(), { walletId: file.walletId, balance, issuerKeyId: issuer.key.keyId }, `${outPath} was not written`);
         out(`registered wallet ${file.walletId} (balance ${balance}) with ${service}`);

@@ -9,6 +9,9 @@ import type { BoundBalance, Purses } from '../wallet/purses';
 import { decodeGrant, MAX_PURSE } from '../../firmware/core/protocol/purpose';
 import { present } from '../../firmware/base/assert';
 import { encodeTransitLog, transitLogFromHex, type TransitEntry } from '../../firmware/core/protocol/transit-log';
+import { ALG_ED25519, ALG_P256, publicKeyFits } from '../../firmware/core/crypto/verify';
+import type { OfflineSpent } from '../wallet/offline-caps';
+import { BOOK_SIZE, type BookEntry } from '../wallet/refunds';
 
 export const WALLET_FILE_VERSION = 1;
 
@@ -36,6 +39,12 @@ export interface WalletFile {
   signedLog?: { request: string; response: string }[];
   /** Every exchange signed at or above this counter is in `signedLog`. */
   heldFrom?: number;
+  /** Spent offline since the last sync with the issuer (the wallet's own caps count it; a reload must not reset it). */
+  offlineSpent?: { amount: number; count: number };
+  /** Offline refunds: the root key terminal certificates are signed with. */
+  refundRoot?: { alg: 'p256' | 'ed25519'; publicKey: string };
+  /** The payments it may be refunded for, with what each was refunded (host/wallet/refunds.ts). */
+  refundBook?: { counter: number; terminalId: string; terminalSeq: number; amount: number; purse?: number; signature: string; refunded: number; lastRefundSeq: number }[];
 }
 
 /** Wrong PINs a card allows (the emulator's default). */
@@ -113,7 +122,47 @@ export function parseWalletFile(text: string): WalletOptions & { walletId: strin
       }
     });
   }
+  if (o.offlineSpent !== undefined) {
+    const x = o.offlineSpent as Partial<OfflineSpent> | null;
+    if (!x || !Number.isSafeInteger(x.amount) || x.amount! < 0 || !Number.isSafeInteger(x.count) || x.count! < 0) throw new WalletFileError('offlineSpent must be { amount, count }, non-negative integers');
+    options.offlineSpent = { amount: x.amount!, count: x.count! };
+  }
+  if (o.refundRoot !== undefined) {
+    const r = o.refundRoot as { alg?: unknown; publicKey?: unknown } | null;
+    const alg = r?.alg === 'p256' ? ALG_P256 : r?.alg === 'ed25519' ? ALG_ED25519 : undefined;
+    let key: Uint8Array | undefined;
+    try {
+      key = fromHex(String(r?.publicKey));
+    } catch {
+      key = undefined;
+    }
+    if (alg === undefined || !key || !publicKeyFits(alg, key)) throw new WalletFileError('refundRoot must be { alg: "p256" or "ed25519", publicKey: hex }');
+    options.refundRoot = { alg, publicKey: key };
+  }
+  if (o.refundBook !== undefined) options.refundBook = refundBook(o.refundBook);
   return options;
+}
+
+function refundBook(value: unknown): BookEntry[] {
+  if (!Array.isArray(value) || value.length > BOOK_SIZE) throw new WalletFileError(`refundBook must be a list of at most ${BOOK_SIZE}`);
+  return value.map((e: Record<string, unknown>, i) => {
+    const n = (k: string, max = 2 ** 48) => {
+      const v = e?.[k];
+      if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max) throw new WalletFileError(`refundBook[${i}].${k} must be an integer 0..${max}`);
+      return v as number;
+    };
+    let signature: Uint8Array;
+    try {
+      signature = fromHex(String(e?.signature));
+    } catch {
+      throw new WalletFileError(`refundBook[${i}].signature must be hex`);
+    }
+    if (signature.length !== 64 || typeof e.terminalId !== 'string' || !/^[\x21-\x7e]{1,16}$/.test(e.terminalId)) throw new WalletFileError(`refundBook[${i}] needs a terminalId and a 64-byte signature`);
+    const entry: BookEntry = { counter: n('counter', 0xffffffff), terminalId: e.terminalId, terminalSeq: n('terminalSeq', 0xffffffff), amount: n('amount'), signature, refunded: n('refunded'), lastRefundSeq: n('lastRefundSeq', 0xffffffff) };
+    if (entry.refunded > entry.amount) throw new WalletFileError(`refundBook[${i}]: refunded above the amount`);
+    if (e.purse !== undefined) entry.purse = n('purse', MAX_PURSE);
+    return entry;
+  });
 }
 
 function purses(value: unknown, walletId: string): BoundBalance[] {
@@ -139,14 +188,20 @@ function purses(value: unknown, walletId: string): BoundBalance[] {
  */
 export function walletFileWithState(
   file: WalletFile,
-  w: { balance: number; counter: number; pinTriesLeft: number; purses?: Purses; transitLog?: TransitEntry[]; signedLog?: { request: Uint8Array; response: Uint8Array }[]; heldFrom?: number },
+  w: { balance: number; counter: number; pinTriesLeft: number; purses?: Purses; transitLog?: TransitEntry[]; signedLog?: { request: Uint8Array; response: Uint8Array }[]; heldFrom?: number; offlineSpent?: OfflineSpent; refundBook?: BookEntry[] },
 ): WalletFile | undefined {
   const tries = file.pin === undefined ? undefined : w.pinTriesLeft;
   const purseBalances = w.purses?.balances ?? [];
   const pursesChanged = (file.purses ?? []).some((p) => purseBalances.find((b) => b.purse === decodeGrant(fromHex(p.grant)).purse)?.balance !== p.balance);
   const log = w.transitLog && w.transitLog.length > 0 ? transitHex(w.transitLog) : undefined;
-  if (!pursesChanged && file.balance === w.balance && file.counter === w.counter && (file.pinTriesLeft ?? PIN_TRIES) === (tries ?? PIN_TRIES) && file.transitLog === log) return undefined;
+  const spent = w.offlineSpent && (w.offlineSpent.amount > 0 || w.offlineSpent.count > 0 || file.offlineSpent) ? w.offlineSpent : undefined;
+  const book = w.refundBook && w.refundBook.length > 0 ? w.refundBook.map(bookJson) : undefined;
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (!pursesChanged && file.balance === w.balance && file.counter === w.counter && (file.pinTriesLeft ?? PIN_TRIES) === (tries ?? PIN_TRIES) && file.transitLog === log
+    && same(file.offlineSpent, spent) && same(file.refundBook, book)) return undefined;
   const next: WalletFile = { ...file, balance: w.balance, counter: w.counter };
+  if (spent) next.offlineSpent = { amount: spent.amount, count: spent.count };
+  if (book) next.refundBook = book;
   if (tries !== undefined) next.pinTriesLeft = tries;
   if (file.purses) next.purses = file.purses.map((p) => ({ grant: p.grant, balance: present(purseBalances.find((b) => b.purse === decodeGrant(fromHex(p.grant)).purse), 'the purse').balance }));
   if (log !== undefined) next.transitLog = log;
@@ -158,12 +213,16 @@ export function walletFileWithState(
   return next;
 }
 
+function bookJson(e: BookEntry): NonNullable<WalletFile['refundBook']>[number] {
+  return { counter: e.counter, terminalId: e.terminalId, terminalSeq: e.terminalSeq, amount: e.amount, ...(e.purse !== undefined ? { purse: e.purse } : {}), signature: toHex(e.signature), refunded: e.refunded, lastRefundSeq: e.lastRefundSeq };
+}
+
 /** The entries alone (the counter in a log's header is the wallet's, kept beside it). */
 function transitHex(entries: TransitEntry[]): string {
   return toHex(encodeTransitLog({ counter: entries[entries.length - 1]?.counter ?? 0, entries }));
 }
 
-export function walletFileOf(w: { profile: WalletProfile; certificate: Uint8Array; secretKey: Uint8Array; balance: number; pin?: string }): WalletFile {
+export function walletFileOf(w: { profile: WalletProfile; certificate: Uint8Array; secretKey: Uint8Array; balance: number; pin?: string }, root?: WalletFile['refundRoot']): WalletFile {
   const file: WalletFile = {
     version: WALLET_FILE_VERSION,
     walletId: decodeCertificate(w.certificate).walletId,
@@ -174,5 +233,6 @@ export function walletFileOf(w: { profile: WalletProfile; certificate: Uint8Arra
     counter: 0,
   };
   if (w.pin !== undefined) file.pin = w.pin;
+  if (root !== undefined) file.refundRoot = root;
   return file;
 }
