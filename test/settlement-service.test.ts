@@ -63,6 +63,54 @@ for (const { name, start } of BACKENDS) {
       expect((await ctx.world.counts()).receipts).to.equal(2);
     });
 
+    it('keeps each terminal sequence on the terminal\'s side (terminal_receipts), also for receipts settled before that table', async () => {
+      const database = await ctx.backend.fresh();
+      await ctx.world.close();
+      ctx.world = await World.create({ database, seed: `${name} layout` });
+      const t1 = await ctx.world.terminal('T1');
+      const w = ctx.world.wallet().emulator();
+      for (const amount of [100, 200]) await t1.pay(w, amount);
+      const settled = [...t1.journal.records];
+      await t1.upload(ctx.world.url);
+      const rows = (db: { read: (f: (tx: any) => Promise<unknown>) => Promise<unknown> }) =>
+        db.read((tx) => tx.all('SELECT terminal_id, terminal_seq, wallet_id, outcome FROM terminal_receipts ORDER BY terminal_seq')) as Promise<Record<string, unknown>[]>;
+      const expected = [1, 2].map((seq) => ({ terminal_id: 'T1', terminal_seq: seq, wallet_id: w.info.walletId, outcome: 'settled' }));
+      expect((await rows(ctx.world.service!.settlement.db)).map((r) => ({ ...r, terminal_seq: Number(r.terminal_seq) }))).to.deep.equal(expected);
+      // The database as it was before the layout (schema 8), then opened again: the migration copies
+      // the sequences over, and a retry of those receipts is a duplicate, not a second settlement.
+      await ctx.world.service!.settlement.db.transaction(async (tx) => {
+        await tx.run('DROP TABLE terminal_receipts');
+        await tx.run('DELETE FROM schema_version WHERE version = 9');
+        if (name === 'postgres') {
+          await tx.run('DROP INDEX receipts_terminal');
+          await tx.run('ALTER TABLE receipts ADD CONSTRAINT receipts_terminal_id_terminal_seq_key UNIQUE (terminal_id, terminal_seq)');
+        }
+      });
+      await ctx.world.service!.close();
+      await ctx.world.start(database);
+      if (name === 'postgres') {
+        // Distributable by wallet: no unique key left on receipts but its own id.
+        const unique = await ctx.world.service!.settlement.db.read((tx) => tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM pg_constraint WHERE conrelid = 'receipts'::regclass AND contype = 'u'`));
+        expect(Number(unique!.n)).to.equal(0);
+      }
+      expect((await rows(ctx.world.service!.settlement.db)).map((r) => ({ ...r, terminal_seq: Number(r.terminal_seq) }))).to.deep.equal(expected);
+      const retry = await t1.upload(ctx.world.url, t1.batch({ records: settled }));
+      expect(retry.response!.results.map((r) => r.status)).to.deep.equal([RESULT_DUPLICATE, RESULT_DUPLICATE]);
+      // A receipt that fails verification has no wallet to trust: only the terminal's side names it.
+      const bad = t1.journal.records.length;
+      await t1.pay(w, 300);
+      const record = t1.journal.records[bad]!;
+      const r = decodeReceipt(record.payload);
+      const response = r.response.slice();
+      xorByte(response, response.length - 1, 0x01); // the wallet's signature
+      const tampered = encodeReceipt({ ...r, response });
+      const up = await t1.upload(ctx.world.url, t1.batch({ records: [{ ...record, payload: tampered }] }));
+      expect(up.response!.results[0]!.status).to.equal(RESULT_REJECTED);
+      const last = (await rows(ctx.world.service!.settlement.db)).at(-1)!;
+      expect([Number(last.terminal_seq), last.wallet_id, last.outcome]).to.deep.equal([3, null, 'invalid']);
+      expect((await ctx.world.counts()).receipts).to.equal(3);
+    });
+
     it('settles exactly once under concurrent duplicate uploads', async () => {
       const t1 = await ctx.world.terminal('T1');
       const t2 = await ctx.world.terminal('T2');

@@ -3,6 +3,7 @@
 // decisions then run in memory, receipt after receipt, seeing the ones before them; the rows are written
 // at the end, many per statement. Round trips per batch, not per receipt: on PostgreSQL they are the cost.
 import { toHex } from '../../firmware/base/bytes';
+import { present } from '../../firmware/base/assert';
 import type { ReceiptCheck } from '../../firmware/core/crypto/receipt';
 import { decodeReceipt, type ReceiptContent } from '../../firmware/core/protocol/receipt';
 import { RESULT_ACCEPTED, RESULT_DUPLICATE, RESULT_REJECTED, type ReceiptResult } from '../../firmware/core/uplink/wire';
@@ -63,6 +64,12 @@ export interface ReceiptRow {
   outcome: Outcome;
   reason: string;
   credited: number;
+  receipt: Uint8Array;
+}
+
+/** A receipt already stored under one of the batch's sequence numbers. */
+interface Existing {
+  outcome: Outcome;
   receipt: Uint8Array;
 }
 
@@ -171,15 +178,21 @@ export class BatchSettler {
     return results;
   }
 
-  async #existing(items: Checked[]): Promise<Map<number, ReceiptRow>> {
-    const map = new Map<number, ReceiptRow>();
+  /** What this terminal already uploaded under the batch's sequence numbers (the terminal's side only). */
+  async #existing(items: Checked[]): Promise<Map<number, Existing>> {
+    const map = new Map<number, Existing>();
     if (!items.length) return map;
-    const rows = await this.#tx.all<ReceiptRow>('SELECT * FROM receipts WHERE terminal_id = $1 AND terminal_seq BETWEEN $2 AND $3', [
-      this.#terminal.terminal_id,
-      items[0]!.seq,
-      items[items.length - 1]!.seq,
-    ]);
-    for (const r of rows) map.set(Number(r.terminal_seq), r);
+    const rows = await this.#tx.all<{ terminal_seq: number; receipt_id: number; outcome: Outcome }>(
+      'SELECT terminal_seq, receipt_id, outcome FROM terminal_receipts WHERE terminal_id = $1 AND terminal_seq BETWEEN $2 AND $3',
+      [this.#terminal.terminal_id, items[0]!.seq, items[items.length - 1]!.seq],
+    );
+    if (!rows.length) return map;
+    // A retry: the stored bytes, to tell the same receipt from a reused sequence number.
+    const params: Param[] = [];
+    const list = place(params, ...rows.map((r) => Number(r.receipt_id)));
+    const bytes = new Map<number, Uint8Array>();
+    for (const r of await this.#tx.all<{ id: number; receipt: Uint8Array }>(`SELECT id, receipt FROM receipts WHERE id IN (${list})`, params)) bytes.set(Number(r.id), r.receipt);
+    for (const r of rows) map.set(Number(r.terminal_seq), { outcome: r.outcome, receipt: present(bytes.get(Number(r.receipt_id)), 'the receipt a terminal sequence names') });
     return map;
   }
 
@@ -270,7 +283,7 @@ export class BatchSettler {
     return { version: listed };
   }
 
-  async #decide(item: Checked, existing: ReceiptRow | undefined): Promise<ReceiptResult> {
+  async #decide(item: Checked, existing: Existing | undefined): Promise<ReceiptResult> {
     const terminal = this.#terminal;
     const seq = item.seq;
     if (existing) {
@@ -505,6 +518,9 @@ export class BatchSettler {
         params,
       );
       for (const r of inserted) ids.set(Number(r.terminal_seq), Number(r.id));
+      const keyParams: Param[] = [];
+      const keys = this.#receipts.slice(i, i + CHUNK).map((r) => `(${place(keyParams, t.terminal_id, r.seq, r.walletId, present(ids.get(r.seq), 'receipt id'), r.outcome)})`);
+      await tx.run(`INSERT INTO terminal_receipts (terminal_id, terminal_seq, wallet_id, receipt_id, outcome) VALUES ${keys.join(', ')}`, keyParams);
     }
     const idOf = (seq: number) => ids.get(seq)!;
     for (let i = 0; i < this.#postings.length; i += CHUNK * 2) {

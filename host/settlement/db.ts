@@ -296,7 +296,8 @@ const fromPg = fromSqlite;
 
 interface Migration {
   version: number;
-  statements: string[];
+  /** SQL for both backends, or `{ postgres }` / `{ sqlite }` for one. */
+  statements: (string | { postgres: string } | { sqlite: string })[];
 }
 
 // {id}, {int} and {blob} are the two dialects' spellings of an auto-numbered key, a 64-bit integer and bytes.
@@ -515,6 +516,33 @@ const MIGRATIONS: Migration[] = [
       `CREATE INDEX refunds_refund ON refunds (terminal_id, refund_seq)`,
     ],
   },
+  {
+    version: 9,
+    statements: [
+      // The Citus-style layout (docs/SCALING.md): receipts live with their wallet (distributed by
+      // wallet_id, beside wallets, findings and losses), and a terminal's sequence numbers with the
+      // terminal. This table on the terminal's side carries exactly-once: its key is the terminal's
+      // (terminal_id, terminal_seq), and a retried or re-batched upload is found here, under the
+      // terminal's lock, without touching a wallet's shard. wallet_id is null for a receipt that failed
+      // verification (no wallet id to trust).
+      `CREATE TABLE terminal_receipts (
+        terminal_id TEXT NOT NULL,
+        terminal_seq {int} NOT NULL,
+        wallet_id TEXT,
+        receipt_id {int} NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (terminal_id, terminal_seq)
+      )`,
+      `INSERT INTO terminal_receipts (terminal_id, terminal_seq, wallet_id, receipt_id, outcome)
+       SELECT terminal_id, terminal_seq, wallet_id, id, outcome FROM receipts`,
+      // A table distributed by wallet_id cannot hold a unique key without it: on PostgreSQL the
+      // receipts' own (terminal_id, terminal_seq) key becomes a plain index (the back office's per
+      // terminal queries). SQLite, one file on one node, keeps it (dropping it there means rebuilding
+      // the table) as a second guard.
+      { postgres: `ALTER TABLE receipts DROP CONSTRAINT receipts_terminal_id_terminal_seq_key` },
+      { postgres: `CREATE INDEX receipts_terminal ON receipts (terminal_id, terminal_seq)` },
+    ],
+  },
 ];
 
 function dialect(sql: string, kind: Database['kind']): string {
@@ -535,7 +563,10 @@ async function migrate(db: Database): Promise<void> {
     if (current > latest) throw new DatabaseError(`database schema ${current} is newer than this service (${latest})`);
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
-      for (const sql of m.statements) await tx.run(dialect(sql, db.kind));
+      for (const statement of m.statements) {
+        const sql = typeof statement === 'string' ? statement : db.kind === 'postgres' ? (statement as { postgres?: string }).postgres : (statement as { sqlite?: string }).sqlite;
+        if (sql !== undefined) await tx.run(dialect(sql, db.kind));
+      }
       await tx.run('INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)', [m.version, Math.floor(Date.now() / 1000)]);
     }
   });

@@ -174,6 +174,8 @@ export class RefundSettler {
        VALUES ($1, $2, $3, $4, $5, $6, $7, 'settled', $8, 1, $9, $10, $11, $12) RETURNING id`,
       [t.terminal_id, seq, p.certificate.walletId, credit.counter, -p.request.amount, t.merchant_id, p.certificate.issuerKeyId, reason, record, this.now, credit.bound ? null : credit.balanceAfter, p.request.terminalTime || this.now],
     );
+    // Its sequence on the terminal's side too (terminal_receipts, where a batch's dedupe looks).
+    await this.tx.run(`INSERT INTO terminal_receipts (terminal_id, terminal_seq, wallet_id, receipt_id, outcome) VALUES ($1, $2, $3, $4, 'settled')`, [t.terminal_id, seq, p.certificate.walletId, Number(row!.id)]);
     return Number(row!.id);
   }
 
