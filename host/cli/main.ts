@@ -17,6 +17,8 @@ import { ALG_P256 } from '../../firmware/core/crypto/verify';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { generateKeyPair, issueWallet } from '../wallet/issuer';
 import { algFromName, algToName, Keystore, KeystoreError, nodeRandom, writePublicFile, writeSecretFile, keyJson } from './keystore';
+import { signTerminalCertificate } from '../wallet/refunds';
+import { hashMerchantPin } from '../../firmware/core/refund/flow';
 import { formatWalletFile, parseWalletFile, walletFileOf, WalletFileError, type WalletFile } from './wallet-file';
 import { signGrant } from '../wallet/purses';
 import { decodeGrant, MAX_PURSE } from '../../firmware/core/protocol/purpose';
@@ -214,7 +216,7 @@ signed by the issuer key. --pay-with makes it the balance the holder pays with. 
     summary: 'provision a terminal: device key, merchant, mode, caps, issuer keys, root key, service URL, Wi-Fi',
     usage: `tapline provision-terminal --out FILE --terminal-id ID --merchant-id ID --service URL [--keys DIR]
                      [--mode merchant|transit] [--fare N] [--risk FILE.json] [--currency N] [--max-transaction N]
-                     [--wifi-ssid SSID --wifi-password PASS] [--category MCC --region N] [--register]
+                     [--wifi-ssid SSID --wifi-password PASS] [--category MCC --region N] [--refund-pin PIN] [--register]
 
 Writes the provisioning file (0600: it holds the terminal's device private key and the Wi-Fi password)
 that the simulator loads and the device build writes to flash. --risk takes a whole risk configuration
@@ -223,7 +225,9 @@ registers the terminal (device public key, merchant, cap) with the settlement se
 that fails nothing is written. \`tapline register --terminal FILE\` registers a provisioned file later.
 A device needs --wifi-ssid to upload, and a --service address it can reach (not 127.0.0.1).
 --category (ISO 18245 merchant category, e.g. 5411 grocery) and --region (0..65535) say where the
-merchant is: a wallet's purpose-bound balance pays only where its grant allows (docs/PROTOCOL.md).`,
+merchant is: a wallet's purpose-bound balance pays only where its grant allows (docs/PROTOCOL.md).
+--refund-pin (merchant mode, 4..12 digits) sets up offline refunds: the terminal's certificate signed
+with the root key, and the merchant PIN kept as a salted SHA-256 (key C on the terminal).`,
     options: {
       ...keysOption,
       out: { type: 'string' },
@@ -239,6 +243,7 @@ merchant is: a wallet's purpose-bound balance pays only where its grant allows (
       'wifi-password': { type: 'string', default: '' },
       category: { type: 'string' },
       region: { type: 'string' },
+      'refund-pin': { type: 'string' },
       register: { type: 'boolean', default: false },
     },
     async run(v, out) {
@@ -270,6 +275,13 @@ merchant is: a wallet's purpose-bound balance pays only where its grant allows (
       if (v['wifi-ssid'] !== undefined) provisioning.wifi = { ssid: str(v['wifi-ssid']), password: str(v['wifi-password']) };
       if ((v.category === undefined) !== (v.region === undefined)) throw new UsageError('--category and --region come together');
       if (v.category !== undefined) provisioning.place = { category: int(v.category, 'category', 0, 9999), region: int(v.region, 'region', 0, 0xffff) };
+      if (v['refund-pin'] !== undefined) {
+        const pin = str(v['refund-pin']);
+        if (mode !== 'merchant' || !/^[0-9]{4,12}$/.test(pin)) throw new UsageError('--refund-pin is 4 to 12 digits, in merchant mode');
+        const salt = nodeRandom(16);
+        const certificate = signTerminalCertificate(root, { terminalId: provisioning.terminalId, merchantId: provisioning.merchantId, publicKey: publicKeyOf(ALG_P256, deviceSecret), notAfter: Math.floor(Date.now() / 1000) + 5 * 365 * 86400 });
+        provisioning.refunds = { certificate: toHex(certificate), pinSalt: toHex(salt), pinHash: toHex(hashMerchantPin(salt, pin)) };
+      }
       const text = formatProvisioning(provisioning);
       if (v.register === true) await registerTerminal(store, provisioning, service, out, `${outPath} was not written`);
       writeSecretFile(outPath, text);

@@ -50,6 +50,9 @@ export const DEMO_WALLETS: DemoWallet[] = [
 const TILL_PLACE = { category: '5814', region: '101' };
 
 /** The demo's terminals: the one on screen (merchant or transit) and a peer till for "elsewhere" payments. */
+/** The demo till's merchant PIN for offline refunds (key C). */
+const SIM_REFUND_PIN = '9876';
+
 const TERMINALS = [
   ['terminal-merchant.json', 'SIM-TILL-1', 'CAFE', 'merchant'],
   ['terminal-transit.json', 'SIM-GATE-1', 'METRO', 'transit'],
@@ -127,7 +130,7 @@ export class World {
       const args = ['provision-terminal', '--keys', keys, '--out', path, '--service', service.url, '--register', '--risk', riskFile];
       args.push('--terminal-id', id, '--merchant-id', merchant, '--mode', m);
       if (m === 'transit') args.push('--fare', '200');
-      if (id === 'SIM-TILL-1') args.push('--category', TILL_PLACE.category, '--region', TILL_PLACE.region);
+      if (id === 'SIM-TILL-1') args.push('--category', TILL_PLACE.category, '--region', TILL_PLACE.region, '--refund-pin', SIM_REFUND_PIN);
       await run(args, say);
       const fares = options.setup?.fares;
       if (m === 'transit' && fares) {
