@@ -73,7 +73,7 @@ export class RefundDevice {
   refundSetup: RefundSetup | undefined;
   screens: string[][] = [];
 
-  constructor(readonly world: RefundWorld) {
+  constructor(readonly world: RefundWorld, readonly options: { refunds?: boolean } = {}) {
     this.flash = new RamFlash({ blocks: 12, blockLength: 2048, random: world.seeded });
   }
 
@@ -87,7 +87,7 @@ export class RefundDevice {
     this.terminal = new Terminal({
       mode: 'merchant', terminalId: 'T-REF', merchantId: 'M-shop', verifier, risk: this.store.risk, inDoubt: this.store.inDoubt,
       journal: this.store.journal, clock: this.clock, random: w.random, log: silentLog,
-      refunds: (this.refundSetup = provisionedRefunds(
+      refunds: (this.refundSetup = this.options.refunds === false ? undefined : provisionedRefunds(
         {
           terminalId: 'T-REF', devicePrivateKey: toHex(w.device.secretKey), risk: DEFAULT_RISK_CONFIG,
           refunds: { certificate: toHex(w.certificate), pinSalt: toHex(w.pinSalt), pinHash: toHex(hashMerchantPin(w.pinSalt, MERCHANT_PIN)) },
@@ -149,6 +149,15 @@ export class RefundDevice {
 
   #screens(effects: Effect[]): void {
     for (const e of effects) if (e.type === 'display') this.screens.push(screenLines(e.screen));
+  }
+}
+
+/** A wallet whose REFUND answer is replaced by a bare status word (the wallet's other refusals). */
+class RefusingLink implements CardLink {
+  constructor(readonly wallet: WalletEmulator, readonly refundSw: number) {}
+  async transceive(apdu: Uint8Array): Promise<Uint8Array> {
+    if (decodeCommand(apdu).ins === INS_REFUND) return Uint8Array.of(this.refundSw >> 8, this.refundSw & 0xff);
+    return this.wallet.answer(apdu);
   }
 }
 
@@ -275,6 +284,24 @@ export const REFUND_SCENARIOS: Record<string, { expect: string; run: (alg: Alg) 
       device.store.journal.replay(0, (r) => void (r.type === RECORD_REFUND && (lastAnswer = toHex(decodeRefundRecord(r.payload).response ?? new Uint8Array(0)))));
       const same = lastAnswer === toHex(retry.subarray(0, retry.length - 2));
       return `replay of the first: ${replay}; exact retry of the last: ${sw(retry)} same answer ${same}; balance ${wallet.balance === balance ? wallet.balance : `${wallet.balance} (was ${balance})`}`;
+    },
+  },
+  'the wallet refusing a refund as replayed or for another reason, and a terminal with no refunds set up': {
+    expect: 'other: NO REFUND | card refused refund; replayed: NO REFUND | refund replayed; balance 97000; not set up: NO REFUND | refunds not set up',
+    async run(alg) {
+      const { world, device, wallet } = await setup(alg, 'refusals');
+      // a plain refusal releases the refund's intent; "replayed" keeps it in doubt, so it comes second
+      await device.refund(new RefusingLink(wallet, 0x6f00), '', '');
+      const out = [`other: ${device.shown}`];
+      wallet.removed();
+      await device.refund(new RefusingLink(wallet, 0x6a89), '', '');
+      out.push(`replayed: ${device.shown}`, `balance ${wallet.balance}`);
+      wallet.removed();
+      const bare = new RefundDevice(world, { refunds: false });
+      bare.boot();
+      await bare.keys('C');
+      out.push(`not set up: ${bare.shown}`);
+      return out.join('; ');
     },
   },
   'another card, a wrong merchant PIN (bounded, across a reboot), an unknown payment': {
