@@ -36,12 +36,18 @@ interface Slot {
   /** The key map this worker holds, by identity: a new map is sent once. */
   keys: ReadonlyMap<number, IssuerKey> | undefined;
   forget: boolean;
+  /** The worker has answered once (it started). */
+  answered: boolean;
 }
+
+const MAX_FAILED_STARTS = 8;
 
 export class ReceiptPool implements ReceiptChecker {
   readonly size: number;
   #slots: Slot[] = [];
   #closed = false;
+  #failedStarts = 0;
+  #broken: Error | undefined;
 
   constructor(options: { threads?: number } = {}) {
     this.size = Math.max(1, options.threads ?? availableParallelism());
@@ -49,6 +55,7 @@ export class ReceiptPool implements ReceiptChecker {
   }
 
   async verify(receipts: Uint8Array[], keys: ReadonlyMap<number, IssuerKey>, now: number): Promise<ReceiptCheck[]> {
+    if (this.#broken) throw new Error(`receipt workers cannot start: ${this.#broken.message}`);
     if (this.#closed) throw new Error('receipt pool is closed');
     const groups: number[][] = this.#slots.map(() => []);
     receipts.forEach((r, i) => present(groups[shardOf(r, this.size)], 'shard').push(i));
@@ -85,15 +92,28 @@ export class ReceiptPool implements ReceiptChecker {
   }
 
   #spawn(): Slot {
-    // The service runs its TypeScript through tsx; a worker starts without the parent's loader.
-    const source = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`;
+    // The service runs its TypeScript through tsx; a worker starts without the parent's loader. Its eval'd
+    // source resolves bare names from the working directory, which for `tapline serve` (or the simulator)
+    // may hold no node_modules: so tsx is named by the URL this module resolves it to.
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const source = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`;
     const worker = new Worker(source, { eval: true, workerData: { role: ROLE } });
-    const slot: Slot = { worker, queue: [], keys: undefined, forget: false };
+    const slot: Slot = { worker, queue: [], keys: undefined, forget: false, answered: false };
     worker.unref();
-    worker.on('message', (checks: ReceiptCheck[]) => slot.queue.shift()?.resolve(checks));
+    worker.on('message', (checks: ReceiptCheck[]) => {
+      slot.answered = true;
+      this.#failedStarts = 0;
+      slot.queue.shift()?.resolve(checks);
+    });
     const fail = (e: Error) => {
       for (const p of slot.queue.splice(0)) p.reject(e);
       if (this.#closed) return;
+      // a worker that cannot even start would be respawned forever: after a few, the pool gives up
+      if (!slot.answered && ++this.#failedStarts > MAX_FAILED_STARTS) {
+        this.#closed = true;
+        this.#broken = e;
+        return;
+      }
       const index = this.#slots.indexOf(slot);
       if (index >= 0) this.#slots[index] = this.#spawn();
     };
