@@ -8,7 +8,11 @@
 // A wallet's receipts always go to the same worker, chosen by its certificate's bytes, so each wallet's
 // key is parsed, and its certificate verified, in one worker, not in every one. The receipts travel
 // packed in one transferred buffer per worker; the checks come back as structured-cloned objects.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { present } from '../../firmware/base/assert';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
@@ -95,7 +99,7 @@ export class ReceiptPool implements ReceiptChecker {
     // The service runs its TypeScript through tsx; a worker starts without the parent's loader. Its eval'd
     // source resolves bare names from the working directory, which for `tapline serve` (or the simulator)
     // may hold no node_modules: so tsx is named by the URL this module resolves it to.
-    const tsx = import.meta.resolve('tsx/esm/api');
+    const tsx = tsxApiUrl();
     const source = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`;
     const worker = new Worker(source, { eval: true, workerData: { role: ROLE } });
     const slot: Slot = { worker, queue: [], keys: undefined, forget: false, answered: false };
@@ -121,6 +125,16 @@ export class ReceiptPool implements ReceiptChecker {
     worker.on('exit', (code) => fail(new Error(`receipt worker exited (${code})`)));
     return slot;
   }
+}
+
+/** tsx's ESM API as a file URL (import.meta.resolve where the loader keeps it, else Node's resolver). */
+function tsxApiUrl(): string {
+  const meta = import.meta as { resolve?: (specifier: string) => string };
+  if (typeof meta.resolve === 'function') return meta.resolve('tsx/esm/api');
+  // Node's require resolves the CommonJS build; the worker needs the ESM one, named by tsx's own exports
+  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+  const exports = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
+  return pathToFileURL(join(dirname(manifest), present(exports['./esm/api'], "tsx's esm/api export").import.default)).href;
 }
 
 /**
