@@ -10,7 +10,7 @@ import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
 import { RiskEngine } from '../firmware/core/risk/engine';
 import { ClockState } from '../firmware/core/risk/clock-state';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
-import { mutate, seededRandom } from './uplink-fuzz-helpers';
+import { fuzzer, mutate, seededRandom } from './uplink-fuzz-helpers';
 import { decodeIntent, decodeRecallResponse, decodeRelease, encodeIntent, encodeRecallResponse, encodeRelease } from '../firmware/core/protocol/intent';
 import { InDoubt } from '../firmware/core/terminal/in-doubt';
 import { decodeState, encodeState } from '../firmware/app/state';
@@ -42,34 +42,7 @@ async function corpus() {
   return { w, commands, responses, receipts, certificate: first.certificate.bytes, request: decodeReceipt(receipts[0]!).request, response: decodeReceipt(receipts[0]!).response };
 }
 
-function fuzz(name: string, seeds: Uint8Array[], parse: (b: Uint8Array) => unknown, allowed: (e: unknown) => boolean, inputs = INPUTS): { ok: number; refused: number } {
-  const random = seededRandom(SEED ^ hash(name));
-  let ok = 0;
-  let refused = 0;
-  for (let i = 0; i < inputs; i++) {
-    const input = i % 50 === 0 ? randomBytes(random, Math.floor(random() * 300)) : mutate(seeds[i % seeds.length]!, random);
-    try {
-      parse(input);
-      ok++;
-    } catch (e) {
-      if (!allowed(e)) throw new Error(`${name}: input ${Buffer.from(input).toString('hex')} threw ${(e as Error)?.stack ?? e} (seed ${SEED})`);
-      refused++;
-    }
-  }
-  return { ok, refused };
-}
-
-function randomBytes(random: () => number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256);
-  return out;
-}
-
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
+const fuzz = fuzzer({ seed: SEED, inputs: INPUTS, randomEvery: 50 });
 
 const isTlv = (e: unknown) => e instanceof TlvError;
 const isApdu = (e: unknown) => e instanceof ApduError;

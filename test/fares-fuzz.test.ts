@@ -30,7 +30,7 @@ import { ALG_P256 } from '../firmware/core/crypto/verify';
 import { checkFare } from '../host/settlement/fares';
 import { makeTransitVector } from '../host/wallet/transit-vectors';
 import { DECLINE } from '../firmware/base/reasons';
-import { mutate, seededRandom } from './uplink-fuzz-helpers';
+import { fuzzer, hashName as hash, mutate, seededRandom } from './uplink-fuzz-helpers';
 import { NOW, Relay, World } from './xs/core-scenarios';
 import { FLAT_RULES, PEAK_RULES, ZONE_RULES } from './xs/fares-scenarios';
 
@@ -38,28 +38,7 @@ const SEED = Number(process.env.TAPLINE_FUZZ_SEED ?? Math.floor(Math.random() * 
 const INPUTS = 100_000;
 const isTlv = (e: unknown) => e instanceof TlvError;
 
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
-
-function fuzz(name: string, seeds: Uint8Array[], parse: (b: Uint8Array) => unknown, allowed: (e: unknown) => boolean, inputs = INPUTS): { ok: number; refused: number } {
-  const random = seededRandom(SEED ^ hash(name));
-  let ok = 0;
-  let refused = 0;
-  for (let i = 0; i < inputs; i++) {
-    const input = mutate(seeds[i % seeds.length]!, random);
-    try {
-      parse(input);
-      ok++;
-    } catch (e) {
-      if (!allowed(e)) throw new Error(`${name}: input ${Buffer.from(input).toString('hex')} threw ${(e as Error)?.stack ?? e} (TAPLINE_FUZZ_SEED=${SEED})`);
-      refused++;
-    }
-  }
-  return { ok, refused };
-}
+const fuzz = fuzzer({ seed: SEED, inputs: INPUTS });
 
 /** A full log: eight entries of two operators, every kind and flag, counters and times rising. */
 function fullLog(): TransitEntry[] {
