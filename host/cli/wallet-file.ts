@@ -12,6 +12,8 @@ import { encodeTransitLog, transitLogFromHex, type TransitEntry } from '../../fi
 import { ALG_ED25519, ALG_P256, publicKeyFits } from '../../firmware/core/crypto/verify';
 import type { OfflineSpent } from '../wallet/offline-caps';
 import { BOOK_SIZE, type BookEntry } from '../wallet/refunds';
+import { decodeRefundRequest, decodeRefundResponse } from '../../firmware/core/protocol/refund';
+import { SW } from '../../firmware/core/protocol/apdu';
 
 export const WALLET_FILE_VERSION = 1;
 
@@ -43,8 +45,13 @@ export interface WalletFile {
   offlineSpent?: { amount: number; count: number };
   /** Offline refunds: the root key terminal certificates are signed with. */
   refundRoot?: { alg: 'p256' | 'ed25519'; publicKey: string };
-  /** The payments it may be refunded for, with what each was refunded (host/wallet/refunds.ts). */
-  refundBook?: { counter: number; terminalId: string; terminalSeq: number; amount: number; purse?: number; signature: string; refunded: number; lastRefundSeq: number }[];
+  /**
+   * The payments it may be refunded for, with what each was refunded (host/wallet/refunds.ts), and the
+   * last refund's request and signed R-APDU, hex: a terminal that lost that answer (a refund in doubt)
+   * asks again after a reload and gets the same answer, not `6A89`. One answer per payment, so at most
+   * as many as the book holds.
+   */
+  refundBook?: { counter: number; terminalId: string; terminalSeq: number; amount: number; purse?: number; signature: string; refunded: number; lastRefundSeq: number; lastRequest?: string; lastRapdu?: string }[];
 }
 
 /** Wrong PINs a card allows (the emulator's default). */
@@ -161,8 +168,35 @@ function refundBook(value: unknown): BookEntry[] {
     const entry: BookEntry = { counter: n('counter', 0xffffffff), terminalId: e.terminalId, terminalSeq: n('terminalSeq', 0xffffffff), amount: n('amount'), signature, refunded: n('refunded'), lastRefundSeq: n('lastRefundSeq', 0xffffffff) };
     if (entry.refunded > entry.amount) throw new WalletFileError(`refundBook[${i}]: refunded above the amount`);
     if (e.purse !== undefined) entry.purse = n('purse', MAX_PURSE);
+    if (e.lastRequest !== undefined || e.lastRapdu !== undefined) Object.assign(entry, lastAnswer(e, entry, i));
     return entry;
   });
+}
+
+/** The last refund's exchange of a book entry: that refund of that payment, and a signed answer. */
+function lastAnswer(e: Record<string, unknown>, entry: BookEntry, i: number): { lastRequest: Uint8Array; lastRapdu: Uint8Array } {
+  const what = `refundBook[${i}]: lastRequest and lastRapdu`;
+  let lastRequest: Uint8Array;
+  let lastRapdu: Uint8Array;
+  try {
+    lastRequest = fromHex(String(e.lastRequest));
+    lastRapdu = fromHex(String(e.lastRapdu));
+  } catch {
+    throw new WalletFileError(`${what} must both be hex`);
+  }
+  const ok = lastRapdu.length > 2 && lastRapdu[lastRapdu.length - 2] === SW.ok >> 8 && lastRapdu[lastRapdu.length - 1] === (SW.ok & 0xff);
+  if (!ok) throw new WalletFileError(`${what}: the answer must end in 9000`);
+  try {
+    const r = decodeRefundRequest(lastRequest);
+    decodeRefundResponse(lastRapdu.subarray(0, lastRapdu.length - 2));
+    if (r.refundSeq !== entry.lastRefundSeq || r.terminalId !== entry.terminalId || r.originalSeq !== entry.terminalSeq || r.originalCounter !== entry.counter) {
+      throw new WalletFileError(`${what} are not the last refund of this payment`);
+    }
+  } catch (err) {
+    if (err instanceof TlvError) throw new WalletFileError(`${what}: ${err.message}`);
+    throw err;
+  }
+  return { lastRequest, lastRapdu };
 }
 
 function purses(value: unknown, walletId: string): BoundBalance[] {
@@ -214,7 +248,8 @@ export function walletFileWithState(
 }
 
 function bookJson(e: BookEntry): NonNullable<WalletFile['refundBook']>[number] {
-  return { counter: e.counter, terminalId: e.terminalId, terminalSeq: e.terminalSeq, amount: e.amount, ...(e.purse !== undefined ? { purse: e.purse } : {}), signature: toHex(e.signature), refunded: e.refunded, lastRefundSeq: e.lastRefundSeq };
+  return { counter: e.counter, terminalId: e.terminalId, terminalSeq: e.terminalSeq, amount: e.amount, ...(e.purse !== undefined ? { purse: e.purse } : {}), signature: toHex(e.signature), refunded: e.refunded, lastRefundSeq: e.lastRefundSeq,
+    ...(e.lastRequest && e.lastRapdu ? { lastRequest: toHex(e.lastRequest), lastRapdu: toHex(e.lastRapdu) } : {}) };
 }
 
 /** The entries alone (the counter in a log's header is the wallet's, kept beside it). */
