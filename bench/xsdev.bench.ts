@@ -1,5 +1,6 @@
 // Taps on the device-sized XS host (native/xsdev): the exact device bundle in a machine made from a
-// manifest's creation block, for {P-256, Ed25519} x {cold, warm} x {transit, merchant} x {js, native}.
+// manifest's creation block, for {P-256, Ed25519} x {cold, warm} x {transit, transit priced by fare
+// rules (a transfer: READ TRANSIT LOG, its digest, the fare engine), merchant} x {js, native}.
 // Each tap includes its journal append on flash semantics (1 MiB partition in C memory). Transit taps
 // here verify before the gate opens (verifyBeforeOpen), on both paths, so the rows compare like with like.
 //
@@ -16,7 +17,8 @@ import { ALG_ED25519, ALG_P256, algName, type Alg } from '../firmware/core/crypt
 import type { Mode } from '../firmware/core/risk/engine';
 import { toHex } from '../firmware/base/bytes';
 import { creationOf, DeviceHost, type Board, type Creation } from '../host/xsdev/device-host';
-import { bootSteps, fullJournalBoot, profileScenario, recordScenario, runScenario, type MeasuredScenario, type TapScenario } from '../host/xsdev/scenario';
+import { bootSteps, fullJournalBoot, NOW, profileScenario, recordScenario, runScenario, type MeasuredScenario, type TapScenario } from '../host/xsdev/scenario';
+import { transferringRider } from '../test/xs/fares-scenarios';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { p256 } from '@noble/curves/nist.js';
@@ -149,16 +151,17 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
   const { hostMsPerVerify, factor } = await calibrate(options.quick ? 3 : 15);
   report({ bench: 'xsdev.calibration', nativeP256VerifyHostMs: hostMsPerVerify, esp32s3P256VerifyMs: ESP32S3_P256_VERIFY_MS, factor });
   const algs: Alg[] = [ALG_P256, ALG_ED25519];
-  const modes: Mode[] = ['transit', 'merchant'];
+  // transit priced by the zone rules too (READ TRANSIT LOG, its digest, the fare engine): a transfer
+  const variants: Array<{ mode: Mode; fares: boolean }> = [{ mode: 'transit', fares: false }, { mode: 'transit', fares: true }, { mode: 'merchant', fares: false }];
   for (const alg of algs) {
-    for (const mode of modes) {
-      const s = await recordScenario(alg, mode);
+    for (const { mode, fares } of variants) {
+      const s = await recordScenario(alg, mode, fares ? transferringRider('M-metro', NOW) : undefined);
       for (const impl of ['js', 'native'] as const) {
         const board: Board = impl === 'native' ? 'esp32-devkitc' : 'esp32s3-devkitc';
         const creation = creationOf(board);
         const measured = await measure(s, impl === 'native', creation, runs);
         for (const cert of ['cold', 'warm'] as const) {
-          const common = { bench: 'xsdev.tap', alg: algName(alg), cert, mode, impl, board };
+          const common = { bench: 'xsdev.tap', alg: algName(alg), cert, mode, fares, impl, board };
           if (typeof measured === 'string') {
             report({ ...common, fits: false, error: measured });
             continue;
@@ -184,27 +187,27 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
         if (typeof measured !== 'string') {
           const b = measured[0]!.boot;
           report({
-            bench: 'xsdev.boot', alg: algName(alg), mode, impl, board, computrons: b.meter.compute, peakSlots: b.meter.device.peakSlots,
+            bench: 'xsdev.boot', alg: algName(alg), mode, fares, impl, board, computrons: b.meter.compute, peakSlots: b.meter.device.peakSlots,
             peakChunkBytes: b.meter.device.peakChunkBytes, stackPeak: b.meter.device.stackPeak, hostMs: fastest(measured.map((m) => m.boot.meter.device.hostMs)),
             factor, esp32ModelMs: fastest(measured.map((m) => m.boot.meter.device.hostMs)) * factor,
             preloadSlots: b.meter.device.preload.slots, preloadChunkBytes: b.meter.device.preload.chunkBytes, preloadKeys: b.meter.device.preload.keys,
           });
         }
       }
-      await liveHeap(report, s);
-      if (alg === ALG_ED25519 && mode === 'transit') await fullBoot(report, s, factor);
+      if (!fares) await liveHeap(report, s);
+      if (alg === ALG_ED25519 && mode === 'transit' && !fares) await fullBoot(report, s, factor);
       const host = await DeviceHost.start(creationOf('esp32-devkitc'));
       try {
         const profiled = await profileScenario(host, s);
         for (const cert of ['cold', 'warm'] as const) {
           const p = profiled[cert];
           const parts = Object.fromEntries(p.parts.map((x) => [x.part, `${x.computrons} (${((100 * x.computrons) / p.total).toFixed(1)} %, ${x.calls} calls)`]));
-          report({ bench: 'xsdev.profile', alg: algName(alg), cert, mode, impl: 'native', board: 'esp32-devkitc', outcome: p.outcome, computrons: p.total, ...parts });
+          report({ bench: 'xsdev.profile', alg: algName(alg), cert, mode, fares, impl: 'native', board: 'esp32-devkitc', outcome: p.outcome, computrons: p.total, ...parts });
         }
       } finally {
         await host.close();
       }
-      if (mode === 'merchant' && alg === ALG_P256 || mode === 'transit' && alg === ALG_ED25519) {
+      if (mode === 'merchant' && alg === ALG_P256 || mode === 'transit' && alg === ALG_ED25519 && !fares) {
         const full = creationOf('esp32-devkitc');
         const k = await smallestShare(s);
         report({

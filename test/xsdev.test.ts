@@ -13,7 +13,8 @@ import { HASH_SELF_TEST, REPLAY_SLICE_RECORDS, SELF_TEST_VECTORS } from '../firm
 import type { HashInput, HashOutput } from '../host/xsdev/app';
 import { verifySignature } from '../firmware/core/crypto/verify';
 import { BOARDS, creationOf, DeviceHost, type Creation } from '../host/xsdev/device-host';
-import { fullJournalBoot, recordRebootScenario, recordScenario, runScenario, type TapScenario } from '../host/xsdev/scenario';
+import { fullJournalBoot, NOW, recordRebootScenario, recordScenario, runScenario, type TapScenario } from '../host/xsdev/scenario';
+import { transferringRider } from './xs/fares-scenarios';
 import { generateKeyPair, sign } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
 import { p256 } from '@noble/curves/nist.js';
@@ -131,6 +132,26 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
       }
     });
   }
+
+  it('esp32-devkitc: a transit tap priced by fare rules (a transfer) pays, its log digest by the native SHA-256 the same as noble\'s', async () => {
+    const priced = await recordScenario(ALG_ED25519, 'transit', transferringRider('M-metro', NOW));
+    const r = await onHost(withHeadroom(creationOf('esp32-devkitc')), (host) => runScenario(host, priced, true));
+    expect(r.boot.value.logs).to.include('[info] fares: fare rules version 1: zones fare at station 1');
+    // the PAY request replayed is Node's (noble's digest): a native digest that differed would find no recorded answer
+    for (const tap of [r.cold, r.warm]) expect(tap.value.outcome).to.equal('approved');
+  });
+
+  it('esp32-devkitc: boot\'s own default with native verification, transit: Ed25519 cards checked before opening, P-256 deferred', async () => {
+    const p256Transit = await recordScenario(ALG_P256, 'transit');
+    for (const [s, deferred] of [[transit, false], [p256Transit, true]] as const) {
+      const r = await onHost(creationOf('esp32-devkitc'), (host) => runScenario(host, s, true, {}, { bootDefault: true }));
+      expect(r.boot.value.logs).to.include('[info] boot: transit: signatures checked before the gate opens for Ed25519 cards, after it (in idle slots) for the others');
+      for (const tap of [r.cold, r.warm]) {
+        expect(tap.value.outcome).to.equal('approved');
+        expect(tap.value.deferred, s === transit ? 'Ed25519: verified before opening' : 'P-256: deferred to idle slots').to.equal(deferred);
+      }
+    }
+  });
 
   it('esp32s3-devkitc: reboots on a full 1 MiB journal with native hashing, the replay in slices of its own turns', async () => {
     const r = await onHost(withHeadroom(creationOf('esp32s3-devkitc')), (host) => fullJournalBoot(host, transit));

@@ -159,6 +159,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     inDoubt,
     ...(provisioning.place ? { place: provisioning.place } : {}),
     ...(fares ? { fares: fares.fares } : {}),
+    ...(hashes ? { sha256: hashes.sha256 } : {}),
     refunds: provisionedRefunds(provisioning, { journal, verifier, clock: o.clock, log }),
   });
   const clock = journal.latest(RECORD_CLOCK);

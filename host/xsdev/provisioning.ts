@@ -17,6 +17,8 @@ export interface ProvisioningOptions {
   issuerKey: Pick<IssuerKey, 'keyId' | 'publicKey' | 'notBefore' | 'notAfter'>;
   /** The root's P-256 public key. */
   rootPublicKey: Uint8Array;
+  /** Transit: the operator's signed fare rules (update kind 6) and this validator's station. */
+  fares?: { signedRules: Uint8Array; station: number };
 }
 
 /** The provisioning JSON text, as the `provision` partition holds it. Transit gets the flat fare 200. */
@@ -29,6 +31,7 @@ export function provisioningText(o: ProvisioningOptions): string {
     merchantId: o.merchantId,
     mode: o.mode,
     ...(o.mode === 'transit' ? { fare: 200 } : {}),
+    ...(o.fares ? { station: o.fares.station, fareRules: toHex(o.fares.signedRules) } : {}),
     risk: DEFAULT_RISK_CONFIG,
     issuerKeys: [{
       keyId: o.issuerKey.keyId, alg: o.issuerAlg === ALG_P256 ? 'p256' : 'ed25519', publicKey: toHex(o.issuerKey.publicKey),
@@ -40,6 +43,10 @@ export function provisioningText(o: ProvisioningOptions): string {
 }
 
 /** The root key the scenarios use when they bring none of their own: 0x21, 0x22, ... */
+export function fixedRootSecretKey(): Uint8Array {
+  return Uint8Array.from({ length: 32 }, (_, i) => 0x21 + i);
+}
+
 export function fixedRootPublicKey(): Uint8Array {
-  return publicKeyOf(ALG_P256, Uint8Array.from({ length: 32 }, (_, i) => 0x21 + i));
+  return publicKeyOf(ALG_P256, fixedRootSecretKey());
 }

@@ -3,14 +3,16 @@
 // append on flash semantics. The wallet's answers are recorded first by the same DeviceApp on Node
 // (with a live wallet emulator), so on XS the figures are the terminal's own work.
 import * as bundle from '../../firmware/app/bundle';
-import { algName, type Alg } from '../../firmware/core/crypto/verify';
+import { ALG_P256, algName, type Alg } from '../../firmware/core/crypto/verify';
 import type { Mode } from '../../firmware/core/risk/engine';
 import { RamFlash } from '../flash/ram-flash';
 import { createIssuer, issueWallet } from '../wallet/issuer';
 import { WalletEmulator } from '../wallet/emulator';
 import { seededRandom } from '../wallet/random';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
-import { fixedRootPublicKey, provisioningText } from './provisioning';
+import { fixedRootPublicKey, fixedRootSecretKey, provisioningText } from './provisioning';
+import { encodeUpdate, UPDATE_FARE_RULES } from '../../firmware/core/uplink/updates';
+import type { TransitEntry } from '../../firmware/core/protocol/transit-log';
 import { DeviceApp, type BootArgs, type BootReply, type TapProfile } from './app';
 import type { DeviceHost, StepResult } from './device-host';
 
@@ -28,11 +30,31 @@ export interface TapScenario {
   provisioning: string;
   /** Every wallet answer the scenario's taps need, by command (hex). */
   exchange: Record<string, string>;
+  /** Transit priced by fare rules (the wallet's log read and hashed each tap), not the fixed fare. */
+  fares?: boolean;
+  /**
+   * Each tap's own answers, where a command is answered differently from tap to tap (READ TRANSIT
+   * LOG: the log grows), so a replayed tap gets its own answers.
+   */
+  taps?: Array<Record<string, string>>;
 }
 
-function provisioningFor(alg: Alg, mode: Mode, issuerKey: IssuerKey): string {
+/** Transit fare rules for a scenario: the operator's rules (signed here with the root key), the station, the wallet's log. */
+export interface ScenarioFares {
+  rules: Record<string, unknown>;
+  station: number;
+  log: TransitEntry[];
+}
+
+const MERCHANT_ID = 'M-metro';
+
+function provisioningFor(alg: Alg, mode: Mode, issuerKey: IssuerKey, fares?: ScenarioFares): string {
   const deviceKey = Uint8Array.from({ length: 32 }, (_, i) => 0x11 + i);
-  return provisioningText({ deviceKey, merchantId: 'M-metro', mode, issuerAlg: alg, issuerKey, rootPublicKey: fixedRootPublicKey() });
+  const signedRules = fares && encodeUpdate({ kind: UPDATE_FARE_RULES, version: 1, operatorId: MERCHANT_ID, rules: fares.rules }, ALG_P256, fixedRootSecretKey());
+  return provisioningText({
+    deviceKey, merchantId: MERCHANT_ID, mode, issuerAlg: alg, issuerKey, rootPublicKey: fixedRootPublicKey(),
+    ...(fares && signedRules ? { fares: { signedRules, station: fares.station } } : {}),
+  });
 }
 
 export function bootArgs(s: TapScenario, native: boolean): BootArgs {
@@ -40,11 +62,14 @@ export function bootArgs(s: TapScenario, native: boolean): BootArgs {
 }
 
 /** A scenario's provisioning and, on Node, a DeviceApp over RAM flash that taps a live wallet emulator. */
-function recordingWorld(alg: Alg, mode: Mode): { s: TapScenario; app: DeviceApp } {
-  const random = seededRandom(`xsdev ${algName(alg)} ${mode}`);
+function recordingWorld(alg: Alg, mode: Mode, fares?: ScenarioFares): { s: TapScenario; app: DeviceApp } {
+  const random = seededRandom(`xsdev ${algName(alg)} ${mode}${fares ? ' fares' : ''}`);
   const issuer = createIssuer(alg, random, { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
   const issued = issueWallet(issuer, random, { alg, walletClass: 2, notBefore: NOW - 30 * 86400, notAfter: NOW + YEAR });
-  const wallet = new WalletEmulator({ profile: 'phone', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 1e7, holderVerified: true });
+  const wallet = new WalletEmulator({
+    profile: 'phone', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 1e7, holderVerified: true,
+    ...(fares ? { transitLog: fares.log, counter: fares.log.reduce((c, e) => Math.max(c, e.counter), 0) } : {}),
+  });
   const flashes = new Map<object, RamFlash>();
   const app = new DeviceApp({
     tapline: bundle,
@@ -57,19 +82,20 @@ function recordingWorld(alg: Alg, mode: Mode): { s: TapScenario; app: DeviceApp 
     flashCounters: (p) => ({ programmed: flashes.get(p)!.counters.bytesProgrammed, erased: flashes.get(p)!.counters.bytesErased }),
     wallet: { transceive: async (apdu) => wallet.answer(apdu) },
   });
-  const s: TapScenario = { alg, mode, provisioning: provisioningFor(alg, mode, issuer.key), exchange: {} };
+  const s: TapScenario = { alg, mode, provisioning: provisioningFor(alg, mode, issuer.key, fares), exchange: {}, ...(fares ? { fares: true } : {}) };
   return { s, app };
 }
 
-/** Issues a wallet and records its answers to a boot, a cold tap and a warm tap, on Node. */
-export async function recordScenario(alg: Alg, mode: Mode): Promise<TapScenario> {
-  const { s, app } = recordingWorld(alg, mode);
+/** Issues a wallet and records its answers to a boot, a cold tap and a warm tap, on Node (transit: `fares` priced). */
+export async function recordScenario(alg: Alg, mode: Mode, fares?: ScenarioFares): Promise<TapScenario> {
+  const { s, app } = recordingWorld(alg, mode, fares);
   await app.boot(bootArgs(s, false));
   for (let i = 0; i < 2; i++) {
     if (mode === 'merchant') await app.keys(MERCHANT_AMOUNT);
     const tap = await app.tap();
     if (tap.outcome !== 'approved') throw new Error(`recording ${algName(alg)} ${mode}: tap ${i + 1} ${tap.outcome}`);
     Object.assign(s.exchange, tap.recorded);
+    if (fares) (s.taps ??= []).push({ ...tap.recorded });
     await app.idle(BETWEEN_TAPS_MS);
   }
   return s;
@@ -86,7 +112,14 @@ export interface MeasuredScenario {
  * steps named there run with a collection before every allocation, so their peaks are live bytes
  * (slow: use it for memory figures, never for times).
  */
-export async function runScenario(host: DeviceHost, s: TapScenario, native: boolean, live: { boot?: boolean; taps?: boolean } = {}): Promise<MeasuredScenario> {
+export async function runScenario(
+  host: DeviceHost,
+  s: TapScenario,
+  native: boolean,
+  live: { boot?: boolean; taps?: boolean } = {},
+  /** Boot as the device does, with boot's own choice of which transit cards are verified before opening. */
+  o: { bootDefault?: boolean } = {},
+): Promise<MeasuredScenario> {
   const step = async <T>(on: boolean | undefined, op: string, args?: unknown) => {
     if (on) await host.call('liveHeap', { on: true });
     try {
@@ -95,10 +128,12 @@ export async function runScenario(host: DeviceHost, s: TapScenario, native: bool
       if (on) await host.call('liveHeap', { on: false });
     }
   };
-  const boot = await step<{ logs: string[] }>(live.boot, 'boot', bootArgs(s, native));
-  await host.call('replay', { exchange: s.exchange });
+  const args = bootArgs(s, native);
+  if (o.bootDefault) delete args.verifyBeforeOpen;
+  const boot = await step<{ logs: string[] }>(live.boot, 'boot', args);
   const taps: MeasuredScenario['cold'][] = [];
   for (let i = 0; i < 2; i++) {
+    await host.call('replay', { exchange: s.taps?.[i] ?? s.exchange });
     if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
     taps.push(await step(live.taps, 'tap'));
     await host.call('idle', { ms: BETWEEN_TAPS_MS });
@@ -109,9 +144,9 @@ export async function runScenario(host: DeviceHost, s: TapScenario, native: bool
 /** The cold and the warm tap of a recorded scenario, native, with their computrons by part. */
 export async function profileScenario(host: DeviceHost, s: TapScenario): Promise<{ cold: TapProfile; warm: TapProfile }> {
   await host.call('boot', { ...bootArgs(s, true), profile: true });
-  await host.call('replay', { exchange: s.exchange });
   const taps: TapProfile[] = [];
   for (let i = 0; i < 2; i++) {
+    await host.call('replay', { exchange: s.taps?.[i] ?? s.exchange });
     if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
     taps.push((await host.call<TapProfile>('profileTap')).value);
     await host.call('idle', { ms: BETWEEN_TAPS_MS });

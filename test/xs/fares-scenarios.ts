@@ -47,6 +47,18 @@ export const ZONE_RULES = {
   caps: { daily: 1000 },
 };
 
+/**
+ * A rider transferring at station 1 of ZONE_RULES, 10 minutes after a tap-off at station 4 (the
+ * device-sized host's priced transit tap, host/xsdev/scenario.ts): the rules for operator id
+ * `operatorId`, the station and the wallet's log.
+ */
+export function transferringRider(operatorId: string, time: number): { rules: Record<string, unknown>; station: number; log: TransitEntry[] } {
+  const rules = { ...ZONE_RULES, operatorId };
+  const day = serviceDay(parseFareRules(rules), time);
+  const log: TransitEntry[] = [{ kind: TAP_OFF, transfer: false, time: time - 600, operator: OPERATOR, station: 4, fare: 0, refund: 100, counter: 1, day, dayTotal: 300, weekTotal: 300 }];
+  return { rules, station: 1, log };
+}
+
 export const PEAK_RULES = {
   ...FLAT_RULES,
   caps: {},

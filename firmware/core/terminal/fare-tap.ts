@@ -10,6 +10,7 @@ import type { Certificate, PayResponse } from '../protocol/messages';
 import { decodeTransitLog, transitLogDigest, type TransitLog, type TransitTap } from '../protocol/transit-log';
 import { TlvError } from '../protocol/tlv';
 import { DeclineError } from '../../base/reasons';
+import type { HashPort } from '../../base/hash';
 
 /** What a validator needs to price a tap: its operator's rules (signed, update kind 6) and its station. */
 export interface TransitFares {
@@ -29,7 +30,8 @@ export interface PricedTap {
 
 /**
  * Reads the wallet's log and prices this tap. `counterSeen` is the highest counter this terminal has
- * seen from the wallet (0: none). Throws DeclineError.
+ * seen from the wallet (0: none); `sha256` the device's hash port (default: transitLogDigest, noble's).
+ * Throws DeclineError.
  */
 export async function priceTap(
   send: (apdu: Uint8Array) => Promise<ResponseApdu>,
@@ -37,6 +39,7 @@ export async function priceTap(
   cert: Certificate,
   time: number | undefined,
   counterSeen: number,
+  sha256?: HashPort['sha256'],
 ): Promise<PricedTap> {
   if (time === undefined) throw new DeclineError('timeUnknown', 'transit fares need the time');
   const r = await send(readTransitLogCommand());
@@ -66,7 +69,7 @@ export async function priceTap(
     throw e;
   }
   const tap: TransitTap = {
-    logDigest: transitLogDigest(r.data),
+    logDigest: sha256 ? sha256([r.data]) : transitLogDigest(r.data),
     kind: decision.kind,
     transfer: decision.transfer,
     operator: fares.rules.operator,

@@ -8,6 +8,7 @@ import type { CardLink, DurableLog } from '../../base/ports';
 import { openReceipt, type Receipt } from '../protocol/receipt';
 import { issuerKeyFor } from '../crypto/certificate';
 import type { Verifier } from '../crypto/verifier';
+import type { HashPort } from '../../base/hash';
 import type { Mode, RiskEngine } from '../risk/engine';
 import { decline, type Decline } from '../../base/reasons';
 import { ClockState } from '../risk/clock-state';
@@ -109,6 +110,8 @@ export interface TerminalOptions {
   place?: MerchantPlace;
   /** Transit: fare rules and this validator's station; without them every tap pays `fare`. */
   fares?: TransitFares;
+  /** SHA-256 for the transit log's digest (default: noble's; the device passes its native one). */
+  sha256?: HashPort['sha256'];
   /** Merchant: offline refunds (absent: the C key says they are not set up). */
   refunds?: RefundSetup;
 }
@@ -468,6 +471,7 @@ export class Terminal {
       inDoubt: this.inDoubt,
       place: this.#o.place,
       ...(this.#o.fares ? { fares: this.#o.fares } : {}),
+      ...(this.#o.sha256 ? { sha256: this.#o.sha256 } : {}),
       link,
       amount: this.#amount,
       terminalSeq: seq,
