@@ -81,6 +81,15 @@ export const BACKENDS: { name: Backend['name']; start: () => Promise<Backend> }[
   { name: 'postgres', start: postgresBackend },
 ];
 
+/**
+ * The header and request deadlines of the service a World runs in this process. Its clients share the
+ * server's event loop, and Node checks those deadlines in the loop's timer phase, before the poll phase
+ * reads what arrived: a loop starved for 5 s (a loaded machine, 16 uploads at once) cut well-behaved
+ * uploads whose bytes were already waiting (408, or ECONNRESET for a request not yet read). The
+ * deadlines themselves are tested at their own values in test/settlement-limits.test.ts.
+ */
+const TEST_DEADLINES = { headersMs: 120_000, requestMs: 120_000 };
+
 // ---- service processes ----
 
 export interface Child {
@@ -191,7 +200,7 @@ export class World {
   }
 
   async start(database: string, options: { clock?: () => number } = {}): Promise<RunningService> {
-    this.service = await startService({ keys: this.keys.dir, database, port: 0, clock: options.clock });
+    this.service = await startService({ keys: this.keys.dir, database, port: 0, clock: options.clock, limits: TEST_DEADLINES });
     return this.service;
   }
 
