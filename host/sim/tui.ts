@@ -22,13 +22,13 @@ export const WALLET_KEYS = 'abcmd';
 
 const WIDE_HELP = (wallets: string[]) => [
   'keypad   0-9   A-D (shift)   * cancel   # or Enter: OK   Backspace: B',
-  '         A balance enquiry (then tap)   D terminal status',
+  '         A balance enquiry (then tap)   C refund   D status',
   'wallets  ' + wallets.map((w, i) => `${WALLET_KEYS[i]} ${w}`).join('   '),
   'card     r remove from the field',
   'world    n network on/off   p power cut + restart   q quit',
 ];
 
-const NARROW_HELP = ['keypad 0-9 A-D * # Enter Bksp; A bal, D status', 'tap a b c m, r remove; n net, p power, q quit'];
+const NARROW_HELP = ['keypad 0-9 A-D * # Enter Bksp; A bal, D status', 'tap a b c m d, r remove; n net, p power, q quit'];
 
 /** The braille OLED needs 66 columns and its 18 rows plus the lines around it. */
 const WIDE = { cols: 66, rows: 34 };

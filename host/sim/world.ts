@@ -49,10 +49,10 @@ export const DEMO_WALLETS: DemoWallet[] = [
 /** Where the demo's till is (fast food, district 101): the food subsidy may be spent there. */
 const TILL_PLACE = { category: '5814', region: '101' };
 
-/** The demo's terminals: the one on screen (merchant or transit) and a peer till for "elsewhere" payments. */
 /** The demo till's merchant PIN for offline refunds (key C). */
 const SIM_REFUND_PIN = '9876';
 
+/** The demo's terminals: the one on screen (merchant or transit) and a peer till for "elsewhere" payments. */
 const TERMINALS = [
   ['terminal-merchant.json', 'SIM-TILL-1', 'CAFE', 'merchant'],
   ['terminal-transit.json', 'SIM-GATE-1', 'METRO', 'transit'],
