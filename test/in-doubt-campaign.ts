@@ -5,14 +5,16 @@
 // terminal reboots and the same wallet taps again (which recovers or releases the payment in doubt);
 // where a payment stayed in doubt, power is cut again at every step of that second tap too. At the end
 // every payment the wallet signed must have exactly one receipt, for that exact request, that verifies
-// as settlement would verify it, and no terminal sequence may be used twice. Platform-free.
+// as settlement would verify it, and no terminal sequence may be used twice. With `bound`, the wallet
+// pays from a purpose-bound purse at a grocery: a recovered receipt must also be, byte for byte, the one
+// the uncut tap journals (its grant included), so settlement books it to the program. Platform-free.
 import { toHex } from '../firmware/base/bytes';
 import { Keyring } from '../firmware/core/crypto/keyring';
 import { Verifier } from '../firmware/core/crypto/verifier';
 import { ALG_P256, type Alg } from '../firmware/core/crypto/verify';
 import { VirtualClock, silentLog } from '../firmware/base/platform';
 import type { CardLink } from '../firmware/base/ports';
-import { decodePayRequest } from '../firmware/core/protocol/messages';
+import { decodeCertificate, decodePayRequest } from '../firmware/core/protocol/messages';
 import { decodeReceipt, RECORD_RECEIPT } from '../firmware/core/protocol/receipt';
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
@@ -22,8 +24,15 @@ import { PowerLossError, RamFlash } from '../host/flash/ram-flash';
 import { WalletEmulator } from '../host/wallet/emulator';
 import { createIssuer, issueWallet, type Issuer } from '../host/wallet/issuer';
 import { seededRandom } from '../host/wallet/random';
+import { signGrant } from '../host/wallet/purses';
+import { equalBytes } from '../firmware/base/bytes';
+import type { MerchantPlace } from '../firmware/core/protocol/purpose';
 
 const NOW = 1_790_000_000;
+/** The bound purse's balance: more than the three taps together, so each is paid from it. */
+const BOUND_BALANCE = 100_000;
+/** The amount of the tap under test (the others are 1250 and 700, the priors under 100). */
+const TAP_UNDER_TEST = 3000;
 const YEAR = 365 * 86400;
 
 /** Where power dies: inside the n-th mutating flash operation, or at the n-th APDU boundary. */
@@ -35,7 +44,13 @@ export interface CampaignOptions {
   priors?: number[];
   /** Cut at every step of the second tap too, after a first cut that left a payment in doubt. */
   nested?: boolean;
+  /** The wallet under test pays from a bound purse (a food subsidy) at a terminal placed as a grocery. */
+  bound?: boolean;
 }
+
+/** Where the bound-purse campaign's terminal is, and what its grant allows. */
+export const GROCERY: MerchantPlace = { category: 5411, region: 101 };
+export const SUBSIDY_PROGRAM = 'FOOD-2026';
 
 export interface CampaignResult {
   cuts: number;
@@ -55,7 +70,7 @@ export class Device {
   /** Receipts the service acknowledged (they left the journal): what settlement already holds. */
   readonly settled: Uint8Array[] = [];
 
-  constructor(readonly world: World) {
+  constructor(readonly world: World, readonly place?: MerchantPlace) {
     this.flash = new RamFlash({ blocks: 10, blockLength: 1024, random: world.seeded });
   }
 
@@ -75,6 +90,7 @@ export class Device {
       clock: this.clock,
       random: this.world.random,
       log: silentLog,
+      ...(this.place ? { place: this.place } : {}),
     });
     this.store.replay(this.terminal);
     this.terminal.start();
@@ -117,9 +133,13 @@ export class World {
     this.seeded = () => ((s = (Math.imul(s, 1103515245) + 12345) | 0) >>> 0) / 2 ** 32;
     this.issuer = createIssuer(alg, this.random, { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
   }
-  wallet(): WalletEmulator {
+  /** `bound`: the holder pays from purse 1, granted for groceries (free money 1,000,000 all the same). */
+  wallet(bound = false): WalletEmulator {
     const issued = issueWallet(this.issuer, this.random, { alg: this.alg, walletClass: 2, notBefore: NOW - 86400, notAfter: NOW + YEAR });
-    return new WalletEmulator({ profile: 'phone', holderVerified: true, certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 1_000_000 });
+    const purses = bound
+      ? [{ grant: signGrant(this.issuer, { walletId: decodeCertificate(issued.certificate).walletId, purse: 1, program: SUBSIDY_PROGRAM, categories: [GROCERY.category], regions: [GROCERY.region], notAfter: NOW + YEAR }), balance: BOUND_BALANCE }]
+      : undefined;
+    return new WalletEmulator({ profile: 'phone', holderVerified: true, certificate: issued.certificate, secretKey: issued.keys.secretKey, balance: 1_000_000, ...(purses ? { purses, payWith: 1 } : {}) });
   }
 }
 
@@ -142,6 +162,8 @@ export class CutLink implements CardLink {
 }
 
 interface Tally {
+  /** The receipt the uncut tap under test journals: a recovered one must be this, byte for byte. */
+  reference?: Uint8Array;
   cuts: number;
   inDoubt: number;
   outcomes: Record<string, number>;
@@ -156,7 +178,7 @@ interface Tally {
  */
 async function run(o: Required<CampaignOptions>, seed: string, first: Cut, second: Cut, tally: Tally): Promise<{ flashSteps: number[]; apdus: number[]; doubted: boolean }> {
   const world = new World(o.alg, seed);
-  const device = new Device(world);
+  const device = new Device(world, o.bound ? GROCERY : undefined);
   device.boot();
   const other = world.wallet();
   for (const amount of o.priors) {
@@ -164,12 +186,12 @@ async function run(o: Required<CampaignOptions>, seed: string, first: Cut, secon
     other.removed();
   }
   if (o.priors.length > 0) device.upload();
-  const wallet = world.wallet();
+  const wallet = world.wallet(o.bound);
   const flashSteps: number[] = [];
   const apdus: number[] = [];
   let doubted = false;
   // The tap under test, then the wallet's next tap, then one more.
-  const taps: [number, Cut][] = [[3000, first], [1250, second], [700, undefined]];
+  const taps: [number, Cut][] = [[TAP_UNDER_TEST, first], [1250, second], [700, undefined]];
   for (const [i, [amount, cut]] of taps.entries()) {
     const startSteps = device.flash.steps;
     if (cut && 'flash' in cut) device.flash.cutPowerAt(cut.flash);
@@ -190,12 +212,24 @@ async function run(o: Required<CampaignOptions>, seed: string, first: Cut, secon
       if (i === 0 && device.store.inDoubt.open.length > 0) doubted = true;
     }
   }
-  check(world, device, wallet, tally, `${seed} first ${JSON.stringify(first)} second ${JSON.stringify(second)}`);
+  check(world, device, wallet, o.bound, tally, `${seed} first ${JSON.stringify(first)} second ${JSON.stringify(second)}`);
   return { flashSteps, apdus, doubted };
 }
 
-function check(world: World, device: Device, wallet: WalletEmulator, tally: Tally, where: string): void {
-  const receipts = device.receipts().map((bytes) => decodeReceipt(bytes));
+function check(world: World, device: Device, wallet: WalletEmulator, bound: boolean, tally: Tally, where: string): void {
+  const stored = device.receipts();
+  const receipts = stored.map((bytes) => decodeReceipt(bytes));
+  const grant = wallet.purses.choice()?.grant;
+  for (const [i, r] of receipts.entries()) {
+    if (decodePayRequest(r.request).amount !== TAP_UNDER_TEST) continue;
+    // The first run has no cut: its receipt of the tap under test is the reference.
+    tally.reference ??= stored[i]!;
+    if (!equalBytes(stored[i]!, tally.reference)) tally.failures.push(`${where}: the receipt of the tap under test differs from the uncut tap's`);
+  }
+  const mine = receipts.filter((r) => decodeCertificate(r.certificate).walletId === wallet.info.walletId);
+  if (bound && mine.some((r) => !(r.grant && grant && equalBytes(r.grant, grant)))) {
+    tally.failures.push(`${where}: a receipt of the bound purse without its grant`);
+  }
   const seqs = new Set<number>();
   const byChallenge = new Map<string, number>();
   for (const r of receipts) {
@@ -214,7 +248,7 @@ function check(world: World, device: Device, wallet: WalletEmulator, tally: Tall
     if (n === 0) tally.lost++;
     if (n > 1) tally.failures.push(`${where}: payment ${s.counter} has ${n} receipts`);
   }
-  const debited = 1_000_000 - wallet.balance;
+  const debited = 1_000_000 - wallet.balance + (bound ? BOUND_BALANCE - wallet.purses.balances[0]!.balance : 0);
   for (const r of receipts) {
     const req = decodePayRequest(r.request);
     if (wallet.signedLog.some((s) => toHex(s.challenge) === toHex(req.challenge))) signedTotal += req.amount;
@@ -229,10 +263,11 @@ function cutsOf(flashSteps: number, apdus: number): Cut[] {
 }
 
 export async function runCampaign(options: CampaignOptions = {}): Promise<CampaignResult> {
-  const o: Required<CampaignOptions> = { alg: options.alg ?? ALG_P256, priors: options.priors ?? [], nested: options.nested ?? true };
+  const o: Required<CampaignOptions> = { alg: options.alg ?? ALG_P256, priors: options.priors ?? [], nested: options.nested ?? true, bound: options.bound ?? false };
   const tally: Tally = { cuts: 0, inDoubt: 0, outcomes: {}, failures: [], lost: 0 };
-  const seed = `in-doubt ${o.priors.join(',')}`;
+  const seed = `in-doubt ${o.priors.join(',')}${o.bound ? ' bound' : ''}`;
   const clean = await run(o, seed, undefined, undefined, tally);
+  if (!tally.reference) tally.failures.push('the uncut tap under test journaled no receipt');
   for (const first of cutsOf(clean.flashSteps[0]!, clean.apdus[0]!)) {
     tally.cuts++;
     const r = await run(o, seed, first, undefined, tally);

@@ -29,6 +29,18 @@ describe('power cut at every step of a tap', () => {
     });
   }
 
+  it('a purpose-bound purse at a grocery: 0 lost, each recovered receipt the uncut one byte for byte (its grant kept)', async function () {
+    this.timeout(600_000);
+    const r = await runCampaign({ priors: [10, 20, 30], nested: true, bound: true });
+    report('bound purse', r);
+    expect(r.failures.slice(0, 5)).to.deep.equal([]);
+    expect(r.lost).to.equal(0);
+    expect(r.cuts).to.be.at.least(20);
+    expect(r.outcomes.recovered).to.be.greaterThan(0);
+    expect(r.outcomes.released).to.be.greaterThan(0);
+    expect(r.outcomes.unresolved ?? 0).to.equal(0);
+  });
+
   describe('on the XS engine @xs', () => {
     let xs: XSScenario;
     before(async function () {
@@ -36,11 +48,12 @@ describe('power cut at every step of a tap', () => {
       xs = await XSScenario.load('test/xs/in-doubt.guest.ts');
     });
     after(() => xs?.close());
-    for (const [alg, priors] of [[ALG_P256, [10, 20, 30]], [ALG_ED25519, []]] as const) {
-      it(`${algName(alg)}: 0 lost payments, no sequence reused`, async function () {
+    for (const [alg, priors, bound] of [[ALG_P256, [10, 20, 30], false], [ALG_ED25519, [], false], [ALG_ED25519, [10, 20, 30], true]] as const) {
+      it(`${algName(alg)}${bound ? ', a purpose-bound purse' : ''}: 0 lost payments, no sequence reused`, async function () {
         this.timeout(900_000);
-        const { value: r } = await xs.call<CampaignResult>('campaign', { alg, priors, nested: false });
-        report(`XS ${algName(alg)}`, r);
+        const { value: r } = await xs.call<CampaignResult>('campaign', { alg, priors, nested: false, bound });
+        report(`XS ${algName(alg)}${bound ? ' bound purse' : ''}`, r);
+        if (bound) expect(r.outcomes.unresolved ?? 0).to.equal(0);
         expect(r.failures.slice(0, 5)).to.deep.equal([]);
         expect(r.lost).to.equal(0);
         expect(r.cuts).to.be.at.least(8);

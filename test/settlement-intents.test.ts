@@ -23,10 +23,12 @@ import { CardLostError, type CardLink } from '../firmware/base/ports';
 import { INS_PAY } from '../firmware/core/protocol/apdu';
 import { INTENT_RECOVERED, INTENT_RELEASED, RESULT_ACCEPTED, RESULT_DUPLICATE } from '../firmware/core/uplink/wire';
 import { DEFAULT_INTENT_BOUND_SECONDS, SYNC_NONCE_TTL_SECONDS } from '../host/settlement/intents';
-import type { WalletEmulator } from '../host/wallet/emulator';
+import { WalletEmulator } from '../host/wallet/emulator';
+import { signGrant } from '../host/wallet/purses';
+import { decodeReceipt } from '../firmware/core/protocol/receipt';
 import { sign } from '../host/wallet/issuer';
 import { decodeWalletSync, encodeWalletSync, WALLET_SYNC_DOMAIN } from '../host/wallet/sync';
-import { BACKENDS, unixNow, World, type Backend, type TestTerminal } from './settlement-fixtures';
+import { BACKENDS, DAY, unixNow, World, type Backend, type TestTerminal } from './settlement-fixtures';
 
 /** A tap whose PAY answer never reaches the terminal: after the wallet signed (`signed`), or before. */
 function cutLink(wallet: WalletEmulator, signed: boolean): CardLink & { removed(): void } {
@@ -260,6 +262,44 @@ for (const { name, start } of BACKENDS) {
       expect(code, lines.join('\n')).to.equal(0);
       expect(lines[1]).to.equal(`in-doubt payment T-9#${seq} of 4200: signed by the wallet, credited to the terminal`);
       expect(await balances(t, wallet)).to.deep.equal([4200, -4200, 0]);
+    });
+
+    it("books a bound-purse payment cut after PAY to its program, recovered at the terminal's next tap or from the wallet's sync", async () => {
+      const grocery = { category: 5411, region: 101 };
+      const subsidy = () => {
+        const spec = world.wallet();
+        const grant = signGrant(world.issuer, { walletId: spec.walletId, purse: 1, program: 'FOOD-2026', categories: [5411], regions: [101], notAfter: now + 30 * DAY });
+        return { grant, wallet: new WalletEmulator({ ...spec.options, purses: [{ grant, balance: 20_000 }], payWith: 1 }) };
+      };
+      const s = world.service!.settlement;
+      // The holder taps again: RECALL recovers it, the receipt carries the grant as an uncut tap's does.
+      const t = await world.terminal('T-12', { place: grocery });
+      t.reportsIntents = true;
+      const { grant, wallet } = subsidy();
+      const seq = await cut(t, wallet, 5000);
+      const next = await t.pay(wallet, 700);
+      expect(next.kind).to.equal('approved');
+      expect(t.inDoubt.open).to.deep.equal([]);
+      const recovered = decodeReceipt(t.journal.records[0]!.payload);
+      expect([recovered.terminalSeq, toHex(recovered.grant!)]).to.deep.equal([seq, toHex(grant)]);
+      const up = await t.upload(world.url);
+      expect(up.response!.results.map((r) => [r.status, r.reason ?? 'ok'])).to.deep.equal([[RESULT_ACCEPTED, 'ok'], [RESULT_ACCEPTED, 'ok']]);
+      expect([await s.balance(`merchant:${t.merchantId}`), await s.balance('program:FOOD-2026'), await s.balance(`wallet:${wallet.info.walletId}`)]).to.deep.equal([5700, -5700, 0]);
+      expect(await s.findings(wallet.info.walletId)).to.deep.equal([]);
+
+      // The holder never comes back to that terminal: the uploaded intent keeps the grant, the sync settles it.
+      const u = await world.terminal('T-13', { place: grocery });
+      u.reportsIntents = true;
+      const other = subsidy().wallet;
+      const seq2 = await cut(u, other, 900);
+      await u.upload(world.url);
+      now += 1;
+      const synced = await sync(other);
+      expect(synced.json.recovered).to.deep.equal([{ terminalId: 'T-13', terminalSeq: seq2, amount: 900 }]);
+      expect([await s.balance(`merchant:${u.merchantId}`), await s.balance('program:FOOD-2026'), await s.balance(`wallet:${other.info.walletId}`)]).to.deep.equal([900, -6600, 0]);
+      expect(await s.findings(other.info.walletId)).to.deep.equal([]);
+      expect((await u.upload(world.url)).response!.intents).to.deep.equal([{ terminalSeq: seq2, outcome: INTENT_RECOVERED }]);
+      expect(u.inDoubt.open).to.deep.equal([]);
     });
 
     it('makes an intent no wallet log settles within the bound a finding, once', async () => {

@@ -132,7 +132,9 @@ async function logAbove(tx: Tx, walletId: string, counter: number): Promise<LogR
 /** The wallet signed the intent's request: its exchange is settled as this terminal's receipt. */
 async function recover(tx: Tx, terminal: TerminalRow, row: IntentRow, entry: LogRow, now: number, deps: IntentDeps): Promise<IntentStatus> {
   const terminalSeq = Number(row.terminal_seq);
-  const bytes = encodeReceipt({ terminalSeq, certificate: entry.certificate, request: entry.request, response: entry.response, deferred: false });
+  // A bound payment's intent keeps its grant: the receipt is the one the terminal would have uploaded.
+  const grant = decodeIntent(row.intent).grant;
+  const bytes = encodeReceipt({ terminalSeq, certificate: entry.certificate, request: entry.request, response: entry.response, deferred: false, ...(grant ? { grant } : {}) });
   const [check] = await deps.verify([bytes]);
   // Every stored exchange verified when its sync came; a key revoked since leaves the intent to the operator.
   if (!check || !check.ok) return 'open';

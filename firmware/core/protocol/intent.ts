@@ -6,19 +6,21 @@ import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, ty
 import { decodePayRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, type PayRequest } from './messages';
 import { fromHex, toHex } from '../../base/bytes';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
+import { decodeGrant, MAX_GRANT_BYTES } from './purpose';
 
 /** Journal record types: the intent before PAY, and its release (the wallet never signed). */
 export const RECORD_INTENT = 3;
 export const RECORD_RELEASE = 4;
 
 const INTENT_VERSION = 1;
-const I = { walletId: 0x82, counterFloor: 0x83, request: 0x84 } as const;
+const I = { walletId: 0x82, counterFloor: 0x83, request: 0x84, grant: 0x85 } as const;
 const INTENT_RULES: Record<number, FieldRule> = {
   [I.walletId]: { min: 8, max: 8 },
   [I.counterFloor]: { min: 4, max: 4 },
   [I.request]: { min: 1, max: MAX_REQUEST_BYTES },
+  [I.grant]: { min: 1, max: MAX_GRANT_BYTES, optional: true },
 };
-export const MAX_INTENT_BYTES = 3 + 6 * 4 + 8 + MAX_REQUEST_BYTES;
+export const MAX_INTENT_BYTES = 3 + 6 * 4 + 8 + MAX_REQUEST_BYTES + 3 + MAX_GRANT_BYTES;
 
 export interface Intent {
   terminalSeq: number;
@@ -32,6 +34,12 @@ export interface Intent {
   counterFloor: number;
   /** The PAY request bytes sent (challenge, amount, terminal sequence inside). */
   request: Uint8Array;
+  /**
+   * A bound payment: the grant of the purse the request names, byte for byte as READ PURSE gave it, so
+   * the receipt recovered later is the one the tap would have journaled (receipt tag 86). An intent
+   * journaled without it (firmware before it was kept) is left to the service.
+   */
+  grant?: Uint8Array;
 }
 
 export function encodeIntent(i: Intent): Uint8Array {
@@ -39,6 +47,7 @@ export function encodeIntent(i: Intent): Uint8Array {
     { tag: I.walletId, value: fromHex(i.walletId) },
     { tag: I.counterFloor, value: encodeUint(i.counterFloor, 4) },
     { tag: I.request, value: i.request },
+    ...(i.grant ? [{ tag: I.grant, value: i.grant }] : []),
   ]);
 }
 
@@ -48,7 +57,14 @@ export function decodeIntent(bytes: Uint8Array): Intent & { parsed: PayRequest }
   const request = required(f, I.request).slice();
   const parsed = decodePayRequest(request);
   if (parsed.terminalSeq !== terminalSeq) throw new TlvError(`intent ${terminalSeq} holds a request for ${parsed.terminalSeq}`);
-  return { terminalSeq, walletId: toHex(required(f, I.walletId)), counterFloor: decodeUint(required(f, I.counterFloor)), request, parsed };
+  const walletId = toHex(required(f, I.walletId));
+  const grant = f.get(I.grant)?.slice();
+  if (grant) {
+    // The grant is the purse the request names, of the wallet the intent names (as openReceipt asks of a receipt).
+    const g = decodeGrant(grant);
+    if (!parsed.bound || g.purse !== parsed.bound.purse || g.walletId !== walletId) throw new TlvError(`intent ${terminalSeq}: its grant and its request disagree on the purse`);
+  }
+  return { terminalSeq, walletId, counterFloor: decodeUint(required(f, I.counterFloor)), request, ...(grant ? { grant } : {}), parsed };
 }
 
 export function encodeRelease(terminalSeq: number): Uint8Array {

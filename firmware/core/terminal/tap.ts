@@ -27,7 +27,7 @@ import {
   type PayResponse,
 } from '../protocol/messages';
 import { encodeReceipt, RECORD_RECEIPT } from '../protocol/receipt';
-import { decodeRecallResponse, encodeIntent, encodeRelease, judgeRecall, MAX_INTENT_BYTES, RECORD_INTENT, RECORD_RELEASE, type Intent } from '../protocol/intent';
+import { decodeRecallResponse, encodeIntent, encodeRelease, judgeRecall, RECORD_INTENT, RECORD_RELEASE, type Intent } from '../protocol/intent';
 import type { InDoubt } from './in-doubt';
 import { walletRefusal } from './wallet-refusal';
 import { boundBalance, boundFields } from './bound-balance';
@@ -197,12 +197,13 @@ export class Tap {
         ...(this.#priced ? { transit: this.#priced.tap } : {}),
       };
       this.#request = encodePayRequest(request);
+      const intent = this.#intent(cert);
       // Refuse before the wallet signs: a wallet that paid must find its payment journaled.
-      if (!this.#ctx.journal.canAppend(MAX_INTENT_BYTES + cert.bytes.length + this.#request.length + MAX_RESPONSE_BYTES + (this.#priced?.logBytes.length ?? 0) + 64)) {
+      if (!this.#ctx.journal.canAppend(intent.bytes.length + cert.bytes.length + this.#request.length + MAX_RESPONSE_BYTES + (this.#grant?.bytes.length ?? 0) + (this.#priced?.logBytes.length ?? 0) + 64)) {
         throw new DeclineError('journalFull');
       }
       if (this.#ctx.inDoubt.full) throw new DeclineError('inDoubtFull');
-      await this.#openIntent(cert);
+      await this.#openIntent(intent);
       return this.#pay();
     });
   }
@@ -284,11 +285,22 @@ export class Tap {
     };
   }
 
+  #intent(cert: Certificate): { intent: Intent; bytes: Uint8Array } {
+    const intent: Intent = {
+      terminalSeq: this.terminalSeq,
+      walletId: cert.walletId,
+      counterFloor: this.#ctx.risk.counterOf(cert.walletId),
+      request: present(this.#request, 'request before the intent'),
+      // a bound receipt carries its grant: recovery needs it as the tap would have journaled it
+      ...(this.#grant ? { grant: this.#grant.bytes } : {}),
+    };
+    return { intent, bytes: encodeIntent(intent) };
+  }
+
   /** Journals the intent before PAY: from here on a cut cannot lose the payment or reuse its number. */
-  async #openIntent(cert: Certificate): Promise<void> {
-    const intent: Intent = { terminalSeq: this.terminalSeq, walletId: cert.walletId, counterFloor: this.#ctx.risk.counterOf(cert.walletId), request: present(this.#request, 'request before the intent') };
+  async #openIntent({ intent, bytes }: { intent: Intent; bytes: Uint8Array }): Promise<void> {
     try {
-      await this.#ctx.journal.append(RECORD_INTENT, encodeIntent(intent));
+      await this.#ctx.journal.append(RECORD_INTENT, bytes);
     } catch (e) {
       rethrowIfProgrammerError(e);
       if (e instanceof JournalFullError) throw new DeclineError('journalFull');
@@ -331,9 +343,9 @@ export class Tap {
     const { inDoubt, verifier, risk, journal, clock, log } = this.#ctx;
     for (const intent of inDoubt.openFor(cert.walletId)) {
       const request = decodePayRequest(intent.request);
-      if (request.bound) {
-        // The intent does not keep the grant a bound receipt must carry: the wallet's own log settles it.
-        log('warn', 'tap', `in-doubt ${intent.terminalSeq}: a bound-balance payment; left to the service`);
+      if (request.bound && !intent.grant) {
+        // An intent journaled before intents kept the grant a bound receipt must carry: the wallet's own log settles it.
+        log('warn', 'tap', `in-doubt ${intent.terminalSeq}: a bound-balance payment without its grant; left to the service`);
         this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
         continue;
       }
@@ -366,7 +378,11 @@ export class Tap {
         this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
         continue;
       }
-      const receipt = encodeReceipt({ terminalSeq: intent.terminalSeq, certificate: cert.bytes, request: intent.request, response: present(recall.response, 'recalled response'), deferred: false });
+      // The grant was checked (issuer, place, expiry) before the intent was journaled, as for an uncut tap.
+      const receipt = encodeReceipt({
+        terminalSeq: intent.terminalSeq, certificate: cert.bytes, request: intent.request, response: present(recall.response, 'recalled response'), deferred: false,
+        ...(intent.grant ? { grant: intent.grant } : {}),
+      });
       const journalSeq = await journal.append(RECORD_RECEIPT, receipt);
       inDoubt.closed(intent.terminalSeq);
       risk.record({ walletId: cert.walletId, counter: response.counter, amount: request.amount, terminalSeq: intent.terminalSeq, time: request.terminalTime || undefined, deferred: false, nowMs: clock.now(), late: true });
