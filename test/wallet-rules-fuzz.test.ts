@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fromHex } from '../firmware/base/bytes';
 import { decodeCertificate, decodePayRequest } from '../firmware/core/protocol/messages';
 import { decodeGrant, decodePurseResponse, encodePurseResponse } from '../firmware/core/protocol/purpose';
+import { decodeIntent, encodeIntent } from '../firmware/core/protocol/intent';
 import { decodeReceipt, openReceipt } from '../firmware/core/protocol/receipt';
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { decodeCommand, decodeResponse, INS_READ_PURSE, payCommand } from '../firmware/core/protocol/apdu';
@@ -32,13 +33,15 @@ describe('purpose-bound funds and wallet caps: fuzzed parsers', function () {
   const payRequests = bound.exchange.filter((e) => e.name.startsWith('PAY')).map((e) => decodeCommand(fromHex(e.command)).data);
   const vectorsOnDisk = JSON.parse(readFileSync(new URL('../docs/vectors/bound-balance.json', import.meta.url), 'utf8'));
 
-  it(`the grant, READ PURSE's answer, a bound PAY request and a capped certificate: ${INPUTS} inputs each, TlvError or a value`, () => {
+  it(`the grant, READ PURSE's answer, a bound PAY request, its intent and a capped certificate: ${INPUTS} inputs each, TlvError or a value`, () => {
     expect(vectorsOnDisk.grant.hex).to.equal(bound.grant.hex);
     const results = [
       fuzz('grant', [grant], decodeGrant, isTlv),
       fuzz('purse', [encodePurseResponse({ balance: 20_000, grant })], decodePurseResponse, isTlv),
       fuzz('request', payRequests, decodePayRequest, isTlv),
       fuzz('certificate', [fromHex(caps.certificate.hex)], decodeCertificate, isTlv),
+      // a bound payment's intent keeps the grant (an in-doubt payment is recovered with it)
+      fuzz('bound intent', [encodeIntent({ terminalSeq: decodePayRequest(payRequests[0]!).terminalSeq, walletId: decodeGrant(grant).walletId, counterFloor: 0, request: payRequests[0]!, grant })], decodeIntent, isTlv),
     ];
     // Most mutations are refused, and some are not: the fuzzer reaches past the first check.
     for (const r of results) expect(r.refused).to.be.within(1, INPUTS - 1);
