@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { ApduError, decodeCommand, decodeResponse, payCommand, readCertificateCommand, recallCommand, selectCommand, verifyPinCommand } from '../firmware/core/protocol/apdu';
 import { decodeCertificate, decodePayRequest, decodePayResponse } from '../firmware/core/protocol/messages';
-import { decodeReceipt, openReceipt } from '../firmware/core/protocol/receipt';
+import { decodeReceipt, openReceipt, receiptFacts, receiptSeq } from '../firmware/core/protocol/receipt';
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { decodeTlv, encodeTlv, TlvError } from '../firmware/core/protocol/tlv';
 import { ALG_ED25519, ALG_P256 } from '../firmware/core/crypto/verify';
@@ -91,6 +91,33 @@ describe('payment core: fuzzed parsers', function () {
   it('decodeReceipt and openReceipt refuse with TlvError only', () => {
     const r = fuzz('receipt', c.receipts, (b) => openReceipt(decodeReceipt(b)), isTlv);
     expect(r.refused).to.be.greaterThan(INPUTS / 2);
+  });
+
+  it('receiptFacts and receiptSeq (what a boot reads of each receipt) refuse with TlvError only, and agree with the whole decode wherever it accepts', () => {
+    let agreed = 0;
+    const r = fuzz('receipt facts', c.receipts, (b) => {
+      const facts = receiptFacts(b);
+      expect(receiptSeq(b)).to.equal(facts.terminalSeq);
+      let whole: ReturnType<typeof openReceipt>;
+      try {
+        whole = openReceipt(decodeReceipt(b));
+      } catch (e) {
+        if (isTlv(e)) return; // the whole decode is stricter (order, duplicates, every field's rules)
+        throw e;
+      }
+      const d = decodeReceipt(b);
+      expect(facts).to.deep.equal({
+        terminalSeq: d.terminalSeq,
+        walletId: whole.certificate.walletId,
+        counter: whole.response.counter,
+        amount: whole.request.amount,
+        terminalTime: whole.request.terminalTime,
+        deferred: d.deferred,
+      });
+      agreed++;
+    }, isTlv);
+    expect(r.refused).to.be.greaterThan(INPUTS / 4);
+    expect(agreed).to.be.greaterThan(INPUTS / 100);
   });
 
   it('decodeTlv refuses with TlvError only', () => {

@@ -8,7 +8,7 @@ import type { Flash } from '../core/journal/flash';
 import { RiskEngine, type RiskOptions } from '../core/risk/engine';
 import { RECORD_CLOCK, type Terminal } from '../core/terminal/terminal';
 import { InDoubt } from '../core/terminal/in-doubt';
-import { decodeReceipt, RECORD_RECEIPT } from '../core/protocol/receipt';
+import { RECORD_RECEIPT } from '../core/protocol/receipt';
 import { decodeFields, required, encodeTlv, type FieldRule } from '../core/protocol/tlv';
 import { RECORD_DENY_LIST, UPDATE_RECORD_TYPES } from '../core/uplink/store';
 import { rethrowIfProgrammerError } from '../base/errors';
@@ -17,6 +17,8 @@ import { RECORD_REFUND_PIN } from '../core/refund/flow';
 
 /** Journal record type of the terminal's state checkpoint: risk state and open intents (the latest one counts). */
 export const RECORD_RISK_STATE = 2;
+/** Records between the terminal's periodic checkpoints. */
+export const CHECKPOINT_EVERY = 8;
 
 const STATE = { risk: 0x80, inDoubt: 0x81 } as const;
 const STATE_RULES: Record<number, FieldRule> = { [STATE.risk]: { min: 1, max: 0xffff }, [STATE.inDoubt]: { min: 1, max: 0xffff } };
@@ -60,6 +62,9 @@ export class TerminalStore {
       // A checkpoint of many wallets and a deny list of 10,000 ids do not fit one record.
       spanningTypes: [RECORD_RISK_STATE, RECORD_DENY_LIST],
       checkpoint: { type: RECORD_RISK_STATE, snapshot: () => encodeState(this.risk, this.inDoubt) },
+      // What a boot replays at most (times the checkpoint's parts): a full journal's reboot within
+      // 300 ms on an ESP32-S3 (docs/JOURNAL.md, boot); a checkpoint is one record per eight receipts.
+      checkpointEvery: CHECKPOINT_EVERY,
       ...o.journal,
     });
   }
@@ -101,7 +106,8 @@ export class TerminalStore {
         // A refund's terminal sequence is never handed out again.
         if (r.type === RECORD_REFUND || r.type === RECORD_REFUND_INTENT) this.inDoubt.lastSeq = Math.max(this.inDoubt.lastSeq, decodeRefundRecord(r.payload).refundSeq);
         if (r.type !== RECORD_RECEIPT) return;
-        terminal.restore(decodeReceipt(r.payload), { afterCheckpoint: this.replayFrom > 0, offline: r.seq > acked });
+        // Only the receipt's facts are read (receiptFacts): receipts are most of what a full journal replays.
+        terminal.restoreRecord(r.payload, { afterCheckpoint: this.replayFrom > 0, offline: r.seq > acked });
         restored++;
       } catch (e) {
         rethrowIfProgrammerError(e);

@@ -516,6 +516,8 @@ export class Journal implements DurableLog {
     if (!this.#spanning.has(type)) return r.payload;
     const span = this.#span(type, at);
     if (!span) return undefined;
+    // A value of one part is this record: no walk back for the others (a boot's checkpoint, usually).
+    if (span.parts === 1) return span.valueId === r.seq ? r.payload.slice(PART_HEADER_BYTES) : undefined;
     const parts: Uint8Array[] = [];
     this.replay(span.valueId - 1, (p) => {
       if (p.seq > at.seq) return false;

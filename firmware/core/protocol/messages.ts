@@ -4,7 +4,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, fromHex, toHex, utf8Encode } from '../../base/bytes';
 import { isAlg, type Alg, publicKeyFits, SIGNATURE_LENGTH } from './alg';
-import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule, type Tlv } from './tlv';
+import { decodeFields, required, decodeUint, encodeTlv, encodeUint, pickFields, TlvError, type FieldRule, type Tlv } from './tlv';
 import { decodeTransitTap, encodeTransitTap, TRANSIT_TAP_BYTES, type TransitTap } from './transit-log';
 
 export const PROTOCOL_VERSION = 1;
@@ -205,6 +205,13 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
   };
 }
 
+const WALLET_ID = [C.walletId];
+
+/** The wallet id (16 hex digits) of a certificate this terminal journaled, without decoding the rest (pickFields). */
+export function certificateWalletId(bytes: Uint8Array): string {
+  return toHex(pickFields(bytes, CERTIFICATE_RULES, WALLET_ID)[0]!);
+}
+
 export function certificateDigest(certificate: Uint8Array): Uint8Array {
   return sha256(certificate);
 }
@@ -330,6 +337,14 @@ export function decodePayRequest(bytes: Uint8Array): PayRequest {
   };
 }
 
+const REQUEST_FACTS = [Q.amount, Q.terminalTime, Q.terminalSeq];
+
+/** The amount, time and sequence of a PAY request this terminal journaled, without decoding the rest (pickFields). */
+export function payRequestFacts(bytes: Uint8Array): { amount: number; terminalTime: number; terminalSeq: number } {
+  const f = pickFields(bytes, REQUEST_RULES, REQUEST_FACTS);
+  return { amount: decodeUint(f[0]!), terminalTime: decodeUint(f[1]!), terminalSeq: decodeUint(f[2]!) };
+}
+
 // ---- PAY response ----
 
 const R = {
@@ -383,6 +398,13 @@ export function decodePayResponse(bytes: Uint8Array): PayResponse {
     signature: signature.slice(),
     tbs: bytes.slice(0, signature.byteOffset - bytes.byteOffset - 2),
   };
+}
+
+const COUNTER = [R.counter];
+
+/** The counter of a PAY response this terminal journaled, without decoding the rest (pickFields). */
+export function payResponseCounter(bytes: Uint8Array): number {
+  return decodeUint(pickFields(bytes, RESPONSE_RULES, COUNTER)[0]!);
 }
 
 /**

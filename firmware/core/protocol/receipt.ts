@@ -2,6 +2,7 @@
 // re-verifies. It keeps the exact bytes both sides exchanged, so the wallet's signature can be checked
 // again anywhere, later.
 import {
+  certificateWalletId,
   decodeCertificate,
   decodePayRequest,
   decodePayResponse,
@@ -11,11 +12,13 @@ import {
   type Certificate,
   type PayRequest,
   type PayResponse,
+  payRequestFacts,
+  payResponseCounter,
 } from './messages';
 import { decodeGrant, MAX_GRANT_BYTES, type Grant } from './purpose';
 import { required, decodeUint, encodeUint, TlvError, type FieldRule } from './tlv';
 import { MAX_TRANSIT_LOG_BYTES } from './transit-log';
-import { decodeEnvelope, encodeEnvelope } from './envelope';
+import { decodeEnvelope, encodeEnvelope, envelopePick, pickEnvelope } from './envelope';
 
 export const RECEIPT_VERSION = 1;
 // certificate, request and response (~570 bytes at most), a grant and a transit log (222)
@@ -36,6 +39,9 @@ const RULES: Record<number, FieldRule> = {
 };
 
 const FLAG_DEFERRED = 1;
+/** What a boot picks of each receipt (receiptFacts) and of each to close its intent (receiptSeq). */
+const FACTS = envelopePick(RULES, [T.certificate, T.request, T.response, T.flags]);
+const SEQ = envelopePick(RULES, []);
 
 export interface Receipt {
   /** The terminal's sequence number for the payment (also inside the request). */
@@ -111,4 +117,42 @@ export function openReceipt(r: Receipt): ReceiptContent {
     throw new TlvError(`receipt ${r.terminalSeq}: its grant and its request disagree on the purse`);
   }
   return grant ? { ...content, grant } : content;
+}
+
+/** A journaled receipt's terminal sequence, the rest left undecoded (pickEnvelope). Throws TlvError. */
+export function receiptSeq(bytes: Uint8Array): number {
+  return pickEnvelope(bytes, 'receipt', RECEIPT_VERSION, SEQ).terminalSeq;
+}
+
+/** What a boot's replay applies of a receipt: the payment's facts for the risk state. */
+export interface ReceiptFacts {
+  terminalSeq: number;
+  walletId: string;
+  counter: number;
+  amount: number;
+  /** Unix seconds, 0 when the terminal did not know the time. */
+  terminalTime: number;
+  deferred: boolean;
+}
+
+/**
+ * The facts of a receipt this terminal journaled, picked field by field (pickFields) without decoding
+ * the certificate, request and response whole: a boot restores every receipt after the checkpoint,
+ * and a whole decode cost ~25,000 computrons each (docs/JOURNAL.md, boot). The journal's CRC-32 and
+ * hash chain vouch for the bytes; the service decodes and verifies each receipt whole. Throws TlvError.
+ */
+export function receiptFacts(bytes: Uint8Array): ReceiptFacts {
+  const { terminalSeq, fields } = pickEnvelope(bytes, 'receipt', RECEIPT_VERSION, FACTS);
+  const flags = decodeUint(fields[5]!);
+  if (flags & ~FLAG_DEFERRED) throw new TlvError(`unknown receipt flags ${flags}`);
+  const request = payRequestFacts(fields[3]!);
+  if (request.terminalSeq !== terminalSeq) throw new TlvError(`receipt ${terminalSeq} holds a request for ${request.terminalSeq}`);
+  return {
+    terminalSeq,
+    walletId: certificateWalletId(fields[2]!),
+    counter: payResponseCounter(fields[4]!),
+    amount: request.amount,
+    terminalTime: request.terminalTime,
+    deferred: (flags & FLAG_DEFERRED) !== 0,
+  };
 }

@@ -5,7 +5,7 @@
 import { TaplineError } from '../../base/errors';
 import { fromHex, toHex } from '../../base/bytes';
 import type { Certificate, PayResponse } from '../protocol/messages';
-import { openReceipt, type Receipt } from '../protocol/receipt';
+import { openReceipt, type Receipt, type ReceiptFacts } from '../protocol/receipt';
 import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
 import { ClockState, CLOCK_STATE_BYTES } from './clock-state';
 import type { RiskConfig, WalletClassLimits } from './config';
@@ -291,13 +291,20 @@ export class RiskEngine {
   applyReceipt(receipt: Receipt, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): boolean {
     if (receipt.terminalSeq <= this.#lastTerminalSeq && !o.afterCheckpoint) return false;
     const { certificate, request, response } = openReceipt(receipt);
+    const facts = { terminalSeq: receipt.terminalSeq, walletId: certificate.walletId, counter: response.counter, amount: request.amount, terminalTime: request.terminalTime };
+    return this.applyFacts({ ...facts, deferred: receipt.deferred }, o);
+  }
+
+  /** applyReceipt on a receipt's facts (receiptFacts: what a boot reads of each journaled receipt). */
+  applyFacts(f: ReceiptFacts, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): boolean {
+    if (f.terminalSeq <= this.#lastTerminalSeq && !o.afterCheckpoint) return false;
     this.record({
-      walletId: certificate.walletId,
-      counter: response.counter,
-      amount: request.amount,
-      terminalSeq: receipt.terminalSeq,
-      time: request.terminalTime || undefined,
-      deferred: receipt.deferred,
+      walletId: f.walletId,
+      counter: f.counter,
+      amount: f.amount,
+      terminalSeq: f.terminalSeq,
+      time: f.terminalTime || undefined,
+      deferred: f.deferred,
       late: o.afterCheckpoint,
       offline: o.offline,
     });

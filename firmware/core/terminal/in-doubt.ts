@@ -4,7 +4,7 @@
 // never drops one. Also the highest terminal sequence ever handed out, so none is used twice.
 import { decodeFields, required, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
 import { decodeIntent, decodeRelease, encodeIntent, RECORD_INTENT, RECORD_RELEASE, MAX_INTENT_BYTES, type Intent } from '../protocol/intent';
-import { decodeReceipt, RECORD_RECEIPT } from '../protocol/receipt';
+import { receiptSeq, RECORD_RECEIPT } from '../protocol/receipt';
 
 /** Open intents kept at most: beyond it the terminal declines until an upload hands them over. */
 export const MAX_OPEN_INTENTS = 16;
@@ -47,7 +47,7 @@ export class InDoubt {
   replay(type: number, payload: Uint8Array): void {
     if (type === RECORD_INTENT) this.opened(decodeIntent(payload));
     else if (type === RECORD_RELEASE) this.closed(decodeRelease(payload));
-    else if (type === RECORD_RECEIPT) this.closed(decodeReceipt(payload).terminalSeq);
+    else if (type === RECORD_RECEIPT) this.closed(receiptSeq(payload));
   }
 
   encode(): Uint8Array {

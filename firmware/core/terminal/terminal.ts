@@ -5,7 +5,7 @@
 // one signature a tick, only where no rider has to wait for it (see DeferredSchedule).
 import { silentLog, type Clock, type Log, type RandomBytes } from '../../base/platform';
 import type { CardLink, DurableLog } from '../../base/ports';
-import { openReceipt, type Receipt } from '../protocol/receipt';
+import { decodeReceipt, openReceipt, receiptFacts, type Receipt } from '../protocol/receipt';
 import { issuerKeyFor } from '../crypto/certificate';
 import type { Verifier } from '../crypto/verifier';
 import type { HashPort } from '../../base/hash';
@@ -260,18 +260,31 @@ export class Terminal {
    */
   restore(receipt: Receipt, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): void {
     const applied = this.#o.risk.applyReceipt(receipt, o);
-    if (receipt.terminalSeq >= this.#nextSeq) this.#nextSeq = receipt.terminalSeq + 1;
-    if (applied && receipt.deferred) {
-      const c = openReceipt(receipt);
-      try {
-        // Dates were checked at the tap; the key is what verification needs.
-        const key = issuerKeyFor(c.certificate, this.#o.verifier.keyring);
-        this.#pending.push({ terminalSeq: receipt.terminalSeq, amount: c.request.amount, certificate: c.certificate, key, request: receipt.request, response: c.response });
-      } catch (e) {
-        rethrowIfProgrammerError(e);
-        // Its issuer key is gone: the payment can never be verified here.
-        this.#o.risk.deferredDone(c.certificate.walletId, c.request.amount, false);
-      }
+    this.#restored(receipt.terminalSeq, receipt, applied);
+  }
+
+  /**
+   * restore() from a journal record's bytes: only the receipt's facts are read (receiptFacts); a
+   * deferred receipt, which verification needs whole, is decoded whole. Throws TlvError.
+   */
+  restoreRecord(payload: Uint8Array, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): void {
+    const facts = receiptFacts(payload);
+    if (facts.deferred) this.restore(decodeReceipt(payload), o);
+    else this.#restored(facts.terminalSeq, undefined, this.#o.risk.applyFacts(facts, o));
+  }
+
+  #restored(terminalSeq: number, receipt: Receipt | undefined, applied: boolean): void {
+    if (terminalSeq >= this.#nextSeq) this.#nextSeq = terminalSeq + 1;
+    if (!applied || !receipt?.deferred) return;
+    const c = openReceipt(receipt);
+    try {
+      // Dates were checked at the tap; the key is what verification needs.
+      const key = issuerKeyFor(c.certificate, this.#o.verifier.keyring);
+      this.#pending.push({ terminalSeq, amount: c.request.amount, certificate: c.certificate, key, request: receipt.request, response: c.response });
+    } catch (e) {
+      rethrowIfProgrammerError(e);
+      // Its issuer key is gone: the payment can never be verified here.
+      this.#o.risk.deferredDone(c.certificate.walletId, c.request.amount, false);
     }
   }
 
