@@ -26,13 +26,12 @@ export interface PartitionFlash {
 /** Presents a device partition as the journal's Flash (any view is copied to bytes before writing). */
 export class PartitionAdapter implements Flash {
   readonly #partition: PartitionFlash;
+  /** The partition's own read, bound: no frame of ours per read (a boot reads every block's header). */
+  readonly read: (byteLength: number, byteOffset: number) => ArrayBuffer;
 
   constructor(partition: PartitionFlash) {
     this.#partition = partition;
-  }
-
-  read(byteLength: number, byteOffset: number): ArrayBuffer {
-    return this.#partition.read(byteLength, byteOffset);
+    this.read = partition.read.bind(partition);
   }
 
   write(buffer: ArrayBuffer | ArrayBufferView, byteOffset: number): void {

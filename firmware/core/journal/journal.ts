@@ -20,7 +20,7 @@ import { BlockTable, HEADER, IN_RING, VERIFIED, WORN } from './blocks';
 export const BLOCK_HEADER_BYTES = 36;
 export const RECORD_OVERHEAD = 28;
 export const CHAIN_BYTES = 16;
-const BLOCK_MAGIC = 0x54504a31; // "TPJ1"
+const BLOCK_MAGIC = 0x54504a31; // "TPJ1" (#readHeaders compares its bytes)
 const RECORD_MARK = 0xa5;
 
 /** Internal record types: the service's acknowledgement (u32 sequence) and the reclaim point (u32 epoch). */
@@ -284,12 +284,7 @@ export class Journal implements DurableLog {
     const t = this.#t;
     const n = this.#blocks;
     t.clear();
-    let newest = -1;
-    for (let i = 0; i < n; i++) {
-      if (!this.#readHeader(i)) continue;
-      t.flags[i] = HEADER;
-      if (newest < 0 || t.epoch[i]! > t.epoch[newest]!) newest = i;
-    }
+    const newest = this.#readHeaders();
     // Sized now (to the highest block with a header): block numbers at or above the capacity have none.
     const { epoch, firstSeq, flags, capacity } = t;
     // The ring: the newest block, then its predecessors by index whose epochs count down by one.
@@ -300,6 +295,12 @@ export class Journal implements DurableLog {
       run[found++] = b;
       flags[b]! |= IN_RING;
       const want = epoch[b]! - 1;
+      // Most often the block before it by index is its predecessor: the search below, its first step.
+      const before = b === 0 ? n - 1 : b - 1;
+      if (want > 0 && before < capacity && (flags[before]! & (HEADER | IN_RING)) === HEADER && epoch[before] === want && firstSeq[before]! <= firstSeq[b]!) {
+        b = before;
+        continue;
+      }
       let prev = -1;
       for (let back = 1; back <= MAX_RETIRED + 1 && back < n; back++) {
         const h = b - back < 0 ? b - back + n : b - back;
@@ -342,11 +343,14 @@ export class Journal implements DurableLog {
       else if (scan.dirty && block === t.head) tornHead = true;
     }
     // Blocks older than the index: complete when the next one opened, so the next header says where they end.
+    const { end } = t;
+    const blockLength = this.#blockLength;
     for (let i = start; i >= 0; i--) {
       const block = order[i]!;
-      lastSeq[block] = firstSeq[order[i + 1]!]! - 1;
-      t.end[block] = this.#blockLength;
-      needsAck[block] = lastSeq[block]!; // unknown until read: assume a receipt up to its end
+      const last = firstSeq[order[i + 1]!]! - 1;
+      lastSeq[block] = last;
+      end[block] = blockLength;
+      needsAck[block] = last; // unknown until read: assume a receipt up to its end
     }
     if (index) {
       const at = this.#readIndex(index, t.epoch[indexBlock]!);
@@ -372,6 +376,10 @@ export class Journal implements DurableLog {
         breaks.push(`block ${b} (epoch ${epoch[b]}) starts at ${firstSeq[b]} but block ${p} ends at ${lastSeq[p]}`);
       }
     }
+    // Records in the ring: its sequence span, less the gaps between blocks (only where boot walked
+    // both: an older block ends where the next starts). A pass over the ring fewer than summing each.
+    let records = t.length > 0 ? lastSeq[t.head]! - firstSeq[order[0]!]! + 1 : 0;
+    for (let i = Math.max(1, start + 2 - stale); i < t.length; i++) records -= firstSeq[order[i]!]! - lastSeq[order[i - 1]!]! - 1;
     for (const message of breaks) this.#log('error', 'journal', `chain break: ${message}`);
     const head = t.head;
     const last = head >= 0 ? lastSeq[head]! : 0;
@@ -395,7 +403,7 @@ export class Journal implements DurableLog {
     this.#checkInvariants();
     const report: RecoveryReport = {
       blocks: t.length,
-      records: this.#countRecords(),
+      records,
       lastSeq: this.lastSeq,
       ackedUpTo: this.#ackedUpTo,
       tornTail: head >= 0 && tornHead,
@@ -747,14 +755,16 @@ export class Journal implements DurableLog {
     if (t.length > this.#blocks) fail(`ring of ${t.length} blocks in a partition of ${this.#blocks}`);
     // #checkBlock's checks inline: a call per block would cost more than the checks.
     let previous = this.#reclaimedEpoch;
-    for (let i = 0; i < t.length; i++) {
+    const blockLength = this.#blockLength;
+    for (let i = 0, n = t.length; i < n; i++) {
       const b = order[i]!;
       const e = end[b]!;
-      if (!(e >= RECORDS_START && e <= this.#blockLength && (e & 3) === 0) || !(lastSeq[b]! >= firstSeq[b]! - 1) || !(epoch[b]! > previous)) {
+      const ep = epoch[b]!;
+      if (!(e >= RECORDS_START && e <= blockLength && (e & 3) === 0) || !(lastSeq[b]! >= firstSeq[b]! - 1) || !(ep > previous)) {
         this.#checkBlock(b);
-        fail(`epoch ${epoch[b]} of block ${b} follows epoch ${previous}`);
+        fail(`epoch ${ep} of block ${b} follows epoch ${previous}`);
       }
-      previous = epoch[b]!;
+      previous = ep;
     }
     this.#checkHead();
     for (const [type, at] of this.#keyed) {
@@ -900,18 +910,40 @@ export class Journal implements DurableLog {
     return readU32(h, 0) === BLOCK_MAGIC && readU32(h, 32) === this.#crc.compute(h, 0, 32) && readU32(h, 4) !== 0 && readU32(h, 8) !== 0;
   }
 
-  /** Reads block `index`'s header into the table (as an empty block); false if it is not valid. */
-  #readHeader(index: number): boolean {
-    const h = readBytes(this.#flash, index * this.#blockLength, BLOCK_HEADER_BYTES);
-    if (!this.#headerValid(h)) return false;
+  /**
+   * Reads every block's header into the table (each valid one as an empty block, flagged HEADER) and
+   * returns the block of the newest epoch (-1: none). The one loop of a boot that reads the whole
+   * partition (a header a block): #headerValid and readU32 inline, the arrays taken once they are
+   * sized, so that a header costs little more than its read (docs/JOURNAL.md, boot).
+   */
+  #readHeaders(): number {
     const t = this.#t;
-    t.ensure(index + 1);
-    t.epoch[index] = readU32(h, 4);
-    t.firstSeq[index] = readU32(h, 8);
-    t.lastSeq[index] = t.firstSeq[index]! - 1;
-    t.end[index] = RECORDS_START;
-    t.needsAck[index] = 0;
-    return true;
+    const flash = this.#flash;
+    const crc = this.#crc.compute;
+    const length = this.#blockLength;
+    let newest = -1;
+    let newestEpoch = 0;
+    for (let i = 0; i < this.#blocks; i++) {
+      const h = new Uint8Array(flash.read(BLOCK_HEADER_BYTES, i * length));
+      // the magic first: an erased block (the most common invalid one) costs no CRC
+      if (h[0] !== 0x54 || h[1] !== 0x50 || h[2] !== 0x4a || h[3] !== 0x31) continue;
+      if (crc(h, 0, 32) !== ((h[32]! << 24) | (h[33]! << 16) | (h[34]! << 8) | h[35]!) >>> 0) continue;
+      const epoch = ((h[4]! << 24) | (h[5]! << 16) | (h[6]! << 8) | h[7]!) >>> 0;
+      const firstSeq = ((h[8]! << 24) | (h[9]! << 16) | (h[10]! << 8) | h[11]!) >>> 0;
+      if (epoch === 0 || firstSeq === 0) continue;
+      if (i >= t.capacity) t.ensure(i + 1);
+      t.epoch[i] = epoch;
+      t.firstSeq[i] = firstSeq;
+      t.lastSeq[i] = firstSeq - 1;
+      t.end[i] = RECORDS_START;
+      t.needsAck[i] = 0;
+      t.flags[i] = HEADER;
+      if (newest < 0 || epoch > newestEpoch) {
+        newest = i;
+        newestEpoch = epoch;
+      }
+    }
+    return newest;
   }
   #parse(bytes: Uint8Array, offset: number): Parsed | undefined {
     if (offset + RECORD_OVERHEAD > bytes.length || bytes[offset] !== RECORD_MARK) return undefined;
@@ -1058,12 +1090,6 @@ export class Journal implements DurableLog {
     return Math.max(from, align4(lastNotBlank(bytes, from) + 1));
   }
 
-  #countRecords(): number {
-    const { order, firstSeq, lastSeq } = this.#t;
-    let n = 0;
-    for (let i = 0; i < this.#t.length; i++) n += lastSeq[order[i]!]! - firstSeq[order[i]!]! + 1;
-    return n;
-  }
 }
 
 /**
