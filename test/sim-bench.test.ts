@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { runScript } from '../host/sim/main';
 import { World } from '../host/sim/world';
 import type { SimOutput } from '../host/sim/device';
+import type { WalletFile } from '../host/cli/wallet-file';
 import { SimPN532 } from '../host/sim/hw/pn532';
 import { PtyExposure, socatAvailable } from '../host/sim/hw/pty-node';
 import { SystemClock } from '../host/sim/hw/serial-node';
@@ -135,6 +136,11 @@ describe('two PN532s on pseudo-terminals: the terminal reads a second chip that 
       }
       expect(after.balance).to.equal(before.balance - 1250);
       expect(after.counter).to.equal(before.counter + 1);
+      // and keeps all its secure element keeps, not the balance and counter alone: the payment in its
+      // refund book (a refund of it at the till) and its spend since sync (its offline caps)
+      const kept = after as WalletFile;
+      expect(kept.refundBook?.map((e) => [e.amount, e.counter])).to.deep.equal([[1250, after.counter]]);
+      expect(kept.offlineSpent).to.deep.equal({ amount: 1250, count: 1 });
       expect(wallet.output()).to.match(/tap 1: \d+ APDUs answered; balance/);
     } finally {
       wallet?.child.removeAllListeners('exit');

@@ -15,7 +15,7 @@ import { alreadyOpen } from '../../drivers/io';
 import { openSerial } from '../sim/serial-port';
 import { SystemClock } from '../sim/hw/serial-node';
 import { WalletEmulator } from '../wallet/emulator';
-import { formatWalletFile, parseWalletFile, type WalletFile } from './wallet-file';
+import { formatWalletFile, parseWalletFile, walletFileWithState, type WalletFile } from './wallet-file';
 import { UsageError, type CliCommand } from './main';
 
 /** Most cards one probe lists (each is halted once listed, so the next search finds the next). */
@@ -95,13 +95,17 @@ export async function probeReader(pn532: PN532, clock: Clock, waitMs: number, ou
   return found;
 }
 
-/** Writes the wallet file whole or not at all (0600: it holds the wallet's private key). */
-function saveWallet(path: string, file: WalletFile, wallet: WalletEmulator): void {
-  if (file.balance === wallet.balance && file.counter === wallet.counter) return;
-  file.balance = wallet.balance;
-  file.counter = wallet.counter;
-  writeFileSync(`${path}.tmp`, formatWalletFile(file), { mode: 0o600 });
+/**
+ * Writes what the wallet's secure element keeps (balance, counter, PIN tries, logs, spend since sync,
+ * refund book) back to its file, whole or not at all (0600: it holds the wallet's private key).
+ * Returns the file as it now is.
+ */
+function saveWallet(path: string, file: WalletFile, wallet: WalletEmulator): WalletFile {
+  const next = walletFileWithState(file, wallet);
+  if (!next) return file;
+  writeFileSync(`${path}.tmp`, formatWalletFile(next), { mode: 0o600 });
   renameSync(`${path}.tmp`, path);
+  return next;
 }
 
 export const BENCH_COMMANDS: Record<string, CliCommand> = {
@@ -135,8 +139,8 @@ round-trip time of a SELECT of the tapline application. Waits up to --wait (defa
     usage: `tapline wallet --reader uart:DEVICE --wallet FILE [--taps N]
 
 Turns a PN532 in HSU mode on DEVICE into an ISO/IEC 14443-4 card that answers as the wallet in FILE
-(made by tapline issue-wallet): hold its antenna to the terminal's reader and pay. The wallet's balance
-and counter are written back to FILE after every tap. Stops on Ctrl-C, or after N taps with --taps.`,
+(made by tapline issue-wallet): hold its antenna to the terminal's reader and pay. What its secure element
+keeps (balance, counter, PIN tries, logs, refund book) is written back to FILE after every tap. Stops on Ctrl-C, or after N taps with --taps.`,
     options: { reader: { type: 'string' }, wallet: { type: 'string' }, taps: { type: 'string' } },
     async run(v, out) {
       const path = device(v.reader);
@@ -151,7 +155,7 @@ and counter are written back to FILE after every tap. Stops on Ctrl-C, or after 
       } catch (error) {
         throw new BenchError(`${walletPath}: ${(error as Error).message}`);
       }
-      const file = JSON.parse(text) as WalletFile;
+      let file = JSON.parse(text) as WalletFile;
       const clock = new SystemClock();
       const card = new PN532Card({ pn532: await openPN532(path, clock) });
       let stop = false;
@@ -167,7 +171,7 @@ and counter are written back to FILE after every tap. Stops on Ctrl-C, or after 
           if (!session) continue;
           const apdus = await card.serve(wallet, 30_000);
           wallet.removed();
-          saveWallet(walletPath, file, wallet);
+          file = saveWallet(walletPath, file, wallet);
           if (apdus === 0) continue;
           served++;
           out(`tap ${served}: ${apdus} APDUs answered; balance ${wallet.balance}, counter ${wallet.counter}`);
