@@ -17,10 +17,16 @@ const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 
 const here = dirname(fileURLToPath(import.meta.url));
-const suites = readdirSync(here)
+const all = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
-  .filter((f) => !only || f.startsWith(only))
   .sort();
+// --only NAME: the suite of that name (so `xsdev` is not also `xsdev-journal`), else those it begins.
+const named = all.filter((f) => f === `${only}.bench.ts`);
+const suites = !only ? all : named.length > 0 ? named : all.filter((f) => f.startsWith(only));
+if (suites.length === 0) {
+  console.error(`npm run bench: no suite ${only}; the suites: ${all.map((f) => f.replace('.bench.ts', '')).join(', ')}`);
+  process.exit(2);
+}
 
 const report: Report = (row) => {
   if (json) {
