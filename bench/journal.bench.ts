@@ -2,9 +2,14 @@
 // partition, and how many ~350-byte receipts fit. The flash read time is a model, not a measurement:
 // quad-I/O fast read (0xEB) at 40 MHz moves 4 bits per clock, so 2 clocks per byte (20 MB/s), plus about
 // 24 clocks per read command (8 command, 6 address, 4 mode + 6 dummy) and one read per 4096-byte block.
+// The ESP32 time models (host XS ms x `factor`) use the factor calibrated in this same run, as
+// bench/tap.bench.ts does (a native P-256 verify on the device-sized host against the published 267 ms on
+// an S3; it assumes XS slows down like C does): `journal.calibration`, and each row says the factor it used.
+// These rows run on xsnap with the JavaScript hashes; the device's own boot figure (native hashing, the
+// device-sized host) is bench/xsdev-journal.bench.ts's `xsdev-journal.boot.full`.
 import type { Report } from './main';
 import { XSScenario } from '../host/xs/scenario';
-import { ESP32_FACTOR } from './tap.bench';
+import { calibrate, ESP32S3_P256_VERIFY_MS } from './xsdev.bench';
 import { ALG_ED25519, ALG_P256, algName, type Alg } from '../firmware/core/protocol/alg';
 
 function median(values: number[]): number {
@@ -39,6 +44,8 @@ export function modelReadMs(bytes: number, commands: number): number {
 }
 
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {
+  const { hostMsPerVerify, factor } = await calibrate(options.quick ? 3 : 15);
+  report({ bench: 'journal.calibration', nativeP256VerifyHostMs: hostMsPerVerify, esp32s3P256VerifyMs: ESP32S3_P256_VERIFY_MS, factor });
   const xs = await XSScenario.load('test/xs/journal.guest.ts');
   try {
     await xs.call('benchOpen', { blocks: BLOCKS });
@@ -74,7 +81,8 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
       flashErasedPerAppend: erased / appends,
       hostMsPerAppend: median(appendMs),
       appendsPerSecondXsHost: 1000 / median(appendMs),
-      appendsPerSecondEsp32Model: 1000 / (median(appendMs) * ESP32_FACTOR),
+      factor,
+      appendsPerSecondEsp32Model: 1000 / (median(appendMs) * factor),
     });
     if (!options.quick) {
       const mib = (BLOCKS * 4096) / (1 << 20);
@@ -92,7 +100,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
         hostMs.push(t1 - t0 - (performance.now() - t1));
       }
       const { value, meter } = result!;
-      const computeMs = Math.max(0, median(hostMs)) * ESP32_FACTOR;
+      const computeMs = Math.max(0, median(hostMs)) * factor;
       // One read command per block header, then one per block read whole.
       const readMs = modelReadMs(value.bytesRead, BLOCKS + Math.ceil((value.bytesRead - BLOCKS * 36) / 4096));
       report({
@@ -107,6 +115,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
         bytesCrc: value.bytesCrc,
         modelReadMs40MHzQuad: readMs,
         hostMs: median(hostMs),
+        factor,
         modelComputeMsEsp32: computeMs,
         modelMsEsp32: readMs + computeMs,
       });
@@ -114,14 +123,14 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
   } finally {
     await xs.close();
   }
-  await recoveryCost(report);
+  await recoveryCost(report, factor);
 }
 
 /**
  * What recovering an in-doubt payment adds to the wallet's next tap (RECALL, the certificate and payment
  * signature checks, the receipt append): the same tap measured with and without a payment in doubt.
  */
-export async function recoveryCost(report: Report): Promise<void> {
+export async function recoveryCost(report: Report, factor: number): Promise<void> {
   const xs = await XSScenario.load('test/xs/in-doubt.guest.ts');
   try {
     for (const alg of [ALG_P256, ALG_ED25519] as Alg[]) {
@@ -135,7 +144,7 @@ export async function recoveryCost(report: Report): Promise<void> {
         row[inDoubt ? 'computeWithRecovery' : 'computePlain'] = meter.compute;
       }
       const extra = (row.hostMsWithRecovery as number) - (row.hostMsPlain as number);
-      report({ bench: 'journal.indoubt.recovery', ...row, computeAdded: (row.computeWithRecovery as number) - (row.computePlain as number), hostMsAdded: extra, modelMsAddedEsp32: extra * ESP32_FACTOR });
+      report({ bench: 'journal.indoubt.recovery', ...row, computeAdded: (row.computeWithRecovery as number) - (row.computePlain as number), hostMsAdded: extra, factor, modelMsAddedEsp32: extra * factor });
     }
   } finally {
     await xs.close();

@@ -20,8 +20,6 @@ import { XSScenario } from '../host/xs/scenario';
 import { TapBench } from '../test/xs/core-tap-bench';
 import { calibrate, ESP32S3_P256_VERIFY_MS } from './xsdev.bench';
 
-/** A fixed factor from an earlier, quieter machine: bench/journal.bench.ts still scales by it. */
-export const ESP32_FACTOR = 265;
 const SLOT_BYTES = 32;
 
 function median(values: number[]): number {
