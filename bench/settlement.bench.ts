@@ -7,6 +7,7 @@
 // clock starts and then only posts them (node:http, kept-alive connections), so the two do not share a
 // thread. `--profile DIR` writes the service's CPU profiles (main thread and verify workers) there.
 import { availableParallelism } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import type { Report } from './main';
 import { present } from '../firmware/base/assert';
@@ -184,6 +185,64 @@ async function services(world: World, database: string, n: number, label: string
   return children;
 }
 
+/**
+ * CPU seconds a service process has used so far, its main thread alone and all its threads (Linux's
+ * /proc, in its fixed 100 ticks per second). Unlike a rate, a CPU time hardly moves with the machine's
+ * load: it says what a batch costs the thread that serves it, the figure the throughput hangs on.
+ */
+function cpuSeconds(children: Child[]): { main: number; all: number } | undefined {
+  let main = 0;
+  let all = 0;
+  try {
+    for (const { process: p } of children) {
+      const ticks = (path: string) => {
+        const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+        return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime
+      };
+      main += ticks(`/proc/${p.pid}/task/${p.pid}/stat`);
+      all += ticks(`/proc/${p.pid}/stat`);
+    }
+  } catch {
+    return undefined; // not Linux
+  }
+  return { main, all };
+}
+
+/**
+ * CPU seconds of the PostgreSQL server listening on the database URL's port: its live processes, plus
+ * what the postmaster counts for children that have exited (so a backend ending mid-run is counted
+ * once). Undefined where /proc is missing or the server is not found.
+ */
+function pgCpuSeconds(url: string): number | undefined {
+  const port = new URL(url).port;
+  try {
+    const stat = (pid: string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    const postmaster = pids.find((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return args[0]!.endsWith('/postgres') && args.includes(`-p`) && args[args.indexOf('-p') + 1] === port;
+      } catch {
+        return false;
+      }
+    });
+    if (!postmaster) return undefined;
+    const own = stat(postmaster);
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]); // utime, stime, cutime, cstime
+    for (const pid of pids) {
+      try {
+        const f = stat(pid);
+        if (f[1] === postmaster) ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // exited meanwhile: the postmaster's cutime has it
+      }
+    }
+    return ticks / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 async function settledCount(url: string): Promise<number> {
   const health = (await fetch(`${url}/v1/health`).then((r) => r.json())) as { receipts: Record<string, number> };
   return health.receipts.settled ?? 0;
@@ -234,7 +293,9 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
     const backend = await start();
     try {
       if (!process.argv.includes('--no-ingest')) {
-        for (const w of workloads) await ingest(name, backend, w, 1, row);
+        // `--batch-sizes 64` runs only the workloads of those batch sizes.
+        const sizes = flag('--batch-sizes')?.split(',').map(Number);
+        for (const w of workloads.filter((x) => !sizes || sizes.includes(x.batchSize))) await ingest(name, backend, w, 1, row);
         if (name === 'postgres') await ingest(name, backend, present(workloads[0], 'a workload'), 2, row);
       }
       await scaleCurve(name, backend, report, options.quick, ceilingFor);
@@ -248,18 +309,26 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
 /** One workload through `processes` service processes on one database, the terminals split between them. */
 async function ingest(name: string, backend: Backend, w: Workload, processes: number, row: (name: string, w: Workload, seconds: number, rate: number, extra: Record<string, unknown>) => void): Promise<void> {
   const world = await World.create({ seed: `bench ${name}` });
-  const children = await services(world, await backend.fresh(), processes, `${name}-${w.batchSize}-x${processes}`);
+  const database = await backend.fresh();
+  const children = await services(world, database, processes, `${name}-${w.batchSize}-x${processes}`);
   try {
     const devices = fastElements(Array.from({ length: w.wallets }, () => world.wallet({ balance: 1e12, alg: ALG_P256 })));
     const terminals: TestTerminal[] = [];
     for (let t = 0; t < w.terminals; t++) terminals.push(await world.terminal(`B${t}`));
     const batches = makeBatches(terminals, devices, w);
     const before = verifyRateNow();
+    const cpuBefore = cpuSeconds(children);
+    const pgBefore = name === 'postgres' ? pgCpuSeconds(database) : undefined;
     const seconds = await upload(children.map((c) => c.url), terminals.map((terminal, t) => ({ terminal, batches: batches[t]! })));
+    const cpuAfter = cpuSeconds(children);
+    const pgAfter = name === 'postgres' ? pgCpuSeconds(database) : undefined;
     const rate = (before + verifyRateNow()) / 2;
     const settled = await settledCount(world.url);
     if (settled !== w.receipts) throw new Error(`settled ${settled} of ${w.receipts}`);
-    row(name, w, seconds, rate, { processes });
+    const count = batches.reduce((n, b) => n + b.length, 0);
+    const cpu = cpuBefore && cpuAfter ? { mainCpuMsPerBatch: ((cpuAfter.main - cpuBefore.main) * 1000) / count, serviceCpuMsPerBatch: ((cpuAfter.all - cpuBefore.all) * 1000) / count } : {};
+    const pgCpu = pgBefore !== undefined && pgAfter !== undefined ? { postgresCpuMsPerBatch: ((pgAfter - pgBefore) * 1000) / count } : {};
+    row(name, w, seconds, rate, { processes, ...cpu, ...pgCpu });
   } finally {
     for (const c of children) await stop(c);
     await world.close();

@@ -149,6 +149,8 @@ export class BatchSettler {
   readonly #now: number;
   readonly #options: SettlerOptions;
   #wallets = new Map<string, WalletRow>();
+  /** The batch's wallets (checked receipts only) and the issuer key each first came with. */
+  #issuerKeys = new Map<string, number>();
   #denied = new Map<string, number>();
   #known = new Map<string, Known[]>();
   #spent = new Map<string, number>();
@@ -209,15 +211,15 @@ export class BatchSettler {
       else counters.set(id, { min: c, max: c, issuerKeyId: check.certificate.issuerKeyId });
     }
     const ids = [...counters.keys()].sort();
+    for (const id of ids) this.#issuerKeys.set(id, counters.get(id)!.issuerKeyId);
     // Everything below decides about these wallets: no other batch may settle one of them meanwhile.
     await this.#tx.lock(ids.map((id) => `wallet:${id}`));
     for (let i = 0; i < ids.length; i += CHUNK) {
       const chunk = ids.slice(i, i + CHUNK);
-      const params: Param[] = [];
-      const rows = chunk.map((id) => `(${place(params, id, counters.get(id)!.issuerKeyId, this.#now)})`);
-      await this.#tx.run(`INSERT INTO wallets (wallet_id, issuer_key_id, updated_at) VALUES ${rows.join(', ')} ON CONFLICT (wallet_id) DO NOTHING`, params);
       const idParams: Param[] = [];
       const list = `(${place(idParams, ...chunk)})`;
+      // A wallet seen for the first time has no row yet: #write inserts it with what it spent here.
+      for (const id of chunk) this.#wallets.set(id, { wallet_id: id, funded: null, spent: 0, status: 'active', lost_at: null });
       for (const w of await this.#tx.all<WalletRow>(`SELECT wallet_id, funded, spent, status, lost_at FROM wallets WHERE wallet_id IN ${list}`, idParams)) {
         this.#wallets.set(w.wallet_id, { ...w, spent: Number(w.spent) });
       }
@@ -540,12 +542,15 @@ export class BatchSettler {
       const losses = chunk.filter((f) => f.amount > 0).map((f) => `(${place(lossParams, idOf(f.seq), f.walletId, f.issuerKeyId, f.amount, f.kind, now)})`);
       if (losses.length) await tx.run(`INSERT INTO losses (receipt_id, wallet_id, issuer_key_id, amount, kind, created_at) VALUES ${losses.join(', ')}`, lossParams);
     }
-    const spent = [...this.#spent].sort(([a], [b]) => (a < b ? -1 : 1));
-    for (let i = 0; i < spent.length; i += CHUNK) {
-      const params: Param[] = [now];
-      const rows = spent.slice(i, i + CHUNK).map(([walletId, amount]) => `(${place(params, walletId)}, ${int(params, amount)})`);
+    // Every wallet of the batch, in one statement: created if new, its spending added (sorted: PostgreSQL
+    // takes the rows' locks in this order).
+    const wallets = [...this.#issuerKeys].sort(([a], [b]) => (a < b ? -1 : 1));
+    for (let i = 0; i < wallets.length; i += CHUNK) {
+      const params: Param[] = [];
+      const rows = wallets.slice(i, i + CHUNK).map(([walletId, issuerKeyId]) => `(${place(params, walletId, issuerKeyId, this.#spent.get(walletId) ?? 0, now)})`);
       await tx.run(
-        `UPDATE wallets SET spent = spent + v.column2, updated_at = $1 FROM (VALUES ${rows.join(', ')}) AS v WHERE wallets.wallet_id = v.column1`,
+        `INSERT INTO wallets (wallet_id, issuer_key_id, spent, updated_at) VALUES ${rows.join(', ')}
+         ON CONFLICT (wallet_id) DO UPDATE SET spent = wallets.spent + excluded.spent, updated_at = excluded.updated_at`,
         params,
       );
     }

@@ -65,6 +65,8 @@ class SqliteDatabase implements Database {
   #nextSync: Promise<void> | undefined;
   #checkpointer: Worker | undefined;
   #commits = 0;
+  /** The group new writers join, until it starts. */
+  #open: { members: Member[] } | undefined;
 
   constructor(file: string) {
     this.#db = new BetterSqlite3(file);
@@ -124,24 +126,63 @@ class SqliteDatabase implements Database {
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const committed = this.#queue.then(async () => {
+    // Writers arriving together share one BEGIN ... COMMIT (a group): one commit's fixed cost and one
+    // copy of the pages they all touch (the tables' tails, the index roots) instead of one per batch.
+    // Each runs inside a savepoint of its own, so one that throws is rolled back alone; all are answered
+    // once the group is durable.
+    let group = this.#open;
+    if (!group || group.members.length >= MAX_GROUP) {
+      const members: Member[] = [];
+      group = { members };
+      this.#open = group;
+      const opened = group;
+      // Started after the event loop's pending callbacks: the batches whose checks came back meanwhile
+      // join it (better-sqlite3 runs synchronously, so without the wait every group would be one).
+      const committed = this.#queue
+        .then(() => new Promise((started) => setImmediate(started)))
+        .then(() => {
+          if (this.#open === opened) this.#open = undefined;
+          return this.#commitGroup(members);
+        });
+      this.#queue = committed.catch(() => undefined);
+    }
+    return new Promise<T>((resolve, reject) => group.members.push({ fn, resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  /** Runs a group's transactions in one SQLite transaction; each member settles once it is durable. */
+  async #commitGroup(members: Member[]): Promise<void> {
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
       this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        const value = await fn(this.#tx);
-        this.#db.exec('COMMIT');
-        if (this.#wal && ++this.#commits % 64 === 0 && walBytes(this.#wal) > MAX_WAL_BYTES) this.#db.pragma('wal_checkpoint(RESTART)');
-        return value;
-      } catch (e) {
-        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
-        throw e;
+      for (const member of members) {
+        this.#db.exec('SAVEPOINT member');
+        try {
+          const value = await member.fn(this.#tx);
+          this.#db.exec('RELEASE member');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          // An error SQLite answers by rolling the whole transaction back takes the group with it.
+          if (!this.#db.inTransaction) throw error;
+          this.#db.exec('ROLLBACK TO member; RELEASE member');
+          outcomes.push({ ok: false, error });
+        }
       }
-    });
-    // The next transaction starts while this one's log is being synced.
-    this.#queue = committed.catch(() => undefined);
-    return committed.then(async (value) => {
-      await this.#durable();
-      return value;
-    });
+      this.#db.exec('COMMIT');
+    } catch (e) {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      for (const m of members) m.reject(e);
+      return;
+    }
+    if (this.#wal && ++this.#commits % 64 === 0 && walBytes(this.#wal) > MAX_WAL_BYTES) this.#db.pragma('wal_checkpoint(RESTART)');
+    // The next group starts while this one's log is being synced.
+    void this.#durable().then(
+      () => members.forEach((m, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) m.resolve(o.value);
+        else m.reject(o.error);
+      }),
+      (e: unknown) => members.forEach((m) => m.reject(e)),
+    );
   }
 
   /** Resolves once everything committed so far is on disk. */
@@ -178,6 +219,15 @@ class SqliteDatabase implements Database {
   }
 }
 
+/** A transaction waiting in a group. */
+interface Member {
+  fn: (tx: Tx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Transactions per group at most: the first one's answer waits for the last one's work. */
+const MAX_GROUP = 16;
 const CHECKPOINT_EVERY_MS = 200;
 /** The page cache of the serving connection, in KiB (a bound: the service's memory stays flat). */
 const CACHE_KIB = 64 * 1024;
@@ -269,8 +319,22 @@ class PostgresDatabase implements Database {
   }
 }
 
+/**
+ * Statements are prepared once per connection under a name (the batch's statements are the same text
+ * for every batch of one size): PostgreSQL then parses and plans each only once, not every batch.
+ * Bounded: past MAX_NAMED distinct texts a statement runs unnamed, as pg's own cache never forgets one.
+ */
+const statementNames = new Map<string, string>();
+const MAX_NAMED = 2000;
+
+function statementName(sql: string): string | undefined {
+  let name = statementNames.get(sql);
+  if (name === undefined && statementNames.size < MAX_NAMED) statementNames.set(sql, (name = `t${statementNames.size}`));
+  return name;
+}
+
 function pgTx(client: pg.PoolClient): Tx {
-  const query = (sql: string, params: Param[]) => client.query(sql, params.map(toPg));
+  const query = (sql: string, params: Param[]) => client.query({ name: statementName(sql), text: sql, values: params.map(toPg) });
   return {
     all: async <T>(sql: string, params: Param[] = []) => (await query(sql, params)).rows.map(fromPg) as T[],
     get: async <T>(sql: string, params: Param[] = []) => {
@@ -281,10 +345,7 @@ function pgTx(client: pg.PoolClient): Tx {
     // Sorted by the lock key itself, so that two transactions never take the same two in opposite order.
     lock: async (names: string[]) => {
       if (names.length === 0) return;
-      await client.query(
-        'SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k FROM unnest($1::text[]) AS n ORDER BY k) AS s',
-        [names],
-      );
+      await query('SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k FROM unnest($1::text[]) AS n ORDER BY k) AS s', [names as unknown as Param]);
     },
   };
 }
