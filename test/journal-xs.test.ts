@@ -43,6 +43,6 @@ describe('journal and uplink on the XS engine @xs', () => {
     expect(value.inserted).to.equal(20);
     expect(value.intact).to.equal(true);
     expect(value.stats.failures).to.be.greaterThan(0);
-    expect(value.denyList).to.deep.equal(['010203']);
+    expect(value.denyList).to.deep.equal(['0102030405060708']);
   });
 });

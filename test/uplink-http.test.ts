@@ -136,7 +136,7 @@ describe('uplink over HTTP on loopback', () => {
     ];
     await a.uplink.networkUp();
     expect(a.uplink.stats.updatesRefused).to.equal(4);
-    expect(a.store.denyList).to.deep.equal([toHex(utf8Encode('wallet-A')), toHex(utf8Encode('wallet-B'))]);
+    expect([...a.store.denyList.ids()]).to.deep.equal([toHex(utf8Encode('wallet-A')), toHex(utf8Encode('wallet-B'))]);
     expect(a.store.versions).to.deep.equal({ denyListVersion: 1, keyringVersion: 3, configVersion: 2 });
     expect(a.store.config).to.deep.equal({ perTransactionCap: 2500 });
     expect(a.logs.filter((l) => l.startsWith('error uplink: update refused')).length).to.equal(4);
@@ -146,7 +146,7 @@ describe('uplink over HTTP on loopback', () => {
     pay(a.journal, 1, 50);
     await a.uplink.receiptAdded();
     const b = terminal(flash, service, url);
-    expect(b.store.denyList).to.deep.equal([toHex(utf8Encode('wallet-B'))]);
+    expect([...b.store.denyList.ids()]).to.deep.equal([toHex(utf8Encode('wallet-B'))]);
     expect(b.store.versions).to.deep.equal({ denyListVersion: 2, keyringVersion: 3, configVersion: 2 });
     expect(b.store.keyring?.[0]?.publicKey).to.deep.equal(issuer);
   });

@@ -13,6 +13,7 @@ export { toHex, fromHex, utf8Encode } from '../base/bytes';
 export { Crc32 } from '../core/journal/crc32';
 export { Runner, type EffectSink } from './runner';
 export { Online } from './online';
+export { RECORD_DENY_LIST } from '../core/uplink/store';
 export { countBoot, bootFinished, restartOnBug, causeOf } from './restart';
 export { isProgrammerError } from '../base/errors';
 export { PreferenceBootRecords } from './device-boot-record';

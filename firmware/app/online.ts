@@ -7,6 +7,7 @@ import type { Clock, Log, RandomBytes } from '../base/platform';
 import { algId } from '../core/provisioning';
 import { Uplink } from '../core/uplink/uplink';
 import { UpdateStore } from '../core/uplink/store';
+import type { DenyList } from '../core/risk/deny-list';
 import type { HttpTransport } from '../core/uplink/transport';
 import type { Booted } from './boot';
 import { FIRMWARE_VERSION } from './version';
@@ -31,7 +32,6 @@ export class Online {
   readonly uplink: Uplink;
   readonly store: UpdateStore;
   readonly #o: OnlineOptions;
-  #denied: string[] = [];
   #acknowledged = 0;
 
   constructor(o: OnlineOptions) {
@@ -48,7 +48,7 @@ export class Online {
         booted.keyring.replace(keys);
         log('info', 'uplink', `issuer keyring version ${version}: ${keys.length} keys`);
       },
-      onDenyList: (ids, version) => this.#denyList(ids, version),
+      onDenyList: (list) => this.#denyList(list),
       operatorId: p.merchantId,
       fareRulesVersion: booted.fareRulesVersion,
       validateFareRules: (rules) => {
@@ -98,27 +98,14 @@ export class Online {
     this.#acknowledged = booted.journal.ackedUpTo;
   }
 
-  // The service sends the whole list's changes as versions; the risk engine takes deltas of wallet ids.
-  #denyList(ids: string[], version: number): void {
-    const { risk } = this.#o.booted;
-    const previous = this.#denied;
-    this.#denied = [...ids];
-    // At boot the risk checkpoint may already hold this version.
-    if (version <= risk.denyVersion) return;
-    const next = new Set(ids);
-    const before = new Set(previous);
+  // The risk engine reads the update store's list itself: one copy of 10,000 ids, not three.
+  #denyList(list: DenyList): void {
     try {
-      risk.applyDenyDelta({
-        version,
-        addWallets: ids.filter((id) => !before.has(id)),
-        removeWallets: previous.filter((id) => !next.has(id)),
-        addSerials: [],
-        removeSerials: [],
-      });
-      this.#o.log('info', 'risk', `deny list version ${version}: ${ids.length} wallets`);
+      // At boot the list comes from the journal; a risk engine that holds this version already keeps it.
+      if (this.#o.booted.risk.useDenyList(list)) this.#o.log('info', 'risk', `deny list version ${list.version}: ${list.size} wallets`);
     } catch (e) {
       rethrowIfProgrammerError(e);
-      this.#o.log('error', 'risk', `deny list version ${version} not applied: ${e instanceof Error ? e.message : String(e)}`);
+      this.#o.log('error', 'risk', `deny list version ${list.version} not applied: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 

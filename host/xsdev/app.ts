@@ -109,6 +109,8 @@ export class DeviceApp {
   #ticks = 1000;
   #boots = 0;
   #booted: Booted | undefined;
+  #clock: InstanceType<Tapline['TicksClock']> | undefined;
+  #online: InstanceType<Tapline['Online']> | undefined;
   #journal: PartitionFlash | undefined;
   /** The recorded wallet answers, as bytes, by command: set before the taps so a tap only looks them up. */
   #exchange: Array<[Uint8Array, Uint8Array]> | undefined;
@@ -133,6 +135,7 @@ export class DeviceApp {
       },
     });
     clock.setWallTime(a.wallTime);
+    this.#clock = clock;
     if (!(a.reuseJournal && this.#journal)) this.#journal = this.#env.partition(a.journalBytes);
     const provision = this.#env.partition(64 * 1024);
     provision.write(t.utf8Encode(a.provisioning), 0);
@@ -194,7 +197,28 @@ export class DeviceApp {
    */
   powerOff(): void {
     this.#booted = undefined;
+    this.#online = undefined;
     this.#profile = undefined;
+  }
+
+  /**
+   * The online side as firmware/app/main.ts starts it after boot: its update store loads what the
+   * journal keeps (the deny list among it) and hands it to the terminal. Its transport never connects.
+   * With `denySnapshot` (hex), that applied deny list is journaled first, as an applied update leaves it.
+   */
+  online(a: { denySnapshot?: string }): { deniedWallets: number; denyListVersion: number } {
+    const t = this.#env.tapline;
+    const booted = this.#booted;
+    if (!booted || !this.#clock) throw new Error('not booted');
+    if (a.denySnapshot) booted.journal.appendSync(t.RECORD_DENY_LIST, t.fromHex(a.denySnapshot));
+    this.#online = new t.Online({
+      booted,
+      transport: { post: () => Promise.reject(new Error('no network on this host')) },
+      clock: this.#clock,
+      random: repeatableRandom(0x51),
+      log: (level, tag, message) => void this.logs.push(`[${level}] ${tag}: ${message}`),
+    });
+    return { deniedWallets: booted.risk.deniedWallets, denyListVersion: this.#online.store.versions.denyListVersion };
   }
 
   /** Bytes read from the journal partition so far (where the host counts them). */

@@ -73,6 +73,7 @@ serve({
     return app!.journalBytesRead();
   },
   journalBytesRead: () => app!.journalBytesRead(),
+  online: (a: { denySnapshot?: string } | null) => app!.online(a ?? {}),
   keys: (a: { text: string }) => app!.keys(a.text),
   replay: (a: { exchange: Record<string, string> }) => app!.replay(a.exchange),
   tap: () => app!.tap(),

@@ -118,7 +118,7 @@ serve({
         const updates = [
           encodeUpdate({ kind: UPDATE_TIME, version: 0, unixSeconds: 1_790_000_000, nonce: batch.nonce }, ALG_P256, rootSecret),
         ];
-        if (calls === 1) updates.push(encodeUpdate({ kind: UPDATE_DENY_LIST, fromVersion: 0, version: 1, add: [Uint8Array.of(1, 2, 3)], remove: [] }, ALG_P256, rootSecret));
+        if (calls === 1) updates.push(encodeUpdate({ kind: UPDATE_DENY_LIST, fromVersion: 0, version: 1, add: [Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)], remove: [] }, ALG_P256, rootSecret));
         const response = encodeBatchResponse({ terminalId: batch.terminalId, nonce: batch.nonce, ackedUpTo: top, results: [], updates }, ALG_P256, rootSecret);
         return { status: 200, body: response };
       },
@@ -138,6 +138,6 @@ serve({
     await uplink.networkUp();
     let intact = true;
     for (const [seq, hex] of sent) if (stored.get(seq) !== hex) intact = false;
-    return { acked: journal.ackedUpTo, last: Math.max(...sent.keys()), inserted, calls, intact, denyList: store.denyList, stats: uplink.stats };
+    return { acked: journal.ackedUpTo, last: Math.max(...sent.keys()), inserted, calls, intact, denyList: [...store.denyList.ids()], stats: uplink.stats };
   },
 });

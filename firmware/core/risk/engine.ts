@@ -8,6 +8,7 @@ import type { Certificate, PayResponse } from '../protocol/messages';
 import { openReceipt, type Receipt, type ReceiptFacts } from '../protocol/receipt';
 import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
 import { ClockState, CLOCK_STATE_BYTES } from './clock-state';
+import { DenyList, DenyListError } from './deny-list';
 import type { RiskConfig, WalletClassLimits } from './config';
 import { DeclineError } from '../../base/reasons';
 import { assert, present } from '../../base/assert';
@@ -116,8 +117,8 @@ export class RiskEngine {
   #unverifiedExposure = 0;
   /** Value of deferred approvals whose verification failed since the last settlement: losses. */
   #deferredLoss = 0;
-  #denyVersion = 0;
-  #denyWallets = new Set<string>();
+  /** The service's deny list: the update store's own object (held once, compactly), never a copy. */
+  #denyList = DenyList.EMPTY;
   /** Wallets this terminal denied itself (a failed deferred verification): the checkpoint keeps them. */
   #localDeny = new Set<string>();
   #denySerials = new Set<string>();
@@ -159,7 +160,7 @@ export class RiskEngine {
 
   /** Version of the deny list applied. */
   get denyVersion(): number {
-    return this.#denyVersion;
+    return this.#denyList.version;
   }
 
   get settledAt(): number | undefined {
@@ -180,13 +181,17 @@ export class RiskEngine {
   }
 
   isDenied(cert: Certificate): boolean {
-    return this.#denyWallets.has(cert.walletId) || this.#denySerials.has(cert.serial);
+    return this.#walletDenied(cert.walletId) || this.#denySerials.has(cert.serial);
+  }
+
+  #walletDenied(walletId: string): boolean {
+    return this.#denyList.has(walletId) || this.#localDeny.has(walletId);
   }
 
   /** Everything decidable before the wallet signs. Throws DeclineError. */
   assess(f: TapFacts): Assessment {
     const { certificate: cert, amount } = f;
-    if (this.#denyWallets.has(cert.walletId)) throw new DeclineError('walletDenied', `wallet ${cert.walletId}`);
+    if (this.#walletDenied(cert.walletId)) throw new DeclineError('walletDenied', `wallet ${cert.walletId}`);
     if (this.#denySerials.has(cert.serial)) throw new DeclineError('serialDenied', `serial ${cert.serial}`);
     if (amount > this.config.maxTransaction) throw new DeclineError('overTransactionCap', `${amount} > ${this.config.maxTransaction}`);
     const limits = this.limitsFor(cert);
@@ -323,8 +328,7 @@ export class RiskEngine {
     }
     this.#deferredLoss += amount;
     try {
-      this.#deny(this.#denyWallets, walletId);
-      this.#localDeny.add(walletId);
+      this.#deny(this.#localDeny, walletId);
     } catch (e) {
       // A full deny list must not undo the loss just counted.
       if (!(e instanceof RiskStateError)) throw e;
@@ -343,16 +347,39 @@ export class RiskEngine {
     this.#assertInvariants();
   }
 
+  /**
+   * The service's list of this version, as the update store holds it (the same object, not copied).
+   * Older than or as old as the one held: false, nothing changes. A wallet the terminal denied itself
+   * and the service has now taken off its list is no longer denied. Throws RiskStateError.
+   */
+  useDenyList(list: DenyList): boolean {
+    if (list.version <= this.#denyList.version) return false;
+    if (list.size > this.maxDenied) throw new RiskStateError(`deny list of ${list.size} wallets: at most ${this.maxDenied}`);
+    for (const id of this.#localDeny) if (this.#denyList.has(id) && !list.has(id)) this.#localDeny.delete(id);
+    this.#denyList = list;
+    this.#assertInvariants();
+    return true;
+  }
+
+  /** A change to the deny list as ids (tests, and a terminal without an update store). Throws RiskStateError. */
   applyDenyDelta(d: DenyDelta): boolean {
-    if (d.version <= this.#denyVersion) return false;
-    for (const id of d.removeWallets) {
-      this.#denyWallets.delete(id);
-      this.#localDeny.delete(id);
+    if (d.version <= this.#denyList.version) return false;
+    const bytes = (id: string) => {
+      if (!/^[0-9a-f]{16}$/.test(id)) throw new RiskStateError(`deny-list entry "${id}" is not 16 hex digits`);
+      return fromHex(id);
+    };
+    let next: DenyList;
+    try {
+      next = this.#denyList.applied(d.version, d.addWallets.map(bytes), d.removeWallets.map(bytes));
+    } catch (e) {
+      if (e instanceof DenyListError) throw new RiskStateError(e.message);
+      throw e;
     }
+    if (next.size > this.maxDenied) throw new RiskStateError(`deny list holds ${this.maxDenied} entries`);
     for (const id of d.removeSerials) this.#denySerials.delete(id);
-    for (const id of d.addWallets) this.#deny(this.#denyWallets, id);
     for (const id of d.addSerials) this.#deny(this.#denySerials, id);
-    this.#denyVersion = d.version;
+    for (const id of d.removeWallets) this.#localDeny.delete(id);
+    this.#denyList = next;
     this.#assertInvariants();
     return true;
   }
@@ -363,9 +390,9 @@ export class RiskEngine {
    */
   #assertInvariants(): void {
     // no array, no loop: this runs on every approval
-    const sum = this.#lastTerminalSeq + this.#offlineAmount + this.#offlineCount + this.#unverifiedExposure + this.#deferredLoss + this.#denyVersion;
+    const sum = this.#lastTerminalSeq + this.#offlineAmount + this.#offlineCount + this.#unverifiedExposure + this.#deferredLoss + this.#denyList.version;
     assert(
-      this.#lastTerminalSeq >= 0 && this.#offlineAmount >= 0 && this.#offlineCount >= 0 && this.#unverifiedExposure >= 0 && this.#deferredLoss >= 0 && this.#denyVersion >= 0 && Number.isSafeInteger(sum),
+      this.#lastTerminalSeq >= 0 && this.#offlineAmount >= 0 && this.#offlineCount >= 0 && this.#unverifiedExposure >= 0 && this.#deferredLoss >= 0 && this.#denyList.version >= 0 && Number.isSafeInteger(sum),
       'risk totals are non-negative and their sum a safe integer',
     );
     assert(this.#wallets.size <= this.maxWallets, 'wallet table within maxWallets');
@@ -404,12 +431,14 @@ export class RiskEngine {
 
   /** Wallets on the deny list (the service's and the terminal's own). */
   get deniedWallets(): number {
-    return this.#denyWallets.size;
+    let own = 0;
+    for (const id of this.#localDeny) if (!this.#denyList.has(id)) own++;
+    return this.#denyList.size + own;
   }
 
   /**
    * A compact checkpoint of the state, but for the service's deny list (the update store keeps that,
-   * once; boot hands it back through applyDenyDelta): the terminal's own denials and the serials stay.
+   * once; boot hands it back through useDenyList): the terminal's own denials and the serials stay.
    */
   encode(): Uint8Array {
     const ids = (set: Set<string>) => {
@@ -466,10 +495,10 @@ export class RiskEngine {
     engine.#offlineAmount = decodeUint(required(f, CK.offlineAmount));
     engine.#offlineCount = decodeUint(required(f, CK.offlineCount));
     engine.#unverifiedExposure = decodeUint(required(f, CK.unverifiedExposure));
-    for (const [tag, sets] of [[CK.denyWallets, [engine.#denyWallets, engine.#localDeny]], [CK.denySerials, [engine.#denySerials]]] as const) {
+    for (const [tag, set] of [[CK.denyWallets, engine.#localDeny], [CK.denySerials, engine.#denySerials]] as const) {
       const v = required(f, tag);
       if (v.length % 8 !== 0) throw new TlvError(`deny list of ${v.length} bytes`);
-      for (let i = 0; i < v.length; i += 8) for (const set of sets) set.add(toHex(v.subarray(i, i + 8)));
+      for (let i = 0; i < v.length; i += 8) set.add(toHex(v.subarray(i, i + 8)));
     }
     const w = required(f, CK.wallets);
     if (w.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${w.length} bytes`);

@@ -1,8 +1,10 @@
 // The state signed updates change (deny list, issuer keyring, configuration, service time), and how it
 // survives a reboot: each applied update is kept as a keyed journal record (latest wins, carried
 // forward on reclaim). Keyring and configuration keep the signed update bytes and are verified again
-// at boot; the deny list keeps its applied snapshot (deltas chain, so the last delta alone is not enough).
-import { equalBytes, readU32, toHex, writeU32, fromHex } from '../../base/bytes';
+// at boot; the deny list keeps its applied snapshot (deltas chain, so the last delta alone is not enough),
+// and its RAM form is that snapshot's ids, held once (firmware/core/risk/deny-list.ts).
+import { equalBytes, readU32, writeU32 } from '../../base/bytes';
+import { DENY_ID_BYTES, DenyList, DenyListError } from '../risk/deny-list';
 import type { IssuerKey } from '../crypto/keyring';
 import type { Alg } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
@@ -29,8 +31,8 @@ export interface UpdateStoreOptions {
   log?: Log;
   /** Checks a configuration before it takes effect; throws to refuse it (the old one stays). */
   validateConfig?: (settings: Record<string, unknown>) => void;
-  /** Told when state changes (at boot too), to feed the risk engine and keyring. */
-  onDenyList?: (ids: string[], version: number) => void;
+  /** Told when state changes (at boot too), to feed the risk engine and keyring: the list itself, not a copy. */
+  onDenyList?: (list: DenyList) => void;
   onKeyring?: (keys: IssuerKey[], version: number) => void;
   onConfig?: (settings: Record<string, unknown>, version: number) => void;
   onTime?: (unixSeconds: number) => void;
@@ -46,8 +48,7 @@ export interface UpdateStoreOptions {
 export class UpdateStore {
   readonly #o: UpdateStoreOptions;
   readonly #log: Log;
-  #deny = new Set<string>();
-  #denyVersion = 0;
+  #deny = DenyList.EMPTY;
   #keyring: IssuerKey[] | undefined;
   #keyringVersion = 0;
   #config: Record<string, unknown> | undefined;
@@ -66,12 +67,12 @@ export class UpdateStore {
 
   /** The versions a batch reports; the fare rules' only where they are taken (a validator). */
   get versions(): { denyListVersion: number; keyringVersion: number; configVersion: number; fareRulesVersion?: number } {
-    const v = { denyListVersion: this.#denyVersion, keyringVersion: this.#keyringVersion, configVersion: this.#configVersion };
+    const v = { denyListVersion: this.#deny.version, keyringVersion: this.#keyringVersion, configVersion: this.#configVersion };
     return this.#o.onFareRules ? { ...v, fareRulesVersion: this.#fareRulesVersion } : v;
   }
 
-  get denyList(): string[] {
-    return [...this.#deny].sort();
+  get denyList(): DenyList {
+    return this.#deny;
   }
 
   get keyring(): IssuerKey[] | undefined {
@@ -88,10 +89,8 @@ export class UpdateStore {
     const deny = j.latest(RECORD_DENY_LIST);
     if (deny) {
       try {
-        const { version, ids } = decodeDenySnapshot(deny.payload);
-        this.#deny = new Set(ids);
-        this.#denyVersion = version;
-        this.#o.onDenyList?.(this.denyList, version);
+        this.#deny = decodeDenySnapshot(deny.payload);
+        this.#o.onDenyList?.(this.#deny);
       } catch (e) {
         rethrowIfProgrammerError(e);
         this.#log('error', 'uplink', `stored deny list unreadable: ${(e as Error).message}`);
@@ -124,21 +123,23 @@ export class UpdateStore {
     const update = verifyUpdate(bytes, this.#o.root.alg, this.#o.root.publicKey);
     switch (update.kind) {
       case UPDATE_DENY_LIST: {
-        if (update.fromVersion !== this.#denyVersion) {
-          throw new UpdateError(`deny-list delta ${update.fromVersion}->${update.version} does not follow version ${this.#denyVersion}`);
+        if (update.fromVersion !== this.#deny.version) {
+          throw new UpdateError(`deny-list delta ${update.fromVersion}->${update.version} does not follow version ${this.#deny.version}`);
         }
-        const next = new Set(this.#deny);
-        for (const id of update.add) next.add(toHex(id));
-        for (const id of update.remove) next.delete(toHex(id));
-        const snapshot = encodeDenySnapshot(update.version, [...next].sort());
+        // A wallet id is 8 bytes (the certificate's): an id of another length can deny no wallet, and
+        // refusing the whole delta would leave every later one refused too.
+        const wallet = (ids: Uint8Array[]) => ids.filter((id) => id.length === DENY_ID_BYTES);
+        const odd = update.add.length + update.remove.length - wallet(update.add).length - wallet(update.remove).length;
+        if (odd > 0) this.#log('warn', 'uplink', `deny-list delta ${update.version}: ${odd} ids not of ${DENY_ID_BYTES} bytes skipped`);
+        assert(update.version > this.#deny.version, 'the deny-list version only rises');
+        const next = this.#deny.applied(update.version, wallet(update.add), wallet(update.remove));
+        const snapshot = encodeDenySnapshot(next);
         if (snapshot.length > this.#o.journal.maxValueBytes(RECORD_DENY_LIST)) {
           throw new UpdateError(`deny list of ${next.size} entries exceeds what the journal stores`);
         }
-        assert(update.version > this.#denyVersion, 'the deny-list version only rises');
         this.#o.journal.appendSync(RECORD_DENY_LIST, snapshot);
         this.#deny = next;
-        this.#denyVersion = update.version;
-        this.#o.onDenyList?.(this.denyList, update.version);
+        this.#o.onDenyList?.(next);
         break;
       }
       case UPDATE_KEYRING:
@@ -219,40 +220,35 @@ export class UpdateStore {
 
 /**
  * The applied deny list, compactly: version (u32), then runs of ids of one length: length (u8), count
- * (u16), the ids back to back. Wallet ids are all 8 bytes, so 10,000 of them take 80,007 bytes: the
- * journal spreads it over records (docs/JOURNAL.md, J13).
+ * (u16), the ids back to back, ascending. Wallet ids are all 8 bytes, so 10,000 of them take 80,007
+ * bytes: the journal spreads it over records (docs/JOURNAL.md, J13).
  */
-export function encodeDenySnapshot(version: number, ids: string[]): Uint8Array {
-  const byLength = new Map<number, Uint8Array[]>();
-  for (const id of ids) {
-    const bytes = fromHex(id);
-    const run = byLength.get(bytes.length) ?? [];
-    run.push(bytes);
-    byLength.set(bytes.length, run);
-  }
-  const runs: Array<[number, Uint8Array[]]> = [];
-  for (const [n, list] of byLength) for (let i = 0; i < list.length; i += 0xffff) runs.push([n, list.slice(i, i + 0xffff)]);
-  let length = 4;
-  for (const [n, list] of runs) length += 3 + n * list.length;
-  const out = new Uint8Array(length);
-  writeU32(out, 0, version);
+export function encodeDenySnapshot(list: DenyList): Uint8Array {
+  const ids = list.bytes;
+  const count = list.size;
+  const runs = Math.ceil(count / 0xffff);
+  const out = new Uint8Array(4 + 3 * runs + ids.length);
+  writeU32(out, 0, list.version);
   let at = 4;
-  for (const [n, list] of runs) {
-    out[at] = n;
-    out[at + 1] = list.length >> 8;
-    out[at + 2] = list.length & 0xff;
-    at += 3;
-    for (const id of list) {
-      out.set(id, at);
-      at += n;
-    }
+  for (let first = 0; first < count; first += 0xffff) {
+    const n = Math.min(0xffff, count - first);
+    out[at] = DENY_ID_BYTES;
+    out[at + 1] = n >> 8;
+    out[at + 2] = n & 0xff;
+    out.set(ids.subarray(first * DENY_ID_BYTES, (first + n) * DENY_ID_BYTES), at + 3);
+    at += 3 + n * DENY_ID_BYTES;
   }
   return out;
 }
 
-export function decodeDenySnapshot(bytes: Uint8Array): { version: number; ids: string[] } {
+/**
+ * The stored list (untrusted bytes). One run of 8-byte ids, as this firmware writes up to 65,535 of
+ * them, is held where it lies, not copied. Runs of other lengths (firmware before wallet ids were
+ * required to be 8 bytes kept any) deny no wallet and are dropped. Throws UpdateError.
+ */
+export function decodeDenySnapshot(bytes: Uint8Array): DenyList {
   if (bytes.length < 4) throw new UpdateError('deny-list snapshot too short');
-  const ids: string[] = [];
+  const runs: Uint8Array[] = [];
   let at = 4;
   while (at < bytes.length) {
     if (at + 3 > bytes.length) throw new UpdateError('deny-list snapshot truncated');
@@ -260,7 +256,22 @@ export function decodeDenySnapshot(bytes: Uint8Array): { version: number; ids: s
     const count = (bytes[at + 1]! << 8) | bytes[at + 2]!;
     at += 3;
     if (n === 0 || n > MAX_WALLET_ID_BYTES || count === 0 || at + n * count > bytes.length) throw new UpdateError('deny-list snapshot truncated');
-    for (let i = 0; i < count; i++, at += n) ids.push(toHex(bytes.subarray(at, at + n)));
+    if (n === DENY_ID_BYTES) runs.push(bytes.subarray(at, at + n * count));
+    at += n * count;
   }
-  return { version: readU32(bytes, 0), ids };
+  let ids = runs.length === 1 ? runs[0]! : new Uint8Array(0);
+  if (runs.length > 1) {
+    ids = new Uint8Array(runs.reduce((sum, r) => sum + r.length, 0));
+    let o = 0;
+    for (const r of runs) {
+      ids.set(r, o);
+      o += r.length;
+    }
+  }
+  try {
+    return new DenyList(readU32(bytes, 0), ids);
+  } catch (e) {
+    if (e instanceof DenyListError) throw new UpdateError(`deny-list snapshot: ${e.message}`);
+    throw e;
+  }
 }
