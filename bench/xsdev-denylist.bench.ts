@@ -5,7 +5,9 @@
 // the list from the journal alone. Then one empty step runs with a collection before every allocation
 // (xsdevLiveHeap): its start is what is reachable between taps. The row's figure is that, with the list
 // against without it (the same boot). A tap by a listed wallet follows, and must be declined.
-// Bytes on the ESP32: slots x 16 + chunk bytes (this 64-bit build's chunks are an upper bound).
+// Bytes on the ESP32: slots x 16 + chunk bytes (this 64-bit build's chunks are an upper bound). The list
+// goes to the host as hex in one message, so the DevKitC block cannot take 10,000 ids (160 KB of text)
+// whatever the terminal does with them.
 import type { Report } from './main';
 import { ALG_ED25519 } from '../firmware/core/crypto/verify';
 import { fromHex, toHex } from '../firmware/base/bytes';
