@@ -3,7 +3,7 @@
 // preloaded as xsl would put them in flash. Calls go to DeviceApp's steps; each reports the engine's
 // computrons and that step's peak slots, chunk bytes, stack depth and host time (Meter.device).
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { buildDevice, DEVICE_BUNDLE } from '../build/device';
 import { bundleForXS, repoRoot } from '../xs/bundle';
 import { XSWorker, type DeviceMeter, type Meter } from '../xs/worker';
@@ -12,6 +12,8 @@ export const XSDEV_BINARY = join(repoRoot, 'build', 'native', 'xsdev');
 /** What the binary is built from in this repository: a newer one means the binary lags the code. */
 const XSDEV_SOURCES = ['native/xsdev/xsdev.c', 'native/xsdev/Makefile', 'native/tapline_native.c'];
 export const BOARDS = ['esp32-devkitc', 'esp32s3-devkitc'] as const;
+/** The host app script the device-sized host runs by default: DeviceApp's steps over the device bundle. */
+const DEVICE_APP = 'host/xsdev/guest.ts';
 export type Board = (typeof BOARDS)[number];
 
 export interface Creation {
@@ -42,32 +44,39 @@ export interface StepResult<T> {
   meter: Meter & { device: DeviceMeter };
 }
 
-let preloadFiles: Promise<string[]> | undefined;
+const preloadFiles = new Map<string, Promise<string[]>>();
 
-/** The files xsdev preloads: the device bundle (as a module, built fresh), then the host app script. */
-function preparePreload(): Promise<string[]> {
-  preloadFiles ??= (async () => {
-    await buildDevice();
-    const dir = join(repoRoot, 'build', 'native');
-    mkdirSync(dir, { recursive: true });
-    const entry = join(dir, 'preload-bundle.js');
-    writeFileSync(entry, `import * as tapline from ${JSON.stringify(join(repoRoot, DEVICE_BUNDLE))};\nglobalThis.tapline = tapline;\n`);
-    const app = join(dir, 'host-app.js');
-    writeFileSync(app, await bundleForXS('host/xsdev/guest.ts'));
-    return ['--module', entry, '--script', app];
-  })();
-  return preloadFiles;
+/**
+ * The files xsdev preloads: the device bundle (as a module, built fresh), then the host app script
+ * (`app`, a repo path: host/xsdev/guest.ts unless a bench brings its own).
+ */
+function preparePreload(app: string): Promise<string[]> {
+  let files = preloadFiles.get(app);
+  if (!files) {
+    files = (async () => {
+      await buildDevice();
+      const dir = join(repoRoot, 'build', 'native');
+      mkdirSync(dir, { recursive: true });
+      const entry = join(dir, 'preload-bundle.js');
+      writeFileSync(entry, `import * as tapline from ${JSON.stringify(join(repoRoot, DEVICE_BUNDLE))};\nglobalThis.tapline = tapline;\n`);
+      const script = join(dir, app === DEVICE_APP ? 'host-app.js' : `host-app-${basename(app, '.ts')}.js`);
+      writeFileSync(script, await bundleForXS(app));
+      return ['--module', entry, '--script', script];
+    })();
+    preloadFiles.set(app, files);
+  }
+  return files;
 }
 
 export class DeviceHost {
   private constructor(readonly worker: XSWorker, readonly creation: Creation) {}
 
-  static async start(creation: Creation, options: { onPrint?: (line: string) => void } = {}): Promise<DeviceHost> {
+  static async start(creation: Creation, options: { onPrint?: (line: string) => void; app?: string } = {}): Promise<DeviceHost> {
     if (!existsSync(XSDEV_BINARY)) throw new Error(`${XSDEV_BINARY} is missing: run "npm install" (it builds native/xsdev)`);
     const built = statSync(XSDEV_BINARY).mtimeMs;
     const stale = XSDEV_SOURCES.filter((f) => statSync(join(repoRoot, f)).mtimeMs > built);
     if (stale.length) throw new Error(`build/native/xsdev is older than ${stale.join(', ')}: run "make -f native/xsdev/Makefile" (or "npm install")`);
-    const preload = await preparePreload();
+    const preload = await preparePreload(options.app ?? DEVICE_APP);
     const args = ['--chunk', String(creation.chunk), '--heap', String(creation.heap), '--stack', String(creation.stack), ...preload];
     return new DeviceHost(new XSWorker({ engine: { path: XSDEV_BINARY, args }, onPrint: options.onPrint }), creation);
   }

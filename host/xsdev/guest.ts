@@ -1,61 +1,18 @@
 // The host app script the device-sized host preloads after the device bundle (native/xsdev): it finds
 // the bundle's exports and the host functions as globals and serves DeviceApp's steps by name.
 import { serve } from '../xs/guest';
-import type { PartitionFlash } from '../../firmware/app/device-storage';
 import type { NativePrimitives } from '../../firmware/app/native';
 import { DeviceApp, type Tapline } from './app';
+import { HostPartition, xsdev } from './host-flash';
 
-interface HostFlash {
-  create(size: number, blockLength: number): number;
-  read(id: number, byteLength: number, byteOffset: number): ArrayBuffer;
-  write(id: number, bytes: Uint8Array, byteOffset: number): void;
-  erase(id: number, start: number, end: number): void;
-  stats(id: number): [number, number, number, number];
-  ticks(): number;
-}
-
-const g = globalThis as unknown as {
-  tapline: Tapline;
-  hostFlash: HostFlash;
-  taplineNative: NativePrimitives;
-  xsdevMeter: () => number;
-  xsdevLiveHeap: (on: boolean) => void;
-};
-const BLOCK = 4096;
-
-/** embedded:storage/flash's partition object, over a host partition. */
-class HostPartition implements PartitionFlash {
-  readonly id: number;
-  /** Bytes read (the journal's boot figure). */
-  bytesRead = 0;
-  constructor(size: number) {
-    this.id = g.hostFlash.create(size, BLOCK);
-  }
-  read(byteLength: number, byteOffset: number): ArrayBuffer {
-    this.bytesRead += byteLength;
-    return g.hostFlash.read(this.id, byteLength, byteOffset);
-  }
-  write(buffer: Uint8Array, byteOffset: number): void {
-    g.hostFlash.write(this.id, buffer, byteOffset);
-  }
-  eraseBlock(start: number, end = start + 1): void {
-    g.hostFlash.erase(this.id, start, end);
-  }
-  status(): { size: number; blockLength: number; blocks: number } {
-    const [size, blockLength] = g.hostFlash.stats(this.id);
-    return { size, blockLength, blocks: size / blockLength };
-  }
-}
+const g = globalThis as unknown as { tapline: Tapline } & typeof xsdev;
 
 let app: DeviceApp | undefined;
 const make = () =>
   new DeviceApp({
     tapline: g.tapline,
     partition: (size) => new HostPartition(size),
-    flashCounters: (p) => {
-      const s = g.hostFlash.stats((p as HostPartition).id);
-      return { programmed: s[2], erased: s[3], read: (p as HostPartition).bytesRead };
-    },
+    flashCounters: (p) => ({ ...(p as HostPartition).counters(), read: (p as HostPartition).bytesRead }),
     native: g.taplineNative,
     meter: g.xsdevMeter,
     now: () => g.hostFlash.ticks(),
