@@ -37,6 +37,8 @@ const ED25519_EVERY = 4;
 const TURN_MS = 50;
 /** Taps of the warm-up gate that measures the host time of a computron before the hour. */
 const WARM_UP_TAPS = 100;
+/** Messages of the calibration (two native verifications each), the fastest taken. */
+const CALIBRATION_RUNS = 100;
 const GATE_APP = 'test/xs/rush-hour.guest.ts';
 /**
  * The gate's engine: the device-sized host in the ESP32-S3's creation block (the board the 267 ms
@@ -93,8 +95,9 @@ async function warmUp(verifyMs: { p256: number; ed25519: number }): Promise<numb
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {
   const minutes = options.quick ? 5 : 60;
   const loadBefore = loadavg()[0]!;
-  const { factor, hostMsPerVerify } = await calibrate(options.quick ? 3 : 9);
-  const ed25519VerifyMs = (await nativeVerifyHostMs(ALG_ED25519, options.quick ? 3 : 9)) * factor;
+  // short messages, as the taps the factor scales are (a tap is ~1 ms of host time)
+  const { factor, hostMsPerVerify } = await calibrate(CALIBRATION_RUNS, 2);
+  const ed25519VerifyMs = (await nativeVerifyHostMs(ALG_ED25519, CALIBRATION_RUNS, 2)) * factor;
   const verifyMs = { p256: ESP32S3_P256_VERIFY_MS, ed25519: ed25519VerifyMs };
   const warmUpHostMsPerComputron = await warmUp(verifyMs);
   const xs = await startGate(verifyMs);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { XSScenario } from '../host/xs/scenario';
-import { backToBack, badProvisioning, bootAndPay, DeviceWorld, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle } from './xs/device-world';
+import { backToBack, badProvisioning, bootAndPay, cardBeforeDeferredCheck, DeviceWorld, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle, transitBootDefault } from './xs/device-world';
 import { verifySignature, type VerifyFn } from '../firmware/core/crypto/verify';
 import type { HashPort } from '../firmware/base/hash';
 import { referenceHashes } from '../firmware/app/native';
@@ -92,6 +92,22 @@ function checks(engine: () => Engine): void {
     expect(phones.cardsSeen).to.equal(1);
   });
 
+  it('transit: boot checks Ed25519 cards before the gate opens and defers P-256 ones when its signature primitive is native, defers all on JavaScript', async () => {
+    const r = await engine().call<Awaited<ReturnType<typeof transitBootDefault>>>('transitBootDefault');
+    expect(r.nativeLine).to.equal('[info] boot: transit: signatures checked before the gate opens for Ed25519 cards, after it (in idle slots) for the others');
+    expect(r.native).to.deep.equal({ 'Ed25519': 'verified before opening', 'P-256': 'deferred' });
+    expect(r.javascriptLine).to.equal('[info] boot: transit: signatures checked after the gate opens (deferred, in idle slots)');
+    expect(r.javascript).to.deep.equal({ 'Ed25519': 'deferred', 'P-256': 'deferred' });
+  });
+
+  it('transit: a rider whose card is in the field goes before the deferred check the loop would run, and the check still runs', async () => {
+    const r = await engine().call<Awaited<ReturnType<typeof cardBeforeDeferredCheck>>>('cardBeforeDeferredCheck');
+    expect(r.pendingBefore, 'a check was due at the waiting gate').to.equal(1);
+    expect(r.order, 'that turn of the loop').to.deep.equal(['card']);
+    expect(r.approved).to.equal(2);
+    expect(r.verifiedLater, 'the first rider verified afterwards').to.equal(true);
+  });
+
   it('stops at the config step with the bad field named', async () => {
     const r = await engine().call<Awaited<ReturnType<typeof badProvisioning>>>('badProvisioning');
     expect(r.error).to.match(/^BootError: config: /);
@@ -112,6 +128,8 @@ describe('device app: boot and main loop on Node', () => {
         badProvisioning,
         tapAtIdle: () => tapAtIdle(a.transport),
         backToBack: () => backToBack(a.uids, a.stayMs),
+        transitBootDefault,
+        cardBeforeDeferredCheck,
       };
       return (await table[handler]!()) as T;
     },

@@ -4,7 +4,7 @@
 // so the same scenarios run on Node and, through test/xs/device.guest.ts, on the XS engine.
 import { utf8Encode } from '../../firmware/base/bytes';
 import { VirtualClock, type Log } from '../../firmware/base/platform';
-import { ALG_P256, type VerifyFn } from '../../firmware/core/crypto/verify';
+import { ALG_ED25519, ALG_P256, verifySignature, type Alg, type VerifyFn } from '../../firmware/core/crypto/verify';
 import type { HashPort } from '../../firmware/base/hash';
 import { publicKeyOf } from '../../firmware/core/uplink/sign';
 import { boot, type Booted } from '../../firmware/app/boot';
@@ -105,7 +105,7 @@ export class DeviceWorld {
     deviceKey[0] = 0x11; // keep it below the curve order
     this.devicePublic = publicKeyOf(ALG_P256, deviceKey);
     return provisioningText({
-      deviceKey, merchantId: 'M-bakery', mode: this.#mode, issuerAlg: ALG_P256, issuerKey: this.issuer.key,
+      deviceKey, merchantId: 'M-bakery', mode: this.#mode, issuerAlg: this.issuer.key.alg, issuerKey: this.issuer.key,
       rootPublicKey: this.#rootPublic ?? fixedRootPublicKey(),
     });
   }
@@ -150,7 +150,8 @@ export class DeviceWorld {
   }
 
   wallet(balance = 100_000): WalletEmulator {
-    const issued = issueWallet(this.issuer, this.random, { alg: ALG_P256, walletClass: 2, notBefore: NOW - 30 * 86400, notAfter: NOW + YEAR });
+    const alg = this.issuer.key.alg;
+    const issued = issueWallet(this.issuer, this.random, { alg, walletClass: 2, notBefore: NOW - 30 * 86400, notAfter: NOW + YEAR });
     return new WalletEmulator({ profile: 'phone', certificate: issued.certificate, secretKey: issued.keys.secretKey, balance, holderVerified: true });
   }
 
@@ -345,4 +346,84 @@ export async function offlineCapAcrossReboot(): Promise<{ before: string; late: 
   const after: string[] = [];
   for (let i = 0; i < 20; i++) after.push(await payOnce(second, '500#'));
   return { before, late, after, logs: second.logs.filter((l) => l.includes('time:')) };
+}
+
+/** The line boot logs for a transit terminal's signature policy. */
+function policyLine(w: DeviceWorld): string {
+  return w.logs.find((l) => l.includes('boot: transit: signatures checked')) ?? 'none';
+}
+
+/**
+ * What boot turns on for transit by itself (no verifyBeforeOpen given, as firmware/app/main.ts boots):
+ * with a native signature primitive that passes the self-test, Ed25519 cards are checked before the
+ * gate opens and P-256 cards after it; with only the JavaScript one, every card after it. One rider
+ * each: was the tap approved, and was its check deferred.
+ */
+export async function transitBootDefault(): Promise<{ native: Record<string, string>; javascript: Record<string, string>; nativeLine: string; javascriptLine: string }> {
+  const ride = async (alg: Alg, native: boolean): Promise<{ line: string; outcome: string }> => {
+    const seed = `gate-default-${alg}-${native}`;
+    const issuer = createIssuer(alg, seededRandom(seed), { keyId: 1, notBefore: NOW - YEAR, notAfter: NOW + YEAR });
+    // a primitive that is not noble's own function counts as native (boot.ts); it answers as noble does
+    const w = new DeviceWorld({ mode: 'transit', seed, issuer, ...(native ? { verify: (...args) => verifySignature(...args) } : {}) });
+    await w.boot();
+    w.chip.placeCard(w.wallet());
+    await w.steps(50, () => w.runner!.approved + w.runner!.declined > 0);
+    const pay = w.logs.find((l) => l.includes('pay: APPROVED') || l.includes('pay: DECLINED')) ?? 'none';
+    const outcome = pay.includes('APPROVED') ? (pay.includes('(verify deferred)') ? 'deferred' : 'verified before opening') : pay;
+    return { line: policyLine(w), outcome };
+  };
+  const out = { native: {} as Record<string, string>, javascript: {} as Record<string, string>, nativeLine: '', javascriptLine: '' };
+  for (const alg of [ALG_ED25519, ALG_P256] as const) {
+    const n = await ride(alg, true);
+    const j = await ride(alg, false);
+    out.native[alg === ALG_ED25519 ? 'Ed25519' : 'P-256'] = n.outcome;
+    out.javascript[alg === ALG_ED25519 ? 'Ed25519' : 'P-256'] = j.outcome;
+    out.nativeLine = n.line;
+    out.javascriptLine = j.line;
+  }
+  return out;
+}
+
+/**
+ * A rider at a gate with a deferred check due: the loop looks at the card before the tick's deferred
+ * work. The checks take 500 ms each (a slow signature primitive on the device's clock), so after the
+ * first rider one of its two checks is left for the waiting gate (500 ms does not fit what is left of
+ * the 800 ms result screen); the gate stays quiet 3.5 s, past the 3 s after which a waiting gate checks,
+ * and the next rider's card is in the field at the next turn. What that turn did, in order: the card,
+ * then the check (or the check first, and the rider waited for it); and the check done afterwards.
+ */
+export async function cardBeforeDeferredCheck(): Promise<{ order: string[]; pendingBefore: number; verifiedLater: boolean; approved: number }> {
+  let w: DeviceWorld | undefined;
+  // after boot's self-test: each check logged where it runs, and 500 ms of the device's clock spent
+  const slow: VerifyFn = (...args) => {
+    if (w?.runner) {
+      w.log('debug', 'test', 'check');
+      w.clock.advance(500);
+    }
+    return verifySignature(...args);
+  };
+  w = new DeviceWorld({ mode: 'transit', seed: 'card-first', verify: slow });
+  const world = w;
+  await world.boot();
+  const runner = world.runner!;
+  world.chip.placeCard(world.wallet());
+  await world.steps(50, () => runner.approved > 0);
+  world.chip.removeCard();
+  // the result screen ends, the removal is seen and the gate waits for the next card (a search running)
+  await world.steps(100, () => world.booted!.terminal.state === 'waiting');
+  await world.steps(20);
+  const pendingBefore = world.booted!.terminal.pendingVerifications;
+  world.clock.advance(3_500);
+  world.chip.placeCard(world.wallet());
+  world.clock.advance(200);
+  // the simulated chip answers the running search in its own promise chain: let it run, as the real
+  // chip has found the card by itself while the loop slept
+  for (let i = 0; i < 50; i++) await Promise.resolve();
+  const logged = world.logs.length;
+  const approvedBefore = runner.approved;
+  await runner.step();
+  const order = world.logs.slice(logged).flatMap((l) => (l.includes('in the field') ? ['card'] : l.endsWith('test: check') ? ['check'] : []));
+  world.chip.removeCard();
+  await world.steps(400);
+  return { order, pendingBefore, verifiedLater: world.logs.some((l) => l.includes('pay: deferred tseq 1 verified')), approved: runner.approved - approvedBefore + 1 };
 }

