@@ -133,10 +133,10 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
 export async function recoveryCost(report: Report, factor: number): Promise<void> {
   const xs = await XSScenario.load('test/xs/in-doubt.guest.ts');
   try {
-    for (const alg of [ALG_P256, ALG_ED25519] as Alg[]) {
-      const row: Record<string, number | string> = { alg: algName(alg) };
+    for (const [alg, bound] of [[ALG_P256, false], [ALG_ED25519, false], [ALG_ED25519, true]] as [Alg, boolean][]) {
+      const row: Record<string, number | string> = { alg: algName(alg), purse: bound ? 'bound' : 'free' };
       for (const inDoubt of [false, true]) {
-        await xs.call('prepare', { alg, inDoubt });
+        await xs.call('prepare', { alg, inDoubt, bound });
         const t0 = performance.now();
         const { value, meter } = await xs.call<string>('tap');
         row[inDoubt ? 'hostMsWithRecovery' : 'hostMsPlain'] = performance.now() - t0;

@@ -286,12 +286,13 @@ export async function runCampaign(options: CampaignOptions = {}): Promise<Campai
 /**
  * For the bench: a terminal whose last payment by `wallet` lost its PAY answer after the wallet signed
  * (in doubt), or (`inDoubt` false) a terminal that saw the same payment approved. The next tap is measured.
+ * `bound`: the wallet pays from its purpose-bound purse at a grocery.
  */
-export async function recoveryWorld(alg: Alg, inDoubt: boolean): Promise<{ next: () => Promise<string> }> {
+export async function recoveryWorld(alg: Alg, inDoubt: boolean, bound = false): Promise<{ next: () => Promise<string> }> {
   const world = new World(alg, 'recovery bench');
-  const device = new Device(world);
+  const device = new Device(world, bound ? GROCERY : undefined);
   device.boot();
-  const wallet = world.wallet();
+  const wallet = world.wallet(bound);
   const lossy: CardLink = {
     transceive: async (apdu) => {
       const answer = wallet.answer(apdu);

@@ -8,6 +8,6 @@ let next: (() => Promise<string>) | undefined;
 serve({
   campaign: (o: CampaignOptions) => runCampaign(o),
   /** A terminal with (or without) the wallet's last payment in doubt; `tap` then meters its next tap. */
-  prepare: async (a: { alg: Alg; inDoubt: boolean }) => void (next = (await recoveryWorld(a.alg, a.inDoubt)).next),
+  prepare: async (a: { alg: Alg; inDoubt: boolean; bound?: boolean }) => void (next = (await recoveryWorld(a.alg, a.inDoubt, a.bound)).next),
   tap: () => next!(),
 });
