@@ -255,6 +255,13 @@ function check(world: World, device: Device, wallet: WalletEmulator, bound: bool
   }
   if (signedTotal !== debited) tally.failures.push(`${where}: wallet debited ${debited}, receipts for it ${signedTotal}`);
   if (device.store.inDoubt.open.some((i) => i.walletId === wallet.info.walletId)) tally.failures.push(`${where}: an intent of the wallet still open after its next taps`);
+  // The day totals count each receipt once (a recovered one when it became a receipt), live and after a reboot.
+  const paid = receipts.reduce((n, r) => n + decodePayRequest(r.request).amount, 0);
+  for (const when of ['live', 'after a reboot']) {
+    if (when !== 'live') device.boot();
+    const t = device.store.risk.totals.today;
+    if (t.payments !== receipts.length || t.paid !== paid) tally.failures.push(`${where}: day totals ${when} ${t.payments} paid ${t.paid}, receipts ${receipts.length} of ${paid}`);
+  }
 }
 
 /** Cut points of a tap, from a run without cuts: each flash step and each APDU boundary. */

@@ -7,7 +7,7 @@ import { toHex } from '../firmware/base/bytes';
 import { Keyring } from '../firmware/core/crypto/keyring';
 import { Verifier } from '../firmware/core/crypto/verifier';
 import { ALG_P256, type Alg } from '../firmware/core/crypto/verify';
-import { VirtualClock, silentLog } from '../firmware/base/platform';
+import { VirtualClock, silentLog, type Log } from '../firmware/base/platform';
 import type { CardLink } from '../firmware/base/ports';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 import { Terminal, type Effect, type Key } from '../firmware/core/terminal/terminal';
@@ -73,7 +73,7 @@ export class RefundDevice {
   refundSetup: RefundSetup | undefined;
   screens: string[][] = [];
 
-  constructor(readonly world: RefundWorld, readonly options: { refunds?: boolean } = {}) {
+  constructor(readonly world: RefundWorld, readonly options: { refunds?: boolean; log?: Log } = {}) {
     this.flash = new RamFlash({ blocks: 12, blockLength: 2048, random: world.seeded });
   }
 
@@ -86,7 +86,8 @@ export class RefundDevice {
     const w = this.world;
     this.terminal = new Terminal({
       mode: 'merchant', terminalId: 'T-REF', merchantId: 'M-shop', verifier, risk: this.store.risk, inDoubt: this.store.inDoubt,
-      journal: this.store.journal, clock: this.clock, random: w.random, log: silentLog,
+      journal: this.store.journal, clock: this.clock, random: w.random, log: this.options.log ?? silentLog,
+      saveState: () => void this.store.journal.checkpoint(),
       refunds: (this.refundSetup = this.options.refunds === false ? undefined : provisionedRefunds(
         {
           terminalId: 'T-REF', devicePrivateKey: toHex(w.device.secretKey), risk: DEFAULT_RISK_CONFIG,
@@ -402,6 +403,15 @@ async function refundRun(alg: Alg, cut: RefundCut, failures: string[]): Promise<
   const seqs = records.map((x) => x.seq);
   if (new Set(seqs).size !== seqs.length || seqs.includes(1)) failures.push(`${where}: a refund number used twice: ${seqs.join(',')}`);
   if (records.some((x) => !x.done && !released(device, x.seq))) failures.push(`${where}: a refund left in doubt after the wallet came back`);
+  // The day totals count each refund record once, live and after a reboot's replay.
+  const done = records.filter((x) => x.done).length;
+  for (const when of ['live', 'after a reboot']) {
+    if (when !== 'live') device.boot();
+    const t = device.store.risk.totals.today;
+    if (t.payments !== 1 || t.paid !== 3000 || t.refunds !== done || t.refunded !== journaled) {
+      failures.push(`${where}: day totals ${when} ${t.payments} paid ${t.paid}, ${t.refunds} refunded ${t.refunded}; the journal: 1 paid 3000, ${done} refunded ${journaled}`);
+    }
+  }
   return { flashSteps, apdus: link.boundaries, doubted, recovered };
 }
 

@@ -161,6 +161,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     ...(fares ? { fares: fares.fares } : {}),
     ...(hashes ? { sha256: hashes.sha256 } : {}),
     refunds: provisionedRefunds(provisioning, { journal, verifier, clock: o.clock, log }),
+    saveState: () => void journal.checkpoint(),
   });
   const clock = journal.latest(RECORD_CLOCK);
   if (clock) {

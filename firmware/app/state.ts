@@ -105,9 +105,13 @@ export class TerminalStore {
         this.inDoubt.replay(r.type, r.payload);
         // A refund's terminal sequence is never handed out again.
         if (r.type === RECORD_REFUND || r.type === RECORD_REFUND_INTENT) this.inDoubt.lastSeq = Math.max(this.inDoubt.lastSeq, decodeRefundRecord(r.payload).refundSeq);
+        // A refund counts in the day totals when its record is durable, at the tap and here alike.
+        if (r.type === RECORD_REFUND) terminal.restoreRefund(r.payload);
         if (r.type !== RECORD_RECEIPT) return;
         // Only the receipt's facts are read (receiptFacts): receipts are most of what a full journal replays.
-        terminal.restoreRecord(r.payload, { afterCheckpoint: this.replayFrom > 0, offline: r.seq > acked });
+        // Each counts, whatever its number: a recovered in-doubt payment comes after higher-numbered
+        // ones, with or without a checkpoint before it (none: the state it applies to is empty).
+        terminal.restoreRecord(r.payload, { afterCheckpoint: true, offline: r.seq > acked });
         restored++;
       } catch (e) {
         rethrowIfProgrammerError(e);

@@ -1,7 +1,8 @@
 // The terminal's screens on a 128x64 framebuffer: amount entry, tap prompt, approved, declined with
 // its reason, balance, PIN entry, offline status. Each call redraws the whole frame; the caller flushes.
 import type { Screen } from '../core/terminal/terminal';
-import { earlierText, formatAmount, refundLines } from './text';
+import { earlierText, formatAmount, formatSigned, refundLines } from './text';
+import { netOf, type DayTotal } from '../core/risk/day-totals';
 import { Framebuffer } from '../../drivers/display/framebuffer';
 
 export interface OfflineStatus {
@@ -64,7 +65,10 @@ export class Screens {
       case 'refund':
         return this.lines(refundLines(screen).map((l) => l.toUpperCase()).slice(0, 6));
       case 'status':
+        if (screen.today) return this.todayStatus(screen.today, screen);
         return this.offlineStatus(screen.minutesSinceSync === undefined ? { online: screen.online, pending: screen.pending } : screen);
+      case 'previousDay':
+        return this.previousDay(screen.total, screen.yesterday);
     }
   }
 
@@ -140,6 +144,45 @@ export class Screens {
     }
   }
 
+  /**
+   * The D screen: today's totals (what the merchant took), then the offline status on one line.
+   * Amounts up to 99,999.99 fit beside a count of four digits.
+   */
+  todayStatus(today: DayTotal, status: OfflineStatus): void {
+    this.title(`TODAY ${monthDay(today.day)}`);
+    this.right(status.online ? 'ONLINE' : 'OFFLINE', 1);
+    this.dayTotal(today);
+    const since = status.minutesSinceSync;
+    this.fb.text(2, 42, `${status.pending} PENDING`);
+    this.right(since === undefined ? 'NO SYNC' : `SYNC ${since < 60 ? `${since}M` : since < 1440 ? `${Math.floor(since / 60)}H` : `${Math.floor(since / 1440)}D`}`, 42);
+    this.footer('D YESTERDAY  * CLOSE');
+  }
+
+  /** D again: the day closed before today, as the merchant closes it the next morning. */
+  previousDay(total: DayTotal | undefined, yesterday: boolean): void {
+    if (!total) {
+      this.title('YESTERDAY');
+      this.fb.text(2, 22, 'NO EARLIER DAY');
+    } else {
+      this.title(`${yesterday ? 'YESTERDAY' : 'LAST DAY'} ${monthDay(total.day)}`);
+      this.dayTotal(total);
+    }
+    this.footer('D TODAY  * CLOSE');
+  }
+
+  /** Payments, refunds (count and sum) and the net, one line each under a title. */
+  private dayTotal(t: DayTotal): void {
+    const rows: [string, string][] = [
+      [`SALES ${t.payments}`, formatAmount(t.paid)],
+      [`REFUNDS ${t.refunds}`, formatAmount(t.refunded)],
+      ['NET', formatSigned(netOf(t))],
+    ];
+    rows.forEach(([label, amount], i) => {
+      this.fb.text(2, 13 + i * LINE, label);
+      this.right(amount, 13 + i * LINE);
+    });
+  }
+
   /** Plain lines of text, as the terminal's display effect gives them; the first one larger. */
   lines(lines: string[]): void {
     this.fb.clear();
@@ -195,6 +238,14 @@ export class Screens {
       this.fb.line(x + 10, y + 1, x + 4, y + 7);
     }
   }
+}
+
+/** MM-DD of a day number (UTC); "--" when the terminal never knew the time. */
+function monthDay(day: number | undefined): string {
+  if (day === undefined) return '--';
+  const d = new Date(day * 86400_000);
+  const two = (n: number) => (n < 10 ? `0${n}` : String(n));
+  return `${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}`;
 }
 
 /** Splits text into lines of at most `width` characters, at spaces where it can. */

@@ -2,18 +2,16 @@
 // display that shows text only. firmware/ui/screens.ts draws the same screens on the OLED.
 import type { Earlier, Screen } from '../core/terminal/terminal';
 import type { RefundScreen } from '../core/refund/flow';
+import { dayDate, netOf, type DayTotal } from '../core/risk/day-totals';
+import { formatAmount, formatSigned, isoTime } from '../base/amount';
 
-/** Minor units as major.minor with two decimals: 1250 -> "12.50". */
-export function formatAmount(minor: number): string {
-  const whole = Math.floor(minor / 100);
-  const cents = minor % 100;
-  return `${whole}.${cents < 10 ? '0' : ''}${cents}`;
+export { formatAmount, formatSigned, isoTime };
+
+/** A day's totals in lines of 21 characters at most (amounts up to 99,999.99). */
+export function dayTotalLines(t: DayTotal): string[] {
+  return [`${t.payments} paid ${formatAmount(t.paid)}`, `${t.refunds} refunded ${formatAmount(t.refunded)}`, `net ${formatSigned(netOf(t))}`];
 }
 
-/** Unix seconds as ISO 8601 UTC to the second, the form a log or page reader reads at a glance. */
-export function isoTime(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
-}
 
 export function screenLines(screen: Screen): string[] {
   switch (screen.kind) {
@@ -55,7 +53,11 @@ export function screenLines(screen: Screen): string[] {
         screen.online ? 'online' : 'offline',
         `${screen.pending} pending`,
         screen.minutesSinceSync === undefined ? 'never settled' : `settled ${screen.minutesSinceSync} min ago`,
+        ...(screen.today ? [`today ${dayDate(screen.today.day)}`, ...dayTotalLines(screen.today)] : []),
       ];
+    case 'previousDay':
+      if (!screen.total) return ['no earlier day'];
+      return [`${screen.yesterday ? 'yesterday' : 'day'} ${dayDate(screen.total.day)}`, ...dayTotalLines(screen.total)];
   }
 }
 

@@ -63,6 +63,9 @@ export type RefundResult =
   | { kind: 'refunded'; amount: number; refundSeq: number; balanceAfter: number; journalSeq: number; recovered: number }
   | { kind: 'refused'; decline: Decline };
 
+/** Told of a refund record made durable: its amount and time (undefined: the time was unknown). */
+export type Journaled = (amount: number, time: number | undefined) => void;
+
 const MAX_RECENT = 3;
 
 export class RefundDesk {
@@ -131,9 +134,10 @@ export class RefundDesk {
    * Refunds `amount` of `original` to the wallet on `link`, which must be the wallet that paid. Refunds
    * of it left in doubt by a power cut are sent again first (the wallet answers a retry with its first
    * answer, or credits it now): either way the record is journaled. `refundSeq` is the terminal sequence
-   * this refund takes. Never throws an operating error: a refusal says why.
+   * this refund takes; `journaled` hears of each refund record once it is durable (the day totals), this
+   * one's and those recovered. Never throws an operating error: a refusal says why.
    */
-  async refund(link: CardLink, original: Original, amount: number, refundSeq: number): Promise<RefundResult> {
+  async refund(link: CardLink, original: Original, amount: number, refundSeq: number, journaled?: Journaled): Promise<RefundResult> {
     const { journal, log } = this.#o;
     try {
       if (!Number.isSafeInteger(amount) || amount < 1) throw new DeclineError('refundOverOriginal', `amount ${amount}`);
@@ -149,13 +153,13 @@ export class RefundDesk {
       this.#walletRefusal(presented.sw, 'TERMINAL CERTIFICATE');
       let recovered = 0;
       for (const d of original.inDoubt) {
-        const r = await this.#exchange(link, cert, d.refundSeq, d.request);
+        const r = await this.#exchange(link, cert, d.refundSeq, d.request, journaled);
         if (r.kind === 'refunded') recovered += d.amount;
       }
       const request = this.#request(original, amount, refundSeq);
       if (!journal.canAppend(2 * (MAX_REFUND_RECORD_BYTES + 64))) throw new DeclineError('journalFull');
       await this.#append(RECORD_REFUND_INTENT, encodeRefundRecord({ refundSeq, certificate: cert.bytes, request }));
-      const r = await this.#exchange(link, cert, refundSeq, request);
+      const r = await this.#exchange(link, cert, refundSeq, request, journaled);
       if (r.kind === 'refused') throw new DeclineError(r.decline.code, r.decline.detail);
       log('info', 'refund', `refunded ${amount} of payment ${original.terminalSeq} (refund ${refundSeq})${recovered ? `; ${recovered} in doubt recovered` : ''}`);
       return { ...r, amount, refundSeq, recovered };
@@ -167,7 +171,7 @@ export class RefundDesk {
   }
 
   /** REFUND of a journaled intent: the record on a signed answer, the release on a refusal, nothing on no answer. */
-  async #exchange(link: CardLink, cert: Certificate, refundSeq: number, request: Uint8Array): Promise<{ kind: 'refunded'; balanceAfter: number; journalSeq: number } | { kind: 'refused'; decline: Decline }> {
+  async #exchange(link: CardLink, cert: Certificate, refundSeq: number, request: Uint8Array, journaled: Journaled | undefined): Promise<{ kind: 'refunded'; balanceAfter: number; journalSeq: number } | { kind: 'refused'; decline: Decline }> {
     const r = await this.#send(link, refundCommand(request));
     if (r.sw !== SW.ok) {
       // A status word carries no signature: the wallet credited nothing for this request now. Only
@@ -186,6 +190,10 @@ export class RefundDesk {
       throw new DeclineError('badSignature', 'the wallet\'s refund signature does not verify');
     }
     const journalSeq = await this.#append(RECORD_REFUND, encodeRefundRecord({ refundSeq, certificate: cert.bytes, request, response: r.data }));
+    if (journaled) {
+      const body = decodeRefundRequest(request);
+      journaled(body.amount, body.terminalTime || undefined);
+    }
     return { kind: 'refunded', balanceAfter: response.balanceAfter, journalSeq };
   }
 

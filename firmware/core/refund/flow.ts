@@ -10,7 +10,7 @@ import { decline, type Decline } from '../../base/reasons';
 import { rethrowIfProgrammerError } from '../../base/errors';
 import type { Log } from '../../base/platform';
 import { present } from '../../base/assert';
-import type { Original, RefundDesk } from './desk';
+import type { Journaled, Original, RefundDesk } from './desk';
 
 /** Journal record type of the merchant PIN's wrong tries in a row (keyed: the newest counts). */
 export const RECORD_REFUND_PIN = 0x0b;
@@ -60,6 +60,8 @@ export interface RefundFlowOptions {
   /** Hands out the refund's terminal sequence (never one a payment or an intent has). */
   takeSeq: () => number;
   log: Log;
+  /** Each refund record made durable (desk.ts `Journaled`): the day totals count it. */
+  journaled?: Journaled;
 }
 
 export class RefundFlow {
@@ -96,7 +98,7 @@ export class RefundFlow {
     const original = this.#original;
     if (this.#step !== 'tap' || !original) return { screen: this.#screen(), done: false, beep: 'key' };
     this.#step = 'over';
-    const r = await this.#o.setup.desk.refund(link, original, this.#amount, this.#o.takeSeq());
+    const r = await this.#o.setup.desk.refund(link, original, this.#amount, this.#o.takeSeq(), this.#o.journaled);
     if (r.kind === 'refused') return this.#refuse(r.decline);
     return {
       screen: { step: 'done', amount: r.amount, balanceAfter: r.balanceAfter, recovered: r.recovered },

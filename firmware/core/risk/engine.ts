@@ -9,6 +9,7 @@ import { openReceipt, type Receipt, type ReceiptFacts } from '../protocol/receip
 import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
 import { ClockState, CLOCK_STATE_BYTES } from './clock-state';
 import { DenyList, DenyListError } from './deny-list';
+import { DayTotals, DAY_TOTALS_BYTES } from './day-totals';
 import type { RiskConfig, WalletClassLimits } from './config';
 import { DeclineError } from '../../base/reasons';
 import { assert, present } from '../../base/assert';
@@ -100,6 +101,8 @@ const CK = {
   denyWallets: 0x88,
   denySerials: 0x89,
   wallets: 0x8a,
+  // optional: a checkpoint written before the day totals existed reads as no trade yet
+  dayTotals: 0x8b,
 } as const;
 
 export class RiskEngine {
@@ -125,6 +128,8 @@ export class RiskEngine {
   #wallets = new Map<string, WalletState>();
   /** Some wallet's total is on UNKNOWN_DAY. */
   #unknownDaySpends = false;
+  /** The merchant's totals of today and the day before (day-totals.ts). */
+  #totals = new DayTotals();
 
   constructor(options: RiskOptions) {
     this.config = options.config;
@@ -137,6 +142,11 @@ export class RiskEngine {
   /** Highest terminal sequence number applied. */
   get lastTerminalSeq(): number {
     return this.#lastTerminalSeq;
+  }
+
+  /** The merchant's day totals: payments counted by record(), refunds by their caller. */
+  get totals(): DayTotals {
+    return this.#totals;
   }
 
   /** Offline payments since the last settlement: their value and count. */
@@ -265,6 +275,7 @@ export class RiskEngine {
       this.#offlineCount += 1;
     }
     if (a.deferred) this.#unverifiedExposure += a.amount;
+    this.#totals.paid(a.amount, a.time);
     const day = this.#day(a.time);
     const prior = this.#wallets.get(a.walletId);
     const wallet: WalletState = {
@@ -475,6 +486,7 @@ export class RiskEngine {
       { tag: CK.denyWallets, value: ids(this.#localDeny) },
       { tag: CK.denySerials, value: ids(this.#denySerials) },
       { tag: CK.wallets, value: wallets },
+      { tag: CK.dayTotals, value: this.#totals.encode() },
     ]);
   }
 
@@ -493,6 +505,7 @@ export class RiskEngine {
       [CK.denyWallets]: { min: 0, max: Math.min(maxIds, 0xffff) },
       [CK.denySerials]: { min: 0, max: Math.min(maxIds, 0xffff) },
       [CK.wallets]: { min: 0, max: Math.min(engine.maxWallets * WALLET_RECORD, 0xffff) },
+      [CK.dayTotals]: { min: DAY_TOTALS_BYTES, max: DAY_TOTALS_BYTES, optional: true },
     };
     const f = decodeFields(bytes, rules, 4 * 0x10000);
     if (required(f, CK.version)[0] !== CHECKPOINT_VERSION) throw new TlvError(`checkpoint version ${required(f, CK.version)[0]}`);
@@ -507,6 +520,8 @@ export class RiskEngine {
       if (v.length % 8 !== 0) throw new TlvError(`deny list of ${v.length} bytes`);
       for (let i = 0; i < v.length; i += 8) set.add(toHex(v.subarray(i, i + 8)));
     }
+    const totals = f.get(CK.dayTotals);
+    if (totals) engine.#totals = DayTotals.decode(totals);
     const w = required(f, CK.wallets);
     if (w.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${w.length} bytes`);
     for (let i = 0; i < w.length; i += WALLET_RECORD) {

@@ -21,6 +21,8 @@ import type { FareDecision } from '../fares/engine';
 import { TAP_OFF, TAP_ON } from '../protocol/transit-log';
 import { isProgrammerError, rethrowIfProgrammerError } from '../../base/errors';
 import { RefundFlow, type FlowStep, type RefundScreen, type RefundSetup } from '../refund/flow';
+import { dayOf, dayTotalsText, type DayTotal } from '../risk/day-totals';
+import { decodeRefundRecord, decodeRefundRequest } from '../protocol/refund';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
 
@@ -57,8 +59,13 @@ export type Screen =
   | { kind: 'balance'; amount: number }
   /** The enquiry could not read the card. */
   | { kind: 'enquiryFailed'; reason: string }
-  /** The terminal's offline status: payments not yet settled, minutes since the offline window began. */
-  | { kind: 'status'; online: boolean; pending: number; minutesSinceSync?: number }
+  /**
+   * The terminal's offline status (payments not yet settled, minutes since the offline window began)
+   * and today's totals (firmware/core/risk/day-totals.ts).
+   */
+  | { kind: 'status'; online: boolean; pending: number; minutesSinceSync?: number; today?: DayTotal }
+  /** D on the status screen: the day closed before today (none yet: undefined), for closing the day. */
+  | { kind: 'previousDay'; total?: DayTotal; yesterday: boolean }
   /** A merchant's offline refund, step by step (firmware/core/refund/flow.ts). */
   | ({ kind: 'refund' } & RefundScreen)
   /** A message of the device itself (boot, faults), line by line. */
@@ -114,6 +121,11 @@ export interface TerminalOptions {
   sha256?: HashPort['sha256'];
   /** Merchant: offline refunds (absent: the C key says they are not set up). */
   refunds?: RefundSetup;
+  /**
+   * Writes the state checkpoint now (the journal's `checkpoint()`): the day totals' close at midnight
+   * is a change no record says, so a boot's replay must start after it (absent: not written).
+   */
+  saveState?: () => void;
 }
 
 export interface Timeouts {
@@ -180,11 +192,15 @@ export class Terminal {
   #clockSavedMs: number | undefined;
   /** The result on screen is an information screen (balance, status) that any key closes. */
   #closeOnKey = false;
+  /** The information screen on display (#closeOnKey), for the key that turns its page. */
+  #shown: Screen | undefined;
   readonly inDoubt: InDoubt;
   #queue: Promise<unknown> = Promise.resolve();
   /** The first bug an event met: every later event is refused with it. */
   #bug: unknown;
   #refund: RefundFlow | undefined;
+  /** The day totals' closes already logged (DayTotals.closes). */
+  #closesLogged: number;
 
   constructor(options: TerminalOptions) {
     if (options.mode === 'transit' && !(options.fare !== undefined && Number.isSafeInteger(options.fare) && options.fare > 0)) {
@@ -199,6 +215,7 @@ export class Terminal {
     this.#nextSeq = options.nextSeq ?? options.risk.lastTerminalSeq + 1;
     this.#schedule = { ...DEFAULT_SCHEDULE, ...options.schedule };
     this.inDoubt = options.inDoubt ?? new InDoubt();
+    this.#closesLogged = options.risk.totals.closes;
   }
 
   get fares(): TransitFares | undefined {
@@ -288,6 +305,12 @@ export class Terminal {
     }
   }
 
+  /** Boot: a refund record after the checkpoint, counted in the day totals as its tap counted it. Throws TlvError. */
+  restoreRefund(payload: Uint8Array): void {
+    const request = decodeRefundRequest(decodeRefundRecord(payload).request);
+    this.#o.risk.totals.refunded(request.amount, request.terminalTime || undefined);
+  }
+
   /** Boot: takes in a clock state read back from the journal (record RECORD_CLOCK). Throws TlvError. */
   restoreClock(payload: Uint8Array): void {
     this.#o.risk.clock.merge(ClockState.decode(payload));
@@ -320,6 +343,7 @@ export class Terminal {
         return out;
       case 'tick':
         await this.#saveClock();
+        this.#checkDay();
         return this.#tick(out);
     }
   }
@@ -351,6 +375,28 @@ export class Terminal {
     }
     if (this.#pending.length > 0 && this.#timeToVerify(now)) this.#verifyStep(out);
     return out;
+  }
+
+  /**
+   * The known time (clock, or the floor when the clock is unknown) passed midnight: today's totals
+   * become the previous day's, and the checkpoint records it. Logs every close, whoever made it (a
+   * receipt of a later day closes the day too).
+   */
+  #checkDay(): void {
+    const { risk, clock } = this.#o;
+    const closed = risk.totals.rollTo(dayOf(risk.clock.effectiveTime(clock.wallTime(), clock.now())));
+    if (closed) {
+      try {
+        this.#o.saveState?.();
+      } catch (e) {
+        rethrowIfProgrammerError(e);
+        this.#log('warn', 'totals', `day close not checkpointed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    if (risk.totals.closes === this.#closesLogged) return;
+    this.#closesLogged = risk.totals.closes;
+    const previous = risk.totals.previous;
+    if (previous) this.#log('info', 'totals', `day closed ${dayTotalsText(previous)}`);
   }
 
   #timeToVerify(now: number): boolean {
@@ -387,6 +433,7 @@ export class Terminal {
         }
         if (this.mode === 'merchant' && key === KEY_STATUS) {
           out.push({ type: 'beep', pattern: 'key' });
+          this.#logTotals();
           return this.#info(this.#statusScreen(), out);
         }
         if (this.mode === 'merchant' && key === KEY_REFUND) return this.#startRefund(out);
@@ -414,6 +461,11 @@ export class Terminal {
       case 'refund':
         return this.#refundStep(await present(this.#refund, 'refund under way').key(key), out);
       case 'result':
+        // D on the status screen turns to the day before, and back
+        if (this.#closeOnKey && key === KEY_STATUS && this.#shown?.kind === 'status') {
+          out.push({ type: 'beep', pattern: 'key' });
+          return this.#info(this.#previousDayScreen(), out);
+        }
         // an information screen closes on a key, and the key counts: a digit starts the amount
         if (this.#closeOnKey) return this.#key(key, this.#toIdle(out));
         return out;
@@ -505,7 +557,8 @@ export class Terminal {
     out.push({ type: 'beep', pattern: 'key' });
     const setup = this.#o.refunds;
     if (!setup) return this.#info({ kind: 'refund', step: 'refused', reason: decline('refundUnavailable').text }, out);
-    this.#refund = new RefundFlow({ setup, takeSeq: () => this.#takeSeq(), log: this.#log });
+    const totals = this.#o.risk.totals;
+    this.#refund = new RefundFlow({ setup, takeSeq: () => this.#takeSeq(), log: this.#log, journaled: (amount, time) => totals.refunded(amount, time) });
     this.#state = 'refund';
     return this.#refundStep(this.#refund.start(), out, false);
   }
@@ -597,6 +650,7 @@ export class Terminal {
     if (this.#state === 'enquiry') out.push({ type: 'nfc', poll: false });
     this.#state = 'result';
     this.#closeOnKey = true;
+    this.#shown = screen;
     this.#deadline = this.#o.clock.now() + this.#timeouts.resultMs * 2;
     out.push({ type: 'display', screen });
     return out;
@@ -607,13 +661,27 @@ export class Terminal {
     const now = this.#o.clock.wallTime();
     // minutes since the offline window began: the last settlement, or when the time was first known
     const since = now !== undefined && risk.settledAt !== undefined ? Math.max(0, Math.floor((now - risk.settledAt) / 60)) : undefined;
-    const screen: Screen = { kind: 'status', online: this.#online, pending: risk.offlineCount };
+    const screen: Screen = { kind: 'status', online: this.#online, pending: risk.offlineCount, today: { ...risk.totals.today } };
     if (since !== undefined) screen.minutesSinceSync = since;
     return screen;
   }
 
+  #previousDayScreen(): Screen {
+    const { today, previous } = this.#o.risk.totals;
+    const yesterday = previous?.day !== undefined && today.day !== undefined && previous.day === today.day - 1;
+    return previous ? { kind: 'previousDay', total: { ...previous }, yesterday } : { kind: 'previousDay', yesterday };
+  }
+
+  /** The day totals on the serial log, on demand (the D key). */
+  #logTotals(): void {
+    this.#checkDay();
+    const { today, previous } = this.#o.risk.totals;
+    this.#log('info', 'totals', `today ${dayTotalsText(today)}${previous ? `; previous day ${dayTotalsText(previous)}` : ''}`);
+  }
+
   #toIdle(out: Effect[]): Effect[] {
     this.#closeOnKey = false;
+    this.#shown = undefined;
     this.#digits = '';
     this.#pin = '';
     this.#tap = undefined;
