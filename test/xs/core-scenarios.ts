@@ -1049,7 +1049,7 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
     },
   },
   'the status screen (key D) after an offline payment': {
-    expect: 'offline, 1 pending, settled 60 min ago',
+    expect: 'offline, 1 pending, settled 60 min ago, today 2026-09-21, 1 paid 7.00, 0 refunded 0.00, net 7.00',
     run: async (alg) => {
       const w = new World({ alg });
       await w.tap(w.wallet(), 700);
