@@ -14,6 +14,14 @@ export const SCREENS: { name: string; title: string; draw: (s: Screens) => void 
   { name: 'pin', title: 'PIN entry above the verification threshold', draw: (s) => s.pinEntry(2, 2) },
   { name: 'balance', title: 'Balance', draw: (s) => s.balance(87_550) },
   { name: 'offline', title: 'Offline status with pending receipts', draw: (s) => s.offlineStatus({ online: false, pending: 37, minutesSinceSync: 200, journalPercent: 12 }) },
+  {
+    name: 'today', title: 'Key D: today\'s totals (payments, refunds, net) and the offline status',
+    draw: (s) => s.todayStatus({ day: 20718, payments: 1234, paid: 9_876_550, refunds: 12, refunded: 45_000 }, { online: false, pending: 499, minutesSinceSync: 200 }),
+  },
+  {
+    name: 'yesterday', title: 'Key D again: the day before, for closing the day',
+    draw: (s) => s.previousDay({ day: 20717, payments: 87, paid: 412_350, refunds: 3, refunded: 500_000 }, true),
+  },
 ];
 
 /** Draws one screen and returns the simulated panel showing it. */
