@@ -6,7 +6,8 @@
 import type { Alg } from '../firmware/core/crypto/verify';
 import type { Log } from '../firmware/base/platform';
 import { formatAmount } from '../firmware/base/amount';
-import { dayDate, type DayTotal } from '../firmware/core/risk/day-totals';
+import { dayDate, DayTotals, type DayTotal } from '../firmware/core/risk/day-totals';
+import type { WalletEmulator } from '../host/wallet/emulator';
 import { PowerLossError } from '../host/flash/ram-flash';
 import { NOW, RefundDevice, RefundWorld } from './refund-scenarios';
 import { CutLink } from './in-doubt-campaign';
@@ -40,6 +41,14 @@ class Till {
   async tick(): Promise<void> {
     await this.device.terminal.handle({ type: 'tick' });
   }
+
+  /** A payment of 30.00 today, then the clock passes midnight and a tick sees it. */
+  async payThenMidnight(wallet: WalletEmulator): Promise<void> {
+    await this.device.pay(wallet, 3000);
+    wallet.removed();
+    this.device.clock.setWallTime(MIDNIGHT + 30);
+    await this.tick();
+  }
 }
 
 export const DAY_TOTALS_SCENARIOS: Record<string, { expect: string; run: (alg: Alg) => Promise<string> }> = {
@@ -68,10 +77,7 @@ export const DAY_TOTALS_SCENARIOS: Record<string, { expect: string; run: (alg: A
     async run(alg) {
       const till = new Till(alg, 'midnight');
       const a = till.world.wallet();
-      await till.device.pay(a, 3000);
-      a.removed();
-      till.device.clock.setWallTime(MIDNIGHT + 30);
-      await till.tick();
+      await till.payThenMidnight(a);
       await till.tick();
       const closed = till.lines.join(' / ');
       await till.device.pay(a, 700);
@@ -87,10 +93,7 @@ export const DAY_TOTALS_SCENARIOS: Record<string, { expect: string; run: (alg: A
     async run(alg) {
       const till = new Till(alg, 'close-checkpoint');
       const a = till.world.wallet();
-      await till.device.pay(a, 3000);
-      a.removed();
-      till.device.clock.setWallTime(MIDNIGHT + 30);
-      await till.tick();
+      await till.payThenMidnight(a);
       // The clock is lost (a reset without a battery): the next payment has no time of its own.
       till.device.clock.setWallTime(undefined);
       await till.device.pay(a, 500);
@@ -146,6 +149,31 @@ export const DAY_TOTALS_SCENARIOS: Record<string, { expect: string; run: (alg: A
       const recovered = paidText(till);
       till.device.boot();
       return `after the cut: ${cut}; another wallet: ${other}; recovered at the next tap: ${recovered}; after a reboot: ${paidText(till)}`;
+    },
+  },
+  'the checkpoint field: read back as written; a torn one, or a previous day not before today, refused': {
+    expect: 'round trip true; 47 bytes: TlvError day totals of 47 bytes; swapped days: TlvError day totals: the previous day is not before the open day; none closed: previous none',
+    async run() {
+      const t = new DayTotals();
+      t.paid(3000, NOW);
+      t.refunded(1000, undefined);
+      t.paid(700, MIDNIGHT + 5);
+      const bytes = t.encode();
+      const back = DayTotals.decode(bytes);
+      const same = JSON.stringify([back.today, back.previous]) === JSON.stringify([t.today, t.previous]);
+      const swapped = new Uint8Array(bytes.length);
+      swapped.set(bytes.subarray(24), 0);
+      swapped.set(bytes.subarray(0, 24), 24);
+      const refused = (b: Uint8Array) => {
+        try {
+          DayTotals.decode(b);
+          return 'read';
+        } catch (e) {
+          return e instanceof Error ? `${e.name} ${e.message}` : String(e);
+        }
+      };
+      const fresh = DayTotals.decode(new DayTotals().encode());
+      return `round trip ${same}; 47 bytes: ${refused(bytes.subarray(0, 47))}; swapped days: ${refused(swapped)}; none closed: previous ${fresh.previous ? 'some' : 'none'}`;
     },
   },
 };
