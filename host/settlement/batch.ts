@@ -211,6 +211,7 @@ export class BatchSettler {
       else counters.set(id, { min: c, max: c, issuerKeyId: check.certificate.issuerKeyId });
     }
     const ids = [...counters.keys()].sort();
+    const stored = new Set<string>();
     for (const id of ids) this.#issuerKeys.set(id, counters.get(id)!.issuerKeyId);
     // Everything below decides about these wallets: no other batch may settle one of them meanwhile.
     await this.#tx.lock(ids.map((id) => `wallet:${id}`));
@@ -222,15 +223,19 @@ export class BatchSettler {
       for (const id of chunk) this.#wallets.set(id, { wallet_id: id, funded: null, spent: 0, status: 'active', lost_at: null });
       for (const w of await this.#tx.all<WalletRow>(`SELECT wallet_id, funded, spent, status, lost_at FROM wallets WHERE wallet_id IN ${list}`, idParams)) {
         this.#wallets.set(w.wallet_id, { ...w, spent: Number(w.spent) });
+        stored.add(w.wallet_id);
       }
       for (const d of await this.#tx.all<{ wallet_id: string; version: number }>(`SELECT wallet_id, version FROM deny_list WHERE wallet_id IN ${list}`, idParams)) {
         this.#denied.set(d.wallet_id, Number(d.version));
       }
       for (const id of chunk) this.#known.set(id, []);
       // The receipts under the batch's counters and the nearest credited ones on either side, for all
-      // the chunk's wallets in one statement.
+      // the chunk's wallets in one statement. A wallet without a row has none (every receipt's wallet
+      // gets its row in the same transaction), so only stored wallets are looked up.
+      const seen = chunk.filter((id) => stored.has(id));
+      if (seen.length === 0) continue;
       const rangeParams: Param[] = [];
-      const ranges = chunk.map((id) => `(${place(rangeParams, id)}, ${int(rangeParams, counters.get(id)!.min)}, ${int(rangeParams, counters.get(id)!.max)})`).join(', ');
+      const ranges = seen.map((id) => `(${place(rangeParams, id)}, ${int(rangeParams, counters.get(id)!.min)}, ${int(rangeParams, counters.get(id)!.max)})`).join(', ');
       // Written so that both planners walk the batch's wallets and probe the (wallet_id, counter) index
       // for each, never scanning the table: the cost of a batch stays flat as receipts accumulate.
       const nearest = (op: '<' | '>', bound: 'column2' | 'column3', order: 'DESC' | 'ASC') =>
@@ -256,7 +261,7 @@ export class BatchSettler {
       }
     }
     // What each wallet was credited on the days its receipts here were paid, at every terminal.
-    const dayList = [...days].sort();
+    const dayList = [...days].filter((key) => stored.has(key.slice(0, key.indexOf(':')))).sort();
     for (let i = 0; i < dayList.length; i += CHUNK) {
       const params: Param[] = [];
       const rows = dayList.slice(i, i + CHUNK).map((key) => {
