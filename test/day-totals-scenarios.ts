@@ -11,6 +11,7 @@ import type { WalletEmulator } from '../host/wallet/emulator';
 import { PowerLossError } from '../host/flash/ram-flash';
 import { NOW, RefundDevice, RefundWorld } from './refund-scenarios';
 import { CutLink } from './in-doubt-campaign';
+import { DeviceWorld } from './xs/device-world';
 
 const DAY = 86400;
 /** The midnight after NOW (NOW is 2026-09-21 14:13:20 UTC). */
@@ -22,9 +23,9 @@ class Till {
   readonly world: RefundWorld;
   readonly device: RefundDevice;
 
-  constructor(alg: Alg, seed: string) {
+  constructor(alg: Alg, seed: string, utcOffsetMinutes = 0) {
     this.world = new RefundWorld(alg, seed);
-    this.device = new RefundDevice(this.world, { log: this.log });
+    this.device = new RefundDevice(this.world, { log: this.log, utcOffsetMinutes });
     this.device.boot();
   }
 
@@ -149,6 +150,33 @@ export const DAY_TOTALS_SCENARIOS: Record<string, { expect: string; run: (alg: A
       const recovered = paidText(till);
       till.device.boot();
       return `after the cut: ${cut}; another wallet: ${other}; recovered at the next tap: ${recovered}; after a reboot: ${paidText(till)}`;
+    },
+  },
+  'a merchant at UTC+8: the day closes at local midnight, 16:00 UTC; the provisioning file sets it, and refuses an offset out of range': {
+    expect:
+      'at 16:00:30 UTC: info totals: day closed 2026-09-21: 1 payment 30.00, 0 refunds 0.00, net 30.00; today 2026-09-22 | 1 paid 7.00; ' +
+      'provisioned 480: the terminal counts at 480; 900: BootError config: ProvisioningError: utcOffsetMinutes must be in -720..840',
+    async run(alg) {
+      const till = new Till(alg, 'utc+8', 480);
+      const a = till.world.wallet();
+      await till.device.pay(a, 3000);
+      a.removed();
+      // NOW is 22:13 in UTC+8: local midnight comes at 16:00 UTC the same UTC day
+      till.device.clock.setWallTime(MIDNIGHT - 8 * 3600 + 30);
+      await till.tick();
+      await till.device.pay(a, 700);
+      a.removed();
+      const closed = `at 16:00:30 UTC: ${till.lines.join(' / ')}; today ${dayText(till.device.store.risk.totals.today)}`;
+      const provisioned = async (offset: number) => {
+        const plain = new DeviceWorld();
+        const world = new DeviceWorld({ provisioning: JSON.stringify({ ...JSON.parse(plain.provisioning), utcOffsetMinutes: offset }) });
+        try {
+          return `the terminal counts at ${(await world.boot()).risk.totals.utcOffsetMinutes}`;
+        } catch (e) {
+          return e instanceof Error ? `${e.name} ${e.message}` : String(e);
+        }
+      };
+      return `${closed}; provisioned 480: ${await provisioned(480)}; 900: ${await provisioned(900)}`;
     },
   },
   'the checkpoint field: read back as written; a torn one, or a previous day not before today, refused': {

@@ -73,13 +73,13 @@ export class RefundDevice {
   refundSetup: RefundSetup | undefined;
   screens: string[][] = [];
 
-  constructor(readonly world: RefundWorld, readonly options: { refunds?: boolean; log?: Log } = {}) {
+  constructor(readonly world: RefundWorld, readonly options: { refunds?: boolean; log?: Log; utcOffsetMinutes?: number } = {}) {
     this.flash = new RamFlash({ blocks: 12, blockLength: 2048, random: world.seeded });
   }
 
   boot(): void {
     this.flash.powerOn();
-    this.store = new TerminalStore({ flash: this.flash, log: silentLog, riskOptions: { config: DEFAULT_RISK_CONFIG, settledAt: NOW - 60 } });
+    this.store = new TerminalStore({ flash: this.flash, log: silentLog, riskOptions: { config: DEFAULT_RISK_CONFIG, settledAt: NOW - 60, utcOffsetMinutes: this.options.utcOffsetMinutes ?? 0 } });
     this.store.journal.open();
     this.store.loadCheckpoint();
     const verifier = new Verifier({ keyring: new Keyring([this.world.issuer.key]) });

@@ -120,7 +120,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     (provisioning.fare !== undefined ? ` fare ${provisioning.fare}` : ''));
 
   const hashes = chooseHashes(o);
-  const store = new TerminalStore({ flash: o.journalFlash, log, riskOptions: { config: provisioning.risk }, journal: hashes });
+  const store = new TerminalStore({ flash: o.journalFlash, log, riskOptions: { config: provisioning.risk, utcOffsetMinutes: provisioning.utcOffsetMinutes ?? 0 }, journal: hashes });
   const { journal } = store;
   let recovery: RecoveryReport;
   try {

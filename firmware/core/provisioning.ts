@@ -63,6 +63,8 @@ export interface Provisioning {
    * key, hex) and the merchant PIN as SHA-256(salt || PIN), both hex.
    */
   refunds?: { certificate: string; pinSalt: string; pinHash: string };
+  /** Where the merchant's day starts for the day totals: minutes east of UTC (default 0: UTC days). */
+  utcOffsetMinutes?: number;
 }
 
 export class ProvisioningError extends TaplineError {
@@ -89,6 +91,7 @@ export function parseProvisioning(input: string | unknown): Provisioning {
   known(o, 'provisioning', [
     'version', 'terminalId', 'devicePrivateKey', 'devicePublicKey', 'merchantId', 'mode', 'fare',
     'risk', 'issuerKeys', 'rootPublicKey', 'settlementUrl', 'wifi', 'place', 'station', 'fareRules', 'refunds',
+    'utcOffsetMinutes',
   ]);
   const version = integer(o.version, 'version', 1, 1000);
   if (version !== PROVISIONING_VERSION) throw new ProvisioningError(`version ${version} is not supported (expected ${PROVISIONING_VERSION})`);
@@ -131,6 +134,7 @@ export function parseProvisioning(input: string | unknown): Provisioning {
     settlementUrl: url(o.settlementUrl, 'settlementUrl'),
   };
   if (fare !== undefined) result.fare = fare;
+  if (o.utcOffsetMinutes !== undefined) result.utcOffsetMinutes = integer(o.utcOffsetMinutes, 'utcOffsetMinutes', -720, 840);
   if (station !== undefined) result.station = station;
   if (typeof o.fareRules === 'string') result.fareRules = o.fareRules;
   if (o.wifi !== undefined) result.wifi = wifi(o.wifi);

@@ -3,8 +3,8 @@
 // (engine.ts), counted where a payment or a refund becomes a durable record, so that a boot's replay of
 // the records after the checkpoint counts each of them once, on the day it counted on before the cut.
 // Rules (docs/JOURNAL.md, "Day totals"):
-//   - a day is the UTC day of the terminal's known time: the later of its clock and the floor
-//     (clock-state.ts), the floor alone when the clock is unknown, as the risk engine dates a day;
+//   - a day is the local day (the provisioned UTC offset) of the terminal's known time: the later of
+//     its clock and the floor (clock-state.ts), the floor alone when the clock is unknown;
 //   - the open day only moves forward: a dated record (a receipt, a refund) of a later day, or the
 //     terminal's known time passing midnight, closes it; the day it closes becomes the previous one;
 //   - a record made while the time is unknown, or dated before the open day (a recovered in-doubt
@@ -31,9 +31,9 @@ export interface DayTotal {
   refunded: number;
 }
 
-/** The day a unix time falls on; undefined for 0 (a record made with the time unknown). */
-export function dayOf(time: number | undefined): number | undefined {
-  return time === undefined || time <= 0 ? undefined : Math.floor(time / DAY);
+/** The local day a unix time falls on; undefined for 0 (a record made with the time unknown). */
+export function dayOf(time: number | undefined, utcOffsetMinutes = 0): number | undefined {
+  return time === undefined || time <= 0 ? undefined : Math.floor((time + utcOffsetMinutes * 60) / DAY);
 }
 
 /** What the merchant took on the day: payments less refunds (negative when refunds were more). */
@@ -41,7 +41,7 @@ export function netOf(t: DayTotal): number {
   return t.paid - t.refunded;
 }
 
-/** A day number as YYYY-MM-DD; "date unknown" when the terminal never knew the time. */
+/** A day number (days since 1970-01-01, local) as YYYY-MM-DD; "date unknown" when the terminal never knew the time. */
 export function dayDate(day: number | undefined): string {
   return day === undefined ? 'date unknown' : isoTime(day * DAY).slice(0, 10);
 }
@@ -58,22 +58,33 @@ function empty(day: number | undefined): DayTotal {
 }
 
 export class DayTotals {
+  /** Where the merchant's day starts: minutes east of UTC (provisioning `utcOffsetMinutes`). */
+  readonly utcOffsetMinutes: number;
   today: DayTotal = empty(undefined);
   /** The day closed before today (not always the calendar day before: a day without trade is skipped). */
   previous: DayTotal | undefined;
   /** How many times the open day moved to a later one: a caller notices a close it did not make. */
   closes = 0;
 
+  constructor(utcOffsetMinutes = 0) {
+    this.utcOffsetMinutes = utcOffsetMinutes;
+  }
+
+  /** The merchant's day of a unix time (undefined: the time unknown). */
+  dayOf(time: number | undefined): number | undefined {
+    return dayOf(time, this.utcOffsetMinutes);
+  }
+
   /** An approved payment became a receipt; `time` is the receipt's (undefined: the time was unknown). */
   paid(amount: number, time: number | undefined): void {
-    this.rollTo(dayOf(time));
+    this.rollTo(this.dayOf(time));
     this.today.payments += 1;
     this.today.paid += amount;
   }
 
   /** A refund became a record (the wallet's signed answer journaled). */
   refunded(amount: number, time: number | undefined): void {
-    this.rollTo(dayOf(time));
+    this.rollTo(this.dayOf(time));
     this.today.refunds += 1;
     this.today.refunded += amount;
   }
@@ -101,9 +112,9 @@ export class DayTotals {
   }
 
   /** Reads stored totals (untrusted bytes). Throws TlvError. */
-  static decode(bytes: Uint8Array): DayTotals {
+  static decode(bytes: Uint8Array, utcOffsetMinutes = 0): DayTotals {
     if (bytes.length !== DAY_TOTALS_BYTES) throw new TlvError(`day totals of ${bytes.length} bytes`);
-    const t = new DayTotals();
+    const t = new DayTotals(utcOffsetMinutes);
     t.today = read(bytes, 0);
     const previous = read(bytes, TOTAL_BYTES);
     // an all-zero second half: no day closed yet

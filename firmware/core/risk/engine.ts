@@ -78,6 +78,8 @@ export interface RiskOptions {
   maxWallets?: number;
   /** Most wallets on the deny list (default 16,384). */
   maxDenied?: number;
+  /** The merchant's day for the day totals: minutes east of UTC (default 0). */
+  utcOffsetMinutes?: number;
   /** Most serials on the deny list (default 4,096: they live in the checkpoint, which must stay under 64 KiB). */
   maxDeniedSerials?: number;
 }
@@ -129,11 +131,12 @@ export class RiskEngine {
   /** Some wallet's total is on UNKNOWN_DAY. */
   #unknownDaySpends = false;
   /** The merchant's totals of today and the day before (day-totals.ts). */
-  #totals = new DayTotals();
+  #totals: DayTotals;
 
   constructor(options: RiskOptions) {
     this.config = options.config;
     this.clock = new ClockState({ settledAt: options.settledAt });
+    this.#totals = new DayTotals(options.utcOffsetMinutes);
     this.maxWallets = options.maxWallets ?? 1000;
     this.maxDenied = options.maxDenied ?? 16384;
     this.maxDeniedSerials = Math.min(options.maxDeniedSerials ?? 4096, this.maxDenied);
@@ -521,7 +524,7 @@ export class RiskEngine {
       for (let i = 0; i < v.length; i += 8) set.add(toHex(v.subarray(i, i + 8)));
     }
     const totals = f.get(CK.dayTotals);
-    if (totals) engine.#totals = DayTotals.decode(totals);
+    if (totals) engine.#totals = DayTotals.decode(totals, options.utcOffsetMinutes);
     const w = required(f, CK.wallets);
     if (w.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${w.length} bytes`);
     for (let i = 0; i < w.length; i += WALLET_RECORD) {

@@ -21,7 +21,7 @@ import type { FareDecision } from '../fares/engine';
 import { TAP_OFF, TAP_ON } from '../protocol/transit-log';
 import { isProgrammerError, rethrowIfProgrammerError } from '../../base/errors';
 import { RefundFlow, type FlowStep, type RefundScreen, type RefundSetup } from '../refund/flow';
-import { dayOf, dayTotalsText, type DayTotal } from '../risk/day-totals';
+import { dayTotalsText, type DayTotal } from '../risk/day-totals';
 import { decodeRefundRecord, decodeRefundRequest } from '../protocol/refund';
 
 export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | 'A' | 'B' | 'C' | 'D' | '*' | '#';
@@ -384,7 +384,7 @@ export class Terminal {
    */
   #checkDay(): void {
     const { risk, clock } = this.#o;
-    const closed = risk.totals.rollTo(dayOf(risk.clock.effectiveTime(clock.wallTime(), clock.now())));
+    const closed = risk.totals.rollTo(risk.totals.dayOf(risk.clock.effectiveTime(clock.wallTime(), clock.now())));
     if (closed) {
       try {
         this.#o.saveState?.();
