@@ -228,9 +228,11 @@ export class DeviceApp {
 
   /**
    * Fills the journal with copies of its first receipt, as a terminal that took payments offline until
-   * the journal refused more (checkpoints every 32 records included, as the journal writes them).
+   * the journal refused more (the periodic checkpoints included, as the journal writes them). With
+   * `replayAtMost` (the terminal's checkpoint cadence), it then takes receipts until the next one would
+   * first write a checkpoint: the most a boot replays, its worst case (leave free blocks for them).
    */
-  fill(o: { leaveFreeBlocks?: number } = {}): { records: number; usedBlocks: number; blocks: number } {
+  fill(o: { leaveFreeBlocks?: number; replayAtMost?: number } = {}): { records: number; usedBlocks: number; blocks: number; afterCheckpoint: number } {
     const journal = this.#booted?.journal;
     if (!journal) throw new Error('not booted');
     const receipt = journal.unacknowledged(1, 4096)[0];
@@ -241,7 +243,14 @@ export class DeviceApp {
       journal.appendSync(receipt.type, receipt.payload);
       records++;
     }
-    return { records, ...journal.usage };
+    const cp = this.#env.tapline.RECORD_RISK_STATE;
+    const afterCheckpoint = () => journal.lastSeq - (journal.latest(cp)?.seq ?? 0);
+    while (o.replayAtMost !== undefined && afterCheckpoint() < o.replayAtMost) {
+      if (!journal.canAppend(receipt.payload.length)) throw new Error(`the journal filled ${afterCheckpoint()} records after its checkpoint: leave more blocks free`);
+      journal.appendSync(receipt.type, receipt.payload);
+      records++;
+    }
+    return { records, ...journal.usage, afterCheckpoint: afterCheckpoint() };
   }
 
   async keys(text: string): Promise<void> {

@@ -180,21 +180,22 @@ export async function recordRebootScenario(alg: Alg, mode: Mode, leaveFreeBlocks
 /**
  * A terminal whose journal partition is full (every receipt unacknowledged; with `leaveFreeBlocks`,
  * full but for that many blocks), powered off (its RAM state dropped) and rebooted: the boot's figures,
- * the computrons between its log lines (the boot's steps) and the flash bytes it read; with `tapAfter`,
+ * the computrons between its log lines (the boot's steps) and the flash bytes it read; with
+ * `replayAtMost`, the fill ends with the most records after a checkpoint (DeviceApp.fill); with `tapAfter`,
  * a tap after the reboot (the scenario from recordRebootScenario); with `liveBoot`, the reboot's peaks
  * are its live heap (a collection before every allocation).
  */
 export async function fullJournalBoot(
   host: DeviceHost,
   s: TapScenario,
-  o: { leaveFreeBlocks?: number; tapAfter?: boolean; liveBoot?: boolean } = {},
-): Promise<{ fill: { records: number; usedBlocks: number; blocks: number }; boot: StepResult<BootReply>; bootBytesRead: number; tap?: MeasuredScenario['cold'] }> {
+  o: { leaveFreeBlocks?: number; replayAtMost?: number; tapAfter?: boolean; liveBoot?: boolean } = {},
+): Promise<{ fill: { records: number; usedBlocks: number; blocks: number; afterCheckpoint: number }; boot: StepResult<BootReply>; bootBytesRead: number; tap?: MeasuredScenario['cold'] }> {
   await host.call('boot', bootArgs(s, true));
   await host.call('replay', { exchange: s.exchange });
   if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
   const first = await host.call<{ outcome: string }>('tap');
   if (first.value.outcome !== 'approved') throw new Error(`the tap before filling: ${first.value.outcome}`);
-  const fill = (await host.call<{ records: number; usedBlocks: number; blocks: number }>('fill', { leaveFreeBlocks: o.leaveFreeBlocks })).value;
+  const fill = (await host.call<{ records: number; usedBlocks: number; blocks: number; afterCheckpoint: number }>('fill', { leaveFreeBlocks: o.leaveFreeBlocks, replayAtMost: o.replayAtMost })).value;
   const readBefore = (await host.call<number>('powerOff')).value;
   if (o.liveBoot) await host.call('liveHeap', { on: true });
   const boot = await host.call<BootReply>('reboot', bootArgs(s, true));

@@ -932,11 +932,9 @@ export class Journal implements DurableLog {
       const firstSeq = ((h[8]! << 24) | (h[9]! << 16) | (h[10]! << 8) | h[11]!) >>> 0;
       if (epoch === 0 || firstSeq === 0) continue;
       if (i >= t.capacity) t.ensure(i + 1);
+      // lastSeq, end and needsAck are set for the blocks that join the ring (open walks or infers them)
       t.epoch[i] = epoch;
       t.firstSeq[i] = firstSeq;
-      t.lastSeq[i] = firstSeq - 1;
-      t.end[i] = RECORDS_START;
-      t.needsAck[i] = 0;
       t.flags[i] = HEADER;
       if (newest < 0 || epoch > newestEpoch) {
         newest = i;

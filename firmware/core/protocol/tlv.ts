@@ -122,6 +122,15 @@ export function pickFields(bytes: Uint8Array, rules: Record<number, FieldRule>, 
 function fieldAt(bytes: Uint8Array, at: number, f: { tag: number; start: number; end: number }): void {
   let i = at;
   let tag = bytes[i++]!;
+  // Most fields: a one-byte tag and a one-byte length, no branch below taken.
+  if ((tag & 0x1f) !== 0x1f && i < bytes.length && bytes[i]! < 0x80) {
+    const end = i + 1 + bytes[i]!;
+    if (end > bytes.length) throw new TlvError(`value of tag ${tag.toString(16)} runs past the end`);
+    f.tag = tag;
+    f.start = i + 1;
+    f.end = end;
+    return;
+  }
   if ((tag & 0x1f) === 0x1f) {
     if (i >= bytes.length) throw new TlvError('truncated tag');
     const second = bytes[i++]!;
