@@ -293,15 +293,11 @@ void xs_tapline_sha256(xsMachine *the)
 	xsmcSetArrayBuffer(xsResult, digest, sizeof(digest));
 }
 
-/* crc32(bytes[, start, end]) -> CRC-32 (IEEE 802.3, reflected, as zlib) of bytes[start, end). */
-void xs_tapline_crc32(xsMachine *the)
+/* CRC-32 (IEEE 802.3, reflected, as zlib) of bytes[start, end), its table made on first use. */
+static uint32_t crc32Of(const uint8_t *bytes, xsUnsignedValue start, xsUnsignedValue end)
 {
 	static uint32_t table[256];
 	static int ready = 0;
-	xsUnsignedValue length;
-	uint8_t *bytes = bytesOf(the, 0, &length);
-	xsUnsignedValue start = 0, end = length;
-	int argc = xsmcArgc;
 	uint32_t c = 0xFFFFFFFF;
 	if (!ready) {
 		for (uint32_t n = 0; n < 256; n++) {
@@ -312,13 +308,58 @@ void xs_tapline_crc32(xsMachine *the)
 		}
 		ready = 1;
 	}
+	for (xsUnsignedValue i = start; i < end; i++)
+		c = table[(c ^ bytes[i]) & 0xFF] ^ (c >> 8);
+	return c ^ 0xFFFFFFFF;
+}
+
+/* crc32(bytes[, start, end]) -> CRC-32 (IEEE 802.3, reflected, as zlib) of bytes[start, end). */
+void xs_tapline_crc32(xsMachine *the)
+{
+	xsUnsignedValue length;
+	uint8_t *bytes = bytesOf(the, 0, &length);
+	xsUnsignedValue start = 0, end = length;
+	int argc = xsmcArgc;
 	if (argc > 1) start = (xsUnsignedValue)xsmcToInteger(xsArg(1));
 	if (argc > 2) end = (xsUnsignedValue)xsmcToInteger(xsArg(2));
 	if ((start > end) || (end > length))
 		xsRangeError("crc32: range %u..%u outside %u bytes", (unsigned)start, (unsigned)end, (unsigned)length);
-	for (xsUnsignedValue i = start; i < end; i++)
-		c = table[(c ^ bytes[i]) & 0xFF] ^ (c >> 8);
-	xsmcSetNumber(xsResult, (double)(c ^ 0xFFFFFFFF));
+	xsmcSetNumber(xsResult, (double)crc32Of(bytes, start, end));
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+/*
+ * blockHeader(bytes, out) -> whether bytes[0, 36) is a valid journal block header: the magic "TPJ1",
+ * the CRC-32 of bytes[0, 32) in bytes[32, 36) (big-endian), a non-zero epoch (bytes 4..8) and first
+ * sequence (8..12), which go to out[0] and out[1] (a Uint32Array). A boot reads every block's header:
+ * one call each in place of the JavaScript checks (parseBlockHeader in firmware/core/journal/journal.ts,
+ * the reference).
+ */
+void xs_tapline_block_header(xsMachine *the)
+{
+	xsUnsignedValue length;
+	uint8_t *h = bytesOf(the, 0, &length);
+	uint32_t epoch, firstSeq;
+	if (length < 36 || memcmp(h, "TPJ1", 4) != 0 || crc32Of(h, 0, 32) != be32(h + 32)) {
+		xsmcSetFalse(xsResult);
+		return;
+	}
+	epoch = be32(h + 4);
+	firstSeq = be32(h + 8);
+	if (epoch == 0 || firstSeq == 0) {
+		xsmcSetFalse(xsResult);
+		return;
+	}
+	xsmcVars(1);
+	xsmcSetNumber(xsVar(0), (double)epoch);
+	xsmcSetIndex(xsArg(1), 0, xsVar(0));
+	xsmcSetNumber(xsVar(0), (double)firstSeq);
+	xsmcSetIndex(xsArg(1), 1, xsVar(0));
+	xsmcSetTrue(xsResult);
 }
 
 /*

@@ -208,6 +208,18 @@ describe('device app: native hashes', () => {
     expect(calls).to.deep.equal({ sha256: 1, crc32: 1 });
     expect(w.runner!.approved).to.equal(1);
   });
+
+  it('with a block header check of their own: used when it takes the known header and refuses it changed, refused otherwise', async () => {
+    const reference = referenceHashes();
+    let headers = 0;
+    const good = await payWith({ ...reference, blockHeader: (bytes, out) => (headers++, reference.blockHeader!(bytes, out)) });
+    expect(good.logs).to.include('[info] selftest: native SHA-256 and CRC-32 give the known answers: in use');
+    expect(headers, 'the known header, its changed copy, then every block of the partition at open').to.be.greaterThan(2);
+    expect(good.runner!.approved).to.equal(1);
+    const lax = await payWith({ ...reference, blockHeader: (bytes, out) => (reference.blockHeader!(bytes, out), true) });
+    expect(lax.logs).to.include('[error] selftest: native SHA-256 or CRC-32 gives a wrong answer: using JavaScript');
+    expect(lax.runner!.approved).to.equal(1);
+  });
 });
 
 describe('device app: boot and main loop on XS @xs', () => {

@@ -103,6 +103,9 @@ describe('boot self-test vectors', () => {
     const t = HASH_SELF_TEST;
     expect(createHash('sha256').update(t.sha256Parts.join('')).digest('hex')).to.equal(t.sha256);
     expect(crc32(Buffer.from(t.crcInput.slice(t.crcStart, t.crcEnd)))).to.equal(t.crc32);
+    const header = Buffer.from(t.blockHeader, 'hex');
+    expect(header.readUInt32BE(32)).to.equal(crc32(header.subarray(0, 32)));
+    expect([header.readUInt32BE(4), header.readUInt32BE(8)]).to.deep.equal(t.blockHeaderFields);
   });
 });
 
@@ -254,7 +257,7 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
     expect(new Set(cases.slice(0, 96).filter((_, i) => i % 2 === 0).map((c) => c.publicKey.slice(0, 2))).size, 'both parities').to.equal(2);
   });
 
-  it('native SHA-256 and CRC-32 agree with the JavaScript reference in XS, node:crypto and zlib on vectors and fuzzed inputs', async () => {
+  it('native SHA-256, CRC-32 and the block header check agree with the JavaScript reference in XS, node:crypto and zlib on vectors and fuzzed inputs', async () => {
     const random = seededRandom('xsdev hashes');
     const vectors = ['pay-p256.json', 'pay-ed25519.json'].flatMap((f) => {
       const v = JSON.parse(readFileSync(new URL(`../docs/vectors/${f}`, import.meta.url), 'utf8'));
@@ -269,6 +272,22 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
       return { hex, cuts, start, end };
     });
     inputs.push({ hex: '', cuts: [], start: 0, end: 0 }, { hex: toHex(utf8Encode('abc')), cuts: [1, 1], start: 0, end: 3 });
+    // Block headers: valid ones (a zero epoch or sequence among them), each with one byte changed, a short one.
+    const headers: Buffer[] = [];
+    for (let i = 0; i < 24; i++) {
+      const h = Buffer.from(random(40));
+      h.write('TPJ1', 0);
+      if (i % 8 === 1) h.writeUInt32BE(0, 4);
+      if (i % 8 === 2) h.writeUInt32BE(0, 8);
+      h.writeUInt32BE(crc32(h.subarray(0, 32)), 32);
+      headers.push(h, Buffer.from(h).fill(h[i % 36]! ^ (1 << (i % 8)), i % 36, (i % 36) + 1), h.subarray(0, 35));
+    }
+    const expectedHeader = (h: Buffer) => {
+      const ok = h.length >= 36 && h.toString('latin1', 0, 4) === 'TPJ1' && h.readUInt32BE(32) === crc32(h.subarray(0, 32)) && h.readUInt32BE(4) !== 0 && h.readUInt32BE(8) !== 0;
+      return ok ? [1, h.readUInt32BE(4), h.readUInt32BE(8)] : [0, 0, 0];
+    };
+    const firstHeader = inputs.length;
+    inputs.push(...headers.map((h) => ({ hex: h.toString('hex'), cuts: [], start: 0, end: 0 })));
     const results = await onHost(creationOf('esp32s3-devkitc'), (host) => host.call<HashOutput[]>('hashes', { inputs }));
     results.value.forEach((r, i) => {
       const c = inputs[i]!;
@@ -277,6 +296,10 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
       expect(r.sha256Js, `case ${i}`).to.equal(r.sha256);
       expect(r.crc32, `case ${i}`).to.equal(crc32(bytes.subarray(c.start, c.end)));
       expect(r.crc32Js, `case ${i}`).to.equal(r.crc32);
+      expect(r.header, `case ${i}: the native block header check`).to.deep.equal(expectedHeader(bytes));
+      expect(r.headerJs, `case ${i}: the JavaScript one`).to.deep.equal(r.header);
     });
+    const valid = results.value.slice(firstHeader).filter((r) => r.header[0] === 1).length;
+    expect(valid, 'the valid headers among them: 24 less the zero epochs and sequences').to.equal(18);
   });
 });

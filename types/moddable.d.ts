@@ -129,6 +129,7 @@ declare module 'tapline-native' {
   export const ed25519Verify: Native['ed25519Verify'];
   export const sha256: Native['sha256'];
   export const crc32: Native['crc32'];
+  export const blockHeader: Native['blockHeader'];
   export function restart(): void;
 }
 

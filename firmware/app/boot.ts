@@ -288,8 +288,8 @@ function chooseVerify(o: BootOptions): VerifyFn {
   return verifySignature;
 }
 
-// Known answers: SHA-256 of "abc" (FIPS 180-2), given in two parts, and the CRC-32 check value of
-// "123456789" (the zlib CRC), computed over a range of a longer buffer.
+// Known answers: SHA-256 of "abc" (FIPS 180-2), given in two parts, the CRC-32 check value of
+// "123456789" (the zlib CRC), computed over a range of a longer buffer, and a journal block header.
 export const HASH_SELF_TEST = {
   sha256Parts: ['a', 'bc'],
   sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
@@ -297,12 +297,26 @@ export const HASH_SELF_TEST = {
   crcStart: 1,
   crcEnd: 10,
   crc32: 0xcbf43926,
+  // a journal block header of epoch 7, first sequence 9, erase count 1 (its CRC-32 zlib's)
+  blockHeader: '54504a3100000007000000090000000100000000000000000000000000000000795df429',
+  blockHeaderFields: [7, 9],
 } as const;
 
 function hashesPass(h: HashPort): boolean {
   const t = HASH_SELF_TEST;
   const digest = h.sha256(t.sha256Parts.map(utf8Encode));
-  return digest.length === 32 && equalBytes(digest, fromHex(t.sha256)) && h.crc32(utf8Encode(t.crcInput), t.crcStart, t.crcEnd) === t.crc32;
+  return digest.length === 32 && equalBytes(digest, fromHex(t.sha256)) && h.crc32(utf8Encode(t.crcInput), t.crcStart, t.crcEnd) === t.crc32 && blockHeaderPasses(h);
+}
+
+/** A port's own block header check (if it has one) takes the known header and refuses it with a bit changed. */
+function blockHeaderPasses(h: HashPort): boolean {
+  if (!h.blockHeader) return true;
+  const t = HASH_SELF_TEST;
+  const header = fromHex(t.blockHeader);
+  const out = new Uint32Array(2);
+  if (!h.blockHeader(header, out) || out[0] !== t.blockHeaderFields[0] || out[1] !== t.blockHeaderFields[1]) return false;
+  xorByte(header, 7, 1);
+  return !h.blockHeader(header, out);
 }
 
 /** The native hashes if they give the known answers; undefined (the JavaScript defaults) otherwise. */

@@ -4,7 +4,7 @@
 // noble and firmware/core/journal/crc32.ts stay the reference; boot checks the verifier against noble.
 import { ALG_ED25519, ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type VerifyFn } from '../core/crypto/verify';
 import type { HashPort } from '../base/hash';
-import { nobleSha256 } from '../core/journal/journal';
+import { nobleSha256, parseBlockHeader } from '../core/journal/journal';
 import { Crc32 } from '../core/journal/crc32';
 
 /** What the C module exports (each takes Uint8Arrays; none keeps a reference to its arguments). */
@@ -14,6 +14,8 @@ export interface NativePrimitives {
   /** SHA-256 of the arguments' concatenation. */
   sha256(...parts: Uint8Array[]): ArrayBuffer;
   crc32(bytes: Uint8Array, start?: number, end?: number): number;
+  /** A journal block header's check (parseBlockHeader's contract, its CRC-32 in C). */
+  blockHeader(bytes: Uint8Array, out: Uint32Array): boolean;
 }
 
 export type { HashPort } from '../base/hash';
@@ -34,11 +36,13 @@ export function nativeHashes(n: NativePrimitives): HashPort {
     sha256: (parts) => new Uint8Array(n.sha256(...parts)),
     // the C function itself: no frame of ours per call (a boot checks every block header's CRC)
     crc32: n.crc32,
+    blockHeader: n.blockHeader,
   };
 }
 
 /** The JavaScript hashes the native ones are checked against (and the journal's defaults). */
 export function referenceHashes(): HashPort {
   const crc = new Crc32();
-  return { sha256: nobleSha256, crc32: (bytes, start, end) => crc.compute(bytes, start, end) };
+  const crc32 = (bytes: Uint8Array, start: number, end: number) => crc.compute(bytes, start, end);
+  return { sha256: nobleSha256, crc32, blockHeader: (bytes, out) => parseBlockHeader(bytes, out, crc32) };
 }

@@ -7,4 +7,9 @@ export interface HashPort {
   sha256(parts: Uint8Array[]): Uint8Array;
   /** CRC-32 (IEEE 802.3, reflected, as zlib) of bytes[start..end). */
   crc32(bytes: Uint8Array, start: number, end: number): number;
+  /**
+   * The journal's block header check (firmware/core/journal/journal.ts parseBlockHeader, its
+   * reference), where the port has one of its own: a boot makes it for every block of the partition.
+   */
+  blockHeader?(bytes: Uint8Array, out: Uint32Array): boolean;
 }

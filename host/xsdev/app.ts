@@ -83,6 +83,14 @@ export interface HashOutput {
   sha256Js: string;
   crc32: number;
   crc32Js: number;
+  /** The input as a journal block header: [valid (1/0), epoch, first sequence], native and by the reference. */
+  header: number[];
+  headerJs: number[];
+}
+
+function asHeader(port: { blockHeader?(bytes: Uint8Array, out: Uint32Array): boolean }, bytes: Uint8Array): number[] {
+  const out = new Uint32Array(2);
+  return port.blockHeader!(bytes, out) ? [1, out[0]!, out[1]!] : [0, 0, 0];
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -336,8 +344,9 @@ export class DeviceApp {
   }
 
   /**
-   * SHA-256 (of the input cut into parts at `cuts`) and CRC-32 (of bytes[start..end)) of each input,
-   * native and by the JavaScript reference, both in XS: compared on the host with node:crypto and zlib.
+   * SHA-256 (of the input cut into parts at `cuts`), CRC-32 (of bytes[start..end)) and the block
+   * header check of each input, native and by the JavaScript reference, both in XS: compared on the
+   * host with node:crypto and zlib.
    */
   hashes(inputs: HashInput[]): HashOutput[] {
     const t = this.#env.tapline;
@@ -356,6 +365,8 @@ export class DeviceApp {
         sha256Js: t.toHex(reference.sha256(parts)),
         crc32: native.crc32(bytes, c.start, c.end),
         crc32Js: reference.crc32(bytes, c.start, c.end),
+        header: asHeader(native, bytes),
+        headerJs: asHeader(reference, bytes),
       };
     });
   }

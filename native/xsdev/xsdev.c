@@ -37,6 +37,7 @@ extern void xs_tapline_p256_verify(xsMachine *the);
 extern void xs_tapline_ed25519_verify(xsMachine *the);
 extern void xs_tapline_sha256(xsMachine *the);
 extern void xs_tapline_crc32(xsMachine *the);
+extern void xs_tapline_block_header(xsMachine *the);
 extern void modInstallTextDecoder(xsMachine *the);
 /* xsMemory.c with mxStress: nonzero, the collector runs before every slot and chunk allocation */
 extern int gxStress;
@@ -209,6 +210,7 @@ static void buildHost(xsMachine *the)
 	define(the, xsVar(1), "ed25519Verify", xs_tapline_ed25519_verify, 3);
 	define(the, xsVar(1), "sha256", xs_tapline_sha256, 1);
 	define(the, xsVar(1), "crc32", xs_tapline_crc32, 3);
+	define(the, xsVar(1), "blockHeader", xs_tapline_block_header, 2);
 	xsDefine(xsGlobal, xsID("taplineNative"), xsVar(1), xsDontEnum);
 	xsVar(1) = xsNewObject();
 	define(the, xsVar(1), "create", xs_flash_create, 2);

@@ -20,7 +20,7 @@ import { BlockTable, HEADER, IN_RING, VERIFIED, WORN } from './blocks';
 export const BLOCK_HEADER_BYTES = 36;
 export const RECORD_OVERHEAD = 28;
 export const CHAIN_BYTES = 16;
-const BLOCK_MAGIC = 0x54504a31; // "TPJ1" (#readHeaders compares its bytes)
+const BLOCK_MAGIC = 0x54504a31; // "TPJ1"
 const RECORD_MARK = 0xa5;
 
 /** Internal record types: the service's acknowledgement (u32 sequence) and the reclaim point (u32 epoch). */
@@ -94,6 +94,23 @@ export interface JournalOptions {
   sha256?: (parts: Uint8Array[]) => Uint8Array;
   /** CRC-32 (IEEE) of bytes[start..end) (default: the table-driven one of crc32.ts). */
   crc32?: (bytes: Uint8Array, start: number, end: number) => number;
+  /** parseBlockHeader's contract (default: it, over `crc32`; the device passes a native one). */
+  blockHeader?: (bytes: Uint8Array, out: Uint32Array) => boolean;
+}
+
+/**
+ * Whether `h` starts with a valid block header (magic, CRC-32 of its first 32 bytes, non-zero epoch
+ * and first sequence); if so its epoch and first sequence go to out[0] and out[1]. The reference the
+ * native blockHeader (native/tapline_native.c) is checked against.
+ */
+export function parseBlockHeader(h: Uint8Array, out: Uint32Array, crc32: (bytes: Uint8Array, start: number, end: number) => number): boolean {
+  if (h.length < BLOCK_HEADER_BYTES || readU32(h, 0) !== BLOCK_MAGIC || readU32(h, 32) !== crc32(h, 0, 32)) return false;
+  const epoch = readU32(h, 4);
+  const firstSeq = readU32(h, 8);
+  if (epoch === 0 || firstSeq === 0) return false;
+  out[0] = epoch;
+  out[1] = firstSeq;
+  return true;
 }
 
 /** SHA-256 of the concatenation, by noble (the reference the native one is checked against). */
@@ -171,6 +188,7 @@ export class Journal implements DurableLog {
   readonly #log: Log;
   readonly #crc: { compute: (bytes: Uint8Array, start: number, end: number) => number };
   readonly #sha256: (parts: Uint8Array[]) => Uint8Array;
+  readonly #blockHeader: (bytes: Uint8Array, out: Uint32Array) => boolean;
   readonly #checkpointEvery: number;
   #lastCheckpointSeq = 0;
   readonly #ackTypes: Set<number>;
@@ -210,6 +228,8 @@ export class Journal implements DurableLog {
     this.#verifyChain = options.verifyChainAtBoot ?? true;
     this.#crc = { compute: options.crc32 ?? tableCrc };
     this.#sha256 = options.sha256 ?? nobleSha256;
+    const crc = this.#crc.compute;
+    this.#blockHeader = options.blockHeader ?? ((h, out) => parseBlockHeader(h, out, crc));
     this.#checkpointEvery = options.checkpointEvery ?? 32;
     const status = this.#flash.status();
     this.#blocks = status.blocks;
@@ -911,30 +931,26 @@ export class Journal implements DurableLog {
   }
 
   /**
-   * Reads every block's header into the table (each valid one as an empty block, flagged HEADER) and
-   * returns the block of the newest epoch (-1: none). The one loop of a boot that reads the whole
-   * partition (a header a block): #headerValid and readU32 inline, the arrays taken once they are
-   * sized, so that a header costs little more than its read (docs/JOURNAL.md, boot).
+   * Reads every block's header into the table (each valid one flagged HEADER, with its epoch and first
+   * sequence) and returns the block of the newest epoch (-1: none). The one loop of a boot that reads
+   * the whole partition, a header a block: its check is one call (native on the device), and the
+   * arrays are taken once they are sized, so that a header costs little more than its read
+   * (docs/JOURNAL.md, boot). lastSeq, end and needsAck are set for the blocks that join the ring.
    */
   #readHeaders(): number {
     const t = this.#t;
     const flash = this.#flash;
-    const crc = this.#crc.compute;
+    const check = this.#blockHeader;
     const length = this.#blockLength;
+    const fields = new Uint32Array(2);
     let newest = -1;
     let newestEpoch = 0;
     for (let i = 0; i < this.#blocks; i++) {
-      const h = new Uint8Array(flash.read(BLOCK_HEADER_BYTES, i * length));
-      // the magic first: an erased block (the most common invalid one) costs no CRC
-      if (h[0] !== 0x54 || h[1] !== 0x50 || h[2] !== 0x4a || h[3] !== 0x31) continue;
-      if (crc(h, 0, 32) !== ((h[32]! << 24) | (h[33]! << 16) | (h[34]! << 8) | h[35]!) >>> 0) continue;
-      const epoch = ((h[4]! << 24) | (h[5]! << 16) | (h[6]! << 8) | h[7]!) >>> 0;
-      const firstSeq = ((h[8]! << 24) | (h[9]! << 16) | (h[10]! << 8) | h[11]!) >>> 0;
-      if (epoch === 0 || firstSeq === 0) continue;
+      if (!check(new Uint8Array(flash.read(BLOCK_HEADER_BYTES, i * length)), fields)) continue;
+      const epoch = fields[0]!;
       if (i >= t.capacity) t.ensure(i + 1);
-      // lastSeq, end and needsAck are set for the blocks that join the ring (open walks or infers them)
       t.epoch[i] = epoch;
-      t.firstSeq[i] = firstSeq;
+      t.firstSeq[i] = fields[1]!;
       t.flags[i] = HEADER;
       if (newest < 0 || epoch > newestEpoch) {
         newest = i;
@@ -943,6 +959,7 @@ export class Journal implements DurableLog {
     }
     return newest;
   }
+
   #parse(bytes: Uint8Array, offset: number): Parsed | undefined {
     if (offset + RECORD_OVERHEAD > bytes.length || bytes[offset] !== RECORD_MARK) return undefined;
     const type = bytes[offset + 1]!;
