@@ -44,7 +44,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
   for (const board of ['esp32s3-devkitc', 'esp32-devkitc'] as const) {
     for (const { fill, options: fillOptions } of FILLS) {
       const runs: Array<Awaited<ReturnType<typeof fullJournalBoot>>> = [];
-      for (let i = 0; i < (options.quick ? 1 : 3); i++) {
+      for (let i = 0; i < (options.quick ? 1 : 5); i++) {
         const host = await DeviceHost.start(creationOf(board));
         try {
           runs.push(await fullJournalBoot(host, s, fillOptions));

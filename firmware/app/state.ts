@@ -102,17 +102,19 @@ export class TerminalStore {
       visited++;
       this.#replayedUpTo = r.seq;
       try {
+        if (r.type === RECORD_RECEIPT) {
+          // Only the receipt's facts are read (receiptFacts): receipts are most of what a full journal replays.
+          // Each counts, whatever its number: a recovered in-doubt payment comes after higher-numbered
+          // ones, with or without a checkpoint before it (none: the state it applies to is empty).
+          this.inDoubt.closed(this.#restoreReceipt(terminal, r.payload, { afterCheckpoint: true, offline: r.seq > acked }));
+          restored++;
+          return;
+        }
         this.inDoubt.replay(r.type, r.payload);
         // A refund's terminal sequence is never handed out again.
         if (r.type === RECORD_REFUND || r.type === RECORD_REFUND_INTENT) this.inDoubt.lastSeq = Math.max(this.inDoubt.lastSeq, decodeRefundRecord(r.payload).refundSeq);
         // A refund counts in the day totals when its record is durable, at the tap and here alike.
         if (r.type === RECORD_REFUND) terminal.restoreRefund(r.payload);
-        if (r.type !== RECORD_RECEIPT) return;
-        // Only the receipt's facts are read (receiptFacts): receipts are most of what a full journal replays.
-        // Each counts, whatever its number: a recovered in-doubt payment comes after higher-numbered
-        // ones, with or without a checkpoint before it (none: the state it applies to is empty).
-        terminal.restoreRecord(r.payload, { afterCheckpoint: true, offline: r.seq > acked });
-        restored++;
       } catch (e) {
         rethrowIfProgrammerError(e);
         unreadable++;
@@ -120,5 +122,19 @@ export class TerminalStore {
       }
     });
     return { restored, unreadable, done };
+  }
+
+  /**
+   * Restores a receipt and returns its terminal sequence (for the in-doubt book). One that does not
+   * restore still closes its intent if its envelope reads (InDoubt.replay), then its error goes on.
+   */
+  #restoreReceipt(terminal: Terminal, payload: Uint8Array, o: { afterCheckpoint: boolean; offline: boolean }): number {
+    try {
+      return terminal.restoreRecord(payload, o);
+    } catch (e) {
+      rethrowIfProgrammerError(e);
+      this.inDoubt.replay(RECORD_RECEIPT, payload);
+      throw e;
+    }
   }
 }

@@ -15,15 +15,20 @@ import { RamFlash } from '../../host/flash/ram-flash';
 import { serve } from '../../host/xs/guest';
 import { RECEIPT, receiptPayload, runWorkload, type WorkloadOptions } from '../journal-workload';
 import { seededRandom } from '../uplink-fuzz-helpers';
+import { CHECKPOINT_EVERY } from '../../firmware/app/state';
 
 function bytesFrom(random: () => number) {
   return (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
 }
 
-// The terminal's journal shape (firmware/app/state.ts): its keyed types and a checkpoint of a few hundred
-// bytes (risk state of a handful of wallets, no open intent).
+// The terminal's journal shape (firmware/app/state.ts): its keyed types, its checkpoint cadence and a
+// checkpoint of a few hundred bytes (risk state of a handful of wallets, no open intent).
 const CHECKPOINT_TYPE = 2;
-const TERMINAL_LIKE = { keyedTypes: [CHECKPOINT_TYPE, ...UPDATE_RECORD_TYPES], checkpoint: { type: CHECKPOINT_TYPE, snapshot: () => new Uint8Array(300).fill(7) } };
+const TERMINAL_LIKE = {
+  keyedTypes: [CHECKPOINT_TYPE, ...UPDATE_RECORD_TYPES],
+  checkpoint: { type: CHECKPOINT_TYPE, snapshot: () => new Uint8Array(300).fill(7) },
+  checkpointEvery: CHECKPOINT_EVERY,
+};
 
 // The bench's journal: kept between calls so each append is metered on its own.
 let bench: { flash: RamFlash; journal: Journal } | undefined;

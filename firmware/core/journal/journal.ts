@@ -581,14 +581,16 @@ export class Journal implements DurableLog {
 
   /**
    * A block boot did not read: walk it with the chain checked now. Records past a break are not
-   * accepted (the block ends there for replay) and the break is logged as tamper evidence.
+   * accepted (the block ends there for replay) and the break is logged as tamper evidence. Returns
+   * the records that walk accepted (undefined: the block was verified before).
    */
-  #verify(block: number): void {
+  #verify(block: number): Array<[Parsed, number]> | undefined {
     const t = this.#t;
-    if (t.has(block, VERIFIED)) return;
+    if (t.has(block, VERIFIED)) return undefined;
     const expected = t.lastSeq[block]!;
     const end = t.end[block]!;
-    if (this.#scanBlock(block, true).dirty === 'flipped') this.#retire(block, 'two reads of it differ');
+    const scan = this.#scanBlock(block, true);
+    if (scan.dirty === 'flipped') this.#retire(block, 'two reads of it differ');
     t.set(block, VERIFIED);
     t.end[block] = end;
     if (t.lastSeq[block] !== expected) {
@@ -596,6 +598,7 @@ export class Journal implements DurableLog {
       this.#breaks.push(message);
       this.#log('error', 'journal', `chain break: ${message}`);
     }
+    return scan.records;
   }
 
   /**
@@ -609,13 +612,17 @@ export class Journal implements DurableLog {
     for (let i = this.#breaks.length === 0 ? t.firstAfter(afterSeq) : 0; i < t.length; i++) {
       const block = t.at(i);
       if (t.lastSeq[block]! <= afterSeq) continue;
-      this.#verify(block);
+      // A block first read now is walked once, its chain checked, and those records are the visit's.
+      let records = this.#verify(block);
       const lastSeq = t.lastSeq[block]!;
       // The visitor is called from here, not from inside the walk: a frame less under what it does
       // (a receipt's restore at boot is the deepest stack the DevKitC's 768 slots see).
-      const found = this.#scanBlock(block, false, undefined, false);
-      if (found.dirty === 'flipped') this.#retire(block, 'two reads of it differ');
-      for (const [r] of found.records) {
+      if (!records) {
+        const found = this.#scanBlock(block, false, undefined, false);
+        if (found.dirty === 'flipped') this.#retire(block, 'two reads of it differ');
+        records = found.records;
+      }
+      for (const [r] of records) {
         // Only what open() verified: a record past a chain break is not replayed.
         if (r.seq <= afterSeq || r.seq > lastSeq) continue;
         if (visit({ seq: r.seq, type: r.type, payload: r.payload }) === false) return;

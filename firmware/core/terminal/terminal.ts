@@ -282,12 +282,14 @@ export class Terminal {
 
   /**
    * restore() from a journal record's bytes: only the receipt's facts are read (receiptFacts); a
-   * deferred receipt, which verification needs whole, is decoded whole. Throws TlvError.
+   * deferred receipt, which verification needs whole, is decoded whole. Returns its terminal
+   * sequence. Throws TlvError.
    */
-  restoreRecord(payload: Uint8Array, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): void {
+  restoreRecord(payload: Uint8Array, o: { afterCheckpoint?: boolean; offline?: boolean } = {}): number {
     const facts = receiptFacts(payload);
     if (facts.deferred) this.restore(decodeReceipt(payload), o);
     else this.#restored(facts.terminalSeq, undefined, this.#o.risk.applyFacts(facts, o));
+    return facts.terminalSeq;
   }
 
   #restored(terminalSeq: number, receipt: Receipt | undefined, applied: boolean): void {
