@@ -1,6 +1,5 @@
 // The terminal's certificate checks with a bounded cache of certificates whose issuer signature has
 // been verified, so a returning wallet costs one signature verification (its payment) instead of two.
-import { toHex } from '../../base/bytes';
 import type { HashPort } from '../../base/hash';
 import { certificateDigest, type Certificate, type PayResponse } from '../protocol/messages';
 import { DeclineError } from '../../base/reasons';
@@ -29,7 +28,7 @@ export class Verifier {
    * The digest of the certificate of the tap in progress: the cache lookup, the verdict and the payment
    * payload all need it, and a tap decodes its certificate once, so one hash serves them all.
    */
-  #digested: { cert: Certificate; digest: Uint8Array } | undefined;
+  #digested: { cert: Certificate; digest: Uint8Array; id: string } | undefined;
   /** The keyring generation the cached verdicts were made under. */
   #generation: number;
 
@@ -106,14 +105,21 @@ export class Verifier {
 
   /** SHA-256 of the certificate's bytes (certificateDigest), through the hash port. */
   digest(cert: Certificate): Uint8Array {
+    return this.#digestOf(cert).digest;
+  }
+
+  #digestOf(cert: Certificate): { digest: Uint8Array; id: string } {
     const d = this.#digested;
-    if (d && d.cert === cert) return d.digest;
+    if (d && d.cert === cert) return d;
     const digest = this.#sha256 ? this.#sha256([cert.bytes]) : certificateDigest(cert.bytes);
-    this.#digested = { cert, digest };
-    return digest;
+    // The cache key: the digest's bytes as the char codes of a string, made in one native call (hex
+    // digits cost a string a byte on XS).
+    const id = String.fromCharCode.apply(null, digest as unknown as number[]);
+    this.#digested = { cert, digest, id };
+    return this.#digested;
   }
 
   #id(cert: Certificate): string {
-    return toHex(this.digest(cert));
+    return this.#digestOf(cert).id;
   }
 }

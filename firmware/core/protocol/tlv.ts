@@ -175,35 +175,54 @@ export interface FieldRule {
   optional?: boolean;
 }
 
+/** Each rule table's tags in order (integer keys enumerate ascending), made once: a tap decodes five messages. */
+const ORDERS = new WeakMap<Record<number, FieldRule>, number[]>();
+
+function orderOf(rules: Record<number, FieldRule>): number[] {
+  let order = ORDERS.get(rules);
+  if (!order) {
+    order = Object.keys(rules).map(Number);
+    ORDERS.set(rules, order);
+  }
+  return order;
+}
+
 /**
  * Decodes a message whose fields must appear exactly once, each from `rules`, in the rules' order.
  * Unknown, duplicated, misordered or wrongly sized fields are errors: a canonical message has one form.
+ * One walk of the rules beside the fields (the order is ascending, so a field can only be further on).
  */
 export function decodeFields(
   bytes: Uint8Array,
   rules: Record<number, FieldRule>,
   maxBytes: number,
 ): Map<number, Uint8Array> {
-  const order = Object.keys(rules).map(Number);
+  const order = orderOf(rules);
   const fields = decodeTlv(bytes, { maxBytes, maxFields: order.length });
   const out = new Map<number, Uint8Array>();
   let next = 0;
+  // the first required tag passed over: reported once the fields are otherwise found sound, as before
+  let missing: number | undefined;
   for (const { tag, value } of fields) {
-    const index = order.indexOf(tag);
-    if (index < 0) throw new TlvError(`unexpected tag ${tag.toString(16)}`);
-    if (out.has(tag)) throw new TlvError(`duplicated tag ${tag.toString(16)}`);
-    if (index < next) throw new TlvError(`tag ${tag.toString(16)} out of order`);
+    while (next < order.length && order[next] !== tag) {
+      if (missing === undefined && !rules[order[next]!]?.optional) missing = order[next];
+      next++;
+    }
+    if (next === order.length) {
+      if (order.indexOf(tag) < 0) throw new TlvError(`unexpected tag ${tag.toString(16)}`);
+      if (out.has(tag)) throw new TlvError(`duplicated tag ${tag.toString(16)}`);
+      throw new TlvError(`tag ${tag.toString(16)} out of order`);
+    }
     const rule = rules[tag];
     if (rule === undefined) throw new AssertionError(`tag ${tag.toString(16)} is in the order but has no rule`);
     if (value.length < rule.min || value.length > rule.max) {
       throw new TlvError(`tag ${tag.toString(16)} has ${value.length} bytes, expected ${rule.min}..${rule.max}`);
     }
     out.set(tag, value);
-    next = index + 1;
+    next++;
   }
-  for (const tag of order) {
-    if (!rules[tag]?.optional && !out.has(tag)) throw new TlvError(`missing tag ${tag.toString(16)}`);
-  }
+  for (; missing === undefined && next < order.length; next++) if (!rules[order[next]!]?.optional) missing = order[next];
+  if (missing !== undefined) throw new TlvError(`missing tag ${missing.toString(16)}`);
   return out;
 }
 
