@@ -143,7 +143,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   const verify = chooseVerify(o);
   const verifier = new Verifier({ keyring, cacheSize: 16, verify, sha256: hashes?.sha256 });
   const verifyBeforeOpen: VerifyBeforeOpen = o.verifyBeforeOpen ?? (verify !== verifySignature ? [ALG_ED25519] : false);
-  const fares = provisioning.mode === 'transit' ? provisionedFares(provisioning, log) : undefined;
+  const fares = provisioning.mode === 'transit' ? provisionedFares(provisioning, log, verify) : undefined;
   const terminal = new Terminal({
     mode: provisioning.mode,
     terminalId: provisioning.terminalId,

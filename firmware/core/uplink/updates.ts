@@ -17,7 +17,7 @@
 import { TaplineError } from '../../base/errors';
 import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
 import { type IssuerKey } from '../crypto/keyring';
-import { type Alg, isAlg, publicKeyFits, verifySignature } from '../crypto/verify';
+import { type Alg, isAlg, publicKeyFits, verifySignature, type VerifyFn } from '../crypto/verify';
 import { decodeFields, required, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
 import { signMessage } from './sign';
 import { NONCE_LENGTH, withoutSignature } from './wire';
@@ -307,9 +307,9 @@ export function decodeUpdate(bytes: Uint8Array): SignedUpdate {
  * Decodes an update and checks its signature against the provisioning root key: the only way an
  * update reaches the terminal's state. Throws UpdateError for bad bytes or a bad signature.
  */
-export function verifyUpdate(bytes: Uint8Array, rootAlg: Alg, rootPublicKey: Uint8Array): Update {
+export function verifyUpdate(bytes: Uint8Array, rootAlg: Alg, rootPublicKey: Uint8Array, verify: VerifyFn = verifySignature): Update {
   const { update, signature, signedBytes } = decodeUpdate(bytes);
-  if (!verifySignature(rootAlg, rootPublicKey, concatBytes(UPDATE_DOMAIN, signedBytes), signature)) {
+  if (!verify(rootAlg, rootPublicKey, concatBytes(UPDATE_DOMAIN, signedBytes), signature)) {
     throw new UpdateError(`update (kind ${update.kind}, version ${update.version}) is not signed by the root key`);
   }
   return update;
