@@ -149,6 +149,14 @@ describe('cli: tapline', function () {
     expect(provisionedIssuerKeys(p).map((k) => k.keyId)).to.deep.equal([3, 4]);
     expect(p.rootPublicKey.publicKey).to.equal(toHex(new Keystore(keys).root().publicKey));
     expect(p.wifi).to.deep.equal({ ssid: 'depot', password: 'hunter2hunter2' });
+    expect(p.utcOffsetMinutes).to.equal(undefined);
+    const till = join(dir, 'till.json');
+    expect((await run('provision-terminal', '--keys', keys, '--out', till, '--terminal-id', 'T-8', '--merchant-id', 'M', '--service', 'http://h', '--utc-offset', '480')).code).to.equal(0);
+    expect(parseProvisioning(readFileSync(till, 'utf8')).utcOffsetMinutes).to.equal(480);
+    const west = await run('provision-terminal', '--keys', keys, '--out', join(dir, 'west.json'), '--terminal-id', 'T-9', '--merchant-id', 'M', '--service', 'http://h', '--utc-offset=-300');
+    expect(west.code, west.err).to.equal(0);
+    expect(parseProvisioning(readFileSync(join(dir, 'west.json'), 'utf8')).utcOffsetMinutes).to.equal(-300);
+    expect((await run('provision-terminal', '--keys', keys, '--out', join(dir, 'far.json'), '--terminal-id', 'T-9', '--merchant-id', 'M', '--service', 'http://h', '--utc-offset', '900')).err).to.match(/--utc-offset is minutes east of UTC/);
     const noFare = await run('provision-terminal', '--keys', keys, '--out', join(dir, 't2.json'), '--terminal-id', 'G1', '--merchant-id', 'M', '--mode', 'transit', '--service', 'http://h');
     expect(noFare.code).to.equal(1);
     expect(noFare.err).to.match(/fare must be an integer/);

@@ -216,7 +216,7 @@ signed by the issuer key. --pay-with makes it the balance the holder pays with. 
     summary: 'provision a terminal: device key, merchant, mode, caps, issuer keys, root key, service URL, Wi-Fi',
     usage: `tapline provision-terminal --out FILE --terminal-id ID --merchant-id ID --service URL [--keys DIR]
                      [--mode merchant|transit] [--fare N] [--risk FILE.json] [--currency N] [--max-transaction N]
-                     [--wifi-ssid SSID --wifi-password PASS] [--category MCC --region N] [--refund-pin PIN] [--register]
+                     [--wifi-ssid SSID --wifi-password PASS] [--category MCC --region N] [--refund-pin PIN] [--utc-offset MINUTES] [--register]
 
 Writes the provisioning file (0600: it holds the terminal's device private key and the Wi-Fi password)
 that the simulator loads and the device build writes to flash. --risk takes a whole risk configuration
@@ -227,7 +227,9 @@ A device needs --wifi-ssid to upload, and a --service address it can reach (not 
 --category (ISO 18245 merchant category, e.g. 5411 grocery) and --region (0..65535) say where the
 merchant is: a wallet's purpose-bound balance pays only where its grant allows (docs/PROTOCOL.md).
 --refund-pin (merchant mode, 4..12 digits) sets up offline refunds: the terminal's certificate signed
-with the root key, and the merchant PIN kept as a salted SHA-256 (key C on the terminal).`,
+with the root key, and the merchant PIN kept as a salted SHA-256 (key C on the terminal).
+--utc-offset (minutes east of UTC, -720..840, e.g. 480 for China) is where the merchant's day starts
+for the day totals (key D on the terminal); default 0, UTC days. West of UTC: --utc-offset=-300.`,
     options: {
       ...keysOption,
       out: { type: 'string' },
@@ -244,6 +246,7 @@ with the root key, and the merchant PIN kept as a salted SHA-256 (key C on the t
       category: { type: 'string' },
       region: { type: 'string' },
       'refund-pin': { type: 'string' },
+      'utc-offset': { type: 'string' },
       register: { type: 'boolean', default: false },
     },
     async run(v, out) {
@@ -275,6 +278,13 @@ with the root key, and the merchant PIN kept as a salted SHA-256 (key C on the t
       if (v['wifi-ssid'] !== undefined) provisioning.wifi = { ssid: str(v['wifi-ssid']), password: str(v['wifi-password']) };
       if ((v.category === undefined) !== (v.region === undefined)) throw new UsageError('--category and --region come together');
       if (v.category !== undefined) provisioning.place = { category: int(v.category, 'category', 0, 9999), region: int(v.region, 'region', 0, 0xffff) };
+      if (v['utc-offset'] !== undefined) {
+        // west of UTC is negative, which int() does not take
+        const text = str(v['utc-offset']);
+        const minutes = Number(text);
+        if (!/^-?[0-9]{1,3}$/.test(text) || minutes < -720 || minutes > 840) throw new UsageError('--utc-offset is minutes east of UTC, -720..840');
+        provisioning.utcOffsetMinutes = minutes;
+      }
       if (v['refund-pin'] !== undefined) {
         const pin = str(v['refund-pin']);
         if (mode !== 'merchant' || !/^[0-9]{4,12}$/.test(pin)) throw new UsageError('--refund-pin is 4 to 12 digits, in merchant mode');
