@@ -139,6 +139,8 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
     };
     for (let i = 0; i < arrivals.length; i++) {
       const arrival = arrivals[i]!;
+      // the loop's first turn after a tap, in the result screen: the periodic checkpoint goes there
+      if (state === 'result' && t < shownUntil) t = Math.max(t, (await tick(t)).nowMs);
       // the loop's turns until this rider can tap: checks where the terminal schedules them
       while ((t < arrival || t < shownUntil) && pending > 0) {
         while (backlog.length <= Math.floor(t / (5 * 60_000))) backlog.push(pending);

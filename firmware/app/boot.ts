@@ -162,6 +162,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     ...(hashes ? { sha256: hashes.sha256 } : {}),
     refunds: provisionedRefunds(provisioning, { journal, verifier, clock: o.clock, log }),
     saveState: () => void journal.checkpoint(),
+    periodicCheckpoint: (records) => journal.checkpointAhead(records),
   });
   const clock = journal.latest(RECORD_CLOCK);
   if (clock) {

@@ -1,7 +1,7 @@
 // Tap scenarios that run unchanged on Node (test/core-terminal.test.ts) and on XS
 // (test/xs/core.guest.ts): a world of issuers, wallets and one terminal, and each attack or decline.
 // Platform-free: deterministic randomness and a virtual clock.
-import { VirtualClock, type Clock } from '../../firmware/base/platform';
+import { silentLog, VirtualClock, type Clock } from '../../firmware/base/platform';
 import { CardLostError, JournalFullError, type CardLink, type DurableLog } from '../../firmware/base/ports';
 import { AssertionError } from '../../firmware/base/errors';
 import { Keyring, type IssuerKey } from '../../firmware/core/crypto/keyring';
@@ -31,6 +31,8 @@ import { seededRandom } from '../../host/wallet/random';
 import type { RandomBytes } from '../../firmware/base/platform';
 import type { TransitFares } from '../../firmware/core/terminal/fare-tap';
 import type { TransitEntry } from '../../firmware/core/protocol/transit-log';
+import { RECORD_RISK_STATE, TerminalStore } from '../../firmware/app/state';
+import { RamFlash } from '../../host/flash/ram-flash';
 
 export const NOW = 1_790_000_000; // 2026-09-21
 const YEAR = 365 * 86400;
@@ -251,6 +253,40 @@ function rewriteResponse(ins: number, change: (data: Uint8Array) => Uint8Array) 
 export type Scenario = (alg: Alg) => Promise<string>;
 
 export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
+  'transit: the periodic checkpoint after the decision, in the result screen, never inside a tap': {
+    expect: 'taps 10: checkpoints inside taps 0, in result screens 2, each after the receipt; at most 8 records to replay',
+    run: async (alg) => {
+      const w = new World({ alg, mode: 'transit' });
+      const store = new TerminalStore({ flash: new RamFlash({ blocks: 16 }), log: silentLog, riskOptions: { config: DEFAULT_RISK_CONFIG, settledAt: NOW - 3600 } });
+      store.journal.open();
+      const journal = store.journal;
+      const terminal = new Terminal({
+        mode: 'transit', fare: 2 * YUAN, terminalId: 'T-0001', merchantId: 'M-metro', verifier: w.verifier, risk: store.risk, journal, inDoubt: store.inDoubt,
+        clock: w.clock, random: w.random, periodicCheckpoint: (records) => journal.checkpointAhead(records),
+      });
+      terminal.start();
+      const checkpointSeq = () => journal.latest(RECORD_RISK_STATE)?.seq ?? 0;
+      let inTaps = 0;
+      let inScreens = 0;
+      let replay = 0;
+      for (let i = 0; i < 10; i++) {
+        const before = checkpointSeq();
+        const outcome = outcomeOf(await terminal.handle({ type: 'card', link: w.wallet() }));
+        if (outcome !== 'approved') return `tap ${i}: ${outcome}`;
+        const receiptSeq = journal.lastSeq;
+        if (checkpointSeq() !== before) inTaps++;
+        replay = Math.max(replay, journal.lastSeq - checkpointSeq());
+        // the loop's next turn, the result on screen (the gate open), then the screen taken down
+        w.clock.advance(50);
+        await terminal.handle({ type: 'tick' });
+        if (checkpointSeq() > receiptSeq) inScreens++;
+        else if (checkpointSeq() !== before) return `tap ${i}: a checkpoint before its receipt`;
+        w.clock.advance(2000);
+        await terminal.handle({ type: 'tick' });
+      }
+      return `taps 10: checkpoints inside taps ${inTaps}, in result screens ${inScreens}, each after the receipt; at most ${replay} records to replay`;
+    },
+  },
   'an accepted payment, end to end': {
     expect: 'approved',
     run: async (alg) => {

@@ -159,6 +159,7 @@ export class RushHour {
       schedule: { verifyMs: a.verifyMs.p256 },
       fares: { rules: this.#rules, station: STATION },
       ...(platform.hashes ? { sha256: platform.hashes.sha256 } : {}),
+      periodicCheckpoint: (records) => store.journal.checkpointAhead(records),
     });
     terminal.start();
     this.#w = { clock, random, verifier, store, terminal, programmed: partition.programmed };
@@ -268,7 +269,10 @@ export class RushHour {
     const w = this.#w!;
     this.#advance(a.atMs);
     this.#verifies = 0;
+    const started = this.#platform.meter();
     await w.terminal.handle({ type: 'tick' });
+    // the turn's own XS work at the device's speed: a periodic checkpoint's ~95k computrons, mostly
+    w.clock.advance((this.#platform.meter() - started) * this.#msPerComputron);
     return { verifies: this.#verifies, pending: w.terminal.pendingVerifications, state: w.terminal.state, nowMs: this.#nowMs() };
   }
 

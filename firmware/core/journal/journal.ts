@@ -720,17 +720,33 @@ export class Journal implements DurableLog {
    * Only where it takes nothing a payment was promised (canAppend does not count it).
    */
   #housekeeping(size: number): void {
+    this.#periodicCheckpoint(1, size);
+    if (this.#free() <= this.#reserveBlocks()) this.#reclaim();
+  }
+
+  /**
+   * The periodic checkpoint, written now if the next `records` appends would write it: an idle moment
+   * calls this so that no payment waits for the checkpoint (a boot still replays at most
+   * `checkpointEvery` records). True when it wrote one; as in a payment's housekeeping, only where it
+   * takes no room a payment was promised.
+   */
+  checkpointAhead(records: number): boolean {
+    this.#mustBeOpen();
+    return this.#periodicCheckpoint(records, 0);
+  }
+
+  #periodicCheckpoint(records: number, size: number): boolean {
     const cp = this.#checkpoint;
     const cpAt = cp && this.#keyed.get(cp.type);
     const cpParts = (cp && cpAt && this.#span(cp.type, cpAt)?.parts) || 1;
-    if (cp && this.#nextSeq - this.#lastCheckpointSeq > this.#checkpointEvery * cpParts) {
-      const snapshot = cp.snapshot();
-      const head = this.#t.head;
-      const inHead = head >= 0 && this.#t.end[head]! + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
-      const parts = this.#partsOf(cp.type, snapshot.length);
-      if ((parts === 1 && inHead) || this.#free() > this.#reserveBlocks() + parts) this.#appendValue(cp.type, snapshot, 'internal');
-    }
-    if (this.#free() <= this.#reserveBlocks()) this.#reclaim();
+    if (!cp || this.#nextSeq + records - 1 - this.#lastCheckpointSeq <= this.#checkpointEvery * cpParts) return false;
+    const snapshot = cp.snapshot();
+    const head = this.#t.head;
+    const inHead = head >= 0 && this.#t.end[head]! + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
+    const parts = this.#partsOf(cp.type, snapshot.length);
+    if (!((parts === 1 && inHead) || this.#free() > this.#reserveBlocks() + parts)) return false;
+    this.#appendValue(cp.type, snapshot, 'internal');
+    return true;
   }
   #partsOf(type: number, bytes: number): number {
     if (!this.#spanning.has(type)) return 1;

@@ -126,7 +126,16 @@ export interface TerminalOptions {
    * is a change no record says, so a boot's replay must start after it (absent: not written).
    */
   saveState?: () => void;
+  /**
+   * Writes the journal's periodic state checkpoint if the next `records` appends would otherwise write
+   * it inside a tap (the journal's `checkpointAhead`); true when it wrote one. Called in an idle slot,
+   * so the gate's decision never waits for a checkpoint (absent: the journal writes it inside the tap).
+   */
+  periodicCheckpoint?: (records: number) => boolean;
 }
+
+/** What one payment's tap journals: its intent before PAY, its receipt after. */
+const TAP_RECORDS = 2;
 
 export interface Timeouts {
   /** Amount entry or PIN entry left untouched. */
@@ -375,8 +384,27 @@ export class Terminal {
         return this.#toIdle(out);
       }
     }
+    // The checkpoint first (one in four taps' slots): a deferred check takes the next tick.
+    if (this.#o.periodicCheckpoint && this.#idleSlot(now) && this.#checkpointStep()) return out;
     if (this.#pending.length > 0 && this.#timeToVerify(now)) this.#verifyStep(out);
     return out;
+  }
+
+  /** Room for the periodic checkpoint: where a deferred check could go, or a merchant's result screen. */
+  #idleSlot(now: number): boolean {
+    if (this.#state === 'result') return this.#deadline !== undefined && now + this.#schedule.verifyMs <= this.#deadline;
+    if (this.mode !== 'transit') return this.#state === 'idle';
+    return this.#state === 'waiting' && now - this.#waitingSinceMs >= this.#schedule.quietMs;
+  }
+
+  #checkpointStep(): boolean {
+    try {
+      return present(this.#o.periodicCheckpoint, 'periodicCheckpoint')(TAP_RECORDS);
+    } catch (e) {
+      rethrowIfProgrammerError(e);
+      this.#log('warn', 'journal', `periodic checkpoint not written: ${e instanceof Error ? e.message : String(e)}`);
+      return false;
+    }
   }
 
   /**
