@@ -91,6 +91,8 @@ export class Device {
       random: this.world.random,
       log: silentLog,
       ...(this.place ? { place: this.place } : {}),
+      // as boot wires it: the periodic checkpoint in the result screen, where a cut may land too
+      periodicCheckpoint: (records) => this.store.journal.checkpointAhead(records),
     });
     this.store.replay(this.terminal);
     this.terminal.start();
@@ -100,6 +102,8 @@ export class Device {
     const out: Effect[] = [];
     for (const key of `${amount}#`) out.push(...(await this.terminal.handle({ type: 'key', key: key as Key })));
     out.push(...(await this.terminal.handle({ type: 'card', link })));
+    this.clock.advance(50);
+    out.push(...(await this.terminal.handle({ type: 'tick' })));
     this.clock.advance(5000);
     out.push(...(await this.terminal.handle({ type: 'tick' })));
     return out;
