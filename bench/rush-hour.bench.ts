@@ -66,6 +66,7 @@ interface TapValue {
   nowMs: number;
   journalBytes: number;
   tapJournalBytes: number;
+  checkpointInTap: boolean;
 }
 
 async function startGate(verifyMs: { p256: number; ed25519: number }): Promise<DeviceHost> {
@@ -129,6 +130,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
     const declines: Record<string, number> = {};
     const backlog: number[] = [];
     let journalBytes = 0;
+    let checkpointTaps = 0;
     const tick = async (atMs: number): Promise<Tick> => {
       const before = state;
       const r = (await xs.call<Tick>('tick', { atMs })).value;
@@ -183,6 +185,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
         };
       }
       journalBytes = v.journalBytes;
+      if (v.checkpointInTap) checkpointTaps++;
       state = 'result';
       t = v.nowMs;
       shownUntil = t + RESULT_MS;
@@ -219,6 +222,7 @@ export async function run(report: Report, options: { quick: boolean }): Promise<
       verifiedBeforeOpenP256CapFull: beforeOpen.p256CapFull,
       declines: Object.keys(declines).length === 0 ? 'none' : Object.entries(declines).map(([k, n]) => `${k}:${n}`).join(','),
       journalBytesPerTap: journalBytes / arrivals.length,
+      checkpointTaps,
       loadBefore,
       loadAfter: loadavg()[0]!,
     });

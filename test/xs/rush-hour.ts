@@ -69,6 +69,8 @@ export interface TapReport {
   /** Bytes programmed on the journal partition so far, and by this tap (its intent, receipt and any checkpoint). */
   journalBytes: number;
   tapJournalBytes: number;
+  /** The tap wrote the journal's state checkpoint itself (no idle slot before it had). */
+  checkpointInTap: boolean;
 }
 
 export interface TickReport {
@@ -235,6 +237,7 @@ export class RushHour {
     this.#tapMs = 0;
     this.#msPerComputron = a.msPerComputron;
     const programmed = w.programmed();
+    const records = w.store.journal.lastSeq;
     this.#inTap = true;
     this.#tapStarted = this.#platform.meter();
     let effects: Effect[];
@@ -250,6 +253,8 @@ export class RushHour {
     return {
       outcome, deferred: o?.type === 'outcome' && o.approved ? o.deferred : false, amount: o?.type === 'outcome' ? o.amount : 0, verifies: this.#verifies,
       alg: this.#alg === ALG_ED25519 ? 'Ed25519' : 'P-256', nowMs: this.#nowMs(), journalBytes: w.programmed(), tapJournalBytes: w.programmed() - programmed,
+      // more records than its intent and receipt: the checkpoint's parts
+      checkpointInTap: w.store.journal.lastSeq - records > 2,
     };
   }
 

@@ -134,8 +134,11 @@ export interface TerminalOptions {
   periodicCheckpoint?: (records: number) => boolean;
 }
 
-/** What one payment's tap journals: its intent before PAY, its receipt after. */
-const TAP_RECORDS = 2;
+/**
+ * The records a slot's checkpoint must leave room for before the bound: the next tap's intent and
+ * receipt, and the clock state a tick may journal between the slot and that tap.
+ */
+const RECORDS_BEFORE_NEXT_SLOT = 3;
 
 export interface Timeouts {
   /** Amount entry or PIN entry left untouched. */
@@ -399,7 +402,7 @@ export class Terminal {
 
   #checkpointStep(): boolean {
     try {
-      return present(this.#o.periodicCheckpoint, 'periodicCheckpoint')(TAP_RECORDS);
+      return present(this.#o.periodicCheckpoint, 'periodicCheckpoint')(RECORDS_BEFORE_NEXT_SLOT);
     } catch (e) {
       rethrowIfProgrammerError(e);
       this.#log('warn', 'journal', `periodic checkpoint not written: ${e instanceof Error ? e.message : String(e)}`);
