@@ -4,6 +4,7 @@ import { RECORD_DENY_LIST } from '../firmware/core/uplink/store';
 import { RamFlash } from '../host/flash/ram-flash';
 import { ModdableHttpTransport } from '../firmware/app/device-http';
 import { Online } from '../firmware/app/online';
+import { verifySignature, type VerifyFn } from '../firmware/core/crypto/verify';
 import { UPDATE_DENY_LIST } from '../firmware/core/uplink/updates';
 import { TestService } from './uplink-service';
 import { LoopbackRequest } from './device-loopback';
@@ -16,13 +17,13 @@ describe('device app: online (uplink over the device HTTP adapter, loopback serv
     service = undefined;
   });
 
-  async function connected(flash?: RamFlash): Promise<{ w: DeviceWorld; online: Online; service: TestService; base: string }> {
+  async function connected(flash?: RamFlash, verify?: VerifyFn): Promise<{ w: DeviceWorld; online: Online; service: TestService; base: string }> {
     const probe = new DeviceWorld({ seed: 'online' });
     const svc = new TestService(probe.devicePublic);
     service = svc;
     const base = await svc.listen();
     // the same seed gives the same device key, now provisioned with the service's root key
-    const w = new DeviceWorld({ seed: 'online', rootPublic: svc.rootPublic, issuer: probe.issuer, flash });
+    const w = new DeviceWorld({ seed: 'online', rootPublic: svc.rootPublic, issuer: probe.issuer, flash, verify });
     expect(w.devicePublic).to.deep.equal(probe.devicePublic);
     return { w, online: await goOnline(w, base), service: svc, base };
   }
@@ -58,6 +59,25 @@ describe('device app: online (uplink over the device HTTP adapter, loopback serv
     expect(w.booted!.journal.ackedUpTo).to.be.greaterThan(0);
     expect(w.booted!.risk.offlineCount).to.equal(0);
     expect(w.logs.some((l) => l.includes('time: service time'))).to.equal(true);
+  });
+
+  it('checks the upload answer with boot\'s signature primitive (native on the device), not noble\'s own: one it refuses is ignored', async () => {
+    let rootHex = '';
+    let rootChecks = 0;
+    // passes boot's self-test (it sees no root key), then refuses the root's signatures
+    const verify: VerifyFn = (alg, key, message, signature) => {
+      if (toHex(key) === rootHex) return void rootChecks++, false;
+      return verifySignature(alg, key, message, signature);
+    };
+    const { w, service } = await connected(undefined, verify);
+    rootHex = toHex(service.rootPublic);
+    await pay(w, '1500#');
+    await w.runner!.network(true);
+    const ignored = () => w.logs.some((l) => l.includes('response not signed by the root key'));
+    // the answer comes over a real socket: wait for it in real time (the uplink then backs off and retries)
+    for (let i = 0; i < 250 && !ignored(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(ignored(), w.logs.join('\n')).to.equal(true);
+    expect([service.inserted, w.booted!.journal.ackedUpTo, rootChecks > 0]).to.deep.equal([1, 0, true]);
   });
 
   it('refuses a signed service time earlier than the last known time: the clock never moves back', async () => {

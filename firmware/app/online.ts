@@ -39,9 +39,13 @@ export class Online {
     const { booted, log } = o;
     const p = booted.provisioning;
     const root = { alg: algId(p.rootPublicKey.alg), publicKey: fromHex(p.rootPublicKey.publicKey) };
+    // boot's signature primitive (native once it passed the self-test) for the stored updates checked
+    // again at each start and for every upload answer: noble's P-256 in XS is seconds on the device
+    const verify = booted.verifier.verify;
     this.store = new UpdateStore({
       journal: booted.journal,
       root,
+      verify,
       terminalId: p.terminalId,
       log,
       onKeyring: (keys, version) => {
@@ -92,6 +96,7 @@ export class Online {
       terminalId: p.terminalId,
       deviceSecretKey: fromHex(p.devicePrivateKey),
       root,
+      verify,
       status: () => ({ firmware: FIRMWARE_VERSION, offlineAmount: booted.risk.offlineAmount, offlineCount: booted.risk.offlineCount }),
       intents: { open: () => booted.terminal.inDoubt.open.map(encodeIntent), settled: (o) => this.#intentSettled(o) },
     });

@@ -6,7 +6,7 @@
 import { equalBytes, readU32, writeU32 } from '../../base/bytes';
 import { DENY_ID_BYTES, DenyList, DenyListError } from '../risk/deny-list';
 import type { IssuerKey } from '../crypto/keyring';
-import type { Alg } from '../crypto/verify';
+import { type Alg, verifySignature, type VerifyFn } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
 import { type Log, silentLog } from '../../base/platform';
 import { assert } from '../../base/assert';
@@ -26,6 +26,11 @@ export const UPDATE_RECORD_TYPES = [RECORD_DENY_LIST, RECORD_KEYRING, RECORD_CON
 export interface UpdateStoreOptions {
   journal: Journal;
   root: { alg: Alg; publicKey: Uint8Array };
+  /**
+   * Checks an update's signature, at load and on every upload answer: boot's primitive (native once it
+   * passed the self-test; noble's P-256 in XS is ~3 million computrons, seconds on the device). Default noble.
+   */
+  verify?: VerifyFn;
   /** This terminal's id: a configuration update signed for another terminal is refused. */
   terminalId: string;
   log?: Log;
@@ -48,6 +53,7 @@ export interface UpdateStoreOptions {
 export class UpdateStore {
   readonly #o: UpdateStoreOptions;
   readonly #log: Log;
+  readonly #verify: VerifyFn;
   #deny = DenyList.EMPTY;
   #keyring: IssuerKey[] | undefined;
   #keyringVersion = 0;
@@ -58,6 +64,7 @@ export class UpdateStore {
   constructor(options: UpdateStoreOptions) {
     this.#o = options;
     this.#log = options.log ?? silentLog;
+    this.#verify = options.verify ?? verifySignature;
     this.#fareRulesVersion = options.fareRulesVersion ?? 0;
   }
 
@@ -100,7 +107,7 @@ export class UpdateStore {
       const r = j.latest(type);
       if (!r) continue;
       try {
-        const update = verifyUpdate(r.payload, this.#o.root.alg, this.#o.root.publicKey);
+        const update = verifyUpdate(r.payload, this.#o.root.alg, this.#o.root.publicKey, this.#verify);
         if (update.kind === UPDATE_CONFIG) this.#forThisTerminal(update);
         if (update.kind === UPDATE_FARE_RULES) {
           // provisioning may have brought newer rules since this one was stored
@@ -120,7 +127,7 @@ export class UpdateStore {
    * then applies it. Throws UpdateError (state unchanged) when refused.
    */
   apply(bytes: Uint8Array, batchNonce?: Uint8Array): Update {
-    const update = verifyUpdate(bytes, this.#o.root.alg, this.#o.root.publicKey);
+    const update = verifyUpdate(bytes, this.#o.root.alg, this.#o.root.publicKey, this.#verify);
     switch (update.kind) {
       case UPDATE_DENY_LIST: {
         if (update.fromVersion !== this.#deny.version) {

@@ -4,7 +4,7 @@
 // exponential backoff with jitter, so the service sees an identical retry; after a reboot the next batch
 // starts again from the journal's acknowledged-up-to (the service dedupes by terminal id and sequence).
 import { equalBytes, utf8Decode } from '../../base/bytes';
-import type { Alg } from '../crypto/verify';
+import type { Alg, VerifyFn } from '../crypto/verify';
 import type { Journal } from '../journal/journal';
 import { type Clock, type Log, type RandomBytes, silentLog } from '../../base/platform';
 import type { UpdateStore } from './store';
@@ -33,6 +33,8 @@ export interface UplinkOptions {
   deviceSecretKey: Uint8Array;
   /** The provisioning root key: it signs responses and updates. */
   root: { alg: Alg; publicKey: Uint8Array };
+  /** Checks the response's signature: boot's primitive, as the update store's (default noble's). */
+  verify?: VerifyFn;
   timeoutMs?: number;
   /** First retry delay, and the cap the doubling stops at. */
   backoffMs?: number;
@@ -223,7 +225,7 @@ export class Uplink {
       this.#log('warn', 'uplink', `unreadable response (${body.length} bytes): ${e.message}`);
       return false;
     }
-    if (!verifyBatchResponse(response, this.#o.root.alg, this.#o.root.publicKey)) {
+    if (!verifyBatchResponse(response, this.#o.root.alg, this.#o.root.publicKey, this.#o.verify)) {
       this.#log('error', 'uplink', 'response not signed by the root key: ignored');
       return false;
     }

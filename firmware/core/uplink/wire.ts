@@ -17,7 +17,7 @@
 // (decodeFields orders tags numerically, so the signature tag DE sorts last.)
 import { TaplineError } from '../../base/errors';
 import { concatBytes, utf8Decode, utf8Encode } from '../../base/bytes';
-import { ALG_P256, type Alg, verifySignature } from '../crypto/verify';
+import { ALG_P256, type Alg, verifySignature, type VerifyFn } from '../crypto/verify';
 import { decodeFields, required, decodeTlv, decodeUint, encodeTlv, encodeUint, TlvError, type Tlv } from '../protocol/tlv';
 import { signMessage } from './sign';
 import { assert } from '../../base/assert';
@@ -436,6 +436,6 @@ export function decodeBatchResponse(bytes: Uint8Array): SignedBatchResponse {
   });
 }
 
-export function verifyBatchResponse(r: SignedBatchResponse, rootAlg: Alg, rootPublicKey: Uint8Array): boolean {
-  return verifySignature(rootAlg, rootPublicKey, concatBytes(RESPONSE_DOMAIN, r.signedBytes), r.signature);
+export function verifyBatchResponse(r: SignedBatchResponse, rootAlg: Alg, rootPublicKey: Uint8Array, verify: VerifyFn = verifySignature): boolean {
+  return verify(rootAlg, rootPublicKey, concatBytes(RESPONSE_DOMAIN, r.signedBytes), r.signature);
 }
