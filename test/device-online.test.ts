@@ -12,7 +12,15 @@ import { DeviceWorld } from './xs/device-world';
 
 describe('device app: online (uplink over the device HTTP adapter, loopback service)', () => {
   let service: TestService | undefined;
+  let worlds: { w: DeviceWorld; online: Online }[] = [];
   afterEach(async () => {
+    // An uplink whose answer was refused retries for ever (the world's virtual clock sleeps at once):
+    // take every world's network down and let its uplink stop before the service goes.
+    for (const { w, online } of worlds) {
+      await w.runner?.network(false);
+      await online.uplink.settled();
+    }
+    worlds = [];
     await service?.close();
     service = undefined;
   });
@@ -35,6 +43,7 @@ describe('device app: online (uplink over the device HTTP adapter, loopback serv
     });
     let online: Online | undefined;
     await w.boot((booted) => (online = new Online({ booted, transport, clock: w.clock, random: w.random, log: w.log })));
+    worlds.push({ w, online: online! });
     return online!;
   }
 
