@@ -17,7 +17,7 @@ import { encodeDenySnapshot } from '../firmware/core/uplink/store';
 import { DenyList } from '../firmware/core/risk/deny-list';
 import { seededRandom } from '../host/wallet/random';
 import { creationOf, DeviceHost, type Board } from '../host/xsdev/device-host';
-import { bootArgs, MERCHANT_AMOUNT, recordScenario, type TapScenario } from '../host/xsdev/scenario';
+import { BETWEEN_TAPS_MS, bootArgs, MERCHANT_AMOUNT, recordScenario, type TapScenario } from '../host/xsdev/scenario';
 
 const SLOT_BYTES_ESP32 = 16;
 const IDS = 10_000;
@@ -44,6 +44,7 @@ async function atRest(board: Board, s: TapScenario, snapshot: Uint8Array | undef
     await call('liveHeap', { on: true });
     const rest = await call('noop');
     await call('liveHeap', { on: false });
+    await call('idle', { ms: BETWEEN_TAPS_MS });
     await call('replay', { exchange: s.exchange });
     if (s.mode === 'merchant') await call('keys', { text: MERCHANT_AMOUNT });
     const tap = await call<{ outcome: string }>('tap');

@@ -162,20 +162,27 @@ async function payWithNative(o: { verify?: VerifyFn; hashes?: HashPort }): Promi
 describe('device app: a native signature primitive', () => {
   const payWith = (verify: VerifyFn) => payWithNative({ verify });
 
-  it('is used for payments once it agrees with the reference at boot', async () => {
+  it('is used for payments once it agrees with the reference: Ed25519 at boot, P-256 in the idle slots after it, before the tap', async () => {
     let calls = 0;
     const w = await payWith((...args) => (calls++, verifySignature(...args)));
-    expect(w.logs).to.include('[info] selftest: native signature verification agrees with the reference: in use');
-    const atBoot = 3;
-    expect(calls).to.be.greaterThan(atBoot);
+    const at = (line: string) => w.logs.indexOf(line);
+    const ed = at('[info] selftest: native Ed25519 verification agrees with the reference: in use');
+    const p256 = at('[info] selftest: native P-256 verification agrees with the reference: in use');
+    const ready = w.logs.findIndex((l) => l.startsWith('[info] boot: ready'));
+    const paid = w.logs.findIndex((l) => l.startsWith('[info] pay: APPROVED'));
+    expect([ed >= 0 && ed < ready, p256 > ready && p256 < paid], w.logs.join('\n')).to.deep.equal([true, true]);
+    const knownAnswers = 3 + 3;
+    expect(calls).to.be.greaterThan(knownAnswers);
     expect(w.runner!.approved).to.equal(1);
   });
 
-  it('is refused at boot when it accepts what it must not, and payments fall back to JavaScript', async () => {
+  it('is refused, one algorithm at a time, when it accepts what it must not, and payments fall back to JavaScript', async () => {
     let calls = 0;
     const w = await payWith(() => (calls++, true));
-    expect(w.logs).to.include('[error] selftest: native signature verification disagrees with the reference: using JavaScript');
-    expect(calls).to.be.at.most(3);
+    expect(w.logs).to.include('[error] selftest: native Ed25519 verification disagrees with the reference: using JavaScript');
+    expect(w.logs).to.include('[error] selftest: native P-256 verification disagrees with the reference: using JavaScript');
+    // each algorithm's good signature, then the changed message it took: nothing after that
+    expect(calls).to.equal(2 + 2);
     expect(w.runner!.approved).to.equal(1);
   });
 });

@@ -124,7 +124,10 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
       const creation = withHeadroom(creationOf(board));
       for (const s of [merchant, transit]) {
         const r = await onHost(creation, (host) => runScenario(host, s, true));
-        expect(r.boot.value.logs).to.include('[info] selftest: native signature verification agrees with the reference: in use');
+        expect(r.boot.value.logs).to.include('[info] selftest: native Ed25519 verification agrees with the reference: in use');
+        expect(r.boot.value.logs.filter((l) => l.includes('native P-256 verification')), 'P-256\'s known answers are left for idle time').to.deep.equal([
+          '[info] selftest: native P-256 verification: its known answers run in idle time (a P-256 signature before then waits for them)',
+        ]);
         expect(r.boot.value.logs).to.include('[info] selftest: native SHA-256 and CRC-32 give the known answers: in use');
         for (const tap of [r.cold, r.warm]) {
           expect(tap.value.outcome, `${board} ${s.mode}`).to.equal('approved');

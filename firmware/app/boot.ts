@@ -5,6 +5,7 @@
 import { rethrowIfProgrammerError, TaplineError } from '../base/errors';
 import type { Clock, Log, RandomBytes } from '../base/platform';
 import { equalBytes, fromHex, utf8Encode, xorByte } from '../base/bytes';
+import { CheckedVerify, passesSelfTest } from './checked-verify';
 import { parseProvisioning, provisionedIssuerKeys, type Provisioning } from '../core/provisioning';
 import type { HashPort } from '../base/hash';
 import type { Journal, RecoveryReport } from '../core/journal/journal';
@@ -22,6 +23,7 @@ import type { NfcReader } from '../../drivers/pn532/reader';
 import type { FirmwareVersion } from '../../drivers/pn532/pn532';
 
 export { RECORD_RISK_STATE } from './state';
+export { SELF_TEST_VECTORS } from './checked-verify';
 
 export type BootStep = 'config' | 'journal' | 'selftest';
 
@@ -140,9 +142,13 @@ export async function boot(o: BootOptions): Promise<Booted> {
   log('debug', 'journal', `state from checkpoint ${store.replayFrom}`);
   const { risk, inDoubt } = store;
   const keyring = new Keyring(provisionedIssuerKeys(provisioning));
-  const verify = chooseVerify(o);
+  // A native primitive: Ed25519's known answers now (cheap), P-256's in the terminal's idle slots.
+  const checked = o.verify ? new CheckedVerify(o.verify, log) : undefined;
+  checked?.check(ALG_ED25519);
+  if (checked) log('info', 'selftest', 'native P-256 verification: its known answers run in idle time (a P-256 signature before then waits for them)');
+  const verify = checked ? checked.verify : verifySignature;
   const verifier = new Verifier({ keyring, cacheSize: 16, verify, sha256: hashes?.sha256 });
-  const verifyBeforeOpen: VerifyBeforeOpen = o.verifyBeforeOpen ?? (verify !== verifySignature ? [ALG_ED25519] : false);
+  const verifyBeforeOpen: VerifyBeforeOpen = o.verifyBeforeOpen ?? (checked?.trusted(ALG_ED25519) ? [ALG_ED25519] : false);
   const fares = provisioning.mode === 'transit' ? provisionedFares(provisioning, log, verify) : undefined;
   const terminal = new Terminal({
     mode: provisioning.mode,
@@ -163,6 +169,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
     refunds: provisionedRefunds(provisioning, { journal, verifier, clock: o.clock, log }),
     saveState: () => void journal.checkpoint(),
     periodicCheckpoint: (records) => journal.checkpointAhead(records),
+    ...(checked ? { idleWork: () => checked.step() } : {}),
   });
   const clock = journal.latest(RECORD_CLOCK);
   if (clock) {
@@ -195,9 +202,7 @@ export async function boot(o: BootOptions): Promise<Booted> {
   await o.clock.sleep(0);
   const { reader, firmware, fault } = await bringUpReader(o);
 
-  // A native verifier in use passed these very checks in chooseVerify: six signature checks less
-  // (three P-256 verifies are ~800 ms on an S3), not run twice.
-  const selfTest = runSelfTest(o, verify, journal, reader !== undefined, verify !== verifySignature);
+  const selfTest = runSelfTest(o, checked, journal, reader !== undefined);
   log(selfTest.crypto && selfTest.random && selfTest.journal ? 'info' : 'error', 'selftest',
     `crypto ${ok(selfTest.crypto)}, random ${ok(selfTest.random)}, journal ${ok(selfTest.journal)}, reader ${ok(selfTest.reader)}`);
   if (!selfTest.crypto || !selfTest.random) {
@@ -249,48 +254,6 @@ async function bringUpReader(o: BootOptions): Promise<{ reader?: NfcReader; firm
   return { fault };
 }
 
-// Known answers for a fixed message, signed by noble with the private key 01 02 .. 20 (test/device-boot.test.ts
-// checks them against noble): the verifier in use must accept each and refuse a changed message and another
-// key. No signing at boot: that would build noble's base-point tables, ~200 KB a curve, for good.
-const SELF_TEST_MESSAGE = 'tapline self-test';
-export const SELF_TEST_VECTORS: Record<Alg, { publicKey: string; otherKey: string; signature: string }> = {
-  [ALG_P256]: {
-    publicKey: '02515c3d6eb9e396b904d3feca7f54fdcd0cc1e997bf375dca515ad0a6c3b4035f',
-    otherKey: '03515c3d6eb9e396b904d3feca7f54fdcd0cc1e997bf375dca515ad0a6c3b4035f',
-    signature: '1db1ebc8d27fc7e0a1e851132419222a3285dc0078aa9845e84f48cd44aa314f4a78447266da6ea76a60f121c372551190b89d9dbe875e2c00f8f238daa13abb',
-  },
-  [ALG_ED25519]: {
-    publicKey: '79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664',
-    otherKey: '79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049665',
-    signature: 'a26fda87dd999be85da73e0d1527d9091a4ee3c2c7300c98e9d5ac51c3c16db2a07391ed10ace94523f17e3026fc122eedaa52831f6d2b6b912ae1d3e16f1e01',
-  },
-};
-
-/** Accepts the known good signature and refuses it on a changed message and under another key. */
-function passesSelfTest(verify: VerifyFn, alg: Alg): boolean {
-  const v = SELF_TEST_VECTORS[alg];
-  const message = utf8Encode(SELF_TEST_MESSAGE);
-  const signature = fromHex(v.signature);
-  const changed = message.slice();
-  xorByte(changed, 0, 1);
-  const publicKey = fromHex(v.publicKey);
-  return verify(alg, publicKey, message, signature) && !verify(alg, publicKey, changed, signature) && !verify(alg, fromHex(v.otherKey), message, signature);
-}
-
-function chooseVerify(o: BootOptions): VerifyFn {
-  if (!o.verify) return verifySignature;
-  try {
-    if (passesSelfTest(o.verify, ALG_P256) && passesSelfTest(o.verify, ALG_ED25519)) {
-      o.log('info', 'selftest', 'native signature verification agrees with the reference: in use');
-      return o.verify;
-    }
-    o.log('error', 'selftest', 'native signature verification disagrees with the reference: using JavaScript');
-  } catch (e) {
-    o.log('error', 'selftest', `native signature verification failed (${errorText(e)}): using JavaScript`);
-  }
-  return verifySignature;
-}
-
 // Known answers: SHA-256 of "abc" (FIPS 180-2), given in two parts, the CRC-32 check value of
 // "123456789" (the zlib CRC), computed over a range of a longer buffer, and a journal block header.
 export const HASH_SELF_TEST = {
@@ -337,10 +300,16 @@ function chooseHashes(o: BootOptions): HashPort | undefined {
   return undefined;
 }
 
-function runSelfTest(o: BootOptions, verify: VerifyFn, journal: Journal, reader: boolean, verifyPassed: boolean): SelfTest {
-  let crypto = verifyPassed;
+/**
+ * The reference (noble) is checked on the known answers of each algorithm it will verify now: both
+ * without a native primitive, Ed25519 when the native one got it wrong. P-256's native answers are still
+ * to run (idle time); should one be wrong then, P-256 falls back to the reference too.
+ */
+function runSelfTest(o: BootOptions, checked: CheckedVerify | undefined, journal: Journal, reader: boolean): SelfTest {
+  let crypto = false;
   try {
-    if (!crypto) crypto = passesSelfTest(verify, ALG_P256) && passesSelfTest(verify, ALG_ED25519);
+    const onReference: Alg[] = checked ? (checked.trusted(ALG_ED25519) ? [] : [ALG_ED25519]) : [ALG_P256, ALG_ED25519];
+    crypto = onReference.every((alg) => passesSelfTest(verifySignature, alg));
   } catch (e) {
     o.log('error', 'selftest', `crypto: ${errorText(e)}`);
   }

@@ -113,6 +113,11 @@ export interface TerminalOptions {
   verifyBeforeOpen?: VerifyBeforeOpen;
   /** Transit: when the gate spends idle time on deferred verifications. */
   schedule?: Partial<DeferredSchedule>;
+  /**
+   * Boot's work left for idle time (a native primitive's P-256 known answers), one piece a slot, a slot
+   * as the periodic checkpoint's: true when it did a piece (the slot is then taken), false when none is left.
+   */
+  idleWork?: () => boolean;
   /** The merchant category and region provisioned (bound balances, protocol/purpose.ts). */
   place?: MerchantPlace;
   /** Transit: fare rules and this validator's station; without them every tap pays `fare`. */
@@ -194,6 +199,8 @@ export class Terminal {
   #tap: Tap | undefined;
   #nextSeq: number;
   #pending: PendingVerification[] = [];
+  /** Until idleWork says none is left. */
+  #idleWorkLeft = true;
   #schedule: DeferredSchedule;
   /** When the gate last began to wait for a card (monotonic ms): its quiet time counts from here. */
   #waitingSinceMs = 0;
@@ -389,6 +396,10 @@ export class Terminal {
     }
     // The checkpoint first (one in four taps' slots): a deferred check takes the next tick.
     if (this.#o.periodicCheckpoint && this.#idleSlot(now) && this.#checkpointStep()) return out;
+    if (this.#o.idleWork && this.#idleWorkLeft && this.#idleSlot(now)) {
+      this.#idleWorkLeft = this.#o.idleWork();
+      if (this.#idleWorkLeft) return out;
+    }
     if (this.#pending.length > 0 && this.#timeToVerify(now)) this.#verifyStep(out);
     return out;
   }
