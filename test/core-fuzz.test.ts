@@ -11,6 +11,7 @@ import { RiskEngine } from '../firmware/core/risk/engine';
 import { ClockState } from '../firmware/core/risk/clock-state';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 import { fuzzer, mutate, seededRandom } from './uplink-fuzz-helpers';
+import { encodeTransitLog } from '../firmware/core/protocol/transit-log';
 import { decodeIntent, decodeRecallResponse, decodeRelease, encodeIntent, encodeRecallResponse, encodeRelease } from '../firmware/core/protocol/intent';
 import { InDoubt } from '../firmware/core/terminal/in-doubt';
 import { decodeState, encodeState } from '../firmware/app/state';
@@ -150,7 +151,7 @@ describe('payment core: fuzzed parsers', function () {
     inDoubt.opened({ ...intent, terminalSeq: 8, request: decodeReceipt(c.receipts[1]!).request });
     const risk = new RiskEngine({ config: DEFAULT_RISK_CONFIG, settledAt: NOW });
     const results = [
-      fuzz('intent', [encodeIntent(intent)], decodeIntent, isTlv),
+      fuzz('intent', [encodeIntent(intent), encodeIntent({ ...intent, transitLog: encodeTransitLog({ counter: 2, entries: [] }), fareRulesVersion: 5 })], decodeIntent, isTlv),
       fuzz('release', [encodeRelease(7)], decodeRelease, isTlv),
       fuzz('recall', [encodeRecallResponse({ heldFrom: 42, response: c.response }), encodeRecallResponse({ heldFrom: 1 })], decodeRecallResponse, isTlv),
       fuzz('in-doubt', [inDoubt.encode()], InDoubt.decode, isTlv),

@@ -26,6 +26,9 @@ import { DEFAULT_INTENT_BOUND_SECONDS, SYNC_NONCE_TTL_SECONDS } from '../host/se
 import { WalletEmulator } from '../host/wallet/emulator';
 import { signGrant } from '../host/wallet/purses';
 import { decodeReceipt } from '../firmware/core/protocol/receipt';
+import { encodeUpdate, UPDATE_FARE_RULES } from '../firmware/core/uplink/updates';
+import { parseFareRules } from '../firmware/core/fares/rules';
+import { ZONE_RULES } from './xs/fares-scenarios';
 import { sign } from '../host/wallet/issuer';
 import { decodeWalletSync, encodeWalletSync, WALLET_SYNC_DOMAIN } from '../host/wallet/sync';
 import { BACKENDS, DAY, unixNow, World, type Backend, type TestTerminal } from './settlement-fixtures';
@@ -300,6 +303,44 @@ for (const { name, start } of BACKENDS) {
       expect(await s.findings(other.info.walletId)).to.deep.equal([]);
       expect((await u.upload(world.url)).response!.intents).to.deep.equal([{ terminalSeq: seq2, outcome: INTENT_RECOVERED }]);
       expect(u.inDoubt.open).to.deep.equal([]);
+    });
+
+    it("prices a transit tap cut after PAY as the uncut one: its intent keeps the transit log and the rules' version, recovered at the next tap or from the wallet's sync", async () => {
+      const s = world.service!.settlement;
+      const root = world.keys.root();
+      const gate = async (id: string) => {
+        const t = await terminal(id);
+        const update = encodeUpdate({ kind: UPDATE_FARE_RULES, version: 1, operatorId: t.merchantId, rules: { ...ZONE_RULES, operatorId: t.merchantId } }, root.alg, root.secretKey);
+        await s.addUpdate(update);
+        return { t, fares: (station: number, version: number) => ({ rules: parseFareRules({ ...ZONE_RULES, operatorId: t.merchantId }), station, version }) };
+      };
+      // The rider taps off 20 minutes later: RECALL recovers the tap-on, its receipt the one an uncut tap-on journals.
+      const { t, fares } = await gate('G-7');
+      const wallet = world.wallet({ balance: 100_00 }).emulator();
+      expect((await t.pay(cutLink(wallet, true) as unknown as WalletEmulator, 0, fares(1, 1))).kind).to.equal('declined');
+      const intent = t.inDoubt.open[0]!;
+      expect([intent.transitLog !== undefined, intent.fareRulesVersion]).to.deep.equal([true, 1]);
+      t.clock.advance(20 * 60_000);
+      expect((await t.pay(wallet, 0, fares(3, 1))).kind).to.equal('approved');
+      const recovered = decodeReceipt(t.journal.records[0]!.payload);
+      expect([recovered.terminalSeq, toHex(recovered.transitLog!), recovered.fareRulesVersion]).to.deep.equal([intent.terminalSeq, toHex(intent.transitLog!), 1]);
+      const up = await t.upload(world.url);
+      expect(up.response!.results.map((r) => [r.status, r.reason ?? 'ok'])).to.deep.equal([[RESULT_ACCEPTED, 'ok'], [RESULT_ACCEPTED, 'ok']]);
+      // 400 held at the tap-on, 100 back at the tap-off: priced as the rules say, no finding
+      expect([await s.balance(`merchant:${t.merchantId}`), await s.balance(`wallet:${wallet.info.walletId}`)]).to.deep.equal([300, -300]);
+      expect(await s.findings(wallet.info.walletId)).to.deep.equal([]);
+
+      // The rider never taps off there: the uploaded intent is rebuilt from the wallet's sync and priced
+      // too, by the version it names (one the service lacks: the finding shows the receipt was priced).
+      const other = await gate('G-8');
+      const rider = world.wallet({ balance: 100_00 }).emulator();
+      expect((await other.t.pay(cutLink(rider, true) as unknown as WalletEmulator, 0, other.fares(1, 5))).kind).to.equal('declined');
+      await other.t.upload(world.url);
+      now += 1;
+      const synced = await sync(rider);
+      expect(synced.json.recovered).to.deep.equal([{ terminalId: 'G-8', terminalSeq: other.t.inDoubt.open[0]!.terminalSeq, amount: 400 }]);
+      const findings = await s.findings(rider.info.walletId);
+      expect(findings.map((f) => [f.kind, f.evidence.reason])).to.deep.equal([['fare-mismatch', 'priced with fare rules version 5, which the service does not hold (it holds 1)']]);
     });
 
     it('makes an intent no wallet log settles within the bound a finding, once', async () => {

@@ -132,9 +132,13 @@ async function logAbove(tx: Tx, walletId: string, counter: number): Promise<LogR
 /** The wallet signed the intent's request: its exchange is settled as this terminal's receipt. */
 async function recover(tx: Tx, terminal: TerminalRow, row: IntentRow, entry: LogRow, now: number, deps: IntentDeps): Promise<IntentStatus> {
   const terminalSeq = Number(row.terminal_seq);
-  // A bound payment's intent keeps its grant: the receipt is the one the terminal would have uploaded.
-  const grant = decodeIntent(row.intent).grant;
-  const bytes = encodeReceipt({ terminalSeq, certificate: entry.certificate, request: entry.request, response: entry.response, deferred: false, ...(grant ? { grant } : {}) });
+  // A bound payment's intent keeps its grant, a priced transit tap's its transit log and fare-rules
+  // version: the receipt is the one the terminal would have uploaded (and is priced again as it would be).
+  const { grant, transitLog, fareRulesVersion } = decodeIntent(row.intent);
+  const bytes = encodeReceipt({
+    terminalSeq, certificate: entry.certificate, request: entry.request, response: entry.response, deferred: false,
+    ...(grant ? { grant } : {}), ...(transitLog ? { transitLog } : {}), ...(fareRulesVersion !== undefined ? { fareRulesVersion } : {}),
+  });
   const [check] = await deps.verify([bytes]);
   // Every stored exchange verified when its sync came; a key revoked since leaves the intent to the operator.
   if (!check || !check.ok) return 'open';

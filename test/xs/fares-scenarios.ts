@@ -21,7 +21,8 @@ import {
 } from '../../firmware/core/protocol/transit-log';
 import { decodeResponse, encodeResponse } from '../../firmware/core/protocol/apdu';
 import type { Effect } from '../../firmware/core/terminal/terminal';
-import type { CardLink } from '../../firmware/base/ports';
+import { CardLostError, type CardLink } from '../../firmware/base/ports';
+import { INS_PAY } from '../../firmware/core/protocol/apdu';
 import type { WalletEmulator } from '../../host/wallet/emulator';
 import { NOW, Relay, World, outcomeOf, type WalletSpec } from './core-scenarios';
 
@@ -74,16 +75,18 @@ interface Charged {
 }
 
 class FareWorld extends World {
-  constructor(readonly rules: FareRules, station: number, o: { alg: Alg; time?: number }) {
+  readonly version: number | undefined;
+  constructor(readonly rules: FareRules, station: number, o: { alg: Alg; time?: number; version?: number }) {
     // rides over more than a week: the offline window is not what these scenarios test
-    super({ alg: o.alg, mode: 'transit', time: o.time ?? NOW, fares: { rules, station }, config: { maxOfflineSeconds: 30 * 86400 } });
+    super({ alg: o.alg, mode: 'transit', time: o.time ?? NOW, fares: { rules, station, ...(o.version !== undefined ? { version: o.version } : {}) }, config: { maxOfflineSeconds: 30 * 86400 } });
+    this.version = o.version;
   }
 
   /** The rider walks to another validator (or the same one) and taps `minutes` later. */
   async ride(link: CardLink, minutes: number, station?: number): Promise<Charged> {
     this.clock.advance(minutes * MINUTE);
     await this.send({ type: 'tick' });
-    if (station !== undefined) this.terminal.setFares({ rules: this.rules, station });
+    if (station !== undefined) this.terminal.setFares({ rules: this.rules, station, ...(this.version !== undefined ? { version: this.version } : {}) });
     const effects = await this.send({ type: 'card', link });
     return charged(effects);
   }
@@ -305,6 +308,32 @@ export const FARE_SCENARIOS: Record<string, { expect: string; run: FareScenario 
       const digest = transitLogDigest(receipt.transitLog);
       if (digest.some((b, i) => b !== check.request.transit!.logDigest[i])) return 'digest differs';
       return decodeTransitLog(receipt.transitLog).entries[0]!.kind === TAP_ON ? trip.outcome : 'not the tap-on log';
+    },
+  },
+  'a power cut after PAY: the next tap recovers the ride, its receipt the uncut one (the transit log it was priced on, the rules\' version)': {
+    expect: 'approved, earlier recovered: transit log kept, rules version 5',
+    run: async (alg) => {
+      const w = new FareWorld(parseFareRules(ZONE_RULES), 1, { alg, version: 5 });
+      const card = wallet(w);
+      const lost = await w.ride({ transceive: async (a) => {
+        const r = await card.transceive(a);
+        if (a[1] === INS_PAY) throw new CardLostError();
+        return r;
+      } }, 0);
+      const intent = w.terminal.inDoubt.open[0];
+      if (lost.outcome !== 'cardLost' || !intent?.transitLog) return `first tap ${lost.outcome}, intent ${intent ? 'without a log' : 'none'}`;
+      card.removed();
+      // the rider taps off 20 minutes later at station 4: the tap recovers the tap-on first
+      w.clock.advance(20 * 60_000);
+      await w.send({ type: 'tick' });
+      w.terminal.setFares({ rules: w.rules, station: 4, version: 5 });
+      const effects = await w.send({ type: 'card', link: card });
+      const recovered = effects.find((e) => e.type === 'recovered');
+      const receipts = w.journal.records.map((r) => decodeReceipt(r.payload));
+      const first = receipts.find((r) => r.terminalSeq === intent.terminalSeq);
+      if (!first || receipts.length !== 2 || receipts.some((r) => !verifyReceipt(r, [w.issuer.key], NOW).ok)) return `receipts do not match the rides ${receipts.length} ${JSON.stringify(effects.filter((e) => e.type === 'outcome' || e.type === 'recovered'))}`;
+      const kept = first.transitLog !== undefined && first.transitLog.every((b, i) => b === intent.transitLog![i]) && first.transitLog.length === intent.transitLog.length;
+      return `${outcomeOf(effects)}, earlier ${recovered?.type === 'recovered' ? recovered.outcome : 'not recovered'}: transit log ${kept ? 'kept' : 'lost'}, rules version ${first.fareRulesVersion}`;
     },
   },
 };

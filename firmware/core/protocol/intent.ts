@@ -7,20 +7,23 @@ import { decodePayRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, type PayReques
 import { fromHex, toHex } from '../../base/bytes';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
 import { decodeGrant, MAX_GRANT_BYTES } from './purpose';
+import { MAX_TRANSIT_LOG_BYTES } from './transit-log';
 
 /** Journal record types: the intent before PAY, and its release (the wallet never signed). */
 export const RECORD_INTENT = 3;
 export const RECORD_RELEASE = 4;
 
 const INTENT_VERSION = 1;
-const I = { walletId: 0x82, counterFloor: 0x83, request: 0x84, grant: 0x85 } as const;
+const I = { walletId: 0x82, counterFloor: 0x83, request: 0x84, grant: 0x85, transitLog: 0x86, fareRulesVersion: 0x87 } as const;
 const INTENT_RULES: Record<number, FieldRule> = {
   [I.walletId]: { min: 8, max: 8 },
   [I.counterFloor]: { min: 4, max: 4 },
   [I.request]: { min: 1, max: MAX_REQUEST_BYTES },
   [I.grant]: { min: 1, max: MAX_GRANT_BYTES, optional: true },
+  [I.transitLog]: { min: 1, max: MAX_TRANSIT_LOG_BYTES, optional: true },
+  [I.fareRulesVersion]: { min: 4, max: 4, optional: true },
 };
-export const MAX_INTENT_BYTES = 3 + 6 * 4 + 8 + MAX_REQUEST_BYTES + 3 + MAX_GRANT_BYTES;
+export const MAX_INTENT_BYTES = 3 + 6 * 4 + 8 + MAX_REQUEST_BYTES + 3 + MAX_GRANT_BYTES + 3 + MAX_TRANSIT_LOG_BYTES + 3 + 4;
 
 export interface Intent {
   terminalSeq: number;
@@ -40,6 +43,14 @@ export interface Intent {
    * journaled without it (firmware before it was kept) is left to the service.
    */
   grant?: Uint8Array;
+  /**
+   * A transit tap priced by fare rules: the wallet's transit log as READ TRANSIT LOG gave it, and the
+   * version of the rules that priced it, so the recovered receipt carries what the uncut tap's would
+   * (receipt tags 88 and 89) and settlement prices it again. An intent without them (firmware before
+   * they were kept) gives a receipt settlement credits without pricing.
+   */
+  transitLog?: Uint8Array;
+  fareRulesVersion?: number;
 }
 
 export function encodeIntent(i: Intent): Uint8Array {
@@ -48,6 +59,8 @@ export function encodeIntent(i: Intent): Uint8Array {
     { tag: I.counterFloor, value: encodeUint(i.counterFloor, 4) },
     { tag: I.request, value: i.request },
     ...(i.grant ? [{ tag: I.grant, value: i.grant }] : []),
+    ...(i.transitLog ? [{ tag: I.transitLog, value: i.transitLog }] : []),
+    ...(i.fareRulesVersion !== undefined ? [{ tag: I.fareRulesVersion, value: encodeUint(i.fareRulesVersion, 4) }] : []),
   ]);
 }
 
@@ -64,7 +77,13 @@ export function decodeIntent(bytes: Uint8Array): Intent & { parsed: PayRequest }
     const g = decodeGrant(grant);
     if (!parsed.bound || g.purse !== parsed.bound.purse || g.walletId !== walletId) throw new TlvError(`intent ${terminalSeq}: its grant and its request disagree on the purse`);
   }
-  return { terminalSeq, walletId, counterFloor: decodeUint(required(f, I.counterFloor)), request, ...(grant ? { grant } : {}), parsed };
+  const transitLog = f.get(I.transitLog)?.slice();
+  const fareRulesVersion = f.has(I.fareRulesVersion) ? decodeUint(required(f, I.fareRulesVersion)) : undefined;
+  if (fareRulesVersion !== undefined && !transitLog) throw new TlvError(`intent ${terminalSeq}: a fare-rules version without a transit log`);
+  return {
+    terminalSeq, walletId, counterFloor: decodeUint(required(f, I.counterFloor)), request,
+    ...(grant ? { grant } : {}), ...(transitLog ? { transitLog } : {}), ...(fareRulesVersion !== undefined ? { fareRulesVersion } : {}), parsed,
+  };
 }
 
 export function encodeRelease(terminalSeq: number): Uint8Array {

@@ -250,8 +250,7 @@ export class Tap {
     if (!deferred) this.#ctx.verifier.checkPayment(cert, request, response);
     const receipt = encodeReceipt({
       terminalSeq: this.terminalSeq, certificate: cert.bytes, request, response: r.data, deferred,
-      ...(this.#grant ? { grant: this.#grant.bytes } : {}), transitLog: this.#priced?.logBytes,
-      ...(this.#priced && this.#ctx.fares?.version !== undefined ? { fareRulesVersion: this.#ctx.fares.version } : {}),
+      ...(this.#grant ? { grant: this.#grant.bytes } : {}), ...this.#fareFields(),
     });
     let journalSeq: number;
     try {
@@ -285,14 +284,23 @@ export class Tap {
     };
   }
 
+  /** A priced tap's receipt and intent fields: the transit log read and the rules' version. */
+  #fareFields(): { transitLog?: Uint8Array; fareRulesVersion?: number } {
+    if (!this.#priced) return {};
+    const version = this.#ctx.fares?.version;
+    return { transitLog: this.#priced.logBytes, ...(version !== undefined ? { fareRulesVersion: version } : {}) };
+  }
+
   #intent(cert: Certificate): { intent: Intent; bytes: Uint8Array } {
     const intent: Intent = {
       terminalSeq: this.terminalSeq,
       walletId: cert.walletId,
       counterFloor: this.#ctx.risk.counterOf(cert.walletId),
       request: present(this.#request, 'request before the intent'),
-      // a bound receipt carries its grant: recovery needs it as the tap would have journaled it
+      // a bound receipt carries its grant, a priced one the transit log and the rules' version:
+      // recovery needs them as the tap would have journaled them
       ...(this.#grant ? { grant: this.#grant.bytes } : {}),
+      ...this.#fareFields(),
     };
     return { intent, bytes: encodeIntent(intent) };
   }
@@ -340,7 +348,7 @@ export class Tap {
    * response from before the intent and not this one never signed it, and the intent is released.
    */
   async #recover(cert: Certificate, key: IssuerKey): Promise<void> {
-    const { inDoubt, verifier, risk, journal, clock, log } = this.#ctx;
+    const { inDoubt, verifier, risk, journal, log } = this.#ctx;
     for (const intent of inDoubt.openFor(cert.walletId)) {
       const request = decodePayRequest(intent.request);
       if (request.bound && !intent.grant) {
@@ -378,14 +386,19 @@ export class Tap {
         this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'unresolved' });
         continue;
       }
-      // The grant was checked (issuer, place, expiry) before the intent was journaled, as for an uncut tap.
+      // The grant was checked (issuer, place, expiry) before the intent was journaled, as for an uncut
+      // tap, and the transit log read and priced then: the receipt is the one that tap would have journaled.
       const receipt = encodeReceipt({
         terminalSeq: intent.terminalSeq, certificate: cert.bytes, request: intent.request, response: present(recall.response, 'recalled response'), deferred: false,
         ...(intent.grant ? { grant: intent.grant } : {}),
+        ...(intent.transitLog ? { transitLog: intent.transitLog } : {}),
+        ...(intent.fareRulesVersion !== undefined ? { fareRulesVersion: intent.fareRulesVersion } : {}),
       });
       const journalSeq = await journal.append(RECORD_RECEIPT, receipt);
       inDoubt.closed(intent.terminalSeq);
-      risk.record({ walletId: cert.walletId, counter: response.counter, amount: request.amount, terminalSeq: intent.terminalSeq, time: request.terminalTime || undefined, deferred: false, nowMs: clock.now(), late: true });
+      // Counted as a replayed receipt is, at the time its request names: not as a tap this instant,
+      // which anti-passback would hold against the rider now tapping (the recovering tap itself).
+      risk.record({ walletId: cert.walletId, counter: response.counter, amount: request.amount, terminalSeq: intent.terminalSeq, time: request.terminalTime || undefined, deferred: false, late: true });
       log('info', 'tap', `in-doubt ${intent.terminalSeq}: recovered ${request.amount} from the wallet's log (counter ${response.counter})`);
       this.recovered.push({ terminalSeq: intent.terminalSeq, amount: request.amount, outcome: 'recovered', journalSeq });
     }
