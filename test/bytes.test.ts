@@ -39,6 +39,17 @@ describe('byte helpers', () => {
     }
   });
 
+  it('decodes as TextDecoder does: ASCII runs longer than one fromCharCode call between other characters', () => {
+    const random = prng(11);
+    const decoder = new TextDecoder();
+    for (let n = 0; n < 500; n++) {
+      let text = '';
+      for (let i = 0; i < 6; i++) text += 'a'.repeat(Math.floor(random() * 150)) + String.fromCodePoint([0xe9, 0x4e2d, 0x1f68c][Math.floor(random() * 3)]!);
+      const encoded = utf8Encode(text);
+      expect(utf8Decode(encoded)).to.equal(decoder.decode(encoded)).and.to.equal(text);
+    }
+  });
+
   it('decodes long text in one piece', () => {
     const text = 'tap '.repeat(50_000);
     expect(utf8Decode(utf8Encode(text))).to.equal(text);

@@ -87,12 +87,26 @@ function codePointAt(text: string, i: number): number {
 export function utf8Decode(bytes: Uint8Array): string {
   const parts: string[] = [];
   let units: number[] = [];
+  const flush = (): void => {
+    if (units.length > 0) parts.push(String.fromCharCode.apply(null, units));
+    units = [];
+  };
   for (let i = 0; i < bytes.length; ) {
     const b = bytes[i]!;
+    if (b < 0x80) {
+      // A run of ASCII (a provisioning file is all ASCII) goes to fromCharCode as it is: the per-byte
+      // work below costs ~78 computrons a byte on XS, most of a reboot's provisioning parse.
+      const stop = Math.min(bytes.length, i + CHAR_CODES_AT_ONCE);
+      let end = i + 1;
+      while (end < stop && bytes[end]! < 0x80) end++;
+      flush();
+      parts.push(String.fromCharCode.apply(null, bytes.subarray(i, end) as unknown as number[]));
+      i = end;
+      continue;
+    }
     let c = 0xfffd;
     let n = 1;
-    if (b < 0x80) c = b;
-    else if (b >= 0xc2 && b < 0xe0 && i + 1 < bytes.length) [c, n] = [((b & 31) << 6) | (bytes[i + 1]! & 63), 2];
+    if (b >= 0xc2 && b < 0xe0 && i + 1 < bytes.length) [c, n] = [((b & 31) << 6) | (bytes[i + 1]! & 63), 2];
     else if (b >= 0xe0 && b < 0xf0 && i + 2 < bytes.length)
       [c, n] = [((b & 15) << 12) | ((bytes[i + 1]! & 63) << 6) | (bytes[i + 2]! & 63), 3];
     else if (b >= 0xf0 && b < 0xf5 && i + 3 < bytes.length)
@@ -101,15 +115,14 @@ export function utf8Decode(bytes: Uint8Array): string {
     else if (c > 0xffff) units.push(0xd800 + ((c - 0x10000) >> 10), 0xdc00 + ((c - 0x10000) & 0x3ff));
     else units.push(c);
     i += n;
-    // apply() puts every unit on the engine's stack: XS on the ESP32 has a few hundred slots of it
-    if (units.length >= 64) {
-      parts.push(String.fromCharCode.apply(null, units));
-      units = [];
-    }
+    if (units.length >= CHAR_CODES_AT_ONCE) flush();
   }
-  parts.push(String.fromCharCode.apply(null, units));
+  flush();
   return parts.join('');
 }
+
+// apply() puts every argument on the engine's stack: XS on the ESP32 has a few hundred slots of it.
+const CHAR_CODES_AT_ONCE = 64;
 
 export function writeU32(out: Uint8Array, offset: number, value: number): void {
   out[offset] = value >>> 24;
