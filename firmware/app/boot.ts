@@ -2,7 +2,7 @@
 // passes Moddable's parts) and under test with simulated hardware: load the provisioning file, recover
 // the journal and rebuild the risk state from it, bring the PN532 up with retries, self-test, show
 // status. Each step logs a line a firmware engineer can read on the serial console.
-import { rethrowIfProgrammerError, TaplineError } from '../base/errors';
+import { errorText, rethrowIfProgrammerError, TaplineError } from '../base/errors';
 import type { Clock, Log, RandomBytes } from '../base/platform';
 import { equalBytes, fromHex, utf8Encode, xorByte } from '../base/bytes';
 import { CheckedVerify, passesSelfTest } from './checked-verify';
@@ -97,10 +97,6 @@ export interface Booted {
   selfTest: SelfTest;
   /** The version of the fare rules in force from provisioning (0: none). */
   fareRulesVersion: number;
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
 export async function boot(o: BootOptions): Promise<Booted> {

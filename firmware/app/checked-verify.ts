@@ -5,6 +5,7 @@
 // reboot's time: they run one per idle slot of the terminal once it is ready, and a P-256 signature that
 // comes before they are done runs the rest first. A reboot is then ready for the next tap without them.
 import { fromHex, utf8Encode, xorByte } from '../base/bytes';
+import { errorText } from '../base/errors';
 import type { Log } from '../base/platform';
 import { ALG_ED25519, ALG_P256, algName, verifySignature, type Alg, type VerifyFn } from '../core/crypto/verify';
 
@@ -45,10 +46,6 @@ function knownAnswer(verify: VerifyFn, alg: Alg, index: number): boolean {
 export function passesSelfTest(verify: VerifyFn, alg: Alg): boolean {
   for (let i = 0; i < KNOWN_ANSWERS; i++) if (!knownAnswer(verify, alg, i)) return false;
   return true;
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
 /** The algorithms in the order their known answers are checked: the cheap one first. */

@@ -12,7 +12,7 @@ import Preference from 'preference';
 import {
   boot, BootError, checkJournalPartition, DeviceSink, Display, JOURNAL_PARTITION, ModdableHttpTransport, openFeedback, openKeypad,
   Online, openReader, PartitionAdapter, PIN_MAP, PROVISION_PARTITION, randomBytesFrom31Bits, readProvisioningText, Runner, selectBoard,
-  TicksClock, WifiLink, nativeHashes, nativeVerify, countBoot, bootFinished, restartOnBug, causeOf, isProgrammerError, PreferenceBootRecords,
+  TicksClock, WifiLink, nativeHashes, nativeVerify, countBoot, bootFinished, restartOnBug, errorText, isProgrammerError, PreferenceBootRecords,
 } from './bundle';
 import * as native from 'tapline-native';
 
@@ -33,7 +33,7 @@ let bootDone = false;
 
 /** A bug (firmware/app/restart.ts) is logged, counted, then the chip restarts; anything else is logged. */
 function fail(tag: string, e: unknown): void {
-  if (!isProgrammerError(e)) log('error', tag, causeOf(e));
+  if (!isProgrammerError(e)) log('error', tag, errorText(e));
   else restartOnBug(e, { store: bootRecords, restart: () => native.restart(), log, phase: bootDone ? 'run' : 'boot' });
 }
 

@@ -13,7 +13,7 @@ import type { Booted } from './boot';
 import { FIRMWARE_VERSION } from './version';
 import { faresAt } from './fares';
 import { parseFareRules } from '../core/fares/rules';
-import { isProgrammerError, rethrowIfProgrammerError } from '../base/errors';
+import { errorText, isProgrammerError, rethrowIfProgrammerError } from '../base/errors';
 import { isoTime } from '../ui/text';
 import { encodeIntent, encodeRelease, RECORD_RELEASE } from '../core/protocol/intent';
 import { INTENT_RECOVERED, type IntentOutcome } from '../core/uplink/wire';
@@ -167,7 +167,7 @@ export class Online {
   #run(work: Promise<void>): void {
     work.catch((e: unknown) => {
       if (isProgrammerError(e) && this.#o.onBug) this.#o.onBug(e);
-      else this.#o.log('error', 'uplink', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+      else this.#o.log('error', 'uplink', errorText(e));
     });
   }
 }

@@ -5,7 +5,7 @@
 // is already in the journal, so a restart loses nothing (docs/JOURNAL.md). A bug boot meets every time
 // would restart forever: after MAX_BOOT_BUG_RESTARTS of those in a row the device halts with the error
 // on its log instead, for a person to look at.
-import { isProgrammerError } from '../base/errors';
+import { errorText, isProgrammerError } from '../base/errors';
 import type { Log } from '../base/platform';
 import type { BootRecord, BootRecordStore, Restart } from '../base/ports';
 
@@ -32,10 +32,6 @@ export function bootFinished(store: BootRecordStore): void {
   if (record.bootBugStreak !== 0) store.save({ ...record, bootBugStreak: 0 });
 }
 
-export function causeOf(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
-
 export interface BugOptions {
   store: BootRecordStore;
   restart: Restart;
@@ -52,7 +48,7 @@ export interface BugOptions {
  */
 export function restartOnBug(e: unknown, o: BugOptions): 'restarted' | 'halted' {
   if (!isProgrammerError(e)) throw e;
-  const cause = causeOf(e).slice(0, MAX_CAUSE_CHARS);
+  const cause = errorText(e).slice(0, MAX_CAUSE_CHARS);
   const before = o.store.load() ?? FRESH;
   const streak = o.phase === 'boot' ? before.bootBugStreak + 1 : 0;
   const stack = e instanceof Error && typeof e.stack === 'string' ? e.stack : '';

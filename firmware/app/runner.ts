@@ -6,7 +6,7 @@
 // its ready status, so the keypad is scanned every step, with or without a card search.
 import type { Log } from '../base/platform';
 import { toHex } from '../base/bytes';
-import { rethrowIfProgrammerError } from '../base/errors';
+import { errorText, rethrowIfProgrammerError } from '../base/errors';
 import type { Effect, Key, Screen, Terminal, TerminalEvent } from '../core/terminal/terminal';
 import { type Activation, type CardSearch, maybeSameCard, type NfcReader } from '../../drivers/pn532/reader';
 
@@ -146,7 +146,7 @@ export class Runner {
       this.#search = undefined;
       // a bug goes on to the caller, which restarts the device (firmware/app/restart.ts)
       rethrowIfProgrammerError(e);
-      this.#o.log('error', 'loop', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+      this.#o.log('error', 'loop', errorText(e));
     } finally {
       this.#busy = false;
       // scanned again after the reader's commands, so a short press during them is not missed
@@ -158,7 +158,7 @@ export class Runner {
     try {
       for (const legend of this.#o.keypad?.poll() ?? []) this.#keys.push(legend);
     } catch (e) {
-      this.#o.log('error', 'keypad', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+      this.#o.log('error', 'keypad', errorText(e));
     }
   }
 

@@ -11,7 +11,7 @@ import { InDoubt } from '../core/terminal/in-doubt';
 import { RECORD_RECEIPT } from '../core/protocol/receipt';
 import { decodeFields, required, encodeTlv, type FieldRule } from '../core/protocol/tlv';
 import { RECORD_DENY_LIST, UPDATE_RECORD_TYPES } from '../core/uplink/store';
-import { rethrowIfProgrammerError } from '../base/errors';
+import { errorText, rethrowIfProgrammerError } from '../base/errors';
 import { decodeRefundRecord, RECORD_REFUND, RECORD_REFUND_INTENT } from '../core/protocol/refund';
 import { RECORD_REFUND_PIN } from '../core/refund/flow';
 
@@ -32,10 +32,6 @@ export function encodeState(risk: RiskEngine, inDoubt: InDoubt): Uint8Array {
 export function decodeState(bytes: Uint8Array, riskOptions: RiskOptions): { risk: RiskEngine; inDoubt: InDoubt } {
   const f = decodeFields(bytes, STATE_RULES, 0x30000);
   return { risk: RiskEngine.decode(required(f, STATE.risk), riskOptions), inDoubt: InDoubt.decode(required(f, STATE.inDoubt)) };
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
 export class TerminalStore {

@@ -25,3 +25,8 @@ export function isProgrammerError(e: unknown): boolean {
 export function rethrowIfProgrammerError(e: unknown): void {
   if (isProgrammerError(e)) throw e;
 }
+
+/** An error as a log line shows it: its name and message, or the thrown value as text. */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}

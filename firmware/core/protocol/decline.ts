@@ -1,7 +1,7 @@
 // The decline an operating error of a card exchange means (a tap, a refund); a programmer error is
 // rethrown (it restarts the device).
 import { CardLostError } from '../../base/ports';
-import { rethrowIfProgrammerError } from '../../base/errors';
+import { errorText, rethrowIfProgrammerError } from '../../base/errors';
 import { decline, DeclineError, type Decline } from '../../base/reasons';
 import { ApduError } from './apdu';
 import { TlvError } from './tlv';
@@ -11,5 +11,5 @@ export function toDecline(e: unknown): Decline {
   if (e instanceof DeclineError) return e.decline;
   if (e instanceof CardLostError) return decline('cardLost', e.message);
   if (e instanceof TlvError || e instanceof ApduError) return decline('protocol', e.message);
-  return decline('cardError', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  return decline('cardError', errorText(e));
 }
