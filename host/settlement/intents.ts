@@ -16,7 +16,7 @@ import { concatBytes, equalBytes, readU32, toHex } from '../../firmware/base/byt
 import type { ReceiptCheck } from '../../firmware/core/crypto/receipt';
 import { checkCertificateSignature, checkPaymentSignature, issuerKeyFor, type KeyLookup } from '../../firmware/core/crypto/certificate';
 import { DeclineError } from '../../firmware/base/reasons';
-import { decodeIntent, type Intent } from '../../firmware/core/protocol/intent';
+import { decodeIntent, intentReceiptFields, type Intent } from '../../firmware/core/protocol/intent';
 import { decodeCertificate, decodePayRequest, decodePayResponse, type Certificate, type PayRequest } from '../../firmware/core/protocol/messages';
 import { decodeReceipt, encodeReceipt } from '../../firmware/core/protocol/receipt';
 import { TlvError } from '../../firmware/core/protocol/tlv';
@@ -132,12 +132,11 @@ async function logAbove(tx: Tx, walletId: string, counter: number): Promise<LogR
 /** The wallet signed the intent's request: its exchange is settled as this terminal's receipt. */
 async function recover(tx: Tx, terminal: TerminalRow, row: IntentRow, entry: LogRow, now: number, deps: IntentDeps): Promise<IntentStatus> {
   const terminalSeq = Number(row.terminal_seq);
-  // A bound payment's intent keeps its grant, a priced transit tap's its transit log and fare-rules
-  // version: the receipt is the one the terminal would have uploaded (and is priced again as it would be).
-  const { grant, transitLog, fareRulesVersion } = decodeIntent(row.intent);
+  // The intent keeps a bound payment's grant and a priced tap's transit log and fare-rules version: the
+  // receipt is the one the terminal would have uploaded (and is priced again as it would be).
   const bytes = encodeReceipt({
     terminalSeq, certificate: entry.certificate, request: entry.request, response: entry.response, deferred: false,
-    ...(grant ? { grant } : {}), ...(transitLog ? { transitLog } : {}), ...(fareRulesVersion !== undefined ? { fareRulesVersion } : {}),
+    ...intentReceiptFields(decodeIntent(row.intent)),
   });
   const [check] = await deps.verify([bytes]);
   // Every stored exchange verified when its sync came; a key revoked since leaves the intent to the operator.

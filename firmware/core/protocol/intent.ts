@@ -8,6 +8,7 @@ import { fromHex, toHex } from '../../base/bytes';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
 import { decodeGrant, MAX_GRANT_BYTES } from './purpose';
 import { MAX_TRANSIT_LOG_BYTES } from './transit-log';
+import type { Receipt } from './receipt';
 
 /** Journal record types: the intent before PAY, and its release (the wallet never signed). */
 export const RECORD_INTENT = 3;
@@ -83,6 +84,18 @@ export function decodeIntent(bytes: Uint8Array): Intent & { parsed: PayRequest }
   return {
     terminalSeq, walletId, counterFloor: decodeUint(required(f, I.counterFloor)), request,
     ...(grant ? { grant } : {}), ...(transitLog ? { transitLog } : {}), ...(fareRulesVersion !== undefined ? { fareRulesVersion } : {}), parsed,
+  };
+}
+
+/**
+ * What a receipt recovered from the intent carries besides the exchange, as the uncut tap's would: a
+ * bound payment's grant, a priced transit tap's transit log and fare-rules version.
+ */
+export function intentReceiptFields(i: Intent): Pick<Receipt, 'grant' | 'transitLog' | 'fareRulesVersion'> {
+  return {
+    ...(i.grant ? { grant: i.grant } : {}),
+    ...(i.transitLog ? { transitLog: i.transitLog } : {}),
+    ...(i.fareRulesVersion !== undefined ? { fareRulesVersion: i.fareRulesVersion } : {}),
   };
 }
 

@@ -27,7 +27,7 @@ import {
   type PayResponse,
 } from '../protocol/messages';
 import { encodeReceipt, RECORD_RECEIPT } from '../protocol/receipt';
-import { decodeRecallResponse, encodeIntent, encodeRelease, judgeRecall, RECORD_INTENT, RECORD_RELEASE, type Intent } from '../protocol/intent';
+import { decodeRecallResponse, encodeIntent, encodeRelease, intentReceiptFields, judgeRecall, RECORD_INTENT, RECORD_RELEASE, type Intent } from '../protocol/intent';
 import type { InDoubt } from './in-doubt';
 import { walletRefusal } from './wallet-refusal';
 import { boundBalance, boundFields } from './bound-balance';
@@ -390,9 +390,7 @@ export class Tap {
       // tap, and the transit log read and priced then: the receipt is the one that tap would have journaled.
       const receipt = encodeReceipt({
         terminalSeq: intent.terminalSeq, certificate: cert.bytes, request: intent.request, response: present(recall.response, 'recalled response'), deferred: false,
-        ...(intent.grant ? { grant: intent.grant } : {}),
-        ...(intent.transitLog ? { transitLog: intent.transitLog } : {}),
-        ...(intent.fareRulesVersion !== undefined ? { fareRulesVersion: intent.fareRulesVersion } : {}),
+        ...intentReceiptFields(intent),
       });
       const journalSeq = await journal.append(RECORD_RECEIPT, receipt);
       inDoubt.closed(intent.terminalSeq);
