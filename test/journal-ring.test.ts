@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { equalBytes, readU32 } from '../firmware/base/bytes';
-import { Journal, JournalBug, RECORD_OVERHEAD, RECORDS_START } from '../firmware/core/journal/journal';
+import { Journal, JournalBug, parseBlockHeader, RECORD_OVERHEAD, RECORDS_START } from '../firmware/core/journal/journal';
+import { Crc32 } from '../firmware/core/journal/crc32';
 import { JournalFullError } from '../firmware/base/ports';
 import { isProgrammerError } from '../firmware/base/errors';
 import { FileFlash } from '../host/flash/file-flash';
@@ -24,6 +25,23 @@ function fill(j: Journal, n: number, start = 0): number[] {
 }
 
 describe('journal ring', () => {
+  it('the block header check reads a flash read as it comes (an ArrayBuffer) as it reads a view of it', () => {
+    const flash = new RamFlash({ blocks: 8 });
+    const journal = new Journal({ flash });
+    journal.open();
+    journal.appendSync(RECEIPT, receiptPayload(1, 100, 1, 64));
+    const crc = new Crc32();
+    const crc32 = (b: Uint8Array, start: number, end: number) => crc.compute(b, start, end);
+    const [fromBuffer, fromView] = [new Uint32Array(2), new Uint32Array(2)];
+    const read = flash.read(36, 0);
+    expect(parseBlockHeader(read, fromBuffer, crc32)).to.equal(true);
+    expect(parseBlockHeader(new Uint8Array(read), fromView, crc32)).to.equal(true);
+    expect([...fromBuffer]).to.deep.equal([...fromView]).and.to.deep.equal([1, 1]);
+    const torn = new Uint8Array(read.slice(0));
+    torn[5] = torn[5]! ^ 1;
+    expect(parseBlockHeader(torn.buffer, fromBuffer, crc32)).to.equal(false);
+  });
+
   it('J4 J5: keeps records across a reboot, in order, with the sequence continuing', async () => {
     const flash = new RamFlash({ blocks: 8 });
     const a = journal(flash);

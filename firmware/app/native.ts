@@ -15,7 +15,7 @@ export interface NativePrimitives {
   sha256(...parts: Uint8Array[]): ArrayBuffer;
   crc32(bytes: Uint8Array, start?: number, end?: number): number;
   /** A journal block header's check (parseBlockHeader's contract, its CRC-32 in C). */
-  blockHeader(bytes: Uint8Array, out: Uint32Array): boolean;
+  blockHeader(bytes: Uint8Array | ArrayBuffer, out: Uint32Array): boolean;
 }
 
 export type { HashPort } from '../base/hash';

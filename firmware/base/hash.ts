@@ -11,5 +11,5 @@ export interface HashPort {
    * The journal's block header check (firmware/core/journal/journal.ts parseBlockHeader, its
    * reference), where the port has one of its own: a boot makes it for every block of the partition.
    */
-  blockHeader?(bytes: Uint8Array, out: Uint32Array): boolean;
+  blockHeader?(bytes: Uint8Array | ArrayBuffer, out: Uint32Array): boolean;
 }

@@ -95,15 +95,16 @@ export interface JournalOptions {
   /** CRC-32 (IEEE) of bytes[start..end) (default: the table-driven one of crc32.ts). */
   crc32?: (bytes: Uint8Array, start: number, end: number) => number;
   /** parseBlockHeader's contract (default: it, over `crc32`; the device passes a native one). */
-  blockHeader?: (bytes: Uint8Array, out: Uint32Array) => boolean;
+  blockHeader?: (bytes: Uint8Array | ArrayBuffer, out: Uint32Array) => boolean;
 }
 
 /**
- * Whether `h` starts with a valid block header (magic, CRC-32 of its first 32 bytes, non-zero epoch
+ * Whether `bytes` (a flash read as it comes, or a view of one) start with a valid block header (magic, CRC-32 of its first 32 bytes, non-zero epoch
  * and first sequence); if so its epoch and first sequence go to out[0] and out[1]. The reference the
  * native blockHeader (native/tapline_native.c) is checked against.
  */
-export function parseBlockHeader(h: Uint8Array, out: Uint32Array, crc32: (bytes: Uint8Array, start: number, end: number) => number): boolean {
+export function parseBlockHeader(bytes: Uint8Array | ArrayBuffer, out: Uint32Array, crc32: (bytes: Uint8Array, start: number, end: number) => number): boolean {
+  const h = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   if (h.length < BLOCK_HEADER_BYTES || readU32(h, 0) !== BLOCK_MAGIC || readU32(h, 32) !== crc32(h, 0, 32)) return false;
   const epoch = readU32(h, 4);
   const firstSeq = readU32(h, 8);
@@ -188,7 +189,7 @@ export class Journal implements DurableLog {
   readonly #log: Log;
   readonly #crc: { compute: (bytes: Uint8Array, start: number, end: number) => number };
   readonly #sha256: (parts: Uint8Array[]) => Uint8Array;
-  readonly #blockHeader: (bytes: Uint8Array, out: Uint32Array) => boolean;
+  readonly #blockHeader: (bytes: Uint8Array | ArrayBuffer, out: Uint32Array) => boolean;
   readonly #checkpointEvery: number;
   #lastCheckpointSeq = 0;
   readonly #ackTypes: Set<number>;
@@ -969,7 +970,8 @@ export class Journal implements DurableLog {
     let newest = -1;
     let newestEpoch = 0;
     for (let i = 0; i < this.#blocks; i++) {
-      if (!check(new Uint8Array(flash.read(BLOCK_HEADER_BYTES, i * length)), fields)) continue;
+      // The read as it comes: a view of it per block cost more than the native check.
+      if (!check(flash.read(BLOCK_HEADER_BYTES, i * length), fields)) continue;
       const epoch = fields[0]!;
       if (i >= t.capacity) t.ensure(i + 1);
       t.epoch[i] = epoch;
