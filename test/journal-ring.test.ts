@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { equalBytes, readU32 } from '../firmware/base/bytes';
-import { Journal, JournalBug, parseBlockHeader, RECORD_OVERHEAD, RECORDS_START } from '../firmware/core/journal/journal';
+import { BLOCK_HEADER_BYTES, Journal, JournalBug, parseBlockHeader, RECORD_OVERHEAD, RECORDS_START } from '../firmware/core/journal/journal';
 import { Crc32 } from '../firmware/core/journal/crc32';
 import { JournalFullError } from '../firmware/base/ports';
 import { isProgrammerError } from '../firmware/base/errors';
@@ -33,7 +33,7 @@ describe('journal ring', () => {
     const crc = new Crc32();
     const crc32 = (b: Uint8Array, start: number, end: number) => crc.compute(b, start, end);
     const [fromBuffer, fromView] = [new Uint32Array(2), new Uint32Array(2)];
-    const read = flash.read(36, 0);
+    const read = flash.read(BLOCK_HEADER_BYTES, 0);
     expect(parseBlockHeader(read, fromBuffer, crc32)).to.equal(true);
     expect(parseBlockHeader(new Uint8Array(read), fromView, crc32)).to.equal(true);
     expect([...fromBuffer]).to.deep.equal([...fromView]).and.to.deep.equal([1, 1]);

@@ -99,9 +99,10 @@ export interface JournalOptions {
 }
 
 /**
- * Whether `bytes` (a flash read as it comes, or a view of one) start with a valid block header (magic, CRC-32 of its first 32 bytes, non-zero epoch
- * and first sequence); if so its epoch and first sequence go to out[0] and out[1]. The reference the
- * native blockHeader (native/tapline_native.c) is checked against.
+ * Whether `bytes` (a flash read as it comes, or a view of one) start with a valid block header (magic,
+ * CRC-32 of its first 32 bytes, non-zero epoch and first sequence); if so its epoch and first sequence
+ * go to out[0] and out[1]. The reference the native blockHeader (native/tapline_native.c) is checked
+ * against.
  */
 export function parseBlockHeader(bytes: Uint8Array | ArrayBuffer, out: Uint32Array, crc32: (bytes: Uint8Array, start: number, end: number) => number): boolean {
   const h = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
