@@ -214,6 +214,11 @@ export class Journal implements DurableLog {
   #retiredUnsaved = false;
   #opened = false;
   #breaks: string[] = [];
+  /**
+   * The head's records as open() walked them, until the next write: boot's replay of the records after
+   * the checkpoint then reads them from here, not the block again (a 4 KiB read and a CRC per record).
+   */
+  #headRecords: { block: number; records: Array<[Parsed, number]> } | undefined;
 
   constructor(options: JournalOptions) {
     this.#flash = options.flash;
@@ -306,6 +311,7 @@ export class Journal implements DurableLog {
     const t = this.#t;
     const n = this.#blocks;
     t.clear();
+    this.#headRecords = undefined;
     const newest = this.#readHeaders();
     // Sized now (to the highest block with a header): block numbers at or above the capacity have none.
     const { epoch, firstSeq, flags, capacity } = t;
@@ -360,6 +366,7 @@ export class Journal implements DurableLog {
         if (r.type === RECORD_RECLAIM && r.payload.length === 4) reclaimed = Math.max(reclaimed, readU32(r.payload, 0));
       });
       walked.set(block, scan);
+      if (block === t.head) this.#headRecords = { block, records: scan.records };
       if (this.#verifyChain) t.set(block, VERIFIED);
       if (scan.dirty === 'flipped') flipped.push(block);
       else if (scan.dirty && block === t.head) tornHead = true;
@@ -445,6 +452,7 @@ export class Journal implements DurableLog {
   format(): void {
     this.#flash.eraseBlock(0, this.#blocks);
     this.#t.clear();
+    this.#headRecords = undefined;
     this.#nextSeq = 1;
     this.#chain = new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = 0;
@@ -619,6 +627,7 @@ export class Journal implements DurableLog {
       const lastSeq = t.lastSeq[block]!;
       // The visitor is called from here, not from inside the walk: a frame less under what it does
       // (a receipt's restore at boot is the deepest stack the DevKitC's 768 slots see).
+      if (!records && this.#headRecords?.block === block) records = this.#headRecords.records;
       if (!records) {
         const found = this.#scanBlock(block, false, undefined, false);
         if (found.dirty === 'flipped') this.#retire(block, 'two reads of it differ');
@@ -630,6 +639,8 @@ export class Journal implements DurableLog {
         if (visit({ seq: r.seq, type: r.type, payload: r.payload }) === false) return;
       }
     }
+    // Read to the end: boot's replay is done, and the head's records need not stay in RAM.
+    this.#headRecords = undefined;
   }
 
   /** Records that still need acknowledgement, oldest first, up to `maxBytes` of payload or `maxRecords`. */
@@ -691,6 +702,7 @@ export class Journal implements DurableLog {
       writeU32(record, 24 + payload.length, this.#crc.compute(record, 0, 24 + payload.length));
       const offset = t.end[head]!;
       const at = head * this.#blockLength + offset;
+      this.#headRecords = undefined;
       this.#flash.write(record, at);
       if (!sameBytes(readBytes(this.#flash, at, size), record) && !sameBytes(readBytes(this.#flash, at, size), record)) {
         // Twice wrong: worn cells. The block takes nothing more; the record goes again into a new one.
@@ -931,6 +943,7 @@ export class Journal implements DurableLog {
     header.set(this.#chain, 16);
     writeU32(header, 32, this.#crc.compute(header, 0, 32));
     let why = 'does not erase';
+    this.#headRecords = undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       this.#flash.eraseBlock(index);
       if (!isBlank(readBytes(this.#flash, base, this.#blockLength))) continue;
