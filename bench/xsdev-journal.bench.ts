@@ -35,6 +35,8 @@ const FILLS = [
   { fill: 'until refused', options: {} },
   // Full but for 7 blocks (4 are the reserve), then receipts until the next would first write a checkpoint.
   { fill: 'most records after a checkpoint', options: { leaveFreeBlocks: 7, replayAtMost: CHECKPOINT_EVERY } },
+  // The risk state at its bound (1,000 wallets with the tap's own): every checkpoint is 7 parts.
+  { fill: 'until refused, 1,000 wallets', options: { wallets: 999 } },
 ] as const;
 
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {

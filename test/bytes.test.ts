@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { concatBytes, equalBytes, fromHex, readU32, toHex, utf8Decode, utf8Encode, writeU32 } from '../firmware/base/bytes';
+import { concatBytes, equalBytes, fromHex, hex64At, readU32, toHex, utf8Decode, utf8Encode, writeU32 } from '../firmware/base/bytes';
 
 // A small seeded generator, so a failure repeats.
 function prng(seed: number): () => number {
@@ -14,6 +14,15 @@ describe('byte helpers', () => {
     expect(fromHex(toHex(bytes))).to.deep.equal(bytes);
     expect(() => fromHex('abc')).to.throw(TypeError);
     expect(() => fromHex('zz')).to.throw(TypeError);
+  });
+
+  it('reads 8 bytes as the hex toHex gives, at any offset (leading zeros and high bits kept)', () => {
+    const random = prng(11);
+    const bytes = Uint8Array.from({ length: 4096 }, () => Math.floor(random() * 256));
+    bytes.set([0, 0, 0, 0, 0, 0, 0, 1], 0);
+    bytes.set([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], 8);
+    const view = new DataView(bytes.buffer, 0, bytes.length);
+    for (let at = 0; at + 8 <= bytes.length; at++) expect(hex64At(view, at)).to.equal(toHex(bytes.subarray(at, at + 8)));
   });
 
   it('encodes and decodes UTF-8 as the platform does', () => {

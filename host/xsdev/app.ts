@@ -239,12 +239,19 @@ export class DeviceApp {
    * the journal refused more (the periodic checkpoints included, as the journal writes them). With
    * `replayAtMost` (the terminal's checkpoint cadence), it then takes receipts until the next one would
    * first write a checkpoint: the most a boot replays, its worst case (leave free blocks for them).
+   * With `wallets`, the risk state first remembers that many more wallets (one payment of 1 each, as
+   * from other riders), so that every checkpoint the fill writes carries them (a many-part checkpoint).
    */
-  fill(o: { leaveFreeBlocks?: number; replayAtMost?: number } = {}): { records: number; usedBlocks: number; blocks: number; afterCheckpoint: number } {
+  fill(o: { leaveFreeBlocks?: number; replayAtMost?: number; wallets?: number } = {}): { records: number; usedBlocks: number; blocks: number; afterCheckpoint: number } {
     const journal = this.#booted?.journal;
     if (!journal) throw new Error('not booted');
     const receipt = journal.unacknowledged(1, 4096)[0];
     if (!receipt) throw new Error('no receipt to copy: tap first');
+    const risk = this.#booted!.risk;
+    for (let i = 0; i < (o.wallets ?? 0); i++) {
+      const walletId = (0xf000_0000 + i).toString(16).padStart(16, '0');
+      risk.record({ walletId, counter: 1, amount: 1, terminalSeq: 1, time: risk.lastKnownTime, deferred: false, late: true, offline: false });
+    }
     let records = 0;
     // With leaveFreeBlocks: stop while that many blocks are still free (room for a few more payments).
     while (journal.canAppend(receipt.payload.length) && journal.usage.freeBlocks > (o.leaveFreeBlocks ?? 0)) {

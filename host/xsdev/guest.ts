@@ -22,7 +22,7 @@ serve({
   boot: (a) => (app = make()).boot(a),
   /** Boots again on the same journal partition (a power cycle). */
   reboot: (a) => app!.boot({ ...a, reuseJournal: true }),
-  fill: (a: { leaveFreeBlocks?: number; replayAtMost?: number } | null) => app!.fill(a ?? {}),
+  fill: (a: { leaveFreeBlocks?: number; replayAtMost?: number; wallets?: number } | null) => app!.fill(a ?? {}),
   /** A power cut: the RAM state dropped and collected, the flash kept (then `reboot`). */
   powerOff: () => {
     app!.powerOff();

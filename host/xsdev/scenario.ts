@@ -186,14 +186,15 @@ export async function recordRebootScenario(alg: Alg, mode: Mode, leaveFreeBlocks
  * A terminal whose journal partition is full (every receipt unacknowledged; with `leaveFreeBlocks`,
  * full but for that many blocks), powered off (its RAM state dropped) and rebooted: the boot's figures,
  * the computrons between its log lines (the boot's steps) and the flash bytes it read; with
- * `replayAtMost`, the fill ends with the most records after a checkpoint (DeviceApp.fill); with `tapAfter`,
+ * `replayAtMost`, the fill ends with the most records after a checkpoint (DeviceApp.fill); with `wallets`,
+ * the risk state first remembers that many more wallets (a checkpoint of many parts); with `tapAfter`,
  * a tap after the reboot (the scenario from recordRebootScenario); with `liveBoot`, the reboot's peaks
  * are its live heap (a collection before every allocation).
  */
 export async function fullJournalBoot(
   host: DeviceHost,
   s: TapScenario,
-  o: { leaveFreeBlocks?: number; replayAtMost?: number; tapAfter?: boolean; liveBoot?: boolean } = {},
+  o: { leaveFreeBlocks?: number; replayAtMost?: number; wallets?: number; tapAfter?: boolean; liveBoot?: boolean } = {},
 ): Promise<{ fill: { records: number; usedBlocks: number; blocks: number; afterCheckpoint: number }; boot: StepResult<BootReply>; bootBytesRead: number; tap?: MeasuredScenario['cold'] }> {
   await host.call('boot', bootArgs(s, true));
   await host.call('idle', { ms: BETWEEN_TAPS_MS });
@@ -201,7 +202,7 @@ export async function fullJournalBoot(
   if (s.mode === 'merchant') await host.call('keys', { text: MERCHANT_AMOUNT });
   const first = await host.call<{ outcome: string }>('tap');
   if (first.value.outcome !== 'approved') throw new Error(`the tap before filling: ${first.value.outcome}`);
-  const fill = (await host.call<{ records: number; usedBlocks: number; blocks: number; afterCheckpoint: number }>('fill', { leaveFreeBlocks: o.leaveFreeBlocks, replayAtMost: o.replayAtMost })).value;
+  const fill = (await host.call<{ records: number; usedBlocks: number; blocks: number; afterCheckpoint: number }>('fill', { leaveFreeBlocks: o.leaveFreeBlocks, replayAtMost: o.replayAtMost, wallets: o.wallets })).value;
   const readBefore = (await host.call<number>('powerOff')).value;
   if (o.liveBoot) await host.call('liveHeap', { on: true });
   const boot = await host.call<BootReply>('reboot', bootArgs(s, true));
