@@ -25,7 +25,8 @@ const STATE_RULES: Record<number, FieldRule> = { [STATE.risk]: { min: 1, max: 0x
 
 /** What a checkpoint holds: everything a reboot must not forget that the records after it do not say. */
 export function encodeState(risk: RiskEngine, inDoubt: InDoubt): Uint8Array {
-  return encodeTlv([{ tag: STATE.risk, value: risk.encode() }, { tag: STATE.inDoubt, value: inDoubt.encode() }]);
+  // the risk state (up to 26 KB of wallets) is written straight into the checkpoint: one copy, not two
+  return encodeTlv([risk.encodeAs(STATE.risk), { tag: STATE.inDoubt, value: inDoubt.encode() }]);
 }
 
 /** Throws TlvError (a torn or foreign record). */

@@ -43,19 +43,41 @@ function lengthSize(length: number): number {
   throw new TlvError(`value of ${length} bytes is too long`);
 }
 
+/** A field whose value its owner writes in place (a large table, without a copy of its own first). */
+export interface TlvWriter {
+  tag: number;
+  length: number;
+  write(out: Uint8Array, at: number): void;
+}
+
 /**
  * Encodes fields in the order given. Sizes first, then one buffer written in place: no array per field
  * (a tap encodes five messages; on XS every small array is slots and a chunk for the collector).
  */
-export function encodeTlv(fields: Tlv[]): Uint8Array {
+export function encodeTlv(fields: Array<Tlv | TlvWriter>): Uint8Array {
+  const out = new Uint8Array(tlvLength(fields));
+  encodeTlvInto(fields, out, 0);
+  return out;
+}
+
+/** Bytes encodeTlv gives for `fields`. */
+export function tlvLength(fields: Array<Tlv | TlvWriter>): number {
   let total = 0;
-  for (const { tag, value } of fields) total += tagSize(tag) + lengthSize(value.length) + value.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const { tag, value } of fields) {
+  for (const f of fields) {
+    const length = 'value' in f ? f.value.length : f.length;
+    total += tagSize(f.tag) + lengthSize(length) + length;
+  }
+  return total;
+}
+
+/** encodeTlv written at `out[at]` (tlvLength(fields) bytes): a nested message without a copy of its own. */
+export function encodeTlvInto(fields: Array<Tlv | TlvWriter>, out: Uint8Array, at: number): void {
+  let offset = at;
+  for (const f of fields) {
+    const { tag } = f;
     if (tag > 0xff) out[offset++] = tag >> 8;
     out[offset++] = tag & 0xff;
-    const length = value.length;
+    const length = 'value' in f ? f.value.length : f.length;
     if (length >= 0x80) {
       if (length > 0xff) {
         out[offset++] = 0x82;
@@ -65,10 +87,10 @@ export function encodeTlv(fields: Tlv[]): Uint8Array {
       }
     }
     out[offset++] = length & 0xff;
-    out.set(value, offset);
+    if ('value' in f) out.set(f.value, offset);
+    else f.write(out, offset);
     offset += length;
   }
-  return out;
 }
 
 export interface DecodeLimits {

@@ -4,31 +4,20 @@
 // decode) plus the receipts journaled after it (applyReceipt).
 import { TaplineError } from '../../base/errors';
 import { fromHex, hex64At } from '../../base/bytes';
+import { WalletTable, WALLET_RECORD, UNKNOWN_DAY, type WalletState } from './wallet-table';
 import type { Certificate, PayResponse } from '../protocol/messages';
 import { openReceipt, type Receipt, type ReceiptFacts } from '../protocol/receipt';
-import { decodeFields, required, decodeUint, encodeTlv, encodeUint, TlvError, type FieldRule } from '../protocol/tlv';
+import { decodeFields, required, decodeUint, encodeTlv, encodeTlvInto, encodeUint, tlvLength, TlvError, type FieldRule, type Tlv, type TlvWriter } from '../protocol/tlv';
 import { ClockState, CLOCK_STATE_BYTES } from './clock-state';
 import { DenyList, DenyListError } from './deny-list';
 import { DayTotals, DAY_TOTALS_BYTES } from './day-totals';
 import type { RiskConfig, WalletClassLimits } from './config';
 import { DeclineError } from '../../base/reasons';
-import { assert, present } from '../../base/assert';
+import { assert } from '../../base/assert';
 
 export type Mode = 'merchant' | 'transit';
 
 const DAY = 86400;
-/** WalletState.day of a payment made with the time unknown. */
-const UNKNOWN_DAY = 0xffffffff;
-
-interface WalletState {
-  counter: number;
-  day: number;
-  dayTotal: number;
-  /** Monotonic ms of the last approval, for anti-passback within this boot. */
-  lastTapMs?: number;
-  /** Unix seconds of the last approval (when the time was known): anti-passback across a reboot. */
-  lastTapTime?: number;
-}
 
 export interface Assessment {
   /** The wallet must report the holder verified. */
@@ -91,7 +80,6 @@ export class RiskStateError extends TaplineError {
 // 3: the service's deny list left the checkpoint (it is stored once, by the update store); wallets
 // carry the time of their last approval, for anti-passback across a reboot.
 const CHECKPOINT_VERSION = 3;
-const WALLET_RECORD = 8 + 4 + 4 + 6 + 4;
 const CK = {
   version: 0x80,
   lastTerminalSeq: 0x81,
@@ -127,7 +115,7 @@ export class RiskEngine {
   /** Wallets this terminal denied itself (a failed deferred verification): the checkpoint keeps them. */
   #localDeny = new Set<string>();
   #denySerials = new Set<string>();
-  #wallets = new Map<string, WalletState>();
+  #wallets: WalletTable;
   /** Some wallet's total is on UNKNOWN_DAY. */
   #unknownDaySpends = false;
   /** The merchant's totals of today and the day before (day-totals.ts). */
@@ -138,6 +126,7 @@ export class RiskEngine {
     this.clock = new ClockState({ settledAt: options.settledAt });
     this.#totals = new DayTotals(options.utcOffsetMinutes);
     this.maxWallets = options.maxWallets ?? 1000;
+    this.#wallets = new WalletTable(this.maxWallets);
     this.maxDenied = options.maxDenied ?? 16384;
     this.maxDeniedSerials = Math.min(options.maxDeniedSerials ?? 4096, this.maxDenied);
   }
@@ -289,9 +278,7 @@ export class RiskEngine {
       lastTapTime: a.time ?? (a.nowMs === undefined ? undefined : this.clock.lastKnownTime) ?? prior?.lastTapTime,
     };
     if (day === UNKNOWN_DAY) this.#unknownDaySpends = true;
-    this.#wallets.delete(a.walletId);
     this.#wallets.set(a.walletId, wallet);
-    while (this.#wallets.size > this.maxWallets) this.#wallets.delete(present(this.#wallets.keys().next().value, 'oldest wallet'));
     assert(this.#lastTerminalSeq >= a.terminalSeq, 'record: lastTerminalSeq covers the approval');
     this.#assertInvariants();
   }
@@ -431,7 +418,7 @@ export class RiskEngine {
 
   /** The time is known again: payments made while it was not count on this day (they may have been today). */
   #dateUnknownDays(day: number): void {
-    for (const w of this.#wallets.values()) if (w.day === UNKNOWN_DAY) w.day = day;
+    this.#wallets.redate(UNKNOWN_DAY, day);
     this.#unknownDaySpends = false;
   }
 
@@ -455,30 +442,23 @@ export class RiskEngine {
    * once; boot hands it back through useDenyList): the terminal's own denials and the serials stay.
    */
   encode(): Uint8Array {
+    return encodeTlv(this.#fields());
+  }
+
+  /** The checkpoint as a field of an enclosing message, written in place (no copy of its own). */
+  encodeAs(tag: number): TlvWriter {
+    const fields = this.#fields();
+    return { tag, length: tlvLength(fields), write: (out, at) => encodeTlvInto(fields, out, at) };
+  }
+
+  #fields(): Array<Tlv | TlvWriter> {
     const ids = (set: Set<string>) => {
       const out = new Uint8Array(set.size * 8);
       let i = 0;
       for (const id of set) out.set(fromHex(id), 8 * i++);
       return out;
     };
-    const wallets = new Uint8Array(this.#wallets.size * WALLET_RECORD);
-    let o = 0;
-    // Written in place, numbers through a DataView: a transit gate checkpoints every few taps and its
-    // table holds every recent rider, and on XS a native setter costs a few computrons where encodeUint's
-    // loop costs hundreds (50 wallets: 102,740 computrons before, ~43,000 now).
-    const view = new DataView(wallets.buffer);
-    for (const [id, w] of this.#wallets) {
-      // a setter wraps where encodeUint threw: the fields' widths are checked here instead
-      assert(id.length === 16 && w.counter <= 0xffffffff && w.day <= 0xffffffff && w.dayTotal < 2 ** 48, 'checkpoint wallet fields within their widths');
-      for (let i = 0; i < 8; i++) wallets[o + i] = parseInt(id.slice(2 * i, 2 * i + 2), 16);
-      view.setUint32(o + 8, w.counter);
-      view.setUint32(o + 12, w.day);
-      view.setUint16(o + 16, Math.floor(w.dayTotal / 2 ** 32));
-      view.setUint32(o + 18, w.dayTotal % 2 ** 32);
-      view.setUint32(o + 22, Math.min(w.lastTapTime ?? 0, 0xffffffff));
-      o += WALLET_RECORD;
-    }
-    return encodeTlv([
+    return [
       { tag: CK.version, value: encodeUint(CHECKPOINT_VERSION, 1) },
       { tag: CK.lastTerminalSeq, value: encodeUint(this.#lastTerminalSeq, 4) },
       { tag: CK.clock, value: this.clock.encode() },
@@ -488,9 +468,10 @@ export class RiskEngine {
       { tag: CK.unverifiedExposure, value: encodeUint(this.#unverifiedExposure, 6) },
       { tag: CK.denyWallets, value: ids(this.#localDeny) },
       { tag: CK.denySerials, value: ids(this.#denySerials) },
-      { tag: CK.wallets, value: wallets },
+      // the table writes its records straight into the checkpoint: one copy of up to 26 KB, not two
+      { tag: CK.wallets, length: this.#wallets.encodedLength, write: (out, at) => this.#wallets.encodeInto(out, at) },
       { tag: CK.dayTotals, value: this.#totals.encode() },
-    ]);
+    ];
   }
 
   /** Rebuilds an engine from a checkpoint (untrusted bytes: a torn or foreign record). Throws TlvError. */
@@ -526,21 +507,10 @@ export class RiskEngine {
     }
     const totals = f.get(CK.dayTotals);
     if (totals) engine.#totals = DayTotals.decode(totals, options.utcOffsetMinutes);
-    const w = required(f, CK.wallets);
-    if (w.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${w.length} bytes`);
-    // Read in place through a DataView, as encode() writes it: a view and a decodeUint loop per field
-    // cost ~1,350 computrons a wallet on XS, and a boot decodes up to 1,000 of them.
-    const view = new DataView(w.buffer, w.byteOffset, w.length);
-    for (let i = 0; i < w.length; i += WALLET_RECORD) {
-      const day = view.getUint32(i + 12);
-      if (day === UNKNOWN_DAY) engine.#unknownDaySpends = true;
-      engine.#wallets.set(hex64At(view, i), {
-        counter: view.getUint32(i + 8),
-        day,
-        dayTotal: view.getUint16(i + 16) * 2 ** 32 + view.getUint32(i + 18),
-        lastTapTime: view.getUint32(i + 22) || undefined,
-      });
-    }
+    // The records' own bytes, copied in once (wallet-table.ts): 1,000 wallets decoded one by one cost
+    // ~250,000 computrons of a boot on XS.
+    engine.#wallets.load(required(f, CK.wallets));
+    engine.#unknownDaySpends = engine.#wallets.hasDay(UNKNOWN_DAY);
     return engine;
   }
 }

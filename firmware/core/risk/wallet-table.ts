@@ -1,0 +1,274 @@
+// The risk engine's memory of the wallets it has seen: each one's highest counter, its total on its
+// last day and its last approval, for the most recently seen `capacity` wallets (the least recently
+// seen is forgotten first). Held in typed arrays allocated once: a Map of small objects cost about
+// eight slots and a 16-character string a wallet on XS, and a transit gate's 1,000 riders did not fit
+// the DevKitC's heap (6,144 slots). Here a wallet costs 38 bytes of chunk, and the checkpoint's table
+// is the records' own bytes, so a boot loads it with one copy and a hash insert a wallet.
+//
+// The arrays live in one plain object (Store) that the methods take once into a local and hand to the
+// functions below: on XS reading a #private field costs ~70 computrons (and ~12 times a property's
+// time), a property of a plain object ~1, and a boot's load touches them a few times per wallet.
+import { assert } from '../../base/assert';
+import { hex64At } from '../../base/bytes';
+import { TlvError } from '../protocol/tlv';
+
+/** A wallet's record, in memory and in the checkpoint: id 8, counter 4, day 4, day total 6, last tap (unix s, 0: none) 4. */
+export const WALLET_RECORD = 26;
+/** WalletState.day of a payment made with the time unknown. */
+export const UNKNOWN_DAY = 0xffffffff;
+/** Most wallets a table holds: slots are numbered in 16 bits, 0xffff is the list's end. */
+export const MAX_WALLET_CAPACITY = 0xfffe;
+
+const NIL = 0xffff;
+
+export interface WalletState {
+  counter: number;
+  day: number;
+  dayTotal: number;
+  /** Monotonic ms of the last approval, for anti-passback within this boot. */
+  lastTapMs?: number;
+  /** Unix seconds of the last approval (when the time was known): anti-passback across a reboot. */
+  lastTapTime?: number;
+}
+
+interface Store {
+  size: number;
+  /** The records by slot; slots 0..size-1 are in use. */
+  records: Uint8Array;
+  view: DataView;
+  /**
+   * The last approval's monotonic time by slot, in tenths of a second rounded up, plus 1 (0: none
+   * this boot). Not in the checkpoint. Rounded up, a gap can only look shorter (a refusal, never a
+   * second ride); 32 bits of tenths last 13 years of uptime, where 32 bits of ms wrapped in 49 days.
+   */
+  tapTenths: Uint32Array;
+  /** The recency list by slot, oldest ... newest. */
+  older: Uint16Array;
+  newer: Uint16Array;
+  oldest: number;
+  newest: number;
+  /** Open addressing, linear probing: slot + 1 by hash of the id, 0 empty; at most half full. */
+  index: Uint16Array;
+  mask: number;
+  /** 32 - log2(buckets): a hash's top bits pick the bucket. */
+  shift: number;
+}
+
+export class WalletTable {
+  readonly capacity: number;
+  // Allocated at the first wallet: a boot builds an empty engine, then the checkpoint's, and only one
+  // of them may hold the memory.
+  #s: Store | undefined;
+
+  constructor(capacity: number) {
+    assert(Number.isInteger(capacity) && capacity >= 0 && capacity <= MAX_WALLET_CAPACITY, `wallet table capacity ${capacity} within 0..${MAX_WALLET_CAPACITY}`);
+    this.capacity = capacity;
+  }
+
+  get size(): number {
+    return this.#s?.size ?? 0;
+  }
+
+  /** What the table remembers of a wallet (a copy), or undefined. */
+  get(walletId: string): WalletState | undefined {
+    const hi = idWord(walletId, 0);
+    const lo = idWord(walletId, 8);
+    const s = this.#s;
+    const slot = s ? find(s, hi, lo) : -1;
+    if (s === undefined || slot < 0) return undefined;
+    const o = slot * WALLET_RECORD;
+    const v = s.view;
+    const tapTenths = s.tapTenths[slot]!;
+    return {
+      counter: v.getUint32(o + 8),
+      day: v.getUint32(o + 12),
+      dayTotal: v.getUint16(o + 16) * 2 ** 32 + v.getUint32(o + 18),
+      lastTapMs: tapTenths === 0 ? undefined : (tapTenths - 1) * 100,
+      lastTapTime: v.getUint32(o + 22) || undefined,
+    };
+  }
+
+  /** Stores the wallet's state as its most recently seen; a new wallet in a full table forgets the oldest. */
+  set(walletId: string, w: WalletState): void {
+    const hi = idWord(walletId, 0);
+    const lo = idWord(walletId, 8);
+    assert(w.counter <= 0xffffffff && w.day <= 0xffffffff && w.dayTotal < 2 ** 48, 'wallet fields within their widths');
+    if (this.capacity === 0) return;
+    const s = this.#store();
+    let slot = find(s, hi, lo);
+    if (slot < 0) {
+      if (s.size === this.capacity) {
+        slot = s.oldest;
+        unindex(s, slot);
+        unlink(s, slot);
+      } else {
+        slot = s.size++;
+      }
+      s.view.setUint32(slot * WALLET_RECORD, hi);
+      s.view.setUint32(slot * WALLET_RECORD + 4, lo);
+      insert(s, slot);
+      append(s, slot);
+    } else if (slot !== s.newest) {
+      unlink(s, slot);
+      append(s, slot);
+    }
+    const o = slot * WALLET_RECORD;
+    const v = s.view;
+    v.setUint32(o + 8, w.counter);
+    v.setUint32(o + 12, w.day);
+    v.setUint16(o + 16, Math.floor(w.dayTotal / 2 ** 32));
+    v.setUint32(o + 18, w.dayTotal % 2 ** 32);
+    v.setUint32(o + 22, Math.min(w.lastTapTime ?? 0, 0xffffffff));
+    s.tapTenths[slot] = w.lastTapMs === undefined ? 0 : Math.min(Math.ceil(Math.max(0, w.lastTapMs) / 100) + 1, 0xffffffff);
+  }
+
+  /** Some wallet's total is on `day`. */
+  hasDay(day: number): boolean {
+    const s = this.#s;
+    if (s === undefined) return false;
+    for (let o = 12; o < s.size * WALLET_RECORD; o += WALLET_RECORD) if (s.view.getUint32(o) === day) return true;
+    return false;
+  }
+
+  /** Moves every wallet's total of day `from` to day `to` (payments made with the time unknown, once it is known). */
+  redate(from: number, to: number): void {
+    const s = this.#s;
+    if (s === undefined) return;
+    for (let o = 12; o < s.size * WALLET_RECORD; o += WALLET_RECORD) if (s.view.getUint32(o) === from) s.view.setUint32(o, to);
+  }
+
+  /** Bytes of the checkpoint's wallet table (encodeInto). */
+  get encodedLength(): number {
+    return this.size * WALLET_RECORD;
+  }
+
+  /** Writes the records, oldest first, at `out[at]` (encodedLength bytes). */
+  encodeInto(out: Uint8Array, at: number): void {
+    const s = this.#s;
+    if (s === undefined) return;
+    for (let slot = s.oldest; slot !== NIL; slot = s.newer[slot]!, at += WALLET_RECORD) {
+      out.set(s.records.subarray(slot * WALLET_RECORD, (slot + 1) * WALLET_RECORD), at);
+    }
+  }
+
+  /** Loads a checkpoint's table (oldest first) into this empty table. Throws TlvError. */
+  load(bytes: Uint8Array): void {
+    assert(this.size === 0, 'load into an empty wallet table');
+    if (bytes.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${bytes.length} bytes`);
+    const n = bytes.length / WALLET_RECORD;
+    if (n > this.capacity) throw new TlvError(`wallet table of ${n} wallets: at most ${this.capacity}`);
+    if (n === 0) return;
+    const s = this.#store();
+    s.records.set(bytes);
+    // find, insert and append inlined over locals: this loop is most of a checkpoint's load at boot
+    const { index, view, mask, shift, older, newer } = s;
+    for (let slot = 0, o = 0; slot < n; slot++, o += WALLET_RECORD) {
+      const hi = view.getUint32(o);
+      const lo = view.getUint32(o + 4);
+      let b = Math.imul(hi ^ Math.imul(lo, 0x9e3779b1), 0x85ebca6b) >>> shift;
+      for (let entry = index[b]!; entry !== 0; b = (b + 1) & mask, entry = index[b]!) {
+        // a table loaded wrong is dropped with its engine (the checkpoint counts as unreadable)
+        const e = (entry - 1) * WALLET_RECORD;
+        if (view.getUint32(e) === hi && view.getUint32(e + 4) === lo) throw new TlvError(`wallet table names wallet ${hex64At(view, o)} twice`);
+      }
+      index[b] = slot + 1;
+      older[slot] = slot === 0 ? NIL : slot - 1;
+      newer[slot] = slot === n - 1 ? NIL : slot + 1;
+    }
+    s.size = n;
+    s.oldest = 0;
+    s.newest = n - 1;
+  }
+
+  #store(): Store {
+    if (this.#s) return this.#s;
+    const n = this.capacity;
+    let bits = 1;
+    while (1 << bits < 2 * n) bits++;
+    const records = new Uint8Array(n * WALLET_RECORD);
+    this.#s = {
+      size: 0,
+      records,
+      view: new DataView(records.buffer),
+      tapTenths: new Uint32Array(n),
+      older: new Uint16Array(n).fill(NIL),
+      newer: new Uint16Array(n).fill(NIL),
+      oldest: NIL,
+      newest: NIL,
+      index: new Uint16Array(1 << bits),
+      mask: (1 << bits) - 1,
+      shift: 32 - bits,
+    };
+    return this.#s;
+  }
+}
+
+/** 32 bits of a 16-hex-digit wallet id: digits at..at+7. */
+function idWord(walletId: string, at: number): number {
+  // Number('0x...') is NaN for anything but hex digits, where parseInt would stop quietly at the first
+  const word = walletId.length === 16 ? Number('0x' + walletId.slice(at, at + 8)) : NaN;
+  if (Number.isNaN(word)) throw new TypeError(`wallet id "${walletId}" is not 16 hex digits`);
+  return word;
+}
+
+function bucketOf(s: Store, hi: number, lo: number): number {
+  // ids may be numbered in sequence: multiply both words in, so neighbours spread over the buckets
+  // (WalletTable.load computes the same inline)
+  return Math.imul(hi ^ Math.imul(lo, 0x9e3779b1), 0x85ebca6b) >>> s.shift;
+}
+
+function bucketOfSlot(s: Store, slot: number): number {
+  return bucketOf(s, s.view.getUint32(slot * WALLET_RECORD), s.view.getUint32(slot * WALLET_RECORD + 4));
+}
+
+/** The wallet's slot, or -1. */
+function find(s: Store, hi: number, lo: number): number {
+  const { index, view, mask } = s;
+  for (let b = bucketOf(s, hi, lo); ; b = (b + 1) & mask) {
+    const entry = index[b]!;
+    if (entry === 0) return -1;
+    const o = (entry - 1) * WALLET_RECORD;
+    if (view.getUint32(o) === hi && view.getUint32(o + 4) === lo) return entry - 1;
+  }
+}
+
+function insert(s: Store, slot: number): void {
+  let b = bucketOfSlot(s, slot);
+  while (s.index[b] !== 0) b = (b + 1) & s.mask;
+  s.index[b] = slot + 1;
+}
+
+/** Takes the slot out of the index, moving back the entries after it that probed past it (no tombstones). */
+function unindex(s: Store, slot: number): void {
+  const { index, mask } = s;
+  let hole = bucketOfSlot(s, slot);
+  while (index[hole] !== slot + 1) hole = (hole + 1) & mask;
+  index[hole] = 0;
+  for (let b = (hole + 1) & mask; index[b] !== 0; b = (b + 1) & mask) {
+    const entry = index[b]!;
+    const home = bucketOfSlot(s, entry - 1);
+    // the entry stays unless its home is at or before the hole, cyclically: its probe passed the hole
+    const stays = hole <= b ? hole < home && home <= b : hole < home || home <= b;
+    if (stays) continue;
+    index[hole] = entry;
+    index[b] = 0;
+    hole = b;
+  }
+}
+
+function unlink(s: Store, slot: number): void {
+  const older = s.older[slot]!;
+  const newer = s.newer[slot]!;
+  if (older === NIL) s.oldest = newer;
+  else s.newer[older] = newer;
+  if (newer === NIL) s.newest = older;
+  else s.older[newer] = older;
+}
+
+function append(s: Store, slot: number): void {
+  s.older[slot] = s.newest;
+  s.newer[slot] = NIL;
+  if (s.newest === NIL) s.oldest = slot;
+  else s.newer[s.newest] = slot;
+  s.newest = slot;
+}
