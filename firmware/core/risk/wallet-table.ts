@@ -59,6 +59,8 @@ export class WalletTable {
   // Allocated at the first wallet: a boot builds an empty engine, then the checkpoint's, and only one
   // of them may hold the memory.
   #s: Store | undefined;
+  /** The last id parsed and its two words: a tap looks one wallet up four times (assess to record). */
+  #id = { text: '', hi: 0, lo: 0 };
 
   constructor(capacity: number) {
     assert(Number.isInteger(capacity) && capacity >= 0 && capacity <= MAX_WALLET_CAPACITY, `wallet table capacity ${capacity} within 0..${MAX_WALLET_CAPACITY}`);
@@ -71,8 +73,7 @@ export class WalletTable {
 
   /** What the table remembers of a wallet (a copy), or undefined. */
   get(walletId: string): WalletState | undefined {
-    const hi = idWord(walletId, 0);
-    const lo = idWord(walletId, 8);
+    const { hi, lo } = this.#parse(walletId);
     const s = this.#s;
     const slot = s ? find(s, hi, lo) : -1;
     if (s === undefined || slot < 0) return undefined;
@@ -90,8 +91,7 @@ export class WalletTable {
 
   /** Stores the wallet's state as its most recently seen; a new wallet in a full table forgets the oldest. */
   set(walletId: string, w: WalletState): void {
-    const hi = idWord(walletId, 0);
-    const lo = idWord(walletId, 8);
+    const { hi, lo } = this.#parse(walletId);
     assert(w.counter <= 0xffffffff && w.day <= 0xffffffff && w.dayTotal < 2 ** 48, 'wallet fields within their widths');
     if (this.capacity === 0) return;
     const s = this.#store();
@@ -178,6 +178,16 @@ export class WalletTable {
     s.size = n;
     s.oldest = 0;
     s.newest = n - 1;
+  }
+
+  #parse(walletId: string): { hi: number; lo: number } {
+    const id = this.#id;
+    if (id.text !== walletId) {
+      id.hi = idWord(walletId, 0);
+      id.lo = idWord(walletId, 8);
+      id.text = walletId;
+    }
+    return id;
   }
 
   #store(): Store {
