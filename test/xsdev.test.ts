@@ -217,6 +217,20 @@ describe('device-sized XS host (native/xsdev) @xs', function () {
     expect(r.bootBytesRead, 'boot reads the headers and some blocks, not the partition').to.be.below(128 * 1024);
   });
 
+  it('esp32-devkitc: holds the risk state at its bound (1,000 wallets, a 7-part checkpoint) while its journal fills, reboots and pays', async () => {
+    // The wallet table is typed arrays allocated once (firmware/core/risk/wallet-table.ts): as a Map of
+    // objects, 1,000 wallets aborted this fill with memory full. The manifest's own block, without the
+    // fifth of headroom the tests above keep: with 5 % less chunk this fill still aborts (docs/JOURNAL.md, RAM).
+    const creation = creationOf('esp32-devkitc');
+    // free blocks left for the tap after: the reserve holds a copy of the 7-part checkpoint too
+    const s = await recordRebootScenario(ALG_ED25519, 'transit', 16);
+    const r = await onHost(creation, (host) => fullJournalBoot(host, s, { wallets: 999, leaveFreeBlocks: 16, tapAfter: true }));
+    const restored = r.boot.value.logs.find((l) => l.startsWith('[info] risk: restored'))!;
+    expect(restored, 'the checkpoint of 1,000 wallets was read, not rebuilt').to.match(/after checkpoint [1-9]\d* \(0 unreadable\)/);
+    expect(r.boot.value.logs.some((l) => l.includes('unreadable; rebuilding'))).to.equal(false);
+    expect(r.tap!.value.outcome, 'the tap after the reboot').to.equal('approved');
+  });
+
   it('refuses to run the firmware in a creation block too small for it, and says which limit it hit', async () => {
     const small = { ...creationOf('esp32-devkitc'), stack: 512 };
     const error = await onHost(small, (host) => runScenario(host, merchant, true)).then(() => 'none', (e: Error) => e.message);
