@@ -219,6 +219,11 @@ export class Journal implements DurableLog {
    * the checkpoint then reads them from here, not the block again (a 4 KiB read and a CRC per record).
    */
   #headRecords: { block: number; records: Array<[Parsed, number]> } | undefined;
+  /**
+   * The same for the last block verified outside open (the checkpoint's, when boot reads it from a
+   * block before the head): the replay of the records after the checkpoint starts in that block.
+   */
+  #verifiedRecords: { block: number; records: Array<[Parsed, number]> } | undefined;
 
   constructor(options: JournalOptions) {
     this.#flash = options.flash;
@@ -311,7 +316,7 @@ export class Journal implements DurableLog {
     const t = this.#t;
     const n = this.#blocks;
     t.clear();
-    this.#headRecords = undefined;
+    this.#headRecords = this.#verifiedRecords = undefined;
     const newest = this.#readHeaders();
     // Sized now (to the highest block with a header): block numbers at or above the capacity have none.
     const { epoch, firstSeq, flags, capacity } = t;
@@ -452,7 +457,7 @@ export class Journal implements DurableLog {
   format(): void {
     this.#flash.eraseBlock(0, this.#blocks);
     this.#t.clear();
-    this.#headRecords = undefined;
+    this.#headRecords = this.#verifiedRecords = undefined;
     this.#nextSeq = 1;
     this.#chain = new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = 0;
@@ -608,6 +613,7 @@ export class Journal implements DurableLog {
       this.#breaks.push(message);
       this.#log('error', 'journal', `chain break: ${message}`);
     }
+    this.#verifiedRecords = { block, records: scan.records };
     return scan.records;
   }
 
@@ -628,6 +634,7 @@ export class Journal implements DurableLog {
       // The visitor is called from here, not from inside the walk: a frame less under what it does
       // (a receipt's restore at boot is the deepest stack the DevKitC's 768 slots see).
       if (!records && this.#headRecords?.block === block) records = this.#headRecords.records;
+      if (!records && this.#verifiedRecords?.block === block) records = this.#verifiedRecords.records;
       if (!records) {
         const found = this.#scanBlock(block, false, undefined, false);
         if (found.dirty === 'flipped') this.#retire(block, 'two reads of it differ');
@@ -640,7 +647,7 @@ export class Journal implements DurableLog {
       }
     }
     // Read to the end: boot's replay is done, and the head's records need not stay in RAM.
-    this.#headRecords = undefined;
+    this.#headRecords = this.#verifiedRecords = undefined;
   }
 
   /** Records that still need acknowledgement, oldest first, up to `maxBytes` of payload or `maxRecords`. */
@@ -702,7 +709,7 @@ export class Journal implements DurableLog {
       writeU32(record, 24 + payload.length, this.#crc.compute(record, 0, 24 + payload.length));
       const offset = t.end[head]!;
       const at = head * this.#blockLength + offset;
-      this.#headRecords = undefined;
+      this.#headRecords = this.#verifiedRecords = undefined;
       this.#flash.write(record, at);
       if (!sameBytes(readBytes(this.#flash, at, size), record) && !sameBytes(readBytes(this.#flash, at, size), record)) {
         // Twice wrong: worn cells. The block takes nothing more; the record goes again into a new one.
@@ -943,7 +950,7 @@ export class Journal implements DurableLog {
     header.set(this.#chain, 16);
     writeU32(header, 32, this.#crc.compute(header, 0, 32));
     let why = 'does not erase';
-    this.#headRecords = undefined;
+    this.#headRecords = this.#verifiedRecords = undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       this.#flash.eraseBlock(index);
       if (!isBlank(readBytes(this.#flash, base, this.#blockLength))) continue;

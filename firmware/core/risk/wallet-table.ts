@@ -1,6 +1,6 @@
 // The risk engine's memory of the wallets it has seen: each one's highest counter, its total on its
 // last day and its last approval, for the most recently seen `capacity` wallets (the least recently
-// seen is forgotten first). Held in typed arrays allocated once: a Map of small objects cost about
+// seen is forgotten first). Held in typed arrays, grown by doubling up to the capacity: a Map of small objects cost about
 // eight slots and a 16-character string a wallet on XS, and a transit gate's 1,000 riders did not fit
 // the DevKitC's heap (6,144 slots). Here a wallet costs 38 bytes of chunk, and the checkpoint's table
 // is the records' own bytes, so a boot loads it with one copy and a hash insert a wallet.
@@ -32,6 +32,8 @@ export interface WalletState {
 }
 
 interface Store {
+  /** Slots allocated: the table grows by doubling up to its capacity (a tap runs in 64 KB of heap). */
+  room: number;
   size: number;
   /** The records by slot; slots 0..size-1 are in use. */
   records: Uint8Array;
@@ -56,8 +58,8 @@ interface Store {
 
 export class WalletTable {
   readonly capacity: number;
-  // Allocated at the first wallet: a boot builds an empty engine, then the checkpoint's, and only one
-  // of them may hold the memory.
+  // Allocated at the first wallet and grown as wallets come: a boot builds an empty engine, then the
+  // checkpoint's, and a tap runs in 64 KB of heap with one wallet known.
   #s: Store | undefined;
   /** The last id parsed and its two words: a tap looks one wallet up four times (assess to record). */
   #id = { text: '', hi: 0, lo: 0 };
@@ -94,7 +96,7 @@ export class WalletTable {
     const { hi, lo } = this.#parse(walletId);
     assert(w.counter <= 0xffffffff && w.day <= 0xffffffff && w.dayTotal < 2 ** 48, 'wallet fields within their widths');
     if (this.capacity === 0) return;
-    const s = this.#store();
+    let s = this.#storeFor(1);
     let slot = find(s, hi, lo);
     if (slot < 0) {
       if (s.size === this.capacity) {
@@ -102,6 +104,7 @@ export class WalletTable {
         unindex(s, slot);
         unlink(s, slot);
       } else {
+        if (s.size === s.room) s = this.#storeFor(s.size + 1);
         slot = s.size++;
       }
       s.view.setUint32(slot * WALLET_RECORD, hi);
@@ -158,7 +161,7 @@ export class WalletTable {
     const n = bytes.length / WALLET_RECORD;
     if (n > this.capacity) throw new TlvError(`wallet table of ${n} wallets: at most ${this.capacity}`);
     if (n === 0) return;
-    const s = this.#store();
+    const s = this.#storeFor(n);
     s.records.set(bytes);
     // find, insert and append inlined over locals: this loop is most of a checkpoint's load at boot
     const { index, view, mask, shift, older, newer } = s;
@@ -190,27 +193,53 @@ export class WalletTable {
     return id;
   }
 
-  #store(): Store {
-    if (this.#s) return this.#s;
-    const n = this.capacity;
-    let bits = 1;
-    while (1 << bits < 2 * n) bits++;
-    const records = new Uint8Array(n * WALLET_RECORD);
-    this.#s = {
-      size: 0,
-      records,
-      view: new DataView(records.buffer),
-      tapTenths: new Uint32Array(n),
-      older: new Uint16Array(n).fill(NIL),
-      newer: new Uint16Array(n).fill(NIL),
-      oldest: NIL,
-      newest: NIL,
-      index: new Uint16Array(1 << bits),
-      mask: (1 << bits) - 1,
-      shift: 32 - bits,
-    };
-    return this.#s;
+  /**
+   * The store, with room for at least `wallets`: grown by doubling up to the capacity, what it holds
+   * copied and its index rebuilt (once per doubling; a boot allocates the checkpoint's size at once).
+   */
+  #storeFor(wallets: number): Store {
+    const old = this.#s;
+    if (old && old.room >= wallets) return old;
+    let room = Math.max(MIN_ROOM, old?.room ?? 0);
+    while (room < wallets) room *= 2;
+    const s = newStore(Math.min(room, this.capacity));
+    if (old) {
+      const n = old.size;
+      s.records.set(old.records.subarray(0, n * WALLET_RECORD));
+      s.tapTenths.set(old.tapTenths.subarray(0, n));
+      s.older.set(old.older.subarray(0, n));
+      s.newer.set(old.newer.subarray(0, n));
+      s.size = n;
+      s.oldest = old.oldest;
+      s.newest = old.newest;
+      for (let slot = 0; slot < n; slot++) insert(s, slot);
+    }
+    this.#s = s;
+    return s;
   }
+}
+
+/** Slots a table first allocates. */
+const MIN_ROOM = 16;
+
+function newStore(room: number): Store {
+  let bits = 1;
+  while (1 << bits < 2 * room) bits++;
+  const records = new Uint8Array(room * WALLET_RECORD);
+  return {
+    room,
+    size: 0,
+    records,
+    view: new DataView(records.buffer),
+    tapTenths: new Uint32Array(room),
+    older: new Uint16Array(room).fill(NIL),
+    newer: new Uint16Array(room).fill(NIL),
+    oldest: NIL,
+    newest: NIL,
+    index: new Uint16Array(1 << bits),
+    mask: (1 << bits) - 1,
+    shift: 32 - bits,
+  };
 }
 
 /** 32 bits of a 16-hex-digit wallet id: digits at..at+7. */
