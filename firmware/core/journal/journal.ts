@@ -381,7 +381,11 @@ export class Journal implements DurableLog {
     const blockLength = this.#blockLength;
     for (let i = start; i >= 0; i--) {
       const block = order[i]!;
-      const last = firstSeq[order[i + 1]!]! - 1;
+      const next = order[i + 1]!;
+      const last = firstSeq[next]! - 1;
+      // #checkInvariants' per-block checks for the blocks boot did not walk, here where the values are
+      // at hand (it then checks only the walked ones): its end is the block's, epochs rise to the next.
+      if (!(last >= firstSeq[block]! - 1 && epoch[block]! < epoch[next]!)) fail(`block ${block} (epoch ${epoch[block]}, first ${firstSeq[block]}) does not precede block ${next} (epoch ${epoch[next]}, first ${firstSeq[next]})`);
       lastSeq[block] = last;
       end[block] = blockLength;
       needsAck[block] = last; // unknown until read: assume a receipt up to its end
@@ -434,7 +438,7 @@ export class Journal implements DurableLog {
     for (const b of this.#retired) if (t.has(b, IN_RING)) t.set(b, WORN);
     for (const index of flipped) this.#retire(index, 'two reads of it differ');
     this.#opened = true;
-    this.#checkInvariants();
+    this.#checkInvariants(Math.max(0, start + 1 - stale));
     const report: RecoveryReport = {
       blocks: t.length,
       records,
@@ -813,14 +817,17 @@ export class Journal implements DurableLog {
    * format, acknowledge, reclaim): a failure is a bug in the journal (JournalBug), never what the flash
    * held, which open() has already judged. O(blocks): the append path checks only the head (#checkHead).
    */
-  #checkInvariants(): void {
+  #checkInvariants(from = 0): void {
     const t = this.#t;
     const { order, epoch, end, firstSeq, lastSeq } = t;
     if (t.length > this.#blocks) fail(`ring of ${t.length} blocks in a partition of ${this.#blocks}`);
+    // The ring's blocks before `from` were checked by open() as it built them; its oldest is still
+    // above the reclaimed epoch, and the rest rise from the block before `from`.
+    if (from > 0 && !(epoch[order[0]!]! > this.#reclaimedEpoch)) this.#checkBlock(order[0]!);
     // #checkBlock's checks inline: a call per block would cost more than the checks.
-    let previous = this.#reclaimedEpoch;
+    let previous = from > 0 ? epoch[order[from - 1]!]! : this.#reclaimedEpoch;
     const blockLength = this.#blockLength;
-    for (let i = 0, n = t.length; i < n; i++) {
+    for (let i = from, n = t.length; i < n; i++) {
       const b = order[i]!;
       const e = end[b]!;
       const ep = epoch[b]!;
