@@ -1,9 +1,10 @@
 // The risk engine's memory of the wallets it has seen: each one's highest counter, its total on its
 // last day and its last approval, for the most recently seen `capacity` wallets (the least recently
-// seen is forgotten first). Held in typed arrays, grown by doubling up to the capacity: a Map of small objects cost about
-// eight slots and a 16-character string a wallet on XS, and a transit gate's 1,000 riders did not fit
-// the DevKitC's heap (6,144 slots). Here a wallet costs 38 bytes of chunk, and the checkpoint's table
-// is the records' own bytes, so a boot loads it with one copy and a hash insert a wallet.
+// seen is forgotten first). Held in typed arrays grown by doubling up to the capacity: a Map of small
+// objects cost about eight slots and a 16-character string a wallet on XS, and a transit gate's 1,000
+// riders did not fit the DevKitC's heap (6,144 slots). Here a wallet costs 38 bytes of chunk, and the
+// checkpoint's table is the records' own bytes, so a boot loads it with one copy and a hash insert a
+// wallet.
 //
 // The arrays live in one plain object (Store) that the methods take once into a local and hand to the
 // functions below: on XS reading a #private field costs ~70 computrons (and ~12 times a property's
