@@ -37,6 +37,8 @@ const FILLS = [
   { fill: 'most records after a checkpoint', options: { leaveFreeBlocks: 7, replayAtMost: CHECKPOINT_EVERY } },
   // The risk state at its bound (1,000 wallets with the tap's own): every checkpoint is 7 parts.
   { fill: 'until refused, 1,000 wallets', options: { wallets: 999 } },
+  // Its worst phase: a 7-part checkpoint comes every 7 x CHECKPOINT_EVERY records, all replayed at boot.
+  { fill: 'most records after a checkpoint, 1,000 wallets', options: { wallets: 999, leaveFreeBlocks: 24, replayAtMost: 7 * CHECKPOINT_EVERY } },
 ] as const;
 
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {
