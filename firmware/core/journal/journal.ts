@@ -222,6 +222,7 @@ export class Journal implements DurableLog {
   /**
    * The same for the last block verified outside open (the checkpoint's, when boot reads it from a
    * block before the head): the replay of the records after the checkpoint starts in that block.
+   * Both are dropped together (#dropKeptRecords).
    */
   #verifiedRecords: { block: number; records: Array<[Parsed, number]> } | undefined;
 
@@ -316,7 +317,7 @@ export class Journal implements DurableLog {
     const t = this.#t;
     const n = this.#blocks;
     t.clear();
-    this.#headRecords = this.#verifiedRecords = undefined;
+    this.#dropKeptRecords();
     const newest = this.#readHeaders();
     // Sized now (to the highest block with a header): block numbers at or above the capacity have none.
     const { epoch, firstSeq, flags, capacity } = t;
@@ -461,7 +462,7 @@ export class Journal implements DurableLog {
   format(): void {
     this.#flash.eraseBlock(0, this.#blocks);
     this.#t.clear();
-    this.#headRecords = this.#verifiedRecords = undefined;
+    this.#dropKeptRecords();
     this.#nextSeq = 1;
     this.#chain = new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = 0;
@@ -599,6 +600,18 @@ export class Journal implements DurableLog {
     return at.span;
   }
 
+  /** The records of `block` kept from an earlier walk (the head's from open, the last verified), or undefined. */
+  #keptRecords(block: number): Array<[Parsed, number]> | undefined {
+    if (this.#headRecords?.block === block) return this.#headRecords.records;
+    if (this.#verifiedRecords?.block === block) return this.#verifiedRecords.records;
+    return undefined;
+  }
+
+  /** A write, an erase or a replay read to the end: the kept records are stale or no longer needed. */
+  #dropKeptRecords(): void {
+    this.#headRecords = this.#verifiedRecords = undefined;
+  }
+
   /**
    * A block boot did not read: walk it with the chain checked now. Records past a break are not
    * accepted (the block ends there for replay) and the break is logged as tamper evidence. Returns
@@ -638,8 +651,7 @@ export class Journal implements DurableLog {
       const lastSeq = t.lastSeq[block]!;
       // The visitor is called from here, not from inside the walk: a frame less under what it does
       // (a receipt's restore at boot is the deepest stack the DevKitC's 768 slots see).
-      if (!records && this.#headRecords?.block === block) records = this.#headRecords.records;
-      if (!records && this.#verifiedRecords?.block === block) records = this.#verifiedRecords.records;
+      if (!records) records = this.#keptRecords(block);
       if (!records) {
         const found = this.#scanBlock(block, false, undefined, false);
         if (found.dirty === 'flipped') this.#retire(block, 'two reads of it differ');
@@ -652,7 +664,7 @@ export class Journal implements DurableLog {
       }
     }
     // Read to the end: boot's replay is done, and the head's records need not stay in RAM.
-    this.#headRecords = this.#verifiedRecords = undefined;
+    this.#dropKeptRecords();
   }
 
   /** Records that still need acknowledgement, oldest first, up to `maxBytes` of payload or `maxRecords`. */
@@ -714,7 +726,7 @@ export class Journal implements DurableLog {
       writeU32(record, 24 + payload.length, this.#crc.compute(record, 0, 24 + payload.length));
       const offset = t.end[head]!;
       const at = head * this.#blockLength + offset;
-      this.#headRecords = this.#verifiedRecords = undefined;
+      this.#dropKeptRecords();
       this.#flash.write(record, at);
       if (!sameBytes(readBytes(this.#flash, at, size), record) && !sameBytes(readBytes(this.#flash, at, size), record)) {
         // Twice wrong: worn cells. The block takes nothing more; the record goes again into a new one.
@@ -958,7 +970,7 @@ export class Journal implements DurableLog {
     header.set(this.#chain, 16);
     writeU32(header, 32, this.#crc.compute(header, 0, 32));
     let why = 'does not erase';
-    this.#headRecords = this.#verifiedRecords = undefined;
+    this.#dropKeptRecords();
     for (let attempt = 0; attempt < 2; attempt++) {
       this.#flash.eraseBlock(index);
       if (!isBlank(readBytes(this.#flash, base, this.#blockLength))) continue;
