@@ -18,6 +18,8 @@ export type Row = Record<string, unknown>;
 export type Param = string | number | bigint | Uint8Array | null;
 
 export interface Tx {
+  /** Which database runs it, for the few statements each planner needs written its own way. */
+  readonly kind: Database['kind'];
   all<T = Row>(sql: string, params?: Param[]): Promise<T[]>;
   get<T = Row>(sql: string, params?: Param[]): Promise<T | undefined>;
   /** Runs a statement; resolves with the number of rows it changed. */
@@ -106,6 +108,7 @@ class SqliteDatabase implements Database {
     };
     const bind = (order: number[], params: Param[]) => order.map((i) => toSqlite(params[i]));
     this.#tx = {
+      kind: 'sqlite',
       all: async <T>(sql: string, params: Param[] = []) => {
         const { stmt, order } = prepare(sql);
         return (stmt.all(...bind(order, params)) as Row[]).map(fromSqlite) as T[];
@@ -336,6 +339,7 @@ function statementName(sql: string): string | undefined {
 function pgTx(client: pg.PoolClient): Tx {
   const query = (sql: string, params: Param[]) => client.query({ name: statementName(sql), text: sql, values: params.map(toPg) });
   return {
+    kind: 'postgres',
     all: async <T>(sql: string, params: Param[] = []) => (await query(sql, params)).rows.map(fromPg) as T[],
     get: async <T>(sql: string, params: Param[] = []) => {
       const row = (await query(sql, params)).rows[0] as Row | undefined;

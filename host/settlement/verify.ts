@@ -13,7 +13,7 @@ import { createHash, createPublicKey, ECDH, verify as nodeVerify, type KeyObject
 import { checkDates, issuerKeyFor, type KeyLookup } from '../../firmware/core/crypto/certificate';
 import type { IssuerKey } from '../../firmware/core/crypto/keyring';
 import { ALG_P256, publicKeyFits, SIGNATURE_LENGTH, type Alg } from '../../firmware/core/crypto/verify';
-import { certificateSignedPayload, paymentSignedPayload, type Certificate } from '../../firmware/core/protocol/messages';
+import { certificateSignedPayload, decodeCertificate, paymentSignedPayload, type Certificate } from '../../firmware/core/protocol/messages';
 import { decodeReceipt, openReceipt, type Receipt, type ReceiptContent } from '../../firmware/core/protocol/receipt';
 import { verifyReceipt, type ReceiptCheck } from '../../firmware/core/crypto/receipt';
 import { checkGrantSignature } from '../../firmware/core/crypto/grant';
@@ -58,10 +58,13 @@ export class NodeVerifier {
     this.#keys = new Lru(options.maxCachedKeys ?? 100_000);
   }
 
-  /** Same contract as firmware/core/crypto/verify.ts verifySignature: true only for a valid signature. */
-  verify(alg: Alg, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  /**
+   * Same contract as firmware/core/crypto/verify.ts verifySignature: true only for a valid signature.
+   * `parsed` is `publicKey` already parsed (parsePublicKey) by a caller that keeps its own.
+   */
+  verify(alg: Alg, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, parsed?: KeyObject | null): boolean {
     if (signature.length !== SIGNATURE_LENGTH || !publicKeyFits(alg, publicKey)) return false;
-    const key = this.#key(alg, publicKey);
+    const key = parsed === undefined ? this.#key(alg, publicKey) : parsed;
     if (!key) return false;
     try {
       if (alg === ALG_P256) return nodeVerify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature);
@@ -75,13 +78,14 @@ export class NodeVerifier {
     const id = `${alg}:${toHex(publicKey)}`;
     let key = this.#keys.get(id);
     if (key !== undefined) return key;
-    key = parseKey(alg, publicKey);
+    key = parsePublicKey(alg, publicKey);
     this.#keys.set(id, key);
     return key;
   }
 }
 
-function parseKey(alg: Alg, publicKey: Uint8Array): KeyObject | null {
+/** A public key as node:crypto's KeyObject; null for bytes that are no point of the curve. */
+export function parsePublicKey(alg: Alg, publicKey: Uint8Array): KeyObject | null {
   try {
     if (alg !== ALG_P256) return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
     // OpenSSL 3.0's DER decoder costs two to three signature verifications per key; decompressing the
@@ -99,6 +103,8 @@ export interface SignatureCheck {
   publicKey: Uint8Array;
   message: Uint8Array;
   signature: Uint8Array;
+  /** `publicKey` parsed already (parsePublicKey), when the caller keeps it. */
+  parsed?: KeyObject | null;
 }
 
 /** Checks many signatures at once (NodeVerifier in this thread, or a counting stand-in in tests). */
@@ -110,7 +116,7 @@ export interface SignatureVerifier {
 export class InlineVerifier implements SignatureVerifier {
   constructor(readonly node = new NodeVerifier()) {}
   async verifyAll(checks: SignatureCheck[]): Promise<boolean[]> {
-    return checks.map((c) => this.node.verify(c.alg, c.publicKey, c.message, c.signature));
+    return checks.map((c) => this.node.verify(c.alg, c.publicKey, c.message, c.signature, c.parsed));
   }
   async close(): Promise<void> {}
 }
@@ -118,7 +124,19 @@ export class InlineVerifier implements SignatureVerifier {
 /** A receipt parsed and date-checked, waiting for its signatures. */
 type Prepared =
   | { done: ReceiptCheck }
-  | { done?: undefined; content: ReceiptContent; certificateKey: string; certificate?: SignatureCheck; payment: SignatureCheck };
+  | { done?: undefined; content: ReceiptContent; known: KnownCertificate; issuerPublicKey: Uint8Array; certificate?: SignatureCheck; payment: SignatureCheck };
+
+/**
+ * A wallet certificate met before, by its exact bytes: what every receipt of that wallet would
+ * otherwise compute again (its decoding, its digest, the wallet's parsed key), and the issuer key its
+ * signature verified under. Its own copy of the bytes, so that it holds no batch's buffer alive.
+ */
+interface KnownCertificate {
+  certificate: Certificate;
+  digest: Uint8Array;
+  key: KeyObject | null;
+  verifiedUnder: Uint8Array | undefined;
+}
 
 /** What settles a batch's receipts needs: their checks, in order. */
 export interface ReceiptChecker {
@@ -135,12 +153,12 @@ export interface ReceiptChecker {
  */
 export class ReceiptVerifier implements ReceiptChecker {
   readonly signatures: SignatureVerifier;
-  #certificates: Lru<string, true>;
+  #certificates: Lru<string, KnownCertificate>;
   #node = new NodeVerifier();
 
   constructor(signatures: SignatureVerifier = new InlineVerifier(), options: { maxCachedCertificates?: number } = {}) {
     this.signatures = signatures;
-    this.#certificates = new Lru(options.maxCachedCertificates ?? 200_000);
+    this.#certificates = new Lru(options.maxCachedCertificates ?? 100_000);
   }
 
   forgetCertificates(): void {
@@ -168,7 +186,7 @@ export class ReceiptVerifier implements ReceiptChecker {
         const certificateOk = verdicts[next++]!;
         const paymentOk = verdicts[next++]!;
         if (!certificateOk) return refused('badCertificate', `certificate ${certificate.serial}: issuer signature does not verify`);
-        this.#certificates.set(p.certificateKey, true);
+        p.known.verifiedUnder = p.issuerPublicKey;
         if (!paymentOk) return refused('badSignature', `wallet ${certificate.walletId}: payment signature does not verify`);
       } else if (!verdicts[next++]!) {
         return refused('badSignature', `wallet ${certificate.walletId}: payment signature does not verify`);
@@ -177,25 +195,39 @@ export class ReceiptVerifier implements ReceiptChecker {
     });
   }
 
+  /** The certificate these bytes hold, decoded once (throws TlvError as decodeCertificate does). */
+  #known(bytes: Uint8Array): KnownCertificate {
+    // The exact bytes are the key: a certificate differing in any byte is another one.
+    const id = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+    let known = this.#certificates.get(id);
+    if (known) return known;
+    const certificate = decodeCertificate(bytes);
+    known = { certificate, digest: sha256(certificate.bytes), key: parsePublicKey(certificate.alg, certificate.publicKey), verifiedUnder: undefined };
+    this.#certificates.set(id, known);
+    return known;
+  }
+
   #prepare(receipt: Receipt | Uint8Array, keys: KeyLookup, now: number): Prepared {
     try {
       const r = receipt instanceof Uint8Array ? decodeReceipt(receipt) : receipt;
-      const content = openReceipt(r);
+      const known = this.#known(r.certificate);
+      const content = openReceipt(r, known.certificate);
       const { certificate, response } = content;
       const key = issuerKeyFor(certificate, keys);
       checkDates(certificate, key, content.request.terminalTime || now);
       // A bound payment's grant (rare): checked here, in this thread.
       if (content.grant) checkGrantSignature(content.grant, certificate, keys, (a, k, m, s) => this.#node.verify(a, k, m, s));
-      const certificateKey = certificateId(certificate, key.publicKey);
       const payment = {
         alg: certificate.alg,
         publicKey: certificate.publicKey,
-        message: paymentSignedPayload(certificate.alg, certificate.bytes, r.request, response.tbs, sha256(certificate.bytes)),
+        message: paymentSignedPayload(certificate.alg, certificate.bytes, r.request, response.tbs, known.digest),
         signature: response.signature,
+        parsed: known.key,
       };
-      if (this.#certificates.get(certificateKey)) return { content, certificateKey, payment };
+      const prepared = { content, known, issuerPublicKey: key.publicKey, payment };
+      if (known.verifiedUnder && sameBytes(known.verifiedUnder, key.publicKey)) return prepared;
       const check = { alg: key.alg, publicKey: key.publicKey, message: certificateSignedPayload(certificate.tbs), signature: certificate.signature };
-      return { content, certificateKey, certificate: check, payment };
+      return { ...prepared, certificate: check };
     } catch (e) {
       if (e instanceof DeclineError) return { done: { ok: false, reason: e.decline } };
       if (e instanceof TlvError) return { done: { ok: false, reason: decline('protocol', e.message) } };
@@ -209,9 +241,8 @@ function sha256(bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest();
 }
 
-/** The whole certificate as sent and the issuer key it verified under. */
-function certificateId(certificate: Certificate, issuerPublicKey: Uint8Array): string {
-  return createHash('sha256').update(certificate.bytes).update(issuerPublicKey).digest('base64');
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
 function refused(code: Parameters<typeof decline>[0], detail: string): ReceiptCheck {

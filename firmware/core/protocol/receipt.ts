@@ -101,10 +101,13 @@ export interface ReceiptContent {
   grant?: Grant;
 }
 
-/** Parses the messages inside a receipt. Throws TlvError. */
-export function openReceipt(r: Receipt): ReceiptContent {
+/**
+ * Parses the messages inside a receipt. Throws TlvError. A caller that already decoded the same
+ * certificate bytes (the service remembers its wallets') passes that decoding in.
+ */
+export function openReceipt(r: Receipt, certificate: Certificate = decodeCertificate(r.certificate)): ReceiptContent {
   const content = {
-    certificate: decodeCertificate(r.certificate),
+    certificate,
     request: decodePayRequest(r.request),
     response: decodePayResponse(r.response),
   };
