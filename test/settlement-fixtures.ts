@@ -56,8 +56,8 @@ export async function sqliteBackend(): Promise<Backend> {
   };
 }
 
-export async function postgresBackend(): Promise<Backend> {
-  const server = await PgServer.start();
+export async function postgresBackend(options: { sharedBuffers?: string } = {}): Promise<Backend> {
+  const server = await PgServer.start(options);
   let n = 0;
   return {
     name: 'postgres',
@@ -267,7 +267,15 @@ export class World {
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)['content-type'] = 'application/json';
     }
-    const r = await fetch(this.url + path, init);
+    let r: Response;
+    try {
+      r = await fetch(this.url + path, init);
+    } catch (e) {
+      // A kept-alive connection the service closed for idleness while this process was busy (making a
+      // bench's batches, say) fails at once, before the service read anything: sent again, once.
+      if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+      r = await fetch(this.url + path, init);
+    }
     return { status: r.status, body: await r.json() };
   }
 

@@ -51,7 +51,8 @@ export class PgServer {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
 
-  static async start(): Promise<PgServer> {
+  /** `sharedBuffers`: PostgreSQL's own page cache (a test's few rows need little; a bench's million more). */
+  static async start(options: { sharedBuffers?: string } = {}): Promise<PgServer> {
     const bin = findPgBin();
     if (!bin) throw new PgServerError('PostgreSQL is not installed (apt-get install postgresql)');
     const asPostgres = process.getuid?.() === 0;
@@ -62,8 +63,8 @@ export class PgServer {
     const server = new PgServer(dir, bin, port, asPostgres);
     try {
       server.#run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
-      const options = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c max_connections=50 -c shared_buffers=32MB`;
-      server.#run('pg_ctl', ['start', '-D', data, '-w', '-t', '30', '-l', join(dir, 'server.log'), '-o', options]);
+      const settings = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c max_connections=50 -c shared_buffers=${options.sharedBuffers ?? '32MB'}`;
+      server.#run('pg_ctl', ['start', '-D', data, '-w', '-t', '30', '-l', join(dir, 'server.log'), '-o', settings]);
       server.#started = true;
     } catch (e) {
       await server.stop();
