@@ -104,6 +104,7 @@ describe('settlement: the batch statements probe indexes, not the receipts table
           const { days, dayParams } = batchRows();
           const sql = dailyTotalsSql(days);
           const text = await db.transaction((tx) => plan(tx, sql, dayParams, mode));
+          expect(text).to.match(/receipts_wallet_paid/);
           expect(text).not.to.match(TABLE_SCAN);
           const rows = await db.read((tx) => tx.all<{ total: number }>(sql, dayParams));
           expect(rows.map((r) => Number(r.total))).to.deep.equal(rows.map(() => 100 * PER_WALLET));
