@@ -208,6 +208,12 @@ function cpuSeconds(children: Child[]): { main: number; all: number } | undefine
   return { main, all };
 }
 
+/** The service's CPU per batch between two cpuSeconds readings (none where /proc is missing). */
+function cpuPerBatch(before: ReturnType<typeof cpuSeconds>, after: ReturnType<typeof cpuSeconds>, batches: number): { mainCpuMsPerBatch?: number; serviceCpuMsPerBatch?: number } {
+  if (!before || !after) return {};
+  return { mainCpuMsPerBatch: ((after.main - before.main) * 1000) / batches, serviceCpuMsPerBatch: ((after.all - before.all) * 1000) / batches };
+}
+
 /**
  * CPU seconds of the PostgreSQL server listening on the database URL's port: its live processes, plus
  * what the postmaster counts for children that have exited (so a backend ending mid-run is counted
@@ -331,12 +337,10 @@ async function ingest(name: string, backend: Backend, w: Workload, processes: nu
     const settled = await settledCount(world.url);
     if (settled !== warm + w.receipts) throw new Error(`settled ${settled} of ${warm + w.receipts}`);
     const count = batches.reduce((n, b) => n + b.length, 0);
-    const cpu = cpuBefore && cpuAfter ? { mainCpuMsPerBatch: ((cpuAfter.main - cpuBefore.main) * 1000) / count, serviceCpuMsPerBatch: ((cpuAfter.all - cpuBefore.all) * 1000) / count } : {};
     // The load generator shares the machine's cores with the service: what it takes is not the service's.
-    Object.assign(cpu, { loadCpuMsPerBatch: (load.user + load.system) / 1000 / count });
+    const loadCpu = { loadCpuMsPerBatch: (load.user + load.system) / 1000 / count };
     const pgCpu = pgBefore !== undefined && pgAfter !== undefined ? { postgresCpuMsPerBatch: ((pgAfter - pgBefore) * 1000) / count } : {};
-    row(name, w, seconds, rate, { processes, ...cpu, ...pgCpu });
-    if (name === 'postgres' && process.env.TMP_PG) { const pg = (await import('pg')).default; const c = new pg.Client({ connectionString: database }); await c.connect(); await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'); for (const r of (await c.query('SELECT calls, round(total_exec_time) AS ms, rows, shared_blks_hit, left(regexp_replace(query, E\'\\\\s+\', \' \', \'g\'), 90) AS q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14')).rows) console.log(JSON.stringify(r)); await c.end(); }
+    row(name, w, seconds, rate, { processes, ...cpuPerBatch(cpuBefore, cpuAfter, count), ...loadCpu, ...pgCpu });
   } finally {
     for (const c of children) await stop(c);
     await world.close();
@@ -388,8 +392,7 @@ async function scaleCurve(name: string, backend: Backend, report: Report, quick:
       const verifyCeiling = ceilingFor({ ...w, wallets: done === 0 ? w.wallets : 0 }, rate);
       const count = batches.reduce((n, b) => n + b.length, 0);
       // What a batch costs the service as the tables grow: a rate also moves with the machine.
-      const cpu = cpuBefore && cpuAfter ? { mainCpuMsPerBatch: ((cpuAfter.main - cpuBefore.main) * 1000) / count, serviceCpuMsPerBatch: ((cpuAfter.all - cpuBefore.all) * 1000) / count } : {};
-      report({ bench: 'settlement scale', backend: name, receiptsBefore: done, receipts: segment, wallets: w.wallets, receiptsPerSecond: segment / seconds, verifyCeiling, ...cpu });
+      report({ bench: 'settlement scale', backend: name, receiptsBefore: done, receipts: segment, wallets: w.wallets, receiptsPerSecond: segment / seconds, verifyCeiling, ...cpuPerBatch(cpuBefore, cpuAfter, count) });
     }
     const settled = await settledCount(world.url);
     if (settled !== warm + total) throw new Error(`settled ${settled} of ${warm + total}`);

@@ -19,7 +19,7 @@ import { verifyReceipt, type ReceiptCheck } from '../../firmware/core/crypto/rec
 import { checkGrantSignature } from '../../firmware/core/crypto/grant';
 import { TlvError } from '../../firmware/core/protocol/tlv';
 import { decline, DeclineError } from '../../firmware/base/reasons';
-import { toHex } from '../../firmware/base/bytes';
+import { equalBytes, toHex } from '../../firmware/base/bytes';
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
@@ -225,7 +225,7 @@ export class ReceiptVerifier implements ReceiptChecker {
         parsed: known.key,
       };
       const prepared = { content, known, issuerPublicKey: key.publicKey, payment };
-      if (known.verifiedUnder && sameBytes(known.verifiedUnder, key.publicKey)) return prepared;
+      if (known.verifiedUnder && equalBytes(known.verifiedUnder, key.publicKey)) return prepared;
       const check = { alg: key.alg, publicKey: key.publicKey, message: certificateSignedPayload(certificate.tbs), signature: certificate.signature };
       return { ...prepared, certificate: check };
     } catch (e) {
@@ -239,10 +239,6 @@ export class ReceiptVerifier implements ReceiptChecker {
 /** node:crypto's SHA-256: the core's certificateDigest, without the pure-JS hash. */
 function sha256(bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest();
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
 function refused(code: Parameters<typeof decline>[0], detail: string): ReceiptCheck {
