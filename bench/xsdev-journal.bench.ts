@@ -37,8 +37,9 @@ const FILLS = [
   { fill: 'most records after a checkpoint', options: { leaveFreeBlocks: 7, replayAtMost: CHECKPOINT_EVERY } },
   // The risk state at its bound (1,000 wallets with the tap's own): every checkpoint is 7 parts.
   { fill: 'until refused, 1,000 wallets', options: { wallets: 999 } },
-  // Its worst phase: a 7-part checkpoint comes every 7 x CHECKPOINT_EVERY records, all replayed at boot.
-  { fill: 'most records after a checkpoint, 1,000 wallets', options: { wallets: 999, leaveFreeBlocks: 24, replayAtMost: 7 * CHECKPOINT_EVERY } },
+  // Its worst phase: a delta of 100 changed wallets (50 new, as many forgotten: near what one record
+  // holds) after the 7-part checkpoint, then the most records after it, all replayed at boot.
+  { fill: 'most records after a delta of 100 wallets, 1,000 wallets', options: { wallets: 999, leaveFreeBlocks: 10, changedWallets: 100, replayAtMost: CHECKPOINT_EVERY } },
 ] as const;
 
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {

@@ -2,7 +2,8 @@
 // unchanged on Node (test/wallet-table.test.ts) and on XS (test/xs/wallet-table.guest.ts): random
 // approvals over more wallets than the table holds (ids in sequence, so they crowd the same buckets,
 // and at random), each followed by a lookup of every wallet the model remembers and of some it forgot;
-// checkpoints (encodeInto, load) along the way. The report counts what was checked; any difference
+// checkpoints along the way, full (encodeInto, load) and deltas of the last full one (encodeChangedInto,
+// forgottenIds, load with the delta). The report counts what was checked; any difference
 // throws with the step it happened at.
 import { WalletTable, WALLET_RECORD, type WalletState } from '../firmware/core/risk/wallet-table';
 
@@ -36,7 +37,10 @@ export function walletTableModel(o: { seed: number; capacity: number; wallets: n
   const model = new Map<string, WalletState>();
   let lookups = 0;
   let checkpoints = 0;
+  let deltas = 0;
   let forgotten = 0;
+  /** The last full checkpoint's table, which a delta counts from. */
+  let base: Uint8Array | undefined;
   for (let step = 0; step < o.steps; step++) {
     const id = ids[Math.floor(next() * ids.length)]!;
     const w: WalletState = {
@@ -65,23 +69,51 @@ export function walletTableModel(o: { seed: number; capacity: number; wallets: n
       lookups++;
       if (!same(table.get(k), model.get(k))) throw new Error(`step ${step}: wallet ${k} reads ${JSON.stringify(table.get(k))}, model ${JSON.stringify(model.get(k))}`);
     }
+    if (next() < 0.01) {
+      // payments made with the time unknown, dated once it is known: a change no delta can say
+      table.redate(0xffffffff, 20001);
+      for (const [k, v] of model) if (v.day === 0xffffffff) model.set(k, { ...v, day: 20001 });
+    }
     if (next() < 0.05) {
-      // a checkpoint and a reboot: the records oldest first, the boot's ms forgotten
-      const bytes = new Uint8Array(table.encodedLength);
-      table.encodeInto(bytes, 0);
+      // A checkpoint and a reboot: the records oldest first, the boot's ms forgotten. Half the time a
+      // delta of the last full checkpoint, when the table can say one (and its newest records are the
+      // wallets the model changed since).
+      if (base && table.changedLength !== undefined && next() < 0.5) {
+        const changed = new Uint8Array(table.changedLength);
+        table.encodeChangedInto(changed, 0);
+        const delta = { forgotten: table.forgottenIds(), changed };
+        table = new WalletTable(o.capacity);
+        table.load(base, delta);
+        if (table.size !== model.size) throw new Error(`step ${step}: the delta's table holds ${table.size}, model ${model.size}`);
+        deltas++;
+      } else {
+        const bytes = new Uint8Array(table.encodedLength);
+        table.encodeInto(bytes, 0);
+        let at = 0;
+        for (const k of model.keys()) {
+          const got = hex8(new DataView(bytes.buffer).getUint32(at)) + hex8(new DataView(bytes.buffer).getUint32(at + 4));
+          if (got !== k) throw new Error(`step ${step}: checkpoint record ${at / WALLET_RECORD} is ${got}, model ${k}`);
+          at += WALLET_RECORD;
+        }
+        table.rebase();
+        base = bytes;
+        table = new WalletTable(o.capacity);
+        table.load(bytes);
+      }
+      for (const [k, v] of model) model.set(k, { ...v, lastTapMs: undefined });
+      // the table's recency must survive too: the next full checkpoint lists the model's order
+      const order = new Uint8Array(table.encodedLength);
+      table.encodeInto(order, 0);
       let at = 0;
       for (const k of model.keys()) {
-        const got = hex8(new DataView(bytes.buffer).getUint32(at)) + hex8(new DataView(bytes.buffer).getUint32(at + 4));
-        if (got !== k) throw new Error(`step ${step}: checkpoint record ${at / WALLET_RECORD} is ${got}, model ${k}`);
+        const got = hex8(new DataView(order.buffer).getUint32(at)) + hex8(new DataView(order.buffer).getUint32(at + 4));
+        if (got !== k) throw new Error(`step ${step}: after the reboot record ${at / WALLET_RECORD} is ${got}, model ${k}`);
         at += WALLET_RECORD;
       }
-      table = new WalletTable(o.capacity);
-      table.load(bytes);
-      for (const [k, v] of model) model.set(k, { ...v, lastTapMs: undefined });
       checkpoints++;
     }
   }
-  return `${o.steps} approvals, ${forgotten} forgotten, ${lookups} lookups, ${checkpoints} checkpoints: all as the model`;
+  return `${o.steps} approvals, ${forgotten} forgotten, ${lookups} lookups, ${checkpoints} checkpoints (${deltas} of them deltas): all as the model`;
 }
 
 /** What the tests run: a small table crowded by ids in sequence, and a transit gate's 1,000 of random ids. */

@@ -241,8 +241,10 @@ export class DeviceApp {
    * first write a checkpoint: the most a boot replays, its worst case (leave free blocks for them).
    * With `wallets`, the risk state first remembers that many more wallets (one payment of 1 each, as
    * from other riders), so that every checkpoint the fill writes carries them (a many-part checkpoint).
+   * With `changedWallets`, before the last records that many riders pay again, half of them new (the
+   * table forgets as many): the checkpoint before those records is then a delta of that many wallets.
    */
-  fill(o: { leaveFreeBlocks?: number; replayAtMost?: number; wallets?: number } = {}): { records: number; usedBlocks: number; blocks: number; afterCheckpoint: number } {
+  fill(o: { leaveFreeBlocks?: number; replayAtMost?: number; wallets?: number; changedWallets?: number } = {}): { records: number; usedBlocks: number; blocks: number; afterCheckpoint: number } {
     const journal = this.#booted?.journal;
     if (!journal) throw new Error('not booted');
     const receipt = journal.unacknowledged(1, 4096)[0];
@@ -258,8 +260,13 @@ export class DeviceApp {
       journal.appendSync(receipt.type, receipt.payload);
       records++;
     }
-    const cp = this.#env.tapline.RECORD_RISK_STATE;
-    const afterCheckpoint = () => journal.lastSeq - (journal.latest(cp)?.seq ?? 0);
+    for (let i = 0; i < (o.changedWallets ?? 0); i++) {
+      const walletId = (i % 2 === 0 ? 0xf000_0000 + 500 + i : 0xf100_0000 + i).toString(16).padStart(16, '0');
+      risk.record({ walletId, counter: 2, amount: 1, terminalSeq: 1, time: risk.lastKnownTime, deferred: false, late: true, offline: false });
+    }
+    // no record says those payments (the fill's receipts are copies): a checkpoint does, as after a tap's
+    if (o.changedWallets) journal.checkpoint();
+    const afterCheckpoint = () => journal.lastSeq - journal.lastCheckpointSeq;
     while (o.replayAtMost !== undefined && afterCheckpoint() < o.replayAtMost) {
       if (!journal.canAppend(receipt.payload.length)) throw new Error(`the journal filled ${afterCheckpoint()} records after its checkpoint: leave more blocks free`);
       journal.appendSync(receipt.type, receipt.payload);

@@ -31,7 +31,7 @@ import { seededRandom } from '../../host/wallet/random';
 import type { RandomBytes } from '../../firmware/base/platform';
 import type { TransitFares } from '../../firmware/core/terminal/fare-tap';
 import type { TransitEntry } from '../../firmware/core/protocol/transit-log';
-import { RECORD_RISK_STATE, TerminalStore } from '../../firmware/app/state';
+import { TerminalStore } from '../../firmware/app/state';
 import { RamFlash } from '../../host/flash/ram-flash';
 
 export const NOW = 1_790_000_000; // 2026-09-21
@@ -265,7 +265,7 @@ export const SCENARIOS: Record<string, { expect: string; run: Scenario }> = {
         clock: w.clock, random: w.random, periodicCheckpoint: (records) => journal.checkpointAhead(records),
       });
       terminal.start();
-      const checkpointSeq = () => journal.latest(RECORD_RISK_STATE)?.seq ?? 0;
+      const checkpointSeq = () => journal.lastCheckpointSeq;
       let inTaps = 0;
       let inScreens = 0;
       let replay = 0;

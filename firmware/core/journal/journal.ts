@@ -83,9 +83,18 @@ export interface JournalOptions {
   reserveBlocks?: number;
   /**
    * Before blocks are reclaimed, `snapshot()` gives a fresh checkpoint to append as a record of `type`
-   * (a keyed type), so that a boot can rebuild state from it plus the records after it.
+   * (a keyed type), so that a boot can rebuild state from it plus the records after it; `written(seq)`
+   * is told once one is durable. With `delta`, a periodic or explicit checkpoint is, while the newest
+   * full one spans several records, one record of `delta.type` instead: `delta.snapshot(base)` says the
+   * state as a change of the full checkpoint at sequence `base` (undefined: write a full one). A delta
+   * counts only after its full checkpoint; a full one makes the delta before it stale.
    */
-  checkpoint?: { type: number; snapshot: () => Uint8Array };
+  checkpoint?: {
+    type: number;
+    snapshot: () => Uint8Array;
+    written?: (seq: number) => void;
+    delta?: { type: number; snapshot: (base: number) => Uint8Array | undefined };
+  };
   /** Check the hash chain of the records boot reads (default true); older blocks are checked when first read. */
   verifyChainAtBoot?: boolean;
   /** Records between periodic checkpoints (default 32): what a boot replays at most. */
@@ -232,8 +241,10 @@ export class Journal implements DurableLog {
     this.#ackTypes = new Set(options.acknowledgedTypes ?? [1]);
     this.#keyedTypes = new Set([...(options.keyedTypes ?? []), RECORD_ACK, RECORD_RECLAIM, RECORD_RETIRED]);
     if (options.checkpoint) this.#keyedTypes.add(options.checkpoint.type);
+    if (options.checkpoint?.delta) this.#keyedTypes.add(options.checkpoint.delta.type);
     this.#spanning = new Set(options.spanningTypes ?? []);
     for (const t of this.#spanning) if (!this.#keyedTypes.has(t)) throw new JournalBug(`spanning type ${t} is not keyed`);
+    if (options.checkpoint?.delta && this.#spanning.has(options.checkpoint.delta.type)) throw new JournalBug(`delta checkpoint type ${options.checkpoint.delta.type} spans records`);
     if (this.#keyedTypes.size > MAX_INDEX_ENTRIES) throw new JournalBug(`at most ${MAX_INDEX_ENTRIES} keyed record types`);
     // Two at least: one the acknowledgement may take, one that reclaim bookkeeping always finds.
     this.#reserve = Math.max(2, options.reserveBlocks ?? 4);
@@ -428,7 +439,7 @@ export class Journal implements DurableLog {
     this.#nextSeq = last + 1;
     this.#chain = head >= 0 ? present(walked.get(head), 'the head is walked at boot').chain : new Uint8Array(CHAIN_BYTES);
     this.#ackedUpTo = Math.min(ackedUpTo, this.#nextSeq - 1);
-    this.#lastCheckpointSeq = this.#checkpoint ? (this.#keyed.get(this.#checkpoint.type)?.seq ?? 0) : 0;
+    this.#lastCheckpointSeq = this.#checkpointSeq();
     this.#retired = new Set();
     this.#retiredUnsaved = false;
     const retired = this.latest(RECORD_RETIRED)?.payload;
@@ -536,11 +547,56 @@ export class Journal implements DurableLog {
     this.#checkInvariants();
   }
 
+  /** Sequence of the newest checkpoint (full or delta) a boot replays after; 0: none. */
+  get lastCheckpointSeq(): number {
+    return this.#lastCheckpointSeq;
+  }
+
   /** Appends a checkpoint now (after a state change no record says, e.g. the offline totals reset). */
   checkpoint(): number {
+    if (!this.#checkpoint) throw new JournalBug('no checkpoint configured');
+    this.#mustBeOpen();
+    return this.#writeCheckpoint('internal', this.#deltaSnapshot());
+  }
+
+  /**
+   * Where a boot's replay starts: the newest full checkpoint, or its delta. A delta older than the full
+   * checkpoint is stale: dropped here, so that neither a reclaim copies it nor the cadence counts it.
+   */
+  #checkpointSeq(): number {
     const cp = this.#checkpoint;
-    if (!cp) throw new JournalBug('no checkpoint configured');
-    return this.#appendValue(cp.type, cp.snapshot(), 'internal');
+    const full = cp && this.#keyed.get(cp.type);
+    if (!cp || !full) return 0;
+    const delta = cp.delta && this.#keyed.get(cp.delta.type);
+    if (delta && delta.seq < full.seq) this.#keyed.delete(cp.delta!.type);
+    return delta && delta.seq > full.seq ? delta.seq : full.seq;
+  }
+
+  /** A delta of the newest full checkpoint, if that spans several records and the state can say one in a record. */
+  #deltaSnapshot(): Uint8Array | undefined {
+    const cp = this.#checkpoint;
+    const full = cp && this.#keyed.get(cp.type);
+    if (!cp?.delta || !full || (this.#span(cp.type, full)?.parts ?? 1) < 2) return undefined;
+    const delta = cp.delta.snapshot(full.seq);
+    return delta && delta.length <= this.maxPayload ? delta : undefined;
+  }
+
+  /**
+   * Appends `delta` as the checkpoint, or (none) a full one (`full`, or a fresh snapshot), and tells the
+   * owner when a full one is durable.
+   */
+  #writeCheckpoint(room: Room, delta: Uint8Array | undefined, full?: Uint8Array): number {
+    const cp = present(this.#checkpoint, 'a checkpoint is configured');
+    if (delta) {
+      const seq = this.#append(cp.delta!.type, delta, room);
+      this.#lastCheckpointSeq = seq;
+      return seq;
+    }
+    const seq = this.#appendValue(cp.type, full ?? cp.snapshot(), room);
+    if (cp.delta) this.#keyed.delete(cp.delta.type);
+    this.#lastCheckpointSeq = seq;
+    cp.written?.(seq);
+    return seq;
   }
 
   /** The latest record of a keyed type, if any. */
@@ -705,7 +761,6 @@ export class Journal implements DurableLog {
     if (payload.length > this.maxPayload) {
       throw new JournalBug(`record of ${payload.length} bytes exceeds the ${this.maxPayload} one block holds`);
     }
-    const cp = this.#checkpoint;
     // The parts of a spanning value go one after the other: its first part did the housekeeping.
     if (room === 'user' && !part) this.#housekeeping(size);
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -740,7 +795,6 @@ export class Journal implements DurableLog {
       if (this.#keyedTypes.has(type) && (!part || part.last)) {
         const at = this.#locate({ type, seq, chain, payload, size }, head, offset);
         if (at) this.#keyed.set(type, at);
-        if (cp && type === cp.type) this.#lastCheckpointSeq = seq;
       }
       this.#nextSeq = seq + 1;
       this.#chain = chain;
@@ -776,14 +830,17 @@ export class Journal implements DurableLog {
   #periodicCheckpoint(records: number, size: number): boolean {
     const cp = this.#checkpoint;
     const cpAt = cp && this.#keyed.get(cp.type);
-    const cpParts = (cp && cpAt && this.#span(cp.type, cpAt)?.parts) || 1;
+    // Without deltas, a checkpoint of several parts comes as many times less often (and a boot replays
+    // as many times more): checkpoints stay a small share of the writes.
+    const cpParts = (cp && !cp.delta && cpAt && this.#span(cp.type, cpAt)?.parts) || 1;
     if (!cp || this.#nextSeq + records - 1 - this.#lastCheckpointSeq <= this.#checkpointEvery * cpParts) return false;
-    const snapshot = cp.snapshot();
+    const delta = this.#deltaSnapshot();
+    const snapshot = delta ?? cp.snapshot();
     const head = this.#t.head;
     const inHead = head >= 0 && this.#t.end[head]! + align4(RECORD_OVERHEAD + snapshot.length) + size <= this.#blockLength;
-    const parts = this.#partsOf(cp.type, snapshot.length);
+    const parts = delta ? 1 : this.#partsOf(cp.type, snapshot.length);
     if (!((parts === 1 && inHead) || this.#free() > this.#reserveBlocks() + parts)) return false;
-    this.#appendValue(cp.type, snapshot, 'internal');
+    this.#writeCheckpoint('internal', delta, snapshot);
     return true;
   }
   #partsOf(type: number, bytes: number): number {
@@ -924,7 +981,8 @@ export class Journal implements DurableLog {
     const at = cp && this.#keyed.get(cp.type);
     // Parts of a spanning value are at or after its value id: it is touched if that is in a dropped block.
     const touched = (type: number, at: Located): boolean => (this.#span(type, at)?.valueId ?? at.seq) <= lastSeq || dropped(at.block);
-    if (cp && !(at && !touched(cp.type, at))) this.#appendValue(cp.type, cp.snapshot(), 'reclaim');
+    // a full one: a delta would name the checkpoint that is being dropped
+    if (cp && !(at && !touched(cp.type, at))) this.#writeCheckpoint('reclaim', undefined);
     for (const [type, at] of [...this.#keyed]) {
       if (type === RECORD_RECLAIM || !touched(type, at)) continue;
       const value = this.#readValue(type, at);

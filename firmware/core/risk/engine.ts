@@ -4,7 +4,7 @@
 // decode) plus the receipts journaled after it (applyReceipt).
 import { TaplineError } from '../../base/errors';
 import { fromHex, hex64At } from '../../base/bytes';
-import { WalletTable, WALLET_RECORD, UNKNOWN_DAY, type WalletState } from './wallet-table';
+import { WalletTable, MAX_FORGOTTEN, WALLET_RECORD, UNKNOWN_DAY, type WalletState } from './wallet-table';
 import type { Certificate, PayResponse } from '../protocol/messages';
 import { openReceipt, type Receipt, type ReceiptFacts } from '../protocol/receipt';
 import { decodeFields, required, decodeUint, encodeTlv, encodeTlvInto, encodeUint, tlvLength, TlvError, type FieldRule, type Tlv, type TlvWriter } from '../protocol/tlv';
@@ -93,6 +93,9 @@ const CK = {
   wallets: 0x8a,
   // optional: a checkpoint written before the day totals existed reads as no trade yet
   dayTotals: 0x8b,
+  // a delta's in place of wallets: the wallets changed since its full checkpoint, and the ids of those it forgot
+  walletsChanged: 0x8c,
+  walletsForgotten: 0x8d,
 } as const;
 
 interface Counters {
@@ -461,7 +464,25 @@ export class RiskEngine {
     return { tag, length: tlvLength(fields), write: (out, at) => encodeTlvInto(fields, out, at) };
   }
 
-  #fields(): Array<Tlv | TlvWriter> {
+  /**
+   * The state as a delta of the last full checkpoint (rebase): every field as encodeAs writes it but the
+   * wallet table, of which only what changed since. Undefined when only a full checkpoint can say it.
+   */
+  encodeDeltaAs(tag: number): TlvWriter | undefined {
+    const table = this.#wallets;
+    const length = table.changedLength;
+    if (length === undefined) return undefined;
+    const fields = this.#fields(false);
+    fields.push({ tag: CK.walletsChanged, length, write: (out, at) => table.encodeChangedInto(out, at) }, { tag: CK.walletsForgotten, value: table.forgottenIds() });
+    return { tag, length: tlvLength(fields), write: (out, at) => encodeTlvInto(fields, out, at) };
+  }
+
+  /** A full checkpoint of this state is durable: deltas count from it. */
+  rebase(): void {
+    this.#wallets.rebase();
+  }
+
+  #fields(withWallets = true): Array<Tlv | TlvWriter> {
     const ids = (set: Set<string>) => {
       const out = new Uint8Array(set.size * 8);
       let i = 0;
@@ -479,13 +500,16 @@ export class RiskEngine {
       { tag: CK.denyWallets, value: ids(this.#localDeny) },
       { tag: CK.denySerials, value: ids(this.#denySerials) },
       // the table writes its records straight into the checkpoint: one copy of up to 26 KB, not two
-      { tag: CK.wallets, length: this.#wallets.encodedLength, write: (out, at) => this.#wallets.encodeInto(out, at) },
+      ...(withWallets ? [{ tag: CK.wallets, length: this.#wallets.encodedLength, write: (out: Uint8Array, at: number) => this.#wallets.encodeInto(out, at) }] : []),
       { tag: CK.dayTotals, value: this.#totals.encode() },
     ];
   }
 
-  /** Rebuilds an engine from a checkpoint (untrusted bytes: a torn or foreign record). Throws TlvError. */
-  static decode(bytes: Uint8Array, options: RiskOptions): RiskEngine {
+  /**
+   * Rebuilds an engine from a checkpoint (untrusted bytes: a torn or foreign record), and with `delta`
+   * (encodeDeltaAs's bytes) from the full checkpoint's wallets and everything else the delta's. Throws TlvError.
+   */
+  static decode(full: Uint8Array, options: RiskOptions, delta?: Uint8Array): RiskEngine {
     const engine = new RiskEngine(options);
     const maxIds = Math.max(engine.maxDenied, engine.maxDeniedSerials) * 8;
     const rules: Record<number, FieldRule> = {
@@ -498,10 +522,17 @@ export class RiskEngine {
       [CK.unverifiedExposure]: { min: 6, max: 6 },
       [CK.denyWallets]: { min: 0, max: Math.min(maxIds, 0xffff) },
       [CK.denySerials]: { min: 0, max: Math.min(maxIds, 0xffff) },
-      [CK.wallets]: { min: 0, max: Math.min(engine.maxWallets * WALLET_RECORD, 0xffff) },
+      // a full checkpoint's (a delta has the two below instead)
+      [CK.wallets]: { min: 0, max: Math.min(engine.maxWallets * WALLET_RECORD, 0xffff), optional: true },
       [CK.dayTotals]: { min: DAY_TOTALS_BYTES, max: DAY_TOTALS_BYTES, optional: true },
+      [CK.walletsChanged]: { min: 0, max: Math.min(engine.maxWallets * WALLET_RECORD, 0xffff), optional: true },
+      [CK.walletsForgotten]: { min: 0, max: MAX_FORGOTTEN * 8, optional: true },
     };
-    const f = decodeFields(bytes, rules, 4 * 0x10000);
+    const wallets = decodeFields(full, rules, 4 * 0x10000);
+    // a delta says every field but the wallet table's full records, which are its full checkpoint's
+    const f = delta ? decodeFields(delta, rules, 4 * 0x10000) : wallets;
+    if (delta && (f.has(CK.wallets) || !f.has(CK.walletsChanged) || !f.has(CK.walletsForgotten))) throw new TlvError('a delta checkpoint holds changed wallets, not a full table');
+    if (!wallets.has(CK.wallets) || wallets.has(CK.walletsChanged) || wallets.has(CK.walletsForgotten)) throw new TlvError('a full checkpoint holds the whole wallet table');
     if (required(f, CK.version)[0] !== CHECKPOINT_VERSION) throw new TlvError(`checkpoint version ${required(f, CK.version)[0]}`);
     engine.#n.lastTerminalSeq = decodeUint(required(f, CK.lastTerminalSeq));
     engine.clock.merge(ClockState.decode(required(f, CK.clock)));
@@ -519,7 +550,7 @@ export class RiskEngine {
     if (totals) engine.#totals = DayTotals.decode(totals, options.utcOffsetMinutes);
     // The records' own bytes, copied in once (wallet-table.ts): 1,000 wallets decoded one by one cost
     // ~250,000 computrons of a boot on XS.
-    engine.#wallets.load(required(f, CK.wallets));
+    engine.#wallets.load(required(wallets, CK.wallets), delta ? { forgotten: required(f, CK.walletsForgotten), changed: required(f, CK.walletsChanged) } : undefined);
     engine.#n.unknownDaySpends = engine.#wallets.hasDay(UNKNOWN_DAY);
     return engine;
   }

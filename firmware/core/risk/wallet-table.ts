@@ -2,7 +2,7 @@
 // last day and its last approval, for the most recently seen `capacity` wallets (the least recently
 // seen is forgotten first). Held in typed arrays grown by doubling up to the capacity: a Map of small
 // objects cost about eight slots and a 16-character string a wallet on XS, and a transit gate's 1,000
-// riders did not fit the DevKitC's heap (6,144 slots). Here a wallet costs 38 bytes of chunk, and the
+// riders did not fit the DevKitC's heap (6,144 slots). Here a wallet costs 39 bytes of chunk, and the
 // checkpoint's table is the records' own bytes, so a boot loads it with one copy and a hash insert a
 // wallet.
 //
@@ -50,6 +50,8 @@ interface Store {
   newer: Uint16Array;
   oldest: number;
   newest: number;
+  /** 1 by slot: the wallet changed since the last full checkpoint (rebase), so the next delta carries it. */
+  changed: Uint8Array;
   /** Open addressing, linear probing: slot + 1 by hash of the id, 0 empty; at most half full. */
   index: Uint16Array;
   mask: number;
@@ -64,6 +66,15 @@ export class WalletTable {
   #s: Store | undefined;
   /** The last id parsed and its two words: a tap looks one wallet up four times (assess to record). */
   #id = { text: '', hi: 0, lo: 0 };
+  /**
+   * What changed since the last full checkpoint (rebase), for a delta checkpoint. A wallet set moves to
+   * the newest end of the recency list, so the changed wallets are always the newest `changed` ones;
+   * a full table forgets its oldest, which is then one of the full checkpoint's unchanged wallets, and
+   * `forgotten` keeps their ids (two words each). A delta is those newest records and those ids. It
+   * cannot say a change that breaks the order (a redate, or forgetting a changed wallet), nor more than
+   * MAX_FORGOTTEN forgotten: `exact` is then false until the next full checkpoint.
+   */
+  #delta = newDelta();
 
   constructor(capacity: number) {
     assert(Number.isInteger(capacity) && capacity >= 0 && capacity <= MAX_WALLET_CAPACITY, `wallet table capacity ${capacity} within 0..${MAX_WALLET_CAPACITY}`);
@@ -99,9 +110,15 @@ export class WalletTable {
     if (this.capacity === 0) return;
     let s = this.#storeFor(1);
     let slot = find(s, hi, lo);
+    const d = this.#delta;
     if (slot < 0) {
       if (s.size === this.capacity) {
         slot = s.oldest;
+        if (s.changed[slot] === 1) {
+          d.exact = false;
+          s.changed[slot] = 0;
+          d.changed--;
+        } else forget(d, s.view.getUint32(slot * WALLET_RECORD), s.view.getUint32(slot * WALLET_RECORD + 4));
         unindex(s, slot);
         unlink(s, slot);
       } else {
@@ -115,6 +132,10 @@ export class WalletTable {
     } else if (slot !== s.newest) {
       unlink(s, slot);
       append(s, slot);
+    }
+    if (s.changed[slot] === 0) {
+      s.changed[slot] = 1;
+      d.changed++;
     }
     const o = slot * WALLET_RECORD;
     const v = s.view;
@@ -138,7 +159,12 @@ export class WalletTable {
   redate(from: number, to: number): void {
     const s = this.#s;
     if (s === undefined) return;
-    for (let o = 12; o < s.size * WALLET_RECORD; o += WALLET_RECORD) if (s.view.getUint32(o) === from) s.view.setUint32(o, to);
+    for (let o = 12; o < s.size * WALLET_RECORD; o += WALLET_RECORD) {
+      if (s.view.getUint32(o) !== from) continue;
+      s.view.setUint32(o, to);
+      // a change in place, not at the newest end: only a full checkpoint says it
+      this.#delta.exact = false;
+    }
   }
 
   /** Bytes of the checkpoint's wallet table (encodeInto). */
@@ -155,14 +181,102 @@ export class WalletTable {
     }
   }
 
-  /** Loads a checkpoint's table (oldest first) into this empty table. Throws TlvError. */
-  load(bytes: Uint8Array): void {
+  /** A full checkpoint of this table is durable: the next delta counts from here. */
+  rebase(): void {
+    this.#s?.changed.fill(0);
+    this.#delta = newDelta();
+  }
+
+  /** Bytes of a delta's changed records (encodeChangedInto), or undefined: only a full checkpoint says what changed. */
+  get changedLength(): number | undefined {
+    return this.#delta.exact ? this.#delta.changed * WALLET_RECORD : undefined;
+  }
+
+  /** The ids (8 bytes each) of the full checkpoint's wallets the table has forgotten since (while exact). */
+  forgottenIds(): Uint8Array {
+    const d = this.#delta;
+    const out = new Uint8Array(d.forgottenCount * 8);
+    const view = new DataView(out.buffer);
+    for (let i = 0; i < d.forgottenCount * 2; i++) view.setUint32(i * 4, d.forgotten[i]!);
+    return out;
+  }
+
+  /** Writes the wallets changed since the full checkpoint, oldest first, at `out[at]` (changedLength bytes). */
+  encodeChangedInto(out: Uint8Array, at: number): void {
+    const s = this.#s;
+    const n = this.#delta.changed;
+    assert(this.#delta.exact, 'a delta of the wallet table only while it is exact');
+    if (s === undefined || n === 0) return;
+    let slot = s.newest;
+    for (let i = 1; i < n; i++) slot = s.older[slot]!;
+    for (; slot !== NIL; slot = s.newer[slot]!, at += WALLET_RECORD) {
+      assert(s.changed[slot] === 1, 'the changed wallets are the newest');
+      out.set(s.records.subarray(slot * WALLET_RECORD, (slot + 1) * WALLET_RECORD), at);
+    }
+  }
+
+  /**
+   * Loads a checkpoint's table (oldest first) into this empty table; with a delta, the full
+   * checkpoint's table less the wallets the delta forgot, then the delta's changed records (oldest
+   * first) as the newest. Throws TlvError.
+   */
+  load(full: Uint8Array, delta?: { forgotten: Uint8Array; changed: Uint8Array }): void {
     assert(this.size === 0, 'load into an empty wallet table');
-    if (bytes.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${bytes.length} bytes`);
+    if (full.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table of ${full.length} bytes`);
+    if (delta && delta.changed.length % WALLET_RECORD !== 0) throw new TlvError(`wallet table delta of ${delta.changed.length} bytes`);
+    if (delta && (delta.forgotten.length % 8 !== 0 || delta.forgotten.length / 8 > MAX_FORGOTTEN)) throw new TlvError(`wallet table delta forgetting ${delta.forgotten.length} bytes of ids`);
+    this.#loadRecords(full, delta ? delta.changed.length / WALLET_RECORD : 0);
+    if (!delta) return;
+    let s = this.#storeFor(1);
+    // Forgotten wallets leave holes; the new wallets of the delta fill them (a table forgets a wallet
+    // only to take a new one, which a delta carries), then the slots after the last.
+    const holes: number[] = [];
+    const gone = new DataView(delta.forgotten.buffer, delta.forgotten.byteOffset, delta.forgotten.length);
+    for (let o = 0; o < delta.forgotten.length; o += 8) {
+      const slot = find(s, gone.getUint32(o), gone.getUint32(o + 4));
+      if (slot < 0) throw new TlvError(`wallet table delta forgets wallet ${hex64At(gone, o)}, which its checkpoint does not hold`);
+      unindex(s, slot);
+      unlink(s, slot);
+      holes.push(slot);
+    }
+    const changed = delta.changed;
+    const view = new DataView(changed.buffer, changed.byteOffset, changed.length);
+    for (let o = 0; o < changed.length; o += WALLET_RECORD) {
+      const hi = view.getUint32(o);
+      const lo = view.getUint32(o + 4);
+      let slot = find(s, hi, lo);
+      if (slot >= 0) {
+        if (s.changed[slot] === 1) throw new TlvError(`wallet table delta names wallet ${hex64At(view, o)} twice`);
+        if (slot !== s.newest) {
+          unlink(s, slot);
+          append(s, slot);
+        }
+        s.records.set(changed.subarray(o, o + WALLET_RECORD), slot * WALLET_RECORD);
+      } else {
+        if (holes.length === 0) {
+          if (s.size === this.capacity) throw new TlvError(`wallet table delta of ${changed.length / WALLET_RECORD} wallets overfills the table`);
+          if (s.size === s.room) s = this.#storeFor(s.size + 1);
+          slot = s.size++;
+        } else slot = holes.shift()!;
+        s.records.set(changed.subarray(o, o + WALLET_RECORD), slot * WALLET_RECORD);
+        insert(s, slot);
+        append(s, slot);
+      }
+      s.changed[slot] = 1;
+    }
+    if (holes.length > 0) throw new TlvError(`wallet table delta forgets ${holes.length} wallets more than it takes`);
+    const d = newDelta();
+    d.changed = changed.length / WALLET_RECORD;
+    for (let o = 0; o < delta.forgotten.length; o += 8) forget(d, gone.getUint32(o), gone.getUint32(o + 4));
+    this.#delta = d;
+  }
+
+  /** The records (oldest first) into this empty table, with room for `more` wallets after them. */
+  #loadRecords(bytes: Uint8Array, more: number): void {
     const n = bytes.length / WALLET_RECORD;
     if (n > this.capacity) throw new TlvError(`wallet table of ${n} wallets: at most ${this.capacity}`);
     if (n === 0) return;
-    const s = this.#storeFor(n);
+    const s = this.#storeFor(Math.min(n + more, this.capacity));
     s.records.set(bytes);
     // find, insert and append inlined over locals: this loop is most of a checkpoint's load at boot
     const { index, view, mask, shift, older, newer } = s;
@@ -212,6 +326,7 @@ export class WalletTable {
       s.tapTenths.set(old.tapTenths.subarray(0, n));
       s.older.set(old.older.subarray(0, n));
       s.newer.set(old.newer.subarray(0, n));
+      s.changed.set(old.changed.subarray(0, n));
       s.size = n;
       s.oldest = old.oldest;
       s.newest = old.newest;
@@ -224,6 +339,37 @@ export class WalletTable {
 
 /** Slots a table first allocates. */
 const MIN_ROOM = 16;
+/** Wallets a delta says were forgotten at most (8 bytes each): more, and the next checkpoint is a full one. */
+export const MAX_FORGOTTEN = 256;
+
+interface Delta {
+  /** Wallets changed since the full checkpoint: the newest `changed` of the recency list. */
+  changed: number;
+  /** Ids of the full checkpoint's wallets forgotten since (hi, lo words), `forgottenCount` of them. */
+  forgotten: Uint32Array;
+  forgottenCount: number;
+  exact: boolean;
+}
+
+function newDelta(): Delta {
+  return { changed: 0, forgotten: new Uint32Array(0), forgottenCount: 0, exact: true };
+}
+
+function forget(d: Delta, hi: number, lo: number): void {
+  if (d.forgottenCount === MAX_FORGOTTEN) {
+    d.exact = false;
+    return;
+  }
+  if (d.forgotten.length === d.forgottenCount * 2) {
+    // grown by doubling: a tap runs in 64 KB of heap, a busy gate forgets a wallet a tap
+    const grown = new Uint32Array(Math.max(32, d.forgotten.length * 2));
+    grown.set(d.forgotten);
+    d.forgotten = grown;
+  }
+  d.forgotten[d.forgottenCount * 2] = hi;
+  d.forgotten[d.forgottenCount * 2 + 1] = lo;
+  d.forgottenCount++;
+}
 
 function newStore(room: number): Store {
   let bits = 1;
@@ -237,6 +383,7 @@ function newStore(room: number): Store {
     tapTenths: new Uint32Array(room),
     older: new Uint16Array(room).fill(NIL),
     newer: new Uint16Array(room).fill(NIL),
+    changed: new Uint8Array(room),
     oldest: NIL,
     newest: NIL,
     index: new Uint16Array(1 << bits),
