@@ -39,7 +39,7 @@ const FILLS = [
   { fill: 'until refused, 1,000 wallets', options: { wallets: 999 } },
   // Its worst phase: a delta of 100 changed wallets (50 new, as many forgotten: near what one record
   // holds) after the 7-part checkpoint, then the most records after it, all replayed at boot.
-  { fill: 'most records after a delta of 100 wallets, 1,000 wallets', options: { wallets: 999, leaveFreeBlocks: 10, changedWallets: 100, replayAtMost: CHECKPOINT_EVERY } },
+  { fill: 'most records after a delta of 100 wallets, 1,000 wallets', options: { wallets: 999, leaveFreeBlocks: 24, changedWallets: 100, replayAtMost: CHECKPOINT_EVERY } },
 ] as const;
 
 export async function run(report: Report, options: { quick: boolean }): Promise<void> {

@@ -19,7 +19,7 @@ import { decodeReceipt, RECORD_RECEIPT } from '../firmware/core/protocol/receipt
 import { verifyReceipt } from '../firmware/core/crypto/receipt';
 import { DEFAULT_RISK_CONFIG } from '../firmware/core/risk/config';
 import { Terminal, type Effect, type Key } from '../firmware/core/terminal/terminal';
-import { TerminalStore } from '../firmware/app/state';
+import { RECORD_RISK_DELTA, TerminalStore } from '../firmware/app/state';
 import { PowerLossError, RamFlash } from '../host/flash/ram-flash';
 import { WalletEmulator } from '../host/wallet/emulator';
 import { createIssuer, issueWallet, type Issuer } from '../host/wallet/issuer';
@@ -46,6 +46,11 @@ export interface CampaignOptions {
   nested?: boolean;
   /** The wallet under test pays from a bound purse (a food subsidy) at a terminal placed as a grocery. */
   bound?: boolean;
+  /**
+   * Other riders the risk state remembers first (as a busy gate's): the state checkpoint then spans
+   * several records, and the tap's periodic checkpoints are deltas of it (docs/JOURNAL.md).
+   */
+  crowd?: number;
 }
 
 /** Where the bound-purse campaign's terminal is, and what its grant allows. */
@@ -60,6 +65,8 @@ export interface CampaignResult {
   /** Payments the wallet signed with no receipt for them: must be 0. */
   lost: number;
   failures: string[];
+  /** Runs that ended with a delta checkpoint in the journal (with `crowd`). */
+  deltas: number;
 }
 
 export class Device {
@@ -70,8 +77,8 @@ export class Device {
   /** Receipts the service acknowledged (they left the journal): what settlement already holds. */
   readonly settled: Uint8Array[] = [];
 
-  constructor(readonly world: World, readonly place?: MerchantPlace) {
-    this.flash = new RamFlash({ blocks: 10, blockLength: 1024, random: world.seeded });
+  constructor(readonly world: World, readonly place?: MerchantPlace, blocks = 10) {
+    this.flash = new RamFlash({ blocks, blockLength: 1024, random: world.seeded });
   }
 
   boot(): void {
@@ -173,6 +180,8 @@ interface Tally {
   outcomes: Record<string, number>;
   failures: string[];
   lost: number;
+  /** Runs that ended with a delta checkpoint in the journal. */
+  deltas?: number;
 }
 
 /**
@@ -182,8 +191,15 @@ interface Tally {
  */
 async function run(o: Required<CampaignOptions>, seed: string, first: Cut, second: Cut, tally: Tally): Promise<{ flashSteps: number[]; apdus: number[]; doubted: boolean }> {
   const world = new World(o.alg, seed);
-  const device = new Device(world, o.bound ? GROCERY : undefined);
+  // a checkpoint of several records needs a partition whose quarter holds it (maxValueBytes)
+  const device = new Device(world, o.bound ? GROCERY : undefined, o.crowd > 0 ? 24 : 10);
   device.boot();
+  // riders of ten days ago: outside the day totals the check counts
+  const risk = device.store.risk;
+  for (let i = 0; i < o.crowd; i++) {
+    risk.record({ walletId: crowdId(i), counter: 5, amount: 1, terminalSeq: 1, time: NOW - 10 * 86400, deferred: false, late: true, offline: false });
+  }
+  if (o.crowd > 0) device.store.journal.checkpoint();
   const other = world.wallet();
   for (const amount of o.priors) {
     await device.pay(other, amount);
@@ -216,11 +232,18 @@ async function run(o: Required<CampaignOptions>, seed: string, first: Cut, secon
       if (i === 0 && device.store.inDoubt.open.length > 0) doubted = true;
     }
   }
-  check(world, device, wallet, o.bound, tally, `${seed} first ${JSON.stringify(first)} second ${JSON.stringify(second)}`);
+  check(world, device, wallet, o.bound, tally, `${seed} first ${JSON.stringify(first)} second ${JSON.stringify(second)}`, o.crowd);
+  tally.deltas ??= 0;
+  if (device.store.journal.latest(RECORD_RISK_DELTA)) tally.deltas++;
   return { flashSteps, apdus, doubted };
 }
 
-function check(world: World, device: Device, wallet: WalletEmulator, bound: boolean, tally: Tally, where: string): void {
+/** A remembered rider of the crowd. */
+function crowdId(i: number): string {
+  return (0xc0de_0000 + i).toString(16).padStart(16, '0');
+}
+
+function check(world: World, device: Device, wallet: WalletEmulator, bound: boolean, tally: Tally, where: string, crowd: number): void {
   const stored = device.receipts();
   const receipts = stored.map((bytes) => decodeReceipt(bytes));
   const grant = wallet.purses.choice()?.grant;
@@ -265,6 +288,9 @@ function check(world: World, device: Device, wallet: WalletEmulator, bound: bool
     if (when !== 'live') device.boot();
     const t = device.store.risk.totals.today;
     if (t.payments !== receipts.length || t.paid !== paid) tally.failures.push(`${where}: day totals ${when} ${t.payments} paid ${t.paid}, receipts ${receipts.length} of ${paid}`);
+    // the crowd came back through the full checkpoint and its deltas, the wallet's counter through the newest
+    for (let i = 0; i < crowd; i++) if (device.store.risk.counterOf(crowdId(i)) !== 5) tally.failures.push(`${where}: rider ${i} of the crowd forgotten ${when}`);
+    if (device.store.risk.counterOf(wallet.info.walletId) !== wallet.counter) tally.failures.push(`${where}: the wallet's counter ${when} ${device.store.risk.counterOf(wallet.info.walletId)}, its own ${wallet.counter}`);
   }
 }
 
@@ -274,9 +300,9 @@ function cutsOf(flashSteps: number, apdus: number): Cut[] {
 }
 
 export async function runCampaign(options: CampaignOptions = {}): Promise<CampaignResult> {
-  const o: Required<CampaignOptions> = { alg: options.alg ?? ALG_P256, priors: options.priors ?? [], nested: options.nested ?? true, bound: options.bound ?? false };
+  const o: Required<CampaignOptions> = { alg: options.alg ?? ALG_P256, priors: options.priors ?? [], nested: options.nested ?? true, bound: options.bound ?? false, crowd: options.crowd ?? 0 };
   const tally: Tally = { cuts: 0, inDoubt: 0, outcomes: {}, failures: [], lost: 0 };
-  const seed = `in-doubt ${o.priors.join(',')}${o.bound ? ' bound' : ''}`;
+  const seed = `in-doubt ${o.priors.join(',')}${o.bound ? ' bound' : ''}${o.crowd ? ` crowd ${o.crowd}` : ''}`;
   const clean = await run(o, seed, undefined, undefined, tally);
   if (!tally.reference) tally.failures.push('the uncut tap under test journaled no receipt');
   for (const first of cutsOf(clean.flashSteps[0]!, clean.apdus[0]!)) {
@@ -291,7 +317,7 @@ export async function runCampaign(options: CampaignOptions = {}): Promise<Campai
       await run(o, seed, first, second, tally);
     }
   }
-  return { ...tally };
+  return { ...tally, deltas: tally.deltas ?? 0 };
 }
 
 /**

@@ -41,6 +41,17 @@ describe('power cut at every step of a tap', () => {
     expect(r.outcomes.unresolved ?? 0).to.equal(0);
   });
 
+  it('a gate that remembers 30 other riders (a state checkpoint of two records, deltas between): 0 lost, the riders and the counter kept', async function () {
+    this.timeout(600_000);
+    const r = await runCampaign({ priors: [10, 20, 30], nested: true, crowd: 30 });
+    report('crowd of 30', r);
+    console.log(`      crowd of 30: ${r.deltas} runs ended with a delta checkpoint in the journal`);
+    expect(r.failures.slice(0, 5)).to.deep.equal([]);
+    expect(r.lost).to.equal(0);
+    expect(r.deltas).to.be.greaterThan(0);
+    expect(r.outcomes.recovered).to.be.greaterThan(0);
+  });
+
   describe('on the XS engine @xs', () => {
     let xs: XSScenario;
     before(async function () {
