@@ -29,6 +29,20 @@ function same(a: WalletState | undefined, b: WalletState | undefined): boolean {
   return a.counter === b.counter && a.day === b.day && a.dayTotal === b.dayTotal && tenths(a.lastTapMs) === tenths(b.lastTapMs) && (a.lastTapTime || undefined) === (b.lastTapTime || undefined);
 }
 
+/** The table's full checkpoint, checked to list the model's wallets oldest first. */
+function inModelOrder(table: WalletTable, model: Map<string, WalletState>, where: string): Uint8Array {
+  const bytes = new Uint8Array(table.encodedLength);
+  table.encodeInto(bytes, 0);
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  for (const k of model.keys()) {
+    const got = hex8(view.getUint32(at)) + hex8(view.getUint32(at + 4));
+    if (got !== k) throw new Error(`${where} record ${at / WALLET_RECORD} is ${got}, model ${k}`);
+    at += WALLET_RECORD;
+  }
+  return bytes;
+}
+
 export function walletTableModel(o: { seed: number; capacity: number; wallets: number; steps: number; sequential: boolean }): string {
   const next = random(o.seed);
   const ids: string[] = [];
@@ -87,14 +101,7 @@ export function walletTableModel(o: { seed: number; capacity: number; wallets: n
         if (table.size !== model.size) throw new Error(`step ${step}: the delta's table holds ${table.size}, model ${model.size}`);
         deltas++;
       } else {
-        const bytes = new Uint8Array(table.encodedLength);
-        table.encodeInto(bytes, 0);
-        let at = 0;
-        for (const k of model.keys()) {
-          const got = hex8(new DataView(bytes.buffer).getUint32(at)) + hex8(new DataView(bytes.buffer).getUint32(at + 4));
-          if (got !== k) throw new Error(`step ${step}: checkpoint record ${at / WALLET_RECORD} is ${got}, model ${k}`);
-          at += WALLET_RECORD;
-        }
+        const bytes = inModelOrder(table, model, `step ${step}: checkpoint`);
         table.rebase();
         base = bytes;
         table = new WalletTable(o.capacity);
@@ -102,14 +109,7 @@ export function walletTableModel(o: { seed: number; capacity: number; wallets: n
       }
       for (const [k, v] of model) model.set(k, { ...v, lastTapMs: undefined });
       // the table's recency must survive too: the next full checkpoint lists the model's order
-      const order = new Uint8Array(table.encodedLength);
-      table.encodeInto(order, 0);
-      let at = 0;
-      for (const k of model.keys()) {
-        const got = hex8(new DataView(order.buffer).getUint32(at)) + hex8(new DataView(order.buffer).getUint32(at + 4));
-        if (got !== k) throw new Error(`step ${step}: after the reboot record ${at / WALLET_RECORD} is ${got}, model ${k}`);
-        at += WALLET_RECORD;
-      }
+      inModelOrder(table, model, `step ${step}: after the reboot`);
       checkpoints++;
     }
   }
